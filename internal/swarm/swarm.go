@@ -1,0 +1,127 @@
+// Package swarm is one node's per-channel protocol, as a pure state
+// machine: the chunk window, the children it pushes to and their
+// subscriptions, its parent for each stripe, parent-failure detection,
+// fallback fetches from the origin, and the playout clock.
+//
+// The core does no I/O. A driver (internal/transport for the real network,
+// internal/sim for the simulator) feeds it inputs — chunks received, parent
+// and child changes, the current time — and after each input drains Ready
+// for what to do: chunks to send to children, chunks to fetch from the
+// origin, slices to play, senders to cut off, parents it found lost. The
+// driver arms one timer for NextDeadline and calls Tick when it fires.
+//
+// The origin runs the same core in source mode (Config.Source): it
+// publishes the chunks it makes and serves them to its children and to
+// fallback requests; it does not play out.
+//
+// Not safe for concurrent use: one goroutine owns a Node.
+package swarm
+
+import (
+	"crypto/ed25519"
+	"errors"
+	"time"
+
+	"github.com/swarmtv/swarmtv/internal/wire"
+)
+
+// NodeID names a node: the hex fingerprint of its TLS key.
+type NodeID string
+
+// Errors.
+var (
+	ErrBadChunk     = errors.New("swarm: chunk failed verification")
+	ErrWrongChannel = errors.New("swarm: chunk or hello for another channel")
+	ErrFull         = errors.New("swarm: no capacity for another child")
+	ErrConfig       = errors.New("swarm: invalid configuration")
+)
+
+// Config configures a Node. Zero durations take the defaults noted.
+type Config struct {
+	Channel   string
+	PublicKey ed25519.PublicKey // channel key chunks are verified with
+	Stripes   int               // K, 1..wire.MaxStripes
+	// Origin is the origin's node ID; chunks from it count as origin bytes.
+	Origin NodeID
+	// Source makes this node the channel's origin: it publishes chunks
+	// and does not play out.
+	Source bool
+	// MaxChildren bounds the children pushed to (0 = none; a leaf).
+	MaxChildren int
+	// SliceDuration is the nominal slice length (default 100ms); used to
+	// predict when slices not yet seen are due.
+	SliceDuration time.Duration
+	// Window is how long chunks are kept for children and fetches
+	// (default 10s).
+	Window time.Duration
+	// PlayoutDelay is how far behind its start slice's arrival playout
+	// runs (default 1s).
+	PlayoutDelay time.Duration
+	// FetchMargin: a chunk still missing this long before its slice is
+	// due is fetched from the origin (default 400ms).
+	FetchMargin time.Duration
+	// ParentTimeout: a parent that delivered nothing on its stripe for
+	// this long while slices are due is lost (default 600ms).
+	ParentTimeout time.Duration
+	// StallLimit: how long playout waits for a missing slice before
+	// skipping it (default 2s).
+	StallLimit time.Duration
+}
+
+// Send is one chunk to push to a child.
+type Send struct {
+	To    NodeID
+	ID    wire.ID
+	Chunk []byte // encoded, signed; shared, never modified
+}
+
+// Slice is one time slice handed to the player, in order.
+type Slice struct {
+	Seq      uint64
+	Capture  time.Time // origin's capture time of the slice
+	Duration time.Duration
+	Keyframe bool
+	Params   []wire.Param
+	Packets  []wire.Packet // merged from all stripes, in original order
+	// PlayAt is when the slice was due; the driver plays it now.
+	PlayAt time.Time
+	// Discontinuity is set when slices before this one were skipped.
+	Discontinuity bool
+}
+
+// Lost reports a parent found failed on a stripe.
+type Lost struct {
+	Parent NodeID
+	Stripe int
+}
+
+// Ready holds the outputs accumulated since the last call to Node.Ready.
+type Ready struct {
+	Sends   []Send
+	Fetches []wire.ID // ask the origin for these
+	Play    []Slice
+	CutOff  []NodeID // close these nodes' connections: they misbehaved
+	Lost    []Lost   // report to the tracker and find a new parent
+}
+
+// Stats are a node's counters since it started.
+type Stats struct {
+	PlayedSlices   uint64 // played complete and on time
+	LateSlices     uint64 // played complete after a stall
+	LostSlices     uint64 // skipped
+	Stalls         uint64
+	StallTime      time.Duration
+	PlayerBytes    uint64 // RTP bytes played out
+	P2PBytesIn     uint64 // chunk bytes received from other peers (new chunks)
+	OriginBytesIn  uint64 // chunk bytes received from the origin (push or fetch)
+	BytesForwarded uint64 // chunk bytes handed to Sends
+	BadChunks      uint64
+	Duplicates     uint64
+	Fetches        uint64
+	Repairs        uint64
+	// StartupDelay is first-chunk-received to first-slice-played (0 before).
+	StartupDelay time.Duration
+	// RepairTimes are recent parent-lost → next-chunk-of-that-stripe
+	// durations (bounded, oldest dropped).
+	RepairTimes []time.Duration
+}

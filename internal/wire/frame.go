@@ -1,0 +1,199 @@
+package wire
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// FrameType says what a frame's payload holds.
+type FrameType uint8
+
+// Frame types.
+const (
+	FrameHello   FrameType = 1 // Hello: the first frame a node sends on a stream
+	FrameChunk   FrameType = 2 // an encoded, signed chunk
+	FrameRequest FrameType = 3 // Request: fetch one chunk (fallback)
+	FrameMissing FrameType = 4 // Request payload: the asked chunk is not held
+	FrameBye     FrameType = 5 // Bye: the sender closes the stream
+)
+
+func (t FrameType) String() string {
+	switch t {
+	case FrameHello:
+		return "hello"
+	case FrameChunk:
+		return "chunk"
+	case FrameRequest:
+		return "request"
+	case FrameMissing:
+		return "missing"
+	case FrameBye:
+		return "bye"
+	}
+	return fmt.Sprintf("frame(%d)", uint8(t))
+}
+
+// MaxFrameLen bounds a frame's payload.
+const MaxFrameLen = MaxChunkLen
+
+// ErrFrameTooLarge is returned for a frame whose length exceeds the limit.
+var ErrFrameTooLarge = errors.New("wire: frame too large")
+
+// Frame is one decoded frame; Payload aliases the reader's buffer only
+// until the next ReadFrame call when it was read with a shared buffer.
+type Frame struct {
+	Type    FrameType
+	Payload []byte
+}
+
+// AppendFrame appends a frame header and payload to b.
+func AppendFrame(b []byte, t FrameType, payload []byte) []byte {
+	b = append(b, byte(t))
+	b = binary.AppendUvarint(b, uint64(len(payload)))
+	return append(b, payload...)
+}
+
+// WriteFrame writes one frame to w in a single Write call.
+func WriteFrame(w io.Writer, t FrameType, payload []byte) error {
+	_, err := w.Write(AppendFrame(make([]byte, 0, len(payload)+1+binary.MaxVarintLen64), t, payload))
+	return err
+}
+
+// ReadFrame reads one frame from r. Payloads longer than max (or
+// MaxFrameLen when max <= 0) fail with ErrFrameTooLarge before anything is
+// allocated. The payload is a fresh slice owned by the caller.
+func ReadFrame(r *bufio.Reader, max int) (Frame, error) {
+	if max <= 0 || max > MaxFrameLen {
+		max = MaxFrameLen
+	}
+	t, err := r.ReadByte()
+	if err != nil {
+		return Frame{}, err
+	}
+	if t < byte(FrameHello) || t > byte(FrameBye) {
+		return Frame{}, fmt.Errorf("%w: unknown frame type %d", ErrMalformed, t)
+	}
+	n, err := binary.ReadUvarint(r)
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return Frame{}, fmt.Errorf("%w: frame length: %v", ErrMalformed, err)
+	}
+	if n > uint64(max) {
+		return Frame{}, fmt.Errorf("%w: %d bytes over %d", ErrFrameTooLarge, n, max)
+	}
+	p := make([]byte, n)
+	if _, err := io.ReadFull(r, p); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return Frame{}, err
+	}
+	return Frame{Type: FrameType(t), Payload: p}, nil
+}
+
+// Hello opens a stream. A subscriber (a child) names the channel, the
+// stripes it wants pushed, and the first slice it wants; a node that only
+// fetches (Request) subscribes to no stripe.
+type Hello struct {
+	Channel string
+	// Stripes is a bit mask: bit s set asks for stripe s to be pushed.
+	Stripes uint16
+	// From is the first slice sequence number wanted; 0 asks for the
+	// newest keyframe slice the sender holds and everything after it.
+	From uint64
+}
+
+// Append appends h's encoding to b.
+func (h Hello) Append(b []byte) []byte {
+	b = append(b, Version)
+	b = appendString(b, h.Channel)
+	b = binary.BigEndian.AppendUint16(b, h.Stripes)
+	return binary.BigEndian.AppendUint64(b, h.From)
+}
+
+// ParseHello decodes a Hello payload.
+func ParseHello(p []byte) (Hello, error) {
+	r := reader{b: p}
+	if v := r.u8(); r.err == nil && v != Version {
+		return Hello{}, fmt.Errorf("%w: hello version %d", ErrVersion, v)
+	}
+	var h Hello
+	h.Channel = r.string(MaxChannelLen)
+	if s := r.take(2); s != nil {
+		h.Stripes = binary.BigEndian.Uint16(s)
+	}
+	h.From = r.u64()
+	if r.err == nil && len(r.b) != 0 {
+		r.fail("trailing bytes in hello")
+	}
+	if r.err == nil && h.Channel == "" {
+		r.fail("hello without channel")
+	}
+	return h, r.err
+}
+
+// Append appends the ID's encoding (a Request or Missing payload) to b.
+func (id ID) Append(b []byte) []byte {
+	b = binary.BigEndian.AppendUint64(b, id.Seq)
+	return append(b, id.Stripe)
+}
+
+// ParseID decodes a Request or Missing payload.
+func ParseID(p []byte) (ID, error) {
+	if len(p) != 9 {
+		return ID{}, fmt.Errorf("%w: chunk id of %d bytes", ErrMalformed, len(p))
+	}
+	id := ID{Seq: binary.BigEndian.Uint64(p), Stripe: p[8]}
+	if id.Stripe >= MaxStripes {
+		return ID{}, fmt.Errorf("%w: stripe %d", ErrMalformed, id.Stripe)
+	}
+	return id, nil
+}
+
+// ByeCode says why a node closes a stream.
+type ByeCode uint8
+
+// Bye codes.
+const (
+	ByeNormal       ByeCode = 0 // leaving
+	ByeBadChunk     ByeCode = 1 // the peer sent a chunk that failed verification
+	ByeProtocol     ByeCode = 2 // the peer broke the protocol
+	ByeFull         ByeCode = 3 // no capacity for another child
+	ByeWrongChannel ByeCode = 4 // the channel is not served here
+	ByeSlow         ByeCode = 5 // the peer did not keep up
+)
+
+// Bye is the last frame on a stream.
+type Bye struct {
+	Code   ByeCode
+	Reason string
+}
+
+// MaxReasonLen bounds a Bye's reason.
+const MaxReasonLen = 256
+
+// Append appends b's encoding.
+func (y Bye) Append(b []byte) []byte {
+	reason := y.Reason
+	if len(reason) > MaxReasonLen {
+		reason = reason[:MaxReasonLen]
+	}
+	b = append(b, byte(y.Code))
+	return appendString(b, reason)
+}
+
+// ParseBye decodes a Bye payload.
+func ParseBye(p []byte) (Bye, error) {
+	r := reader{b: p}
+	y := Bye{Code: ByeCode(r.u8())}
+	y.Reason = r.string(MaxReasonLen)
+	if r.err == nil && len(r.b) != 0 {
+		r.fail("trailing bytes in bye")
+	}
+	return y, r.err
+}

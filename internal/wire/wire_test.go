@@ -1,0 +1,228 @@
+package wire
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/ed25519"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"reflect"
+	"testing"
+)
+
+func testKey(t testing.TB) ed25519.PrivateKey {
+	t.Helper()
+	seed := make([]byte, ed25519.SeedSize)
+	for i := range seed {
+		seed[i] = byte(i)
+	}
+	return ed25519.NewKeyFromSeed(seed)
+}
+
+func sampleChunk() *Chunk {
+	return &Chunk{
+		Channel:  "demo",
+		Seq:      42,
+		Stripe:   1,
+		Stripes:  4,
+		Capture:  1_700_000_000_123_456_789,
+		Duration: 100_000,
+		Keyframe: true,
+		Params:   []Param{{Media: 0, Data: []byte{0x67, 1, 2}}, {Media: 0, Data: []byte{0x68, 3}}},
+		Packets: []Packet{
+			{Media: 0, Offset: 0, RTP: []byte{0x80, 96, 0, 1, 1, 2, 3, 4}},
+			{Media: 1, Offset: 33_000, RTP: []byte{0x80, 97, 0, 2}},
+		},
+	}
+}
+
+func TestChunkRoundTrip(t *testing.T) {
+	key := testKey(t)
+	c := sampleChunk()
+	raw, err := c.Sign(nil, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := VerifyChunk(raw, key.Public().(ed25519.PublicKey)); err != nil {
+		t.Fatalf("verify: %v", err)
+	}
+	got, err := ParseChunk(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, c) {
+		t.Fatalf("round trip:\n got %+v\nwant %+v", got, c)
+	}
+	again, err := got.Append(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(again, raw) {
+		t.Fatal("re-encoding a parsed chunk changed its bytes")
+	}
+}
+
+func TestChunkEmptyLists(t *testing.T) {
+	key := testKey(t)
+	c := &Chunk{Channel: "c", Seq: 1, Stripes: 1}
+	raw, err := c.Sign(nil, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ParseChunk(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Seq != 1 || len(got.Packets) != 0 || len(got.Params) != 0 || got.Keyframe {
+		t.Fatalf("got %+v", got)
+	}
+}
+
+func TestVerifyRejectsTampering(t *testing.T) {
+	key := testKey(t)
+	pub := key.Public().(ed25519.PublicKey)
+	raw, err := sampleChunk().Sign(nil, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range raw {
+		bad := bytes.Clone(raw)
+		bad[i] ^= 0x01
+		if err := VerifyChunk(bad, pub); !errors.Is(err, ErrBadSignature) {
+			t.Fatalf("flipping byte %d: err = %v, want ErrBadSignature", i, err)
+		}
+	}
+	other := ed25519.NewKeyFromSeed(make([]byte, 32)).Public().(ed25519.PublicKey)
+	if err := VerifyChunk(raw, other); !errors.Is(err, ErrBadSignature) {
+		t.Fatalf("other key: %v", err)
+	}
+	if err := VerifyChunk(raw[:10], pub); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("short: %v", err)
+	}
+}
+
+func TestParseChunkErrors(t *testing.T) {
+	key := testKey(t)
+	raw, err := sampleChunk().Sign(nil, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n := 0; n < len(raw); n++ {
+		if _, err := ParseChunk(raw[:n]); !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrVersion) {
+			t.Fatalf("truncated to %d: err = %v", n, err)
+		}
+	}
+	if _, err := ParseChunk(append(bytes.Clone(raw), 0)); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("trailing byte: %v", err)
+	}
+	v2 := bytes.Clone(raw)
+	v2[0] = 2
+	if _, err := ParseChunk(v2); !errors.Is(err, ErrVersion) {
+		t.Fatalf("version 2: %v", err)
+	}
+}
+
+func TestSignValidates(t *testing.T) {
+	key := testKey(t)
+	for name, c := range map[string]*Chunk{
+		"no channel":   {Stripes: 1},
+		"no stripes":   {Channel: "c"},
+		"stripe >= K":  {Channel: "c", Stripe: 2, Stripes: 2},
+		"too many K":   {Channel: "c", Stripes: MaxStripes + 1},
+		"long channel": {Channel: string(make([]byte, MaxChannelLen+1)), Stripes: 1},
+	} {
+		if _, err := c.Sign(nil, key); !errors.Is(err, ErrMalformed) {
+			t.Errorf("%s: err = %v, want ErrMalformed", name, err)
+		}
+	}
+}
+
+func TestDealMerge(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for k := 1; k <= MaxStripes; k++ {
+		for _, n := range []int{0, 1, k - 1, k, k + 1, 3*k + 2, 97} {
+			pkts := make([]Packet, n)
+			for i := range pkts {
+				pkts[i] = Packet{Media: uint8(r.IntN(2)), Offset: uint32(i), RTP: []byte{byte(i)}}
+			}
+			dealt := Deal(pkts, k)
+			chunks := make([]*Chunk, k)
+			for s := range chunks {
+				chunks[s] = &Chunk{Seq: 7, Stripe: uint8(s), Stripes: uint8(k), Packets: dealt[s]}
+			}
+			got, err := Merge(chunks)
+			if err != nil {
+				t.Fatalf("k=%d n=%d: %v", k, n, err)
+			}
+			if len(got) != n || (n > 0 && !reflect.DeepEqual(got, pkts)) {
+				t.Fatalf("k=%d n=%d: merge differs", k, n)
+			}
+		}
+	}
+	// A stripe missing its share is an error, not a panic.
+	dealt := Deal([]Packet{{}, {}, {}}, 2)
+	if _, err := Merge([]*Chunk{{Stripe: 0, Packets: dealt[0]}, {Stripe: 1}}); err == nil {
+		t.Fatal("merge with a short stripe succeeded")
+	}
+	if _, err := Merge([]*Chunk{{Stripe: 1}}); err == nil {
+		t.Fatal("merge with a misplaced stripe succeeded")
+	}
+}
+
+func TestFrames(t *testing.T) {
+	var buf bytes.Buffer
+	h := Hello{Channel: "demo", Stripes: 0b1011, From: 99}
+	if err := WriteFrame(&buf, FrameHello, h.Append(nil)); err != nil {
+		t.Fatal(err)
+	}
+	id := ID{Seq: 5, Stripe: 3}
+	WriteFrame(&buf, FrameRequest, id.Append(nil))
+	WriteFrame(&buf, FrameBye, Bye{Code: ByeBadChunk, Reason: "bad signature"}.Append(nil))
+	r := bufio.NewReader(&buf)
+
+	f, err := ReadFrame(r, 0)
+	if err != nil || f.Type != FrameHello {
+		t.Fatalf("frame 1: %v %v", f.Type, err)
+	}
+	gh, err := ParseHello(f.Payload)
+	if err != nil || gh != h {
+		t.Fatalf("hello: %+v %v", gh, err)
+	}
+	f, _ = ReadFrame(r, 0)
+	gid, err := ParseID(f.Payload)
+	if err != nil || gid != id || f.Type != FrameRequest {
+		t.Fatalf("request: %+v %v", gid, err)
+	}
+	f, _ = ReadFrame(r, 0)
+	y, err := ParseBye(f.Payload)
+	if err != nil || y.Code != ByeBadChunk || y.Reason != "bad signature" {
+		t.Fatalf("bye: %+v %v", y, err)
+	}
+	if _, err := ReadFrame(r, 0); err != io.EOF {
+		t.Fatalf("end: %v", err)
+	}
+}
+
+func TestReadFrameErrors(t *testing.T) {
+	for name, in := range map[string][]byte{
+		"unknown type": {9, 0},
+		"bad varint":   {1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff},
+		"truncated":    {2, 10, 1, 2},
+		"no length":    {2},
+	} {
+		if _, err := ReadFrame(bufio.NewReader(bytes.NewReader(in)), 0); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+	big := AppendFrame(nil, FrameChunk, make([]byte, 100))
+	if _, err := ReadFrame(bufio.NewReader(bytes.NewReader(big)), 50); !errors.Is(err, ErrFrameTooLarge) {
+		t.Errorf("oversize: %v", err)
+	}
+	if _, err := ParseHello([]byte{1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}); err == nil {
+		t.Error("hello without channel accepted")
+	}
+	if _, err := ParseID([]byte{0, 0, 0, 0, 0, 0, 0, 1, MaxStripes}); err == nil {
+		t.Error("request for stripe MaxStripes accepted")
+	}
+}
