@@ -1,0 +1,317 @@
+package tracker
+
+import (
+	"encoding/base64"
+	"fmt"
+	"net"
+	"strconv"
+)
+
+// Limits of the API. Requests outside them are rejected with 400.
+const (
+	MaxChannelNameLen = 64    // bytes of a channel name (the chunk format's limit)
+	MaxStripes        = 16    // stripes of a channel
+	MaxSliceMS        = 10000 // slice duration, milliseconds
+	MaxOriginCapacity = 4096  // children the origin feeds directly
+	MaxPeerCapacity   = 64    // children one peer accepts
+	maxAddrLen        = 300
+	maxSDPLen         = 32 << 10
+)
+
+// NodeInfo names one node of a channel's tree.
+type NodeInfo struct {
+	// ID is the node's identity: lowercase hex of the first 16 bytes of
+	// the SHA-256 of its TLS public key (see [ValidNodeID]).
+	ID string `json:"id"`
+	// Addr is the host:port of the node's QUIC/UDP socket.
+	Addr string `json:"addr"`
+}
+
+// IsZero reports whether n names no node (an empty parent: the peer waits
+// for a free slot).
+func (n NodeInfo) IsZero() bool { return n.ID == "" && n.Addr == "" }
+
+// ChannelInfo describes a channel as its origin registered it.
+type ChannelInfo struct {
+	Name      string   `json:"name"`
+	SDP       string   `json:"sdp"`
+	PublicKey string   `json:"public_key"` // base64 (std) of the 32-byte Ed25519 key that signs chunks
+	Origin    NodeInfo `json:"origin"`
+	Stripes   int      `json:"stripes"`  // 1..MaxStripes
+	SliceMS   int      `json:"slice_ms"` // 1..MaxSliceMS
+}
+
+// RegisterRequest registers a channel, or re-registers it after an origin
+// restart (same name and public key; the origin's address, SDP and
+// capacity are replaced).
+type RegisterRequest struct {
+	Channel  ChannelInfo `json:"channel"`
+	Capacity int         `json:"capacity"` // children the origin feeds directly, 1..MaxOriginCapacity
+}
+
+// JoinRequest asks for a place in a channel's tree. Joining again with an
+// ID the tracker knows replaces the old entry.
+type JoinRequest struct {
+	ID       string `json:"id"`
+	Addr     string `json:"addr"`
+	Capacity int    `json:"capacity"` // children this peer accepts, 0..MaxPeerCapacity; 0 makes it a leaf
+}
+
+// JoinResponse tells a joined peer what it receives and from whom.
+type JoinResponse struct {
+	Channel     ChannelInfo `json:"channel"`
+	Parent      NodeInfo    `json:"parent"`
+	HeartbeatMS int         `json:"heartbeat_ms"` // send a heartbeat this often
+}
+
+// PeerStats are the counters a peer reports with each heartbeat: totals
+// since it joined, except LagMS, which is the latest value. All are
+// optional (absent means 0) and must not be negative.
+type PeerStats struct {
+	PlayedSlices   int64 `json:"played_slices"`
+	LateSlices     int64 `json:"late_slices"`
+	LostSlices     int64 `json:"lost_slices"`
+	Stalls         int64 `json:"stalls"`
+	StallMS        int64 `json:"stall_ms"`
+	PlayerBytes    int64 `json:"player_bytes"`
+	P2PBytesIn     int64 `json:"p2p_bytes_in"`
+	OriginBytesIn  int64 `json:"origin_bytes_in"`
+	BytesForwarded int64 `json:"bytes_forwarded"`
+	BadChunks      int64 `json:"bad_chunks"`
+	StartupMS      int64 `json:"startup_ms"`
+	LagMS          int64 `json:"lag_ms"`
+	Repairs        int64 `json:"repairs"`
+}
+
+// HeartbeatRequest keeps a peer alive and reports its stats.
+type HeartbeatRequest struct {
+	ID    string    `json:"id"`
+	Stats PeerStats `json:"stats"`
+}
+
+// HeartbeatResponse is the peer's current place in the tree. Parent is
+// zero while the peer waits for a free slot.
+type HeartbeatResponse struct {
+	Parent   NodeInfo   `json:"parent"`
+	Children []NodeInfo `json:"children"` // sorted by ID, never null
+}
+
+// LeaveRequest removes a peer from a channel.
+type LeaveRequest struct {
+	ID string `json:"id"`
+}
+
+// ParentLostRequest reports that a peer lost its parent.
+type ParentLostRequest struct {
+	ID     string `json:"id"`
+	Parent string `json:"parent"` // ID of the lost parent
+}
+
+// ParentLostResponse carries the peer's new parent (the origin again if
+// the lost parent was the origin).
+type ParentLostResponse struct {
+	Parent NodeInfo `json:"parent"`
+}
+
+// ChannelSummary is one entry of the channel list.
+type ChannelSummary struct {
+	Name    string `json:"name"`
+	Viewers int    `json:"viewers"`
+}
+
+// ChannelList is the body of GET /v1/channels, sorted by name.
+type ChannelList struct {
+	Channels []ChannelSummary `json:"channels"`
+}
+
+// TreeView is a snapshot of a channel's tree.
+type TreeView struct {
+	Channel        string     `json:"channel"`
+	Origin         NodeInfo   `json:"origin"`
+	OriginCapacity int        `json:"origin_capacity"`
+	Nodes          []TreeNode `json:"nodes"` // by depth then ID; detached nodes (depth 0) last, by ID
+}
+
+// TreeNode is one peer in a [TreeView].
+type TreeNode struct {
+	ID     string `json:"id"`
+	Addr   string `json:"addr"`
+	Parent string `json:"parent"` // parent's ID (the origin's for depth 1); "" for a detached subtree's root
+	// Depth is 1 for the origin's children; 0 for a node not connected
+	// to the origin (a detached subtree waiting for a free slot).
+	Depth               int       `json:"depth"`
+	Capacity            int       `json:"capacity"`
+	Children            []string  `json:"children"` // IDs, sorted, never null
+	JoinedUnixMS        int64     `json:"joined_unix_ms"`
+	LastHeartbeatUnixMS int64     `json:"last_heartbeat_unix_ms"`
+	Stats               PeerStats `json:"stats"`
+}
+
+// ValidNodeID reports whether id is a well-formed node ID: 32 lowercase
+// hex digits (the first 16 bytes of a SHA-256 fingerprint).
+func ValidNodeID(id string) bool {
+	if len(id) != 32 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// ValidChannelName reports whether name can name a channel: 1 to
+// MaxChannelNameLen ASCII letters, digits, '-', '_' or '.', not starting
+// with '.'. Names appear in URLs and RTSP paths as they are.
+func ValidChannelName(name string) bool {
+	if len(name) == 0 || len(name) > MaxChannelNameLen || name[0] == '.' {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_', c == '.':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func badRequest(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrBadRequest}, args...)...)
+}
+
+func validateID(field, id string) error {
+	if !ValidNodeID(id) {
+		return badRequest("%s %q is not a node ID (32 lowercase hex digits)", field, truncate(id))
+	}
+	return nil
+}
+
+func validateAddr(field, addr string) error {
+	if len(addr) > maxAddrLen {
+		return badRequest("%s is longer than %d bytes", field, maxAddrLen)
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || host == "" {
+		return badRequest("%s %q is not host:port", field, truncate(addr))
+	}
+	if p, err := strconv.ParseUint(port, 10, 16); err != nil || p == 0 {
+		return badRequest("%s %q has no valid port (1..65535)", field, truncate(addr))
+	}
+	return nil
+}
+
+func (n NodeInfo) validate(field string) error {
+	if err := validateID(field+".id", n.ID); err != nil {
+		return err
+	}
+	return validateAddr(field+".addr", n.Addr)
+}
+
+// publicKey decodes the channel's Ed25519 public key.
+func (c ChannelInfo) publicKey() ([]byte, error) {
+	k, err := base64.StdEncoding.DecodeString(c.PublicKey)
+	if err != nil || len(k) != 32 {
+		return nil, badRequest("channel.public_key must be the base64 (standard) of a 32-byte Ed25519 public key")
+	}
+	return k, nil
+}
+
+func (c ChannelInfo) validate() error {
+	if !ValidChannelName(c.Name) {
+		return badRequest("channel.name %q is not a valid name (1..%d of A-Z a-z 0-9 - _ .)", truncate(c.Name), MaxChannelNameLen)
+	}
+	if c.SDP == "" || len(c.SDP) > maxSDPLen {
+		return badRequest("channel.sdp must be a session description of 1..%d bytes", maxSDPLen)
+	}
+	if _, err := c.publicKey(); err != nil {
+		return err
+	}
+	if err := c.Origin.validate("channel.origin"); err != nil {
+		return err
+	}
+	if c.Stripes < 1 || c.Stripes > MaxStripes {
+		return badRequest("channel.stripes %d out of range 1..%d", c.Stripes, MaxStripes)
+	}
+	if c.SliceMS < 1 || c.SliceMS > MaxSliceMS {
+		return badRequest("channel.slice_ms %d out of range 1..%d", c.SliceMS, MaxSliceMS)
+	}
+	return nil
+}
+
+func (r RegisterRequest) validate() error {
+	if err := r.Channel.validate(); err != nil {
+		return err
+	}
+	if r.Capacity < 1 || r.Capacity > MaxOriginCapacity {
+		return badRequest("capacity %d out of range 1..%d", r.Capacity, MaxOriginCapacity)
+	}
+	return nil
+}
+
+func (r JoinRequest) validate() error {
+	if err := validateID("id", r.ID); err != nil {
+		return err
+	}
+	if err := validateAddr("addr", r.Addr); err != nil {
+		return err
+	}
+	if r.Capacity < 0 || r.Capacity > MaxPeerCapacity {
+		return badRequest("capacity %d out of range 0..%d", r.Capacity, MaxPeerCapacity)
+	}
+	return nil
+}
+
+func (s PeerStats) validate() error {
+	for _, f := range []struct {
+		name string
+		v    int64
+	}{
+		{"played_slices", s.PlayedSlices}, {"late_slices", s.LateSlices},
+		{"lost_slices", s.LostSlices}, {"stalls", s.Stalls}, {"stall_ms", s.StallMS},
+		{"player_bytes", s.PlayerBytes}, {"p2p_bytes_in", s.P2PBytesIn},
+		{"origin_bytes_in", s.OriginBytesIn}, {"bytes_forwarded", s.BytesForwarded},
+		{"bad_chunks", s.BadChunks}, {"startup_ms", s.StartupMS}, {"lag_ms", s.LagMS},
+		{"repairs", s.Repairs},
+	} {
+		if f.v < 0 {
+			return badRequest("stats.%s is negative (%d)", f.name, f.v)
+		}
+	}
+	return nil
+}
+
+func (r HeartbeatRequest) validate() error {
+	if err := validateID("id", r.ID); err != nil {
+		return err
+	}
+	return r.Stats.validate()
+}
+
+func (r LeaveRequest) validate() error { return validateID("id", r.ID) }
+
+func (r ParentLostRequest) validate() error {
+	if err := validateID("id", r.ID); err != nil {
+		return err
+	}
+	if err := validateID("parent", r.Parent); err != nil {
+		return err
+	}
+	if r.ID == r.Parent {
+		return badRequest("parent is the reporting peer itself")
+	}
+	return nil
+}
+
+// truncate keeps echoed user input short in error messages.
+func truncate(s string) string {
+	const max = 48
+	if len(s) > max {
+		return s[:max] + "…"
+	}
+	return s
+}

@@ -1,0 +1,582 @@
+package tracker
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// clock is a settable clock for Config.Now.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+type testEnv struct {
+	tr     *Tracker
+	srv    *httptest.Server
+	cl     *Client
+	clock  *clock
+	origin NodeInfo
+	reg    RegisterRequest
+}
+
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type tWriter struct{ t *testing.T }
+
+func (w tWriter) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(b)))
+	return len(b), nil
+}
+
+// newEnv starts a tracker on loopback with a fake clock and registers
+// channel "live" with the given origin capacity.
+func newEnv(t *testing.T, originCap int) *testEnv {
+	t.Helper()
+	c := &clock{now: t0}
+	tr, err := New(Config{HeartbeatInterval: time.Second, Now: c.Now, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(tr.Handler())
+	t.Cleanup(srv.Close)
+	env := &testEnv{tr: tr, srv: srv, clock: c, cl: &Client{BaseURL: srv.URL, HTTP: srv.Client()}}
+	env.origin = NodeInfo{ID: nid(0), Addr: "127.0.0.1:9000"}
+	env.reg = RegisterRequest{Channel: channelInfo("live", env.origin, 1), Capacity: originCap}
+	if err := env.cl.Register(context.Background(), env.reg); err != nil {
+		t.Fatalf("register: %v", err)
+	}
+	return env
+}
+
+func channelInfo(name string, origin NodeInfo, keySeed byte) ChannelInfo {
+	pub := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{keySeed}, ed25519.SeedSize)).Public().(ed25519.PublicKey)
+	return ChannelInfo{
+		Name: name, SDP: "v=0\r\ns=live\r\nm=video 0 RTP/AVP 96\r\n",
+		PublicKey: base64.StdEncoding.EncodeToString(pub),
+		Origin:    origin, Stripes: 4, SliceMS: 100,
+	}
+}
+
+func peer(i int) NodeInfo { return NodeInfo{ID: nid(i), Addr: "127.0.0.1:" + itoa(10000+i)} }
+
+func itoa(i int) string { b, _ := json.Marshal(i); return string(b) }
+
+func (e *testEnv) join(t *testing.T, i, capacity int) JoinResponse {
+	t.Helper()
+	p := peer(i)
+	resp, err := e.cl.Join(context.Background(), "live", JoinRequest{ID: p.ID, Addr: p.Addr, Capacity: capacity})
+	if err != nil {
+		t.Fatalf("join %d: %v", i, err)
+	}
+	return resp
+}
+
+func (e *testEnv) heartbeat(t *testing.T, i int) HeartbeatResponse {
+	t.Helper()
+	resp, err := e.cl.Heartbeat(context.Background(), "live", HeartbeatRequest{ID: nid(i)})
+	if err != nil {
+		t.Fatalf("heartbeat %d: %v", i, err)
+	}
+	return resp
+}
+
+func TestRegisterJoinHeartbeatTree(t *testing.T) {
+	e := newEnv(t, 1)
+	ctx := context.Background()
+
+	info, err := e.cl.Channel(ctx, "live")
+	if err != nil || info != e.reg.Channel {
+		t.Fatalf("Channel = %+v, %v; want %+v", info, err, e.reg.Channel)
+	}
+
+	// origin → A → B; C finds no slot (B is a leaf).
+	a := e.join(t, 1, 1)
+	if a.Parent != e.origin || a.Channel != e.reg.Channel || a.HeartbeatMS != 1000 {
+		t.Fatalf("join A = %+v", a)
+	}
+	e.clock.Advance(10 * time.Millisecond)
+	if b := e.join(t, 2, 0); b.Parent != peer(1) {
+		t.Fatalf("B's parent = %+v, want A", b.Parent)
+	}
+	_, err = e.cl.Join(ctx, "live", JoinRequest{ID: nid(3), Addr: "127.0.0.1:3", Capacity: 4})
+	var apiErr *APIError
+	if !errors.Is(err, ErrNoCapacity) || !errors.As(err, &apiErr) || apiErr.Status != 503 || apiErr.Code != CodeNoCapacity {
+		t.Fatalf("join C: err = %v, want 503 no_capacity", err)
+	}
+
+	stats := PeerStats{PlayedSlices: 50, LagMS: 420, P2PBytesIn: 1 << 20}
+	e.clock.Advance(500 * time.Millisecond)
+	hb, err := e.cl.Heartbeat(ctx, "live", HeartbeatRequest{ID: nid(1), Stats: stats})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hb.Parent != e.origin || len(hb.Children) != 1 || hb.Children[0] != peer(2) {
+		t.Fatalf("A's heartbeat = %+v", hb)
+	}
+	if hb := e.heartbeat(t, 2); hb.Parent != peer(1) || hb.Children == nil || len(hb.Children) != 0 {
+		t.Fatalf("B's heartbeat = %+v (children must be [] not null)", hb)
+	}
+
+	view, err := e.cl.Tree(ctx, "live")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := TreeView{
+		Channel: "live", Origin: e.origin, OriginCapacity: 1,
+		Nodes: []TreeNode{
+			{ID: nid(1), Addr: peer(1).Addr, Parent: nid(0), Depth: 1, Capacity: 1, Children: []string{nid(2)},
+				JoinedUnixMS: t0.UnixMilli(), LastHeartbeatUnixMS: t0.UnixMilli() + 510, Stats: stats},
+			{ID: nid(2), Addr: peer(2).Addr, Parent: nid(1), Depth: 2, Capacity: 0, Children: []string{},
+				JoinedUnixMS: t0.UnixMilli() + 10, LastHeartbeatUnixMS: t0.UnixMilli() + 510},
+		},
+	}
+	if !jsonEqual(view, want) {
+		t.Fatalf("tree =\n%s\nwant\n%s", mustJSON(view), mustJSON(want))
+	}
+	inproc, err := e.tr.Tree("live")
+	if err != nil || !jsonEqual(inproc, view) {
+		t.Fatalf("in-process Tree differs: %v", err)
+	}
+
+	list, err := e.cl.Channels(ctx)
+	if err != nil || len(list) != 1 || list[0] != (ChannelSummary{Name: "live", Viewers: 2}) {
+		t.Fatalf("Channels = %+v, %v", list, err)
+	}
+
+	// Leave A: B moves up to the origin; leaving twice is fine.
+	for range 2 {
+		if err := e.cl.Leave(ctx, "live", nid(1)); err != nil {
+			t.Fatalf("leave: %v", err)
+		}
+	}
+	if hb := e.heartbeat(t, 2); hb.Parent != e.origin {
+		t.Fatalf("B after A left: parent %+v, want origin", hb.Parent)
+	}
+	if _, err := e.cl.Heartbeat(ctx, "live", HeartbeatRequest{ID: nid(1)}); !errors.Is(err, ErrUnknownPeer) {
+		t.Fatalf("heartbeat after leave: %v, want ErrUnknownPeer", err)
+	}
+}
+
+func TestReRegister(t *testing.T) {
+	e := newEnv(t, 2)
+	ctx := context.Background()
+	e.join(t, 1, 2)
+
+	// Origin restart: same key, new address and ID.
+	restarted := e.reg
+	restarted.Channel.Origin = NodeInfo{ID: nid(100), Addr: "127.0.0.1:9100"}
+	if err := e.cl.Register(ctx, restarted); err != nil {
+		t.Fatalf("re-register: %v", err)
+	}
+	if info, _ := e.cl.Channel(ctx, "live"); info.Origin != restarted.Channel.Origin {
+		t.Fatalf("origin not replaced: %+v", info.Origin)
+	}
+	if hb := e.heartbeat(t, 1); hb.Parent != restarted.Channel.Origin {
+		t.Fatalf("peer's parent after origin restart = %+v", hb.Parent)
+	}
+
+	// Another key: refused.
+	other := e.reg
+	other.Channel = channelInfo("live", e.origin, 2)
+	err := e.cl.Register(ctx, other)
+	var apiErr *APIError
+	if !errors.Is(err, ErrKeyMismatch) || !errors.As(err, &apiErr) || apiErr.Status != 409 || apiErr.Code != "channel_key_mismatch" {
+		t.Fatalf("register with another key: %v", err)
+	}
+	// The origin's ID taken by a peer: refused.
+	clash := e.reg
+	clash.Channel.Origin.ID = nid(1)
+	if err := e.cl.Register(ctx, clash); !errors.Is(err, ErrIDConflict) {
+		t.Fatalf("register with a peer's ID: %v", err)
+	}
+	// A peer cannot join with the origin's ID.
+	_, err = e.cl.Join(ctx, "live", JoinRequest{ID: nid(100), Addr: "127.0.0.1:5", Capacity: 1})
+	if !errors.Is(err, ErrIDConflict) {
+		t.Fatalf("join with the origin's ID: %v", err)
+	}
+}
+
+func TestExpiryReplacesChildren(t *testing.T) {
+	e := newEnv(t, 1)
+	ctx := context.Background()
+	e.join(t, 1, 1)
+	e.join(t, 2, 1) // under 1
+	e.join(t, 3, 1) // under 2
+	// 1 goes silent; 2 and 3 keep heartbeating.
+	for range 3 {
+		e.clock.Advance(time.Second)
+		e.heartbeat(t, 2)
+		e.heartbeat(t, 3)
+	}
+	if _, err := e.cl.Heartbeat(ctx, "live", HeartbeatRequest{ID: nid(1)}); err != nil {
+		t.Fatalf("1 silent for exactly 3 intervals must still be known: %v", err)
+	}
+	for range 4 {
+		e.clock.Advance(time.Second)
+		e.heartbeat(t, 2)
+		e.heartbeat(t, 3)
+	}
+	_, err := e.cl.Heartbeat(ctx, "live", HeartbeatRequest{ID: nid(1)})
+	var apiErr *APIError
+	if !errors.As(err, &apiErr) || apiErr.Status != 404 || apiErr.Code != "unknown_peer" || !errors.Is(err, ErrUnknownPeer) {
+		t.Fatalf("heartbeat of expired peer: %v, want 404 unknown_peer", err)
+	}
+	if hb := e.heartbeat(t, 2); hb.Parent != e.origin || len(hb.Children) != 1 || hb.Children[0] != peer(3) {
+		t.Fatalf("2 after 1 expired: %+v, want under origin with child 3", hb)
+	}
+	// The peer re-joins after the 404.
+	if j := e.join(t, 1, 1); j.Parent != peer(3) {
+		t.Fatalf("re-join parent %+v", j.Parent)
+	}
+}
+
+func TestRunExpiresWithoutTraffic(t *testing.T) {
+	c := &clock{now: t0}
+	tr, err := New(Config{HeartbeatInterval: 20 * time.Millisecond, Now: c.Now, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := channelInfo("live", NodeInfo{ID: nid(0), Addr: "127.0.0.1:9000"}, 1)
+	if _, err := tr.Register(RegisterRequest{Channel: ch, Capacity: 4}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 3; i++ {
+		if _, err := tr.Join("live", JoinRequest{ID: nid(i), Addr: "127.0.0.1:1", Capacity: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	peers := func() int {
+		tr.mu.Lock()
+		defer tr.mu.Unlock()
+		return tr.channels["live"].tree.peers() // no lazy expiry here
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- tr.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	time.Sleep(50 * time.Millisecond) // several sweeps with the clock standing still
+	if n := peers(); n != 3 {
+		t.Fatalf("peers = %d before the clock moved, want 3", n)
+	}
+	c.Advance(61 * time.Millisecond) // just over 3 intervals
+	deadline := time.Now().Add(2 * time.Second)
+	for peers() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("Run did not expire silent peers: %d left", peers())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestParentLostHTTP(t *testing.T) {
+	e := newEnv(t, 2)
+	ctx := context.Background()
+	e.join(t, 1, 1)
+	e.join(t, 2, 1)
+	e.join(t, 3, 0) // under 1 (earliest joined at depth 1)
+	if hb := e.heartbeat(t, 3); hb.Parent != peer(1) {
+		t.Fatalf("setup: 3 under %+v", hb.Parent)
+	}
+	// 1 is alive (just joined): 3 moves to 2.
+	resp, err := e.cl.ParentLost(ctx, "live", ParentLostRequest{ID: nid(3), Parent: nid(1)})
+	if err != nil || resp.Parent != peer(2) {
+		t.Fatalf("parent-lost = %+v, %v; want 2", resp, err)
+	}
+	if hb := e.heartbeat(t, 1); len(hb.Children) != 0 {
+		t.Fatalf("1 still lists children %+v", hb.Children)
+	}
+	// 2 goes silent for more than one interval: a report removes it.
+	e.clock.Advance(1500 * time.Millisecond)
+	e.heartbeat(t, 1)
+	e.heartbeat(t, 3)
+	resp, err = e.cl.ParentLost(ctx, "live", ParentLostRequest{ID: nid(3), Parent: nid(2)})
+	if err != nil || resp.Parent != e.origin {
+		t.Fatalf("parent-lost of silent 2 = %+v, %v; want the freed origin slot", resp, err)
+	}
+	if _, err := e.cl.Heartbeat(ctx, "live", HeartbeatRequest{ID: nid(2)}); !errors.Is(err, ErrUnknownPeer) {
+		t.Fatalf("silent lost parent not removed: %v", err)
+	}
+	// Losing the origin returns the origin.
+	resp, err = e.cl.ParentLost(ctx, "live", ParentLostRequest{ID: nid(3), Parent: nid(0)})
+	if err != nil || resp.Parent != e.origin {
+		t.Fatalf("parent-lost of origin = %+v, %v", resp, err)
+	}
+	// Unknown reporter.
+	_, err = e.cl.ParentLost(ctx, "live", ParentLostRequest{ID: nid(9), Parent: nid(0)})
+	if !errors.Is(err, ErrUnknownPeer) {
+		t.Fatalf("unknown reporter: %v", err)
+	}
+}
+
+func TestUnknownChannel(t *testing.T) {
+	e := newEnv(t, 1)
+	ctx := context.Background()
+	checks := map[string]error{}
+	_, checks["channel"] = e.cl.Channel(ctx, "nope")
+	_, checks["join"] = e.cl.Join(ctx, "nope", JoinRequest{ID: nid(1), Addr: "127.0.0.1:1"})
+	_, checks["heartbeat"] = e.cl.Heartbeat(ctx, "nope", HeartbeatRequest{ID: nid(1)})
+	checks["leave"] = e.cl.Leave(ctx, "nope", nid(1))
+	_, checks["parent-lost"] = e.cl.ParentLost(ctx, "nope", ParentLostRequest{ID: nid(1), Parent: nid(2)})
+	_, checks["tree"] = e.cl.Tree(ctx, "nope")
+	_, checks["odd name"] = e.cl.Tree(ctx, "a/../b c")
+	for what, err := range checks {
+		var apiErr *APIError
+		if !errors.Is(err, ErrUnknownChannel) || errors.Is(err, ErrUnknownPeer) ||
+			!errors.As(err, &apiErr) || apiErr.Status != 404 || apiErr.Message == "" {
+			t.Errorf("%s: err = %v, want 404 unknown_channel", what, err)
+		}
+	}
+	if _, err := e.tr.Tree("nope"); !errors.Is(err, ErrUnknownChannel) {
+		t.Errorf("in-process Tree: %v", err)
+	}
+}
+
+// raw sends a request and returns the status and the decoded error body.
+func raw(t *testing.T, e *testEnv, method, path, contentType string, body io.Reader) (int, ErrorBody, http.Header) {
+	t.Helper()
+	req, err := http.NewRequest(method, e.srv.URL+path, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := e.srv.Client().Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	var eb ErrorBody
+	if resp.StatusCode >= 400 {
+		if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
+			t.Errorf("%s %s: error with Content-Type %q: %s", method, path, ct, data)
+		}
+		if err := json.Unmarshal(data, &eb); err != nil || eb.Error == "" || eb.Message == "" {
+			t.Errorf("%s %s: error body %q is not {error, message}", method, path, data)
+		}
+	}
+	return resp.StatusCode, eb, resp.Header
+}
+
+func TestBadRequests(t *testing.T) {
+	e := newEnv(t, 4)
+	e.join(t, 1, 1)
+	join := "/v1/channels/live/join"
+	reg := mustJSON(e.reg)
+	tests := []struct {
+		name, method, path, body string
+		status                   int
+		code                     string
+	}{
+		{"empty body", "POST", join, "", 400, CodeBadRequest},
+		{"truncated JSON", "POST", join, `{"id":`, 400, CodeBadRequest},
+		{"not an object", "POST", join, `[1,2]`, 400, CodeBadRequest},
+		{"null", "POST", join, `null`, 400, CodeBadRequest},
+		{"wrong type", "POST", join, `{"id":5,"addr":"127.0.0.1:1"}`, 400, CodeBadRequest},
+		{"float capacity", "POST", join, `{"id":"` + nid(2) + `","addr":"127.0.0.1:1","capacity":1.5}`, 400, CodeBadRequest},
+		{"huge capacity", "POST", join, `{"id":"` + nid(2) + `","addr":"127.0.0.1:1","capacity":1e400}`, 400, CodeBadRequest},
+		{"capacity too big", "POST", join, `{"id":"` + nid(2) + `","addr":"127.0.0.1:1","capacity":65}`, 400, CodeBadRequest},
+		{"negative capacity", "POST", join, `{"id":"` + nid(2) + `","addr":"127.0.0.1:1","capacity":-1}`, 400, CodeBadRequest},
+		{"uppercase id", "POST", join, `{"id":"` + strings.ToUpper(nid(0xabc)) + `","addr":"127.0.0.1:1"}`, 400, CodeBadRequest},
+		{"short id", "POST", join, `{"id":"abc","addr":"127.0.0.1:1"}`, 400, CodeBadRequest},
+		{"no port", "POST", join, `{"id":"` + nid(2) + `","addr":"127.0.0.1"}`, 400, CodeBadRequest},
+		{"port 0", "POST", join, `{"id":"` + nid(2) + `","addr":"127.0.0.1:0"}`, 400, CodeBadRequest},
+		{"trailing data", "POST", join, `{"id":"` + nid(2) + `","addr":"127.0.0.1:1"} {}`, 400, CodeBadRequest},
+		{"invalid UTF-8", "POST", join, "{\"id\":\"\xff\xfe\"}", 400, CodeBadRequest},
+		{"negative stats", "POST", "/v1/channels/live/heartbeat", `{"id":"` + nid(1) + `","stats":{"stalls":-1}}`, 400, CodeBadRequest},
+		{"stats wrong type", "POST", "/v1/channels/live/heartbeat", `{"id":"` + nid(1) + `","stats":[]}`, 400, CodeBadRequest},
+		{"self as lost parent", "POST", "/v1/channels/live/parent-lost", `{"id":"` + nid(1) + `","parent":"` + nid(1) + `"}`, 400, CodeBadRequest},
+		{"bad key", "POST", "/v1/channels", strings.Replace(reg, `"public_key":"`, `"public_key":"AA`, 1), 400, CodeBadRequest},
+		{"zero stripes", "POST", "/v1/channels", strings.Replace(reg, `"stripes":4`, `"stripes":0`, 1), 400, CodeBadRequest},
+		{"17 stripes", "POST", "/v1/channels", strings.Replace(reg, `"stripes":4`, `"stripes":17`, 1), 400, CodeBadRequest},
+		{"bad channel name", "POST", "/v1/channels", strings.Replace(reg, `"name":"live"`, `"name":"a b"`, 1), 400, CodeBadRequest},
+		{"origin capacity 0", "POST", "/v1/channels", strings.Replace(reg, `"capacity":4`, `"capacity":0`, 1), 400, CodeBadRequest},
+		{"oversized body", "POST", join, `{"id":"` + strings.Repeat("a", MaxBodyBytes) + `"}`, 413, CodeBodyTooLarge},
+		{"oversized padding", "POST", join, `{"id":"` + nid(2) + `","addr":"127.0.0.1:1"}` + strings.Repeat(" ", MaxBodyBytes), 413, CodeBodyTooLarge},
+		{"wrong method", "DELETE", "/v1/channels/live", "", 405, CodeMethodNotAllowed},
+		{"GET on a POST endpoint", "GET", join, "", 405, CodeMethodNotAllowed},
+		{"unknown path", "GET", "/v2/whatever", "", 404, CodeNotFound},
+		{"unknown action", "POST", "/v1/channels/live/explode", "{}", 404, CodeNotFound},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			status, eb, hdr := raw(t, e, tc.method, tc.path, "application/json", strings.NewReader(tc.body))
+			if status != tc.status || eb.Error != tc.code {
+				t.Fatalf("status %d %q (%s), want %d %q", status, eb.Error, eb.Message, tc.status, tc.code)
+			}
+			if tc.status == 405 && hdr.Get("Allow") == "" {
+				t.Fatal("405 without Allow header")
+			}
+		})
+	}
+	// Nothing above changed the state.
+	view, err := e.tr.Tree("live")
+	if err != nil || len(view.Nodes) != 1 || view.OriginCapacity != 4 {
+		t.Fatalf("state changed by bad requests: %+v, %v", view, err)
+	}
+	// Unknown fields are accepted (forward compatibility).
+	body := `{"id":"` + nid(2) + `","addr":"127.0.0.1:2","capacity":1,"isp":"AS64500","extra":{"x":[1]}}`
+	if status, _, _ := raw(t, e, "POST", join, "application/json", strings.NewReader(body)); status != 200 {
+		t.Fatalf("join with unknown fields: %d", status)
+	}
+	if status, _, _ := raw(t, e, "GET", "/healthz", "", nil); status != 200 {
+		t.Fatalf("healthz: %d", status)
+	}
+}
+
+// TestGarbageHTTP writes broken HTTP on a raw loopback connection; the
+// server answers 400 or closes, and keeps serving.
+func TestGarbageHTTP(t *testing.T) {
+	e := newEnv(t, 1)
+	addr := strings.TrimPrefix(e.srv.URL, "http://")
+	for _, junk := range []string{
+		"GARBAGE\r\n\r\n",
+		"POST /v1/channels/live/join HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999\r\n\r\n{",
+		"POST /v1/channels/live/join HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+		"GET /v1/channels/%zz HTTP/1.1\r\nHost: x\r\n\r\n",
+		"\x00\x01\x02\x03\xff\xfe\r\n\r\n",
+	} {
+		conn, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn.SetDeadline(time.Now().Add(2 * time.Second))
+		conn.Write([]byte(junk))
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err == nil {
+			if resp.StatusCode < 400 {
+				t.Errorf("junk %q: status %d", junk, resp.StatusCode)
+			}
+			resp.Body.Close()
+		}
+		conn.Close()
+	}
+	if _, err := e.cl.Channel(context.Background(), "live"); err != nil {
+		t.Fatalf("tracker unusable after garbage: %v", err)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	for _, d := range []time.Duration{-time.Second, time.Millisecond, 2 * time.Minute} {
+		if _, err := New(Config{HeartbeatInterval: d}); err == nil {
+			t.Errorf("New accepted heartbeat interval %v", d)
+		}
+	}
+	tr, err := New(Config{})
+	if err != nil || tr.cfg.HeartbeatInterval != DefaultHeartbeatInterval || tr.cfg.Now == nil || tr.log == nil {
+		t.Fatalf("defaults not applied: %v", err)
+	}
+}
+
+func TestValidNodeID(t *testing.T) {
+	for id, want := range map[string]bool{
+		nid(0): true, "0123456789abcdef0123456789abcdef": true,
+		"0123456789ABCDEF0123456789abcdef": false, "0123456789abcdef0123456789abcde": false,
+		"0123456789abcdef0123456789abcdefa": false, "0123456789abcdeg0123456789abcdef": false, "": false,
+	} {
+		if got := ValidNodeID(id); got != want {
+			t.Errorf("ValidNodeID(%q) = %v, want %v", id, got, want)
+		}
+	}
+}
+
+func TestClientTransportErrors(t *testing.T) {
+	// A server that answers non-JSON errors, as a proxy in between might.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "upstream down", http.StatusBadGateway)
+	}))
+	defer srv.Close()
+	cl := &Client{BaseURL: srv.URL + "/", HTTP: srv.Client()}
+	_, err := cl.Channel(context.Background(), "live")
+	var apiErr *APIError
+	if !errors.As(err, &apiErr) || apiErr.Status != 502 || apiErr.Message != "upstream down" || errors.Is(err, ErrUnknownChannel) {
+		t.Fatalf("err = %#v", err)
+	}
+	if err := (&Client{}).Leave(context.Background(), "live", nid(1)); err == nil {
+		t.Fatal("client without BaseURL succeeded")
+	}
+}
+
+// FuzzHandler throws arbitrary bodies at every POST endpoint: no panic,
+// no 5xx, and every error is a JSON error body.
+func FuzzHandler(f *testing.F) {
+	for _, s := range []string{"", "{}", "null", `{"id":"` + nid(1) + `","addr":"127.0.0.1:1","capacity":2}`,
+		`{"id":"` + nid(1) + `","parent":"` + nid(0) + `"}`, `{"channel":{"name":"x"},"capacity":1}`, "[", "\xff"} {
+		f.Add(s)
+	}
+	c := &clock{now: t0}
+	tr, err := New(Config{Now: c.Now})
+	if err != nil {
+		f.Fatal(err)
+	}
+	if _, err := tr.Register(RegisterRequest{Channel: channelInfo("live", NodeInfo{ID: nid(0), Addr: "127.0.0.1:9"}, 1), Capacity: 2}); err != nil {
+		f.Fatal(err)
+	}
+	h := tr.Handler()
+	f.Fuzz(func(t *testing.T, body string) {
+		for _, path := range []string{"/v1/channels", "/v1/channels/live/join", "/v1/channels/live/heartbeat",
+			"/v1/channels/live/leave", "/v1/channels/live/parent-lost"} {
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, httptest.NewRequest("POST", path, strings.NewReader(body)))
+			if w.Code >= 500 && w.Code != 503 {
+				t.Fatalf("POST %s %q: %d %s", path, body, w.Code, w.Body)
+			}
+			if w.Code >= 400 {
+				var eb ErrorBody
+				if json.Unmarshal(w.Body.Bytes(), &eb) != nil || eb.Error == "" {
+					t.Fatalf("POST %s %q: error body %q", path, body, w.Body)
+				}
+			}
+		}
+		c.Advance(100 * time.Millisecond)
+	})
+}
+
+func mustJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}
+
+func jsonEqual(a, b any) bool { return mustJSON(a) == mustJSON(b) }
