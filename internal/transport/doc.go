@@ -1,0 +1,38 @@
+// Package transport is swarmtv's real-network driver.
+//
+// An [Endpoint] is a node's one UDP socket: a quic-go Transport carrying
+// every QUIC connection the node makes or accepts, plus non-QUIC packets
+// (STUN) handed to an optional handler. Connections are mutually
+// authenticated with TLS 1.3 and self-signed certificates; a node's
+// [Identity] is its key, and its swarm.NodeID is the key's fingerprint
+// ([IDFromCert]). A dialer names the node it expects and the handshake
+// fails with [ErrFingerprint] if another key answers.
+//
+// A [Driver] runs one swarm.Node on an Endpoint. One goroutine owns the
+// node (as etcd raft's node.go owns a RawNode): network readers, public
+// methods and the timer all hand it work over channels; after each input
+// it drains Node.Ready and acts on it — queues chunks to children, sends
+// fetch requests to the origin, calls OnPlay and OnLost, closes the
+// connections of nodes that misbehaved — and re-arms one timer from
+// Node.NextDeadline.
+//
+// # Streams
+//
+// Every stream starts with a Hello frame from the side that opened it.
+// A Hello with stripes set subscribes the opener as a child: the accepting
+// node pushes Chunk frames on that stream through a per-child writer
+// goroutine with a bounded queue (a child that falls behind is dropped
+// with Bye Slow). A Hello without stripes opens a fetch stream: the opener
+// sends Request frames and gets a Chunk or Missing frame for each. Chunk
+// frames arriving on any stream are verified by the node; a sender of a
+// bad chunk, or of anything that is not a well-formed frame, has its
+// connection closed with an application error code ([CodeBadChunk],
+// [CodeProtocol]).
+//
+// # Goroutines
+//
+// Endpoint owns its non-QUIC reader; Driver.Run owns every goroutine the
+// driver starts (accept loop, one per connection and per stream, child
+// writers, parent link, fetcher) and waits for all of them before it
+// returns.
+package transport
