@@ -1,0 +1,125 @@
+// Package report defines swarmtv.report/v1, the JSON report that demo, sim
+// and loadtest all write with --report FILE so their results compare
+// (DESIGN.md, "The shared report"). Every field is always present; a mode
+// that cannot measure one writes null.
+package report
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"slices"
+	"time"
+)
+
+// Schema is the value of the schema field.
+const Schema = "swarmtv.report/v1"
+
+// Percentiles are taken over all samples, never averaged.
+type Percentiles struct {
+	P50 float64 `json:"p50"`
+	P95 float64 `json:"p95"`
+	P99 float64 `json:"p99"`
+}
+
+// Depth summarises stripe-tree depth over stripes and peers.
+type Depth struct {
+	Mean float64 `json:"mean"`
+	Max  int     `json:"max"`
+}
+
+// NAT counts peer connections by how they were made.
+type NAT struct {
+	Direct  int `json:"direct"`
+	Relayed int `json:"relayed"`
+	Failed  int `json:"failed"`
+}
+
+// Report is one run's swarmtv.report/v1. Pointer fields are null where
+// the mode cannot measure them.
+type Report struct {
+	Schema                  string       `json:"schema"`
+	Kind                    string       `json:"kind"`
+	Scenario                string       `json:"scenario"`
+	Seed                    *int64       `json:"seed"`
+	Peers                   int          `json:"peers"`
+	DurationS               float64      `json:"duration_s"`
+	StreamKbps              float64      `json:"stream_kbps"`
+	PlayerBytes             int64        `json:"player_bytes"`
+	OriginEgressBytes       int64        `json:"origin_egress_bytes"`
+	P2PBytes                int64        `json:"p2p_bytes"`
+	Savings                 *float64     `json:"savings"`
+	Continuity              *float64     `json:"continuity"`
+	Stalls                  int64        `json:"stalls"`
+	RebufferRatio           *float64     `json:"rebuffer_ratio"`
+	StartupMs               *Percentiles `json:"startup_ms"`
+	LagMs                   *Percentiles `json:"lag_ms"`
+	RepairMs                *Percentiles `json:"repair_ms"`
+	TreeDepth               *Depth       `json:"tree_depth"`
+	CrossISPBytes           *int64       `json:"cross_isp_bytes"`
+	CrossISPLowerBoundBytes *int64       `json:"cross_isp_lower_bound_bytes"`
+	NAT                     *NAT         `json:"nat"`
+	ControlOverhead         *float64     `json:"control_overhead"`
+	TraceHash               *string      `json:"trace_hash"`
+	WallS                   float64      `json:"wall_s"`
+}
+
+// New returns a report of the given kind with the schema set.
+func New(kind, scenario string) *Report {
+	return &Report{Schema: Schema, Kind: kind, Scenario: scenario}
+}
+
+// Savings returns 1 - origin/player, or nil when nothing was played.
+func Savings(originEgress, player int64) *float64 {
+	if player <= 0 {
+		return nil
+	}
+	s := 1 - float64(originEgress)/float64(player)
+	return &s
+}
+
+// Ratio returns num/den, or nil when den is zero.
+func Ratio(num, den float64) *float64 {
+	if den <= 0 {
+		return nil
+	}
+	r := num / den
+	return &r
+}
+
+// Of returns percentiles over samples (nearest rank), or nil if there are
+// none.
+func Of(samples []float64) *Percentiles {
+	if len(samples) == 0 {
+		return nil
+	}
+	s := slices.Clone(samples)
+	slices.Sort(s)
+	rank := func(p float64) float64 {
+		i := int(math.Ceil(p*float64(len(s)))) - 1
+		return s[max(0, min(i, len(s)-1))]
+	}
+	return &Percentiles{P50: rank(0.50), P95: rank(0.95), P99: rank(0.99)}
+}
+
+// Millis converts durations to float milliseconds.
+func Millis(ds []time.Duration) []float64 {
+	out := make([]float64, len(ds))
+	for i, d := range ds {
+		out[i] = float64(d) / float64(time.Millisecond)
+	}
+	return out
+}
+
+// WriteFile writes r as indented JSON to path.
+func (r *Report) WriteFile(path string) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	return nil
+}
