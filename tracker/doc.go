@@ -34,10 +34,14 @@
 // re-placed by the same rule with their own subtrees still under them, so
 // no node ever ends up under its own descendant.
 //
-// When no attached node has a free slot, a new join fails with
-// "no_capacity" (503, retry later) and an orphaned subtree waits detached:
-// its root's heartbeat response carries an empty parent until a slot frees
-// up, and the tree view shows it with depth 0.
+// When no attached node has a free slot, a peer that can forward takes the
+// place of the shallowest leaf-only peer (capacity 0), which becomes its
+// child, so leaf-only peers that came first cannot block a channel. If that
+// is impossible too, a new join fails with "no_capacity" (503, retry
+// later) and an orphaned subtree waits detached: its root's heartbeat
+// response carries an empty parent until a slot frees up, and the tree
+// view shows it with depth 0. A peer whose parent changes learns it from
+// its next heartbeat response.
 //
 // # Concurrency
 //

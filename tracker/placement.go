@@ -24,6 +24,10 @@ type Placer interface {
 	// the given capacity, or -1 to leave it without a parent. cands is
 	// never empty; it lists the origin first, then peers by depth (the
 	// order of a breadth-first walk with children sorted by ID).
+	//
+	// When no node has a free slot the tree does not ask the Placer: a
+	// peer that can forward then takes the place of the shallowest
+	// leaf-only peer, which becomes its child.
 	Place(id string, capacity int, cands []Candidate, now time.Time) int
 }
 

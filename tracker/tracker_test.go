@@ -122,7 +122,7 @@ func TestRegisterJoinHeartbeatTree(t *testing.T) {
 		t.Fatalf("Channel = %+v, %v; want %+v", info, err, e.reg.Channel)
 	}
 
-	// origin → A → B; C finds no slot (B is a leaf).
+	// origin → A → B; C finds no slot (B is a leaf; C too).
 	a := e.join(t, 1, 1)
 	if a.Parent != e.origin || a.Channel != e.reg.Channel || a.HeartbeatMS != 1000 {
 		t.Fatalf("join A = %+v", a)
@@ -131,7 +131,7 @@ func TestRegisterJoinHeartbeatTree(t *testing.T) {
 	if b := e.join(t, 2, 0); b.Parent != peer(1) {
 		t.Fatalf("B's parent = %+v, want A", b.Parent)
 	}
-	_, err = e.cl.Join(ctx, "live", JoinRequest{ID: nid(3), Addr: "127.0.0.1:3", Capacity: 4})
+	_, err = e.cl.Join(ctx, "live", JoinRequest{ID: nid(3), Addr: "127.0.0.1:3", Capacity: 0})
 	var apiErr *APIError
 	if !errors.Is(err, ErrNoCapacity) || !errors.As(err, &apiErr) || apiErr.Status != 503 || apiErr.Code != CodeNoCapacity {
 		t.Fatalf("join C: err = %v, want 503 no_capacity", err)
@@ -580,3 +580,56 @@ func mustJSON(v any) string {
 }
 
 func jsonEqual(a, b any) bool { return mustJSON(a) == mustJSON(b) }
+
+// TestConcurrentClients runs joins, heartbeats, reports and leaves from
+// several goroutines at once (for the race detector) and checks the tree.
+func TestConcurrentClients(t *testing.T) {
+	e := newEnv(t, 3)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errc := make(chan error, 8)
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 10 {
+				id := 1 + g*10 + i
+				p := peer(id)
+				if _, err := e.cl.Join(ctx, "live", JoinRequest{ID: p.ID, Addr: p.Addr, Capacity: 1 + i%3}); err != nil {
+					errc <- err
+					return
+				}
+				if _, err := e.cl.Heartbeat(ctx, "live", HeartbeatRequest{ID: p.ID, Stats: PeerStats{PlayedSlices: int64(i)}}); err != nil {
+					errc <- err
+					return
+				}
+				if _, err := e.cl.ParentLost(ctx, "live", ParentLostRequest{ID: p.ID, Parent: nid(0)}); err != nil {
+					errc <- err
+					return
+				}
+				if i%2 == 1 {
+					if err := e.cl.Leave(ctx, "live", p.ID); err != nil {
+						errc <- err
+						return
+					}
+				}
+				if _, err := e.cl.Tree(ctx, "live"); err != nil {
+					errc <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		t.Fatal(err)
+	}
+	view, err := e.tr.Tree("live")
+	if err != nil || len(view.Nodes) != 40 {
+		t.Fatalf("tree has %d nodes, want 40 (%v)", len(view.Nodes), err)
+	}
+	e.tr.mu.Lock()
+	defer e.tr.mu.Unlock()
+	checkTree(t, e.tr.channels["live"].tree)
+}

@@ -99,6 +99,7 @@ func (t *tree) join(id, addr string, capacity int, now time.Time) (string, error
 		delete(t.detached, id)
 		return "", ErrNoCapacity
 	}
+	t.settle(now) // a displacing joiner may bring free slots for waiting subtrees
 	return t.nodes[id].parent, nil
 }
 
@@ -210,11 +211,12 @@ func (t *tree) attach(key, parent string) {
 // place attaches the detached root key under the node the placer picks
 // among the attached nodes with a free slot, except avoid. Detached
 // subtrees (key's own included) are never candidates, so no cycle can
-// form. It reports whether key was attached.
+// form. When no node has a free slot, key takes a leaf's place instead
+// (see displaceLeaf). It reports whether key was attached.
 func (t *tree) place(key, avoid string, now time.Time) bool {
 	cands, keys := t.candidates(avoid)
 	if len(cands) == 0 {
-		return false
+		return t.displaceLeaf(key, avoid)
 	}
 	n := t.nodes[key]
 	i := t.placer.Place(n.id, n.capacity, cands, now)
@@ -222,6 +224,41 @@ func (t *tree) place(key, avoid string, now time.Time) bool {
 		return false
 	}
 	t.attach(key, keys[i])
+	return true
+}
+
+// displaceLeaf is the fallback when every attached slot is taken: if key
+// can forward (a free child slot of its own), it takes the place of the
+// shallowest attached leaf-only peer (capacity 0; ties: the latest joined,
+// then the smaller ID) whose parent is not avoid, and that peer becomes
+// key's child. Without it, leaf-only peers that joined first would block
+// the channel for good. It reports whether key was attached.
+func (t *tree) displaceLeaf(key, avoid string) bool {
+	n := t.nodes[key]
+	if len(n.children) >= n.capacity {
+		return false
+	}
+	var (
+		leaf      string
+		leafDepth int
+	)
+	t.walk(func(k string, c *node, depth int) {
+		if k == rootKey || c.capacity != 0 || c.parent == avoid {
+			return
+		}
+		if leaf == "" || depth < leafDepth ||
+			depth == leafDepth && (c.joined.After(t.nodes[leaf].joined) ||
+				c.joined.Equal(t.nodes[leaf].joined) && k < leaf) {
+			leaf, leafDepth = k, depth
+		}
+	})
+	if leaf == "" {
+		return false
+	}
+	parent := t.nodes[leaf].parent
+	t.detach(leaf)
+	t.attach(key, parent)
+	t.attach(leaf, key)
 	return true
 }
 

@@ -77,13 +77,19 @@ func TestPlacement(t *testing.T) {
 		},
 		{
 			name: "capacity 0 is always a leaf", originCap: 1,
-			joins: []join{{1, 2}, {2, 0}, {3, 0}, {4, 5}},
+			joins: []join{{1, 2}, {2, 0}, {3, 0}, {4, 0}},
 			want:  map[int]int{1: 0, 2: 1, 3: 1, 4: -1},
 		},
 		{
-			name: "a leaf-only origin child blocks further joins", originCap: 1,
-			joins: []join{{1, 0}, {2, 3}},
-			want:  map[int]int{1: 0, 2: -1},
+			name: "a forwarder takes the shallowest, latest leaf's place when all slots are taken", originCap: 1,
+			joins: []join{{1, 2}, {2, 0}, {3, 0}, {4, 5}, {5, 1}},
+			// 4 replaces 3 (depth 2, joined after 2); 5 then finds 4's free slot.
+			want: map[int]int{1: 0, 2: 1, 3: 4, 4: 1, 5: 4},
+		},
+		{
+			name: "a leaf-only origin child does not block the channel", originCap: 1,
+			joins: []join{{1, 0}, {2, 3}, {3, 0}},
+			want:  map[int]int{2: 0, 1: 2, 3: 2},
 		},
 	}
 	for _, tc := range tests {
@@ -155,18 +161,18 @@ func TestRejoinReplacesEntry(t *testing.T) {
 
 func TestRemovalReplacesSubtree(t *testing.T) {
 	// origin(1) ─ 1(cap 2) ─┬─ 2(cap 1) ─ 4(cap 1) ─ 6(cap 0)
-	//                       └─ 3(cap 2) ─ 5(cap 0)
+	//                       └─ 3(cap 1) ─ 5(cap 0)
 	tr := newTestTree(1)
 	put(t, tr, 1, 0, 2, 0)
 	put(t, tr, 2, 1, 1, 1)
-	put(t, tr, 3, 1, 2, 2)
+	put(t, tr, 3, 1, 1, 2)
 	put(t, tr, 4, 2, 1, 3)
 	put(t, tr, 5, 3, 0, 4)
 	put(t, tr, 6, 4, 0, 5)
 	// 1 leaves: 2 (earliest) takes the origin's slot with its subtree;
-	// 3 goes under the shallowest free slot outside its own subtree, which
-	// is... 2 is full (4), 4 is full (6), 6 has capacity 0; 3's own child 5
-	// is not a candidate. So 3 waits detached.
+	// 3 goes under the shallowest free slot outside its own subtree, but
+	// 2 is full (4), 4 is full (6), 6 has capacity 0, and 3 is full (5) so
+	// it cannot take leaf 6's place. So 3 waits detached.
 	if !tr.leave(nid(1), at(10)) {
 		t.Fatal("leave: peer not found")
 	}
@@ -192,6 +198,25 @@ func TestRemovalReplacesSubtree(t *testing.T) {
 	}
 	if got := parentOf(t, tr, nid(5)); got != nid(3) {
 		t.Fatalf("5 under %s, want still under 3", got)
+	}
+}
+
+func TestOrphanTakesLeafPlace(t *testing.T) {
+	// origin(1) ─ 1(cap 2) ─┬─ 2(cap 0)
+	//                       └─ 3(cap 2) ─ 4(cap 0)
+	tr := newTestTree(1)
+	put(t, tr, 1, 0, 2, 0)
+	put(t, tr, 2, 1, 0, 1)
+	put(t, tr, 3, 1, 2, 2)
+	put(t, tr, 4, 3, 0, 3)
+	// 1 leaves: 2 (earlier) takes the origin's slot; no slot is left, so
+	// 3, which can still forward, takes leaf 2's place and adopts it.
+	tr.leave(nid(1), at(10))
+	checkTree(t, tr)
+	for id, p := range map[int]int{3: 0, 2: 3, 4: 3} {
+		if got := parentOf(t, tr, nid(id)); got != nid(p) {
+			t.Errorf("parent of %d = %s, want %d", id, got, p)
+		}
 	}
 }
 
@@ -254,6 +279,7 @@ func TestParentLost(t *testing.T) {
 	t.Run("no other slot keeps the old parent", func(t *testing.T) {
 		tr := build(t)
 		tr.nodes[nid(6)].capacity = 0 // the only free slot outside 2's subtree
+		tr.nodes[nid(2)].capacity = 1 // and 2 is full, so it cannot take 6's place
 		p, err := tr.parentLost(nid(2), nid(1), at(100), time.Second)
 		if !errors.Is(err, ErrNoCapacity) {
 			t.Fatalf("err = %v (parent %q), want ErrNoCapacity", err, p)
@@ -353,6 +379,7 @@ func TestRandomized(t *testing.T) {
 	} {
 		for seed := uint64(1); seed <= 3; seed++ {
 			t.Run(fmt.Sprintf("%s/seed=%d", mode.name, seed), func(t *testing.T) {
+				t.Parallel()
 				randomRun(t, seed, mode.minCap, mode.placer)
 			})
 		}
@@ -393,7 +420,8 @@ func randomRun(t *testing.T, seed uint64, minCap int, placer Placer) {
 	for step := 0; step < 1000; step++ {
 		now = now.Add(time.Duration(rng.IntN(200)) * time.Millisecond)
 		ids := live()
-		switch op := rng.IntN(100); {
+		op := rng.IntN(100)
+		switch {
 		case op < 45 || len(ids) == 0: // join, sometimes re-join
 			id := nid(1 + rng.IntN(400))
 			capacity := minCap + rng.IntN(5-minCap)
@@ -409,6 +437,13 @@ func randomRun(t *testing.T, seed uint64, minCap int, placer Placer) {
 				}
 				if len(cands) > 0 && !exists {
 					t.Fatalf("seed %d step %d: join refused with %d free candidates", seed, step, len(cands))
+				}
+				if capacity > 0 && !exists {
+					tr.walk(func(k string, n *node, _ int) {
+						if k != rootKey && n.capacity == 0 {
+							t.Fatalf("seed %d step %d: forwarding peer refused while leaf %s holds a slot", seed, step, k)
+						}
+					})
 				}
 			case err != nil:
 				t.Fatalf("seed %d step %d: join: %v", seed, step, err)
