@@ -68,6 +68,7 @@ type Tracker struct {
 
 	mu       sync.Mutex
 	channels map[string]*channel // guarded by mu
+	events   map[string]uint64   // event counts for metrics; guarded by mu
 }
 
 // channel is one registered channel. Guarded by Tracker.mu.
@@ -83,7 +84,7 @@ func New(cfg Config) (*Tracker, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	t := &Tracker{cfg: cfg, log: cfg.Logger, channels: map[string]*channel{}}
+	t := &Tracker{cfg: cfg, log: cfg.Logger, channels: map[string]*channel{}, events: map[string]uint64{}}
 	t.handler = t.newHandler()
 	return t, nil
 }
@@ -118,6 +119,7 @@ func (t *Tracker) sweep() {
 
 func (t *Tracker) expireLocked(name string, ch *channel, now time.Time) {
 	for _, id := range ch.tree.expire(now, ExpiryIntervals*t.cfg.HeartbeatInterval) {
+		t.events[eventExpire]++
 		t.log.Info("peer expired", "channel", name, "peer", id)
 	}
 }
@@ -217,9 +219,11 @@ func (t *Tracker) Join(name string, req JoinRequest) (JoinResponse, error) {
 	}
 	parent, err := ch.tree.join(req.ID, req.Addr, req.Capacity, now)
 	if err != nil {
+		t.events[eventRefused]++
 		t.log.Warn("join refused", "channel", name, "peer", req.ID, "err", err)
 		return JoinResponse{}, err
 	}
+	t.events[eventJoin]++
 	p := ch.tree.info(parent)
 	t.log.Info("peer joined", "channel", name, "peer", req.ID, "addr", req.Addr,
 		"capacity", req.Capacity, "parent", p.ID)
@@ -266,6 +270,7 @@ func (t *Tracker) Leave(name string, req LeaveRequest) error {
 		return err
 	}
 	if ch.tree.leave(req.ID, now) {
+		t.events[eventLeave]++
 		t.log.Info("peer left", "channel", name, "peer", req.ID)
 	}
 	return nil
@@ -284,7 +289,12 @@ func (t *Tracker) ParentLost(name string, req ParentLostRequest) (ParentLostResp
 	if err != nil {
 		return ParentLostResponse{}, err
 	}
-	parent, err := ch.tree.parentLost(req.ID, req.Parent, now, t.cfg.HeartbeatInterval)
+	parent, removed, err := ch.tree.parentLost(req.ID, req.Parent, now, t.cfg.HeartbeatInterval)
+	t.events[eventParentLost]++
+	if removed {
+		t.events[eventLostRemoved]++
+		t.log.Info("silent parent removed on a child's report", "channel", name, "peer", req.Parent, "reporter", req.ID)
+	}
 	if err != nil {
 		if err == ErrUnknownPeer {
 			err = fmt.Errorf("%w: %s in %q", err, req.ID, name)

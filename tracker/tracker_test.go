@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
 )
 
@@ -632,4 +633,58 @@ func TestConcurrentClients(t *testing.T) {
 	e.tr.mu.Lock()
 	defer e.tr.mu.Unlock()
 	checkTree(t, e.tr.channels["live"].tree)
+}
+
+func TestMetrics(t *testing.T) {
+	e := newEnv(t, 1)
+	reg := prometheus.NewPedanticRegistry()
+	if err := reg.Register(e.tr); err != nil {
+		t.Fatal(err)
+	}
+	e.join(t, 1, 1)
+	e.join(t, 2, 1)
+	e.join(t, 3, 0)
+	if _, err := e.cl.Join(context.Background(), "live", JoinRequest{ID: nid(4), Addr: "127.0.0.1:4", Capacity: 0}); !errors.Is(err, ErrNoCapacity) {
+		t.Fatalf("join 4: %v", err)
+	}
+	e.clock.Advance(2 * time.Second)
+	e.heartbeat(t, 2)
+	e.heartbeat(t, 3)
+	if _, err := e.cl.ParentLost(context.Background(), "live", ParentLostRequest{ID: nid(2), Parent: nid(1)}); err != nil {
+		t.Fatal(err)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			key := mf.GetName()
+			for _, l := range m.GetLabel() {
+				key += "{" + l.GetName() + "=" + l.GetValue() + "}"
+			}
+			if m.GetGauge() != nil {
+				got[key] = m.GetGauge().GetValue()
+			} else {
+				got[key] = m.GetCounter().GetValue()
+			}
+		}
+	}
+	for key, want := range map[string]float64{
+		"swarmtv_tracker_channels":                                1,
+		"swarmtv_tracker_peers{channel=live}":                     2,
+		"swarmtv_tracker_peers_waiting{channel=live}":             0,
+		"swarmtv_tracker_tree_depth_max{channel=live}":            2,
+		"swarmtv_tracker_origin_capacity{channel=live}":           1,
+		"swarmtv_tracker_events_total{event=join}":                3,
+		"swarmtv_tracker_events_total{event=join_refused}":        1,
+		"swarmtv_tracker_events_total{event=parent_lost}":         1,
+		"swarmtv_tracker_events_total{event=lost_parent_removed}": 1,
+		"swarmtv_tracker_events_total{event=leave}":               0,
+	} {
+		if got[key] != want {
+			t.Errorf("%s = %v, want %v", key, got[key], want)
+		}
+	}
 }

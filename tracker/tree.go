@@ -148,30 +148,32 @@ func (t *tree) expire(now time.Time, timeout time.Duration) []string {
 // parentLost handles peer id's report that it lost the node lost. If lost
 // is a peer silent for longer than silence, it is removed. If id is still
 // under lost, it moves to another parent (never lost, never its own
-// subtree). It returns id's parent key; ErrNoCapacity if it has none.
-func (t *tree) parentLost(id, lost string, now time.Time, silence time.Duration) (string, error) {
+// subtree). It returns id's parent key (ErrNoCapacity if it has none)
+// and whether lost was removed.
+func (t *tree) parentLost(id, lost string, now time.Time, silence time.Duration) (parent string, removed bool, err error) {
 	n, ok := t.nodes[id]
 	if !ok || id == rootKey {
-		return "", ErrUnknownPeer
+		return "", false, ErrUnknownPeer
 	}
 	if lost != t.root().id {
 		if p, ok := t.nodes[lost]; ok && lost != rootKey && now.Sub(p.lastBeat) > silence {
 			t.remove(lost)
 			t.settle(now)
+			removed = true
 		}
 		if n.parent == lost {
 			t.detach(id)
 			if !t.place(id, lost, now) {
 				t.attach(id, lost) // nothing else is free: keep the old parent
-				return "", ErrNoCapacity
+				return "", removed, ErrNoCapacity
 			}
 			t.settle(now) // lost has a free slot now
 		}
 	}
 	if n.parent == "" {
-		return "", ErrNoCapacity
+		return "", removed, ErrNoCapacity
 	}
-	return n.parent, nil
+	return n.parent, removed, nil
 }
 
 // remove deletes a peer; its children become detached roots. The caller

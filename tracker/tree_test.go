@@ -264,9 +264,9 @@ func TestParentLost(t *testing.T) {
 		tr := build(t)
 		// 2 loses 1 while 1 is alive: 2's own child 4 (depth 3) has free
 		// slots but is its descendant; 6 (depth 4) is the only choice.
-		p, err := tr.parentLost(nid(2), nid(1), at(100), time.Second)
-		if err != nil {
-			t.Fatal(err)
+		p, removed, err := tr.parentLost(nid(2), nid(1), at(100), time.Second)
+		if err != nil || removed {
+			t.Fatal(err, removed)
 		}
 		checkTree(t, tr)
 		if tr.info(p).ID != nid(6) {
@@ -280,7 +280,7 @@ func TestParentLost(t *testing.T) {
 		tr := build(t)
 		tr.nodes[nid(6)].capacity = 0 // the only free slot outside 2's subtree
 		tr.nodes[nid(2)].capacity = 1 // and 2 is full, so it cannot take 6's place
-		p, err := tr.parentLost(nid(2), nid(1), at(100), time.Second)
+		p, _, err := tr.parentLost(nid(2), nid(1), at(100), time.Second)
 		if !errors.Is(err, ErrNoCapacity) {
 			t.Fatalf("err = %v (parent %q), want ErrNoCapacity", err, p)
 		}
@@ -294,9 +294,9 @@ func TestParentLost(t *testing.T) {
 		for _, i := range []int{2, 3, 4, 5, 6} {
 			tr.heartbeat(nid(i), PeerStats{}, at(1500))
 		}
-		p, err := tr.parentLost(nid(3), nid(1), at(1500), time.Second)
-		if err != nil {
-			t.Fatal(err)
+		p, removed, err := tr.parentLost(nid(3), nid(1), at(1500), time.Second)
+		if err != nil || !removed {
+			t.Fatal(err, removed)
 		}
 		checkTree(t, tr)
 		if _, ok := tr.nodes[nid(1)]; ok {
@@ -316,21 +316,21 @@ func TestParentLost(t *testing.T) {
 	})
 	t.Run("losing the origin returns the origin", func(t *testing.T) {
 		tr := build(t)
-		p, err := tr.parentLost(nid(1), nid(0), at(5000), time.Second)
+		p, _, err := tr.parentLost(nid(1), nid(0), at(5000), time.Second)
 		if err != nil || p != rootKey {
 			t.Fatalf("parentLost(origin) = %q, %v; want the origin", p, err)
 		}
 	})
 	t.Run("stale report returns the current parent", func(t *testing.T) {
 		tr := build(t)
-		p, err := tr.parentLost(nid(4), nid(1), at(100), time.Second)
+		p, _, err := tr.parentLost(nid(4), nid(1), at(100), time.Second)
 		if err != nil || tr.info(p).ID != nid(2) {
 			t.Fatalf("parentLost = %q, %v; want 2", tr.info(p).ID, err)
 		}
 	})
 	t.Run("unknown peer", func(t *testing.T) {
 		tr := build(t)
-		if _, err := tr.parentLost(nid(99), nid(1), at(100), time.Second); !errors.Is(err, ErrUnknownPeer) {
+		if _, _, err := tr.parentLost(nid(99), nid(1), at(100), time.Second); !errors.Is(err, ErrUnknownPeer) {
 			t.Fatalf("err = %v, want ErrUnknownPeer", err)
 		}
 	})
@@ -467,7 +467,7 @@ func randomRun(t *testing.T, seed uint64, minCap int, placer Placer) {
 			if lost == id {
 				continue
 			}
-			if _, err := tr.parentLost(id, lost, now, interval); err != nil && !errors.Is(err, ErrNoCapacity) {
+			if _, _, err := tr.parentLost(id, lost, now, interval); err != nil && !errors.Is(err, ErrNoCapacity) {
 				t.Fatalf("seed %d step %d: parentLost: %v", seed, step, err)
 			}
 		default: // origin restart with a new capacity
