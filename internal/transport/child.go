@@ -1,0 +1,173 @@
+package transport
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/quic-go/quic-go"
+
+	"github.com/swarmtv/swarmtv/internal/swarm"
+	"github.com/swarmtv/swarmtv/internal/wire"
+)
+
+// child is a subscriber the node pushes chunks to over one stream.
+type child struct {
+	id     swarm.NodeID
+	conn   *Conn
+	stream *quic.Stream
+	queue  chan []byte   // encoded chunks for the writer
+	quit   chan struct{} // closed by the Run goroutine to stop the writer
+	// bye is the last frame the writer sends; set before quit is closed.
+	bye wire.Bye
+	// stopped is set when quit is closed. Run goroutine only.
+	stopped bool
+}
+
+// serveChild serves a subscription: registers the child with the node,
+// starts its writer, and reads what the child sends until the stream ends.
+func (d *Driver) serveChild(c *Conn, s *quic.Stream, br *bufio.Reader, h wire.Hello) {
+	ch := &child{
+		id:     c.Remote(),
+		conn:   c,
+		stream: s,
+		queue:  make(chan []byte, d.cfg.ChildQueue),
+		quit:   make(chan struct{}),
+	}
+	res := make(chan error, 1)
+	if !d.do(func() { res <- d.addChild(ch, h) }) {
+		return
+	}
+	var err error
+	select {
+	case err = <-res:
+	case <-d.ctx.Done():
+		return
+	}
+	if err != nil {
+		bye := wire.Bye{Code: wire.ByeProtocol, Reason: err.Error()}
+		switch {
+		case errors.Is(err, swarm.ErrFull):
+			bye.Code = wire.ByeFull
+		case errors.Is(err, swarm.ErrWrongChannel):
+			bye.Code = wire.ByeWrongChannel
+		}
+		d.log.Info("subscription refused", "peer", ch.id, "channel", h.Channel, "err", err)
+		writeBye(s, bye)
+		s.CancelRead(quic.StreamErrorCode(bye.Code))
+		return
+	}
+	d.log.Debug("child subscribed", "peer", ch.id, "stripes", fmt.Sprintf("%#x", h.Stripes), "from", h.From)
+	d.wg.Go(func() { d.writeChild(ch) })
+
+	for {
+		f, err := readFrame(br)
+		if err != nil {
+			if isGarbage(err) {
+				d.protocolError(c, err)
+			}
+			break
+		}
+		if f.Type == wire.FrameChunk {
+			if !d.chunkIn(ch.id, f.Payload) {
+				return
+			}
+			continue
+		}
+		if f.Type != wire.FrameBye {
+			d.protocolError(c, fmt.Errorf("%v frame on a subscription stream", f.Type))
+		}
+		break
+	}
+	d.do(func() { d.removeChild(ch, wire.Bye{Code: wire.ByeNormal, Reason: "stream ended"}) })
+}
+
+// addChild registers ch with the node, replacing an older subscription
+// of the same node. Run goroutine only.
+func (d *Driver) addChild(ch *child, h wire.Hello) error {
+	if old := d.children[ch.id]; old != nil {
+		d.removeChild(old, wire.Bye{Code: wire.ByeNormal, Reason: "replaced by a new subscription"})
+	}
+	if err := d.node.AddChild(d.now(), ch.id, h); err != nil {
+		return err
+	}
+	d.children[ch.id] = ch
+	return nil
+}
+
+// removeChild forgets ch (if it is still the node's child) and stops its
+// writer with a last Bye. Run goroutine only.
+func (d *Driver) removeChild(ch *child, bye wire.Bye) {
+	if d.children[ch.id] == ch {
+		delete(d.children, ch.id)
+		d.node.RemoveChild(ch.id)
+		d.log.Debug("child removed", "peer", ch.id, "code", bye.Code, "reason", bye.Reason)
+	}
+	d.stopChild(ch, bye)
+}
+
+// stopChild stops ch's writer (it sends bye and closes the stream) and
+// its reader. Run goroutine only.
+func (d *Driver) stopChild(ch *child, bye wire.Bye) {
+	if ch.stopped {
+		return
+	}
+	ch.stopped = true
+	ch.bye = bye
+	// Abort a write blocked on a slow child before asking for the Bye;
+	// the writer sets a fresh deadline for the Bye itself.
+	ch.stream.SetWriteDeadline(time.Now())
+	close(ch.quit)
+	ch.stream.CancelRead(quic.StreamErrorCode(bye.Code))
+}
+
+// send queues one chunk for a child; a child whose queue is full is
+// dropped. Run goroutine only.
+func (d *Driver) send(s swarm.Send) {
+	ch := d.children[s.To]
+	if ch == nil {
+		return // gone since the node queued it
+	}
+	select {
+	case ch.queue <- s.Chunk:
+	default:
+		d.log.Warn("dropping child: it does not keep up", "peer", s.To, "queue", cap(ch.queue))
+		d.removeChild(ch, wire.Bye{Code: wire.ByeSlow, Reason: "send queue full"})
+	}
+}
+
+// writeChild writes ch's queued chunks until stopped or the stream fails.
+func (d *Driver) writeChild(ch *child) {
+	var buf []byte
+	for {
+		select {
+		case <-ch.quit:
+			writeBye(ch.stream, ch.bye)
+			return
+		case raw := <-ch.queue:
+			buf = wire.AppendFrame(buf[:0], wire.FrameChunk, raw)
+			if _, err := ch.stream.Write(buf); err != nil {
+				ch.stream.CancelWrite(quic.StreamErrorCode(CodeNormal))
+				select {
+				case <-ch.quit: // stopped by the Run goroutine
+				default:
+					d.log.Debug("write to child failed", "peer", ch.id, "err", err)
+					d.do(func() { d.removeChild(ch, wire.Bye{Code: wire.ByeNormal, Reason: "write failed"}) })
+				}
+				return
+			}
+		}
+	}
+}
+
+// writeBye writes a last Bye frame on s and closes its send side, giving
+// up after byeTimeout.
+func writeBye(s *quic.Stream, bye wire.Bye) {
+	s.SetWriteDeadline(time.Now().Add(byeTimeout))
+	if err := wire.WriteFrame(s, wire.FrameBye, bye.Append(nil)); err != nil {
+		s.CancelWrite(quic.StreamErrorCode(bye.Code))
+		return
+	}
+	s.Close()
+}

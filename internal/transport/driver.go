@@ -1,0 +1,540 @@
+package transport
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/quic-go/quic-go"
+
+	"github.com/swarmtv/swarmtv/internal/swarm"
+	"github.com/swarmtv/swarmtv/internal/wire"
+)
+
+// Peer names a node and where to reach it.
+type Peer struct {
+	ID   swarm.NodeID
+	Addr string // host:port of its UDP socket
+}
+
+// IsZero reports whether p names no node.
+func (p Peer) IsZero() bool { return p.ID == "" }
+
+// DefaultChildQueue is the per-child send queue length, in chunks.
+const DefaultChildQueue = 512
+
+// DriverConfig configures a Driver.
+type DriverConfig struct {
+	// Node is the protocol core the driver owns from NewDriver on; nothing
+	// else may call it. Required.
+	Node *swarm.Node
+	// Endpoint carries the driver's connections. Required; the caller
+	// closes it after the driver.
+	Endpoint *Endpoint
+	// Channel is the channel name sent in Hello frames. Required.
+	Channel string
+	// Stripes is K, the channel's stripe count; a parent is asked for
+	// all of them. 0 takes the node's.
+	Stripes int
+	// Origin is where fallback fetches go; zero in source mode.
+	Origin Peer
+	// Logger receives the driver's logs. Required.
+	Logger *slog.Logger
+	// Now is the clock fed to the node; nil means time.Now.
+	Now func() time.Time
+	// OnPlay is called from the driver goroutine, in order, for each slice
+	// played; nil drops them. It must not block long and must not call the
+	// Driver's blocking methods (Publish, Stats, Children).
+	OnPlay func(swarm.Slice)
+	// OnLost is called from the driver goroutine when a parent is found
+	// lost; the caller asks the tracker for a new one and calls SetParent
+	// (which never blocks). Same rules as OnPlay.
+	OnLost func(swarm.Lost)
+	// ChildQueue is the per-child send queue in chunks (default
+	// DefaultChildQueue); a child whose queue overflows is dropped with
+	// Bye Slow.
+	ChildQueue int
+}
+
+func (c *DriverConfig) validate() error {
+	switch {
+	case c.Node == nil:
+		return errors.New("transport: DriverConfig.Node is nil")
+	case c.Endpoint == nil:
+		return errors.New("transport: DriverConfig.Endpoint is nil")
+	case c.Logger == nil:
+		return errors.New("transport: DriverConfig.Logger is nil")
+	case c.Channel == "" || len(c.Channel) > wire.MaxChannelLen:
+		return fmt.Errorf("transport: DriverConfig.Channel %q: want 1..%d bytes", c.Channel, wire.MaxChannelLen)
+	case c.Stripes < 0 || c.Stripes > wire.MaxStripes:
+		return fmt.Errorf("transport: DriverConfig.Stripes %d: want 1..%d", c.Stripes, wire.MaxStripes)
+	case c.ChildQueue < 0:
+		return fmt.Errorf("transport: DriverConfig.ChildQueue %d is negative", c.ChildQueue)
+	case c.Origin.ID != "" && c.Origin.Addr == "":
+		return errors.New("transport: DriverConfig.Origin has an ID but no address")
+	}
+	return nil
+}
+
+// Timing of the driver's own retries.
+const (
+	byeTimeout      = 500 * time.Millisecond // to write a last Bye frame
+	fetchBackoffMin = 100 * time.Millisecond
+	fetchBackoffMax = 3 * time.Second
+	fetchQueue      = 4096 // fetch requests waiting for the origin link
+	smallFrameMax   = 1024 // any frame but a chunk
+)
+
+// Driver runs a swarm.Node on an Endpoint. See the package doc.
+type Driver struct {
+	cfg  DriverConfig
+	ep   *Endpoint
+	log  *slog.Logger
+	now  func() time.Time
+	self swarm.NodeID
+
+	ctx    context.Context    // cancelled when the driver stops
+	cancel context.CancelFunc // cancels ctx
+	ops    chan func()        // work for the owner goroutine
+	wg     sync.WaitGroup     // every goroutine Run started
+
+	// Owned by the Run goroutine.
+	node     *swarm.Node
+	children map[swarm.NodeID]*child
+	parent   *parentLink
+	fetch    *fetcher // nil in source mode
+
+	mu         sync.Mutex
+	running    bool                                // Run is running (guarded by mu)
+	stopped    bool                                // Close was called or Run returned (guarded by mu)
+	runDone    chan struct{}                       // closed when Run returns
+	wantParent *Peer                               // pending SetParent (guarded by mu)
+	parentCh   chan struct{}                       // signals wantParent, cap 1
+	conns      map[swarm.NodeID]map[*Conn]struct{} // live connections (guarded by mu)
+	out        map[swarm.NodeID]*outConn           // shared dialed connections (guarded by mu)
+	final      swarm.Stats                         // the node's stats when Run returned (guarded by mu)
+}
+
+// NewDriver checks cfg and makes a Driver; Run starts it.
+func NewDriver(cfg DriverConfig) (*Driver, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Stripes == 0 {
+		cfg.Stripes = cfg.Node.Config().Stripes
+	}
+	if cfg.ChildQueue == 0 {
+		cfg.ChildQueue = DefaultChildQueue
+	}
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	d := &Driver{
+		cfg:      cfg,
+		ep:       cfg.Endpoint,
+		self:     cfg.Endpoint.ID(),
+		log:      cfg.Logger.With("node", cfg.Endpoint.ID()),
+		now:      now,
+		ctx:      ctx,
+		cancel:   cancel,
+		ops:      make(chan func(), 256),
+		node:     cfg.Node,
+		children: make(map[swarm.NodeID]*child),
+		runDone:  make(chan struct{}),
+		parentCh: make(chan struct{}, 1),
+		conns:    make(map[swarm.NodeID]map[*Conn]struct{}),
+		out:      make(map[swarm.NodeID]*outConn),
+	}
+	if !cfg.Origin.IsZero() {
+		d.fetch = newFetcher(d, cfg.Origin)
+	}
+	return d, nil
+}
+
+// Run accepts connections and runs the node until ctx ends or Close is
+// called. It returns ctx's error when ctx ended, nil after Close, and
+// ErrClosed when the driver was already closed. Every goroutine the driver
+// started has ended when Run returns.
+func (d *Driver) Run(ctx context.Context) error {
+	d.mu.Lock()
+	if d.stopped || d.running {
+		d.mu.Unlock()
+		if d.running {
+			return errors.New("transport: Driver.Run called twice")
+		}
+		return ErrClosed
+	}
+	d.running = true
+	d.mu.Unlock()
+	defer close(d.runDone)
+
+	stop := context.AfterFunc(ctx, d.cancel)
+	defer stop()
+	defer d.shutdown()
+
+	d.wg.Go(d.acceptLoop)
+	if d.fetch != nil {
+		d.wg.Go(d.fetch.run)
+	}
+
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	d.process()
+	d.arm(timer)
+	for {
+		select {
+		case <-d.ctx.Done():
+			return ctx.Err()
+		case op := <-d.ops:
+			op()
+		case <-d.parentCh:
+			d.mu.Lock()
+			p := d.wantParent
+			d.wantParent = nil
+			d.mu.Unlock()
+			if p != nil {
+				d.setParent(*p)
+			}
+		case <-timer.C:
+			d.node.Tick(d.now())
+		}
+		d.process()
+		d.arm(timer)
+	}
+}
+
+// arm sets the timer to the node's next deadline.
+func (d *Driver) arm(t *time.Timer) {
+	dl := d.node.NextDeadline()
+	if dl.IsZero() {
+		t.Stop()
+		return
+	}
+	t.Reset(max(dl.Sub(d.now()), 0))
+}
+
+// process acts on everything the node has ready. Run goroutine only.
+func (d *Driver) process() {
+	for d.node.HasReady() {
+		rd := d.node.Ready()
+		for _, id := range rd.CutOff {
+			d.cutOff(id)
+		}
+		for _, s := range rd.Sends {
+			d.send(s)
+		}
+		for _, id := range rd.Fetches {
+			if d.fetch == nil {
+				d.log.Debug("fetch without an origin", "seq", id.Seq, "stripe", id.Stripe)
+				continue
+			}
+			d.fetch.enqueue(id)
+		}
+		for _, s := range rd.Play {
+			if d.cfg.OnPlay != nil {
+				d.cfg.OnPlay(s)
+			}
+		}
+		for _, l := range rd.Lost {
+			d.log.Info("parent lost", "parent", l.Parent, "stripe", l.Stripe)
+			if d.parent != nil && d.parent.peer.ID == l.Parent && !d.parentOfAny(l.Parent) {
+				// Lost on every stripe: close the link, so a SetParent
+				// to the same node dials afresh.
+				d.parent.cancel()
+				d.parent = nil
+			}
+			if d.cfg.OnLost != nil {
+				d.cfg.OnLost(l)
+			}
+		}
+	}
+}
+
+// parentOfAny reports whether id is still the node's parent on a stripe.
+func (d *Driver) parentOfAny(id swarm.NodeID) bool {
+	for s := range d.cfg.Stripes {
+		if d.node.Parent(s) == id {
+			return true
+		}
+	}
+	return false
+}
+
+// do hands f to the Run goroutine. It reports false when the driver is
+// stopping and f will never run.
+func (d *Driver) do(f func()) bool {
+	select {
+	case d.ops <- f:
+		return true
+	case <-d.ctx.Done():
+		return false
+	}
+}
+
+// Publish hands a chunk made by this node (source mode) to the core. It
+// waits for Run to take it.
+func (d *Driver) Publish(c *wire.Chunk, raw []byte) {
+	d.do(func() { d.node.Publish(d.now(), c, raw) })
+}
+
+// SetParent makes p this node's parent on every stripe, replacing the
+// previous one; the zero Peer means no parent. It never blocks: the
+// driver dials p in the background and, if that fails, the node finds the
+// parent lost (OnLost).
+func (d *Driver) SetParent(p Peer) {
+	d.mu.Lock()
+	d.wantParent = &p
+	d.mu.Unlock()
+	select {
+	case d.parentCh <- struct{}{}:
+	default:
+	}
+}
+
+// Stats returns the node's counters. It waits for Run; after Run has
+// returned it gives the counters as they were then.
+func (d *Driver) Stats() swarm.Stats {
+	res := make(chan swarm.Stats, 1)
+	if d.do(func() { res <- d.node.Stats() }) {
+		select {
+		case s := <-res:
+			return s
+		case <-d.ctx.Done():
+		}
+	}
+	<-d.waitStopped()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.final
+}
+
+// waitStopped returns a channel closed once the node is no longer owned by
+// a running Run.
+func (d *Driver) waitStopped() <-chan struct{} {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.running {
+		return d.runDone
+	}
+	c := make(chan struct{})
+	close(c)
+	return c
+}
+
+// Children returns the IDs of the node's children; nil once stopped.
+func (d *Driver) Children() []swarm.NodeID {
+	res := make(chan []swarm.NodeID, 1)
+	if !d.do(func() { res <- d.node.Children() }) {
+		return nil
+	}
+	select {
+	case c := <-res:
+		return c
+	case <-d.ctx.Done():
+		return nil
+	}
+}
+
+// Close stops the driver and waits for Run to return. The Endpoint stays
+// open.
+func (d *Driver) Close() error {
+	d.mu.Lock()
+	d.stopped = true
+	running := d.running
+	d.mu.Unlock()
+	d.cancel()
+	if running {
+		<-d.runDone
+	}
+	return nil
+}
+
+// shutdown ends every connection and goroutine. Run goroutine, last.
+func (d *Driver) shutdown() {
+	d.cancel()
+	for _, ch := range d.children {
+		d.stopChild(ch, wire.Bye{Code: wire.ByeNormal, Reason: "shutting down"})
+	}
+	if d.parent != nil {
+		d.parent.cancel()
+	}
+	d.mu.Lock()
+	var conns []*Conn
+	for _, cs := range d.conns {
+		for c := range cs {
+			conns = append(conns, c)
+		}
+	}
+	d.mu.Unlock()
+	for _, c := range conns {
+		c.CloseWithError(CodeNormal, "shutting down")
+	}
+	d.wg.Wait()
+	d.mu.Lock()
+	d.stopped = true
+	d.final = d.node.Stats()
+	d.mu.Unlock()
+}
+
+// cutOff closes every connection to a node that misbehaved.
+func (d *Driver) cutOff(id swarm.NodeID) {
+	d.mu.Lock()
+	var conns []*Conn
+	for c := range d.conns[id] {
+		conns = append(conns, c)
+	}
+	d.mu.Unlock()
+	d.log.Warn("cutting off node: it sent a chunk that failed verification", "peer", id, "conns", len(conns))
+	if ch := d.children[id]; ch != nil {
+		d.removeChild(ch, wire.Bye{Code: wire.ByeBadChunk, Reason: "bad chunk"})
+	}
+	for _, c := range conns {
+		d.wg.Go(func() { c.CloseWithError(CodeBadChunk, "chunk failed verification") })
+	}
+}
+
+// register records a live connection under its remote ID.
+func (d *Driver) register(c *Conn) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	m := d.conns[c.Remote()]
+	if m == nil {
+		m = make(map[*Conn]struct{})
+		d.conns[c.Remote()] = m
+	}
+	m[c] = struct{}{}
+}
+
+// unregister forgets a closed connection and reports whether it was the
+// last one to its node.
+func (d *Driver) unregister(c *Conn) (last bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	m := d.conns[c.Remote()]
+	delete(m, c)
+	if len(m) == 0 {
+		delete(d.conns, c.Remote())
+		return true
+	}
+	return false
+}
+
+// protocolError closes a connection whose peer sent something that breaks
+// the protocol.
+func (d *Driver) protocolError(c *Conn, err error) {
+	d.log.Warn("closing connection: protocol error", "peer", c.Remote(), "err", err)
+	c.CloseWithError(CodeProtocol, truncate(err.Error(), 200))
+}
+
+// closedLocally reports whether this side closed c with an application
+// error code.
+func closedLocally(c *Conn) bool {
+	var ae *quic.ApplicationError
+	return errors.As(context.Cause(c.Context()), &ae) && !ae.Remote
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+// readFrame reads one frame, allowing chunk-sized payloads only for chunk
+// frames so that a peer cannot make the driver allocate megabytes with a
+// header alone.
+func readFrame(br *bufio.Reader) (wire.Frame, error) {
+	max := smallFrameMax
+	if t, err := br.Peek(1); err == nil && wire.FrameType(t[0]) == wire.FrameChunk {
+		max = wire.MaxFrameLen
+	}
+	return wire.ReadFrame(br, max)
+}
+
+// isGarbage reports whether a read error means the peer sent bytes that
+// are not the protocol (as opposed to the stream or connection ending).
+func isGarbage(err error) bool {
+	return errors.Is(err, wire.ErrMalformed) || errors.Is(err, wire.ErrFrameTooLarge)
+}
+
+// chunkIn hands a received chunk to the node. Any goroutine.
+func (d *Driver) chunkIn(from swarm.NodeID, raw []byte) bool {
+	return d.do(func() {
+		if err := d.node.HandleChunk(d.now(), from, raw); err != nil {
+			d.log.Debug("chunk rejected", "from", from, "err", err)
+		}
+	})
+}
+
+// acceptLoop accepts connections until the driver stops.
+func (d *Driver) acceptLoop() {
+	for {
+		c, err := d.ep.Accept(d.ctx)
+		if err != nil {
+			if d.ctx.Err() == nil {
+				d.log.Error("accept failed; no more incoming connections", "err", err)
+			}
+			return
+		}
+		d.register(c)
+		d.wg.Go(func() { d.serveConn(c) })
+	}
+}
+
+// serveConn accepts the streams c's remote opens, until c closes. c is
+// registered; serveConn unregisters it.
+func (d *Driver) serveConn(c *Conn) {
+	defer func() {
+		if d.ctx.Err() != nil {
+			c.CloseWithError(CodeNormal, "shutting down")
+		}
+		// Tell the node when its last connection to the remote was
+		// lost (not closed by this driver).
+		if d.unregister(c) && d.ctx.Err() == nil && !closedLocally(c) {
+			id := c.Remote()
+			d.do(func() { d.node.NodeGone(d.now(), id) })
+		}
+	}()
+	for {
+		s, err := c.AcceptStream(d.ctx)
+		if err != nil {
+			return
+		}
+		d.wg.Go(func() { d.serveStream(c, s) })
+	}
+}
+
+// serveStream reads the Hello that opens a stream and serves it as a
+// subscription or a fetch stream.
+func (d *Driver) serveStream(c *Conn, s *quic.Stream) {
+	br := bufio.NewReaderSize(s, 64<<10)
+	f, err := readFrame(br)
+	if err != nil {
+		if isGarbage(err) {
+			d.protocolError(c, err)
+		}
+		s.CancelRead(quic.StreamErrorCode(CodeNormal))
+		s.CancelWrite(quic.StreamErrorCode(CodeNormal))
+		return
+	}
+	if f.Type != wire.FrameHello {
+		d.protocolError(c, fmt.Errorf("stream opened with a %v frame, want hello", f.Type))
+		return
+	}
+	h, err := wire.ParseHello(f.Payload)
+	if err != nil {
+		d.protocolError(c, err)
+		return
+	}
+	if h.Stripes != 0 {
+		d.serveChild(c, s, br, h)
+	} else {
+		d.serveFetch(c, s, br)
+	}
+}
