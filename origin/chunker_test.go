@@ -413,7 +413,7 @@ func TestChunkerH265(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := &stream{t0: time.Unix(100, 0)}
-	trail := []byte{0x02, 0x01, 0xaa}          // TRAIL_R
+	trail := []byte{0x02, 0x01, 0xaa}           // TRAIL_R
 	fuCRAStart := []byte{0x62, 0x01, 0x95, 0x1} // FU, S bit, CRA_NUT (21)
 	out := pushAll(c,
 		s.pkt(0, 0, 0, true, trail...),
