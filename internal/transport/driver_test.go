@@ -131,6 +131,16 @@ func (p *player) waitFor(t testing.TB, seq uint64, timeout time.Duration) {
 // discontinuity, with the stream's packets.
 func (p *player) check(t testing.TB, s *stream, first, last uint64) {
 	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		p.mu.Lock()
+		done := len(p.slices) > 0 && p.slices[len(p.slices)-1].Seq >= last
+		p.mu.Unlock()
+		if done || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	want := first

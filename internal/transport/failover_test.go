@@ -1,0 +1,45 @@
+package transport
+
+import (
+	"testing"
+	"time"
+
+	"github.com/swarmtv/swarmtv/internal/swarm"
+)
+
+func TestParentKilledFallsBackToOrigin(t *testing.T) {
+	s := newStream(t, 2)
+	origin, a, b := chain(t, s)
+	const last = 80
+	published := make(chan struct{})
+	go func() {
+		defer close(published)
+		s.publish(t, origin.drv, 1, last)
+	}()
+	b.play.waitFor(t, 10, 5*time.Second)
+	a.stop(t) // mid-stream: its driver and socket go away
+
+	<-published
+	b.play.waitFor(t, last, 5*time.Second)
+	b.play.check(t, s, 1, last)
+
+	b.play.mu.Lock()
+	lost := append([]swarm.Lost(nil), b.play.lost...)
+	b.play.mu.Unlock()
+	if len(lost) == 0 {
+		t.Fatal("b never reported its parent lost")
+	}
+	for _, l := range lost {
+		if l.Parent != a.ep.ID() {
+			t.Fatalf("b lost %s, want its parent %s", l.Parent, a.ep.ID())
+		}
+	}
+	st := b.drv.Stats()
+	if st.LostSlices != 0 {
+		t.Fatalf("b skipped %d slices", st.LostSlices)
+	}
+	if st.Fetches == 0 || st.OriginBytesIn == 0 {
+		t.Fatalf("b did not fetch from the origin: %+v", st)
+	}
+	t.Logf("b: %d fetches, %d origin bytes, %d stalls", st.Fetches, st.OriginBytesIn, st.Stalls)
+}
