@@ -516,3 +516,54 @@ func TestChunkerConfigErrors(t *testing.T) {
 		t.Fatalf("defaults not applied: %+v", cfg)
 	}
 }
+
+// FuzzChunkerPush feeds arbitrary RTP payloads to H.264 and H.265 chunkers:
+// they must never panic, and every packet must come out exactly once, in
+// order.
+func FuzzChunkerPush(f *testing.F) {
+	f.Add([]byte{0x65, 0x88}, uint8(0), uint16(10))
+	f.Add(stap(testSPS, testPPS, []byte{0x65}), uint8(1), uint16(0))
+	f.Add([]byte{24, 0xff, 0xff, 0x65}, uint8(0), uint16(200))
+	f.Add([]byte{0x7c, 0x85}, uint8(0), uint16(40))
+	f.Add([]byte{0x62, 0x01, 0x93}, uint8(0), uint16(40))
+	f.Add([]byte{0x60, 0x01, 0x00, 0x02, 0x26, 0x01}, uint8(0), uint16(40))
+	f.Fuzz(func(t *testing.T, payload []byte, split uint8, gapMS uint16) {
+		descs := []*description.Session{
+			h264Desc(testSPS, testPPS),
+			{Medias: []*description.Media{{Type: description.MediaTypeVideo, Formats: []format.Format{&format.H265{PayloadTyp: 96}}}}},
+		}
+		for _, d := range descs {
+			c, err := NewChunker(ChunkerConfig{Channel: "ch", Stripes: 3}, d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := &stream{t0: time.Unix(100, 0)}
+			var in []Packet
+			// Cut the payload into packets at split, some sharing a
+			// timestamp, spaced gapMS apart.
+			n := int(split%8) + 1
+			for i := 0; i < 2*n; i++ {
+				a, b := len(payload)*i/(2*n), len(payload)*(i+1)/(2*n)
+				in = append(in, s.pkt(0, i*int(gapMS), uint32(i/2*3000), i%2 == 1, payload[a:b]...))
+			}
+			out := pushAll(c, in...)
+			var got []wire.Packet
+			for _, sl := range groupSlices(t, out, 3) {
+				ps, err := wire.Merge(sl)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, ps...)
+			}
+			if len(got) != len(in) {
+				t.Fatalf("%d packets in, %d out", len(in), len(got))
+			}
+			for i, p := range in {
+				raw, _ := p.RTP.Marshal()
+				if !bytes.Equal(raw, got[i].RTP) {
+					t.Fatalf("packet %d changed", i)
+				}
+			}
+		}
+	})
+}

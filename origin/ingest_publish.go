@@ -29,6 +29,13 @@ var channelName = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 //
 // The server listens from NewPublishSource until Close. Run forwards the
 // publisher's stream; publishers are refused while no Run is active.
+//
+// Only TCP (interleaved) transport is offered: a publisher that asks for
+// UDP gets 461 Unsupported Transport, and ffmpeg then retries over TCP by
+// itself. To publish an MPEG-TS file with ffmpeg 5.1, re-encode its AAC
+// (copying ADTS audio into RTSP fails with "AAC with no global headers"):
+//
+//	ffmpeg -re -i in.ts -c:v copy -c:a aac -f rtsp -rtsp_transport tcp rtsp://127.0.0.1:8554/<channel>
 type PublishSource struct {
 	log     *slog.Logger
 	channel string
