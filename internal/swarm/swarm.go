@@ -20,6 +20,7 @@ package swarm
 import (
 	"crypto/ed25519"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/swarmtv/swarmtv/internal/wire"
@@ -66,6 +67,83 @@ type Config struct {
 	// StallLimit: how long playout waits for a missing slice before
 	// skipping it (default 2s).
 	StallLimit time.Duration
+	// FetchRetry: a fetch not answered with the chunk is asked again
+	// after this long (default 200ms).
+	FetchRetry time.Duration
+	// MaxFetches bounds the fetches outstanding at once (default 64).
+	MaxFetches int
+}
+
+// Defaults for the zero fields of Config.
+const (
+	DefaultSliceDuration = 100 * time.Millisecond
+	DefaultWindow        = 10 * time.Second
+	DefaultPlayoutDelay  = time.Second
+	DefaultFetchMargin   = 400 * time.Millisecond
+	DefaultParentTimeout = 600 * time.Millisecond
+	DefaultStallLimit    = 2 * time.Second
+	DefaultFetchRetry    = 200 * time.Millisecond
+	DefaultMaxFetches    = 64
+)
+
+// minSliceDuration keeps slice-count arithmetic (SliceDuration divided
+// into the window) bounded.
+const minSliceDuration = time.Millisecond
+
+// withDefaults returns c with its zero fields set to the defaults.
+func (c Config) withDefaults() Config {
+	setDur := func(d *time.Duration, def time.Duration) {
+		if *d == 0 {
+			*d = def
+		}
+	}
+	setDur(&c.SliceDuration, DefaultSliceDuration)
+	setDur(&c.Window, DefaultWindow)
+	setDur(&c.PlayoutDelay, DefaultPlayoutDelay)
+	setDur(&c.FetchMargin, DefaultFetchMargin)
+	setDur(&c.ParentTimeout, DefaultParentTimeout)
+	setDur(&c.StallLimit, DefaultStallLimit)
+	setDur(&c.FetchRetry, DefaultFetchRetry)
+	if c.MaxFetches == 0 {
+		c.MaxFetches = DefaultMaxFetches
+	}
+	return c
+}
+
+// validate reports what is wrong with a Config that has its defaults
+// applied.
+func (c *Config) validate() error {
+	switch {
+	case c.Channel == "" || len(c.Channel) > wire.MaxChannelLen:
+		return fmt.Errorf("%w: channel name must be 1..%d bytes, got %d", ErrConfig, wire.MaxChannelLen, len(c.Channel))
+	case len(c.PublicKey) != ed25519.PublicKeySize:
+		return fmt.Errorf("%w: channel public key must be %d bytes, got %d", ErrConfig, ed25519.PublicKeySize, len(c.PublicKey))
+	case c.Stripes < 1 || c.Stripes > wire.MaxStripes:
+		return fmt.Errorf("%w: stripes must be 1..%d, got %d", ErrConfig, wire.MaxStripes, c.Stripes)
+	case c.MaxChildren < 0:
+		return fmt.Errorf("%w: negative MaxChildren %d", ErrConfig, c.MaxChildren)
+	case c.MaxFetches < 0:
+		return fmt.Errorf("%w: negative MaxFetches %d", ErrConfig, c.MaxFetches)
+	case c.SliceDuration < minSliceDuration:
+		return fmt.Errorf("%w: SliceDuration %v is below %v", ErrConfig, c.SliceDuration, minSliceDuration)
+	case c.Window < c.SliceDuration:
+		return fmt.Errorf("%w: Window %v is shorter than a slice (%v)", ErrConfig, c.Window, c.SliceDuration)
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"PlayoutDelay", c.PlayoutDelay},
+		{"FetchMargin", c.FetchMargin},
+		{"ParentTimeout", c.ParentTimeout},
+		{"StallLimit", c.StallLimit},
+		{"FetchRetry", c.FetchRetry},
+	} {
+		if d.v < 0 {
+			return fmt.Errorf("%w: negative %s %v", ErrConfig, d.name, d.v)
+		}
+	}
+	return nil
 }
 
 // Send is one chunk to push to a child.

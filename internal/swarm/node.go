@@ -1,0 +1,319 @@
+package swarm
+
+import (
+	"bytes"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/swarmtv/swarmtv/internal/wire"
+)
+
+// Node is one node's protocol state for one channel. Create it with New;
+// feed it inputs; drain Ready after each; call Tick at NextDeadline.
+type Node struct {
+	cfg Config
+	k   int // cfg.Stripes
+
+	// The window: slots by seq, and their seqs in ascending order.
+	slots map[uint64]*slot
+	seqs  []uint64
+
+	seen      bool      // a chunk was accepted
+	firstAt   time.Time // when the first chunk was accepted
+	newestSeq uint64    // highest seq accepted
+	newestCap time.Time // latest capture accepted
+
+	stripes  []stripe               // by stripe index
+	children []*child               // sorted by id
+	fetching map[wire.ID]time.Time  // outstanding fetches → when asked
+	play     playout                // playout clock (not in source mode)
+	ready    Ready                  // outputs not yet drained
+	stats    Stats                  // counters
+	deadline time.Time              // earliest scheduled work; zero = none
+}
+
+// stripe is the node's state for one stripe tree.
+type stripe struct {
+	parent NodeID    // "" = none
+	since  time.Time // liveness timer: last chunk of the stripe, or SetParent
+	lostAt time.Time // when its parent was lost; zero unless repairing
+	newest uint64    // highest seq received on this stripe
+	seen   bool      // newest is valid
+}
+
+// child is a subscriber the node pushes chunks to.
+type child struct {
+	id   NodeID
+	mask uint16            // subscribed stripes
+	sent map[uint64]uint16 // seq → stripes already sent (window-bounded)
+}
+
+// New returns a Node for cfg, with zero fields set to their defaults. It
+// fails with an error wrapping ErrConfig when cfg is unusable.
+func New(cfg Config) (*Node, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	return &Node{
+		cfg:      cfg,
+		k:        cfg.Stripes,
+		slots:    make(map[uint64]*slot),
+		stripes:  make([]stripe, cfg.Stripes),
+		fetching: make(map[wire.ID]time.Time),
+	}, nil
+}
+
+// Config returns the node's configuration with defaults applied.
+func (n *Node) Config() Config { return n.cfg }
+
+// Publish stores a chunk this node made and forwards it to the children
+// subscribed to its stripe. c must be signed and raw must be its
+// encoding; the node keeps raw and hands it to Sends, so the caller must
+// not modify it afterwards. Only a source node publishes: on other nodes,
+// and for a chunk of another channel or stripe count, Publish does nothing.
+func (n *Node) Publish(now time.Time, c *wire.Chunk, raw []byte) {
+	if !n.cfg.Source || c == nil || c.Channel != n.cfg.Channel ||
+		int(c.Stripes) != n.k || int(c.Stripe) >= n.k {
+		return
+	}
+	n.accept(now, "", c, raw, false)
+	n.step(now)
+}
+
+// HandleChunk takes an encoded chunk from another node: a parent, a
+// partner, or the origin (pushed or fetched). The node keeps raw (it is
+// forwarded as is), so the caller must not modify it afterwards.
+//
+// A chunk that does not parse, is not signed by the channel key, or does
+// not fit the channel fails with an error wrapping ErrBadChunk or
+// ErrWrongChannel; from is then put into Ready.CutOff and, where it is a
+// parent, lost. Duplicates and chunks too old to use are dropped without
+// error.
+func (n *Node) HandleChunk(now time.Time, from NodeID, raw []byte) error {
+	c, err := wire.ParseChunk(raw)
+	if err != nil {
+		return n.bad(now, from, fmt.Errorf("%w: %w", ErrBadChunk, err))
+	}
+	if c.Channel != n.cfg.Channel {
+		return n.bad(now, from, fmt.Errorf("%w: chunk of channel %q on %q", ErrWrongChannel, c.Channel, n.cfg.Channel))
+	}
+	if int(c.Stripes) != n.k || int(c.Stripe) >= n.k {
+		return n.bad(now, from, fmt.Errorf("%w: chunk of stripe %d of %d, channel has %d stripes", ErrBadChunk, c.Stripe, c.Stripes, n.k))
+	}
+	// A byte-identical copy of a held chunk needs no second verification.
+	if sl := n.slots[c.Seq]; sl != nil && sl.raws[c.Stripe] != nil && bytes.Equal(sl.raws[c.Stripe], raw) {
+		n.duplicate(now, from, int(c.Stripe))
+		n.step(now)
+		return nil
+	}
+	if err := wire.VerifyChunk(raw, n.cfg.PublicKey); err != nil {
+		return n.bad(now, from, fmt.Errorf("%w: %w", ErrBadChunk, err))
+	}
+	n.accept(now, from, c, raw, true)
+	n.step(now)
+	return nil
+}
+
+// bad handles a chunk that failed checks: count it, cut the sender off,
+// and lose it as a parent.
+func (n *Node) bad(now time.Time, from NodeID, err error) error {
+	n.stats.BadChunks++
+	if !slices.Contains(n.ready.CutOff, from) {
+		n.ready.CutOff = append(n.ready.CutOff, from)
+	}
+	if from != "" {
+		for s := range n.stripes {
+			if n.stripes[s].parent == from {
+				n.lose(now, s)
+			}
+		}
+	}
+	n.step(now)
+	return err
+}
+
+// HandleMissing notes that the origin does not hold id (yet); the fetch
+// is asked again after Config.FetchRetry.
+func (n *Node) HandleMissing(now time.Time, from NodeID, id wire.ID) {
+	// The outstanding entry stays until its retry time, which both paces
+	// the retry and keeps it counted against MaxFetches.
+	n.step(now)
+}
+
+// SetParent sets the parent of a stripe (-1: of every stripe; "" = none)
+// and restarts that stripe's liveness timer at now. Out-of-range stripes
+// are ignored.
+func (n *Node) SetParent(now time.Time, stripe int, parent NodeID) {
+	if stripe < -1 || stripe >= n.k {
+		return
+	}
+	for s := range n.stripes {
+		if stripe == -1 || s == stripe {
+			n.stripes[s].parent = parent
+			n.stripes[s].since = now
+		}
+	}
+	n.step(now)
+}
+
+// Parent returns the parent of a stripe ("" for none or out of range).
+func (n *Node) Parent(stripe int) NodeID {
+	if stripe < 0 || stripe >= n.k {
+		return ""
+	}
+	return n.stripes[stripe].parent
+}
+
+// AddChild subscribes id to the stripes in h.Stripes (bits beyond the
+// channel's stripes are ignored). Re-adding a child replaces its
+// subscription. It queues Sends of the held chunks of the subscribed
+// stripes — from the newest keyframe slice held when h.From is 0, else
+// from slice h.From (clamped to the window) — in seq, then stripe order,
+// then pushes new chunks as they arrive. A child never gets a chunk twice.
+func (n *Node) AddChild(now time.Time, id NodeID, h wire.Hello) error {
+	if h.Channel != n.cfg.Channel {
+		return fmt.Errorf("%w: hello for channel %q on %q", ErrWrongChannel, h.Channel, n.cfg.Channel)
+	}
+	i, found := slices.BinarySearchFunc(n.children, id, func(c *child, id NodeID) int {
+		switch {
+		case c.id < id:
+			return -1
+		case c.id > id:
+			return 1
+		}
+		return 0
+	})
+	if !found {
+		if len(n.children) >= n.cfg.MaxChildren {
+			return fmt.Errorf("%w: %d children", ErrFull, len(n.children))
+		}
+		n.children = slices.Insert(n.children, i, &child{id: id, sent: make(map[uint64]uint16)})
+	}
+	ch := n.children[i]
+	ch.mask = h.Stripes & uint16(1<<n.k-1)
+	if len(n.seqs) > 0 && ch.mask != 0 {
+		start := n.backlogStart(h.From)
+		j, _ := slices.BinarySearch(n.seqs, start)
+		for _, seq := range n.seqs[j:] {
+			sl := n.slots[seq]
+			for s := 0; s < n.k; s++ {
+				if sl.raws[s] != nil {
+					n.sendTo(ch, sl, s, "")
+				}
+			}
+		}
+	}
+	n.step(now)
+	return nil
+}
+
+// backlogStart returns the first seq of a new child's backlog.
+func (n *Node) backlogStart(from uint64) uint64 {
+	if from > 0 {
+		return max(from, n.seqs[0])
+	}
+	for i := len(n.seqs) - 1; i >= 0; i-- {
+		if n.slots[n.seqs[i]].keyframe {
+			return n.seqs[i]
+		}
+	}
+	return n.seqs[0] // no keyframe held: everything held
+}
+
+// RemoveChild unsubscribes id.
+func (n *Node) RemoveChild(id NodeID) {
+	n.children = slices.DeleteFunc(n.children, func(c *child) bool { return c.id == id })
+}
+
+// NodeGone tells the node that the driver lost its connection to id: a
+// parent is lost on its stripes (reported in Ready.Lost), a child removed.
+func (n *Node) NodeGone(now time.Time, id NodeID) {
+	if id != "" {
+		for s := range n.stripes {
+			if n.stripes[s].parent == id {
+				n.lose(now, s)
+			}
+		}
+	}
+	n.RemoveChild(id)
+	n.step(now)
+}
+
+// lose drops stripe s's parent, reports it and starts the repair timer.
+func (n *Node) lose(now time.Time, s int) {
+	st := &n.stripes[s]
+	n.ready.Lost = append(n.ready.Lost, Lost{Parent: st.parent, Stripe: s})
+	st.parent = ""
+	if st.lostAt.IsZero() {
+		st.lostAt = now
+	}
+}
+
+// Lookup returns a held chunk's encoding, to serve a fetch.
+func (n *Node) Lookup(id wire.ID) ([]byte, bool) {
+	sl := n.slots[id.Seq]
+	if sl == nil || int(id.Stripe) >= n.k || sl.raws[id.Stripe] == nil {
+		return nil, false
+	}
+	return sl.raws[id.Stripe], true
+}
+
+// Children returns the subscribed children, sorted.
+func (n *Node) Children() []NodeID {
+	out := make([]NodeID, len(n.children))
+	for i, c := range n.children {
+		out[i] = c.id
+	}
+	return out
+}
+
+// Tick advances the node's clock: parent timeouts, playout, fetches.
+func (n *Node) Tick(now time.Time) { n.step(now) }
+
+// Ready returns the outputs accumulated since the last call and clears
+// them.
+func (n *Node) Ready() Ready {
+	r := n.ready
+	n.ready = Ready{}
+	return r
+}
+
+// HasReady reports whether Ready has anything to hand out.
+func (n *Node) HasReady() bool {
+	r := &n.ready
+	return len(r.Sends) > 0 || len(r.Fetches) > 0 || len(r.Play) > 0 || len(r.CutOff) > 0 || len(r.Lost) > 0
+}
+
+// NextDeadline is when the node next needs a Tick; zero when nothing is
+// scheduled.
+func (n *Node) NextDeadline() time.Time { return n.deadline }
+
+// Stats returns a copy of the node's counters.
+func (n *Node) Stats() Stats {
+	s := n.stats
+	s.RepairTimes = slices.Clone(n.stats.RepairTimes)
+	return s
+}
+
+// step runs the time-driven work after an input and recomputes the
+// deadline.
+func (n *Node) step(now time.Time) {
+	if n.cfg.Source {
+		n.deadline = time.Time{}
+		return
+	}
+	d := n.checkParents(now)
+	d = earliest(d, n.advancePlayout(now))
+	d = earliest(d, n.scanFetches(now))
+	n.deadline = d
+}
+
+// earliest returns the earlier of two times, zero meaning none.
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
+		return b
+	}
+	return a
+}

@@ -1,0 +1,796 @@
+package swarm
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/swarmtv/swarmtv/internal/swarm/swarmtest"
+	"github.com/swarmtv/swarmtv/internal/wire"
+)
+
+// feed hands node n the given stripes (all when none) of slice seq from
+// sender from at now, failing the test on an error.
+func feed(t testing.TB, n *Node, st *swarmtest.Stream, now time.Time, from NodeID, seq uint64, stripes ...int) {
+	t.Helper()
+	_, raws := st.Slice(seq)
+	if len(stripes) == 0 {
+		for s := range raws {
+			stripes = append(stripes, s)
+		}
+	}
+	for _, s := range stripes {
+		if err := n.HandleChunk(now, from, raws[s]); err != nil {
+			t.Fatalf("slice %d stripe %d: %v", seq, s, err)
+		}
+	}
+}
+
+func TestNewConfig(t *testing.T) {
+	st := swarmtest.NewStream(testChannel, 4, epoch)
+	good := testConfig(st)
+	n := mustNew(t, good)
+	got := n.Config()
+	if got.SliceDuration != DefaultSliceDuration || got.Window != DefaultWindow || got.PlayoutDelay != DefaultPlayoutDelay ||
+		got.FetchMargin != DefaultFetchMargin || got.ParentTimeout != DefaultParentTimeout || got.StallLimit != DefaultStallLimit ||
+		got.FetchRetry != DefaultFetchRetry || got.MaxFetches != DefaultMaxFetches {
+		t.Fatalf("defaults not applied: %+v", got)
+	}
+	custom := good
+	custom.PlayoutDelay = 3 * time.Second
+	if got := mustNew(t, custom).Config().PlayoutDelay; got != 3*time.Second {
+		t.Fatalf("PlayoutDelay %v, want 3s", got)
+	}
+
+	tests := []struct {
+		name   string
+		mutate func(*Config)
+		want   string
+	}{
+		{"no channel", func(c *Config) { c.Channel = "" }, "channel name"},
+		{"long channel", func(c *Config) { c.Channel = strings.Repeat("x", wire.MaxChannelLen+1) }, "channel name"},
+		{"no key", func(c *Config) { c.PublicKey = nil }, "public key"},
+		{"short key", func(c *Config) { c.PublicKey = c.PublicKey[:5] }, "public key"},
+		{"no stripes", func(c *Config) { c.Stripes = 0 }, "stripes"},
+		{"too many stripes", func(c *Config) { c.Stripes = wire.MaxStripes + 1 }, "stripes"},
+		{"negative children", func(c *Config) { c.MaxChildren = -1 }, "MaxChildren"},
+		{"negative fetches", func(c *Config) { c.MaxFetches = -1 }, "MaxFetches"},
+		{"tiny slices", func(c *Config) { c.SliceDuration = time.Microsecond }, "SliceDuration"},
+		{"negative slices", func(c *Config) { c.SliceDuration = -time.Second }, "SliceDuration"},
+		{"window below a slice", func(c *Config) { c.Window = 10 * time.Millisecond }, "Window"},
+		{"negative delay", func(c *Config) { c.PlayoutDelay = -1 }, "PlayoutDelay"},
+		{"negative margin", func(c *Config) { c.FetchMargin = -1 }, "FetchMargin"},
+		{"negative timeout", func(c *Config) { c.ParentTimeout = -1 }, "ParentTimeout"},
+		{"negative stall limit", func(c *Config) { c.StallLimit = -1 }, "StallLimit"},
+		{"negative retry", func(c *Config) { c.FetchRetry = -1 }, "FetchRetry"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := good
+			tt.mutate(&cfg)
+			_, err := New(cfg)
+			if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("New: %v, want ErrConfig mentioning %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestChain: origin → A → B with link delays; B plays every slice from
+// the first keyframe on, in order, complete, on time.
+func TestChain(t *testing.T) {
+	tn := newTestNet(t, 4)
+	tn.link = func(from, to NodeID, id wire.ID) []time.Duration { return []time.Duration{20 * time.Millisecond} }
+	cfg := testConfig(tn.st)
+	a := tn.viewer("A", "origin", cfg)
+	b := tn.viewer("B", "A", cfg)
+	tn.run(5*time.Second, 10*time.Millisecond)
+
+	for _, id := range []NodeID{"A", "B"} {
+		played := tn.played[id]
+		checkPlayed(t, tn.st, played)
+		if len(played) < 35 || played[0].Seq != 0 {
+			t.Fatalf("%s played %v", id, seqsOf(played))
+		}
+		s := tn.nodes[id].Stats()
+		if s.PlayedSlices != uint64(len(played)) || s.LateSlices+s.LostSlices+s.Stalls+s.Fetches != 0 {
+			t.Fatalf("%s stats %+v", id, s)
+		}
+		// Playout runs a constant lag behind capture: hop delays plus
+		// the playout delay.
+		hops := map[NodeID]time.Duration{"A": 20 * time.Millisecond, "B": 40 * time.Millisecond}[id]
+		for _, sl := range played {
+			if lag := sl.PlayAt.Sub(sl.Capture); lag != hops+DefaultPlayoutDelay {
+				t.Fatalf("%s slice %d lag %v, want %v", id, sl.Seq, lag, hops+DefaultPlayoutDelay)
+			}
+		}
+		if s.StartupDelay != DefaultPlayoutDelay {
+			t.Fatalf("%s startup %v", id, s.StartupDelay)
+		}
+		var rtp uint64
+		for _, sl := range played {
+			for _, p := range sl.Packets {
+				rtp += uint64(len(p.RTP))
+			}
+		}
+		if s.PlayerBytes != rtp {
+			t.Fatalf("%s PlayerBytes %d, want %d", id, s.PlayerBytes, rtp)
+		}
+	}
+	sa, sb := a.Stats(), b.Stats()
+	if sa.OriginBytesIn == 0 || sa.P2PBytesIn != 0 || sb.P2PBytesIn != sa.OriginBytesIn || sb.OriginBytesIn != 0 {
+		t.Fatalf("byte counts: A %+v, B %+v", sa, sb)
+	}
+	if sa.BytesForwarded != sb.P2PBytesIn || sb.BytesForwarded != 0 {
+		t.Fatalf("forwarded: A %d B %d, B received %d", sa.BytesForwarded, sb.BytesForwarded, sb.P2PBytesIn)
+	}
+	if got := tn.nodes["origin"].Children(); !slices.Equal(got, []NodeID{"A"}) {
+		t.Fatalf("origin children %v", got)
+	}
+	if len(tn.played["origin"]) != 0 {
+		t.Fatal("the source played out")
+	}
+}
+
+func TestBadChunks(t *testing.T) {
+	st := swarmtest.NewStream(testChannel, 4, epoch)
+	_, raws := st.Slice(0)
+	good := raws[1]
+	flip := func(i int) []byte {
+		b := slices.Clone(good)
+		b[i] ^= 0x01
+		return b
+	}
+	other := swarmtest.NewStream("other", 4, epoch)
+	_, otherRaws := other.Slice(0)
+	twoStripes := swarmtest.NewStream(testChannel, 2, epoch)
+	_, twoRaws := twoStripes.Slice(0)
+	forged := swarmtest.NewStream(testChannel, 4, epoch)
+	forged.Key = swarmtest.Key(99)
+	_, forgedRaws := forged.Slice(0)
+
+	tests := []struct {
+		name string
+		raw  []byte
+		want error
+	}{
+		{"flipped signature", flip(len(good) - 1), ErrBadChunk},
+		{"flipped payload", flip(len(good) - wire.SignatureSize - 1), ErrBadChunk},
+		{"truncated", good[:len(good)-3], ErrBadChunk},
+		{"garbage", []byte("not a chunk at all"), ErrBadChunk},
+		{"empty", nil, ErrBadChunk},
+		{"wrong key", forgedRaws[1], ErrBadChunk},
+		{"wrong stripe count", twoRaws[1], ErrBadChunk},
+		{"wrong channel", otherRaws[1], ErrWrongChannel},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			n := mustNew(t, testConfig(st))
+			n.SetParent(epoch, -1, "P")
+			n.SetParent(epoch, 3, "Q")
+			if err := n.AddChild(epoch, "C", wire.Hello{Channel: testChannel, Stripes: 0xf}); err != nil {
+				t.Fatal(err)
+			}
+			err := n.HandleChunk(epoch, "P", tt.raw)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("HandleChunk: %v, want %v", err, tt.want)
+			}
+			r := n.Ready()
+			if !slices.Equal(r.CutOff, []NodeID{"P"}) {
+				t.Fatalf("CutOff %v", r.CutOff)
+			}
+			wantLost := []Lost{{"P", 0}, {"P", 1}, {"P", 2}}
+			if !slices.Equal(r.Lost, wantLost) {
+				t.Fatalf("Lost %v, want %v", r.Lost, wantLost)
+			}
+			if len(r.Sends) != 0 || len(r.Play) != 0 {
+				t.Fatalf("bad chunk forwarded or played: %+v", r)
+			}
+			if n.Parent(0) != "" || n.Parent(3) != "Q" {
+				t.Fatalf("parents %q %q", n.Parent(0), n.Parent(3))
+			}
+			if s := n.Stats(); s.BadChunks != 1 || s.P2PBytesIn != 0 {
+				t.Fatalf("stats %+v", s)
+			}
+			if _, ok := n.Lookup(wire.ID{Seq: 0, Stripe: 1}); ok {
+				t.Fatal("bad chunk stored")
+			}
+			// The good chunk is still taken afterwards.
+			if err := n.HandleChunk(epoch, "Q", good); err != nil {
+				t.Fatal(err)
+			}
+			if r := n.Ready(); len(r.Sends) != 1 || r.Sends[0].To != "C" {
+				t.Fatalf("good chunk not forwarded: %+v", r.Sends)
+			}
+		})
+	}
+}
+
+func TestBadChunkNeverPlayed(t *testing.T) {
+	st := swarmtest.NewStream(testChannel, 2, epoch)
+	n := mustNew(t, testConfig(st))
+	_, raws := st.Slice(0)
+	if err := n.HandleChunk(epoch, "P", raws[0]); err != nil {
+		t.Fatal(err)
+	}
+	bad := slices.Clone(raws[1])
+	bad[len(bad)-wire.SignatureSize-1] ^= 0xff // corrupt the last RTP byte
+	if err := n.HandleChunk(epoch, "P", bad); !errors.Is(err, ErrBadChunk) {
+		t.Fatalf("HandleChunk: %v", err)
+	}
+	n.Tick(epoch.Add(5 * time.Second))
+	if r := n.Ready(); len(r.Play) != 0 {
+		t.Fatalf("played a slice with a bad chunk: %v", seqsOf(r.Play))
+	}
+}
+
+func TestDuplicatesNotReforwarded(t *testing.T) {
+	st := swarmtest.NewStream(testChannel, 2, epoch)
+	n := mustNew(t, testConfig(st))
+	n.SetParent(epoch, -1, "P")
+	if err := n.AddChild(epoch, "C", wire.Hello{Channel: testChannel, Stripes: 3}); err != nil {
+		t.Fatal(err)
+	}
+	feed(t, n, st, epoch, "P", 0)
+	feed(t, n, st, epoch, "P", 0)
+	feed(t, n, st, epoch, "X", 0, 1)
+	r := n.Ready()
+	if len(r.Sends) != 2 {
+		t.Fatalf("%d sends, want 2", len(r.Sends))
+	}
+	s := n.Stats()
+	if s.Duplicates != 3 {
+		t.Fatalf("Duplicates %d, want 3", s.Duplicates)
+	}
+	_, raws := st.Slice(0)
+	if s.P2PBytesIn != uint64(len(raws[0])+len(raws[1])) {
+		t.Fatalf("P2PBytesIn %d counts duplicates", s.P2PBytesIn)
+	}
+	// Re-subscribing does not send the chunks again.
+	if err := n.AddChild(epoch, "C", wire.Hello{Channel: testChannel, Stripes: 3}); err != nil {
+		t.Fatal(err)
+	}
+	if r := n.Ready(); len(r.Sends) != 0 {
+		t.Fatalf("re-added child got %d sends again", len(r.Sends))
+	}
+	// A chunk is not sent back to the child it came from.
+	if err := n.AddChild(epoch, "D", wire.Hello{Channel: testChannel, Stripes: 3}); err != nil {
+		t.Fatal(err)
+	}
+	n.Ready()
+	feed(t, n, st, epoch, "D", 1, 0)
+	if r := n.Ready(); len(r.Sends) != 1 || r.Sends[0].To != "C" {
+		t.Fatalf("sends %+v, want one to C", r.Sends)
+	}
+}
+
+func TestChildBacklog(t *testing.T) {
+	st := swarmtest.NewStream(testChannel, 4, epoch)
+	cfg := testConfig(st)
+	cfg.Window = 2 * time.Second // 20 slices
+	for _, tt := range []struct {
+		name string
+		from uint64
+		mask uint16
+		want uint64 // first seq sent
+	}{
+		{"newest keyframe", 0, 0b0101, 20},
+		{"from a seq", 15, 0b1111, 15},
+		{"from before the window", 1, 0b0010, 4}, // 4 is captured 2s before 24
+		{"bits beyond the stripes", 0, 0xfff0 | 0b1000, 20},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			n := mustNew(t, cfg)
+			for seq := uint64(0); seq < 25; seq++ {
+				feed(t, n, st, st.Capture(seq), "P", seq)
+			}
+			now := st.Capture(24)
+			n.Ready()
+			if err := n.AddChild(now, "C", wire.Hello{Channel: testChannel, Stripes: tt.mask, From: tt.from}); err != nil {
+				t.Fatal(err)
+			}
+			var want []wire.ID
+			for seq := tt.want; seq < 25; seq++ {
+				for s := range 4 {
+					if tt.mask&(1<<s) != 0 {
+						want = append(want, wire.ID{Seq: seq, Stripe: uint8(s)})
+					}
+				}
+			}
+			r := n.Ready()
+			var got []wire.ID
+			for _, s := range r.Sends {
+				if s.To != "C" {
+					t.Fatalf("send to %q", s.To)
+				}
+				raw, _ := n.Lookup(s.ID)
+				if string(raw) != string(s.Chunk) {
+					t.Fatalf("send %v carries the wrong bytes", s.ID)
+				}
+				got = append(got, s.ID)
+			}
+			if !slices.Equal(got, want) {
+				t.Fatalf("backlog %v,\nwant %v", got, want)
+			}
+			// Then live chunks, on the subscribed stripes only.
+			feed(t, n, st, st.Capture(25), "P", 25)
+			r = n.Ready()
+			for _, s := range r.Sends {
+				if s.ID.Seq != 25 || tt.mask&(1<<s.ID.Stripe) == 0 {
+					t.Fatalf("live send %v", s.ID)
+				}
+			}
+			if len(r.Sends) == 0 {
+				t.Fatal("no live sends")
+			}
+		})
+	}
+}
+
+func TestChildren(t *testing.T) {
+	st := swarmtest.NewStream(testChannel, 4, epoch)
+	cfg := testConfig(st)
+	cfg.MaxChildren = 2
+	n := mustNew(t, cfg)
+	h := wire.Hello{Channel: testChannel, Stripes: 1}
+	for _, id := range []NodeID{"z", "b"} {
+		if err := n.AddChild(epoch, id, h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := n.AddChild(epoch, "c", h); !errors.Is(err, ErrFull) {
+		t.Fatalf("third child: %v, want ErrFull", err)
+	}
+	if err := n.AddChild(epoch, "z", wire.Hello{Channel: testChannel, Stripes: 2}); err != nil {
+		t.Fatalf("re-adding a child: %v", err)
+	}
+	if err := n.AddChild(epoch, "c", wire.Hello{Channel: "other"}); !errors.Is(err, ErrWrongChannel) {
+		t.Fatalf("wrong channel: %v", err)
+	}
+	if got := n.Children(); !slices.Equal(got, []NodeID{"b", "z"}) {
+		t.Fatalf("children %v", got)
+	}
+	// z now gets stripe 1 only.
+	feed(t, n, st, epoch, "P", 0)
+	var to []NodeID
+	for _, s := range n.Ready().Sends {
+		to = append(to, NodeID(string(s.To)+string('0'+rune(s.ID.Stripe))))
+	}
+	if !slices.Equal(to, []NodeID{"b0", "z1"}) {
+		t.Fatalf("sends %v", to)
+	}
+	n.RemoveChild("b")
+	n.NodeGone(epoch, "z")
+	if got := n.Children(); len(got) != 0 {
+		t.Fatalf("children %v", got)
+	}
+}
+
+func TestParents(t *testing.T) {
+	st := swarmtest.NewStream(testChannel, 4, epoch)
+	n := mustNew(t, testConfig(st))
+	n.SetParent(epoch, -1, "P")
+	n.SetParent(epoch, 2, "Q")
+	n.SetParent(epoch, 9, "X")  // ignored
+	n.SetParent(epoch, -2, "X") // ignored
+	for s, want := range []NodeID{"P", "P", "Q", "P"} {
+		if got := n.Parent(s); got != want {
+			t.Fatalf("Parent(%d) = %q, want %q", s, got, want)
+		}
+	}
+	if n.Parent(-1) != "" || n.Parent(4) != "" {
+		t.Fatal("out-of-range Parent not empty")
+	}
+	n.NodeGone(epoch, "P")
+	r := n.Ready()
+	if want := []Lost{{"P", 0}, {"P", 1}, {"P", 3}}; !slices.Equal(r.Lost, want) {
+		t.Fatalf("Lost %v, want %v", r.Lost, want)
+	}
+	if n.Parent(0) != "" || n.Parent(2) != "Q" {
+		t.Fatal("NodeGone cleared the wrong parents")
+	}
+	// The next chunk of a lost stripe ends its repair.
+	feed(t, n, st, epoch.Add(300*time.Millisecond), "R", 0, 1)
+	s := n.Stats()
+	if s.Repairs != 1 || !slices.Equal(s.RepairTimes, []time.Duration{300 * time.Millisecond}) {
+		t.Fatalf("repairs %d %v", s.Repairs, s.RepairTimes)
+	}
+	s.RepairTimes[0] = 0
+	if n.Stats().RepairTimes[0] != 300*time.Millisecond {
+		t.Fatal("Stats shares RepairTimes")
+	}
+	if n.HasReady() {
+		t.Fatal("HasReady after drain with nothing new")
+	}
+}
+
+// TestParentSilence: the origin stops pushing stripe 2 to A; A finds its
+// parent lost after ParentTimeout, fetches stripe 2 from the origin and
+// forwards it, so neither A nor its child B misses a slice.
+func TestParentSilence(t *testing.T) {
+	tn := newTestNet(t, 4)
+	silent := false
+	tn.link = func(from, to NodeID, id wire.ID) []time.Duration {
+		if silent && from == "origin" && id.Stripe == 2 {
+			return nil
+		}
+		return []time.Duration{10 * time.Millisecond}
+	}
+	cfg := testConfig(tn.st)
+	a := tn.viewer("A", "origin", cfg)
+	b := tn.viewer("B", "A", cfg)
+	tn.run(2*time.Second, 10*time.Millisecond)
+	silent = true
+	tn.fetchDelay = 15 * time.Millisecond
+	tn.run(500*time.Millisecond, 10*time.Millisecond)
+	if len(tn.lost["A"]) != 0 {
+		t.Fatalf("lost too early: %v", tn.lost["A"])
+	}
+	tn.run(200*time.Millisecond, 10*time.Millisecond) // ParentTimeout and a slice later
+	if len(tn.lost["A"]) != 1 {
+		t.Fatalf("not lost after %v of silence: %v", DefaultParentTimeout, tn.lost["A"])
+	}
+	tn.run(5*time.Second, 10*time.Millisecond)
+	if want := []Lost{{"origin", 2}}; !slices.Equal(tn.lost["A"], want) {
+		t.Fatalf("A lost %v, want %v", tn.lost["A"], want)
+	}
+	if a.Parent(2) != "" || a.Parent(1) != "origin" {
+		t.Fatal("wrong parents after loss")
+	}
+	sa := a.Stats()
+	if sa.Repairs != 1 || len(sa.RepairTimes) != 1 || sa.RepairTimes[0] < tn.fetchDelay || sa.RepairTimes[0] > tn.fetchDelay+10*time.Millisecond {
+		t.Fatalf("repair %d %v", sa.Repairs, sa.RepairTimes)
+	}
+	if sa.Fetches == 0 || sa.OriginBytesIn == 0 {
+		t.Fatalf("no fetches: %+v", sa)
+	}
+	if f := tn.fetches["A"]; len(f) == 0 || f[0].Stripe != 2 {
+		t.Fatalf("fetches %v", f)
+	}
+	for _, id := range []NodeID{"A", "B"} {
+		checkPlayed(t, tn.st, tn.played[id])
+		s := tn.nodes[id].Stats()
+		if s.LostSlices != 0 || s.Stalls != 0 || s.LateSlices != 0 || len(tn.played[id]) < 60 {
+			t.Fatalf("%s: %d played, stats %+v", id, len(tn.played[id]), s)
+		}
+	}
+	// B sees A's gap plus the fetch round trip, more than ParentTimeout,
+	// so it reports A lost too (the rule is local; see the package doc).
+	t.Logf("B: lost %v, %d fetches", tn.lost["B"], b.Stats().Fetches)
+}
+
+// directNode makes a viewer fed by hand: slices arrive at capture time.
+func directNode(t testing.TB, st *swarmtest.Stream, mutate func(*Config)) *Node {
+	cfg := testConfig(st)
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	n := mustNew(t, cfg)
+	n.SetParent(epoch, -1, "P")
+	return n
+}
+
+func TestStallThenRecover(t *testing.T) {
+	st := swarmtest.NewStream(testChannel, 4, epoch)
+	n := directNode(t, st, nil)
+	var played []Slice
+	// Slices 0..19 arrive on time, except stripe 1 of slice 5.
+	for seq := uint64(0); seq < 20; seq++ {
+		now := st.Capture(seq)
+		n.Tick(now)
+		if seq == 5 {
+			feed(t, n, st, now, "P", seq, 0, 2, 3)
+		} else {
+			feed(t, n, st, now, "P", seq)
+		}
+		played = append(played, n.Ready().Play...)
+	}
+	due5 := st.Capture(5).Add(DefaultPlayoutDelay)
+	n.Tick(due5.Add(-time.Millisecond))
+	played = append(played, n.Ready().Play...)
+	if got := seqsOf(played); !slices.Equal(got, []uint64{0, 1, 2, 3, 4}) {
+		t.Fatalf("played %v", got)
+	}
+	n.Tick(due5)
+	if s := n.Stats(); s.Stalls != 1 || len(n.Ready().Play) != 0 {
+		t.Fatalf("no stall at slice 5's due time: %+v", s)
+	}
+	if dl := n.NextDeadline(); dl.After(due5.Add(DefaultStallLimit)) {
+		t.Fatalf("deadline %v after the stall limit", dl.Sub(epoch))
+	}
+	// The missing chunk arrives 300ms late.
+	feed(t, n, st, due5.Add(300*time.Millisecond), "P", 5, 1)
+	r := n.Ready()
+	if len(r.Play) != 1 || r.Play[0].Seq != 5 || !r.Play[0].PlayAt.Equal(due5.Add(300*time.Millisecond)) || r.Play[0].Discontinuity {
+		t.Fatalf("late slice: %+v", r.Play)
+	}
+	s := n.Stats()
+	if s.Stalls != 1 || s.LateSlices != 1 || s.StallTime != 300*time.Millisecond || s.LostSlices != 0 || s.PlayedSlices != 5 {
+		t.Fatalf("stats %+v", s)
+	}
+	// Later slices are due 300ms later than before.
+	if dl := n.NextDeadline(); !dl.Equal(st.Capture(6).Add(DefaultPlayoutDelay + 300*time.Millisecond)) {
+		t.Fatalf("next deadline %v", dl.Sub(epoch))
+	}
+	n.Tick(st.Capture(19).Add(DefaultPlayoutDelay + 300*time.Millisecond))
+	played = append(played, r.Play...)
+	played = append(played, n.Ready().Play...)
+	checkPlayed(t, st, played)
+	if len(played) != 20 || n.Stats().PlayedSlices != 19 || n.Stats().Stalls != 1 {
+		t.Fatalf("played %v, stats %+v", seqsOf(played), n.Stats())
+	}
+}
+
+func TestStallSkip(t *testing.T) {
+	st := swarmtest.NewStream(testChannel, 4, epoch)
+	n := directNode(t, st, func(c *Config) { c.MaxFetches = 0 })
+	n.cfg.MaxFetches = 0 // 0 in a Config means the default; force none here
+	var played []Slice
+	// Stripe 1 of slice 5 never comes.
+	for seq := uint64(0); seq < 60; seq++ {
+		now := st.Capture(seq)
+		n.Tick(now)
+		if seq == 5 {
+			feed(t, n, st, now, "P", seq, 0, 2, 3)
+		} else {
+			feed(t, n, st, now, "P", seq)
+		}
+		played = append(played, n.Ready().Play...)
+	}
+	n.Tick(st.Capture(59).Add(DefaultPlayoutDelay + DefaultStallLimit))
+	played = append(played, n.Ready().Play...)
+	checkPlayed(t, st, played)
+	got := seqsOf(played)
+	if len(got) != 59 || got[4] != 4 || got[5] != 6 || !played[5].Discontinuity || played[4].Discontinuity || played[6].Discontinuity {
+		t.Fatalf("played %v", got)
+	}
+	if want := st.Capture(6).Add(DefaultPlayoutDelay + DefaultStallLimit); !played[5].PlayAt.Equal(want) {
+		t.Fatalf("slice 6 due %v, want %v", played[5].PlayAt.Sub(epoch), want.Sub(epoch))
+	}
+	s := n.Stats()
+	if s.Stalls != 1 || s.LostSlices != 1 || s.LateSlices != 0 || s.PlayedSlices != 59 || s.StallTime != DefaultStallLimit {
+		t.Fatalf("stats %+v", s)
+	}
+}
+
+// TestSkipRun: an outage of 20 slices costs one stall, not twenty.
+func TestSkipRun(t *testing.T) {
+	st := swarmtest.NewStream(testChannel, 4, epoch)
+	n := directNode(t, st, nil)
+	n.cfg.MaxFetches = 0
+	var played []Slice
+	for now := epoch; now.Before(st.Capture(80)); now = now.Add(10 * time.Millisecond) {
+		for seq := uint64(0); seq < 80; seq++ {
+			if st.Capture(seq).Equal(now) && (seq < 10 || seq >= 30) {
+				feed(t, n, st, now, "P", seq)
+			}
+		}
+		if dl := n.NextDeadline(); !dl.IsZero() && !dl.After(now) {
+			n.Tick(now)
+		}
+		played = append(played, n.Ready().Play...)
+	}
+	n.Tick(st.Capture(79).Add(DefaultPlayoutDelay + DefaultStallLimit))
+	played = append(played, n.Ready().Play...)
+	checkPlayed(t, st, played)
+	got := seqsOf(played)
+	if len(got) != 60 || got[9] != 9 || got[10] != 30 || !played[10].Discontinuity {
+		t.Fatalf("played %v", got)
+	}
+	s := n.Stats()
+	if s.Stalls != 1 || s.LostSlices != 20 || s.PlayedSlices != 60 || s.StallTime != DefaultStallLimit {
+		t.Fatalf("stats %+v", s)
+	}
+}
+
+// TestFetchAtMargin: a chunk missing FetchMargin before its slice is due
+// is fetched once per FetchRetry, and playout stays on time when the
+// origin answers.
+func TestFetchAtMargin(t *testing.T) {
+	st := swarmtest.NewStream(testChannel, 4, epoch)
+	n := directNode(t, st, nil)
+	for seq := uint64(0); seq < 10; seq++ {
+		if seq == 5 {
+			feed(t, n, st, st.Capture(seq), "P", seq, 0, 1, 3)
+		} else {
+			feed(t, n, st, st.Capture(seq), "P", seq)
+		}
+	}
+	var played []Slice
+	drain := func() []wire.ID {
+		r := n.Ready()
+		played = append(played, r.Play...)
+		return r.Fetches
+	}
+	drain()
+	at := st.Capture(5).Add(DefaultPlayoutDelay - DefaultFetchMargin)
+	if dl := n.NextDeadline(); !dl.Equal(st.Capture(0).Add(DefaultPlayoutDelay)) {
+		t.Fatalf("deadline %v", dl.Sub(epoch))
+	}
+	n.Tick(at.Add(-time.Millisecond))
+	if f := drain(); len(f) != 0 {
+		t.Fatalf("fetched early: %v", f)
+	}
+	n.Tick(at)
+	want := []wire.ID{{Seq: 5, Stripe: 2}}
+	if f := drain(); !slices.Equal(f, want) {
+		t.Fatalf("fetches %v, want %v", f, want)
+	}
+	n.HandleMissing(at.Add(10*time.Millisecond), "origin", want[0])
+	n.Tick(at.Add(DefaultFetchRetry - time.Millisecond))
+	if f := drain(); len(f) != 0 {
+		t.Fatalf("retried early: %v", f)
+	}
+	n.Tick(at.Add(DefaultFetchRetry))
+	if f := drain(); !slices.Equal(f, want) {
+		t.Fatalf("retry %v, want %v", f, want)
+	}
+	_, raws := st.Slice(5)
+	if err := n.HandleChunk(at.Add(DefaultFetchRetry+20*time.Millisecond), "origin", raws[2]); err != nil {
+		t.Fatal(err)
+	}
+	n.Tick(st.Capture(9).Add(DefaultPlayoutDelay))
+	for _, f := range drain() {
+		if f.Seq < 10 {
+			t.Fatalf("fetched %v again", f)
+		}
+	}
+	checkPlayed(t, st, played)
+	s := n.Stats()
+	if len(played) != 10 || s.PlayedSlices != 10 || s.Stalls != 0 {
+		t.Fatalf("played %v, stats %+v", seqsOf(played), s)
+	}
+	if _, raws := st.Slice(5); s.OriginBytesIn != uint64(len(raws[2])) {
+		t.Fatalf("OriginBytesIn %d", s.OriginBytesIn)
+	}
+}
+
+func TestFetchBound(t *testing.T) {
+	st := swarmtest.NewStream(testChannel, 4, epoch)
+	n := directNode(t, st, func(c *Config) { c.MaxFetches = 5 })
+	feed(t, n, st, epoch, "P", 0)
+	n.SetParent(epoch, -1, "")
+	// Stripes without a parent are fetched as soon as their slices exist,
+	// at most 5 at once.
+	now := st.Capture(10)
+	n.Tick(now)
+	f := n.Ready().Fetches
+	want := []wire.ID{{Seq: 1, Stripe: 0}, {Seq: 1, Stripe: 1}, {Seq: 1, Stripe: 2}, {Seq: 1, Stripe: 3}, {Seq: 2, Stripe: 0}}
+	if !slices.Equal(f, want) {
+		t.Fatalf("fetches %v, want %v", f, want)
+	}
+	if dl := n.NextDeadline(); !dl.After(now) || dl.After(now.Add(DefaultFetchRetry)) {
+		t.Fatalf("deadline %v", dl.Sub(now))
+	}
+	_, raws := st.Slice(1)
+	if err := n.HandleChunk(now, "origin", raws[0]); err != nil {
+		t.Fatal(err)
+	}
+	if f := n.Ready().Fetches; !slices.Equal(f, []wire.ID{{Seq: 2, Stripe: 1}}) {
+		t.Fatalf("after an answer: %v", f)
+	}
+}
+
+// TestFetchBeforeStart: a stripe without a parent is fetched before
+// playout starts, once ParentTimeout has passed since the newest keyframe
+// slice began to arrive, so the node can start.
+func TestFetchBeforeStart(t *testing.T) {
+	st := swarmtest.NewStream(testChannel, 4, epoch)
+	n := mustNew(t, testConfig(st))
+	n.SetParent(epoch, 0, "P")
+	n.SetParent(epoch, 1, "P")
+	n.SetParent(epoch, 2, "P")
+	for seq := uint64(0); seq < 3; seq++ {
+		feed(t, n, st, st.Capture(seq), "P", seq, 0, 1, 2)
+	}
+	if f := n.Ready().Fetches; len(f) != 0 {
+		t.Fatalf("fetched at once: %v", f)
+	}
+	if dl := n.NextDeadline(); !dl.Equal(epoch.Add(DefaultParentTimeout)) {
+		t.Fatalf("deadline %v", dl.Sub(epoch))
+	}
+	now := epoch.Add(DefaultParentTimeout)
+	n.Tick(now)
+	want := []wire.ID{{Seq: 0, Stripe: 3}, {Seq: 1, Stripe: 3}, {Seq: 2, Stripe: 3}}
+	if f := n.Ready().Fetches; !slices.Equal(f, want) {
+		t.Fatalf("fetches %v, want %v", f, want)
+	}
+	feed(t, n, st, now, "origin", 0, 3)
+	n.Tick(now.Add(DefaultPlayoutDelay))
+	if p := n.Ready().Play; len(p) != 1 || p[0].Seq != 0 {
+		t.Fatalf("played %v", seqsOf(p))
+	}
+}
+
+func TestNoFetchBeforeStartWithParents(t *testing.T) {
+	st := swarmtest.NewStream(testChannel, 4, epoch)
+	n := directNode(t, st, nil)
+	feed(t, n, st, epoch, "P", 0, 0, 1)
+	n.Tick(epoch.Add(200 * time.Millisecond))
+	if f := n.Ready().Fetches; len(f) != 0 {
+		t.Fatalf("fetches before start: %v", f)
+	}
+}
+
+func TestWindowEviction(t *testing.T) {
+	st := swarmtest.NewStream(testChannel, 2, epoch)
+	n := directNode(t, st, func(c *Config) { c.Window = 2 * time.Second })
+	if err := n.AddChild(epoch, "C", wire.Hello{Channel: testChannel, Stripes: 3}); err != nil {
+		t.Fatal(err)
+	}
+	for seq := uint64(0); seq < 500; seq++ {
+		feed(t, n, st, st.Capture(seq), "P", seq)
+		n.Ready()
+		if len(n.slots) > 21 || len(n.seqs) != len(n.slots) || len(n.children[0].sent) > 21 {
+			t.Fatalf("slice %d: %d slots, %d seqs, %d sent entries", seq, len(n.slots), len(n.seqs), len(n.children[0].sent))
+		}
+	}
+	if _, ok := n.Lookup(wire.ID{Seq: 100, Stripe: 0}); ok {
+		t.Fatal("old chunk still held")
+	}
+	if _, ok := n.Lookup(wire.ID{Seq: 499, Stripe: 1}); !ok {
+		t.Fatal("newest chunk not held")
+	}
+	if _, ok := n.Lookup(wire.ID{Seq: 499, Stripe: 7}); ok {
+		t.Fatal("out-of-range stripe found")
+	}
+	// A chunk older than the window is dropped, not stored or forwarded.
+	feed(t, n, st, st.Capture(500), "P", 10)
+	if _, ok := n.Lookup(wire.ID{Seq: 10, Stripe: 0}); ok || len(n.Ready().Sends) != 0 {
+		t.Fatal("stale chunk taken")
+	}
+	// Nor is one playout already passed.
+	if !n.play.started || n.play.next < 480 {
+		t.Fatalf("playout at %d", n.play.next)
+	}
+}
+
+func TestSourceMode(t *testing.T) {
+	st := swarmtest.NewStream(testChannel, 2, epoch)
+	cfg := testConfig(st)
+	cfg.Source = true
+	n := mustNew(t, cfg)
+	if err := n.AddChild(epoch, "C", wire.Hello{Channel: testChannel, Stripes: 3}); err != nil {
+		t.Fatal(err)
+	}
+	chunks, raws := st.Slice(0)
+	for i := range chunks {
+		n.Publish(epoch, chunks[i], raws[i])
+	}
+	n.Publish(epoch, nil, nil)
+	bad := *chunks[0]
+	bad.Channel = "other"
+	n.Publish(epoch, &bad, raws[0])
+	n.Tick(epoch.Add(10 * time.Second))
+	r := n.Ready()
+	if len(r.Sends) != 2 || len(r.Play) != 0 || len(r.Fetches) != 0 {
+		t.Fatalf("ready %+v", r)
+	}
+	if !n.NextDeadline().IsZero() {
+		t.Fatal("source has a deadline")
+	}
+	if s := n.Stats(); s.P2PBytesIn != 0 || s.OriginBytesIn != 0 || s.BytesForwarded != uint64(len(raws[0])+len(raws[1])) {
+		t.Fatalf("stats %+v", s)
+	}
+	// A viewer ignores Publish.
+	v := mustNew(t, testConfig(st))
+	v.Publish(epoch, chunks[0], raws[0])
+	if _, ok := v.Lookup(chunks[0].ID()); ok {
+		t.Fatal("viewer published")
+	}
+}
+
+func TestNextDeadlineIdle(t *testing.T) {
+	st := swarmtest.NewStream(testChannel, 2, epoch)
+	n := mustNew(t, testConfig(st))
+	if !n.NextDeadline().IsZero() || n.HasReady() {
+		t.Fatal("fresh node has work")
+	}
+	n.SetParent(epoch, -1, "P")
+	n.Tick(epoch.Add(time.Hour))
+	if !n.NextDeadline().IsZero() || len(n.Ready().Lost) != 0 {
+		t.Fatal("silence before any chunk counted as a lost parent")
+	}
+}

@@ -1,0 +1,201 @@
+package swarm
+
+import (
+	"time"
+
+	"github.com/swarmtv/swarmtv/internal/wire"
+)
+
+// playout is the playout clock. It starts at the first keyframe slice the
+// node holds complete (the start slice) and runs skew behind capture
+// time, plus the playout delay: slice s is due at
+// capture(s) + skew + PlayoutDelay. skew starts as the start slice's
+// first arrival minus its capture and grows by every stall.
+type playout struct {
+	started bool
+	next    uint64        // the next slice to play
+	skew    time.Duration // arrival behind capture, grown by stalls
+	stalled bool          // next is overdue and its stall was counted
+	disc    bool          // slices were skipped before next
+	emitted bool          // a slice was played
+}
+
+// maxPlaySteps bounds one advancePlayout call; more work waits for the
+// next Tick (the deadline is then now).
+const maxPlaySteps = 1 << 16
+
+// startPlayout starts the clock at sl, a complete keyframe slice.
+func (n *Node) startPlayout(sl *slot) {
+	p := &n.play
+	p.started = true
+	p.next = sl.seq
+	p.skew = sl.firstAt.Sub(sl.capture)
+	// A start slice that took longer than the delay to complete still
+	// plays on time.
+	if late := sl.doneAt.Sub(sl.firstAt.Add(n.cfg.PlayoutDelay)); late > 0 {
+		p.skew += late
+	}
+}
+
+// playAt returns when slice seq is due.
+func (n *Node) playAt(seq uint64) (time.Time, bool) {
+	c, ok := n.captureOf(seq)
+	if !ok {
+		return time.Time{}, false
+	}
+	return c.Add(n.play.skew + n.cfg.PlayoutDelay), true
+}
+
+// advancePlayout plays, stalls on and skips slices up to now. It returns
+// when it next needs to run (zero: not until an input).
+func (n *Node) advancePlayout(now time.Time) time.Time {
+	p := &n.play
+	if !p.started {
+		return time.Time{}
+	}
+	for range maxPlaySteps {
+		due, ok := n.playAt(p.next)
+		if !ok {
+			return time.Time{}
+		}
+		sl := n.slots[p.next]
+		complete := sl != nil && sl.have == n.k
+		switch {
+		case complete && !sl.doneAt.After(due):
+			// Complete in time: play it when due.
+			if now.Before(due) {
+				return due
+			}
+			if n.emit(now, sl, due) {
+				n.stats.PlayedSlices++
+			}
+			continue
+		case complete && sl.doneAt.Sub(due) < n.cfg.StallLimit:
+			// Completed during a stall: play it now, later by the stall.
+			stall := sl.doneAt.Sub(due)
+			if !p.stalled {
+				n.stats.Stalls++
+			}
+			n.stats.StallTime += stall
+			p.skew += stall
+			if n.emit(now, sl, sl.doneAt) {
+				n.stats.LateSlices++
+			}
+			continue
+		}
+		// Missing (or completed only after it was due to be skipped).
+		if now.Before(due) {
+			return due
+		}
+		if !p.stalled {
+			p.stalled = true
+			n.stats.Stalls++
+		}
+		if limit := due.Add(n.cfg.StallLimit); now.Before(limit) {
+			return limit
+		}
+		n.skip(now)
+	}
+	return now
+}
+
+// skip gives up on the next slice after a full stall, and on the slices
+// after it that are also missing and would be overdue had playout not
+// stalled, in one step.
+func (n *Node) skip(now time.Time) {
+	p := &n.play
+	before := p.skew
+	n.stats.LostSlices++
+	n.stats.StallTime += n.cfg.StallLimit
+	p.skew += n.cfg.StallLimit
+	p.stalled = false
+	p.disc = true
+	p.next++
+	for {
+		seq := p.next
+		sl := n.slots[seq]
+		if sl != nil && sl.have == n.k {
+			return
+		}
+		c, ok := n.captureOf(seq)
+		if !ok {
+			return
+		}
+		overdue := now.Sub(c.Add(before + n.cfg.PlayoutDelay))
+		if overdue < 0 {
+			return
+		}
+		if sl != nil {
+			n.stats.LostSlices++
+			p.next++
+			continue
+		}
+		// A run of slices not held at all: predictions are one
+		// SliceDuration apart, so count the overdue ones at once, up to
+		// the next held slice.
+		cnt := uint64(overdue/n.cfg.SliceDuration) + 1
+		if i := n.heldAbove(seq); i >= 0 {
+			cnt = min(cnt, n.seqs[i]-seq)
+		}
+		n.stats.LostSlices += cnt
+		p.next += cnt
+	}
+}
+
+// heldAbove returns the index in seqs of the first held seq above seq, or
+// -1.
+func (n *Node) heldAbove(seq uint64) int {
+	lo, hi := 0, len(n.seqs)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if n.seqs[m] <= seq {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	if lo == len(n.seqs) {
+		return -1
+	}
+	return lo
+}
+
+// emit hands a complete slice to the player. It reports false, counting
+// the slice lost, when its chunks do not merge (an origin bug).
+func (n *Node) emit(now time.Time, sl *slot, playAt time.Time) bool {
+	p := &n.play
+	p.next = sl.seq + 1
+	p.stalled = false
+	packets, err := wire.Merge(sl.chunks)
+	if err != nil {
+		n.stats.LostSlices++
+		p.disc = true
+		return false
+	}
+	var params []wire.Param
+	for _, c := range sl.chunks {
+		if len(c.Params) > 0 {
+			params = c.Params
+			break
+		}
+	}
+	for _, pk := range packets {
+		n.stats.PlayerBytes += uint64(len(pk.RTP))
+	}
+	n.ready.Play = append(n.ready.Play, Slice{
+		Seq:           sl.seq,
+		Capture:       sl.capture,
+		Duration:      sl.duration,
+		Keyframe:      sl.keyframe,
+		Params:        params,
+		Packets:       packets,
+		PlayAt:        playAt,
+		Discontinuity: p.disc,
+	})
+	p.disc = false
+	if !p.emitted {
+		p.emitted = true
+		n.stats.StartupDelay = now.Sub(n.firstAt)
+	}
+	return true
+}
