@@ -24,13 +24,13 @@ type Node struct {
 	newestSeq uint64    // highest seq accepted
 	newestCap time.Time // latest capture accepted
 
-	stripes  []stripe               // by stripe index
-	children []*child               // sorted by id
-	fetching map[wire.ID]time.Time  // outstanding fetches → when asked
-	play     playout                // playout clock (not in source mode)
-	ready    Ready                  // outputs not yet drained
-	stats    Stats                  // counters
-	deadline time.Time              // earliest scheduled work; zero = none
+	stripes  []stripe              // by stripe index
+	children []*child              // sorted by id
+	fetching map[wire.ID]time.Time // outstanding fetches → when asked
+	play     playout               // playout clock (not in source mode)
+	ready    Ready                 // outputs not yet drained
+	stats    Stats                 // counters
+	deadline time.Time             // earliest scheduled work; zero = none
 }
 
 // stripe is the node's state for one stripe tree.
