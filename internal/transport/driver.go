@@ -163,12 +163,13 @@ func NewDriver(cfg DriverConfig) (*Driver, error) {
 // started has ended when Run returns.
 func (d *Driver) Run(ctx context.Context) error {
 	d.mu.Lock()
-	if d.stopped || d.running {
+	if d.stopped {
 		d.mu.Unlock()
-		if d.running {
-			return errors.New("transport: Driver.Run called twice")
-		}
 		return ErrClosed
+	}
+	if d.running {
+		d.mu.Unlock()
+		return errors.New("transport: Driver.Run called twice")
 	}
 	d.running = true
 	d.mu.Unlock()

@@ -216,9 +216,10 @@ func startNode(t testing.TB, s *stream, o nodeOpts) *testNode {
 		Source:        o.source,
 		MaxChildren:   o.maxChildren,
 		SliceDuration: s.slice,
-		PlayoutDelay:  500 * time.Millisecond,
-		FetchMargin:   300 * time.Millisecond,
-		ParentTimeout: 300 * time.Millisecond,
+		// Generous for a loaded 2-core machine running -race.
+		PlayoutDelay:  800 * time.Millisecond,
+		FetchMargin:   400 * time.Millisecond,
+		ParentTimeout: time.Second,
 	}
 	var origin Peer
 	if o.source {

@@ -57,16 +57,23 @@ func hello(stripes uint16) []byte {
 func TestBadChunkCutsOffSender(t *testing.T) {
 	s := newStream(t, 2)
 	origin, a, b := chain(t, s)
-	s.publish(t, origin.drv, 1, 15)
+	// The stream runs on while the attacks go on: a pause would look
+	// like a dead parent.
+	published := make(chan struct{})
+	go func() {
+		defer close(published)
+		s.publish(t, origin.drv, 1, 60)
+	}()
+	b.play.waitFor(t, 5, 5*time.Second)
 
 	_, evilKey, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Chunks of the next slices, signed with a key that is not the
+	// Chunks of coming slices, signed with a key that is not the
 	// channel's: sent before the real ones.
-	_, forged := s.chunks(t, 16, time.Now(), evilKey)
-	_, forged2 := s.chunks(t, 17, time.Now(), evilKey)
+	_, forged := s.chunks(t, 50, time.Now(), evilKey)
+	_, forged2 := s.chunks(t, 51, time.Now(), evilKey)
 	cases := []struct {
 		name string
 		b    []byte
@@ -84,10 +91,9 @@ func TestBadChunkCutsOffSender(t *testing.T) {
 		t.Fatalf("a's children %v, want only b", got)
 	}
 
-	s.publish(t, origin.drv, 16, 40)
-	b.play.waitFor(t, 40, 5*time.Second)
-	a.play.check(t, s, 1, 40)
-	b.play.check(t, s, 1, 40)
+	<-published
+	a.play.check(t, s, 1, 60)
+	b.play.check(t, s, 1, 60)
 	if st := a.drv.Stats(); st.BadChunks != uint64(len(cases)) {
 		t.Fatalf("a counted %d bad chunks, want %d", st.BadChunks, len(cases))
 	}
@@ -99,7 +105,12 @@ func TestBadChunkCutsOffSender(t *testing.T) {
 func TestGarbageClosesConnection(t *testing.T) {
 	s := newStream(t, 1)
 	origin, a, b := chain(t, s)
-	s.publish(t, origin.drv, 1, 15)
+	published := make(chan struct{})
+	go func() {
+		defer close(published)
+		s.publish(t, origin.drv, 1, 60)
+	}()
+	b.play.waitFor(t, 5, 5*time.Second)
 
 	cases := []struct {
 		name string
@@ -125,11 +136,10 @@ func TestGarbageClosesConnection(t *testing.T) {
 	c := startNode(t, s, nodeOpts{origin: origin})
 	c.drv.SetParent(a.peer())
 	waitChildren(t, a, b, c)
-	s.publish(t, origin.drv, 16, 30)
-	b.play.waitFor(t, 30, 5*time.Second)
-	b.play.check(t, s, 1, 30)
-	a.play.check(t, s, 1, 30)
-	c.play.waitFor(t, 30, 5*time.Second)
+	<-published
+	b.play.check(t, s, 1, 60)
+	a.play.check(t, s, 1, 60)
+	c.play.waitFor(t, 60, 5*time.Second)
 	if st := c.drv.Stats(); st.PlayedSlices == 0 {
 		t.Fatalf("late child played nothing: %+v", st)
 	}
