@@ -58,10 +58,12 @@ func (n *Node) checkParents(now time.Time) time.Time {
 // Once playout runs, a missing chunk of a slice from the next one to
 // play up to a few past the newest seen is fetched FetchMargin before
 // its slice is due; on a stripe without a parent, as soon as its slice
-// is predicted to exist. Before playout starts, only the parentless
-// stripes of the slices from the newest keyframe on are fetched, once
-// ParentTimeout has passed since that slice's first chunk arrived. Each
-// chunk is asked at most once per FetchRetry, at most MaxFetches at once.
+// is predicted to exist. Before playout starts (no skew yet), the
+// missing chunks of the slices from the newest keyframe held on are
+// fetched once ParentTimeout has passed since that slice's first chunk
+// arrived — a push that late is not coming, and without them a node
+// with a lossy or missing parent would never start. Each chunk is asked
+// at most once per FetchRetry, at most MaxFetches at once.
 func (n *Node) scanFetches(now time.Time) time.Time {
 	for id, at := range n.fetching { // deletes only: order does not matter
 		if !at.Add(n.cfg.FetchRetry).After(now) {
@@ -120,7 +122,7 @@ func (n *Node) scanFetches(now time.Time) time.Time {
 		for seq := kf.seq; seq <= n.newestSeq && seq-kf.seq < maxFetchScan; seq++ {
 			sl := n.slots[seq]
 			for s := 0; s < n.k; s++ {
-				if n.stripes[s].parent != "" || (sl != nil && sl.chunks[s] != nil) {
+				if sl != nil && sl.chunks[s] != nil {
 					continue
 				}
 				consider(wire.ID{Seq: seq, Stripe: uint8(s)}, at)

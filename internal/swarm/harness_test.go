@@ -65,6 +65,9 @@ type testNet struct {
 	// answer: the origin answers fetches (from its window, or Missing).
 	answer     bool
 	fetchDelay time.Duration
+	// fetchLink, when set, decides the delivery of fetch answers as link
+	// does for pushes.
+	fetchLink func(to NodeID, id wire.ID) []time.Duration
 
 	played  map[NodeID][]Slice
 	lost    map[NodeID][]Lost
@@ -172,7 +175,13 @@ func (tn *testNet) pump() {
 					continue
 				}
 				raw, ok := tn.nodes["origin"].Lookup(f)
-				tn.send(msg{at: tn.now.Add(tn.fetchDelay), from: "origin", to: id, raw: raw, missing: !ok, id: f})
+				delays := []time.Duration{tn.fetchDelay}
+				if tn.fetchLink != nil {
+					delays = tn.fetchLink(id, f)
+				}
+				for _, d := range delays {
+					tn.send(msg{at: tn.now.Add(d), from: "origin", to: id, raw: raw, missing: !ok, id: f})
+				}
 			}
 			for _, sl := range r.Play {
 				if sl.PlayAt.After(tn.now) {
@@ -194,7 +203,7 @@ func (tn *testNet) pump() {
 func (tn *testNet) publish() {
 	o := tn.nodes["origin"]
 	for !tn.st.Capture(tn.next).After(tn.now) && (tn.stopAt == 0 || tn.next < tn.stopAt) {
-		chunks, raws := tn.st.Slice(tn.next)
+		chunks, raws := cachedSlice(tn.st, tn.next)
 		for i := range chunks {
 			o.Publish(tn.now, chunks[i], raws[i])
 		}
@@ -260,4 +269,26 @@ func seqsOf(played []Slice) []uint64 {
 		out[i] = sl.Seq
 	}
 	return out
+}
+
+// signed caches the default test streams' signed slices: signing
+// dominates the run time of the network tests under the race detector.
+var signed = map[[2]uint64]struct {
+	chunks []*wire.Chunk
+	raws   [][]byte
+}{}
+
+// cachedSlice is st.Slice(seq), computed once per stripe count for the
+// streams newTestNet makes.
+func cachedSlice(st *swarmtest.Stream, seq uint64) ([]*wire.Chunk, [][]byte) {
+	k := [2]uint64{uint64(st.Stripes), seq}
+	if c, ok := signed[k]; ok {
+		return c.chunks, c.raws
+	}
+	chunks, raws := st.Slice(seq)
+	signed[k] = struct {
+		chunks []*wire.Chunk
+		raws   [][]byte
+	}{chunks, raws}
+	return chunks, raws
 }

@@ -704,13 +704,28 @@ func TestFetchBeforeStart(t *testing.T) {
 	}
 }
 
-func TestNoFetchBeforeStartWithParents(t *testing.T) {
+func TestFetchBeforeStartWithParents(t *testing.T) {
 	st := swarmtest.NewStream(testChannel, 4, epoch)
 	n := directNode(t, st, nil)
 	feed(t, n, st, epoch, "P", 0, 0, 1)
-	n.Tick(epoch.Add(200 * time.Millisecond))
+	n.Tick(epoch.Add(DefaultParentTimeout - time.Millisecond))
 	if f := n.Ready().Fetches; len(f) != 0 {
-		t.Fatalf("fetches before start: %v", f)
+		t.Fatalf("fetches before the parent had its time: %v", f)
+	}
+	n.Tick(epoch.Add(DefaultParentTimeout))
+	if f := n.Ready().Fetches; !slices.Equal(f, []wire.ID{{Seq: 0, Stripe: 2}, {Seq: 0, Stripe: 3}}) {
+		t.Fatalf("fetches %v", f)
+	}
+}
+
+func TestNoFetchWithoutKeyframe(t *testing.T) {
+	st := swarmtest.NewStream(testChannel, 4, epoch)
+	n := directNode(t, st, nil)
+	n.SetParent(epoch, 3, "")
+	feed(t, n, st, st.Capture(1), "P", 1, 0, 1)
+	n.Tick(st.Capture(1).Add(time.Hour))
+	if f := n.Ready().Fetches; len(f) != 0 {
+		t.Fatalf("fetched with nothing to start from: %v", f)
 	}
 }
 
