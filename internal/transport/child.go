@@ -142,6 +142,12 @@ func (d *Driver) writeChild(ch *child) {
 	var buf []byte
 	for {
 		select {
+		case <-ch.quit: // before more chunks
+			writeBye(ch.stream, ch.bye)
+			return
+		default:
+		}
+		select {
 		case <-ch.quit:
 			writeBye(ch.stream, ch.bye)
 			return

@@ -105,6 +105,7 @@ type Driver struct {
 	// Owned by the Run goroutine.
 	node     *swarm.Node
 	children map[swarm.NodeID]*child
+	rejected map[swarm.NodeID]error // why a node's chunk was rejected, until it is cut off
 	parent   *parentLink
 	fetch    *fetcher // nil in source mode
 
@@ -146,6 +147,7 @@ func NewDriver(cfg DriverConfig) (*Driver, error) {
 		ops:      make(chan func(), 256),
 		node:     cfg.Node,
 		children: make(map[swarm.NodeID]*child),
+		rejected: make(map[swarm.NodeID]error),
 		runDone:  make(chan struct{}),
 		parentCh: make(chan struct{}, 1),
 		conns:    make(map[swarm.NodeID]map[*Conn]struct{}),
@@ -385,13 +387,18 @@ func (d *Driver) shutdown() {
 
 // cutOff closes every connection to a node that misbehaved.
 func (d *Driver) cutOff(id swarm.NodeID) {
+	reason := d.rejected[id]
+	delete(d.rejected, id)
+	if id == "" {
+		return
+	}
 	d.mu.Lock()
 	var conns []*Conn
 	for c := range d.conns[id] {
 		conns = append(conns, c)
 	}
 	d.mu.Unlock()
-	d.log.Warn("cutting off node: it sent a chunk that failed verification", "peer", id, "conns", len(conns))
+	d.log.Warn("cutting off node: it sent a bad chunk", "peer", id, "err", reason, "conns", len(conns))
 	if ch := d.children[id]; ch != nil {
 		d.removeChild(ch, wire.Bye{Code: wire.ByeBadChunk, Reason: "bad chunk"})
 	}
@@ -468,7 +475,7 @@ func isGarbage(err error) bool {
 func (d *Driver) chunkIn(from swarm.NodeID, raw []byte) bool {
 	return d.do(func() {
 		if err := d.node.HandleChunk(d.now(), from, raw); err != nil {
-			d.log.Debug("chunk rejected", "from", from, "err", err)
+			d.rejected[from] = err // logged when the node cuts it off
 		}
 	})
 }

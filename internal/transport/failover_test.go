@@ -43,3 +43,30 @@ func TestParentKilledFallsBackToOrigin(t *testing.T) {
 	}
 	t.Logf("b: %d fetches, %d origin bytes, %d stalls", st.Fetches, st.OriginBytesIn, st.Stalls)
 }
+
+func TestSwitchParent(t *testing.T) {
+	s := newStream(t, 2)
+	origin, a, b := chain(t, s)
+	const last = 60
+	published := make(chan struct{})
+	go func() {
+		defer close(published)
+		s.publish(t, origin.drv, 1, last)
+	}()
+	b.play.waitFor(t, 10, 5*time.Second)
+	b.drv.SetParent(origin.peer()) // the tracker moved b up
+	waitChildren(t, origin, a, b)
+	waitChildren(t, a)
+
+	<-published
+	b.play.check(t, s, 1, last)
+	a.play.check(t, s, 1, last)
+	if st := b.drv.Stats(); st.LostSlices != 0 || st.BadChunks != 0 {
+		t.Fatalf("b stats after the switch: %+v", st)
+	}
+	b.play.mu.Lock()
+	defer b.play.mu.Unlock()
+	if len(b.play.lost) != 0 {
+		t.Fatalf("a deliberate switch reported lost parents: %+v", b.play.lost)
+	}
+}
