@@ -1,20 +1,3 @@
-// Package swarm is one node's per-channel protocol, as a pure state
-// machine: the chunk window, the children it pushes to and their
-// subscriptions, its parent for each stripe, parent-failure detection,
-// fallback fetches from the origin, and the playout clock.
-//
-// The core does no I/O. A driver (internal/transport for the real network,
-// internal/sim for the simulator) feeds it inputs — chunks received, parent
-// and child changes, the current time — and after each input drains Ready
-// for what to do: chunks to send to children, chunks to fetch from the
-// origin, slices to play, senders to cut off, parents it found lost. The
-// driver arms one timer for NextDeadline and calls Tick when it fires.
-//
-// The origin runs the same core in source mode (Config.Source): it
-// publishes the chunks it makes and serves them to its children and to
-// fallback requests; it does not play out.
-//
-// Not safe for concurrent use: one goroutine owns a Node.
 package swarm
 
 import (
@@ -161,7 +144,11 @@ type Slice struct {
 	Keyframe bool
 	Params   []wire.Param
 	Packets  []wire.Packet // merged from all stripes, in original order
-	// PlayAt is when the slice was due; the driver plays it now.
+	// PlayAt is when the slice was due — for a slice that completed
+	// during a stall, when it completed — on the node's playout clock
+	// (capture + skew + PlayoutDelay). The driver plays it now; PlayAt
+	// of consecutive slices advances with their capture times, so it can
+	// pace the packets.
 	PlayAt time.Time
 	// Discontinuity is set when slices before this one were skipped.
 	Discontinuity bool
