@@ -64,6 +64,13 @@ func TestSwitchParent(t *testing.T) {
 	if st := b.drv.Stats(); st.LostSlices != 0 || st.BadChunks != 0 {
 		t.Fatalf("b stats after the switch: %+v", st)
 	}
+	// The parent link and the fetcher share one connection to the origin.
+	b.drv.mu.Lock()
+	n := len(b.drv.conns[origin.ep.ID()])
+	b.drv.mu.Unlock()
+	if n != 1 {
+		t.Fatalf("b holds %d connections to the origin, want 1", n)
+	}
 	b.play.mu.Lock()
 	defer b.play.mu.Unlock()
 	if len(b.play.lost) != 0 {
