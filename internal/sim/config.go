@@ -1,0 +1,380 @@
+package sim
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// ErrConfig marks an unusable configuration or scenario file.
+var ErrConfig = errors.New("sim: invalid configuration")
+
+// Config is one simulation run. Zero values are not defaults: start from
+// DefaultConfig (or a scenario file, which starts from it) and change
+// fields. Every field is also an option (see Options) so that a run can be
+// replayed from its command line.
+type Config struct {
+	Scenario   string        // name written to the report
+	Peers      int           // viewers at the start (and the churn population)
+	Duration   time.Duration // simulated time
+	Seed       uint64        // the one seed every random stream derives from
+	StreamKbps float64       // stream bitrate
+	Slice      time.Duration // slice duration
+	Stripes    int           // K
+	Keyframe   time.Duration // keyframe interval
+
+	UploadRatio float64 // mean peer upload ÷ stream rate (log-normal spread)
+	UploadSigma float64 // log-normal sigma of the upload spread
+	ISPs        int     // ISPs peers are spread over
+	ISPSkew     float64 // Zipf exponent of the ISP sizes (0: equal)
+	Regions     int     // regions ISPs are spread over
+	NATMix      NATMix
+	Relay       bool    // pairs that cannot punch use a relay (else they fail)
+	Loss        float64 // packet loss probability (costs a retransmission)
+
+	OriginCapacity  int     // children the origin feeds
+	OriginUploadMul float64 // origin upload ÷ (capacity × stream rate)
+	Headroom        float64 // upload per child ÷ stream rate when sizing capacity
+
+	Churn      float64       // fraction of peers leaving (and as many joining) per minute
+	CrashShare float64       // share of leavers that vanish without a word
+	FlashCrowd time.Duration // every initial peer joins within this
+	Heartbeat  time.Duration // tracker heartbeat interval
+
+	KillTrackerAt    time.Duration // 0: never
+	RestartTrackerAt time.Duration // 0: never
+	PartitionAt      time.Duration // 0: never (not modelled yet)
+	HealAt           time.Duration // 0: never (not modelled yet)
+
+	CheckEvery time.Duration // invariant checks and samples
+}
+
+// DefaultConfig returns the defaults of every option.
+func DefaultConfig() Config {
+	return Config{
+		Scenario:        "custom",
+		Peers:           100,
+		Duration:        60 * time.Second,
+		Seed:            1,
+		StreamKbps:      4000,
+		Slice:           100 * time.Millisecond,
+		Stripes:         4,
+		Keyframe:        time.Second,
+		UploadRatio:     2,
+		UploadSigma:     0.7,
+		ISPs:            4,
+		Regions:         2,
+		NATMix:          DefaultNATMix,
+		Relay:           true,
+		Loss:            0.001,
+		OriginCapacity:  8,
+		OriginUploadMul: 2,
+		Headroom:        1.25,
+		CrashShare:      0.5,
+		FlashCrowd:      10 * time.Second,
+		Heartbeat:       time.Second,
+		CheckEvery:      time.Second,
+	}
+}
+
+// Validate reports what is wrong with c, as an error wrapping ErrConfig.
+func (c *Config) Validate() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: "+format, append([]any{ErrConfig}, args...)...)
+	}
+	switch {
+	case c.Peers < 1 || c.Peers > 1_000_000:
+		return bad("peers must be 1..1000000, got %d", c.Peers)
+	case c.Duration <= 0 || c.Duration > 24*time.Hour:
+		return bad("duration must be in (0, 24h], got %v", c.Duration)
+	case !(c.StreamKbps >= 8 && c.StreamKbps <= 100_000):
+		return bad("stream-kbps must be 8..100000, got %v", c.StreamKbps)
+	case c.Slice < 10*time.Millisecond || c.Slice > 10*time.Second:
+		return bad("slice-ms must be 10..10000, got %v", c.Slice)
+	case c.Stripes < 1 || c.Stripes > 16:
+		return bad("stripes must be 1..16, got %d", c.Stripes)
+	case c.Keyframe < c.Slice:
+		return bad("keyframe interval %v is shorter than a slice (%v)", c.Keyframe, c.Slice)
+	case !(c.UploadRatio > 0 && c.UploadRatio <= 100):
+		return bad("upload-ratio must be in (0, 100], got %v", c.UploadRatio)
+	case !(c.UploadSigma >= 0 && c.UploadSigma <= 3):
+		return bad("upload-sigma must be in [0, 3], got %v", c.UploadSigma)
+	case c.ISPs < 1 || c.ISPs > 64:
+		return bad("isps must be 1..64, got %d", c.ISPs)
+	case !(c.ISPSkew >= 0 && c.ISPSkew <= 5):
+		return bad("isp-skew must be in [0, 5], got %v", c.ISPSkew)
+	case c.Regions < 1 || c.Regions > c.ISPs:
+		return bad("regions must be 1..isps (%d), got %d", c.ISPs, c.Regions)
+	case !(c.Loss >= 0 && c.Loss < 0.5):
+		return bad("loss must be in [0, 0.5), got %v", c.Loss)
+	case c.OriginCapacity < 1 || c.OriginCapacity > 4096:
+		return bad("origin-capacity must be 1..4096, got %d", c.OriginCapacity)
+	case !(c.OriginUploadMul >= 1 && c.OriginUploadMul <= 1000):
+		return bad("origin-upload-mul must be 1..1000, got %v", c.OriginUploadMul)
+	case !(c.Headroom >= 1 && c.Headroom <= 10):
+		return bad("headroom must be 1..10, got %v", c.Headroom)
+	case !(c.Churn >= 0 && c.Churn <= 1):
+		return bad("churn must be in [0, 1] (a fraction per minute), got %v", c.Churn)
+	case !(c.CrashShare >= 0 && c.CrashShare <= 1):
+		return bad("crash-share must be in [0, 1], got %v", c.CrashShare)
+	case c.FlashCrowd < 0:
+		return bad("flash-crowd must not be negative, got %v", c.FlashCrowd)
+	case c.Heartbeat < 10*time.Millisecond || c.Heartbeat > time.Minute:
+		return bad("heartbeat must be 10ms..1m, got %v", c.Heartbeat)
+	case c.CheckEvery < 10*time.Millisecond:
+		return bad("check-every must be at least 10ms, got %v", c.CheckEvery)
+	}
+	for _, t := range []struct {
+		name string
+		v    time.Duration
+	}{{"kill-tracker-at", c.KillTrackerAt}, {"restart-tracker-at", c.RestartTrackerAt}, {"partition-at", c.PartitionAt}, {"heal-at", c.HealAt}} {
+		if t.v < 0 {
+			return bad("%s must not be negative, got %v", t.name, t.v)
+		}
+	}
+	if c.RestartTrackerAt > 0 && (c.KillTrackerAt == 0 || c.RestartTrackerAt <= c.KillTrackerAt) {
+		return bad("restart-tracker-at (%v) needs an earlier kill-tracker-at (%v)", c.RestartTrackerAt, c.KillTrackerAt)
+	}
+	if c.HealAt > 0 && (c.PartitionAt == 0 || c.HealAt <= c.PartitionAt) {
+		return bad("heal-at (%v) needs an earlier partition-at (%v)", c.HealAt, c.PartitionAt)
+	}
+	sum := 0.0
+	for _, v := range c.NATMix {
+		if v < 0 {
+			return bad("nat mix has a negative share: %v", c.NATMix)
+		}
+		sum += v
+	}
+	if math.Abs(sum-1) > 0.001 {
+		return bad("nat mix shares sum to %.3f, want 1", sum)
+	}
+	return nil
+}
+
+// Option is one setting of Config, settable by name from a flag, an
+// environment variable or a scenario file key (the same name with '_' for
+// '-').
+type Option struct {
+	Name  string
+	Usage string
+	get   func(c *Config) string
+	set   func(c *Config, v string) error
+}
+
+func intOpt(name, usage string, f func(c *Config) *int) Option {
+	return Option{name, usage,
+		func(c *Config) string { return strconv.Itoa(*f(c)) },
+		func(c *Config, v string) error {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil {
+				return fmt.Errorf("want an integer, got %q", v)
+			}
+			*f(c) = n
+			return nil
+		}}
+}
+
+func floatOpt(name, usage string, f func(c *Config) *float64) Option {
+	return Option{name, usage,
+		func(c *Config) string { return strconv.FormatFloat(*f(c), 'g', -1, 64) },
+		func(c *Config, v string) error {
+			x, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil || math.IsNaN(x) || math.IsInf(x, 0) {
+				return fmt.Errorf("want a number, got %q", v)
+			}
+			*f(c) = x
+			return nil
+		}}
+}
+
+func durOpt(name, usage string, f func(c *Config) *time.Duration) Option {
+	return Option{name, usage,
+		func(c *Config) string { return f(c).String() },
+		func(c *Config, v string) error {
+			d, err := time.ParseDuration(strings.TrimSpace(v))
+			if err != nil {
+				return fmt.Errorf("want a duration such as 90s or 10m, got %q", v)
+			}
+			*f(c) = d
+			return nil
+		}}
+}
+
+// Options lists every option, in the order help prints them.
+var Options = []Option{
+	{"name", "scenario name written to the report",
+		func(c *Config) string { return c.Scenario },
+		func(c *Config, v string) error {
+			if v == "" || strings.ContainsAny(v, " \t\n'\"") {
+				return fmt.Errorf("want a name without spaces or quotes, got %q", v)
+			}
+			c.Scenario = v
+			return nil
+		}},
+	intOpt("peers", "viewers (also the size of the churning population)", func(c *Config) *int { return &c.Peers }),
+	durOpt("duration", "simulated time", func(c *Config) *time.Duration { return &c.Duration }),
+	{"seed", "seed of every random stream; same seed and options, same run",
+		func(c *Config) string { return strconv.FormatUint(c.Seed, 10) },
+		func(c *Config, v string) error {
+			n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+			if err != nil {
+				return fmt.Errorf("want a non-negative integer, got %q", v)
+			}
+			c.Seed = n
+			return nil
+		}},
+	floatOpt("stream-kbps", "stream bitrate, kbit/s", func(c *Config) *float64 { return &c.StreamKbps }),
+	{"slice-ms", "slice duration, milliseconds",
+		func(c *Config) string { return strconv.FormatInt(c.Slice.Milliseconds(), 10) },
+		func(c *Config, v string) error {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil {
+				return fmt.Errorf("want milliseconds, got %q", v)
+			}
+			c.Slice = time.Duration(n) * time.Millisecond
+			return nil
+		}},
+	intOpt("stripes", "stripes K a slice is dealt into", func(c *Config) *int { return &c.Stripes }),
+	durOpt("keyframe", "keyframe interval", func(c *Config) *time.Duration { return &c.Keyframe }),
+	floatOpt("upload-ratio", "mean peer upload ÷ stream rate, drawn log-normally", func(c *Config) *float64 { return &c.UploadRatio }),
+	floatOpt("upload-sigma", "log-normal sigma of the upload spread", func(c *Config) *float64 { return &c.UploadSigma }),
+	intOpt("isps", "ISPs the peers are spread over", func(c *Config) *int { return &c.ISPs }),
+	floatOpt("isp-skew", "Zipf exponent of ISP sizes (0: equal sizes)", func(c *Config) *float64 { return &c.ISPSkew }),
+	intOpt("regions", "regions the ISPs are spread over", func(c *Config) *int { return &c.Regions }),
+	{"nat-mix", "shares of NAT types, e.g. open=0.2,fullcone=0.1,restricted=0.1,portrestricted=0.4,symmetric=0.2",
+		func(c *Config) string { return c.NATMix.String() },
+		func(c *Config, v string) error {
+			m, err := ParseNATMix(v)
+			if err != nil {
+				return err
+			}
+			c.NATMix = m
+			return nil
+		}},
+	{"relay", "pairs that cannot punch through their NATs use a relay (false: they fail)",
+		func(c *Config) string { return strconv.FormatBool(c.Relay) },
+		func(c *Config, v string) error {
+			b, err := strconv.ParseBool(strings.TrimSpace(v))
+			if err != nil {
+				return fmt.Errorf("want true or false, got %q", v)
+			}
+			c.Relay = b
+			return nil
+		}},
+	floatOpt("loss", "packet loss probability (each loss costs a retransmission)", func(c *Config) *float64 { return &c.Loss }),
+	intOpt("origin-capacity", "children the origin feeds directly", func(c *Config) *int { return &c.OriginCapacity }),
+	floatOpt("origin-upload-mul", "origin upload ÷ (origin-capacity × stream rate)", func(c *Config) *float64 { return &c.OriginUploadMul }),
+	floatOpt("headroom", "upload a peer keeps per child ÷ stream rate", func(c *Config) *float64 { return &c.Headroom }),
+	floatOpt("churn", "fraction of peers leaving, and as many joining, per minute", func(c *Config) *float64 { return &c.Churn }),
+	floatOpt("crash-share", "share of leaving peers that vanish without a word", func(c *Config) *float64 { return &c.CrashShare }),
+	durOpt("flash-crowd", "every initial peer joins within this (0: all at once)", func(c *Config) *time.Duration { return &c.FlashCrowd }),
+	durOpt("heartbeat", "tracker heartbeat interval", func(c *Config) *time.Duration { return &c.Heartbeat }),
+	durOpt("kill-tracker-at", "the tracker dies at this simulated time (0: never)", func(c *Config) *time.Duration { return &c.KillTrackerAt }),
+	durOpt("restart-tracker-at", "the tracker restarts, empty, at this time (0: never)", func(c *Config) *time.Duration { return &c.RestartTrackerAt }),
+	durOpt("partition-at", "network partition at this time (0: never; not modelled yet)", func(c *Config) *time.Duration { return &c.PartitionAt }),
+	durOpt("heal-at", "the partition heals at this time (0: never; not modelled yet)", func(c *Config) *time.Duration { return &c.HealAt }),
+	durOpt("check-every", "interval of invariant checks and tree samples", func(c *Config) *time.Duration { return &c.CheckEvery }),
+}
+
+// option returns the option called name (flag spelling or YAML spelling).
+func option(name string) (Option, bool) {
+	name = strings.ReplaceAll(name, "_", "-")
+	for _, o := range Options {
+		if o.Name == name {
+			return o, true
+		}
+	}
+	return Option{}, false
+}
+
+// Set sets the option called name from its text form.
+func (c *Config) Set(name, value string) error {
+	o, ok := option(name)
+	if !ok {
+		return fmt.Errorf("%w: unknown option %q", ErrConfig, name)
+	}
+	if err := o.set(c, value); err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrConfig, o.Name, err)
+	}
+	return nil
+}
+
+// Get returns the text form of the option called name ("" if unknown).
+func (c *Config) Get(name string) string {
+	o, ok := option(name)
+	if !ok {
+		return ""
+	}
+	return o.get(c)
+}
+
+// Args returns the flags that reproduce c exactly, for replay commands.
+func (c *Config) Args() []string {
+	out := make([]string, 0, len(Options))
+	for _, o := range Options {
+		out = append(out, "--"+o.Name+"="+o.get(c))
+	}
+	return out
+}
+
+// ReplayCommand is the shell command that replays c.
+func (c *Config) ReplayCommand() string {
+	return "swarmtv sim " + strings.Join(c.Args(), " ")
+}
+
+// LoadScenario reads a YAML scenario file: a mapping of option names
+// (flag or underscore spelling) to values, applied over DefaultConfig.
+// Unknown keys, bad values and an invalid result are errors naming the
+// file.
+func LoadScenario(path string) (Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("%w: scenario: %w", ErrConfig, err)
+	}
+	c, err := ParseScenario(data)
+	if err != nil {
+		return Config{}, fmt.Errorf("scenario %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// ParseScenario parses a scenario's YAML (see LoadScenario).
+func ParseScenario(data []byte) (Config, error) {
+	c := DefaultConfig()
+	var root yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&root); err != nil {
+		if errors.Is(err, io.EOF) {
+			return c, nil // an empty file: the defaults
+		}
+		return c, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	if len(root.Content) == 0 {
+		return c, nil // an empty file: the defaults
+	}
+	m := root.Content[0]
+	if m.Kind != yaml.MappingNode {
+		return c, fmt.Errorf("%w: line %d: a scenario is a mapping of option: value", ErrConfig, m.Line)
+	}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		k, v := m.Content[i], m.Content[i+1]
+		if v.Kind != yaml.ScalarNode {
+			return c, fmt.Errorf("%w: line %d: %s must be a single value", ErrConfig, v.Line, k.Value)
+		}
+		if err := c.Set(k.Value, v.Value); err != nil {
+			return c, fmt.Errorf("line %d: %w", k.Line, err)
+		}
+	}
+	if err := c.Validate(); err != nil {
+		return c, err
+	}
+	return c, nil
+}

@@ -1,0 +1,218 @@
+package sim
+
+import (
+	"encoding/json"
+	"errors"
+	"math"
+
+	"github.com/swarmtv/swarmtv/internal/swarm"
+	"github.com/swarmtv/swarmtv/tracker"
+)
+
+// controlSizes are the sizes of control messages, measured once from
+// representative encodings (HTTP and QUIC framing overhead not counted).
+type controlSizes struct {
+	register, join, beat, lost, leave, hello, request int64
+}
+
+func measureControl() controlSizes {
+	size := func(v ...any) int64 {
+		n := 0
+		for _, x := range v {
+			b, _ := json.Marshal(x)
+			n += len(b)
+		}
+		return int64(n)
+	}
+	id := string(nodeID(1))
+	ni := tracker.NodeInfo{ID: id, Addr: "100.0.0.1:4242"}
+	ch := tracker.ChannelInfo{Name: channelName, SDP: "v=0\r\ns=swarmtv sim\r\nm=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n",
+		PublicKey: "MCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE=", Origin: ni, Stripes: 4, SliceMS: 100}
+	stats := tracker.PeerStats{PlayedSlices: 12345, LostSlices: 3, PlayerBytes: 123456789, P2PBytesIn: 123456789, BytesForwarded: 123456789, LagMS: 1500}
+	return controlSizes{
+		register: size(tracker.RegisterRequest{Channel: ch, Capacity: 8}),
+		join:     size(tracker.JoinRequest{ID: id, Addr: ni.Addr, Capacity: 2}, tracker.JoinResponse{Channel: ch, Parent: ni, HeartbeatMS: 1000}),
+		beat:     size(tracker.HeartbeatRequest{ID: id, Stats: stats}, tracker.HeartbeatResponse{Parent: ni, Children: []tracker.NodeInfo{ni}}),
+		lost:     size(tracker.ParentLostRequest{ID: id, Parent: id}, tracker.ParentLostResponse{Parent: ni}),
+		leave:    size(tracker.LeaveRequest{ID: id}),
+		hello:    int64(3 + 1 + 1 + len(channelName) + 2 + 8), // frame header + hello
+		request:  3 + 1 + 8 + 1,                               // frame header + chunk ID
+	}
+}
+
+// join sends p's join request to the tracker; aux 1 marks p's arrival.
+func (s *Sim) join(e *event) {
+	p := s.peers[e.node]
+	if e.aux == 1 {
+		node, err := swarm.New(s.nodeConfig(false, p.capacity))
+		if err != nil {
+			s.err = err
+			return
+		}
+		p.node, p.alive = node, true
+		p.alivePos = len(s.alive)
+		s.alive = append(s.alive, p.idx)
+	}
+	if !p.alive {
+		return
+	}
+	s.m.control += s.ctl.join
+	s.push(event{at: s.now + s.trackerOWD(p), kind: evTrackerJoin, node: p.idx})
+}
+
+// trackerJoin runs a join at the tracker.
+func (s *Sim) trackerJoin(e *event) {
+	p := s.peers[e.node]
+	if !p.alive {
+		return
+	}
+	if !s.trUp {
+		s.push(event{at: s.now - s.trackerOWD(p) + requestTimout, kind: evJoin, node: p.idx})
+		return
+	}
+	resp, err := s.tr.Join(channelName, tracker.JoinRequest{ID: string(p.id), Addr: addrOf(p), Capacity: p.capacity})
+	if err != nil {
+		// No capacity (or no channel yet): try again later.
+		s.push(event{at: s.now - s.trackerOWD(p) + requestTimout, kind: evJoin, node: p.idx})
+		return
+	}
+	s.push(event{at: s.now + s.trackerOWD(p), kind: evJoined, node: p.idx, aux: int64(s.index(swarm.NodeID(resp.Parent.ID)))})
+}
+
+// joined takes the tracker's join answer.
+func (s *Sim) joined(e *event) {
+	p := s.peers[e.node]
+	if !p.alive {
+		return
+	}
+	p.joined = true
+	if !p.beating {
+		p.beating = true
+		phase := int64(p.rng.Float64() * float64(s.cfg.Heartbeat))
+		s.push(event{at: s.now + phase, kind: evHeartbeat, node: p.idx})
+	}
+	if int32(e.aux) != p.parent {
+		s.setParent(p, int32(e.aux))
+	}
+}
+
+// heartbeat sends p's heartbeat and re-arms the timer.
+func (s *Sim) heartbeat(e *event) {
+	p := s.peers[e.node]
+	if !p.alive {
+		p.beating = false
+		return
+	}
+	s.m.control += s.ctl.beat
+	s.push(event{at: s.now + s.trackerOWD(p), kind: evTrackerBeat, node: p.idx})
+	s.push(event{at: s.now + int64(s.cfg.Heartbeat), kind: evHeartbeat, node: p.idx})
+}
+
+// trackerBeat runs a heartbeat at the tracker. A tracker that does not
+// know the peer (it restarted, or expired the peer) makes it join again.
+func (s *Sim) trackerBeat(e *event) {
+	p := s.peers[e.node]
+	if !p.alive || !s.trUp {
+		return
+	}
+	st := p.node.Stats()
+	resp, err := s.tr.Heartbeat(channelName, tracker.HeartbeatRequest{ID: string(p.id), Stats: peerStats(&st)})
+	if errors.Is(err, tracker.ErrUnknownPeer) || errors.Is(err, tracker.ErrUnknownChannel) {
+		s.push(event{at: s.now + s.trackerOWD(p), kind: evJoin, node: p.idx})
+		return
+	}
+	if err != nil {
+		s.err = err
+		return
+	}
+	s.push(event{at: s.now + s.trackerOWD(p), kind: evBeatAnswer, node: p.idx, aux: int64(s.index(swarm.NodeID(resp.Parent.ID)))})
+}
+
+func peerStats(st *swarm.Stats) tracker.PeerStats {
+	c := func(v uint64) int64 { return int64(min(v, math.MaxInt64)) }
+	return tracker.PeerStats{
+		PlayedSlices: c(st.PlayedSlices), LateSlices: c(st.LateSlices), LostSlices: c(st.LostSlices),
+		Stalls: c(st.Stalls), StallMS: st.StallTime.Milliseconds(), PlayerBytes: c(st.PlayerBytes),
+		P2PBytesIn: c(st.P2PBytesIn), OriginBytesIn: c(st.OriginBytesIn), BytesForwarded: c(st.BytesForwarded),
+		BadChunks: c(st.BadChunks), StartupMS: st.StartupDelay.Milliseconds(), Repairs: c(st.Repairs),
+	}
+}
+
+// trackerLost runs a parent-lost report at the tracker.
+func (s *Sim) trackerLost(e *event) {
+	p := s.peers[e.node]
+	if !p.alive || !s.trUp {
+		return
+	}
+	resp, err := s.tr.ParentLost(channelName, tracker.ParentLostRequest{ID: string(p.id), Parent: string(nodeID(e.from))})
+	switch {
+	case errors.Is(err, tracker.ErrUnknownPeer):
+		s.push(event{at: s.now + s.trackerOWD(p), kind: evJoin, node: p.idx})
+	case err != nil:
+		// No capacity: the heartbeat answer brings a parent later.
+	default:
+		s.push(event{at: s.now + s.trackerOWD(p), kind: evLostAnswer, node: p.idx, aux: int64(s.index(swarm.NodeID(resp.Parent.ID)))})
+	}
+}
+
+// leave takes p out: a graceful leave says bye to the tracker, its parent
+// and its children; a crash says nothing, and the connections to it close
+// after the idle timeout.
+func (s *Sim) leave(p *peer, crash bool) {
+	if !p.alive {
+		return
+	}
+	s.collect(p)
+	p.alive = false
+	p.leftAt = s.now
+	last := s.alive[len(s.alive)-1]
+	s.alive[p.alivePos] = last
+	s.peers[last].alivePos = p.alivePos
+	s.alive = s.alive[:len(s.alive)-1]
+	after := func(q *peer) int64 {
+		if crash {
+			return s.now + idleTimeout
+		}
+		return s.now + s.owd(p, q, false)
+	}
+	if p.parent != noPeer {
+		s.push(event{at: after(s.peers[p.parent]), kind: evLinkDown, node: p.parent, from: p.idx})
+	}
+	for _, c := range p.node.Children() {
+		if q := s.index(c); q != noPeer {
+			s.push(event{at: after(s.peers[q]), kind: evLinkDown, node: q, from: p.idx})
+		}
+	}
+	if !crash {
+		s.m.control += s.ctl.leave
+		s.push(event{at: s.now + s.trackerOWD(p), kind: evTrackerLeave, node: p.idx})
+	}
+}
+
+// scheduleChurn schedules the next churn step after from: leaves (and as
+// many joins) are a Poisson process of Churn × Peers per minute.
+func (s *Sim) scheduleChurn(from int64) {
+	rate := s.cfg.Churn * float64(s.cfg.Peers) / 60e9 // per ns
+	if rate <= 0 {
+		return
+	}
+	gap := s.churn.ExpFloat64() / rate
+	if at := float64(from) + gap; at <= float64(s.end) {
+		s.push(event{at: int64(at), kind: evChurn})
+	}
+}
+
+// churnStep: one random viewer leaves, a new one joins.
+func (s *Sim) churnStep() {
+	if len(s.alive) > 0 {
+		p := s.peers[s.alive[s.churn.IntN(len(s.alive))]]
+		crash := s.churn.Float64() < s.cfg.CrashShare
+		aux := int64(0)
+		if crash {
+			aux = 1
+		}
+		s.push(event{at: s.now, kind: evLeave, node: p.idx, aux: aux})
+	}
+	s.addPeer(s.now)
+	s.scheduleChurn(s.now)
+}

@@ -1,0 +1,46 @@
+// Package sim is swarmtv's deterministic discrete-event simulator: many
+// peers running the real protocol cores (internal/swarm for every viewer
+// and for the origin in source mode, and the tracker's Tracker with its
+// pure placement tree, called directly with a virtual clock) on a
+// simulated network, replayable from one seed.
+//
+// There is no second implementation of the protocol. The simulator is a
+// driver, like internal/transport: it feeds the cores inputs at virtual
+// times, drains their Ready outputs and turns them into timed network
+// events, and arms one timer per core at its NextDeadline.
+//
+// # Time, order, randomness
+//
+// Time is virtual: int64 nanoseconds since the start, handed to the cores
+// as a fixed epoch plus that offset. The event queue orders events by
+// (time, insertion sequence), so equal times break ties the same way
+// every run. Randomness comes from math/rand/v2 PCG streams derived from
+// Config.Seed: one per peer (index i uses stream i: jitter, loss, its
+// heartbeat phase) and a few for the population, churn and topology. Map
+// iteration never reaches an output. The trace hash (SHA-256 over every
+// event in the order it ran) proves two runs identical.
+//
+// # Network model
+//
+// Every peer has an upload and a download capacity: a transfer queues
+// behind earlier ones on the sender's upload link and takes size ÷ rate
+// there, crosses the network, and queues on the receiver's download link.
+// One-way delay is last-mile (per peer) plus backbone (inside an ISP,
+// between ISPs of a region, or between regions), plus jitter; a lost
+// packet costs a retransmission round (the transport is reliable QUIC).
+// NATs follow RFC 4787 (mapping and filtering behaviours, bindings with
+// lifetimes, time passed in); a parent link is a hole punch through both
+// NATs, else a relay (or a failure when relays are off). The origin and the
+// tracker sit in a data centre; the origin has its own upload capacity.
+//
+// # Invariants
+//
+// While it runs the simulator checks that no stripe tree has a cycle, no
+// node has more children than its capacity, every played slice is exactly
+// what the origin made (so every chunk in it passed verification), chunks
+// from honest nodes always verify, and every due slice was played or
+// counted lost. The first violation stops the run with an *InvariantError
+// holding the seed and the command that replays it.
+//
+// A Sim is not safe for concurrent use.
+package sim

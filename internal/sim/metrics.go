@@ -1,0 +1,346 @@
+package sim
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"hash"
+	"math/bits"
+	"time"
+
+	"github.com/swarmtv/swarmtv/internal/report"
+	"github.com/swarmtv/swarmtv/internal/swarm"
+	"github.com/swarmtv/swarmtv/internal/wire"
+)
+
+// lagBuckets is the range of the lag histogram: 1 ms buckets up to 10
+// minutes (longer lags land in the last bucket).
+const lagBuckets = 600_000
+
+// metrics accumulates the report's figures from per-chunk and per-peer
+// events.
+type metrics struct {
+	started bool
+
+	media, originEgress, p2p, crossISP, lowerBound, control int64
+
+	// Totals of the cores' counters, taken when a peer leaves or at the end.
+	playerBytes          int64
+	played, late, lost   uint64
+	stalls, badChunks    uint64
+	stallTime, watchTime int64
+	neverPlayed, viewers int
+	startup, repair      []float64 // ms, one sample per peer / repair
+	lag                  []uint64  // histogram, 1 ms buckets
+	lagN                 uint64
+	depthSum             float64
+	depthN               int64
+	depthMax             int
+	nat                  report.NAT
+	isps                 []ispRing // by slot: ISPs a chunk reached
+	k                    int
+}
+
+// ispRing records which ISPs received one slice's chunks, for the
+// cross-ISP lower bound.
+type ispRing struct {
+	seq   uint64
+	used  bool
+	masks []uint64 // by stripe
+	sizes []int64
+}
+
+func (m *metrics) init(cfg *Config) {
+	m.lag = make([]uint64, lagBuckets)
+	m.k = cfg.Stripes
+	// Enough slots for the chunks still in flight: a window and a half.
+	n := int(15*time.Second/cfg.Slice) + 16
+	m.isps = make([]ispRing, n)
+	for i := range m.isps {
+		m.isps[i].masks = make([]uint64, cfg.Stripes)
+		m.isps[i].sizes = make([]int64, cfg.Stripes)
+	}
+}
+
+// sent counts a chunk transfer from a to b.
+func (m *metrics) sent(a, b *peer, id wire.ID, size int) {
+	m.media += int64(size)
+	if a.idx == originIdx {
+		m.originEgress += int64(size)
+	} else {
+		m.p2p += int64(size)
+		if a.isp != b.isp {
+			m.crossISP += int64(size)
+		}
+	}
+	r := &m.isps[id.Seq%uint64(len(m.isps))]
+	if !r.used || r.seq != id.Seq {
+		if r.used && r.seq > id.Seq {
+			return // a straggler older than the ring: leave the bound low
+		}
+		m.flushISP(r)
+		r.used, r.seq = true, id.Seq
+	}
+	r.masks[id.Stripe] |= 1 << uint(b.isp)
+	r.sizes[id.Stripe] = int64(size)
+}
+
+// flushISP adds a slot's share of the lower bound (one feed per ISP per
+// stripe: every ISP reached but one gets the chunk across a border) and
+// clears it.
+func (m *metrics) flushISP(r *ispRing) {
+	if !r.used {
+		return
+	}
+	for s, mask := range r.masks {
+		if c := bits.OnesCount64(mask); c > 1 {
+			m.lowerBound += int64(c-1) * r.sizes[s]
+		}
+		r.masks[s] = 0
+	}
+	r.used = false
+}
+
+// played accounts for a slice p's core handed to the player.
+func (s *Sim) played(p *peer, sl *swarm.Slice) {
+	if msg := s.stream.check(sl.Seq, sl.Packets); msg != "" {
+		s.fail("node %d played a slice the origin did not make: %s", p.idx, msg)
+		return
+	}
+	if p.played > 0 {
+		if sl.Seq <= p.lastSeq {
+			s.fail("node %d played slice %d after slice %d", p.idx, sl.Seq, p.lastSeq)
+			return
+		}
+		p.gapLost += sl.Seq - p.lastSeq - 1
+	} else {
+		p.firstPlay = s.now
+		s.m.startup = append(s.m.startup, float64(s.now-p.joinAt)/1e6)
+	}
+	p.played++
+	p.lastSeq = sl.Seq
+	lag := (s.now - int64(sl.Capture.Sub(epoch))) / 1e6
+	s.m.lag[min(max(lag, 0), lagBuckets-1)]++
+	s.m.lagN++
+}
+
+// collect takes p's counters into the totals (when it leaves, or at the
+// end) and checks that every due slice was played or counted lost.
+func (s *Sim) collect(p *peer) {
+	if p.collected || p.node == nil {
+		return
+	}
+	p.collected = true
+	st := p.node.Stats()
+	if got := st.PlayedSlices + st.LateSlices; got != p.played {
+		s.fail("node %d: its core counts %d slices played (%d on time, %d late) but handed %d to the player",
+			p.idx, got, st.PlayedSlices, st.LateSlices, p.played)
+		return
+	}
+	if p.gapLost > st.LostSlices {
+		s.fail("node %d: %d slices were skipped between played ones but only %d counted lost", p.idx, p.gapLost, st.LostSlices)
+		return
+	}
+	m := &s.m
+	m.viewers++
+	m.playerBytes += int64(st.PlayerBytes)
+	m.played += st.PlayedSlices
+	m.late += st.LateSlices
+	m.lost += st.LostSlices
+	m.stalls += st.Stalls
+	m.badChunks += st.BadChunks
+	m.stallTime += int64(st.StallTime)
+	if p.firstPlay >= 0 {
+		m.watchTime += s.now - p.firstPlay
+	} else {
+		m.neverPlayed++
+	}
+	for _, d := range st.RepairTimes {
+		m.repair = append(m.repair, float64(d)/1e6)
+	}
+}
+
+// InvariantError is an invariant the simulation found broken. Replay is
+// the command that runs the same simulation again.
+type InvariantError struct {
+	Seed   uint64
+	At     time.Duration // virtual time
+	What   string
+	Replay string
+}
+
+func (e *InvariantError) Error() string {
+	return fmt.Sprintf("sim: invariant broken at t=%v (seed %d): %s\nreplay: %s", e.At, e.Seed, e.What, e.Replay)
+}
+
+// fail stops the run with an invariant violation.
+func (s *Sim) fail(format string, args ...any) {
+	if s.err != nil {
+		return
+	}
+	s.err = &InvariantError{Seed: s.cfg.Seed, At: time.Duration(s.now), What: fmt.Sprintf(format, args...), Replay: s.cfg.ReplayCommand()}
+}
+
+// check verifies the stripe trees (no cycle in any, no parent above its
+// capacity), samples their depth and prints progress.
+func (s *Sim) check() {
+	depth := make([]int32, len(s.peers))
+	var stack []int32
+	for st := range s.cfg.Stripes {
+		for i := range depth {
+			depth[i] = -2 // unvisited
+		}
+		depth[originIdx] = 0
+		for _, i := range s.alive {
+			// Walk up to a node of known depth, then unwind.
+			stack = stack[:0]
+			j := i
+			for depth[j] == -2 {
+				depth[j] = -3 // on the path
+				stack = append(stack, j)
+				q := s.index(s.peers[j].node.Parent(st))
+				if q == noPeer || !s.peers[q].alive {
+					depth[j] = -1 // detached
+					stack = stack[:len(stack)-1]
+					break
+				}
+				j = q
+			}
+			if depth[j] == -3 {
+				s.fail("cycle in the tree of stripe %d through node %d", st, j)
+				return
+			}
+			d := depth[j]
+			for k := len(stack) - 1; k >= 0; k-- {
+				if d >= 0 {
+					d++
+				}
+				depth[stack[k]] = d
+			}
+			if depth[i] > 0 {
+				s.m.depthSum += float64(depth[i])
+				s.m.depthN++
+				s.m.depthMax = max(s.m.depthMax, int(depth[i]))
+			}
+		}
+	}
+	o := s.peers[originIdx]
+	if n := len(o.node.Children()); n > o.capacity {
+		s.fail("the origin has %d children, capacity %d", n, o.capacity)
+		return
+	}
+	for _, i := range s.alive {
+		p := s.peers[i]
+		if n := len(p.node.Children()); n > p.capacity {
+			s.fail("node %d has %d children, capacity %d", i, n, p.capacity)
+			return
+		}
+	}
+	if s.Progress != nil && s.now >= s.nextProgress {
+		s.nextProgress += s.end / 10
+		fmt.Fprintf(s.Progress, "sim: t=%v/%v viewers=%d events=%d origin=%s p2p=%s\n",
+			time.Duration(s.now).Truncate(time.Second), s.cfg.Duration, len(s.alive), s.events,
+			human(s.m.originEgress), human(s.m.p2p))
+	}
+}
+
+// tracer hashes the ordered event trace.
+type tracer struct {
+	h   hash.Hash
+	buf []byte
+}
+
+func (t *tracer) init() {
+	t.h = sha256.New()
+	t.buf = make([]byte, 0, 64<<10)
+}
+
+func (t *tracer) add(e *event) {
+	if len(t.buf)+40 > cap(t.buf) {
+		t.h.Write(t.buf)
+		t.buf = t.buf[:0]
+	}
+	b := t.buf
+	b = binary.LittleEndian.AppendUint64(b, uint64(e.at))
+	b = binary.LittleEndian.AppendUint64(b, uint64(e.aux))
+	b = binary.LittleEndian.AppendUint32(b, uint32(e.node))
+	b = binary.LittleEndian.AppendUint32(b, uint32(e.from))
+	b = append(b, byte(e.kind), e.stripe)
+	t.buf = b
+}
+
+func (t *tracer) sum() string {
+	t.h.Write(t.buf)
+	t.buf = t.buf[:0]
+	return hex.EncodeToString(t.h.Sum(nil))
+}
+
+// lagPercentiles returns nearest-rank percentiles over every lag sample
+// (at the histogram's 1 ms resolution).
+func (m *metrics) lagPercentiles() *report.Percentiles {
+	if m.lagN == 0 {
+		return nil
+	}
+	rank := func(p float64) float64 {
+		want := uint64(p*float64(m.lagN) + 0.999999999)
+		want = max(want, 1)
+		var acc uint64
+		for i, c := range m.lag {
+			acc += c
+			if acc >= want {
+				return float64(i)
+			}
+		}
+		return float64(len(m.lag) - 1)
+	}
+	return &report.Percentiles{P50: rank(0.50), P95: rank(0.95), P99: rank(0.99)}
+}
+
+// report builds the run's swarmtv.report/v1.
+func (s *Sim) report() *report.Report {
+	m := &s.m
+	for i := range m.isps {
+		m.flushISP(&m.isps[i])
+	}
+	r := report.New("sim", s.cfg.Scenario)
+	seed := int64(s.cfg.Seed)
+	r.Seed = &seed
+	r.Peers = s.cfg.Peers
+	r.DurationS = s.cfg.Duration.Seconds()
+	r.StreamKbps = s.cfg.StreamKbps
+	r.PlayerBytes = m.playerBytes
+	r.OriginEgressBytes = m.originEgress
+	r.P2PBytes = m.p2p
+	r.Savings = report.Savings(m.originEgress, m.playerBytes)
+	r.Continuity = report.Ratio(float64(m.played), float64(m.played+m.late+m.lost))
+	r.Stalls = int64(m.stalls)
+	r.RebufferRatio = report.Ratio(float64(m.stallTime), float64(m.watchTime))
+	r.StartupMs = report.Of(m.startup)
+	r.LagMs = m.lagPercentiles()
+	r.RepairMs = report.Of(m.repair)
+	if m.depthN > 0 {
+		r.TreeDepth = &report.Depth{Mean: m.depthSum / float64(m.depthN), Max: m.depthMax}
+	}
+	cross, lb := m.crossISP, m.lowerBound
+	r.CrossISPBytes, r.CrossISPLowerBoundBytes = &cross, &lb
+	nat := m.nat
+	r.NAT = &nat
+	r.ControlOverhead = report.Ratio(float64(m.control), float64(m.media))
+	h := s.trace.sum()
+	r.TraceHash = &h
+	return r
+}
+
+// human formats a byte count.
+func human(b int64) string {
+	switch {
+	case b >= 1<<30:
+		return fmt.Sprintf("%.2f GiB", float64(b)/(1<<30))
+	case b >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20))
+	case b >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(b)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", b)
+}

@@ -1,0 +1,114 @@
+package sim
+
+import (
+	"math"
+	"math/rand/v2"
+)
+
+// The network model's constants (virtual nanoseconds).
+const (
+	sameISPCore   = 1e6  // core delay inside an ISP
+	sameRegion    = 8e6  // between ISPs of one region
+	minInterReg   = 30e6 // between regions: drawn in [min, max)
+	maxInterReg   = 80e6 //
+	originAccess  = 1e6  // the origin and tracker sit in a data centre
+	relayExtra    = 2e6  // relay processing
+	handshakeRTTs = 1.5  // QUIC handshake + hello, in round trips
+	punchTimeout  = 3e9  // a punch that fails is given up after this
+	idleTimeout   = 5e9  // QUIC idle timeout: a silent peer's connections close
+	requestTimout = 2e9  // a tracker request without answer is retried
+	jitterShare   = 0.1  // jitter: up to this share of the one-way delay
+)
+
+// network holds the static topology: ISPs, regions, delays.
+type network struct {
+	ispCum    []float64 // cumulative ISP shares (Zipf)
+	interReg  [][]int64 // core delay between regions
+	originReg int
+}
+
+func newNetwork(cfg *Config, rng *rand.Rand) *network {
+	n := &network{}
+	w := make([]float64, cfg.ISPs)
+	sum := 0.0
+	for i := range w {
+		w[i] = 1 / math.Pow(float64(i+1), cfg.ISPSkew)
+		sum += w[i]
+	}
+	acc := 0.0
+	for i := range w {
+		acc += w[i] / sum
+		n.ispCum = append(n.ispCum, acc)
+	}
+	n.interReg = make([][]int64, cfg.Regions)
+	for i := range n.interReg {
+		n.interReg[i] = make([]int64, cfg.Regions)
+	}
+	for i := range cfg.Regions {
+		for j := i + 1; j < cfg.Regions; j++ {
+			d := int64(minInterReg + rng.Float64()*(maxInterReg-minInterReg))
+			n.interReg[i][j], n.interReg[j][i] = d, d
+		}
+	}
+	return n
+}
+
+// drawISP picks an ISP for a uniform u in [0,1).
+func (n *network) drawISP(u float64) int {
+	for i, c := range n.ispCum {
+		if u < c {
+			return i
+		}
+	}
+	return len(n.ispCum) - 1
+}
+
+// core is the backbone delay between two peers' networks.
+func (n *network) core(a, b *peer) int64 {
+	switch {
+	case a.isp == b.isp && a.isp >= 0:
+		return sameISPCore
+	case a.region == b.region:
+		return sameRegion
+	}
+	return n.interReg[a.region][b.region]
+}
+
+// owd is the one-way delay between two peers without jitter; through the
+// relay (at the origin's data centre) when relayed.
+func (s *Sim) owd(a, b *peer, relayed bool) int64 {
+	if relayed {
+		o := s.peers[originIdx]
+		return a.access + b.access + s.net.core(a, o) + s.net.core(o, b) + relayExtra
+	}
+	return a.access + b.access + s.net.core(a, b)
+}
+
+// trackerOWD is the one-way delay between a peer and the tracker (beside
+// the origin).
+func (s *Sim) trackerOWD(p *peer) int64 {
+	return s.owd(p, s.peers[originIdx], false)
+}
+
+// transmit sends size bytes from a to b starting now: the transfer queues
+// behind earlier ones on a's upload link, takes size ÷ rate there, crosses
+// the network (delay, jitter, and a retransmission round when a packet is
+// lost: the transport is reliable) and queues on b's download link. It
+// returns the arrival time and counts the bytes.
+func (s *Sim) transmit(a, b *peer, size int, relayed bool) int64 {
+	start := max(s.now, a.upFree)
+	done := start + int64(float64(size)*a.upNs)
+	a.upFree = done
+	d := s.owd(a, b, relayed)
+	lat := d + int64(a.rng.Float64()*jitterShare*float64(d))
+	if s.cfg.Loss > 0 {
+		pkts := (size + packetSize - 1) / packetSize
+		if a.rng.Float64() < 1-math.Pow(1-s.cfg.Loss, float64(pkts)) {
+			lat += 2*d + 10e6 // detection and one retransmission
+		}
+	}
+	t := done + lat
+	arrive := max(t, b.downFree+int64(float64(size)*b.downNs))
+	b.downFree = arrive
+	return arrive
+}

@@ -1,0 +1,77 @@
+package sim
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+
+	"github.com/swarmtv/swarmtv/internal/swarm"
+	"github.com/swarmtv/swarmtv/internal/wire"
+)
+
+// originIdx is the origin's index in Sim.peers.
+const originIdx = 0
+
+// noPeer is an absent peer index.
+const noPeer = -1
+
+// peer is one simulated node: its swarm core, its place in the network
+// and the driver state around the core. Index 0 is the origin.
+type peer struct {
+	idx   int32
+	id    swarm.NodeID
+	node  *swarm.Node
+	rng   *rand.Rand // this peer's own stream: jitter, loss
+	alive bool
+
+	// Network.
+	isp      int // -1 for the origin's hosting network
+	region   int
+	nat      *nat
+	access   int64   // last-mile one-way delay, ns
+	upNs     float64 // ns per byte of upload
+	downNs   float64 // ns per byte of download
+	upFree   int64   // when the upload link is next idle
+	downFree int64   // when the download link is next idle
+	capacity int     // children it accepts
+	ratio    float64 // upload ÷ stream rate
+
+	// Driver.
+	parent    int32 // the parent its link goes to; noPeer for none
+	relayed   bool  // the parent link goes through a relay
+	joined    bool  // the tracker knows it
+	beating   bool  // the heartbeat timer runs
+	timerAt   int64 // armed Tick time; -1 none
+	timerGen  int64
+	alivePos  int // index in Sim.alive while alive
+	joinAt    int64
+	leftAt    int64
+	collected bool
+	// fetching holds the fetches sent and not yet answered: like the real
+	// driver's fetcher, a chunk is not asked for twice at once.
+	fetching map[wire.ID]struct{}
+
+	// Playout accounting (checked against the core's counters).
+	played    uint64 // slices handed to the player
+	gapLost   uint64 // slices skipped between two played ones
+	lastSeq   uint64
+	firstPlay int64 // -1 until the first slice plays
+}
+
+// nodeID returns the node ID of peer index i: 32 hex digits, which sort
+// like the indexes.
+func nodeID(i int32) swarm.NodeID {
+	return swarm.NodeID(fmt.Sprintf("%032x", i))
+}
+
+// index returns the peer index of a node ID, or noPeer.
+func (s *Sim) index(id swarm.NodeID) int32 {
+	if len(id) != 32 {
+		return noPeer
+	}
+	n, err := strconv.ParseUint(string(id[16:]), 16, 32)
+	if err != nil || n >= uint64(len(s.peers)) || id[:16] != "0000000000000000" {
+		return noPeer
+	}
+	return int32(n)
+}

@@ -1,0 +1,240 @@
+package sim
+
+import (
+	"encoding/json"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/swarmtv/swarmtv/internal/report"
+)
+
+// small returns a configuration small enough for the suite: a few dozen
+// peers, a light stream (chunks are verified with real Ed25519).
+func small(peers int, d time.Duration, seed uint64) Config {
+	c := DefaultConfig()
+	c.Scenario = "test"
+	c.Peers = peers
+	c.Duration = d
+	c.Seed = seed
+	c.StreamKbps = 800
+	c.Slice = 200 * time.Millisecond
+	c.Stripes = 2
+	c.FlashCrowd = 3 * time.Second
+	return c
+}
+
+func run(t *testing.T, c Config) (*report.Report, *Sim) {
+	t.Helper()
+	s, err := New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.Run()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, s
+}
+
+func reportJSON(t *testing.T, r *report.Report) string {
+	t.Helper()
+	b, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// Issue 3, acceptance: same flags and seed, identical trace_hash and
+// report (wall_s is the caller's); another seed, another hash.
+func TestDeterministic(t *testing.T) {
+	c := small(30, 20*time.Second, 7)
+	c.Churn = 0.2
+	c.Loss = 0.01
+	a, _ := run(t, c)
+	b, _ := run(t, c)
+	if *a.TraceHash != *b.TraceHash {
+		t.Fatalf("same seed, different trace hashes: %s vs %s", *a.TraceHash, *b.TraceHash)
+	}
+	if ja, jb := reportJSON(t, a), reportJSON(t, b); ja != jb {
+		t.Fatalf("same seed, different reports:\n%s\n%s", ja, jb)
+	}
+	c.Seed = 8
+	d, _ := run(t, c)
+	if *d.TraceHash == *a.TraceHash {
+		t.Fatalf("seeds 7 and 8 gave the same trace hash %s", *a.TraceHash)
+	}
+}
+
+// A steady swarm: everyone plays nearly everything, the peers carry most
+// of the traffic, and the report is complete.
+func TestSteadySwarm(t *testing.T) {
+	r, s := run(t, small(60, 30*time.Second, 1))
+	if r.Schema != report.Schema || r.Kind != "sim" || r.Peers != 60 {
+		t.Fatalf("report header: %+v", r)
+	}
+	if r.Continuity == nil || *r.Continuity < 0.98 {
+		t.Errorf("continuity %v, want >= 0.98", ptr(r.Continuity))
+	}
+	// 8 origin slots for 60 peers: the ideal is 1 - 8/60 = 0.87; joins
+	// and fallback fetches cost some.
+	if r.Savings == nil || *r.Savings < 0.7 {
+		t.Errorf("savings %v, want >= 0.7", ptr(r.Savings))
+	}
+	if r.PlayerBytes <= 0 || r.P2PBytes <= 0 || r.OriginEgressBytes <= 0 {
+		t.Errorf("bytes: player %d p2p %d origin %d", r.PlayerBytes, r.P2PBytes, r.OriginEgressBytes)
+	}
+	if r.StartupMs == nil || r.LagMs == nil || r.TreeDepth == nil || r.NAT == nil || r.ControlOverhead == nil {
+		t.Fatalf("missing figures: %s", reportJSON(t, r))
+	}
+	if r.TreeDepth.Max < 2 || r.TreeDepth.Mean < 1 {
+		t.Errorf("tree depth %+v: 60 peers under 8 origin slots need depth >= 2", *r.TreeDepth)
+	}
+	if n := r.NAT; n.Direct == 0 || n.Direct+n.Relayed+n.Failed < 60 {
+		t.Errorf("connections %+v: want one per peer at least", *n)
+	}
+	if r.LagMs.P50 < 1000 || r.LagMs.P99 > 10000 {
+		t.Errorf("lag %+v ms: want about the playout delay plus depth", *r.LagMs)
+	}
+	if s.m.neverPlayed != 0 {
+		t.Errorf("%d peers never played", s.m.neverPlayed)
+	}
+	if s.m.badChunks != 0 {
+		t.Errorf("%d bad chunks among honest peers", s.m.badChunks)
+	}
+}
+
+// Heavy churn: parents vanish (half without a word); the children repair
+// and the swarm keeps playing.
+func TestChurnRepairs(t *testing.T) {
+	c := small(50, 40*time.Second, 3)
+	c.Churn = 0.5
+	r, s := run(t, c)
+	if s.m.viewers <= 50 {
+		t.Errorf("%d viewers over the run, want more than 50 with churn", s.m.viewers)
+	}
+	if r.RepairMs == nil {
+		t.Fatalf("no repairs measured under churn")
+	}
+	// Half the swarm replaced per minute, half of it crashing: 0.86 measured.
+	if r.Continuity == nil || *r.Continuity < 0.8 {
+		t.Errorf("continuity %v under churn, want >= 0.8", ptr(r.Continuity))
+	}
+	if r.Savings == nil || *r.Savings < 0.5 {
+		t.Errorf("savings %v under churn, want >= 0.5", ptr(r.Savings))
+	}
+}
+
+// Scarce upload (mean 0.9 × the stream): fewer forwarders, more origin.
+func TestScarceUploadCostsOrigin(t *testing.T) {
+	rich, _ := run(t, small(40, 20*time.Second, 5))
+	c := small(40, 20*time.Second, 5)
+	c.UploadRatio = 0.9
+	poor, _ := run(t, c)
+	if *poor.Savings >= *rich.Savings {
+		t.Errorf("savings with scarce upload %.3f, with ample %.3f: want lower", *poor.Savings, *rich.Savings)
+	}
+}
+
+// A tracker that dies and restarts empty: peers keep streaming over their
+// links, then join the new tracker again.
+func TestTrackerRestart(t *testing.T) {
+	c := small(30, 30*time.Second, 4)
+	c.KillTrackerAt = 10 * time.Second
+	c.RestartTrackerAt = 15 * time.Second
+	c.Churn = 0.2
+	r, s := run(t, c)
+	if r.Continuity == nil || *r.Continuity < 0.9 {
+		t.Errorf("continuity %v across a tracker restart", ptr(r.Continuity))
+	}
+	view, err := s.tr.Tree(channelName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(view.Nodes); got < len(s.alive)-2 {
+		t.Errorf("the restarted tracker knows %d peers, %d are alive", got, len(s.alive))
+	}
+}
+
+// An invariant violation stops the run with the seed and a replay command.
+func TestInvariantErrorReplays(t *testing.T) {
+	c := small(10, 5*time.Second, 99)
+	s, err := New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.fail("made up for the test")
+	var ie *InvariantError
+	if err := s.err; !errors.As(err, &ie) {
+		t.Fatalf("err %v, want *InvariantError", err)
+	}
+	if ie.Seed != 99 || !strings.Contains(ie.Error(), "--seed=99") || !strings.HasPrefix(ie.Replay, "swarmtv sim ") {
+		t.Errorf("error %q does not carry the seed and the replay command", ie.Error())
+	}
+	// The replay command's flags give back the same configuration.
+	back := DefaultConfig()
+	for _, a := range strings.Fields(strings.TrimPrefix(ie.Replay, "swarmtv sim ")) {
+		name, val, _ := strings.Cut(strings.TrimPrefix(a, "--"), "=")
+		if err := back.Set(name, val); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if back != c {
+		t.Errorf("replay flags give %+v, want %+v", back, c)
+	}
+}
+
+func ptr(p *float64) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
+
+// Every scenario file in the repository parses and validates.
+func TestScenarioFiles(t *testing.T) {
+	files, err := filepath.Glob("../../scenarios/*.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) < 6 {
+		t.Fatalf("found %d scenario files, want the six of issue 3", len(files))
+	}
+	for _, f := range files {
+		c, err := LoadScenario(f)
+		if err != nil {
+			t.Errorf("%s: %v", f, err)
+			continue
+		}
+		if want := strings.TrimSuffix(filepath.Base(f), ".yaml"); c.Scenario != want {
+			t.Errorf("%s: name %q, want %q", f, c.Scenario, want)
+		}
+	}
+}
+
+// Bad scenario files fail with errors that say what is wrong.
+func TestScenarioErrors(t *testing.T) {
+	for _, tc := range []struct{ yaml, want string }{
+		{"peers: many", "peers: want an integer"},
+		{"pears: 10", `unknown option "pears"`},
+		{"nat-mix: open=0.5", "sum to 0.500"},
+		{"duration: 10", "want a duration"},
+		{"- 1\n- 2", "a mapping of option: value"},
+		{"peers: [1, 2]", "single value"},
+		{"peers: 0", "peers must be"},
+		{"restart-tracker-at: 10s", "needs an earlier kill-tracker-at"},
+		{"peers: 10\n\tbad", "yaml"},
+	} {
+		_, err := ParseScenario([]byte(tc.yaml))
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !errors.Is(err, ErrConfig) {
+			t.Errorf("%q: error %v, want one containing %q wrapping ErrConfig", tc.yaml, err, tc.want)
+		}
+	}
+	c, err := ParseScenario([]byte("# comment only\n"))
+	if err != nil || c != DefaultConfig() {
+		t.Errorf("empty scenario: %v, %+v", err, c)
+	}
+}

@@ -1,0 +1,133 @@
+package sim
+
+import (
+	"crypto/ed25519"
+	"encoding/binary"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/swarmtv/swarmtv/internal/wire"
+)
+
+// packetSize is the size of the synthetic RTP packets.
+const packetSize = 1200
+
+// rtpHeader is the size of an RTP header without extensions.
+const rtpHeader = 12
+
+// stream synthesizes the origin's live stream: slices of fake RTP packets
+// at the configured bitrate, a keyframe (three times the size of another
+// slice, carrying parameter sets) every keyframe interval, dealt into K
+// stripes and signed once with the channel key. Every simulated node
+// shares the encodings.
+type stream struct {
+	channel  string
+	key      ed25519.PrivateKey
+	k        int
+	slice    time.Duration
+	keyEvery uint64 // slices per keyframe interval
+	keyPkts  int    // packets of a keyframe slice
+	pkts     int    // packets of another slice
+	pktSize  int
+	start    time.Time // capture time of slice 0
+}
+
+var streamParams = []wire.Param{{Media: 0, Data: []byte{0x67, 0x42, 0xc0, 0x1f, 0xda, 0x01}}, {Media: 0, Data: []byte{0x68, 0xce, 0x3c, 0x80}}}
+
+func newStream(cfg *Config, key ed25519.PrivateKey, channel string, start time.Time) *stream {
+	m := uint64(max(1, cfg.Keyframe/cfg.Slice))
+	perInterval := cfg.StreamKbps * 1000 / 8 * (float64(m) * cfg.Slice.Seconds()) // bytes
+	w := 3.0
+	if m == 1 {
+		w = 1
+	}
+	unit := perInterval / (w + float64(m) - 1)
+	pkts := max(1, int(math.Round(unit/packetSize)))
+	keyPkts := max(1, int(math.Round(unit*w/packetSize)))
+	// Recompute the packet size so the bitrate holds with whole packets.
+	size := int(math.Round(perInterval / float64(keyPkts+int(m-1)*pkts)))
+	size = max(rtpHeader+16, min(size, 65000))
+	return &stream{channel: channel, key: key, k: cfg.Stripes, slice: cfg.Slice, keyEvery: m,
+		keyPkts: keyPkts, pkts: pkts, pktSize: size, start: start}
+}
+
+func (s *stream) keyframe(seq uint64) bool { return seq%s.keyEvery == 0 }
+
+// packets returns how many packets slice seq holds.
+func (s *stream) packets(seq uint64) int {
+	if s.keyframe(seq) {
+		return s.keyPkts
+	}
+	return s.pkts
+}
+
+// capture returns slice seq's capture time.
+func (s *stream) capture(seq uint64) time.Time { return s.start.Add(time.Duration(seq) * s.slice) }
+
+// make builds slice seq's chunks and their signed encodings, by stripe.
+// Packet i's RTP payload starts with seq and i, so what a node plays can
+// be checked against what the origin made.
+func (s *stream) make(seq uint64) ([]*wire.Chunk, [][]byte, error) {
+	n := s.packets(seq)
+	buf := make([]byte, n*s.pktSize)
+	pk := make([]wire.Packet, n)
+	for i := range pk {
+		rtp := buf[i*s.pktSize : (i+1)*s.pktSize : (i+1)*s.pktSize]
+		rtp[0] = 0x80
+		rtp[1] = 96
+		if i == n-1 {
+			rtp[1] |= 0x80 // marker: the slice's last packet
+		}
+		binary.BigEndian.PutUint16(rtp[2:], uint16(seq*1000+uint64(i)))
+		binary.BigEndian.PutUint32(rtp[4:], uint32(uint64(s.slice/time.Microsecond)*seq*90/1000))
+		binary.BigEndian.PutUint32(rtp[8:], 0x5eed5eed)
+		binary.BigEndian.PutUint64(rtp[rtpHeader:], seq)
+		binary.BigEndian.PutUint32(rtp[rtpHeader+8:], uint32(i))
+		pk[i] = wire.Packet{Media: 0, Offset: uint32(int64(i) * int64(s.slice/time.Microsecond) / int64(n)), RTP: rtp}
+	}
+	dealt := wire.Deal(pk, s.k)
+	chunks := make([]*wire.Chunk, s.k)
+	raws := make([][]byte, s.k)
+	for st := range chunks {
+		c := &wire.Chunk{
+			Channel:  s.channel,
+			Seq:      seq,
+			Stripe:   uint8(st),
+			Stripes:  uint8(s.k),
+			Capture:  s.capture(seq).UnixNano(),
+			Duration: uint32(s.slice / time.Microsecond),
+			Keyframe: s.keyframe(seq),
+			Packets:  dealt[st],
+		}
+		if c.Keyframe {
+			c.Params = streamParams
+		}
+		raw, err := c.Sign(nil, s.key)
+		if err != nil {
+			return nil, nil, fmt.Errorf("sim: signing slice %d stripe %d: %w", seq, st, err)
+		}
+		chunks[st] = c
+		raws[st] = raw
+	}
+	return chunks, raws, nil
+}
+
+// check reports what is wrong with a played slice's packets, compared
+// with what the origin made for slice seq ("" if nothing).
+func (s *stream) check(seq uint64, packets []wire.Packet) string {
+	if n := s.packets(seq); len(packets) != n {
+		return fmt.Sprintf("slice %d played with %d packets, the origin made %d", seq, len(packets), n)
+	}
+	for i, p := range packets {
+		if len(p.RTP) != s.pktSize ||
+			binary.BigEndian.Uint64(p.RTP[rtpHeader:]) != seq ||
+			binary.BigEndian.Uint32(p.RTP[rtpHeader+8:]) != uint32(i) {
+			return fmt.Sprintf("slice %d packet %d is not the one the origin made", seq, i)
+		}
+	}
+	return ""
+}
+
+// sliceBytes returns the RTP bytes of slice seq.
+func (s *stream) sliceBytes(seq uint64) int64 { return int64(s.packets(seq) * s.pktSize) }

@@ -1,0 +1,57 @@
+package sim
+
+import (
+	"fmt"
+	"io"
+	"text/tabwriter"
+
+	"github.com/swarmtv/swarmtv/internal/report"
+)
+
+// WriteSummary prints a report as a table.
+func WriteSummary(w io.Writer, r *report.Report, events uint64) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	f := func(p *float64, format string) string {
+		if p == nil {
+			return "n/a"
+		}
+		return fmt.Sprintf(format, *p)
+	}
+	pc := func(p *report.Percentiles) string {
+		if p == nil {
+			return "n/a"
+		}
+		return fmt.Sprintf("p50 %.0f  p95 %.0f  p99 %.0f", p.P50, p.P95, p.P99)
+	}
+	seed := int64(0)
+	if r.Seed != nil {
+		seed = *r.Seed
+	}
+	fmt.Fprintf(tw, "scenario\t%s (seed %d)\n", r.Scenario, seed)
+	fmt.Fprintf(tw, "peers\t%d, %.0f s of a %.0f kbit/s stream\n", r.Peers, r.DurationS, r.StreamKbps)
+	fmt.Fprintf(tw, "savings\t%s\n", f(r.Savings, "%.4f"))
+	fmt.Fprintf(tw, "continuity\t%s\n", f(r.Continuity, "%.4f"))
+	fmt.Fprintf(tw, "stalls\t%d (rebuffer ratio %s)\n", r.Stalls, f(r.RebufferRatio, "%.4f"))
+	fmt.Fprintf(tw, "player bytes\t%s\n", human(r.PlayerBytes))
+	fmt.Fprintf(tw, "origin egress\t%s\n", human(r.OriginEgressBytes))
+	fmt.Fprintf(tw, "p2p bytes\t%s\n", human(r.P2PBytes))
+	fmt.Fprintf(tw, "startup ms\t%s\n", pc(r.StartupMs))
+	fmt.Fprintf(tw, "lag ms\t%s\n", pc(r.LagMs))
+	fmt.Fprintf(tw, "repair ms\t%s\n", pc(r.RepairMs))
+	if d := r.TreeDepth; d != nil {
+		fmt.Fprintf(tw, "tree depth\tmean %.2f  max %d\n", d.Mean, d.Max)
+	}
+	if r.CrossISPBytes != nil && r.CrossISPLowerBoundBytes != nil {
+		fmt.Fprintf(tw, "cross-ISP bytes\t%s (lower bound %s)\n", human(*r.CrossISPBytes), human(*r.CrossISPLowerBoundBytes))
+	}
+	if n := r.NAT; n != nil {
+		fmt.Fprintf(tw, "connections\tdirect %d  relayed %d  failed %d\n", n.Direct, n.Relayed, n.Failed)
+	}
+	fmt.Fprintf(tw, "control overhead\t%s\n", f(r.ControlOverhead, "%.5f"))
+	if r.TraceHash != nil {
+		fmt.Fprintf(tw, "trace hash\t%s\n", *r.TraceHash)
+	}
+	fmt.Fprintf(tw, "events\t%d\n", events)
+	fmt.Fprintf(tw, "wall\t%.2f s\n", r.WallS)
+	tw.Flush()
+}
