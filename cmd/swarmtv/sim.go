@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"runtime/pprof"
 	"time"
 
 	"github.com/swarmtv/swarmtv/internal/sim"
@@ -51,6 +53,7 @@ replays it.`, stderr)
 	scenario := fs.String("scenario", "", "YAML scenario `file`; flags override its settings")
 	reportFile := fs.String("report", "", "write the swarmtv.report/v1 JSON report to this `file`")
 	quiet := fs.Bool("quiet", false, "no progress lines on stderr")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this `file` (go tool pprof)")
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
@@ -77,6 +80,17 @@ replays it.`, stderr)
 	s.Cancel = ctx.Done()
 	for _, n := range s.Notes() {
 		fmt.Fprintf(stderr, "sim: note: %s\n", n)
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	start := time.Now()
 	r, err := s.Run()

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/quic-go/quic-go"
@@ -118,7 +119,13 @@ type Driver struct {
 	conns      map[swarm.NodeID]map[*Conn]struct{} // live connections (guarded by mu)
 	out        map[swarm.NodeID]*outConn           // shared dialed connections (guarded by mu)
 	final      swarm.Stats                         // the node's stats when Run returned (guarded by mu)
+
+	fetchServed atomic.Uint64 // chunk bytes sent in answer to fetches
 }
+
+// FetchBytesServed is the number of chunk bytes this node sent in answer
+// to other nodes' fetches (the origin's fallback traffic).
+func (d *Driver) FetchBytesServed() uint64 { return d.fetchServed.Load() }
 
 // NewDriver checks cfg and makes a Driver; Run starts it.
 func NewDriver(cfg DriverConfig) (*Driver, error) {

@@ -42,6 +42,7 @@ func (d *Driver) serveFetch(c *Conn, s *quic.Stream, br *bufio.Reader) {
 			}
 			if ok {
 				buf = wire.AppendFrame(buf[:0], wire.FrameChunk, raw)
+				d.fetchServed.Add(uint64(len(raw)))
 			} else {
 				buf = wire.AppendFrame(buf[:0], wire.FrameMissing, id.Append(nil))
 			}

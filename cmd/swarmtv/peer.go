@@ -1,0 +1,84 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/swarmtv/swarmtv/proxy"
+)
+
+func runPeer(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("peer", "peer --channel NAME [--tracker URL] [--rtsp ADDR] [flags]", `
+The peer is a viewer's local proxy. It joins the channel through the
+tracker, receives the stream from its parent in the swarm (falling back to
+the origin for anything late), verifies every chunk's signature, forwards
+chunks to its own children, and serves the stream to an unmodified media
+player over RTSP:
+
+  ffplay rtsp://127.0.0.1:8554/<channel>
+  ffmpeg -rtsp_transport tcp -i rtsp://127.0.0.1:8554/<channel> -f null -
+  vlc rtsp://127.0.0.1:8554/<channel>
+
+The player sees the broadcaster's own tracks, starting at the newest
+keyframe the peer holds.`, stderr)
+	channel := fs.String("channel", "live", "channel `name` to watch")
+	trackerURL := fs.String("tracker", "http://127.0.0.1:7000", "tracker `URL`")
+	rtspAddr := fs.String("rtsp", "127.0.0.1:8554", "`address` players connect to (path /<channel>)")
+	quic := fs.String("quic", "127.0.0.1:0", "UDP `address` of the peer's QUIC socket (0.0.0.0:PORT to serve peers on other machines)")
+	advertise := fs.String("advertise", "", "`host:port` other peers dial to reach this one (default: the --quic address)")
+	capacity := fs.Int("capacity", 2, "children this peer feeds (0: receive only)")
+	delay := fs.Duration("playout-delay", time.Second, "how far behind the first received slice playout runs")
+	statusAddr := fs.String("status", "", "serve this peer's status as JSON at http://`ADDR`/status (off when empty)")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	if err := parseFlags(fs, args, stdout); err != nil {
+		return err
+	}
+	log, err := newLogger(stderr, *logLevel)
+	if err != nil {
+		return err
+	}
+	p, err := proxy.NewPeer(proxy.PeerConfig{
+		Channel:      *channel,
+		Tracker:      *trackerURL,
+		Listen:       *quic,
+		Advertise:    *advertise,
+		RTSP:         *rtspAddr,
+		Capacity:     *capacity,
+		PlayoutDelay: *delay,
+		Logger:       log,
+	})
+	if err != nil {
+		return err
+	}
+	if *statusAddr != "" {
+		ln, err := net.Listen("tcp", *statusAddr)
+		if err != nil {
+			return fmt.Errorf("--status %s: %w", *statusAddr, err)
+		}
+		srv := &http.Server{Handler: statusHandler(p), ReadHeaderTimeout: 5 * time.Second}
+		go srv.Serve(ln)
+		defer srv.Close()
+	}
+	fmt.Fprintf(stdout, "watch: %s\n", p.URL())
+	err = p.Run(ctx)
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+// statusHandler serves the peer's status as JSON.
+func statusHandler(p *proxy.Peer) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(p.Status())
+	})
+	return mux
+}

@@ -1,0 +1,319 @@
+// Package demo runs swarmtv's zero-setup main job: an origin looping the
+// bundled clip, a tracker and N viewer peers, all in this process on
+// loopback, with a status line every few seconds and the
+// swarmtv.report/v1 report at the end.
+package demo
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/swarmtv/swarmtv/internal/report"
+	"github.com/swarmtv/swarmtv/origin"
+	"github.com/swarmtv/swarmtv/proxy"
+	"github.com/swarmtv/swarmtv/tracker"
+)
+
+// Channel is the demo's channel name.
+const Channel = "demo"
+
+// Config configures a demo run.
+type Config struct {
+	Peers    int           // viewers (default 3)
+	Duration time.Duration // 0: until ctx ends
+	RTSPPort int           // peer i serves rtsp://127.0.0.1:(RTSPPort+i)/demo (default 8554)
+	// TrackerAddr is the tracker's HTTP address (default 127.0.0.1:0).
+	TrackerAddr string
+	// OriginCapacity and PeerCapacity shape the tree (defaults 1 and 2:
+	// the origin feeds one peer, which feeds the next two, and so on).
+	OriginCapacity int
+	PeerCapacity   int
+	// StatusEvery is the status line period (default 3s; <0 disables).
+	StatusEvery time.Duration
+	Out         io.Writer    // status lines (default io.Discard)
+	Logger      *slog.Logger // component logs (default: discard)
+}
+
+func (c *Config) defaults() error {
+	if c.Peers == 0 {
+		c.Peers = 3
+	}
+	if c.Peers < 1 || c.Peers > 200 {
+		return fmt.Errorf("demo: --peers must be 1..200, not %d", c.Peers)
+	}
+	if c.Duration < 0 {
+		return fmt.Errorf("demo: --duration must not be negative")
+	}
+	if c.RTSPPort == 0 {
+		c.RTSPPort = 8554
+	}
+	if c.RTSPPort < 1 || c.RTSPPort+c.Peers-1 > 65535 {
+		return fmt.Errorf("demo: --rtsp-port %d leaves no room for %d peers", c.RTSPPort, c.Peers)
+	}
+	if c.TrackerAddr == "" {
+		c.TrackerAddr = "127.0.0.1:0"
+	}
+	if c.OriginCapacity == 0 {
+		c.OriginCapacity = 1
+	}
+	if c.PeerCapacity == 0 {
+		c.PeerCapacity = 2
+	}
+	if c.StatusEvery == 0 {
+		c.StatusEvery = 3 * time.Second
+	}
+	if c.Out == nil {
+		c.Out = io.Discard
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}
+
+// Demo is a running demo.
+type Demo struct {
+	cfg     Config
+	tracker *tracker.Tracker
+	url     string // tracker base URL
+	origin  *origin.Origin
+	peers   []*proxy.Peer
+	ctrl    atomic.Int64 // control bytes: tracker HTTP requests and responses
+	start   time.Time
+}
+
+// Run starts the demo, prints the URLs and status lines to cfg.Out, and
+// returns the report when ctx ends or cfg.Duration passes.
+func Run(ctx context.Context, cfg Config) (*report.Report, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	d := &Demo{cfg: cfg, start: time.Now()}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errc := make(chan error, cfg.Peers+2)
+	defer wg.Wait()
+	defer cancel()
+
+	// Tracker.
+	t, err := tracker.New(tracker.Config{Logger: cfg.Logger.With("role", "tracker")})
+	if err != nil {
+		return nil, err
+	}
+	d.tracker = t
+	ln, err := net.Listen("tcp", cfg.TrackerAddr)
+	if err != nil {
+		return nil, fmt.Errorf("demo: tracker: %w", err)
+	}
+	d.url = "http://" + ln.Addr().String()
+	srv := &http.Server{Handler: d.countBytes(t.Handler()), ReadHeaderTimeout: 5 * time.Second}
+	wg.Add(2)
+	go func() { defer wg.Done(); srv.Serve(ln) }()
+	go func() { defer wg.Done(); t.Run(ctx) }()
+	defer srv.Close()
+
+	// Origin with a throwaway channel key.
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	o, err := origin.New(origin.Config{
+		Channel:  Channel,
+		Source:   origin.NewClipSource(cfg.Logger, nil),
+		Tracker:  d.url,
+		Key:      key,
+		Capacity: cfg.OriginCapacity,
+		Logger:   cfg.Logger.With("role", "origin"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	d.origin = o
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := o.Run(ctx); err != nil {
+			errc <- fmt.Errorf("demo: origin: %w", err)
+		}
+	}()
+	if err := d.waitChannel(ctx); err != nil {
+		return nil, err
+	}
+
+	// Peers, one after another so the tree fills level by level.
+	for i := range cfg.Peers {
+		p, err := proxy.NewPeer(proxy.PeerConfig{
+			Channel:  Channel,
+			Tracker:  d.url,
+			RTSP:     fmt.Sprintf("127.0.0.1:%d", cfg.RTSPPort+i),
+			Capacity: cfg.PeerCapacity,
+			Logger:   cfg.Logger.With("role", "peer", "peer", i),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("demo: peer %d: %w", i, err)
+		}
+		d.peers = append(d.peers, p)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := p.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				errc <- fmt.Errorf("demo: peer %d: %w", i, err)
+			}
+		}()
+		if err := d.waitJoined(ctx, p); err != nil {
+			return nil, err
+		}
+	}
+
+	fmt.Fprintf(cfg.Out, "swarmtv demo: origin + tracker + %d peers; tracker %s\n", cfg.Peers, d.url)
+	for i, p := range d.peers {
+		fmt.Fprintf(cfg.Out, "  peer %d: %s\n", i, p.URL())
+	}
+	fmt.Fprintf(cfg.Out, "open one with: ffplay %s   (Ctrl-C stops the demo)\n", d.peers[0].URL())
+
+	var deadline <-chan time.Time
+	if cfg.Duration > 0 {
+		timer := time.NewTimer(cfg.Duration)
+		defer timer.Stop()
+		deadline = timer.C
+	}
+	var tick <-chan time.Time
+	if cfg.StatusEvery > 0 {
+		ticker := time.NewTicker(cfg.StatusEvery)
+		defer ticker.Stop()
+		tick = ticker.C
+	}
+	var runErr error
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case <-deadline:
+			break loop
+		case err := <-errc:
+			runErr = err
+			break loop
+		case <-tick:
+			fmt.Fprintln(cfg.Out, d.StatusLine())
+		}
+	}
+	r := d.Report()
+	return r, runErr
+}
+
+// waitChannel waits until the origin has registered the channel.
+func (d *Demo) waitChannel(ctx context.Context) error {
+	c := &tracker.Client{BaseURL: d.url}
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, err := c.Channel(ctx, Channel); err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return errors.New("demo: the origin did not register the channel within 15s")
+}
+
+// waitJoined waits until p has a parent and has played its first slice,
+// so the next peer is placed below it.
+func (d *Demo) waitJoined(ctx context.Context, p *proxy.Peer) error {
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		st := p.Status()
+		if st.Parent.ID != "" && st.Swarm.PlayedSlices > 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("demo: peer %s did not start playing within 15s", p.ID())
+}
+
+// countBytes counts the tracker's HTTP traffic as control bytes.
+func (d *Demo) countBytes(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := r.ContentLength
+		if n < 0 {
+			n = 0
+		}
+		d.ctrl.Add(n + 200) // body plus typical request line and headers
+		cw := &countingWriter{ResponseWriter: w}
+		h.ServeHTTP(cw, r)
+		d.ctrl.Add(cw.n + 150)
+	})
+}
+
+type countingWriter struct {
+	http.ResponseWriter
+	n int64
+}
+
+func (w *countingWriter) Write(b []byte) (int, error) {
+	n, err := w.ResponseWriter.Write(b)
+	w.n += int64(n)
+	return n, err
+}
+
+// name returns a short name for a node ID: origin, or the peer's index.
+func (d *Demo) name(id string) string {
+	if id == string(d.origin.ID()) {
+		return "origin"
+	}
+	for i, p := range d.peers {
+		if string(p.ID()) == id {
+			return fmt.Sprintf("p%d", i)
+		}
+	}
+	if id == "" {
+		return "-"
+	}
+	return id[:min(8, len(id))]
+}
+
+// StatusLine is the one-line status: peers, savings, each peer's parent.
+func (d *Demo) StatusLine() string {
+	var player int64
+	var parents []string
+	for i, p := range d.peers {
+		st := p.Status()
+		player += int64(st.Swarm.PlayerBytes)
+		parents = append(parents, fmt.Sprintf("p%d<-%s", i, d.name(st.Parent.ID)))
+	}
+	egress := int64(d.origin.Stats().EgressBytes)
+	savings := "n/a"
+	if s := report.Savings(egress, player); s != nil {
+		savings = fmt.Sprintf("%.1f%%", *s*100)
+	}
+	return fmt.Sprintf("[%5.0fs] peers %d | savings %s | origin sent %s, players got %s | %s",
+		time.Since(d.start).Seconds(), len(d.peers), savings, human(egress), human(player), strings.Join(parents, " "))
+}
+
+func human(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}

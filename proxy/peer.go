@@ -1,0 +1,422 @@
+package proxy
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/swarmtv/swarmtv/internal/swarm"
+	"github.com/swarmtv/swarmtv/internal/transport"
+	"github.com/swarmtv/swarmtv/tracker"
+)
+
+// PeerConfig configures a viewer's Peer. Zero values take the defaults
+// noted.
+type PeerConfig struct {
+	Channel string // required
+	// Tracker is the tracker's base URL (required).
+	Tracker string
+	// Listen is the UDP address of the peer's QUIC socket (default
+	// "127.0.0.1:0").
+	Listen string
+	// Advertise is the address other peers dial (default: the bound
+	// address, with 127.0.0.1 for an unspecified IP).
+	Advertise string
+	// RTSP is the address players connect to (default "127.0.0.1:8554").
+	RTSP string
+	// Capacity is how many children this peer feeds (default 2).
+	Capacity int
+	// PlayoutDelay is how far behind its first slice's arrival playout
+	// runs (default 1s).
+	PlayoutDelay time.Duration
+	// Logger receives the peer's logs (default: discard).
+	Logger *slog.Logger
+}
+
+func (c *PeerConfig) validate() error {
+	if c.Channel == "" {
+		return errors.New("peer: no channel: give --channel NAME")
+	}
+	if c.Tracker == "" {
+		return errors.New("peer: no tracker URL: give --tracker http://HOST:PORT")
+	}
+	if c.Listen == "" {
+		c.Listen = "127.0.0.1:0"
+	}
+	if c.RTSP == "" {
+		c.RTSP = "127.0.0.1:8554"
+	}
+	if c.Capacity == 0 {
+		c.Capacity = 2
+	}
+	if c.Capacity < 0 || c.Capacity > tracker.MaxPeerCapacity {
+		return fmt.Errorf("peer: capacity must be 0..%d, not %d", tracker.MaxPeerCapacity, c.Capacity)
+	}
+	if c.PlayoutDelay == 0 {
+		c.PlayoutDelay = time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}
+
+// Peer is a viewer's local proxy: it joins the channel through the
+// tracker, receives, verifies and forwards chunks in the swarm, plays
+// them out on its own clock and serves that playout to players over RTSP.
+type Peer struct {
+	cfg     PeerConfig
+	log     *slog.Logger
+	id      *transport.Identity
+	ep      *transport.Endpoint
+	tracker *tracker.Client
+	rtsp    *RTSPServer
+	lost    chan swarm.Lost
+
+	mu       sync.Mutex
+	channel  tracker.ChannelInfo // guarded by mu
+	driver   *transport.Driver   // guarded by mu; nil before Run joined
+	parent   tracker.NodeInfo    // guarded by mu
+	lagMS    int64               // guarded by mu: latest capture-to-playout lag
+	lags     []time.Duration     // guarded by mu: lag samples (bounded)
+	joinedAt time.Time           // guarded by mu
+	played   bool                // guarded by mu
+	startup  time.Duration       // guarded by mu: join to first slice played
+	watched  time.Duration       // guarded by mu: media time played out
+}
+
+// maxLagSamples bounds the lag samples a peer keeps for reports.
+const maxLagSamples = 1 << 16
+
+// NewPeer binds the peer's sockets (QUIC and RTSP). Run joins and serves.
+func NewPeer(cfg PeerConfig) (*Peer, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	id, err := transport.NewIdentity()
+	if err != nil {
+		return nil, err
+	}
+	ep, err := transport.Listen(cfg.Listen, id, cfg.Logger)
+	if err != nil {
+		return nil, fmt.Errorf("peer: listening on %s: %w", cfg.Listen, err)
+	}
+	rtsp, err := NewRTSPServer(RTSPConfig{Addr: cfg.RTSP, Channel: cfg.Channel, Logger: cfg.Logger})
+	if err != nil {
+		ep.Close()
+		return nil, err
+	}
+	if err := rtsp.Start(); err != nil {
+		ep.Close()
+		return nil, fmt.Errorf("peer: serving RTSP on %s: %w", cfg.RTSP, err)
+	}
+	return &Peer{
+		cfg:     cfg,
+		log:     cfg.Logger,
+		id:      id,
+		ep:      ep,
+		tracker: &tracker.Client{BaseURL: cfg.Tracker},
+		rtsp:    rtsp,
+		lost:    make(chan swarm.Lost, 16),
+	}, nil
+}
+
+// ID is the peer's node ID.
+func (p *Peer) ID() swarm.NodeID { return p.id.ID() }
+
+// URL is the RTSP URL a player opens.
+func (p *Peer) URL() string { return p.rtsp.URL() }
+
+// Addr is the address other peers dial.
+func (p *Peer) Addr() string {
+	if p.cfg.Advertise != "" {
+		return p.cfg.Advertise
+	}
+	a := p.ep.Addr()
+	ip := a.IP
+	if ip == nil || ip.IsUnspecified() {
+		ip = net.IPv4(127, 0, 0, 1)
+	}
+	return net.JoinHostPort(ip.String(), strconv.Itoa(a.Port))
+}
+
+// ErrUnknownChannel: the tracker does not know the channel.
+var ErrUnknownChannel = errors.New("peer: the tracker does not know this channel (is its origin running and registered?)")
+
+// Run joins the channel and serves until ctx ends. It leaves the channel
+// and closes the peer's sockets before returning.
+func (p *Peer) Run(ctx context.Context) error {
+	defer p.rtsp.Close()
+	defer p.ep.Close()
+
+	jr, err := p.join(ctx)
+	if err != nil {
+		return err
+	}
+	pub, err := base64.StdEncoding.DecodeString(jr.Channel.PublicKey)
+	if err != nil || len(pub) != ed25519.PublicKeySize {
+		return fmt.Errorf("peer: the tracker gave a bad channel key for %q", p.cfg.Channel)
+	}
+	if err := p.rtsp.SetDescription([]byte(jr.Channel.SDP)); err != nil {
+		return fmt.Errorf("peer: the channel's SDP: %w", err)
+	}
+	node, err := swarm.New(swarm.Config{
+		Channel:       p.cfg.Channel,
+		PublicKey:     ed25519.PublicKey(pub),
+		Stripes:       jr.Channel.Stripes,
+		Origin:        swarm.NodeID(jr.Channel.Origin.ID),
+		MaxChildren:   p.cfg.Capacity,
+		SliceDuration: time.Duration(jr.Channel.SliceMS) * time.Millisecond,
+		PlayoutDelay:  p.cfg.PlayoutDelay,
+	})
+	if err != nil {
+		return err
+	}
+	driver, err := transport.NewDriver(transport.DriverConfig{
+		Node:     node,
+		Endpoint: p.ep,
+		Channel:  p.cfg.Channel,
+		Origin:   transport.Peer{ID: swarm.NodeID(jr.Channel.Origin.ID), Addr: jr.Channel.Origin.Addr},
+		Logger:   p.log,
+		OnPlay:   p.onPlay,
+		OnLost: func(l swarm.Lost) {
+			select {
+			case p.lost <- l:
+			default:
+			}
+		},
+	})
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	p.channel = jr.Channel
+	p.driver = driver
+	p.joinedAt = time.Now()
+	p.mu.Unlock()
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	driverErr := make(chan error, 1)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		driverErr <- driver.Run(ctx)
+	}()
+	p.setParent(jr.Parent)
+	p.log.Info("joined", "channel", p.cfg.Channel, "id", p.ID(), "parent", jr.Parent.ID, "rtsp", p.URL())
+
+	p.control(ctx, time.Duration(jr.HeartbeatMS)*time.Millisecond)
+
+	driver.Close()
+	wg.Wait()
+	lctx, lcancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer lcancel()
+	if err := p.tracker.Leave(lctx, p.cfg.Channel, string(p.ID())); err != nil {
+		p.log.Debug("leaving the channel", "err", err)
+	}
+	if err := <-driverErr; err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}
+
+// join joins the channel, waiting while the swarm has no free slot.
+func (p *Peer) join(ctx context.Context) (tracker.JoinResponse, error) {
+	req := tracker.JoinRequest{ID: string(p.ID()), Addr: p.Addr(), Capacity: p.cfg.Capacity}
+	for {
+		jctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		jr, err := p.tracker.Join(jctx, p.cfg.Channel, req)
+		cancel()
+		if !errors.Is(err, tracker.ErrNoCapacity) {
+			return jr, p.joinError(err)
+		}
+		p.log.Warn("the swarm has no free slot yet; waiting", "channel", p.cfg.Channel)
+		select {
+		case <-ctx.Done():
+			return jr, ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func (p *Peer) joinError(err error) error {
+	if errors.Is(err, tracker.ErrUnknownChannel) {
+		return fmt.Errorf("%w: channel %q at %s", ErrUnknownChannel, p.cfg.Channel, p.cfg.Tracker)
+	}
+	if err != nil {
+		return fmt.Errorf("peer: joining %q at tracker %s: %w", p.cfg.Channel, p.cfg.Tracker, err)
+	}
+	return nil
+}
+
+// control runs the heartbeat and parent-repair loop until ctx ends.
+func (p *Peer) control(ctx context.Context, interval time.Duration) {
+	if interval <= 0 {
+		interval = time.Second
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case l := <-p.lost:
+			p.repair(ctx, l)
+		case <-t.C:
+			p.heartbeat(ctx)
+		}
+	}
+}
+
+// repair asks the tracker for a new parent after the core found one lost.
+// Meanwhile the core fetches what is missing from the origin.
+func (p *Peer) repair(ctx context.Context, l swarm.Lost) {
+	p.mu.Lock()
+	current := p.parent
+	p.mu.Unlock()
+	if current.ID != string(l.Parent) {
+		return // already replaced
+	}
+	p.log.Info("parent lost; asking the tracker for another", "parent", l.Parent)
+	rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	resp, err := p.tracker.ParentLost(rctx, p.cfg.Channel, tracker.ParentLostRequest{ID: string(p.ID()), Parent: string(l.Parent)})
+	if err != nil {
+		p.log.Warn("reporting a lost parent", "err", err)
+		p.setParent(tracker.NodeInfo{})
+		return
+	}
+	p.setParent(resp.Parent)
+}
+
+func (p *Peer) heartbeat(ctx context.Context) {
+	hctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	resp, err := p.tracker.Heartbeat(hctx, p.cfg.Channel, tracker.HeartbeatRequest{ID: string(p.ID()), Stats: p.TrackerStats()})
+	if errors.Is(err, tracker.ErrUnknownPeer) || errors.Is(err, tracker.ErrUnknownChannel) {
+		// The tracker forgot us (it restarted or timed us out): join again.
+		jr, jerr := p.join(ctx)
+		if jerr != nil {
+			p.log.Warn("re-joining", "err", jerr)
+			return
+		}
+		p.setParent(jr.Parent)
+		return
+	}
+	if err != nil {
+		p.log.Debug("heartbeat", "err", err)
+		return
+	}
+	p.setParent(resp.Parent)
+}
+
+// setParent points the driver at parent if it changed.
+func (p *Peer) setParent(parent tracker.NodeInfo) {
+	p.mu.Lock()
+	if p.parent == parent {
+		p.mu.Unlock()
+		return
+	}
+	p.parent = parent
+	d := p.driver
+	p.mu.Unlock()
+	if parent.IsZero() {
+		d.SetParent(transport.Peer{})
+		return
+	}
+	p.log.Info("parent", "id", parent.ID, "addr", parent.Addr)
+	d.SetParent(transport.Peer{ID: swarm.NodeID(parent.ID), Addr: parent.Addr})
+}
+
+// onPlay runs on the driver's goroutine for every slice played out.
+func (p *Peer) onPlay(sl swarm.Slice) {
+	p.rtsp.WriteSlice(sl)
+	now := time.Now()
+	lag := now.Sub(sl.Capture)
+	p.mu.Lock()
+	if !p.played {
+		p.played = true
+		p.startup = now.Sub(p.joinedAt)
+	}
+	p.lagMS = lag.Milliseconds()
+	p.watched += sl.Duration
+	if len(p.lags) < maxLagSamples {
+		p.lags = append(p.lags, lag)
+	}
+	p.mu.Unlock()
+}
+
+// Status is what a peer knows about itself.
+type Status struct {
+	ID      swarm.NodeID
+	Channel string
+	Parent  tracker.NodeInfo
+	URL     string
+	Swarm   swarm.Stats
+	RTSP    RTSPStats
+	// Startup is join to first slice played (0 before).
+	Startup time.Duration
+	// Lag is the latest slice's capture-to-playout lag.
+	Lag time.Duration
+	// Watched is the media time played out.
+	Watched time.Duration
+}
+
+// Status returns the peer's current status.
+func (p *Peer) Status() Status {
+	p.mu.Lock()
+	d := p.driver
+	st := Status{
+		ID:      p.ID(),
+		Channel: p.cfg.Channel,
+		Parent:  p.parent,
+		URL:     p.URL(),
+		Startup: p.startup,
+		Lag:     time.Duration(p.lagMS) * time.Millisecond,
+		Watched: p.watched,
+	}
+	p.mu.Unlock()
+	if d != nil {
+		st.Swarm = d.Stats()
+	}
+	st.RTSP = p.rtsp.Stats()
+	return st
+}
+
+// Lags returns the capture-to-playout lag of every slice played (up to a
+// bound), for reports.
+func (p *Peer) Lags() []time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]time.Duration(nil), p.lags...)
+}
+
+// TrackerStats are the counters reported with each heartbeat.
+func (p *Peer) TrackerStats() tracker.PeerStats {
+	st := p.Status()
+	s := st.Swarm
+	return tracker.PeerStats{
+		PlayedSlices:   int64(s.PlayedSlices),
+		LateSlices:     int64(s.LateSlices),
+		LostSlices:     int64(s.LostSlices),
+		Stalls:         int64(s.Stalls),
+		StallMS:        s.StallTime.Milliseconds(),
+		PlayerBytes:    int64(s.PlayerBytes),
+		P2PBytesIn:     int64(s.P2PBytesIn),
+		OriginBytesIn:  int64(s.OriginBytesIn),
+		BytesForwarded: int64(s.BytesForwarded),
+		BadChunks:      int64(s.BadChunks),
+		StartupMS:      st.Startup.Milliseconds(),
+		LagMS:          max(st.Lag.Milliseconds(), 0),
+		Repairs:        int64(s.Repairs),
+	}
+}
