@@ -17,7 +17,10 @@
 // gets its own RTP sequence numbers per media, continuous across skipped
 // slices and inserted packets; timestamps stay the broadcaster's; each
 // media has one SSRC for the life of the description; RTCP sender reports
-// carry the capture time (slice capture + packet offset) as NTP time.
+// (the first right after a reader's first packet of each media, then
+// every few seconds) pair a packet's RTP timestamp with its capture time
+// (slice capture + packet offset) as NTP time, so players see the
+// origin's clock unchanged through every hop.
 //
 // A keyframe slice of an H.264 or H.265 media whose parameter sets are
 // not in band (ffmpeg sends them only in the SDP) gets them inserted, from

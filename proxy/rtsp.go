@@ -181,6 +181,8 @@ func (s *RTSPServer) Start() error {
 		RTSPAddress:    s.cfg.Addr,
 		WriteQueueSize: writeQueueSize,
 		MaxPacketSize:  maxPacketSize,
+		// Readers send their own, exact and in order (see reader).
+		DisableRTCPSenderReports: true,
 	}
 	if !s.cfg.DisableUDP {
 		if s.cfg.UDPRTPAddress != "" {

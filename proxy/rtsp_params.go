@@ -168,9 +168,13 @@ func insertParams(pkts []outPacket, m int, codecs map[uint8]int, sl *swarm.Slice
 		return pkts
 	}
 
-	// Insert after an access unit delimiter, which must come first.
+	// All missing: insert at the start of the access unit, after an
+	// access unit delimiter (which must come first). Some in band: insert
+	// just before the keyframe, after those.
 	at := first
-	if at < key {
+	if inBand != [3]bool{} {
+		at = key
+	} else if at < key {
 		if t := naluType(c, pkts[at].pkt.Payload); c == codecH264 && t == h264AUD || c == codecH265 && t == h265AUD {
 			at++
 		}

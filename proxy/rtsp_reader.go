@@ -6,16 +6,39 @@ import (
 
 	"github.com/bluenviron/gortsplib/v5"
 	"github.com/bluenviron/gortsplib/v5/pkg/liberrors"
+	"github.com/bluenviron/gortsplib/v5/pkg/ntp"
+	"github.com/pion/rtcp"
 )
+
+// srPeriod is how often a reader gets an RTCP sender report per SSRC (at
+// the next packet whose timestamp maps linearly to capture time).
+const srPeriod = 5 * time.Second
+
+// readerMedia is a reader's state for one media.
+type readerMedia struct {
+	setup  bool   // set up by this session
+	seq    uint16 // next sequence number
+	seqSet bool   // seq initialised
+}
+
+// srState is a reader's sender-report state for one SSRC.
+type srState struct {
+	packets, octets uint32
+	last            time.Time // wall clock of the last report; zero: none yet
+}
 
 // reader is one playing session. Its fields are guarded by the server's
 // mu; writes go to gortsplib's per-session queue, which never blocks.
+//
+// The reader sends its own RTCP sender reports (gortsplib's are off): each
+// one carries the exact RTP timestamp and capture time of a packet just
+// queued, and is queued after it, so a player always knows the SSRC of a
+// report when it arrives.
 type reader struct {
 	ss     *gortsplib.ServerSession
 	st     *streamState
-	setup  []bool   // per media: set up by this session
-	seq    []uint16 // per media: next sequence number
-	seqSet []bool   // per media: seq initialised
+	medias []readerMedia
+	sr     map[uint32]*srState
 	// waitKey: skip slices until a keyframe slice.
 	waitKey bool
 	playAt  time.Time
@@ -26,15 +49,14 @@ func newReader(ss *gortsplib.ServerSession, st *streamState, now time.Time) *rea
 	r := &reader{
 		ss:     ss,
 		st:     st,
-		setup:  make([]bool, len(st.medias)),
-		seq:    make([]uint16, len(st.medias)),
-		seqSet: make([]bool, len(st.medias)),
+		medias: make([]readerMedia, len(st.medias)),
+		sr:     make(map[uint32]*srState),
 		playAt: now,
 	}
 	for _, sm := range ss.Medias() {
 		for i := range st.medias {
 			if st.medias[i].media == sm {
-				r.setup[i] = true
+				r.medias[i].setup = true
 			}
 		}
 	}
@@ -60,7 +82,7 @@ func (r *reader) start(now time.Time, s *RTSPServer) bool {
 }
 
 // writeSlice queues one slice for the reader. It reports false if the
-// reader's queue is full (the reader is too slow) or the session is gone.
+// reader's queue is full: the reader is too slow.
 func (r *reader) writeSlice(o *outSlice, now time.Time, s *RTSPServer) bool {
 	if o.discontinuity && r.st.keyed && !o.keyframe {
 		r.waitKey = true
@@ -73,30 +95,56 @@ func (r *reader) writeSlice(o *outSlice, now time.Time, s *RTSPServer) bool {
 	}
 	for i := range o.packets {
 		p := &o.packets[i]
-		if !r.setup[p.media] {
+		rm := &r.medias[p.media]
+		if !rm.setup {
 			continue
 		}
-		if !r.seqSet[p.media] {
-			r.seq[p.media], r.seqSet[p.media] = p.pkt.SequenceNumber, true
+		if !rm.seqSet {
+			rm.seq, rm.seqSet = p.pkt.SequenceNumber, true
 		}
+		media := r.st.medias[p.media]
 		pkt := p.pkt // copy: gortsplib sets the SSRC
-		pkt.SequenceNumber = r.seq[p.media]
-		err := r.ss.WritePacketRTPWithNTP(r.st.medias[p.media].media, &pkt, p.ntp)
-		if err != nil {
-			var full liberrors.ErrServerWriteQueueFull
-			if errors.As(err, &full) {
+		pkt.SequenceNumber = rm.seq
+		if err := r.ss.WritePacketRTPWithNTP(media.media, &pkt, p.ntp); err != nil {
+			if isQueueFull(err) {
 				return false
 			}
 			s.stats.PacketsUnusable++
 			continue
 		}
-		r.seq[p.media]++
+		rm.seq++
 		s.stats.BytesServed += uint64(p.size)
 		s.stats.PacketsServed++
+
+		sr := r.sr[pkt.SSRC]
+		if sr == nil {
+			sr = &srState{}
+			r.sr[pkt.SSRC] = sr
+		}
+		sr.packets++
+		sr.octets += uint32(len(pkt.Payload))
+		if (sr.last.IsZero() || now.Sub(sr.last) >= srPeriod) && media.formats[pkt.PayloadType].PTSEqualsDTS(&pkt) {
+			err := r.ss.WritePacketRTCP(media.media, &rtcp.SenderReport{
+				SSRC:        pkt.SSRC,
+				NTPTime:     ntp.Encode(p.ntp),
+				RTPTime:     pkt.Timestamp,
+				PacketCount: sr.packets,
+				OctetCount:  sr.octets,
+			})
+			if isQueueFull(err) {
+				return false
+			}
+			sr.last = now
+		}
 	}
 	if o.keyframe && !r.started {
 		r.started = true
 		s.addStartupLocked(max(0, now.Sub(r.playAt)))
 	}
 	return true
+}
+
+func isQueueFull(err error) bool {
+	var full liberrors.ErrServerWriteQueueFull
+	return errors.As(err, &full)
 }

@@ -21,8 +21,9 @@ const (
 
 // mediaInfo is what the server knows about one media of the description.
 type mediaInfo struct {
-	media  *description.Media // the stream's own pointer (gortsplib keys on it)
-	codecs map[uint8]int      // payload type → codec family; only these are served
+	media   *description.Media      // the stream's own pointer (gortsplib keys on it)
+	codecs  map[uint8]int           // payload type → codec family; only these are served
+	formats map[uint8]format.Format // payload type → format
 }
 
 // streamState is one description's stream: the gortsplib stream readers
@@ -48,7 +49,7 @@ func newStreamInfo(desc *description.Session) (*streamState, error) {
 		if len(m.Formats) == 0 {
 			return nil, fmt.Errorf("%w: media %d has no format", ErrDescription, i)
 		}
-		mi := mediaInfo{media: m, codecs: make(map[uint8]int, len(m.Formats))}
+		mi := mediaInfo{media: m, codecs: make(map[uint8]int, len(m.Formats)), formats: make(map[uint8]format.Format, len(m.Formats))}
 		for _, f := range m.Formats {
 			c := codecOpaque
 			switch f := f.(type) {
@@ -67,6 +68,7 @@ func newStreamInfo(desc *description.Session) (*streamState, error) {
 				st.keyed = true
 			}
 			mi.codecs[f.PayloadType()] = c
+			mi.formats[f.PayloadType()] = f
 		}
 		st.medias[i] = mi
 	}

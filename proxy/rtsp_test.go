@@ -358,8 +358,18 @@ func TestRTSPContinuity(t *testing.T) {
 	if ssrc[0] == ssrc[1] {
 		t.Errorf("medias share SSRC %x", ssrc[0])
 	}
+	t.Logf("%d packets, %d with NTP", len(recv), ntpChecked)
 	if ntpChecked < len(recv)/2 {
-		t.Errorf("only %d of %d packets had an NTP time from sender reports", ntpChecked, len(recv))
+		perMedia := map[int][2]int{}
+		for _, r := range recv {
+			v := perMedia[r.media]
+			v[0]++
+			if r.ntpOK {
+				v[1]++
+			}
+			perMedia[r.media] = v
+		}
+		t.Errorf("only %d of %d packets had an NTP time from sender reports (media: [packets, with NTP]: %v)", ntpChecked, len(recv), perMedia)
 	}
 }
 
@@ -654,7 +664,9 @@ func TestRTSPSlowReaderDropped(t *testing.T) {
 	if st.Readers != 1 || st.ReadersDropped != 1 {
 		t.Errorf("stats %+v: want the good reader left and one dropped", st)
 	}
-	if worst > 200*time.Millisecond {
+	// Blocking on the stuck reader would take gortsplib's write timeout
+	// (10 s); allow for a loaded machine under the race detector.
+	if worst > time.Second {
 		t.Errorf("WriteSlice took up to %v with a stuck reader", worst)
 	}
 }
