@@ -99,6 +99,8 @@ replays it.`, stderr)
 	}
 	r.WallS = time.Since(start).Seconds()
 	sim.WriteSummary(stdout, r, s.Events())
+	fmt.Fprintf(stdout, "events/s          %.0f\ntransient cycles  %d (parent pointers, dissolved within two heartbeats)\n",
+		float64(s.Events())/max(r.WallS, 1e-9), s.TransientCycles())
 	for _, n := range s.Notes() {
 		fmt.Fprintf(stdout, "note: %s\n", n)
 	}

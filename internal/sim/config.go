@@ -55,6 +55,17 @@ type Config struct {
 	HealAt           time.Duration // 0: never (not modelled yet)
 
 	CheckEvery time.Duration // invariant checks and samples
+
+	// LinkUpReset restarts a child's parent-liveness timers when its
+	// parent accepts the hello, so the dial does not count against
+	// swarm.Config.ParentTimeout. The real driver (internal/transport)
+	// starts them at SetParent, before dialing; false models that.
+	LinkUpReset bool
+
+	// The swarm core's levers (0: the core's default).
+	ParentTimeout time.Duration
+	PlayoutDelay  time.Duration
+	FetchMargin   time.Duration
 }
 
 // DefaultConfig returns the defaults of every option.
@@ -82,6 +93,7 @@ func DefaultConfig() Config {
 		FlashCrowd:      10 * time.Second,
 		Heartbeat:       time.Second,
 		CheckEvery:      time.Second,
+		LinkUpReset:     true,
 	}
 }
 
@@ -135,7 +147,7 @@ func (c *Config) Validate() error {
 	for _, t := range []struct {
 		name string
 		v    time.Duration
-	}{{"kill-tracker-at", c.KillTrackerAt}, {"restart-tracker-at", c.RestartTrackerAt}, {"partition-at", c.PartitionAt}, {"heal-at", c.HealAt}} {
+	}{{"parent-timeout", c.ParentTimeout}, {"playout-delay", c.PlayoutDelay}, {"fetch-margin", c.FetchMargin}, {"kill-tracker-at", c.KillTrackerAt}, {"restart-tracker-at", c.RestartTrackerAt}, {"partition-at", c.PartitionAt}, {"heal-at", c.HealAt}} {
 		if t.v < 0 {
 			return bad("%s must not be negative, got %v", t.name, t.v)
 		}
@@ -281,6 +293,19 @@ var Options = []Option{
 	durOpt("restart-tracker-at", "the tracker restarts, empty, at this time (0: never)", func(c *Config) *time.Duration { return &c.RestartTrackerAt }),
 	durOpt("partition-at", "network partition at this time (0: never; not modelled yet)", func(c *Config) *time.Duration { return &c.PartitionAt }),
 	durOpt("heal-at", "the partition heals at this time (0: never; not modelled yet)", func(c *Config) *time.Duration { return &c.HealAt }),
+	{"link-up-reset", "restart a child's parent timeout when the link is up, not when the dial starts (false: as internal/transport does today)",
+		func(c *Config) string { return strconv.FormatBool(c.LinkUpReset) },
+		func(c *Config, v string) error {
+			b, err := strconv.ParseBool(strings.TrimSpace(v))
+			if err != nil {
+				return fmt.Errorf("want true or false, got %q", v)
+			}
+			c.LinkUpReset = b
+			return nil
+		}},
+	durOpt("parent-timeout", "swarm core: a parent silent on a stripe this long is lost (0: the core's default)", func(c *Config) *time.Duration { return &c.ParentTimeout }),
+	durOpt("playout-delay", "swarm core: playout runs this far behind a start slice's arrival (0: the core's default)", func(c *Config) *time.Duration { return &c.PlayoutDelay }),
+	durOpt("fetch-margin", "swarm core: a chunk missing this long before it is due is fetched from the origin (0: the core's default)", func(c *Config) *time.Duration { return &c.FetchMargin }),
 	durOpt("check-every", "interval of invariant checks and tree samples", func(c *Config) *time.Duration { return &c.CheckEvery }),
 }
 

@@ -38,6 +38,7 @@ type metrics struct {
 	depthN               int64
 	depthMax             int
 	nat                  report.NAT
+	transientCycles      int       // cycles seen in parent pointers that dissolved
 	isps                 []ispRing // by slot: ISPs a chunk reached
 	k                    int
 }
@@ -185,6 +186,13 @@ func (s *Sim) fail(format string, args ...any) {
 // check verifies the stripe trees (no cycle in any, no parent above its
 // capacity), samples their depth and prints progress.
 func (s *Sim) check() {
+	// Forget the cycles the previous check did not see: they dissolved.
+	for k, c := range s.cycles { // deletes only: order does not matter
+		if c.last < s.lastCheck {
+			delete(s.cycles, k)
+		}
+	}
+	s.lastCheck = s.now
 	depth := make([]int32, len(s.peers))
 	var stack []int32
 	for st := range s.cfg.Stripes {
@@ -208,8 +216,22 @@ func (s *Sim) check() {
 				j = q
 			}
 			if depth[j] == -3 {
-				s.fail("cycle in the tree of stripe %d through node %d", st, j)
-				return
+				// A cycle: the nodes on the stack from j on.
+				k := len(stack) - 1
+				for stack[k] != j {
+					k--
+				}
+				cyc := stack[k:]
+				if !s.cycle(st, cyc) {
+					return
+				}
+				for _, c := range cyc {
+					depth[c] = -1
+				}
+				for _, c := range stack[:k] {
+					depth[c] = -1
+				}
+				continue
 			}
 			d := depth[j]
 			for k := len(stack) - 1; k >= 0; k-- {
@@ -243,6 +265,43 @@ func (s *Sim) check() {
 			time.Duration(s.now).Truncate(time.Second), s.cfg.Duration, len(s.alive), s.events,
 			human(s.m.originEgress), human(s.m.p2p))
 	}
+}
+
+// cycleSeen is when a cycle was first and last seen.
+type cycleSeen struct{ first, last int64 }
+
+// cycleKey names a cycle by its stripe and its smallest node.
+type cycleKey struct {
+	stripe int
+	node   int32
+}
+
+// cycle records a cycle found in a stripe tree's parent pointers. Peers
+// learn tracker moves asynchronously (a heartbeat or parent-lost answer
+// later), so a cycle may exist for a moment; one that outlives two
+// heartbeats and a check interval breaks the invariant. It reports
+// whether the run goes on.
+func (s *Sim) cycle(stripe int, nodes []int32) bool {
+	k := cycleKey{stripe, nodes[0]}
+	for _, n := range nodes {
+		k.node = min(k.node, n)
+	}
+	if s.cycles == nil {
+		s.cycles = map[cycleKey]cycleSeen{}
+	}
+	c, seen := s.cycles[k]
+	if !seen {
+		s.cycles[k] = cycleSeen{first: s.now, last: s.now}
+		s.m.transientCycles++
+		return true
+	}
+	if s.now-c.first > 2*int64(s.cfg.Heartbeat)+int64(s.cfg.CheckEvery) {
+		s.fail("cycle in the tree of stripe %d through nodes %v, standing since t=%v", stripe, nodes, time.Duration(c.first))
+		return false
+	}
+	c.last = s.now
+	s.cycles[k] = c
+	return true
 }
 
 // tracer hashes the ordered event trace.

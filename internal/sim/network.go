@@ -90,15 +90,38 @@ func (s *Sim) trackerOWD(p *peer) int64 {
 	return s.owd(p, s.peers[originIdx], false)
 }
 
-// transmit sends size bytes from a to b starting now: the transfer queues
-// behind earlier ones on a's upload link, takes size ÷ rate there, crosses
-// the network (delay, jitter, and a retransmission round when a packet is
-// lost: the transport is reliable) and queues on b's download link. It
-// returns the arrival time and counts the bytes.
+// transmit sends size bytes from a to b starting now and returns the
+// arrival time. a's upload is shared fairly among its busy connections
+// (as QUIC connections share a link under congestion control): the
+// transfer queues behind earlier ones on the same connection only, at the
+// link rate divided by the connections busy when it starts. It then
+// crosses the network (delay, jitter, and a retransmission round when a
+// packet is lost: the transport is reliable) and queues on b's download
+// link.
 func (s *Sim) transmit(a, b *peer, size int, relayed bool) int64 {
-	start := max(s.now, a.upFree)
-	done := start + int64(float64(size)*a.upNs)
-	a.upFree = done
+	busy := 1
+	keep := a.busy[:0]
+	for _, c := range a.busy {
+		if a.conns[c] > s.now {
+			keep = append(keep, c)
+			if c != b.idx {
+				busy++
+			}
+		} else {
+			delete(a.conns, c)
+		}
+	}
+	a.busy = keep
+	if a.conns == nil {
+		a.conns = map[int32]int64{}
+	}
+	free, ok := a.conns[b.idx]
+	if !ok {
+		a.busy = append(a.busy, b.idx)
+	}
+	start := max(s.now, free)
+	done := start + int64(float64(size)*a.upNs*float64(busy))
+	a.conns[b.idx] = done
 	d := s.owd(a, b, relayed)
 	lat := d + int64(a.rng.Float64()*jitterShare*float64(d))
 	if s.cfg.Loss > 0 {

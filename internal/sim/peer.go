@@ -28,13 +28,14 @@ type peer struct {
 	isp      int // -1 for the origin's hosting network
 	region   int
 	nat      *nat
-	access   int64   // last-mile one-way delay, ns
-	upNs     float64 // ns per byte of upload
-	downNs   float64 // ns per byte of download
-	upFree   int64   // when the upload link is next idle
-	downFree int64   // when the download link is next idle
-	capacity int     // children it accepts
-	ratio    float64 // upload ÷ stream rate
+	access   int64           // last-mile one-way delay, ns
+	upNs     float64         // ns per byte of upload
+	downNs   float64         // ns per byte of download
+	conns    map[int32]int64 // upload: per destination, when its queue drains
+	busy     []int32         // destinations in conns (pruned when drained)
+	downFree int64           // when the download link is next idle
+	capacity int             // children it accepts
+	ratio    float64         // upload ÷ stream rate
 
 	// Driver.
 	parent    int32 // the parent its link goes to; noPeer for none

@@ -28,6 +28,7 @@ const (
 	evKillTracker                    // the tracker process dies
 	evRestartTracker                 // the tracker comes back, empty
 	evRegister                       // the origin (re)registers its channel
+	evLinkUp                         // parent from accepted node's hello: the link is up
 )
 
 // event is one entry of the queue. Events are values (no per-event

@@ -65,6 +65,8 @@ type Sim struct {
 	nextProgress int64
 	notes        []string
 	debug        func(*event)
+	cycles       map[cycleKey]cycleSeen // cycles in parent pointers, by the checks that saw them
+	lastCheck    int64
 }
 
 // New returns a simulation of cfg.
@@ -109,6 +111,9 @@ func (s *Sim) nodeConfig(source bool, maxChildren int) swarm.Config {
 		Source:        source,
 		MaxChildren:   maxChildren,
 		SliceDuration: s.cfg.Slice,
+		ParentTimeout: s.cfg.ParentTimeout,
+		PlayoutDelay:  s.cfg.PlayoutDelay,
+		FetchMargin:   s.cfg.FetchMargin,
 	}
 }
 
@@ -235,6 +240,11 @@ func (s *Sim) Run() (*report.Report, error) {
 	return s.report(), nil
 }
 
+// TransientCycles is how many cycles the checks saw in the stripe trees'
+// parent pointers that dissolved within two heartbeats (peers learn
+// tracker moves late).
+func (s *Sim) TransientCycles() int { return s.m.transientCycles }
+
 // Events returns how many events ran.
 func (s *Sim) Events() uint64 { return s.events }
 
@@ -333,6 +343,14 @@ func (s *Sim) dispatch(e *event) {
 		s.push(event{at: s.now + originAccess, kind: evRegister, node: originIdx})
 	case evRegister:
 		s.register()
+	case evLinkUp:
+		// Restart the liveness timers now that the parent can deliver:
+		// the dial (punch, handshake, hello) does not count against
+		// ParentTimeout.
+		if p := s.peers[e.node]; p.alive && p.parent == e.from && s.cfg.LinkUpReset {
+			p.node.SetParent(s.t(s.now), -1, nodeID(e.from))
+			s.process(p)
+		}
 	}
 }
 
@@ -575,5 +593,6 @@ func (s *Sim) hello(e *event) {
 		s.push(event{at: s.now + s.owd(q, p, p.relayed), kind: evLinkDown, node: p.idx, from: q.idx})
 		return
 	}
+	s.push(event{at: s.now + s.owd(q, p, p.relayed), kind: evLinkUp, node: p.idx, from: q.idx})
 	s.process(q)
 }

@@ -23,6 +23,11 @@ func small(peers int, d time.Duration, seed uint64) Config {
 	c.Slice = 200 * time.Millisecond
 	c.Stripes = 2
 	c.FlashCrowd = 3 * time.Second
+	// The core's default ParentTimeout (600 ms) is shorter than a WAN
+	// dial plus the first chunks down a forming chain: children drop
+	// healthy parents and the swarm churns itself (see the closing note
+	// of issue 3). The suite checks the protocol with the lever set.
+	c.ParentTimeout = 1500 * time.Millisecond
 	return c
 }
 
@@ -119,12 +124,13 @@ func TestChurnRepairs(t *testing.T) {
 	if r.RepairMs == nil {
 		t.Fatalf("no repairs measured under churn")
 	}
-	// Half the swarm replaced per minute, half of it crashing: 0.86 measured.
-	if r.Continuity == nil || *r.Continuity < 0.8 {
-		t.Errorf("continuity %v under churn, want >= 0.8", ptr(r.Continuity))
+	// Half the swarm replaced per minute, half of it crashing: 0.999
+	// continuity and 0.80 savings measured.
+	if r.Continuity == nil || *r.Continuity < 0.95 {
+		t.Errorf("continuity %v under churn, want >= 0.95", ptr(r.Continuity))
 	}
-	if r.Savings == nil || *r.Savings < 0.5 {
-		t.Errorf("savings %v under churn, want >= 0.5", ptr(r.Savings))
+	if r.Savings == nil || *r.Savings < 0.6 {
+		t.Errorf("savings %v under churn, want >= 0.6", ptr(r.Savings))
 	}
 }
 
