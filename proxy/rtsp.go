@@ -140,6 +140,14 @@ type RTSPServer struct {
 	srv *gortsplib.Server // set by Start
 	udp *udpPair          // pre-bound UDP sockets until gortsplib takes them
 
+	// setupMu serializes SETUP requests across connections: gortsplib
+	// v5.6.4 reads the other sessions' transport and medias while adding
+	// a UDP reader, unsynchronized with their own SETUPs. Locked in
+	// OnRequest and unlocked in OnResponse, both on the requesting
+	// connection's goroutine, with gortsplib's handling in between.
+	setupMu     sync.Mutex
+	setupHolder *gortsplib.ServerConn // guarded by mu
+
 	mu      sync.Mutex
 	started bool
 	closed  bool
@@ -443,6 +451,30 @@ func (h *rtspHandler) OnConnOpen(ctx *gortsplib.ServerHandlerOnConnOpenCtx) {
 // OnConnClose implements gortsplib.ServerHandlerOnConnClose.
 func (h *rtspHandler) OnConnClose(ctx *gortsplib.ServerHandlerOnConnCloseCtx) {
 	h.s.log.Debug("player disconnected", "remote", ctx.Conn.NetConn().RemoteAddr().String(), "err", ctx.Error)
+}
+
+// OnRequest implements gortsplib.ServerHandlerOnRequest.
+func (h *rtspHandler) OnRequest(sc *gortsplib.ServerConn, req *base.Request) {
+	if req.Method != base.Setup {
+		return
+	}
+	h.s.setupMu.Lock()
+	h.s.mu.Lock()
+	h.s.setupHolder = sc
+	h.s.mu.Unlock()
+}
+
+// OnResponse implements gortsplib.ServerHandlerOnResponse.
+func (h *rtspHandler) OnResponse(sc *gortsplib.ServerConn, _ *base.Response) {
+	h.s.mu.Lock()
+	held := h.s.setupHolder == sc
+	if held {
+		h.s.setupHolder = nil
+	}
+	h.s.mu.Unlock()
+	if held {
+		h.s.setupMu.Unlock()
+	}
 }
 
 // OnDescribe implements gortsplib.ServerHandlerOnDescribe.

@@ -182,9 +182,12 @@ func insertParams(pkts []outPacket, m int, codecs map[uint8]int, sl *swarm.Slice
 	ins := paramPackets(c, units)
 	out := make([]outPacket, len(ins))
 	for i, pl := range ins {
+		// Numbered just before the keyframe, as if the broadcaster had
+		// sent them (readers renumber anyway).
+		seq := kp.pkt.SequenceNumber - uint16(len(ins)-i)
 		out[i] = outPacket{
 			media: m,
-			pkt:   rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: pt, Timestamp: ts}, Payload: pl},
+			pkt:   rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: pt, SequenceNumber: seq, Timestamp: ts}, Payload: pl},
 			ntp:   kp.ntp,
 			size:  12 + len(pl),
 		}
