@@ -1,0 +1,14 @@
+// Package nat is the socket shell around nat/core: a STUN client that
+// runs RFC 5780 NAT behaviour discovery over a socket it does not own.
+//
+// Like tailscale's netcheck, a [Client] owns no socket: it is given a
+// Send func that writes a packet from the peer's one UDP socket (the
+// same socket that carries QUIC, e.g. transport.Endpoint.WriteTo) and is
+// fed the STUN packets that arrive there through [Client.Receive] (e.g.
+// from transport.Endpoint.HandleNonQUIC). [Attach] wires a Client to a
+// transport-style endpoint; [ConnClient] runs one over a plain
+// net.PacketConn.
+//
+// Concurrency: a Client's methods are safe for concurrent use; several
+// binding transactions may be outstanding at once.
+package nat
