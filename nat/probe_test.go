@@ -155,7 +155,7 @@ func TestProbeOverTransportEndpoint(t *testing.T) {
 	go func() {
 		conn, err := a.Accept(ctx)
 		if err == nil {
-			conn.CloseWithError(0, "")
+			defer conn.CloseWithError(0, "")
 		}
 		accepted <- err
 	}()
@@ -163,7 +163,7 @@ func TestProbeOverTransportEndpoint(t *testing.T) {
 	if err != nil {
 		t.Fatalf("QUIC dial after probe: %v", err)
 	}
-	conn.CloseWithError(0, "")
+	defer conn.CloseWithError(0, "")
 	if err := <-accepted; err != nil {
 		t.Fatalf("accept: %v", err)
 	}
