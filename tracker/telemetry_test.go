@@ -1,0 +1,203 @@
+package tracker
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+func (e *testEnv) report(t *testing.T, i int, s PeerStats) {
+	t.Helper()
+	if _, err := e.cl.Heartbeat(context.Background(), "live", HeartbeatRequest{ID: nid(i), Stats: s}); err != nil {
+		t.Fatalf("heartbeat %d: %v", i, err)
+	}
+}
+
+func TestTelemetryAggregates(t *testing.T) {
+	e := newEnv(t, 1)
+	tel := NewTelemetry(e.tr, TelemetryConfig{Interval: time.Second, History: 3})
+	e.join(t, 1, 1) // under the origin: its origin bytes are seed
+	e.join(t, 2, 0) // under peer 1: its origin bytes are fallback
+	now := t0
+	tel.Sample(now)
+
+	e.report(t, 1, PeerStats{PlayerBytes: 1000, OriginBytesIn: 1100, PlayedSlices: 10, StartupMS: 800, LagMS: 1200})
+	e.report(t, 2, PeerStats{PlayerBytes: 900, P2PBytesIn: 1000, OriginBytesIn: 100, PlayedSlices: 9, LateSlices: 1,
+		Stalls: 1, StallMS: 250, BadChunks: 2, StartupMS: 1500, LagMS: 1400})
+	now = now.Add(time.Second)
+	tel.Sample(now)
+	// Peer 1 grows; peer 2 restarted under the same ID (counters shrank).
+	e.report(t, 1, PeerStats{PlayerBytes: 2000, OriginBytesIn: 2200, PlayedSlices: 20, StartupMS: 800, LagMS: 1100})
+	e.report(t, 2, PeerStats{PlayerBytes: 50, P2PBytesIn: 60, PlayedSlices: 1, StartupMS: 1500, LagMS: 1300})
+	now = now.Add(time.Second)
+	tel.Sample(now)
+
+	chs := tel.Channels()
+	if len(chs) != 1 || chs[0].Name != "live" || chs[0].Viewers != 2 {
+		t.Fatalf("channels %+v", chs)
+	}
+	c := chs[0]
+	want := Totals{PlayerBytes: 2000 + 900 + 50, P2PBytes: 1000 + 60, OriginSeedBytes: 2200, OriginFallbackBytes: 100,
+		PlayedSlices: 20 + 9 + 1, LateSlices: 1, Stalls: 1, StallMS: 250, BadChunks: 2}
+	if c.Totals != want {
+		t.Errorf("totals\n got %+v\nwant %+v", c.Totals, want)
+	}
+	if c.Savings == nil || *c.Savings != 1-float64(2300)/float64(2950) {
+		t.Errorf("savings %v", c.Savings)
+	}
+	if c.LagMS.P50 == nil || *c.LagMS.P50 != 1100 || *c.LagMS.P99 != 1300 {
+		t.Errorf("lag percentiles %+v", c.LagMS)
+	}
+	if len(c.History) != 3 || c.History[2].PlayerBps != 1050 || c.History[2].Viewers != 2 {
+		t.Errorf("history %+v", c.History)
+	}
+
+	// Past History samples, the oldest go.
+	tel.Sample(now.Add(time.Second))
+	if h := tel.Channels()[0].History; len(h) != 3 || h[0].UnixMS != t0.Add(time.Second).UnixMilli() {
+		t.Errorf("history not bounded to 3: %+v", h)
+	}
+
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(e.tr, tel)
+	if problems, err := testutil.GatherAndLint(reg); err != nil || len(problems) > 0 {
+		t.Errorf("lint: %v %+v", err, problems)
+	}
+	exp := `
+# HELP swarmtv_origin_egress_bytes_total Media bytes the channel's peers received from the origin: reason=seed while their parent was the origin, fallback otherwise.
+# TYPE swarmtv_origin_egress_bytes_total counter
+swarmtv_origin_egress_bytes_total{channel="live",reason="fallback"} 100
+swarmtv_origin_egress_bytes_total{channel="live",reason="seed"} 2200
+# HELP swarmtv_player_bytes_total Media bytes the channel's peers played out, summed over peers.
+# TYPE swarmtv_player_bytes_total counter
+swarmtv_player_bytes_total{channel="live"} 2950
+# HELP swarmtv_viewers Viewers (peers) in the channel at the last telemetry sample.
+# TYPE swarmtv_viewers gauge
+swarmtv_viewers{channel="live"} 2
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(exp),
+		"swarmtv_origin_egress_bytes_total", "swarmtv_player_bytes_total", "swarmtv_viewers"); err != nil {
+		t.Error(err)
+	}
+	if n := testutil.CollectAndCount(tel, "swarmtv_startup_seconds"); n != 1 {
+		t.Errorf("startup histogram series: %d", n)
+	}
+
+	st := tel.DashboardState()
+	if st.Viewers != 2 || len(st.Channels) != 1 || len(st.Channels[0].Tree.Nodes) != 2 || len(st.Channels[0].Tree.Edges) != 2 {
+		t.Errorf("dashboard state %+v", st)
+	}
+	if st.NAT.Known || st.ISP.Known || st.NAT.Counts["unknown"] != 2 {
+		t.Errorf("NAT/ISP placeholders %+v %+v", st.NAT, st.ISP)
+	}
+}
+
+// An implausible report (a viewer claiming a terabyte in a second) is
+// ignored and counted, not added to the swarm's totals.
+func TestTelemetryRejectsImplausible(t *testing.T) {
+	e := newEnv(t, 2)
+	tel := NewTelemetry(e.tr, TelemetryConfig{})
+	e.join(t, 1, 0)
+	e.join(t, 2, 0)
+	tel.Sample(t0)
+	e.report(t, 1, PeerStats{PlayerBytes: 1 << 40})
+	e.report(t, 2, PeerStats{PlayerBytes: 500, LagMS: 1 << 50})
+	tel.Sample(t0.Add(time.Second))
+	if got := tel.Channels()[0].Totals.PlayerBytes; got != 0 {
+		t.Errorf("player bytes %d, want 0 (both reports implausible)", got)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(tel)
+	if n := gathered(t, reg, "swarmtv_telemetry_rejected_total"); n != 2 {
+		t.Errorf("rejected %v, want 2", n)
+	}
+}
+
+// gathered returns the value of the one unlabelled counter or gauge name.
+func gathered(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
+			m := mf.GetMetric()[0]
+			if m.GetCounter() != nil {
+				return m.GetCounter().GetValue()
+			}
+			return m.GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("no single series %s", name)
+	return 0
+}
+
+// Telemetry arrives with heartbeats: malformed, oversized or out-of-range
+// reports get a 4xx, the tracker keeps serving, and nothing reaches the
+// totals.
+func TestTelemetryValidation(t *testing.T) {
+	e := newEnv(t, 1)
+	tel := NewTelemetry(e.tr, TelemetryConfig{})
+	e.join(t, 1, 0)
+	tel.Sample(t0)
+	id := nid(1)
+	for _, tc := range []struct {
+		name, body string
+		status     int
+	}{
+		{"not JSON", `{"id": "` + id + `", "stats": {`, 400},
+		{"wrong type", `{"id": "` + id + `", "stats": {"player_bytes": "lots"}}`, 400},
+		{"negative", `{"id": "` + id + `", "stats": {"player_bytes": -1}}`, 400},
+		{"overflow", `{"id": "` + id + `", "stats": {"player_bytes": 1e30}}`, 400},
+		{"stats not an object", `{"id": "` + id + `", "stats": [1,2,3]}`, 400},
+		{"bad id", `{"id": "x", "stats": {}}`, 400},
+		{"two values", `{"id": "` + id + `"} {}`, 400},
+		{"oversized", `{"id": "` + id + `", "stats": {"pad": "` + strings.Repeat("a", MaxBodyBytes) + `"}}`, 413},
+		{"deeply nested", `{"id": "` + id + `", "stats": {"x": ` + strings.Repeat("[", 20000) + strings.Repeat("]", 20000) + `}}`, 400},
+	} {
+		status, eb, _ := raw(t, e, "POST", "/v1/channels/live/heartbeat", "application/json", bytes.NewBufferString(tc.body))
+		if status != tc.status {
+			t.Errorf("%s: status %d (%s), want %d", tc.name, status, eb.Message, tc.status)
+		}
+	}
+	tel.Sample(t0.Add(time.Second))
+	if got := tel.Channels()[0].Totals; got != (Totals{}) {
+		t.Errorf("rejected reports reached the totals: %+v", got)
+	}
+	e.report(t, 1, PeerStats{PlayerBytes: 10})
+	tel.Sample(t0.Add(2 * time.Second))
+	if got := tel.Channels()[0].Totals.PlayerBytes; got != 10 {
+		t.Errorf("a valid report after the bad ones: player bytes %d, want 10", got)
+	}
+	resp, err := http.Get(e.srv.URL + "/healthz")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("tracker unhealthy after bad telemetry: %v", err)
+	}
+	resp.Body.Close()
+}
+
+func TestTelemetryRunStops(t *testing.T) {
+	e := newEnv(t, 1)
+	tel := NewTelemetry(e.tr, TelemetryConfig{Interval: 10 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- tel.Run(ctx) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for tel.Samples() < 3 {
+		if time.Now().After(deadline) {
+			t.Fatal("Run took no samples")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
