@@ -8,11 +8,16 @@
 // and child changes, the current time — and after each input drains Ready
 // for what to do: chunks to send to children, chunks to fetch from the
 // origin, slices to play, senders to cut off, parents it found lost. The
-// driver arms one timer for NextDeadline and calls Tick when it fires:
+// driver calls Tick once when it starts the node (its clock starts at its
+// first input), arms one timer for NextDeadline and calls Tick when it
+// fires:
 //
+//	n.Tick(now)
 //	for {
 //		// ... an input: n.HandleChunk(now, from, raw), n.AddChild(...),
-//		// n.NodeGone(now, id), or n.Tick(now) when the timer fires.
+//		// n.SetParent(now, -1, p) and, once p accepted the subscription,
+//		// n.ParentUp(now, p), n.NodeGone(now, id), or n.Tick(now) when
+//		// the timer fires.
 //		for n.HasReady() {
 //			rd := n.Ready()
 //			// send rd.Sends, ask the origin for rd.Fetches, play rd.Play,
@@ -27,12 +32,12 @@
 //
 // # Data path
 //
-// A chunk is verified against the channel key before it is stored,
-// forwarded or played; a bad one cuts its sender off. New chunks are kept
-// for Config.Window of capture time and pushed at once to every child
-// subscribed to their stripe; a child never gets a chunk twice, and a new
-// child first gets the backlog from the newest keyframe slice held (or
-// from the slice its Hello names).
+// A chunk is verified against the channel key (or Config.Verify) before
+// it is stored, forwarded or played; a bad one cuts its sender off. New
+// chunks are kept for Config.Window of capture time and pushed at once to
+// every child subscribed to their stripe; a child never gets a chunk
+// twice, and a new child first gets the backlog from the newest keyframe
+// slice held (or from the slice its Hello names).
 //
 // Playout starts at the first keyframe slice held complete; slice s is
 // then due at capture(s) + skew + PlayoutDelay, where skew is the start
@@ -45,14 +50,39 @@
 //
 // A missing chunk of a slice the node waits for is fetched from the
 // origin FetchMargin before the slice is due, or as soon as the slice
-// should exist when its stripe has no parent. A parent that delivers
-// nothing on its stripe for ParentTimeout while the stream evidently
-// goes on is lost: it is reported in Ready.Lost and its stripe fetched
-// until the driver sets a new parent.
+// should exist when its stripe has no parent that is up.
 //
-// Because the rule is local, the children of a node whose own parent
-// failed see a gap of ParentTimeout plus that node's fetch round trip,
-// and report their parent lost too; their playout stays continuous.
+// # Parent liveness
+//
+// A parent named by SetParent has ParentConnectTimeout to come up: the
+// driver calls ParentUp when the parent accepted the subscription (a
+// chunk from it counts too). From then on liveness is judged per parent,
+// not per stripe: any chunk from the parent, on any of its stripes,
+// proves it alive. A parent silent for half of ParentTimeout is suspect
+// and its stripes are fetched as soon as their slices should exist; one
+// silent for ParentTimeout while the stream evidently goes on is lost:
+// it is reported in Ready.Lost (once per stripe) and its stripes fetched
+// until the driver sets a new parent. A live parent whose chunks lag on
+// one stripe is not lost: the stripe is repaired by fetching.
+//
+// So a node whose own parent died keeps forwarding — what it fetches
+// from the origin once its parent turned suspect — and its children keep
+// hearing from it: only the node whose parent failed reports it lost, as
+// long as its fetch round trip to the origin stays below half of
+// ParentTimeout. The children, which see the same gap, may fetch the
+// same slices meanwhile (duplicate origin traffic for about a round trip
+// per failure, in the failed parent's subtree).
+//
+// # Detached nodes
+//
+// A node that has received nothing and has no parent that is up on a
+// stripe asks the origin for slice 0 of that stripe once
+// ParentConnectTimeout has passed since its first input. Origins number
+// slices from 1; a driver serving fetches answers slice 0 with the chunk
+// of the newest keyframe slice it holds (NewestKeyframe), and answers
+// Missing with the requested ID when it has none. From that chunk on the
+// node fetches the rest of its slices and plays from the origin until
+// the driver gives it a parent.
 //
 // # Ownership and concurrency
 //

@@ -97,6 +97,7 @@ func newTestNet(t testing.TB, k int) *testNet {
 
 func (tn *testNet) add(id NodeID, cfg Config) *Node {
 	n := mustNew(tn.t, cfg)
+	n.Tick(tn.now) // start its clock, as the drivers do
 	tn.nodes[id] = n
 	i, _ := slices.BinarySearch(tn.order, id)
 	tn.order = slices.Insert(tn.order, i, id)
@@ -117,6 +118,7 @@ func (tn *testNet) connect(child, parent NodeID) {
 	if err := tn.nodes[parent].AddChild(tn.now, child, wire.Hello{Channel: testChannel, Stripes: 1<<tn.st.Stripes - 1}); err != nil {
 		tn.t.Fatal(err)
 	}
+	tn.nodes[child].ParentUp(tn.now, parent)
 	tn.pump()
 }
 
@@ -174,7 +176,7 @@ func (tn *testNet) pump() {
 				if !tn.answer {
 					continue
 				}
-				raw, ok := tn.nodes["origin"].Lookup(f)
+				raw, ok := tn.nodes["origin"].Lookup(serveID(tn.nodes["origin"], f))
 				delays := []time.Duration{tn.fetchDelay}
 				if tn.fetchLink != nil {
 					delays = tn.fetchLink(id, f)
@@ -291,4 +293,15 @@ func cachedSlice(st *swarmtest.Stream, seq uint64) ([]*wire.Chunk, [][]byte) {
 		raws   [][]byte
 	}{chunks, raws}
 	return chunks, raws
+}
+
+// serveID maps a fetch to the chunk the origin serves, as the drivers do:
+// slice 0 names the newest keyframe slice.
+func serveID(origin *Node, id wire.ID) wire.ID {
+	if id.Seq == 0 {
+		if seq, ok := origin.NewestKeyframe(); ok {
+			id.Seq = seq
+		}
+	}
+	return id
 }

@@ -19,6 +19,8 @@ type Node struct {
 	slots map[uint64]*slot
 	seqs  []uint64
 
+	clock     bool      // an input with a time arrived
+	startAt   time.Time // the time of the first input
 	seen      bool      // a chunk was accepted
 	firstAt   time.Time // when the first chunk was accepted
 	newestSeq uint64    // highest seq accepted
@@ -33,10 +35,18 @@ type Node struct {
 	deadline time.Time             // earliest scheduled work; zero = none
 }
 
-// stripe is the node's state for one stripe tree.
+// stripe is the node's state for one stripe tree. The stripes that share
+// a parent share its liveness (up and since are kept equal).
 type stripe struct {
-	parent NodeID    // "" = none
-	since  time.Time // liveness timer: last chunk of the stripe, or SetParent
+	parent NodeID // "" = none
+	// up: the parent accepted the subscription (ParentUp, or a chunk
+	// from it arrived).
+	up bool
+	// since is the liveness timer: until up, when SetParent named the
+	// parent (ParentConnectTimeout runs from it); then the later of
+	// ParentUp and the last chunk from the parent on any stripe
+	// (ParentTimeout runs from it).
+	since  time.Time
 	lostAt time.Time // when its parent was lost; zero unless repairing
 	newest uint64    // highest seq received on this stripe
 	seen   bool      // newest is valid
@@ -104,16 +114,25 @@ func (n *Node) HandleChunk(now time.Time, from NodeID, raw []byte) error {
 	}
 	// A byte-identical copy of a held chunk needs no second verification.
 	if sl := n.slots[c.Seq]; sl != nil && sl.raws[c.Stripe] != nil && bytes.Equal(sl.raws[c.Stripe], raw) {
-		n.duplicate(now, from, int(c.Stripe))
+		n.duplicate(now, from)
 		n.step(now)
 		return nil
 	}
-	if err := wire.VerifyChunk(raw, n.cfg.PublicKey); err != nil {
+	if err := n.verify(raw); err != nil {
 		return n.bad(now, from, fmt.Errorf("%w: %w", ErrBadChunk, err))
 	}
 	n.accept(now, from, c, raw, true)
 	n.step(now)
 	return nil
+}
+
+// verify checks a chunk's signature with Config.Verify or the channel
+// key.
+func (n *Node) verify(raw []byte) error {
+	if n.cfg.Verify != nil {
+		return n.cfg.Verify(raw)
+	}
+	return wire.VerifyChunk(raw, n.cfg.PublicKey)
 }
 
 // bad handles a chunk that failed checks: count it, cut the sender off,
@@ -123,13 +142,7 @@ func (n *Node) bad(now time.Time, from NodeID, err error) error {
 	if !slices.Contains(n.ready.CutOff, from) {
 		n.ready.CutOff = append(n.ready.CutOff, from)
 	}
-	if from != "" {
-		for s := range n.stripes {
-			if n.stripes[s].parent == from {
-				n.lose(now, s)
-			}
-		}
-	}
+	n.loseParent(now, from)
 	n.step(now)
 	return err
 }
@@ -142,20 +155,70 @@ func (n *Node) HandleMissing(now time.Time, from NodeID, id wire.ID) {
 	n.step(now)
 }
 
-// SetParent sets the parent of a stripe (-1: of every stripe; "" = none)
-// and restarts that stripe's liveness timer at now. Out-of-range stripes
-// are ignored.
+// SetParent sets the parent of a stripe (-1: of every stripe; "" = none).
+// Out-of-range stripes are ignored, and so is naming a stripe's current
+// parent again. A new parent starts down: it has ParentConnectTimeout to
+// come up (ParentUp) before it is lost — unless it is already up as the
+// parent of another stripe, whose liveness it then shares.
 func (n *Node) SetParent(now time.Time, stripe int, parent NodeID) {
 	if stripe < -1 || stripe >= n.k {
 		return
 	}
 	for s := range n.stripes {
-		if stripe == -1 || s == stripe {
-			n.stripes[s].parent = parent
-			n.stripes[s].since = now
+		st := &n.stripes[s]
+		if (stripe != -1 && s != stripe) || st.parent == parent {
+			continue
+		}
+		st.parent, st.up, st.since = parent, false, now
+		for o := range n.stripes {
+			if sib := &n.stripes[o]; o != s && parent != "" && sib.parent == parent {
+				st.up, st.since = sib.up, sib.since
+				break
+			}
 		}
 	}
 	n.step(now)
+}
+
+// ParentUp tells the node that parent accepted its subscription (the
+// driver wrote the hello on an open stream, or the simulated link came
+// up): the liveness timer of that parent's stripes starts now, and from
+// here on ParentTimeout applies instead of ParentConnectTimeout. It does
+// nothing when parent is no stripe's parent or is already up. A chunk
+// from a parent also brings it up.
+func (n *Node) ParentUp(now time.Time, parent NodeID) {
+	if parent == "" {
+		return
+	}
+	for s := range n.stripes {
+		if st := &n.stripes[s]; st.parent == parent && !st.up {
+			st.up, st.since = true, now
+		}
+	}
+	n.step(now)
+}
+
+// heard records that a chunk (new or a duplicate) from from arrived: a
+// parent that sends anything is alive and up, on all its stripes.
+func (n *Node) heard(now time.Time, from NodeID) {
+	if from == "" {
+		return
+	}
+	for s := range n.stripes {
+		if st := &n.stripes[s]; st.parent == from {
+			st.up, st.since = true, now
+		}
+	}
+}
+
+// ParentIsUp reports whether the parent of a stripe is up (false for no
+// parent or out of range).
+func (n *Node) ParentIsUp(stripe int) bool {
+	if stripe < 0 || stripe >= n.k {
+		return false
+	}
+	st := &n.stripes[stripe]
+	return st.parent != "" && st.up
 }
 
 // Parent returns the parent of a stripe ("" for none or out of range).
@@ -230,25 +293,40 @@ func (n *Node) RemoveChild(id NodeID) {
 // NodeGone tells the node that the driver lost its connection to id: a
 // parent is lost on its stripes (reported in Ready.Lost), a child removed.
 func (n *Node) NodeGone(now time.Time, id NodeID) {
-	if id != "" {
-		for s := range n.stripes {
-			if n.stripes[s].parent == id {
-				n.lose(now, s)
-			}
-		}
-	}
+	n.loseParent(now, id)
 	n.RemoveChild(id)
 	n.step(now)
 }
 
-// lose drops stripe s's parent, reports it and starts the repair timer.
-func (n *Node) lose(now time.Time, s int) {
-	st := &n.stripes[s]
-	n.ready.Lost = append(n.ready.Lost, Lost{Parent: st.parent, Stripe: s})
-	st.parent = ""
-	if st.lostAt.IsZero() {
-		st.lostAt = now
+// loseParent drops parent from every stripe it feeds, reports each and
+// starts their repair timers.
+func (n *Node) loseParent(now time.Time, parent NodeID) {
+	if parent == "" {
+		return
 	}
+	for s := range n.stripes {
+		st := &n.stripes[s]
+		if st.parent != parent {
+			continue
+		}
+		n.ready.Lost = append(n.ready.Lost, Lost{Parent: parent, Stripe: s})
+		st.parent, st.up, st.since = "", false, now
+		if st.lostAt.IsZero() {
+			st.lostAt = now
+		}
+	}
+}
+
+// NewestKeyframe returns the seq of the newest keyframe slice held (in
+// source mode: the newest the node published). A driver serving fetches
+// answers a request for slice 0 — which no origin makes: slices are
+// numbered from 1 — with that slice's chunk of the requested stripe; a
+// node that has received nothing asks so to learn where the stream is.
+func (n *Node) NewestKeyframe() (seq uint64, ok bool) {
+	if sl := n.newestKeyframe(); sl != nil {
+		return sl.seq, true
+	}
+	return 0, false
 }
 
 // Lookup returns a held chunk's encoding, to serve a fetch.
@@ -300,6 +378,9 @@ func (n *Node) Stats() Stats {
 // step runs the time-driven work after an input and recomputes the
 // deadline.
 func (n *Node) step(now time.Time) {
+	if !n.clock {
+		n.clock, n.startAt = true, now
+	}
 	if n.cfg.Source {
 		n.deadline = time.Time{}
 		return

@@ -22,9 +22,17 @@ var (
 
 // Config configures a Node. Zero durations take the defaults noted.
 type Config struct {
-	Channel   string
-	PublicKey ed25519.PublicKey // channel key chunks are verified with
-	Stripes   int               // K, 1..wire.MaxStripes
+	Channel string
+	// PublicKey is the channel key chunks are verified with. Required
+	// unless Verify is set.
+	PublicKey ed25519.PublicKey
+	// Verify, when not nil, replaces the Ed25519 check of a chunk's
+	// signature against PublicKey: it gets a chunk's encoding and returns
+	// an error when the chunk must be rejected. The simulator plugs in a
+	// cheap check of the chunks its origin made; a real node leaves it
+	// nil.
+	Verify  func(raw []byte) error
+	Stripes int // K, 1..wire.MaxStripes
 	// Origin is the origin's node ID; chunks from it count as origin bytes.
 	Origin NodeID
 	// Source makes this node the channel's origin: it publishes chunks
@@ -44,9 +52,17 @@ type Config struct {
 	// FetchMargin: a chunk still missing this long before its slice is
 	// due is fetched from the origin (default 400ms).
 	FetchMargin time.Duration
-	// ParentTimeout: a parent that delivered nothing on its stripe for
-	// this long while slices are due is lost (default 600ms).
+	// ParentTimeout: a parent that is up (ParentUp, or a chunk from it)
+	// and delivered no chunk at all, on any of its stripes, for this long
+	// while the stream evidently goes on is lost (default 600ms). A
+	// parent silent for half of it is suspect: the slices of its stripes
+	// are fetched from the origin as soon as they should exist.
 	ParentTimeout time.Duration
+	// ParentConnectTimeout: a parent that is not up this long after
+	// SetParent named it is lost (default 3s). It is also the grace a
+	// node that has received nothing waits, on a stripe without a
+	// parent, before it asks the origin for its newest keyframe slice.
+	ParentConnectTimeout time.Duration
 	// StallLimit: how long playout waits for a missing slice before
 	// skipping it (default 2s).
 	StallLimit time.Duration
@@ -64,9 +80,12 @@ const (
 	DefaultPlayoutDelay  = time.Second
 	DefaultFetchMargin   = 400 * time.Millisecond
 	DefaultParentTimeout = 600 * time.Millisecond
-	DefaultStallLimit    = 2 * time.Second
-	DefaultFetchRetry    = 200 * time.Millisecond
-	DefaultMaxFetches    = 64
+	// DefaultParentConnectTimeout covers a dial: hole punching through
+	// the tracker, the QUIC handshake and the hello.
+	DefaultParentConnectTimeout = 3 * time.Second
+	DefaultStallLimit           = 2 * time.Second
+	DefaultFetchRetry           = 200 * time.Millisecond
+	DefaultMaxFetches           = 64
 )
 
 // minSliceDuration keeps slice-count arithmetic (SliceDuration divided
@@ -85,6 +104,7 @@ func (c Config) withDefaults() Config {
 	setDur(&c.PlayoutDelay, DefaultPlayoutDelay)
 	setDur(&c.FetchMargin, DefaultFetchMargin)
 	setDur(&c.ParentTimeout, DefaultParentTimeout)
+	setDur(&c.ParentConnectTimeout, DefaultParentConnectTimeout)
 	setDur(&c.StallLimit, DefaultStallLimit)
 	setDur(&c.FetchRetry, DefaultFetchRetry)
 	if c.MaxFetches == 0 {
@@ -99,7 +119,7 @@ func (c *Config) validate() error {
 	switch {
 	case c.Channel == "" || len(c.Channel) > wire.MaxChannelLen:
 		return fmt.Errorf("%w: channel name must be 1..%d bytes, got %d", ErrConfig, wire.MaxChannelLen, len(c.Channel))
-	case len(c.PublicKey) != ed25519.PublicKeySize:
+	case c.Verify == nil && len(c.PublicKey) != ed25519.PublicKeySize:
 		return fmt.Errorf("%w: channel public key must be %d bytes, got %d", ErrConfig, ed25519.PublicKeySize, len(c.PublicKey))
 	case c.Stripes < 1 || c.Stripes > wire.MaxStripes:
 		return fmt.Errorf("%w: stripes must be 1..%d, got %d", ErrConfig, wire.MaxStripes, c.Stripes)
@@ -119,6 +139,7 @@ func (c *Config) validate() error {
 		{"PlayoutDelay", c.PlayoutDelay},
 		{"FetchMargin", c.FetchMargin},
 		{"ParentTimeout", c.ParentTimeout},
+		{"ParentConnectTimeout", c.ParentConnectTimeout},
 		{"StallLimit", c.StallLimit},
 		{"FetchRetry", c.FetchRetry},
 	} {

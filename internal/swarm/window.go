@@ -48,7 +48,7 @@ func (n *Node) accept(now time.Time, from NodeID, c *wire.Chunk, raw []byte, cou
 	s := int(c.Stripe)
 	sl := n.slots[c.Seq]
 	if sl != nil && sl.chunks[s] != nil {
-		n.duplicate(now, from, s)
+		n.duplicate(now, from)
 		return
 	}
 	if n.stale(c.Seq, capture) {
@@ -92,8 +92,8 @@ func (n *Node) accept(now time.Time, from NodeID, c *wire.Chunk, raw []byte, cou
 		n.newestCap = capture
 	}
 
+	n.heard(now, from)
 	st := &n.stripes[s]
-	st.since = now
 	if !st.seen || c.Seq > st.newest {
 		st.newest, st.seen = c.Seq, true
 	}
@@ -117,11 +117,9 @@ func (n *Node) accept(now time.Time, from NodeID, c *wire.Chunk, raw []byte, cou
 }
 
 // duplicate handles a second copy of a held chunk.
-func (n *Node) duplicate(now time.Time, from NodeID, s int) {
+func (n *Node) duplicate(now time.Time, from NodeID) {
 	n.stats.Duplicates++
-	if st := &n.stripes[s]; from != "" && st.parent == from {
-		st.since = now // the parent is alive, if slow
-	}
+	n.heard(now, from) // the parent is alive, if slow
 }
 
 // sendTo queues stripe s of sl for ch unless ch is not subscribed to it

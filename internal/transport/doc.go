@@ -29,6 +29,14 @@
 // connection closed with an application error code ([CodeBadChunk],
 // [CodeProtocol]).
 //
+// The parent link tells the node its parent is up (swarm.Node.ParentUp)
+// once the subscription's Hello is written on an open stream, so the dial
+// counts against the connect timeout and not against ParentTimeout. A
+// Request for slice 0 (no origin makes one) is answered with the
+// requested stripe's chunk of the newest keyframe slice the node holds,
+// or Missing: a peer that has received nothing asks so where the stream
+// is.
+//
 // # Goroutines
 //
 // Endpoint owns its non-QUIC reader; Driver.Run owns every goroutine the

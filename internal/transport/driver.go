@@ -195,6 +195,7 @@ func (d *Driver) Run(ctx context.Context) error {
 
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	d.node.Tick(d.now()) // starts the node's clock (its detached grace)
 	d.process()
 	d.arm(timer)
 	for {

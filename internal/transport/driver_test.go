@@ -197,6 +197,8 @@ type nodeOpts struct {
 	maxChildren int
 	origin      *testNode
 	childQueue  int
+	// connectTimeout is swarm.Config.ParentConnectTimeout (0: default).
+	connectTimeout time.Duration
 }
 
 func startNode(t testing.TB, s *stream, o nodeOpts) *testNode {
@@ -220,6 +222,8 @@ func startNode(t testing.TB, s *stream, o nodeOpts) *testNode {
 		PlayoutDelay:  800 * time.Millisecond,
 		FetchMargin:   400 * time.Millisecond,
 		ParentTimeout: time.Second,
+		// The default (3s) unless a test shortens it.
+		ParentConnectTimeout: o.connectTimeout,
 	}
 	var origin Peer
 	if o.source {

@@ -63,6 +63,8 @@ func (d *Driver) serveFetch(c *Conn, s *quic.Stream, br *bufio.Reader) {
 }
 
 // lookup asks the node for a chunk; alive is false when the driver stops.
+// Slice 0 names the newest keyframe slice the node holds (see
+// swarm.Node.NewestKeyframe): a node that has nothing yet asks for it.
 func (d *Driver) lookup(id wire.ID) (raw []byte, ok, alive bool) {
 	type result struct {
 		raw []byte
@@ -70,6 +72,14 @@ func (d *Driver) lookup(id wire.ID) (raw []byte, ok, alive bool) {
 	}
 	res := make(chan result, 1)
 	if !d.do(func() {
+		if id.Seq == 0 {
+			seq, ok := d.node.NewestKeyframe()
+			if !ok {
+				res <- result{}
+				return
+			}
+			id.Seq = seq
+		}
 		raw, ok := d.node.Lookup(id)
 		res <- result{raw, ok}
 	}) {

@@ -42,7 +42,7 @@ func (d *Driver) setParent(p Peer) {
 // replaced) the node is told the parent is gone.
 func (d *Driver) runParent(ctx context.Context, link *parentLink) {
 	defer link.cancel()
-	err := d.subscribe(ctx, link.peer)
+	err := d.subscribe(ctx, link)
 	if ctx.Err() != nil {
 		return // replaced or shutting down
 	}
@@ -55,7 +55,10 @@ func (d *Driver) runParent(ctx context.Context, link *parentLink) {
 	})
 }
 
-func (d *Driver) subscribe(ctx context.Context, p Peer) error {
+// subscribe runs link: it dials, writes the hello, tells the node the
+// parent is up, and hands the chunks to the node until the link fails.
+func (d *Driver) subscribe(ctx context.Context, link *parentLink) error {
+	p := link.peer
 	c, err := d.acquire(ctx, p)
 	if err != nil {
 		return err
@@ -73,6 +76,15 @@ func (d *Driver) subscribe(ctx context.Context, p Peer) error {
 	hello := wire.Hello{Channel: d.cfg.Channel, Stripes: uint16(1)<<d.cfg.Stripes - 1}
 	if err := wire.WriteFrame(s, wire.FrameHello, hello.Append(nil)); err != nil {
 		return fmt.Errorf("write hello: %w", err)
+	}
+	// The stream is open and the hello on its way: the parent's liveness
+	// timer starts now, not at SetParent (the dial does not count).
+	if !d.do(func() {
+		if d.parent == link {
+			d.node.ParentUp(d.now(), p.ID)
+		}
+	}) {
+		return d.ctx.Err()
 	}
 	br := bufio.NewReaderSize(s, 64<<10)
 	for {
