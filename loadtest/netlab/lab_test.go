@@ -205,3 +205,34 @@ func TestLabLeavesRootNamespaceAlone(t *testing.T) {
 		t.Fatalf("no LAN route between %v and %v: %v", a.IPs[0], b.IPs[0], err)
 	}
 }
+
+// A NAT whose WAN link bounces loses its mappings; a symmetric NAT comes
+// back on new ports, and the peer's mapping watch notices from its next
+// STUN answer.
+func TestMappingChangeAfterWANBounce(t *testing.T) {
+	lab := newLab(t, netlab.Config{NATs: []netlab.NAT{netlab.Symmetric}})
+	s := stunServer(t, lab)
+	cc, _ := client(t, lab.Sites[0].Hosts[0])
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var w core.MappingWatch
+	observe := func() (bool, core.Addr) {
+		b, err := cc.Bind(ctx, s.Addr(), 0, 3*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return w.Observe(nat.CoreAddr(b.Mapped))
+	}
+	observe()
+	if changed, _ := observe(); changed {
+		t.Fatal("mapping changed without a bounce")
+	}
+	before := w.Current()
+	if err := lab.BounceWAN(ctx, lab.Sites[0]); err != nil {
+		t.Fatal(err)
+	}
+	changed, prev := observe()
+	if !changed || prev != before || w.Current() == before {
+		t.Fatalf("after the bounce: changed=%v prev=%v now=%v (before %v)", changed, prev, w.Current(), before)
+	}
+}
