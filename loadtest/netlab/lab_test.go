@@ -236,3 +236,26 @@ func TestMappingChangeAfterWANBounce(t *testing.T) {
 		t.Fatalf("after the bounce: changed=%v prev=%v now=%v (before %v)", changed, prev, w.Current(), before)
 	}
 }
+
+// Close is idempotent, and a lab that is closed is gone.
+func TestCloseTwice(t *testing.T) {
+	lab, err := netlab.New(context.Background(), netlab.Config{NATs: []netlab.NAT{netlab.FullCone}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := lab.Namespaces()
+	if err := lab.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := lab.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	for _, n := range names {
+		if _, err := os.Stat("/run/netns/" + n); err == nil {
+			t.Errorf("namespace %s left behind", n)
+		}
+	}
+	if len(lab.Namespaces()) != 0 {
+		t.Errorf("closed lab still lists %v", lab.Namespaces())
+	}
+}
