@@ -1,0 +1,243 @@
+// swarmtv dashboard: follows the tracker's state over server-sent events
+// and draws it with plain SVG. No external code.
+"use strict";
+
+const SVGNS = "http://www.w3.org/2000/svg";
+let updates = 0;
+
+function $(id) { return document.getElementById(id); }
+
+function bytes(n) {
+  if (n == null) return "–";
+  const u = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let i = 0;
+  while (n >= 1024 && i < u.length - 1) { n /= 1024; i++; }
+  return (i ? n.toFixed(1) : n.toFixed(0)) + " " + u[i];
+}
+function pct(x) { return x == null ? "n/a" : (x * 100).toFixed(1) + "%"; }
+function num(x) { return x == null ? "–" : String(x); }
+
+function el(name, attrs, parent) {
+  const e = document.createElementNS(SVGNS, name);
+  for (const k in attrs) e.setAttribute(k, attrs[k]);
+  if (parent) parent.appendChild(e);
+  return e;
+}
+
+// sumTotals adds up the channels' totals.
+function sumTotals(chs) {
+  const t = { player_bytes: 0, p2p_bytes: 0, origin_seed_bytes: 0, origin_fallback_bytes: 0, stalls: 0, stall_ms: 0,
+    late_slices: 0, lost_slices: 0, bad_chunks: 0, repairs: 0 };
+  for (const c of chs) for (const k in t) t[k] += c.totals[k] || 0;
+  return t;
+}
+
+function render(st) {
+  updates++;
+  $("updates").textContent = updates;
+  $("updated").textContent = new Date(st.unix_ms).toLocaleTimeString();
+  const chs = st.channels || [];
+  const t = sumTotals(chs);
+  const origin = t.origin_seed_bytes + t.origin_fallback_bytes;
+  $("viewers").textContent = st.viewers;
+  $("savings").textContent = t.player_bytes > 0 ? pct(1 - origin / t.player_bytes) : "n/a";
+  $("origin-egress").textContent = bytes(origin);
+  $("origin-split").textContent = "seed " + bytes(t.origin_seed_bytes) + " · fallback " + bytes(t.origin_fallback_bytes);
+  $("p2p").textContent = bytes(t.p2p_bytes);
+  $("player").textContent = bytes(t.player_bytes);
+  $("nchannels").textContent = chs.length;
+
+  const tb = $("channels").tBodies[0];
+  tb.textContent = "";
+  if (!chs.length) {
+    const r = tb.insertRow(); const c = r.insertCell(); c.colSpan = 9; c.textContent = "No channel registered yet.";
+  }
+  for (const c of chs) {
+    const r = tb.insertRow();
+    r.dataset.channel = c.name;
+    const o = c.totals.origin_seed_bytes + c.totals.origin_fallback_bytes;
+    for (const v of [c.name, c.viewers, pct(c.savings), bytes(c.totals.player_bytes), bytes(o), bytes(c.totals.p2p_bytes),
+      c.totals.stalls, c.totals.late_slices + " / " + c.totals.lost_slices, c.totals.bad_chunks]) {
+      r.insertCell().textContent = v;
+    }
+  }
+
+  // History: summed over channels, aligned on the newest sample.
+  const hist = mergeHistory(chs);
+  chart($("chart-viewers"), hist, [{ key: "viewers", cls: "s-viewers" }], v => String(Math.round(v)));
+  chart($("chart-bytes"), hist, [
+    { key: "player", cls: "s-player" }, { key: "p2p", cls: "s-p2p" }, { key: "origin", cls: "s-origin" }], v => bytes(v) + "/s");
+  chart($("chart-savings"), hist, [{ key: "savings", cls: "s-savings" }], v => (v * 100).toFixed(0) + "%", 0, 1);
+
+  // QoE: the first channel with viewers (percentiles do not add up).
+  const q = chs.find(c => c.viewers > 0) || chs[0];
+  for (const k of ["p50", "p95", "p99"]) {
+    $("startup-" + k).textContent = q ? num(q.startup_ms[k]) : "–";
+    $("lag-" + k).textContent = q ? num(q.lag_ms[k]) : "–";
+  }
+  $("stalls").textContent = t.stalls;
+  $("stalled").textContent = (t.stall_ms / 1000).toFixed(1) + " s";
+  $("late").textContent = t.late_slices;
+  $("lost").textContent = t.lost_slices;
+  $("repairs").textContent = t.repairs;
+  $("bad").textContent = t.bad_chunks;
+
+  renderNAT(st.nat);
+  renderISP(st.isp);
+  renderTrees(chs);
+}
+
+function mergeHistory(chs) {
+  const by = new Map();
+  for (const c of chs) for (const p of c.history || []) {
+    const k = Math.round(p.unix_ms / 1000);
+    let m = by.get(k);
+    if (!m) { m = { t: k, viewers: 0, player: 0, p2p: 0, origin: 0 }; by.set(k, m); }
+    m.viewers += p.viewers; m.player += p.player_bytes_per_s; m.p2p += p.p2p_bytes_per_s;
+    m.origin += p.origin_seed_bytes_per_s + p.origin_fallback_bytes_per_s;
+  }
+  const out = [...by.values()].sort((a, b) => a.t - b.t);
+  for (const m of out) m.savings = m.player > 0 ? Math.max(0, 1 - m.origin / m.player) : null;
+  return out;
+}
+
+// chart draws series of points (objects with the series' keys) as lines.
+function chart(svg, pts, series, fmt, lo, hi) {
+  svg.textContent = "";
+  const W = 600, H = 180, L = 56, R = 8, T = 8, B = 18;
+  el("line", { x1: L, y1: H - B, x2: W - R, y2: H - B, class: "axis" }, svg);
+  el("line", { x1: L, y1: T, x2: L, y2: H - B, class: "axis" }, svg);
+  if (pts.length < 2) {
+    el("text", { x: L + 10, y: H / 2 }, svg).textContent = "collecting samples…";
+    return;
+  }
+  let max = hi != null ? hi : 0, min = lo != null ? lo : 0;
+  if (hi == null) for (const p of pts) for (const s of series) if (p[s.key] != null) max = Math.max(max, p[s.key]);
+  if (max <= min) max = min + 1;
+  const t0 = pts[0].t, t1 = pts[pts.length - 1].t;
+  const x = tt => L + (W - L - R) * (tt - t0) / Math.max(1, t1 - t0);
+  const y = v => H - B - (H - B - T) * (v - min) / (max - min);
+  el("text", { x: 2, y: T + 8 }, svg).textContent = fmt(max);
+  el("text", { x: 2, y: H - B }, svg).textContent = fmt(min);
+  el("text", { x: L, y: H - 4 }, svg).textContent = "−" + (t1 - t0) + " s";
+  el("text", { x: W - R - 24, y: H - 4 }, svg).textContent = "now";
+  for (const s of series) {
+    const xs = pts.filter(p => p[s.key] != null).map(p => x(p.t).toFixed(1) + "," + y(p[s.key]).toFixed(1));
+    if (xs.length) el("polyline", { points: xs.join(" "), class: s.cls }, svg);
+  }
+}
+
+function renderNAT(nat) {
+  const box = $("nat");
+  box.textContent = "";
+  const counts = (nat && nat.counts) || {};
+  const total = Object.values(counts).reduce((a, b) => a + b, 0);
+  const bar = document.createElement("div");
+  bar.className = "bar";
+  for (const k of Object.keys(counts).sort()) {
+    const d = document.createElement("div");
+    d.style.flex = String(counts[k] || 0.0001);
+    d.textContent = k + ": " + counts[k];
+    bar.appendChild(d);
+  }
+  box.appendChild(bar);
+  if (!total) box.appendChild(document.createTextNode("no viewers"));
+  $("nat-note").textContent = nat && !nat.known ? "Unknown: " + nat.note : "";
+}
+
+function renderISP(isp) {
+  const tbl = $("isp");
+  tbl.textContent = "";
+  if (!isp) return;
+  const head = tbl.createTHead().insertRow();
+  head.insertCell().textContent = "from \\ to";
+  for (const n of isp.isps) head.insertCell().textContent = n;
+  const body = tbl.createTBody();
+  isp.isps.forEach((n, i) => {
+    const r = body.insertRow();
+    r.insertCell().textContent = n;
+    for (const v of isp.bytes[i]) r.insertCell().textContent = bytes(v);
+  });
+  $("isp-note").textContent = isp.known ? "" : "Unknown: " + isp.note;
+}
+
+const palette = ["#4fc3f7", "#81c784", "#ba68c8", "#ffb74d", "#e57373", "#4db6ac", "#f06292", "#aed581"];
+function ispColour(isp) {
+  let h = 0;
+  for (const ch of isp || "") h = (h * 31 + ch.charCodeAt(0)) >>> 0;
+  return palette[h % palette.length];
+}
+
+function renderTrees(chs) {
+  const box = $("trees");
+  box.textContent = "";
+  if (!chs.length) { box.textContent = "No channel yet."; return; }
+  for (const c of chs) box.appendChild(drawTree(c));
+}
+
+// drawTree lays a channel's tree out top-down: leaves side by side, a
+// parent centred over its children; detached peers on a row of their own.
+function drawTree(c) {
+  const tr = c.tree;
+  const wrap = document.createElement("div");
+  wrap.className = "tree";
+  wrap.dataset.channel = c.name;
+  const title = document.createElement("div");
+  title.className = "tree-title";
+  title.textContent = "channel " + c.name + " — " + tr.nodes.length + " peers drawn" +
+    (tr.hidden ? ", " + tr.hidden + " more not drawn (deepest first left out)" : "");
+  wrap.appendChild(title);
+
+  const kids = new Map(), info = new Map();
+  info.set(tr.origin.id, tr.origin);
+  for (const n of tr.nodes) info.set(n.id, n);
+  for (const e of tr.edges) {
+    if (!kids.has(e.from)) kids.set(e.from, []);
+    kids.get(e.from).push(e.to);
+  }
+  const many = tr.nodes.length > 60;
+  const dx = many ? 14 : 80, dy = many ? 46 : 70, r = many ? 5 : 11;
+  const pos = new Map();
+  let next = 0, maxDepth = 0;
+  const place = (id, d) => {
+    maxDepth = Math.max(maxDepth, d);
+    const ks = kids.get(id) || [];
+    if (!ks.length) { pos.set(id, { x: next++ * dx, d }); return; }
+    for (const k of ks) place(k, d + 1);
+    const xs = ks.map(k => pos.get(k).x);
+    pos.set(id, { x: (Math.min(...xs) + Math.max(...xs)) / 2, d });
+  };
+  place(tr.origin.id, 0);
+  const detached = tr.nodes.filter(n => !pos.has(n.id));
+  let dn = 0;
+  for (const n of detached) pos.set(n.id, { x: dn++ * dx, d: maxDepth + 1.5 });
+  const width = Math.max(next, dn, 1) * dx + 60;
+  const height = (maxDepth + (detached.length ? 2.5 : 1)) * dy + 30;
+  const svg = el("svg", { width, height, viewBox: "0 0 " + width + " " + height, "data-channel": c.name });
+  const X = id => pos.get(id).x + 30, Y = id => pos.get(id).d * dy + 24;
+  for (const e of tr.edges) {
+    if (!pos.has(e.from) || !pos.has(e.to)) continue;
+    el("line", { x1: X(e.from), y1: Y(e.from), x2: X(e.to), y2: Y(e.to), class: "edge" + (e.relayed ? " relayed" : ""),
+      "data-from": e.from, "data-to": e.to }, svg);
+  }
+  for (const [id, p] of pos) {
+    const n = info.get(id);
+    const isOrigin = id === tr.origin.id;
+    const g = el("g", { class: "node" + (isOrigin ? " origin" : "") + (n.stalls > 0 ? " stalled" : ""), "data-id": id }, svg);
+    el("circle", { cx: X(id), cy: Y(id), r: isOrigin ? r + 3 : r, fill: ispColour(n.isp) }, g);
+    el("title", {}, g).textContent = (isOrigin ? "origin " : "peer ") + id + "\n" + n.addr +
+      "\ndepth " + n.depth + " · children " + n.children + "/" + n.capacity + "\nISP " + n.isp + " · NAT " + n.nat +
+      (isOrigin ? "" : "\nlag " + n.lag_ms + " ms · stalls " + n.stalls);
+    if (!many) el("text", { x: X(id) + r + 3, y: Y(id) + 4 }, g).textContent = isOrigin ? "origin" : id.slice(0, 6);
+  }
+  wrap.appendChild(svg);
+  return wrap;
+}
+
+function connect() {
+  const es = new EventSource("api/v1/dashboard/events");
+  es.addEventListener("open", () => { $("conn").className = "conn ok"; $("conn").textContent = "live"; });
+  es.addEventListener("error", () => { $("conn").className = "conn bad"; $("conn").textContent = "disconnected; retrying"; });
+  es.addEventListener("state", ev => render(JSON.parse(ev.data)));
+}
+connect();
