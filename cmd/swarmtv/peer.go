@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -34,7 +33,7 @@ keyframe the peer holds.`, stderr)
 	advertise := fs.String("advertise", "", "`host:port` other peers dial to reach this one (default: the --quic address)")
 	capacity := fs.Int("capacity", 2, "children this peer feeds (0: receive only)")
 	delay := fs.Duration("playout-delay", time.Second, "how far behind the first received slice playout runs")
-	statusAddr := fs.String("status", "", "serve this peer's status as JSON at http://`ADDR`/status (off when empty)")
+	statusAddr := fs.String("status", "", "serve this peer's status page at http://`ADDR`/ (and /api/v1/peer, /status JSON, /metrics); off when empty")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
@@ -61,9 +60,10 @@ keyframe the peer holds.`, stderr)
 		if err != nil {
 			return fmt.Errorf("--status %s: %w", *statusAddr, err)
 		}
-		srv := &http.Server{Handler: statusHandler(p), ReadHeaderTimeout: 5 * time.Second}
+		srv := &http.Server{Handler: proxy.StatusHandler(p), ReadHeaderTimeout: 5 * time.Second}
 		go srv.Serve(ln)
 		defer srv.Close()
+		fmt.Fprintf(stdout, "status: http://%s/\n", ln.Addr())
 	}
 	fmt.Fprintf(stdout, "watch: %s\n", p.URL())
 	err = p.Run(ctx)
@@ -71,14 +71,4 @@ keyframe the peer holds.`, stderr)
 		return nil
 	}
 	return err
-}
-
-// statusHandler serves the peer's status as JSON.
-func statusHandler(p *proxy.Peer) http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(p.Status())
-	})
-	return mux
 }
