@@ -4,10 +4,16 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
 	"github.com/swarmtv/swarmtv/origin"
+	"github.com/swarmtv/swarmtv/web"
 )
 
 func runOrigin(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -35,6 +41,7 @@ origin without losing viewers.`, stderr)
 	stripes := fs.Int("stripes", 1, "number of stripes a slice is dealt into")
 	slice := fs.Duration("slice", 100*time.Millisecond, "target slice duration")
 	capacity := fs.Int("capacity", 4, "peers the origin feeds directly")
+	metricsAddr := fs.String("metrics", "", "serve Prometheus metrics at http://`ADDR`/metrics (off when empty)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
@@ -92,6 +99,20 @@ origin without losing viewers.`, stderr)
 	})
 	if err != nil {
 		return err
+	}
+	if *metricsAddr != "" {
+		ln, err := net.Listen("tcp", *metricsAddr)
+		if err != nil {
+			return fmt.Errorf("--metrics %s: %w", *metricsAddr, err)
+		}
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(o, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", web.MetricsHandler(reg))
+		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		go srv.Serve(ln)
+		defer srv.Close()
+		log.Info("metrics", "url", "http://"+ln.Addr().String()+"/metrics")
 	}
 	log.Info("origin running", "channel", *channel, "quic", o.Addr(), "tracker", *trackerURL, "key", path)
 	return o.Run(ctx)
