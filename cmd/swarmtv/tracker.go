@@ -9,7 +9,11 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
 	"github.com/swarmtv/swarmtv/tracker"
+	"github.com/swarmtv/swarmtv/web"
 )
 
 func runTracker(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -20,7 +24,9 @@ and send heartbeats, and it places every peer under the origin or under
 another peer with spare capacity. Peers whose heartbeats stop are removed
 and their children placed elsewhere.
 
-Its HTTP JSON API lives under /v1 (see the README).`, stderr)
+Its HTTP JSON API lives under /v1 (see the README). The same address
+serves the operator's dashboard at / (live over server-sent events) and
+Prometheus metrics at /metrics.`, stderr)
 	listen := fs.String("listen", "127.0.0.1:7000", "HTTP `address` of the API (use 0.0.0.0:7000 to serve other machines)")
 	heartbeat := fs.Duration("heartbeat", time.Second, "how often peers send heartbeats; a peer silent for 3 intervals is removed")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
@@ -39,23 +45,40 @@ Its HTTP JSON API lives under /v1 (see the README).`, stderr)
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", *listen, err)
 	}
-	log.Info("tracker listening", "url", "http://"+ln.Addr().String())
+	log.Info("tracker listening", "url", "http://"+ln.Addr().String(),
+		"dashboard", "http://"+ln.Addr().String()+"/", "metrics", "http://"+ln.Addr().String()+"/metrics")
 	return serveTracker(ctx, t, ln)
 }
 
-// serveTracker serves t's API on ln until ctx ends.
+// trackerRegistry returns a registry with the tracker's own series, the
+// swarm-wide telemetry and the Go runtime's and process's series.
+func trackerRegistry(t *tracker.Tracker, tel *tracker.Telemetry) *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(t, tel, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+// serveTracker serves t's API, the dashboard and /metrics on ln until ctx
+// ends.
 func serveTracker(ctx context.Context, t *tracker.Tracker, ln net.Listener) error {
-	srv := &http.Server{Handler: t.Handler(), ReadHeaderTimeout: 5 * time.Second}
-	errc := make(chan error, 2)
+	tel := tracker.NewTelemetry(t, tracker.TelemetryConfig{})
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	srv := &http.Server{
+		Handler:           web.TrackerHandler(t.Handler(), tel, trackerRegistry(t, tel)),
+		ReadHeaderTimeout: 5 * time.Second,
+		// Requests (the dashboard's event streams) end with ctx.
+		BaseContext: func(net.Listener) context.Context { return ctx },
+	}
+	errc := make(chan error, 3)
 	go func() { errc <- t.Run(ctx) }()
+	go func() { errc <- tel.Run(ctx) }()
 	go func() { errc <- srv.Serve(ln) }()
 	<-ctx.Done()
 	sctx, scancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer scancel()
 	srv.Shutdown(sctx)
-	for range 2 {
+	for range 3 {
 		if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, context.Canceled) {
 			return err
 		}
