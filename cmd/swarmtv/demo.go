@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"time"
@@ -19,11 +20,17 @@ rtsp://127.0.0.1:(P+i)/demo — open one with ffplay, VLC or ffmpeg.
 
 A status line every few seconds shows the peers, the savings (the share
 of the players' bytes the origin did not have to send) and each peer's
-parent. Ctrl-C (or --duration) stops it and writes the report.`, stderr)
+parent. Ctrl-C (or --duration) stops it and writes the report.
+
+The operator's dashboard (viewers, savings, origin egress, QoE, the live
+tree) is served at --dashboard-addr, with the tracker's API, its
+Prometheus /metrics and every peer's status page (/peers/<i>/). If the
+default address is taken, a free port is used; the URL is printed.`, stderr)
 	peers := fs.Int("peers", 3, "number of viewer peers")
 	duration := fs.Duration("duration", 0, "stop after this long (0: run until Ctrl-C)")
 	port := fs.Int("rtsp-port", 8554, "RTSP port of peer 0; peer i uses port+i")
 	reportFile := fs.String("report", "", "write the swarmtv.report/v1 JSON report to this `file` on exit")
+	dashAddr := fs.String("dashboard-addr", demo.DefaultDashboardAddr, "`address` of the dashboard, the tracker's API and /metrics")
 	logLevel := fs.String("log-level", "warn", "log level of the components: debug, info, warn or error")
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
@@ -32,12 +39,19 @@ parent. Ctrl-C (or --duration) stops it and writes the report.`, stderr)
 	if err != nil {
 		return err
 	}
+	dash := "" // the default: fall back to a free port if it is taken
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "dashboard-addr" {
+			dash = *dashAddr
+		}
+	})
 	r, err := demo.Run(ctx, demo.Config{
-		Peers:    *peers,
-		Duration: *duration,
-		RTSPPort: *port,
-		Out:      stdout,
-		Logger:   log,
+		DashboardAddr: dash,
+		Peers:         *peers,
+		Duration:      *duration,
+		RTSPPort:      *port,
+		Out:           stdout,
+		Logger:        log,
 	})
 	if r != nil {
 		summary(stdout, r.Savings, r.Continuity, r.PlayerBytes, r.OriginEgressBytes)

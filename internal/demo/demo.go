@@ -14,27 +14,38 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/swarmtv/swarmtv/internal/report"
 	"github.com/swarmtv/swarmtv/origin"
 	"github.com/swarmtv/swarmtv/proxy"
 	"github.com/swarmtv/swarmtv/tracker"
+	"github.com/swarmtv/swarmtv/web"
 )
 
 // Channel is the demo's channel name.
 const Channel = "demo"
+
+// DefaultDashboardAddr is where the demo serves the dashboard unless told
+// otherwise.
+const DefaultDashboardAddr = "127.0.0.1:8080"
 
 // Config configures a demo run.
 type Config struct {
 	Peers    int           // viewers (default 3)
 	Duration time.Duration // 0: until ctx ends
 	RTSPPort int           // peer i serves rtsp://127.0.0.1:(RTSPPort+i)/demo (default 8554)
-	// TrackerAddr is the tracker's HTTP address (default 127.0.0.1:0).
-	TrackerAddr string
+	// DashboardAddr is the tracker's HTTP address: its API, the dashboard
+	// at /, /metrics (tracker, swarm telemetry and origin) and every
+	// peer's status page at /peers/<i>/. Empty means DefaultDashboardAddr,
+	// or a free port if that one is taken.
+	DashboardAddr string
 	// OriginCapacity and PeerCapacity shape the tree (defaults 1 and 2:
 	// the origin feeds one peer, which feeds the next two, and so on).
 	OriginCapacity int
@@ -60,9 +71,6 @@ func (c *Config) defaults() error {
 	}
 	if c.RTSPPort < 1 || c.RTSPPort+c.Peers-1 > 65535 {
 		return fmt.Errorf("demo: --rtsp-port %d leaves no room for %d peers", c.RTSPPort, c.Peers)
-	}
-	if c.TrackerAddr == "" {
-		c.TrackerAddr = "127.0.0.1:0"
 	}
 	if c.OriginCapacity == 0 {
 		c.OriginCapacity = 1
@@ -91,6 +99,9 @@ type Demo struct {
 	peers   []*proxy.Peer
 	ctrl    atomic.Int64 // control bytes: tracker HTTP requests and responses
 	start   time.Time
+
+	statusMu sync.Mutex
+	status   []http.Handler // peer i's status page handler; guarded by statusMu
 }
 
 // Run starts the demo, prints the URLs and status lines to cfg.Out, and
@@ -107,21 +118,29 @@ func Run(ctx context.Context, cfg Config) (*report.Report, error) {
 	defer wg.Wait()
 	defer cancel()
 
-	// Tracker.
+	// Tracker, its telemetry, the dashboard and /metrics on one address.
 	t, err := tracker.New(tracker.Config{Logger: cfg.Logger.With("role", "tracker")})
 	if err != nil {
 		return nil, err
 	}
 	d.tracker = t
-	ln, err := net.Listen("tcp", cfg.TrackerAddr)
+	tel := tracker.NewTelemetry(t, tracker.TelemetryConfig{})
+	ln, err := listenDashboard(cfg.DashboardAddr)
 	if err != nil {
-		return nil, fmt.Errorf("demo: tracker: %w", err)
+		return nil, err
 	}
 	d.url = "http://" + ln.Addr().String()
-	srv := &http.Server{Handler: d.countBytes(t.Handler()), ReadHeaderTimeout: 5 * time.Second}
-	wg.Add(2)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(t, tel)
+	mux := http.NewServeMux()
+	mux.Handle("/", web.TrackerHandler(d.countBytes(t.Handler()), tel, reg))
+	mux.HandleFunc("/peers/{i}/", d.servePeerStatus)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second,
+		BaseContext: func(net.Listener) context.Context { return ctx }}
+	wg.Add(3)
 	go func() { defer wg.Done(); srv.Serve(ln) }()
 	go func() { defer wg.Done(); t.Run(ctx) }()
+	go func() { defer wg.Done(); tel.Run(ctx) }()
 	defer srv.Close()
 
 	// Origin with a throwaway channel key.
@@ -141,6 +160,7 @@ func Run(ctx context.Context, cfg Config) (*report.Report, error) {
 		return nil, err
 	}
 	d.origin = o
+	reg.MustRegister(o)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -165,6 +185,9 @@ func Run(ctx context.Context, cfg Config) (*report.Report, error) {
 			return nil, fmt.Errorf("demo: peer %d: %w", i, err)
 		}
 		d.peers = append(d.peers, p)
+		d.statusMu.Lock()
+		d.status = append(d.status, http.StripPrefix(fmt.Sprintf("/peers/%d", i), proxy.StatusHandler(p)))
+		d.statusMu.Unlock()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -178,8 +201,9 @@ func Run(ctx context.Context, cfg Config) (*report.Report, error) {
 	}
 
 	fmt.Fprintf(cfg.Out, "swarmtv demo: origin + tracker + %d peers; tracker %s\n", cfg.Peers, d.url)
+	fmt.Fprintf(cfg.Out, "dashboard: %s/   metrics: %s/metrics\n", d.url, d.url)
 	for i, p := range d.peers {
-		fmt.Fprintf(cfg.Out, "  peer %d: %s\n", i, p.URL())
+		fmt.Fprintf(cfg.Out, "  peer %d: %s   status %s/peers/%d/\n", i, p.URL(), d.url, i)
 	}
 	fmt.Fprintf(cfg.Out, "open one with: ffplay %s   (Ctrl-C stops the demo)\n", d.peers[0].URL())
 
@@ -212,6 +236,42 @@ loop:
 	}
 	r := d.Report()
 	return r, runErr
+}
+
+// listenDashboard listens on addr, or on DefaultDashboardAddr, falling
+// back to a free loopback port when the default is taken.
+func listenDashboard(addr string) (net.Listener, error) {
+	if addr != "" {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, fmt.Errorf("demo: dashboard address: %w", err)
+		}
+		return ln, nil
+	}
+	if ln, err := net.Listen("tcp", DefaultDashboardAddr); err == nil {
+		return ln, nil
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("demo: dashboard address: %w", err)
+	}
+	return ln, nil
+}
+
+// servePeerStatus serves peer i's status page under /peers/<i>/.
+func (d *Demo) servePeerStatus(w http.ResponseWriter, r *http.Request) {
+	i, err := strconv.Atoi(r.PathValue("i"))
+	d.statusMu.Lock()
+	var h http.Handler
+	if err == nil && i >= 0 && i < len(d.status) {
+		h = d.status[i]
+	}
+	d.statusMu.Unlock()
+	if h == nil {
+		http.NotFound(w, r)
+		return
+	}
+	h.ServeHTTP(w, r)
 }
 
 // waitChannel waits until the origin has registered the channel.
