@@ -1,0 +1,426 @@
+package main
+
+// Operator-surface tests (issue #7): every role's /metrics scraped while
+// real processes stream, the demo's dashboard API and event stream, and
+// the dashboard and a peer's status page driven in headless Chromium.
+//
+// Screenshots go to $SWARMTV_ARTIFACTS when it is set (kept), else to the
+// test's temporary folder (removed); the test logs their paths.
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/swarmtv/swarmtv/tracker"
+)
+
+// scrape returns the samples of a Prometheus text exposition, keyed by
+// the series as written (name{labels}).
+func scrape(t *testing.T, url string) map[string]float64 {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("scraping %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") {
+		t.Fatalf("scraping %s: %s, Content-Type %q", url, resp.Status, resp.Header.Get("Content-Type"))
+	}
+	out := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if i < 0 || err != nil {
+			t.Fatalf("%s: bad sample line %q", url, line)
+		}
+		out[line[:i]] = v
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// need fails unless every series is present.
+func need(t *testing.T, role string, m map[string]float64, series ...string) {
+	t.Helper()
+	for _, s := range series {
+		if _, ok := m[s]; !ok {
+			t.Errorf("%s /metrics lacks %s", role, s)
+		}
+	}
+}
+
+// grows fails unless series grew between two scrapes.
+func grows(t *testing.T, role string, before, after map[string]float64, series ...string) {
+	t.Helper()
+	for _, s := range series {
+		if !(after[s] > before[s]) {
+			t.Errorf("%s: %s did not grow: %v then %v", role, s, before[s], after[s])
+		}
+	}
+}
+
+func TestMetricsOfEveryRole(t *testing.T) {
+	s := startTracker(t)
+	originMetrics := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	s.startOrigin(t, "--metrics", originMetrics)
+	var peers []*peer
+	for i := range 3 {
+		peers = append(peers, s.startPeer(t, fmt.Sprintf("peer%d", i), 2))
+	}
+	trackerURL := s.trackerURL + "/metrics"
+	originURL := "http://" + originMetrics + "/metrics"
+	peerURL := func(p *peer) string { return strings.TrimSuffix(p.status, "/status") + "/metrics" }
+
+	// The tracker samples once a second and peers heartbeat every 500 ms:
+	// wait until it counts all three viewers and some bytes played.
+	ch := `{channel="e2e"}`
+	waitFor(t, 20*time.Second, "tracker telemetry of 3 playing viewers", func() bool {
+		m := scrape(t, trackerURL)
+		return m["swarmtv_viewers"+ch] == 3 && m["swarmtv_lag_seconds_count"+ch] >= 3
+	})
+	tr1, or1 := scrape(t, trackerURL), scrape(t, originURL)
+	var pe1 []map[string]float64
+	for _, p := range peers {
+		pe1 = append(pe1, scrape(t, peerURL(p)))
+	}
+	time.Sleep(3 * time.Second)
+	tr2, or2 := scrape(t, trackerURL), scrape(t, originURL)
+
+	need(t, "tracker", tr2,
+		"swarmtv_player_bytes_total"+ch, "swarmtv_p2p_bytes_total"+ch,
+		`swarmtv_origin_egress_bytes_total{channel="e2e",reason="seed"}`,
+		`swarmtv_origin_egress_bytes_total{channel="e2e",reason="fallback"}`,
+		"swarmtv_savings_ratio"+ch, "swarmtv_viewers"+ch,
+		`swarmtv_tracker_events_total{event="join"}`, `swarmtv_tracker_events_total{event="leave"}`,
+		`swarmtv_slices_total{channel="e2e",state="late"}`, `swarmtv_slices_total{channel="e2e",state="lost"}`,
+		"swarmtv_stalls_total"+ch, "swarmtv_bad_chunks_total"+ch,
+		"swarmtv_startup_seconds_count"+ch, `swarmtv_lag_seconds_bucket{channel="e2e",le="+Inf"}`,
+		`swarmtv_nat_peers{nat="unknown"}`, "swarmtv_relayed_connections", "go_goroutines")
+	grows(t, "tracker", tr1, tr2, "swarmtv_player_bytes_total"+ch, "swarmtv_p2p_bytes_total"+ch,
+		`swarmtv_origin_egress_bytes_total{channel="e2e",reason="seed"}`, `swarmtv_slices_total{channel="e2e",state="played"}`,
+		"swarmtv_lag_seconds_count"+ch)
+	if sv := tr2["swarmtv_savings_ratio"+ch]; sv <= 0 || sv >= 1 {
+		t.Errorf("tracker savings ratio %v, want in (0, 1): the origin feeds one peer of three", sv)
+	}
+	if n := tr2[`swarmtv_tracker_events_total{event="join"}`]; n < 3 {
+		t.Errorf("joins %v, want >= 3", n)
+	}
+	if n := tr2["swarmtv_startup_seconds_count"+ch]; n != 3 {
+		t.Errorf("startup observations %v, want one per peer (3)", n)
+	}
+	// No per-peer labels at the tracker.
+	for key := range tr2 {
+		for _, p := range peers {
+			if id := string(p.mustStatus(t).ID); strings.Contains(key, id) {
+				t.Errorf("tracker series %s names a peer", key)
+			}
+		}
+	}
+
+	need(t, "origin", or2, `swarmtv_origin_chunks_total{channel="e2e"}`,
+		`swarmtv_origin_sent_bytes_total{channel="e2e",reason="seed"}`,
+		`swarmtv_origin_sent_bytes_total{channel="e2e",reason="fallback"}`, `swarmtv_origin_children{channel="e2e"}`)
+	grows(t, "origin", or1, or2, `swarmtv_origin_chunks_total{channel="e2e"}`,
+		`swarmtv_origin_sent_bytes_total{channel="e2e",reason="seed"}`)
+	// The tracker's seed figure (from the peers) trails the origin's own.
+	if a, b := tr2[`swarmtv_origin_egress_bytes_total{channel="e2e",reason="seed"}`], or2[`swarmtv_origin_sent_bytes_total{channel="e2e",reason="seed"}`]; a > b*1.05 || a < b/3 {
+		t.Errorf("tracker's seed egress %v far from the origin's own %v", a, b)
+	}
+
+	fromPeers := 0.0
+	for i, p := range peers {
+		m := scrape(t, peerURL(p))
+		role := fmt.Sprintf("peer %d", i)
+		need(t, role, m, "swarmtv_peer_player_bytes_total", `swarmtv_peer_received_bytes_total{source="peer"}`,
+			`swarmtv_peer_received_bytes_total{source="origin"}`, "swarmtv_peer_forwarded_bytes_total",
+			`swarmtv_peer_slices_total{state="played"}`, "swarmtv_peer_stalls_total", "swarmtv_peer_bad_chunks_total",
+			"swarmtv_peer_lag_seconds", "swarmtv_peer_startup_seconds", "swarmtv_peer_parent_connected")
+		grows(t, role, pe1[i], m, "swarmtv_peer_player_bytes_total", `swarmtv_peer_slices_total{state="played"}`)
+		fromPeers += m[`swarmtv_peer_received_bytes_total{source="peer"}`]
+	}
+	if fromPeers == 0 {
+		t.Error("no peer received anything from another peer")
+	}
+}
+
+// demoProc is a `swarmtv demo` process and its dashboard URL.
+type demoProc struct {
+	*proc
+	url string
+}
+
+func startDemo(t *testing.T, peers int) *demoProc {
+	t.Helper()
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	d := &demoProc{url: "http://" + addr}
+	d.proc = start(t, "demo", "demo", "--peers", strconv.Itoa(peers), "--rtsp-port", strconv.Itoa(freePort(t)),
+		"--dashboard-addr", addr, "--duration", "5m")
+	waitFor(t, 90*time.Second, "the demo's dashboard URL printed", func() bool {
+		d.mustRun(t)
+		return strings.Contains(d.output(), "dashboard: "+d.url+"/")
+	})
+	waitFor(t, 20*time.Second, fmt.Sprintf("dashboard state with %d viewers", peers), func() bool {
+		st, err := dashboardState(d.url)
+		return err == nil && st.Viewers == peers && len(st.Channels) == 1 && len(st.Channels[0].History) >= 2
+	})
+	return d
+}
+
+func dashboardState(url string) (tracker.DashboardState, error) {
+	var st tracker.DashboardState
+	resp, err := http.Get(url + "/api/v1/dashboard")
+	if err != nil {
+		return st, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return st, fmt.Errorf("%s", resp.Status)
+	}
+	err = json.NewDecoder(resp.Body).Decode(&st)
+	return st, err
+}
+
+func TestDemoDashboardAPIAndMetrics(t *testing.T) {
+	d := startDemo(t, 5)
+	if !regexp.MustCompile(`peer 4: rtsp://\S+\s+status ` + regexp.QuoteMeta(d.url) + `/peers/4/`).MatchString(d.output()) {
+		t.Errorf("demo output lacks peer 4's status URL:\n%s", d.output())
+	}
+
+	st, err := dashboardState(d.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := st.Channels[0]
+	if st.Schema != "swarmtv.dashboard/v1" || c.Name != "demo" || c.Viewers != 5 {
+		t.Errorf("state: schema %q channel %q viewers %d", st.Schema, c.Name, c.Viewers)
+	}
+	if len(c.Tree.Nodes) != 5 || len(c.Tree.Edges) != 5 || c.Tree.Origin.ID == "" {
+		t.Errorf("tree: %d nodes, %d edges, origin %q; want 5, 5 and the origin", len(c.Tree.Nodes), len(c.Tree.Edges), c.Tree.Origin.ID)
+	}
+
+	// The event stream delivers fresh states.
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", d.url+"/api/v1/dashboard/events", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
+		t.Fatalf("events Content-Type %q", ct)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 4<<20)
+	var seqs []uint64
+	for len(seqs) < 3 && sc.Scan() {
+		if data, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+			var ev tracker.DashboardState
+			if err := json.Unmarshal([]byte(data), &ev); err != nil {
+				t.Fatalf("event: %v", err)
+			}
+			seqs = append(seqs, ev.Seq)
+		}
+	}
+	if len(seqs) < 3 || seqs[2] <= seqs[0] {
+		t.Errorf("event stream sequence numbers %v, want growing (err %v)", seqs, sc.Err())
+	}
+
+	m1 := scrape(t, d.url+"/metrics")
+	p1 := scrape(t, d.url+"/peers/3/metrics")
+	time.Sleep(2500 * time.Millisecond)
+	m2 := scrape(t, d.url+"/metrics")
+	p2 := scrape(t, d.url+"/peers/3/metrics")
+	ch := `{channel="demo"}`
+	need(t, "demo", m2, "swarmtv_viewers"+ch, "swarmtv_savings_ratio"+ch, `swarmtv_origin_sent_bytes_total{channel="demo",reason="seed"}`)
+	if m2["swarmtv_viewers"+ch] != 5 {
+		t.Errorf("viewers %v, want 5", m2["swarmtv_viewers"+ch])
+	}
+	if sv := m2["swarmtv_savings_ratio"+ch]; sv < 0.5 {
+		t.Errorf("savings %v with 5 peers and an origin feeding one, want > 0.5", sv)
+	}
+	grows(t, "demo", m1, m2, "swarmtv_player_bytes_total"+ch, `swarmtv_origin_chunks_total{channel="demo"}`)
+	grows(t, "demo peer 3", p1, p2, "swarmtv_peer_player_bytes_total")
+
+	// The tracker's API shares the address and keeps its JSON errors.
+	r2, err := http.Post(d.url+"/v1/channels/demo/heartbeat", "application/json", strings.NewReader(`{"id":`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2.Body.Close()
+	if r2.StatusCode != 400 {
+		t.Errorf("malformed heartbeat: %s, want 400", r2.Status)
+	}
+	for _, path := range []string{"/peers/9/", "/peers/x/metrics", "/nope"} {
+		r, err := http.Get(d.url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Body.Close()
+		if r.StatusCode != 404 {
+			t.Errorf("GET %s: %s, want 404", path, r.Status)
+		}
+	}
+}
+
+// browser starts headless Chromium and returns a tab's context.
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	var path string
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			path = p
+			break
+		}
+	}
+	if path == "" {
+		t.Fatal("chromium is not installed (apt-get install chromium); bash .ci/run installs it")
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(path), chromedp.NoSandbox, chromedp.Headless, chromedp.DisableGPU,
+		chromedp.Flag("disable-component-update", true),
+		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1400, 1000))
+	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(acancel)
+	ctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(cancel)
+	ctx, tcancel := context.WithTimeout(ctx, 3*time.Minute)
+	t.Cleanup(tcancel)
+	return ctx
+}
+
+// artifacts is where screenshots go.
+func artifacts(t *testing.T) string {
+	if dir := os.Getenv("SWARMTV_ARTIFACTS"); dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return dir
+	}
+	return t.TempDir()
+}
+
+func eval[T any](t *testing.T, ctx context.Context, expr string) T {
+	t.Helper()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
+	if err != nil {
+		t.Fatalf("evaluating %s: %v", expr, err)
+	}
+	return v
+}
+
+// waitUpdates waits until the page's update counter (#updates) passes n.
+func waitUpdates(t *testing.T, ctx context.Context, n int) int {
+	t.Helper()
+	var got int
+	waitFor(t, 30*time.Second, fmt.Sprintf("more than %d live updates on the page", n), func() bool {
+		got = eval[int](t, ctx, `+document.getElementById("updates").textContent`)
+		return got > n
+	})
+	return got
+}
+
+func screenshot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // quality 100 gives a PNG, below a JPEG
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	path := filepath.Join(artifacts(t), name)
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot: %s (%d bytes)", path, len(png))
+}
+
+func TestDashboardInBrowser(t *testing.T) {
+	ctx := browser(t)
+	d := startDemo(t, 5)
+
+	if err := chromedp.Do(ctx, chromedp.Navigate(d.url+"/"), chromedp.WaitVisible("#trees")); err != nil {
+		t.Fatalf("opening the dashboard: %v", err)
+	}
+	first := waitUpdates(t, ctx, 0)
+	waitUpdates(t, ctx, first) // a live update after the first state
+	if conn := eval[string](t, ctx, `document.getElementById("conn").textContent`); conn != "live" {
+		t.Errorf("connection badge %q, want live", conn)
+	}
+	if v := eval[string](t, ctx, `document.getElementById("viewers").textContent`); v != "5" {
+		t.Errorf("viewers shown %q, want 5", v)
+	}
+	sv := eval[string](t, ctx, `document.getElementById("savings").textContent`)
+	if pct, err := strconv.ParseFloat(strings.TrimSuffix(sv, "%"), 64); err != nil || pct <= 50 || pct >= 100 {
+		t.Errorf("savings shown %q, want a percentage over 50%%", sv)
+	}
+	nodes := eval[int](t, ctx, `document.querySelectorAll("#trees svg g.node").length`)
+	edges := eval[int](t, ctx, `document.querySelectorAll("#trees svg line.edge").length`)
+	origins := eval[int](t, ctx, `document.querySelectorAll("#trees svg g.node.origin").length`)
+	if nodes != 6 || edges != 5 || origins != 1 {
+		t.Errorf("tree drawn with %d nodes (%d origin) and %d edges; want 6 (1) and 5", nodes, origins, edges)
+	}
+	// Every edge joins two drawn nodes.
+	dangling := eval[int](t, ctx, `[...document.querySelectorAll("#trees svg line.edge")].filter(e =>
+		!document.querySelector('#trees g.node[data-id="' + e.dataset.from + '"]') ||
+		!document.querySelector('#trees g.node[data-id="' + e.dataset.to + '"]')).length`)
+	if dangling != 0 {
+		t.Errorf("%d edges end at nodes not drawn", dangling)
+	}
+	if n := eval[int](t, ctx, `document.querySelectorAll("#chart-viewers polyline").length`); n != 1 {
+		t.Errorf("viewers chart has %d lines, want 1", n)
+	}
+	if note := eval[string](t, ctx, `document.getElementById("nat-note").textContent`); !strings.Contains(note, "Unknown") {
+		t.Errorf("NAT mix does not say it is unknown: %q", note)
+	}
+	if note := eval[string](t, ctx, `document.getElementById("isp-note").textContent`); !strings.Contains(note, "Unknown") {
+		t.Errorf("ISP matrix does not say it is unknown: %q", note)
+	}
+	if row := eval[string](t, ctx, `document.querySelector('#channels tr[data-channel="demo"]').cells[1].textContent`); row != "5" {
+		t.Errorf("channel table viewers %q", row)
+	}
+	screenshot(t, ctx, "dashboard.png")
+
+	// A peer's status page.
+	if err := chromedp.Do(ctx, chromedp.Navigate(d.url+"/peers/1/"), chromedp.WaitVisible("#rtsp")); err != nil {
+		t.Fatalf("opening peer 1's status page: %v", err)
+	}
+	first = waitUpdates(t, ctx, 0)
+	waitUpdates(t, ctx, first)
+	down := func() string { return eval[string](t, ctx, `document.getElementById("down-p2p").textContent`) }
+	if u := eval[string](t, ctx, `document.getElementById("rtsp").textContent`); !regexp.MustCompile(`^rtsp://127\.0\.0\.1:\d+/demo$`).MatchString(u) {
+		t.Errorf("RTSP URL shown %q", u)
+	}
+	if p := eval[string](t, ctx, `document.getElementById("parent").textContent`); !strings.HasPrefix(p, "peer ") {
+		t.Errorf("peer 1's parent shown as %q, want another peer (the origin feeds peer 0 only)", p)
+	}
+	if s := eval[string](t, ctx, `document.getElementById("state").textContent`); s != "playing" {
+		t.Errorf("state %q, want playing", s)
+	}
+	if dn := down(); dn == "0 B" || dn == "–" {
+		t.Errorf("bytes down from peers shown %q", dn)
+	}
+	if c := eval[string](t, ctx, `document.getElementById("children").textContent`); c == "–" {
+		t.Errorf("children not shown")
+	}
+	screenshot(t, ctx, "peer-status.png")
+}
