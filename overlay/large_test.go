@@ -1,0 +1,152 @@
+package overlay
+
+import (
+	"flag"
+	"math"
+	"testing"
+	"time"
+)
+
+var (
+	flagNodes = flag.Int("overlay.nodes", 0, "nodes in TestLargeRing (default 1000, 300 under -race or -short)")
+	flagSeed  = flag.Uint64("overlay.seed", 1, "seed of TestLargeRing")
+)
+
+// buildRing joins n nodes, one every 20ms, each through a random member
+// already on the ring.
+func buildRing(s *simNet, n int) {
+	first := s.addRandom()
+	s.do(first, func(*Node) {})
+	members := []*simNode{first}
+	for range n - 1 {
+		via := members[s.rng.IntN(len(members))]
+		sn := s.addRandom()
+		s.do(sn, func(nd *Node) { nd.Join(s.now, via.node.Self()) })
+		members = append(members, sn)
+		s.runFor(20 * time.Millisecond)
+	}
+}
+
+// lookups starts count lookups of random keys from random live nodes,
+// waits, and returns the success ratio and mean hops.
+func lookups(t *testing.T, s *simNet, count int) (success, meanHops float64, maxHops int) {
+	type q struct {
+		sn  *simNode
+		req uint64
+		key ID
+	}
+	live := s.live()
+	var qs []q
+	for range count {
+		sn := live[s.rng.IntN(len(live))]
+		key := ID(s.rng.Uint64())
+		var req uint64
+		s.do(sn, func(n *Node) { req = n.Lookup(s.now, key) })
+		qs = append(qs, q{sn, req, key})
+	}
+	s.runFor(10 * time.Second)
+	ok, hops := 0, 0
+	for _, x := range qs {
+		d, done := x.sn.done[x.req]
+		if !done || d.Err != nil || d.Owner.ID != s.owner(x.key) {
+			continue
+		}
+		ok++
+		hops += d.Hops
+		maxHops = max(maxHops, d.Hops)
+	}
+	if ok == 0 {
+		return 0, 0, 0
+	}
+	return float64(ok) / float64(count), float64(hops) / float64(ok), maxHops
+}
+
+// TestLargeRing is the acceptance run of the overlay core on the mini
+// network: build, churn, stabilise, look up, partition, heal.
+func TestLargeRing(t *testing.T) {
+	n := *flagNodes
+	if n == 0 {
+		n = 1000
+		if raceEnabled || testing.Short() {
+			n = 300
+		}
+	}
+	seed := *flagSeed
+	t.Logf("replay: go test ./overlay -run TestLargeRing -overlay.nodes=%d -overlay.seed=%d", n, seed)
+	s := newSimNet(t, seed)
+	s.rejoin = true
+	buildRing(s, n)
+	s.runFor(30 * time.Second)
+	if bad := s.inconsistent(-1); len(bad) > 0 {
+		t.Fatalf("ring of %d not consistent 30s after the joins: %d nodes wrong, e.g. %s", n, len(bad), bad[0])
+	}
+
+	// Churn: for 30s, one crash and one join every 200ms.
+	for range 150 {
+		live := s.live()
+		s.kill(live[s.rng.IntN(len(live))])
+		live = s.live()
+		via := live[s.rng.IntN(len(live))]
+		sn := s.addRandom()
+		s.do(sn, func(nd *Node) { nd.Join(s.now, via.node.Self()) })
+		s.runFor(200 * time.Millisecond)
+	}
+	start := s.now
+	for s.now.Sub(start) < 30*time.Second && len(s.inconsistent(-1)) > 0 {
+		s.runFor(time.Second)
+	}
+	if bad := s.inconsistent(-1); len(bad) > 0 {
+		t.Fatalf("not consistent 30s after churn: %d wrong, e.g. %s", len(bad), bad[0])
+	}
+	t.Logf("consistent %v after churn stopped", s.now.Sub(start))
+	s.runFor(20 * time.Second) // fingers catch up
+	succ, hops, maxH := lookups(t, s, 2000)
+	limit := math.Log2(float64(n))/2 + 2
+	t.Logf("N=%d: lookup success %.4f, mean hops %.2f (limit %.2f), max %d", n, succ, hops, limit, maxH)
+	if succ < 0.999 {
+		t.Errorf("lookup success %.4f < 0.999", succ)
+	}
+	if hops > limit {
+		t.Errorf("mean hops %.2f > log2(N)/2+2 = %.2f", hops, limit)
+	}
+
+	// Estimates.
+	s.runFor(70 * time.Second)
+	live := s.live()
+	est := live[0].node.Estimates()
+	t.Logf("gossip estimate of peers at one node: %.0f (true %d), epoch %d", est.Peers, len(live), est.Epoch)
+	for _, sn := range live {
+		e := sn.node.Estimates()
+		if !e.Final || math.Abs(e.Peers-float64(len(live))) > 0.25*float64(len(live)) {
+			t.Fatalf("%v estimates %.0f peers (final %v), true %d", sn.node.Self(), e.Peers, e.Final, len(live))
+		}
+	}
+
+	// Partition into two random halves (interleaved on the ring).
+	s.side = map[ID]int{}
+	for _, sn := range live {
+		s.side[sn.node.Self().ID] = s.rng.IntN(2)
+	}
+	s.runFor(60 * time.Second)
+	for side := range 2 {
+		if bad := s.inconsistent(side); len(bad) > 0 {
+			t.Fatalf("side %d not a consistent ring after 60s of partition: %d wrong, e.g. %s", side, len(bad), bad[0])
+		}
+	}
+	// Heal.
+	s.side = nil
+	all0, merge0 := s.sent()
+	start = s.now
+	const mergeBound = 60 * time.Second
+	for s.now.Sub(start) < mergeBound && len(s.inconsistent(-1)) > 0 {
+		s.runFor(time.Second)
+	}
+	all1, merge1 := s.sent()
+	if bad := s.inconsistent(-1); len(bad) > 0 {
+		t.Fatalf("rings not merged %v after the heal: %d wrong, e.g. %s", mergeBound, len(bad), bad[0])
+	}
+	took := s.now.Sub(start)
+	t.Logf("N=%d: merged into one consistent ring %v after the heal (%.0f rounds); messages per node during the merge: %.1f (%.1f/s), of them merge-specific %.1f",
+		n, took, took.Seconds()/DefaultRound.Seconds(), float64(all1-all0)/float64(len(live)),
+		float64(all1-all0)/float64(len(live))/took.Seconds(), float64(merge1-merge0)/float64(len(live)))
+}
