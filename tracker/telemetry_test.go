@@ -3,7 +3,9 @@ package tracker
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -199,5 +201,84 @@ func TestTelemetryRunStops(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Heartbeats (telemetry) faster than a quarter interval per peer get 429.
+func TestReportLimiter(t *testing.T) {
+	e := newEnv(t, 2)
+	e.join(t, 1, 0)
+	e.join(t, 2, 0)
+	srv := httptest.NewServer(NewReportLimiter(e.tr).Wrap(e.tr.Handler()))
+	defer srv.Close()
+	beat := func(i int) (int, string) {
+		resp, err := srv.Client().Post(srv.URL+"/v1/channels/live/heartbeat", "application/json",
+			strings.NewReader(`{"id":"`+nid(i)+`","stats":{"player_bytes":1}}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var eb ErrorBody
+		json.NewDecoder(resp.Body).Decode(&eb)
+		return resp.StatusCode, eb.Error
+	}
+	if s, _ := beat(1); s != 200 {
+		t.Fatalf("first heartbeat: %d", s)
+	}
+	if s, code := beat(1); s != 429 || code != CodeTooManyReports {
+		t.Errorf("second heartbeat at once: %d %q, want 429 %s", s, code, CodeTooManyReports)
+	}
+	if s, _ := beat(2); s != 200 {
+		t.Errorf("another peer's heartbeat: %d, want 200", s)
+	}
+	e.clock.Advance(300 * time.Millisecond) // more than a quarter of the 1s interval
+	if s, _ := beat(1); s != 200 {
+		t.Errorf("heartbeat after the gap: %d, want 200", s)
+	}
+	// Other endpoints and malformed bodies pass through to the API.
+	resp, err := srv.Client().Post(srv.URL+"/v1/channels/live/heartbeat", "application/json", strings.NewReader(`{"id":`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 400 {
+		t.Errorf("malformed heartbeat through the limiter: %d, want 400", resp.StatusCode)
+	}
+}
+
+// Beyond MaxDashboardNodes the dashboard's tree keeps the shallowest
+// peers and counts the rest.
+func TestDashboardTreeSampled(t *testing.T) {
+	e := newEnv(t, 8)
+	for i := 1; i <= 1000; i++ {
+		p := peer(i)
+		if _, err := e.tr.Join("live", JoinRequest{ID: p.ID, Addr: p.Addr, Capacity: 4}); err != nil {
+			t.Fatalf("join %d: %v", i, err)
+		}
+	}
+	tel := NewTelemetry(e.tr, TelemetryConfig{})
+	tel.Sample(t0)
+	st := tel.DashboardState()
+	tr := st.Channels[0].Tree
+	if st.Viewers != 1000 || len(tr.Nodes) != MaxDashboardNodes || tr.Hidden != 1000-MaxDashboardNodes {
+		t.Fatalf("viewers %d, nodes %d, hidden %d", st.Viewers, len(tr.Nodes), tr.Hidden)
+	}
+	shown := map[string]bool{tr.Origin.ID: true}
+	for i, n := range tr.Nodes {
+		shown[n.ID] = true
+		if i > 0 && n.Depth < tr.Nodes[i-1].Depth {
+			t.Fatalf("nodes not shallowest first at %d", i)
+		}
+	}
+	if len(tr.Edges) != MaxDashboardNodes {
+		t.Errorf("%d edges among %d shown nodes, want one per node", len(tr.Edges), len(tr.Nodes))
+	}
+	for _, ed := range tr.Edges {
+		if !shown[ed.From] || !shown[ed.To] {
+			t.Fatalf("edge %v leaves the drawn nodes", ed)
+		}
+	}
+	if tr.Origin.Children != 8 {
+		t.Errorf("origin children %d, want 8", tr.Origin.Children)
 	}
 }

@@ -65,7 +65,7 @@ func serveTracker(ctx context.Context, t *tracker.Tracker, ln net.Listener) erro
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	srv := &http.Server{
-		Handler:           web.TrackerHandler(t.Handler(), tel, trackerRegistry(t, tel)),
+		Handler:           web.TrackerHandler(tracker.NewReportLimiter(t).Wrap(t.Handler()), tel, trackerRegistry(t, tel)),
 		ReadHeaderTimeout: 5 * time.Second,
 		// Requests (the dashboard's event streams) end with ctx.
 		BaseContext: func(net.Listener) context.Context { return ctx },

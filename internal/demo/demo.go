@@ -133,7 +133,7 @@ func Run(ctx context.Context, cfg Config) (*report.Report, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(t, tel)
 	mux := http.NewServeMux()
-	mux.Handle("/", web.TrackerHandler(d.countBytes(t.Handler()), tel, reg))
+	mux.Handle("/", web.TrackerHandler(d.countBytes(tracker.NewReportLimiter(t).Wrap(t.Handler())), tel, reg))
 	mux.HandleFunc("/peers/{i}/", d.servePeerStatus)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second,
 		BaseContext: func(net.Listener) context.Context { return ctx }}
