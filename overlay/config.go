@@ -3,7 +3,6 @@ package overlay
 import (
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"time"
 )
 
@@ -21,7 +20,7 @@ type Config struct {
 	Self Peer
 	// Rand is the node's own random source (required): gossip partners,
 	// partner samples, retry choices. Derive it from the run's seed.
-	Rand *rand.Rand
+	Rand Source
 	// Successors is the length of the successor list (default 8, at
 	// least 2). A ring survives the simultaneous failure of fewer than
 	// this many consecutive members.

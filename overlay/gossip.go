@@ -110,7 +110,7 @@ func (g *gossipState) round(n *Node) {
 	if len(ms) == 0 || g.weight == 0 {
 		return
 	}
-	to := ms[n.rng.IntN(len(ms))]
+	to := ms[intN(n.rng, len(ms))]
 	m := &Gossip{Epoch: g.epoch, Weight: g.weight / 2}
 	for i := range g.sum {
 		g.sum[i] /= 2

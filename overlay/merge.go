@@ -53,7 +53,7 @@ func (n *Node) recheck(now time.Time) {
 		return
 	}
 	n.lastCheck = now
-	r := n.remembered[n.rng.IntN(len(n.remembered))]
+	r := n.remembered[intN(n.rng, len(n.remembered))]
 	n.request(now, &pending{kind: KindPing, via: r.peer})
 }
 
@@ -116,7 +116,7 @@ func (n *Node) spread(contact Peer) {
 		return
 	}
 	ms := slices.DeleteFunc(n.Members(), func(p Peer) bool { return p.ID == contact.ID })
-	n.rng.Shuffle(len(ms), func(i, j int) { ms[i], ms[j] = ms[j], ms[i] })
+	shuffle(n.rng, ms)
 	for i := 0; i < n.cfg.MergeFanout && i < len(ms); i++ {
 		n.send(ms[i], &MergeHint{Contact: contact})
 	}

@@ -1,7 +1,6 @@
 package overlay
 
 import (
-	"math/rand/v2"
 	"slices"
 	"time"
 )
@@ -13,7 +12,7 @@ import (
 type Node struct {
 	cfg  Config
 	self Peer
-	rng  *rand.Rand
+	rng  Source
 
 	succs     []Peer // successor list, nearest first; empty: alone on the ring
 	pred      Peer
@@ -246,7 +245,7 @@ func (n *Node) DiscoverPartners(now time.Time, k int) {
 // sample that costs no messages.
 func (n *Node) Partners(k int) []Peer {
 	ms := n.Members()
-	n.rng.Shuffle(len(ms), func(i, j int) { ms[i], ms[j] = ms[j], ms[i] })
+	shuffle(n.rng, ms)
 	if len(ms) > k {
 		ms = ms[:k]
 	}
