@@ -263,6 +263,29 @@ func TestDemoDashboardAPIAndMetrics(t *testing.T) {
 	grows(t, "demo", m1, m2, "swarmtv_player_bytes_total"+ch, `swarmtv_origin_chunks_total{channel="demo"}`)
 	grows(t, "demo peer 3", p1, p2, "swarmtv_peer_player_bytes_total")
 
+	// The Grafana board queries only series that exist.
+	names := map[string]bool{}
+	for key := range m2 {
+		names[strings.SplitN(key, "{", 2)[0]] = true
+	}
+	board, err := os.ReadFile("../../deploy/grafana/swarmtv.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var parsed map[string]any
+	if err := json.Unmarshal(board, &parsed); err != nil {
+		t.Fatalf("deploy/grafana/swarmtv.json: %v", err)
+	}
+	used := regexp.MustCompile(`swarmtv_[a-z0-9_]+`).FindAllString(string(board), -1)
+	if len(used) < 15 {
+		t.Errorf("the Grafana board queries only %d series", len(used))
+	}
+	for _, n := range used {
+		if !names[n] {
+			t.Errorf("deploy/grafana/swarmtv.json queries %s, which the demo's /metrics does not export", n)
+		}
+	}
+
 	// The tracker's API shares the address and keeps its JSON errors.
 	r2, err := http.Post(d.url+"/v1/channels/demo/heartbeat", "application/json", strings.NewReader(`{"id":`))
 	if err != nil {
