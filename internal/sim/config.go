@@ -56,17 +56,30 @@ type Config struct {
 
 	CheckEvery time.Duration // invariant checks and samples
 
-	// LinkUpReset restarts a child's parent-liveness timers when its
-	// parent accepts the hello, so the dial does not count against
-	// swarm.Config.ParentTimeout. The real driver (internal/transport)
-	// starts them at SetParent, before dialing; false models that.
+	// LinkUpReset tells a child's core its parent is up
+	// (swarm.Node.ParentUp) when the parent accepted the hello, as the
+	// real driver (internal/transport) does once the hello is written;
+	// the dial then counts against ParentConnectTimeout, not
+	// ParentTimeout. false leaves it to the parent's first chunk.
 	LinkUpReset bool
+
+	// Verify is how chunks are verified: "fast" (the default) checks
+	// that a chunk is one the simulated origin signed, by identity of
+	// its encoding (see stream.verify) — cheap, and it still rejects any
+	// tampered copy; "ed25519" checks the signature as real nodes do.
+	Verify string
 
 	// The swarm core's levers (0: the core's default).
 	ParentTimeout time.Duration
 	PlayoutDelay  time.Duration
 	FetchMargin   time.Duration
 }
+
+// Chunk verification modes (Config.Verify).
+const (
+	VerifyFast    = "fast"
+	VerifyEd25519 = "ed25519"
+)
 
 // DefaultConfig returns the defaults of every option.
 func DefaultConfig() Config {
@@ -94,6 +107,7 @@ func DefaultConfig() Config {
 		Heartbeat:       time.Second,
 		CheckEvery:      time.Second,
 		LinkUpReset:     true,
+		Verify:          VerifyFast,
 	}
 }
 
@@ -143,6 +157,8 @@ func (c *Config) Validate() error {
 		return bad("heartbeat must be 10ms..1m, got %v", c.Heartbeat)
 	case c.CheckEvery < 10*time.Millisecond:
 		return bad("check-every must be at least 10ms, got %v", c.CheckEvery)
+	case c.Verify != VerifyFast && c.Verify != VerifyEd25519:
+		return bad("verify must be %q or %q, got %q", VerifyFast, VerifyEd25519, c.Verify)
 	}
 	for _, t := range []struct {
 		name string
@@ -293,7 +309,7 @@ var Options = []Option{
 	durOpt("restart-tracker-at", "the tracker restarts, empty, at this time (0: never)", func(c *Config) *time.Duration { return &c.RestartTrackerAt }),
 	durOpt("partition-at", "network partition at this time (0: never; not modelled yet)", func(c *Config) *time.Duration { return &c.PartitionAt }),
 	durOpt("heal-at", "the partition heals at this time (0: never; not modelled yet)", func(c *Config) *time.Duration { return &c.HealAt }),
-	{"link-up-reset", "restart a child's parent timeout when the link is up, not when the dial starts (false: as internal/transport does today)",
+	{"link-up-reset", "tell a child's core its parent is up when the parent accepts the hello, as internal/transport does (false: at its first chunk)",
 		func(c *Config) string { return strconv.FormatBool(c.LinkUpReset) },
 		func(c *Config, v string) error {
 			b, err := strconv.ParseBool(strings.TrimSpace(v))
@@ -303,7 +319,17 @@ var Options = []Option{
 			c.LinkUpReset = b
 			return nil
 		}},
-	durOpt("parent-timeout", "swarm core: a parent silent on a stripe this long is lost (0: the core's default)", func(c *Config) *time.Duration { return &c.ParentTimeout }),
+	{"verify", "chunk verification: fast (the chunk is one the simulated origin signed) or ed25519 (the signature, as real nodes do)",
+		func(c *Config) string { return c.Verify },
+		func(c *Config, v string) error {
+			v = strings.TrimSpace(v)
+			if v != VerifyFast && v != VerifyEd25519 {
+				return fmt.Errorf("want %s or %s, got %q", VerifyFast, VerifyEd25519, v)
+			}
+			c.Verify = v
+			return nil
+		}},
+	durOpt("parent-timeout", "swarm core: a parent that is up and sends nothing on any stripe this long is lost (0: the core's default)", func(c *Config) *time.Duration { return &c.ParentTimeout }),
 	durOpt("playout-delay", "swarm core: playout runs this far behind a start slice's arrival (0: the core's default)", func(c *Config) *time.Duration { return &c.PlayoutDelay }),
 	durOpt("fetch-margin", "swarm core: a chunk missing this long before it is due is fetched from the origin (0: the core's default)", func(c *Config) *time.Duration { return &c.FetchMargin }),
 	durOpt("check-every", "interval of invariant checks and tree samples", func(c *Config) *time.Duration { return &c.CheckEvery }),

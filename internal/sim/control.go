@@ -52,6 +52,11 @@ func (s *Sim) join(e *event) {
 		p.node, p.alive = node, true
 		p.alivePos = len(s.alive)
 		s.alive = append(s.alive, p.idx)
+		// Start the core's clock, as the real driver does: a peer the
+		// tracker cannot place fetches from the origin after the
+		// connect grace.
+		node.Tick(s.t(s.now))
+		s.process(p)
 	}
 	if !p.alive {
 		return

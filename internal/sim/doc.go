@@ -33,6 +33,18 @@
 // NATs, else a relay (or a failure when relays are off). The origin and the
 // tracker sit in a data centre; the origin has its own upload capacity.
 //
+// # Verification
+//
+// By default (Config.Verify "fast") the cores check chunks with a cheap
+// stand-in for Ed25519 (swarm.Config.Verify): a chunk passes when its
+// encoding is one the simulated origin signed — the very buffer, which
+// every node shares. Any tampered copy fails; "ed25519" checks the
+// signatures as real nodes do, and runs the same trace.
+//
+// The origin numbers slices from 1, as the real one does: a fetch of
+// slice 0 is answered with the newest keyframe slice (a peer that has
+// nothing asks so).
+//
 // # Invariants
 //
 // While it runs the simulator checks that no stripe tree has a cycle, no

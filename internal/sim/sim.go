@@ -56,6 +56,9 @@ type Sim struct {
 	tr      *tracker.Tracker
 	trUp    bool
 	nextSeq uint64 // next slice the origin publishes
+	// verify is the cores' chunk check (swarm.Config.Verify); nil:
+	// Ed25519.
+	verify func(raw []byte) error
 
 	trace        tracer
 	m            metrics
@@ -87,6 +90,10 @@ func New(cfg Config) (*Sim, error) {
 	}
 	s.key = ed25519.NewKeyFromSeed(seed)
 	s.stream = newStream(&cfg, s.key, channelName, epoch)
+	if cfg.Verify == VerifyFast {
+		s.verify = s.stream.verify
+	}
+	s.nextSeq = 1 // origins number slices from 1: slice 0 asks for the newest keyframe
 	s.trace.init()
 	s.m.init(&cfg)
 	s.ctl = measureControl()
@@ -114,6 +121,7 @@ func (s *Sim) nodeConfig(source bool, maxChildren int) swarm.Config {
 		ParentTimeout: s.cfg.ParentTimeout,
 		PlayoutDelay:  s.cfg.PlayoutDelay,
 		FetchMargin:   s.cfg.FetchMargin,
+		Verify:        s.verify,
 	}
 }
 
@@ -185,7 +193,8 @@ func (s *Sim) Run() (*report.Report, error) {
 		return nil, err
 	}
 	s.push(event{at: 0, kind: evRegister, node: originIdx})
-	s.push(event{at: int64(s.cfg.Slice), kind: evPublish, node: originIdx})
+	// A slice is published when it ends: slice seq at (seq+1) × Slice.
+	s.push(event{at: int64(s.nextSeq+1) * int64(s.cfg.Slice), kind: evPublish, node: originIdx})
 	for range s.cfg.Peers {
 		var at int64
 		if s.cfg.FlashCrowd > 0 {
@@ -344,11 +353,11 @@ func (s *Sim) dispatch(e *event) {
 	case evRegister:
 		s.register()
 	case evLinkUp:
-		// Restart the liveness timers now that the parent can deliver:
-		// the dial (punch, handshake, hello) does not count against
-		// ParentTimeout.
+		// The parent accepted: its liveness timer starts now, so the
+		// dial (punch, handshake, hello) counts against the connect
+		// timeout, not ParentTimeout.
 		if p := s.peers[e.node]; p.alive && p.parent == e.from && s.cfg.LinkUpReset {
-			p.node.SetParent(s.t(s.now), -1, nodeID(e.from))
+			p.node.ParentUp(s.t(s.now), nodeID(e.from))
 			s.process(p)
 		}
 	}
@@ -502,6 +511,11 @@ func (s *Sim) fetch(e *event) {
 		return
 	}
 	id := wire.ID{Seq: uint64(e.aux), Stripe: e.stripe}
+	if id.Seq == 0 { // the newest keyframe slice, as the real driver serves it
+		if seq, ok := o.node.NewestKeyframe(); ok {
+			id.Seq = seq
+		}
+	}
 	raw, ok := o.node.Lookup(id)
 	if !ok {
 		s.m.control += s.ctl.request

@@ -3,6 +3,7 @@ package sim
 import (
 	"crypto/ed25519"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 	"time"
@@ -31,7 +32,21 @@ type stream struct {
 	pkts     int    // packets of another slice
 	pktSize  int
 	start    time.Time // capture time of slice 0
+
+	// signed is every chunk encoding made in the last keepSigned slices,
+	// by the address of its first byte, with its length: the fast
+	// verifier's set (see verify). bySeq lists them per slice, oldest
+	// first, for eviction.
+	signed map[*byte]int
+	bySeq  [][]*byte
 }
+
+// keepSigned is how long the fast verifier remembers a chunk: far longer
+// than any chunk stays in a window or in flight.
+const keepSigned = 2 * time.Minute
+
+// errNotSigned rejects a chunk the simulated origin did not make.
+var errNotSigned = errors.New("sim: not a chunk the origin signed (tampered copy?)")
 
 var streamParams = []wire.Param{{Media: 0, Data: []byte{0x67, 0x42, 0xc0, 0x1f, 0xda, 0x01}}, {Media: 0, Data: []byte{0x68, 0xce, 0x3c, 0x80}}}
 
@@ -49,7 +64,42 @@ func newStream(cfg *Config, key ed25519.PrivateKey, channel string, start time.T
 	size := int(math.Round(perInterval / float64(keyPkts+int(m-1)*pkts)))
 	size = max(rtpHeader+16, min(size, 65000))
 	return &stream{channel: channel, key: key, k: cfg.Stripes, slice: cfg.Slice, keyEvery: m,
-		keyPkts: keyPkts, pkts: pkts, pktSize: size, start: start}
+		keyPkts: keyPkts, pkts: pkts, pktSize: size, start: start,
+		signed: make(map[*byte]int)}
+}
+
+// verify is the simulator's cheap stand-in for the Ed25519 check
+// (swarm.Config.Verify): a chunk passes when its encoding is one the
+// origin made and signed — the very buffer, at its full length, since
+// every node shares the origin's encodings and never modifies them. A
+// tampered copy is another buffer and fails, even a byte-identical one;
+// a buffer modified in place is not caught (no simulated node does that).
+func (s *stream) verify(raw []byte) error {
+	if len(raw) == 0 {
+		return errNotSigned
+	}
+	if n, ok := s.signed[&raw[0]]; !ok || n != len(raw) {
+		return errNotSigned
+	}
+	return nil
+}
+
+// remember adds slice seq's encodings to the fast verifier's set and
+// forgets those older than keepSigned.
+func (s *stream) remember(raws [][]byte) {
+	ptrs := make([]*byte, 0, len(raws))
+	for _, raw := range raws {
+		s.signed[&raw[0]] = len(raw)
+		ptrs = append(ptrs, &raw[0])
+	}
+	s.bySeq = append(s.bySeq, ptrs)
+	if keep := int(keepSigned/s.slice) + 1; len(s.bySeq) > keep {
+		for _, p := range s.bySeq[0] {
+			delete(s.signed, p)
+		}
+		s.bySeq[0] = nil
+		s.bySeq = s.bySeq[1:]
+	}
 }
 
 func (s *stream) keyframe(seq uint64) bool { return seq%s.keyEvery == 0 }
@@ -110,6 +160,7 @@ func (s *stream) make(seq uint64) ([]*wire.Chunk, [][]byte, error) {
 		chunks[st] = c
 		raws[st] = raw
 	}
+	s.remember(raws)
 	return chunks, raws, nil
 }
 

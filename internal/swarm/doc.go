@@ -50,7 +50,7 @@
 //
 // A missing chunk of a slice the node waits for is fetched from the
 // origin FetchMargin before the slice is due, or as soon as the slice
-// should exist when its stripe has no parent that is up.
+// should exist when its stripe has no parent.
 //
 // # Parent liveness
 //
@@ -75,8 +75,8 @@
 //
 // # Detached nodes
 //
-// A node that has received nothing and has no parent that is up on a
-// stripe asks the origin for slice 0 of that stripe once
+// A node that has received nothing and has no parent on a stripe asks
+// the origin for slice 0 of that stripe once
 // ParentConnectTimeout has passed since its first input. Origins number
 // slices from 1; a driver serving fetches answers slice 0 with the chunk
 // of the newest keyframe slice it holds (NewestKeyframe), and answers

@@ -72,39 +72,60 @@ func (n *Node) parentNewest(parent NodeID) (newest uint64, ok bool) {
 	return newest, ok
 }
 
-// eagerFrom returns from when the missing chunks of stripe s are fetched
-// as soon as their slice should exist rather than FetchMargin before it
-// is due: at once when the stripe has no parent or its parent is not up
-// yet, else once the parent has been silent for half of ParentTimeout
-// (so a node whose parent died forwards fetched chunks to its children
-// before they could find it silent for ParentTimeout).
-func (n *Node) eagerFrom(s int) time.Time {
+// keepaliveDue reports whether stripe s's parent is up, silent for half
+// of ParentTimeout and owed a keepalive fetch now; when not, next is
+// when it may be (zero: not while nothing changes).
+//
+// A node whose parent went quiet fetches, every half ParentTimeout, the
+// oldest chunk of that parent's stripes that should have arrived: it
+// needs it anyway (it would fetch it at the margin), and it forwards it,
+// so its own children keep hearing from it and do not find it silent
+// for ParentTimeout while it repairs — the lost-parent cascade. Its
+// children, which see the same silence, fetch at most one such chunk
+// per half ParentTimeout themselves until the forwarded ones arrive.
+func (n *Node) keepaliveDue(now time.Time, s int) (due bool, next time.Time) {
 	st := &n.stripes[s]
 	if st.parent == "" || !st.up {
-		return time.Time{}
+		return false, time.Time{}
 	}
-	return st.since.Add(n.cfg.ParentTimeout / 2)
+	at := st.since.Add(n.cfg.ParentTimeout / 2)
+	if st.keepAt.After(at) {
+		at = st.keepAt
+	}
+	if at.After(now) {
+		return false, at
+	}
+	return true, time.Time{}
+}
+
+// keptAlive records a keepalive fetch for parent's stripes.
+func (n *Node) keptAlive(now time.Time, parent NodeID) {
+	for s := range n.stripes {
+		if st := &n.stripes[s]; st.parent == parent {
+			st.keepAt = now.Add(n.cfg.ParentTimeout / 2)
+		}
+	}
 }
 
 // scanFetches queues fetches to the origin for the chunks the node is
 // waiting for and will not get in time otherwise, and returns when it
 // next needs to look.
 //
-// Before anything arrived, a stripe without a parent that is up asks the
-// origin for slice 0 — the newest keyframe slice it holds (see
-// NewestKeyframe) — once ParentConnectTimeout has passed since the
-// node's first input, so a node the tracker could not place still plays.
-// Once playout runs, a missing chunk of a slice from the next one to
-// play up to a few past the newest seen is fetched FetchMargin before
-// its slice is due; on a stripe without a parent that is up, or whose
-// parent has been silent for half of ParentTimeout, as soon as its slice
-// is predicted to exist. Before playout starts (no skew yet), the
-// missing chunks of the slices from the newest keyframe held on are
-// fetched once ParentTimeout has passed since that slice's first chunk
-// arrived — a push that late is not coming, and without them a node
-// with a lossy or missing parent would never start — and at once on a
-// stripe without a parent that is up. Each chunk is asked at most once
-// per FetchRetry, at most MaxFetches at once.
+// Before anything arrived, a stripe without a parent asks the origin for
+// slice 0 — the newest keyframe slice it holds (see NewestKeyframe) —
+// once ParentConnectTimeout has passed since the node's first input, so
+// a node the tracker could not place still plays. Once playout runs, a
+// missing chunk of a slice from the next one to play up to a few past
+// the newest seen is fetched FetchMargin before its slice is due; on a
+// stripe without a parent, as soon as its slice is predicted to exist;
+// and one chunk per half ParentTimeout of the stripes of a parent that is
+// up but quiet (see keepaliveDue). Before playout starts
+// (no skew yet), the missing chunks of the slices from the newest
+// keyframe held on are fetched once ParentTimeout has passed since that
+// slice's first chunk arrived — a push that late is not coming, and
+// without them a node with a lossy or missing parent would never start —
+// and at once on a stripe without a parent. Each chunk is asked at most
+// once per FetchRetry, at most MaxFetches at once.
 func (n *Node) scanFetches(now time.Time) time.Time {
 	for id, at := range n.fetching { // deletes only: order does not matter
 		if !at.Add(n.cfg.FetchRetry).After(now) {
@@ -140,15 +161,16 @@ func (n *Node) scanFetches(now time.Time) time.Time {
 	case !n.seen:
 		at := n.startAt.Add(n.cfg.ParentConnectTimeout)
 		for s := range n.stripes {
-			if st := &n.stripes[s]; st.parent == "" || !st.up {
+			if n.stripes[s].parent == "" {
 				consider(wire.ID{Seq: 0, Stripe: uint8(s)}, at)
 			}
 		}
 	case n.play.started:
-		var eagerBuf [wire.MaxStripes]time.Time
-		eager := eagerBuf[:n.k]
-		for s := range eager {
-			eager[s] = n.eagerFrom(s)
+		var keep [wire.MaxStripes]bool
+		for s := range n.k {
+			var at time.Time
+			keep[s], at = n.keepaliveDue(now, s)
+			next = earliest(next, at)
 		}
 		lo := n.play.next
 		hi := max(n.newestSeq, lo) + fetchAhead
@@ -164,15 +186,26 @@ func (n *Node) scanFetches(now time.Time) time.Time {
 				if sl != nil && sl.chunks[s] != nil {
 					continue
 				}
+				id := wire.ID{Seq: seq, Stripe: uint8(s)}
 				at := margin
-				e := exists
-				if eager[s].After(e) {
-					e = eager[s]
+				switch {
+				case n.stripes[s].parent == "":
+					if exists.Before(at) {
+						at = exists
+					}
+				case keep[s] && !exists.After(now):
+					// The keepalive: this chunk now (or the one in
+					// flight), then none for half ParentTimeout.
+					at = now
+					parent := n.stripes[s].parent
+					n.keptAlive(now, parent)
+					for o := range n.k {
+						if n.stripes[o].parent == parent {
+							keep[o] = false
+						}
+					}
 				}
-				if e.Before(at) {
-					at = e
-				}
-				consider(wire.ID{Seq: seq, Stripe: uint8(s)}, at)
+				consider(id, at)
 			}
 		}
 	default:
@@ -187,7 +220,7 @@ func (n *Node) scanFetches(now time.Time) time.Time {
 					continue
 				}
 				at := kf.firstAt.Add(n.cfg.ParentTimeout)
-				if st := &n.stripes[s]; st.parent == "" || !st.up {
+				if n.stripes[s].parent == "" {
 					at = kf.firstAt
 				}
 				consider(wire.ID{Seq: seq, Stripe: uint8(s)}, at)

@@ -46,7 +46,10 @@ type stripe struct {
 	// parent (ParentConnectTimeout runs from it); then the later of
 	// ParentUp and the last chunk from the parent on any stripe
 	// (ParentTimeout runs from it).
-	since  time.Time
+	since time.Time
+	// keepAt: no keepalive fetch for this parent before then (see
+	// keepaliveDue).
+	keepAt time.Time
 	lostAt time.Time // when its parent was lost; zero unless repairing
 	newest uint64    // highest seq received on this stripe
 	seen   bool      // newest is valid
