@@ -42,6 +42,10 @@ type gossipState struct {
 	upload   float64
 	health   float64
 	lastFrom uint64
+	// contrib is what this node's own values put into sum this epoch; a
+	// change of them adds the difference (so the average follows a node
+	// whose successor list or SetLocal figures changed mid-epoch).
+	contrib [numEstimates]float64
 }
 
 func (g *gossipState) init() { g.health = 1 }
@@ -82,10 +86,24 @@ func (n *Node) sizeEstimate() float64 {
 	return float64(k-1) * math.Ldexp(1, 64) / span
 }
 
+func (g *gossipState) local(n *Node) [numEstimates]float64 {
+	return [numEstimates]float64{n.sizeEstimate(), g.upload, g.health}
+}
+
 func (g *gossipState) reset(n *Node) {
 	g.rounds = 0
-	g.sum = [numEstimates]float64{n.sizeEstimate(), g.upload, g.health}
+	g.sum = g.local(n)
+	g.contrib = g.sum
 	g.weight = 1
+}
+
+// update adds the change of this node's own values since they entered.
+func (g *gossipState) update(n *Node) {
+	cur := g.local(n)
+	for i := range g.sum {
+		g.sum[i] += cur[i] - g.contrib[i]
+	}
+	g.contrib = cur
 }
 
 func (g *gossipState) finish() {
@@ -105,6 +123,8 @@ func (g *gossipState) round(n *Node) {
 		g.finish()
 		g.epoch++
 		g.reset(n)
+	} else {
+		g.update(n)
 	}
 	ms := n.Members()
 	if len(ms) == 0 || g.weight == 0 {
