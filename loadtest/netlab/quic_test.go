@@ -2,6 +2,7 @@ package netlab_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/netip"
@@ -145,4 +146,87 @@ func TestQUICOverPunchedPath(t *testing.T) {
 		conn.CloseWithError(0, "")
 		bc.CloseWithError(0, "")
 	}
+}
+
+// A pair that cannot punch (symmetric ↔ symmetric) talks QUIC through
+// the relay on the public host: both bind to the session port with punch
+// probes, one dials the relay address expecting the other's fingerprint.
+func TestQUICOverRelayForSymmetricPair(t *testing.T) {
+	lab := newLab(t, netlab.Config{NATs: []netlab.NAT{netlab.Symmetric, netlab.Symmetric}})
+	s := stunServer(t, lab)
+	relay, err := nat.NewRelay(nat.RelayConfig{IP: lab.Public.IPs[0], Listen: lab.Public.ListenUDP}, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { relay.Close() })
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	a, b := newQUICPeer(t, lab.Sites[0].Hosts[0]), newQUICPeer(t, lab.Sites[1].Hosts[0])
+	for _, p := range []*quicPeer{a, b} {
+		wg.Go(func() {
+			var err error
+			if p.rep, err = p.stun.Probe(ctx, s.Addr(), nat.ProbeConfig{Local: p.local}); err != nil {
+				t.Errorf("probe: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if core.CanPunch(a.rep.Result, b.rep.Result) {
+		t.Fatalf("symmetric pair predicted punchable: %+v / %+v", a.rep.Result, b.rep.Result)
+	}
+	const token = 99
+	raddr, err := relay.Allocate(token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []*quicPeer{a, b} {
+		sess := nat.NewPunchSession(core.PunchConfig{Token: token}, []netip.AddrPort{raddr}, func(pkt []byte, to netip.AddrPort) error {
+			_, err := p.ep.WriteTo(pkt, net.UDPAddrFromAddrPort(to))
+			return err
+		})
+		p.sess.Store(sess)
+		if res, err := sess.Run(ctx); err != nil || res.Path != raddr {
+			t.Fatalf("bind to relay %v: %+v %v", raddr, res, err)
+		}
+	}
+	accepted := make(chan error, 1)
+	wg.Go(func() {
+		c, err := b.ep.Accept(ctx)
+		if err == nil {
+			if c.Remote() != a.ep.ID() {
+				err = errors.New("accepted " + string(c.Remote()))
+			}
+			st, serr := c.AcceptStream(ctx)
+			if serr == nil {
+				io.Copy(st, st)
+				st.Close()
+			}
+		}
+		accepted <- err
+	})
+	conn, err := a.ep.Dial(ctx, raddr.String(), b.ep.ID())
+	if err != nil {
+		t.Fatalf("QUIC dial through the relay: %v", err)
+	}
+	defer conn.CloseWithError(0, "")
+	st, err := conn.OpenStreamSync(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Write([]byte("relayed"))
+	st.Close()
+	got, err := io.ReadAll(st)
+	if err != nil || string(got) != "relayed" {
+		t.Fatalf("echo %q, err %v", got, err)
+	}
+	if err := <-accepted; err != nil {
+		t.Fatal(err)
+	}
+	if relay.Forwarded() == 0 {
+		t.Fatal("relay counted no bytes")
+	}
+	t.Logf("QUIC through relay %v: %d bytes forwarded", raddr, relay.Forwarded())
 }
