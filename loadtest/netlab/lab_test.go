@@ -235,6 +235,32 @@ func TestMappingChangeAfterWANBounce(t *testing.T) {
 	if !changed || prev != before || w.Current() == before {
 		t.Fatalf("after the bounce: changed=%v prev=%v now=%v (before %v)", changed, prev, w.Current(), before)
 	}
+
+	// The same through Client.Watch, as a peer runs it.
+	changes := make(chan nat.MappingChange, 4)
+	wctx, wcancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- cc.Watch(wctx, s.Addr(), 50*time.Millisecond, func(c nat.MappingChange) { changes <- c })
+	}()
+	defer func() { wcancel(); <-done }()
+	time.Sleep(200 * time.Millisecond) // a few unchanged answers first
+	select {
+	case c := <-changes:
+		t.Fatalf("change %+v reported without a bounce", c)
+	default:
+	}
+	if err := lab.BounceWAN(ctx, lab.Sites[0]); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case c := <-changes:
+		if c.Prev == c.Now || nat.CoreAddr(c.Prev) != w.Current() {
+			t.Fatalf("change %+v; the mapping before was %v", c, w.Current())
+		}
+	case <-ctx.Done():
+		t.Fatal("Watch did not notice the bounce")
+	}
 }
 
 // Close is idempotent, and a lab that is closed is gone.
