@@ -14,17 +14,87 @@ var (
 
 // buildRing joins n nodes, one every 20ms, each through a random member
 // already on the ring.
-func buildRing(s *simNet, n int) {
-	first := s.addRandom()
-	s.do(first, func(*Node) {})
-	members := []*simNode{first}
-	for range n - 1 {
-		via := members[s.rng.IntN(len(members))]
+func buildRing(s *simNet, n int) { buildRings(s, n, 1) }
+
+// buildRings builds parts separate rings of n nodes in all (random IDs,
+// so the rings interleave), returning each ring's members.
+func buildRings(s *simNet, n, parts int) [][]*simNode {
+	members := make([][]*simNode, parts)
+	for i := range n {
+		p := i % parts
 		sn := s.addRandom()
-		s.do(sn, func(nd *Node) { nd.Join(s.now, via.node.Self()) })
-		members = append(members, sn)
+		if len(members[p]) == 0 {
+			s.do(sn, func(*Node) {})
+		} else {
+			via := members[p][s.rng.IntN(len(members[p]))]
+			s.do(sn, func(nd *Node) { nd.Join(s.now, via.node.Self()) })
+		}
+		members[p] = append(members[p], sn)
 		s.runFor(20 * time.Millisecond)
 	}
+	return members
+}
+
+// TestMergeByOneContact: two rings built apart (no member remembers the
+// other ring) merge after the driver tells one node of one member of the
+// other ring; MergeFanout trades messages for time.
+func TestMergeByOneContact(t *testing.T) {
+	n := 1000
+	if raceEnabled || testing.Short() {
+		n = 200
+	}
+	took := map[int]time.Duration{}
+	for _, fan := range []int{-1, 1, 2, 4} {
+		s := newSimNet(t, 11)
+		s.cfg = func(c *Config) { c.MergeFanout = fan }
+		rings := buildRings(s, n, 2)
+		s.runFor(30 * time.Second)
+		for i := range rings {
+			s.side = map[ID]int{}
+			for j, r := range rings {
+				for _, sn := range r {
+					s.side[sn.node.Self().ID] = j
+				}
+			}
+			if bad := s.inconsistent(i); len(bad) > 0 {
+				t.Fatalf("ring %d not consistent: %s", i, bad[0])
+			}
+		}
+		s.side = nil
+		base := baseline(s, n)
+		all0, merge0 := s.sent()
+		start := s.now
+		a, b := rings[0][0], rings[1][0]
+		s.do(a, func(nd *Node) { nd.Contact(s.now, b.node.Self()) })
+		bound := 120 * time.Second
+		if fan < 0 {
+			bound = 30 * time.Minute
+		}
+		for s.now.Sub(start) < bound && len(s.inconsistent(-1)) > 0 {
+			s.runFor(time.Second)
+		}
+		if bad := s.inconsistent(-1); len(bad) > 0 {
+			t.Fatalf("fanout %d: not merged %v after the contact: %d wrong, e.g. %s", fan, bound, len(bad), bad[0])
+		}
+		all1, merge1 := s.sent()
+		d := s.now.Sub(start)
+		took[fan] = d
+		perNode := float64(all1-all0) / float64(n)
+		t.Logf("N=%d fanout %2d: one ring %v after one contact; per node %.1f messages, %.1f above the steady %.1f/s, %.1f merge-specific",
+			n, fan, d, perNode, perNode-base*d.Seconds(), base, float64(merge1-merge0)/float64(n))
+	}
+	if took[4] > took[-1] || took[2] > took[-1] {
+		t.Errorf("spreading did not speed the merge up: %v", took)
+	}
+}
+
+// baseline runs the network for 10s and returns the messages per node
+// per second it sent.
+func baseline(s *simNet, n int) float64 {
+	a, _ := s.sent()
+	s.runFor(10 * time.Second)
+	b, _ := s.sent()
+	return float64(b-a) / float64(n) / 10
 }
 
 // lookups starts count lookups of random keys from random live nodes,
@@ -48,7 +118,7 @@ func lookups(t *testing.T, s *simNet, count int) (success, meanHops float64, max
 	ok, hops := 0, 0
 	for _, x := range qs {
 		d, done := x.sn.done[x.req]
-		if !done || d.Err != nil || d.Owner.ID != s.owner(x.key) {
+		if !done || d.Err != nil || d.Owner.ID != s.owner(x.sn.node.self.ID, x.key) {
 			continue
 		}
 		ok++
@@ -64,7 +134,10 @@ func lookups(t *testing.T, s *simNet, count int) (success, meanHops float64, max
 // TestLargeRing is the acceptance run of the overlay core on the mini
 // network: build, churn, stabilise, look up, partition, heal.
 func TestLargeRing(t *testing.T) {
-	n := *flagNodes
+	n, partition := *flagNodes, 5*time.Minute
+	if raceEnabled || testing.Short() {
+		partition = time.Minute
+	}
 	if n == 0 {
 		n = 1000
 		if raceEnabled || testing.Short() {
@@ -127,17 +200,23 @@ func TestLargeRing(t *testing.T) {
 	for _, sn := range live {
 		s.side[sn.node.Self().ID] = s.rng.IntN(2)
 	}
-	s.runFor(60 * time.Second)
+	s.runFor(partition)
 	for side := range 2 {
 		if bad := s.inconsistent(side); len(bad) > 0 {
-			t.Fatalf("side %d not a consistent ring after 60s of partition: %d wrong, e.g. %s", side, len(bad), bad[0])
+			t.Fatalf("side %d not a consistent ring after %v of partition: %d wrong, e.g. %s", side, partition, len(bad), bad[0])
 		}
 	}
+	succ, hops, _ = lookups(t, s, 1000)
+	t.Logf("during the partition: lookup success %.4f (owner on the asker's side), mean hops %.2f", succ, hops)
+	if succ < 0.999 {
+		t.Errorf("lookup success %.4f < 0.999 within the parts", succ)
+	}
+	base := baseline(s, len(live))
 	// Heal.
 	s.side = nil
 	all0, merge0 := s.sent()
 	start = s.now
-	const mergeBound = 60 * time.Second
+	const mergeBound = 30 * time.Second // the acceptance bound
 	for s.now.Sub(start) < mergeBound && len(s.inconsistent(-1)) > 0 {
 		s.runFor(time.Second)
 	}
@@ -146,7 +225,7 @@ func TestLargeRing(t *testing.T) {
 		t.Fatalf("rings not merged %v after the heal: %d wrong, e.g. %s", mergeBound, len(bad), bad[0])
 	}
 	took := s.now.Sub(start)
-	t.Logf("N=%d: merged into one consistent ring %v after the heal (%.0f rounds); messages per node during the merge: %.1f (%.1f/s), of them merge-specific %.1f",
-		n, took, took.Seconds()/DefaultRound.Seconds(), float64(all1-all0)/float64(len(live)),
-		float64(all1-all0)/float64(len(live))/took.Seconds(), float64(merge1-merge0)/float64(len(live)))
+	perNode := float64(all1-all0) / float64(len(live))
+	t.Logf("N=%d: partitioned %v, then merged into one consistent ring %v after the heal (%.0f rounds); messages per node during the merge: %.1f, %.1f above the steady %.1f/s; merge-specific %.1f",
+		n, partition, took, took.Seconds()/DefaultRound.Seconds(), perNode, perNode-base*took.Seconds(), base, float64(merge1-merge0)/float64(len(live)))
 }

@@ -274,9 +274,15 @@ func (s *simNet) inconsistent(side int) []string {
 	return bad
 }
 
-// owner is the true successor of key among the live nodes.
-func (s *simNet) owner(key ID) ID {
-	l := s.live()
+// owner is the true successor of key among the live nodes that asker
+// can reach.
+func (s *simNet) owner(asker, key ID) ID {
+	var l []*simNode
+	for _, sn := range s.live() {
+		if s.reachable(asker, sn.node.self.ID) {
+			l = append(l, sn)
+		}
+	}
 	i, _ := slices.BinarySearchFunc(l, key, func(sn *simNode, k ID) int {
 		switch {
 		case sn.node.self.ID < k:
