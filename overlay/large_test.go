@@ -43,9 +43,12 @@ func TestMergeByOneContact(t *testing.T) {
 	if raceEnabled || testing.Short() {
 		n = 200
 	}
+	if *flagNodes > 0 {
+		n = *flagNodes
+	}
 	took := map[int]time.Duration{}
 	for _, fan := range []int{-1, 1, 2, 4} {
-		s := newSimNet(t, 11)
+		s := newSimNet(t, *flagSeed+10)
 		s.cfg = func(c *Config) { c.MergeFanout = fan }
 		rings := buildRings(s, n, 2)
 		s.runFor(30 * time.Second)

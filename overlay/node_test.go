@@ -472,3 +472,18 @@ func TestDeterministic(t *testing.T) {
 		t.Fatalf("seeds 3 and 4 gave the same trace %x", a)
 	}
 }
+
+func TestRejoinWhileStillListed(t *testing.T) {
+	a, b, c := peer(100, "a"), peer(200, "b"), peer(300, "c")
+	n := newNode(t, b)
+	n.Join(t0, a)
+	fs, _ := sentOf[*FindSuccessor](n.Ready())
+	// The ring still lists b: the answer names b itself, then c.
+	n.Step(t0, a, &Found{Req: fs[0].Req, Key: b.ID, Kind: KindJoin, Pred: a, Succ: b, Succs: []Peer{c, a}})
+	if got := n.Successors(); len(got) != 2 || got[0] != c || got[1] != a {
+		t.Fatalf("successors %v, want [c a]", got)
+	}
+	if !n.Joined() {
+		t.Fatal("not joined")
+	}
+}

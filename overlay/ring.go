@@ -191,18 +191,25 @@ func (n *Node) found(now time.Time, _ Peer, f *Found) {
 		n.fingers[p.finger], n.fingerOK[p.finger] = f.Succ, f.Succ.ID != n.self.ID
 	case KindJoin:
 		n.joinVia = Peer{}
-		if f.Succ.ID != n.self.ID {
+		succ, rest := f.Succ, f.Succs
+		if succ.ID == n.self.ID && len(rest) > 0 {
+			// A rejoin: the ring still lists us; take the member after us.
+			succ, rest = rest[0], rest[1:]
+		}
+		if succ.ID != n.self.ID {
 			n.succs = nil // the answer is authoritative: take it
-			n.adoptSucc(now, f.Succ)
-			for _, s := range f.Succs {
+			n.adoptSucc(now, succ)
+			for _, s := range rest {
 				if s.ID == n.self.ID || len(n.succs) == n.cfg.Successors {
 					break
 				}
 				n.succs = append(n.succs, s)
 			}
-			if f.Pred.ID != n.self.ID && f.Pred.ID != f.Succ.ID {
+			if f.Pred.ID != n.self.ID && f.Pred.ID != succ.ID {
 				n.bootstrap = append(n.bootstrap[:min(len(n.bootstrap), 1)], f.Pred)
 			}
+		} else {
+			n.emit(JoinFailed{Via: p.via}) // the ring knows no one else
 		}
 	case KindMerge:
 		n.mergeFound(now, p, f)
