@@ -42,6 +42,9 @@ func (r Report) String() string {
 	fmt.Fprintf(&b, "mapping:        %v\n", r.Mapping)
 	fmt.Fprintf(&b, "filtering:      %v\n", r.Filtering)
 	fmt.Fprintf(&b, "port preserved: %v\n", r.PortPreserved)
+	if r.PortStep != 0 {
+		fmt.Fprintf(&b, "port step:      %+d (ports predictable)\n", r.PortStep)
+	}
 	if r.SingleAddress {
 		b.WriteString("note:           the server has one address; address-dependent mapping reads as endpoint-independent\n")
 	}

@@ -128,7 +128,11 @@ type Result struct {
 	// SingleAddress: the server had one address, so address-dependent
 	// mapping could not be told from endpoint-independent mapping.
 	SingleAddress bool
-	Type          Type
+	// PortStep is the constant step between the ports of the mapping
+	// tests' three mappings, 0 if none (see PortStep): a symmetric NAT
+	// with a step is a candidate for port prediction.
+	PortStep int
+	Type     Type
 }
 
 // Classify applies RFC 5780 sections 4.3 (mapping) and 4.4 (filtering)
@@ -153,6 +157,7 @@ func Classify(o Observations) Result {
 			r.Filtering = AddressAndPortDependent
 		}
 	}
+	r.PortStep = PortStep(o)
 	r.Type = typeOf(r)
 	return r
 }
