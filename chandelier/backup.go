@@ -1,0 +1,194 @@
+package chandelier
+
+import (
+	"cmp"
+	"slices"
+	"sort"
+)
+
+// backupStripe refreshes the backups of stripe s and returns how many
+// peers have no parent chain to the origin in s (the deficit).
+//
+// A backup of peer x under parent p is a forwarder of s that can reach x
+// and is no deeper than p (no deeper than x when p is the origin), so it
+// is neither x, p, nor below either of them: switching to it never closes
+// a cycle and it does not fail with p. Valid backups are kept; missing
+// ones are drawn from forwarders with a free slot, x's ISP first, at a
+// per-peer offset so that siblings spread over different backups.
+func (o *Optimizer) backupStripe(s int) (deficit int) {
+	o.depths(s)
+	nISP := len(o.isps)
+	for k := range o.lists {
+		if cap(o.lists[k]) < nISP {
+			o.lists[k] = make([][]int32, nISP)
+		}
+		o.lists[k] = o.lists[k][:nISP]
+		for j := range o.lists[k] {
+			o.lists[k][j] = o.lists[k][j][:0]
+		}
+	}
+	freeISP, allISP := o.lists[0], o.lists[1]
+	freeAll, all := o.lists[2][:1], o.lists[3][:1]
+	for _, i := range o.queue { // by depth
+		x := &o.nodes[i]
+		if int(x.interior) != s {
+			continue
+		}
+		allISP[x.isp] = append(allISP[x.isp], i)
+		all[0] = append(all[0], i)
+		if len(x.kids) < int(x.feeds) {
+			freeISP[x.isp] = append(freeISP[x.isp], i)
+			freeAll[0] = append(freeAll[0], i)
+		}
+	}
+	B := o.cfg.Backups
+	for i := int32(1); int(i) < len(o.nodes); i++ {
+		x := &o.nodes[i]
+		if !x.alive {
+			continue
+		}
+		if x.depth[s] < 0 {
+			deficit++
+		}
+		p := x.parent[s]
+		limit := int32(1 << 30)
+		switch {
+		case p == 0:
+			limit = 1
+		case p > 0 && o.nodes[p].depth[s] > 0:
+			limit = o.nodes[p].depth[s]
+		}
+		kept := x.backups[s][:0]
+		for _, b := range x.backups[s] {
+			if o.validBackup(b, i, p, s, limit) && !slices.Contains(kept, b) && len(kept) < B {
+				kept = append(kept, b)
+			}
+		}
+		n := len(kept)
+		for _, l := range [][]int32{freeISP[x.isp], freeAll[0], allISP[x.isp], all[0]} {
+			if len(kept) >= B {
+				break
+			}
+			kept = o.draw(kept, l, i, p, s, limit)
+		}
+		if o.cfg.RTT != nil || x.peer.Region != "" {
+			fresh := kept[n:]
+			slices.SortStableFunc(fresh, func(a, b ref) int { return o.closer(x, a, b) })
+		}
+		x.backups[s] = kept
+	}
+	return deficit
+}
+
+func (o *Optimizer) validBackup(b ref, x, p int32, s int, limit int32) bool {
+	if b.i <= 0 || int(b.i) >= len(o.nodes) || b.i == x || b.i == p {
+		return false
+	}
+	n := &o.nodes[b.i]
+	return n.alive && n.gen == b.g && int(n.interior) == s && n.depth[s] > 0 && n.depth[s] <= limit &&
+		o.compat[n.nat][o.nodes[x].nat]
+}
+
+// draw appends backups for x from list (sorted by depth) to kept.
+func (o *Optimizer) draw(kept []ref, list []int32, x, p int32, s int, limit int32) []ref {
+	n := sort.Search(len(list), func(k int) bool { return o.nodes[list[k]].depth[s] > limit })
+	if n == 0 {
+		return kept
+	}
+	start := int(mix(uint64(x)<<8|uint64(s), uint64(o.nodes[x].gen)) % uint64(n))
+	probes := min(n, 4*o.cfg.Backups+8)
+	for k := range probes {
+		b := list[(start+k)%n]
+		r := ref{i: b, g: o.nodes[b].gen}
+		if o.validBackup(r, x, p, s, limit) && !slices.Contains(kept, r) {
+			kept = append(kept, r)
+			if len(kept) >= o.cfg.Backups {
+				break
+			}
+		}
+	}
+	return kept
+}
+
+// closer ranks two backups of x: same ISP, then same region, then lower
+// RTT when known.
+func (o *Optimizer) closer(x *node, a, b ref) int {
+	na, nb := &o.nodes[a.i], &o.nodes[b.i]
+	sameISP := func(n *node) int {
+		if n.isp == x.isp {
+			return 0
+		}
+		return 1
+	}
+	sameRegion := func(n *node) int {
+		if x.peer.Region != "" && n.peer.Region == x.peer.Region {
+			return 0
+		}
+		return 1
+	}
+	if c := cmp.Or(cmp.Compare(sameISP(na), sameISP(nb)), cmp.Compare(sameRegion(na), sameRegion(nb))); c != 0 || o.cfg.RTT == nil {
+		return c
+	}
+	ra, oka := o.cfg.RTT(x.peer.ID, na.peer.ID)
+	rb, okb := o.cfg.RTT(x.peer.ID, nb.peer.ID)
+	switch {
+	case oka && okb:
+		return cmp.Compare(ra, rb)
+	case oka:
+		return -1
+	case okb:
+		return 1
+	}
+	return 0
+}
+
+// mix is SplitMix64's finalizer over two words: a fixed, seedless hash.
+func mix(a, b uint64) uint64 {
+	z := a*0x9e3779b97f4a7c15 ^ b
+	z = (z ^ z>>30) * 0xbf58476d1ce4e5b9
+	z = (z ^ z>>27) * 0x94d049bb133111eb
+	return z ^ z>>31
+}
+
+// diff fills plan with the assignments that changed since the last Plan.
+func (o *Optimizer) diff(plan *Plan) {
+	type change struct {
+		i int32
+		s int
+	}
+	var changed []change
+	for i := int32(1); int(i) < len(o.nodes); i++ {
+		x := &o.nodes[i]
+		if !x.alive {
+			continue
+		}
+		for s := range o.cfg.Stripes {
+			par := noRef
+			if p := x.parent[s]; p >= 0 {
+				par = ref{i: p, g: o.nodes[p].gen}
+			}
+			switch {
+			case par != x.sentPar[s]:
+				if x.sentPar[s] == noRef {
+					plan.Placed++
+				} else {
+					plan.Moved++
+				}
+			case !slices.Equal(x.backups[s], x.sentBack[s]):
+				plan.BackupChanges++
+			default:
+				continue
+			}
+			x.sentPar[s] = par
+			x.sentBack[s] = append(x.sentBack[s][:0], x.backups[s]...)
+			changed = append(changed, change{i, s})
+		}
+	}
+	slices.SortFunc(changed, func(a, b change) int {
+		return cmp.Or(cmp.Compare(o.nodes[a.i].peer.ID, o.nodes[b.i].peer.ID), cmp.Compare(a.s, b.s))
+	})
+	plan.Changed = make([]Assignment, len(changed))
+	for k, c := range changed {
+		plan.Changed[k] = o.assignment(c.i, c.s)
+	}
+}

@@ -1,0 +1,84 @@
+package chandelier
+
+import (
+	"cmp"
+	"slices"
+)
+
+// rebalance keeps every ISP's stripes supplied. Churn and upload changes
+// drain stripes unevenly; a stripe whose forwarders in an ISP offer fewer
+// feeds than the ISP has peers (plus a margin for joiners) gets more: a
+// leaf-only peer with upload becomes a forwarder of it (no edge changes),
+// else a forwarder of a stripe with surplus switches over, the one with
+// the fewest children first (its children are re-placed this round).
+func (o *Optimizer) rebalance() {
+	K := o.cfg.Stripes
+	need := func(st *ispState) int { return st.peers + st.peers/20 + 1 }
+	short := false
+	for k := range o.isps {
+		st := &o.isps[k]
+		for s := range K {
+			if st.peers > 0 && st.supply[s] < need(st) {
+				short = true
+			}
+		}
+	}
+	if !short {
+		return
+	}
+	// Candidates per ISP: leaf-only peers with upload, then forwarders by
+	// how many children they would orphan.
+	spare := make([][]int32, len(o.isps))
+	fwd := make([][]int32, len(o.isps))
+	for i := int32(1); int(i) < len(o.nodes); i++ {
+		x := &o.nodes[i]
+		switch {
+		case !x.alive || x.feeds == 0:
+		case x.interior < 0:
+			spare[x.isp] = append(spare[x.isp], i)
+		default:
+			fwd[x.isp] = append(fwd[x.isp], i)
+		}
+	}
+	for k := range o.isps {
+		st := &o.isps[k]
+		slices.SortFunc(fwd[k], func(a, b int32) int {
+			return cmp.Or(cmp.Compare(len(o.nodes[a].kids), len(o.nodes[b].kids)), cmp.Compare(a, b))
+		})
+		for s := range K {
+			for st.peers > 0 && st.supply[s] < need(st) {
+				if n := len(spare[k]); n > 0 {
+					i := spare[k][n-1]
+					spare[k] = spare[k][:n-1]
+					o.setInterior(i, s)
+					continue
+				}
+				moved := false
+				for j, i := range fwd[k] {
+					x := &o.nodes[i]
+					t := int(x.interior)
+					if t == s || t < 0 || st.supply[t]-int(x.feeds) < need(st) {
+						continue
+					}
+					o.dropInterior(i)
+					o.setInterior(i, s)
+					fwd[k] = slices.Delete(fwd[k], j, j+1)
+					moved = true
+					break
+				}
+				if !moved {
+					break
+				}
+			}
+		}
+	}
+}
+
+// setInterior makes leaf-only peer i a forwarder of stripe s.
+func (o *Optimizer) setInterior(i int32, s int) {
+	x := &o.nodes[i]
+	x.interior = int16(s)
+	st := &o.isps[x.isp]
+	st.supply[s] += int(x.feeds)
+	st.interior[s]++
+}

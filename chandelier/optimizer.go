@@ -1,0 +1,455 @@
+package chandelier
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// ref names a node slot and the generation of the peer in it, so a slot
+// reused by a later peer never passes for the earlier one.
+type ref struct {
+	i int32
+	g uint32
+}
+
+var noRef = ref{i: -1}
+
+// node is one peer (index 0 is the origin, which uses only its index).
+type node struct {
+	peer     Peer
+	gen      uint32 // bumped when the slot is freed
+	alive    bool
+	isp      int32 // interned ISP
+	nat      NAT   // class
+	feeds    int32
+	interior int16   // the stripe this peer forwards, or -1
+	score    float64 // rank this round: feeds × maturity
+	parent   []int32 // per stripe: parent index (0 = origin) or -1
+	depth    []int32 // per stripe: 1 under the origin, -1 detached; valid within a round
+	kids     []int32 // children in the interior stripe
+	backups  [][]ref // per stripe, ranked
+	sentPar  []ref   // per stripe: the parent last reported in a Plan
+	sentBack [][]ref // per stripe: the backups last reported
+}
+
+// ispState is the book-keeping of one ISP.
+type ispState struct {
+	name     string
+	peers    int
+	supply   []int // per stripe: feeds of its interior peers
+	interior []int // per stripe: how many interior peers
+}
+
+// Optimizer is the Chandelier placement (see the package doc). It is not
+// safe for concurrent use.
+type Optimizer struct {
+	cfg    Config
+	nodes  []node // index 0 is the origin
+	byID   map[string]int32
+	free   []int32    // slots to reuse
+	okids  [][]int32  // the origin's children, per stripe
+	isps   []ispState // by interned index
+	ispIdx map[string]int32
+	compat [numNAT][numNAT]bool // [parent][child]
+
+	// Scratch, reused across rounds.
+	heaps  []slotHeap // per ISP × parent class
+	global [numNAT]slotHeap
+	rooted []bool // per ISP: has an attached interior node in this stripe
+	queue  []int32
+	color  []uint8
+	lists  [4][][]int32 // backup candidates: free per ISP, all per ISP (index 0,1); [2][0], [3][0] global
+}
+
+// New returns an Optimizer with no peers.
+func New(cfg Config) (*Optimizer, error) {
+	cfg.setDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	o := &Optimizer{
+		cfg:    cfg,
+		nodes:  make([]node, 1),
+		byID:   map[string]int32{},
+		okids:  make([][]int32, cfg.Stripes),
+		ispIdx: map[string]int32{},
+	}
+	for p := NAT(0); p < numNAT; p++ {
+		for c := NAT(0); c < numNAT; c++ {
+			o.compat[p][c] = cfg.Connect(p.class(), c.class())
+		}
+	}
+	return o, nil
+}
+
+// Config returns the configuration with defaults filled in.
+func (o *Optimizer) Config() Config { return o.cfg }
+
+// Round implements [Placer].
+func (o *Optimizer) Round(now time.Time, ch Changes) Plan {
+	var plan Plan
+	var released []int32
+	for _, id := range ch.Leave {
+		if i, ok := o.byID[id]; ok {
+			o.remove(i)
+			released = append(released, i)
+			plan.Left = append(plan.Left, id)
+		}
+	}
+	var joins []Peer
+	for _, list := range [][]Peer{ch.Join, ch.Update} {
+		for _, p := range list {
+			if p.ID == "" || p.ID == Origin {
+				plan.Rejected = append(plan.Rejected, p.ID)
+				continue
+			}
+			if i, ok := o.byID[p.ID]; ok {
+				o.update(i, p)
+			} else {
+				joins = append(joins, p)
+			}
+		}
+	}
+	// Deal interior stripes to the biggest uploaders first (LPT), so
+	// every ISP's stripes get even upload.
+	slices.SortStableFunc(joins, func(a, b Peer) int {
+		return cmp.Or(cmp.Compare(b.Upload, a.Upload), cmp.Compare(a.ID, b.ID))
+	})
+	var added []int32
+	for _, p := range joins {
+		if i, ok := o.byID[p.ID]; ok { // listed twice
+			o.update(i, p)
+			continue
+		}
+		added = append(added, o.add(p))
+	}
+	// Stripes are dealt once every ISP's new size is known.
+	for _, i := range added {
+		o.assignInterior(i)
+	}
+	for _, sw := range ch.Switched {
+		if !o.applySwitch(sw) {
+			plan.Rejected = append(plan.Rejected, sw.Peer)
+		}
+	}
+	o.rebalance()
+	o.validate(now)
+	for s := range o.cfg.Stripes {
+		o.placeStripe(s)
+	}
+	for s := range o.cfg.Stripes {
+		plan.Deficit += o.backupStripe(s)
+	}
+	o.diff(&plan)
+	o.free = append(o.free, released...)
+	plan.Peers = len(o.byID)
+	slices.Sort(plan.Left)
+	slices.Sort(plan.Rejected)
+	return plan
+}
+
+// Assignments implements [Placer].
+func (o *Optimizer) Assignments() []Assignment {
+	idx := o.sortedAlive()
+	out := make([]Assignment, 0, len(idx)*o.cfg.Stripes)
+	for _, i := range idx {
+		for s := range o.cfg.Stripes {
+			out = append(out, o.assignment(i, s))
+		}
+	}
+	return out
+}
+
+func (o *Optimizer) sortedAlive() []int32 {
+	idx := make([]int32, 0, len(o.byID))
+	for i := 1; i < len(o.nodes); i++ {
+		if o.nodes[i].alive {
+			idx = append(idx, int32(i))
+		}
+	}
+	slices.SortFunc(idx, func(a, b int32) int { return cmp.Compare(o.nodes[a].peer.ID, o.nodes[b].peer.ID) })
+	return idx
+}
+
+func (o *Optimizer) id(i int32) string {
+	switch {
+	case i == 0:
+		return Origin
+	case i < 0:
+		return ""
+	}
+	return o.nodes[i].peer.ID
+}
+
+func (o *Optimizer) assignment(i int32, s int) Assignment {
+	x := &o.nodes[i]
+	a := Assignment{Peer: x.peer.ID, Stripe: s, Parent: o.id(x.parent[s])}
+	if len(x.backups[s]) > 0 {
+		a.Backups = make([]string, len(x.backups[s]))
+		for k, b := range x.backups[s] {
+			a.Backups[k] = o.id(b.i)
+		}
+	}
+	return a
+}
+
+// Interior returns the stripe the peer forwards (-1: a leaf everywhere)
+// and whether the peer is known.
+func (o *Optimizer) Interior(id string) (stripe int, ok bool) {
+	i, ok := o.byID[id]
+	if !ok {
+		return -1, false
+	}
+	return int(o.nodes[i].interior), true
+}
+
+// --- membership ---
+
+func (o *Optimizer) internISP(name string) int32 {
+	if k, ok := o.ispIdx[name]; ok {
+		return k
+	}
+	k := int32(len(o.isps))
+	o.ispIdx[name] = k
+	o.isps = append(o.isps, ispState{
+		name:     name,
+		supply:   make([]int, o.cfg.Stripes),
+		interior: make([]int, o.cfg.Stripes),
+	})
+	return k
+}
+
+func (o *Optimizer) add(p Peer) int32 {
+	var i int32
+	if n := len(o.free); n > 0 {
+		i, o.free = o.free[n-1], o.free[:n-1]
+	} else {
+		i = int32(len(o.nodes))
+		o.nodes = append(o.nodes, node{})
+	}
+	K := o.cfg.Stripes
+	x := &o.nodes[i]
+	gen := x.gen
+	*x = node{
+		peer: p, gen: gen, alive: true, interior: -1,
+		isp: o.internISP(p.ISP), nat: p.NAT.class(),
+		feeds:    int32(o.cfg.Feeds(p.Upload)),
+		parent:   fill(make([]int32, K), -1),
+		depth:    fill(make([]int32, K), -1),
+		backups:  make([][]ref, K),
+		sentPar:  fill(make([]ref, K), noRef),
+		sentBack: make([][]ref, K),
+	}
+	o.byID[p.ID] = i
+	o.isps[x.isp].peers++
+	return i
+}
+
+func fill[T any](s []T, v T) []T {
+	for k := range s {
+		s[k] = v
+	}
+	return s
+}
+
+// assignInterior makes a leaf-only peer with upload interior in the
+// stripe its ISP lacks most. A peer with a single feed is made interior
+// only where upload is short: as a leaf it costs no depth.
+func (o *Optimizer) assignInterior(i int32) {
+	x := &o.nodes[i]
+	if x.interior >= 0 || x.feeds < 1 {
+		return
+	}
+	st := &o.isps[x.isp]
+	best := -1
+	for s := range o.cfg.Stripes {
+		if best < 0 || st.supply[s] < st.supply[best] {
+			best = s
+		}
+	}
+	if x.feeds == 1 && st.supply[best] >= st.peers+st.peers/4+1 {
+		return
+	}
+	x.interior = int16(best)
+	st.supply[best] += int(x.feeds)
+	st.interior[best]++
+}
+
+// dropInterior makes an interior peer a leaf everywhere; its children
+// become detached roots.
+func (o *Optimizer) dropInterior(i int32) {
+	x := &o.nodes[i]
+	s := int(x.interior)
+	if s < 0 {
+		return
+	}
+	for _, k := range x.kids {
+		o.nodes[k].parent[s] = -1
+	}
+	x.kids = x.kids[:0]
+	st := &o.isps[x.isp]
+	st.supply[s] -= int(x.feeds)
+	st.interior[s]--
+	x.interior = -1
+}
+
+func (o *Optimizer) remove(i int32) {
+	x := &o.nodes[i]
+	for s := range o.cfg.Stripes {
+		o.unlink(i, s)
+	}
+	o.dropInterior(i)
+	o.isps[x.isp].peers--
+	delete(o.byID, x.peer.ID)
+	x.alive = false
+	x.gen++
+	x.kids = nil
+}
+
+func (o *Optimizer) update(i int32, p Peer) {
+	x := &o.nodes[i]
+	if p.Joined.IsZero() {
+		p.Joined = x.peer.Joined
+	}
+	feeds := int32(o.cfg.Feeds(p.Upload))
+	if p.ISP != x.peer.ISP || feeds == 0 {
+		o.dropInterior(i)
+		o.isps[x.isp].peers--
+		x.isp = o.internISP(p.ISP)
+		o.isps[x.isp].peers++
+	}
+	x.peer = p
+	x.nat = p.NAT.class()
+	if s := int(x.interior); s >= 0 {
+		if excess := len(x.kids) - int(feeds); excess > 0 {
+			// Keep the children that carry the most (their rank from
+			// the previous round); detach the rest.
+			slices.SortStableFunc(x.kids, func(a, b int32) int {
+				return cmp.Or(cmp.Compare(o.nodes[b].score, o.nodes[a].score), cmp.Compare(a, b))
+			})
+			for _, k := range x.kids[len(x.kids)-excess:] {
+				o.nodes[k].parent[s] = -1
+			}
+			x.kids = x.kids[:len(x.kids)-excess]
+		}
+		o.isps[x.isp].supply[s] += int(feeds - x.feeds)
+	}
+	x.feeds = feeds
+	o.assignInterior(i)
+}
+
+func (o *Optimizer) kidsOf(p int32, s int) *[]int32 {
+	if p == 0 {
+		return &o.okids[s]
+	}
+	return &o.nodes[p].kids
+}
+
+// capOf is how many children p may have in stripe s.
+func (o *Optimizer) capOf(p int32, s int) int {
+	if p == 0 {
+		return o.cfg.originSlots(s)
+	}
+	if int(o.nodes[p].interior) != s {
+		return 0
+	}
+	return int(o.nodes[p].feeds)
+}
+
+func (o *Optimizer) natOf(p int32) NAT {
+	if p == 0 {
+		return NATOpen
+	}
+	return o.nodes[p].nat
+}
+
+func (o *Optimizer) link(i, p int32, s int) {
+	o.nodes[i].parent[s] = p
+	k := o.kidsOf(p, s)
+	*k = append(*k, i)
+}
+
+func (o *Optimizer) unlink(i int32, s int) {
+	p := o.nodes[i].parent[s]
+	if p < 0 {
+		return
+	}
+	k := o.kidsOf(p, s)
+	if j := slices.Index(*k, i); j >= 0 {
+		*k = slices.Delete(*k, j, j+1)
+	}
+	o.nodes[i].parent[s] = -1
+}
+
+// applySwitch records a peer's own repair. The peer has left its old
+// parent either way; the new edge is kept when it is valid (a forwarding
+// parent with a free slot, reachable, not below the peer). It reports
+// false for an unknown peer or parent or a stripe out of range.
+func (o *Optimizer) applySwitch(sw Switch) bool {
+	i, ok := o.byID[sw.Peer]
+	if !ok || sw.Stripe < 0 || sw.Stripe >= o.cfg.Stripes {
+		return false
+	}
+	s := sw.Stripe
+	q := int32(0)
+	if sw.Parent != Origin {
+		if q, ok = o.byID[sw.Parent]; !ok {
+			return false
+		}
+	}
+	if o.nodes[i].parent[s] == q {
+		return true
+	}
+	o.unlink(i, s)
+	if q == i || len(*o.kidsOf(q, s)) >= o.capOf(q, s) || !o.compat[o.natOf(q)][o.nodes[i].nat] {
+		return true
+	}
+	for j, steps := q, 0; j > 0; j, steps = o.nodes[j].parent[s], steps+1 {
+		if j == i || steps > len(o.nodes) {
+			return true // would close a cycle
+		}
+	}
+	o.link(i, q, s)
+	return true
+}
+
+// natWorth weighs a forwarder's feeds by the share of children that can
+// connect to it (with the NAT mix seen in the field, about 55 % of peers
+// are open, full-cone or restricted): port-restricted parents cannot feed
+// symmetric children, symmetric parents only the first three classes.
+var natWorth = [numNAT]float64{1, 1, 1, 0.85, 0.5, 0.5}
+
+// validate ranks the peers and cuts the edges that became invalid (a NAT
+// changed, an origin over its share).
+func (o *Optimizer) validate(now time.Time) {
+	mature := float64(o.cfg.MatureAge)
+	for i := 1; i < len(o.nodes); i++ {
+		x := &o.nodes[i]
+		if !x.alive {
+			continue
+		}
+		m := 1.0
+		if age := float64(now.Sub(x.peer.Joined)); mature > 0 && age < mature {
+			m = 0.5 + 0.5*max(0, age)/mature
+		}
+		x.score = float64(x.feeds) * m * natWorth[x.nat]
+		for s := range o.cfg.Stripes {
+			p := x.parent[s]
+			if p > 0 && (int(o.nodes[p].interior) != s || !o.compat[o.nodes[p].nat][x.nat]) {
+				o.unlink(int32(i), s)
+			}
+		}
+	}
+	for s := range o.cfg.Stripes {
+		for len(o.okids[s]) > o.cfg.originSlots(s) {
+			o.unlink(o.okids[s][len(o.okids[s])-1], s)
+		}
+	}
+}
+
+// String describes the optimizer's size, for logs.
+func (o *Optimizer) String() string {
+	return fmt.Sprintf("chandelier: %d peers, %d ISPs, %d stripes", len(o.byID), len(o.isps), o.cfg.Stripes)
+}

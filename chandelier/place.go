@@ -1,0 +1,366 @@
+package chandelier
+
+import (
+	"cmp"
+	"slices"
+)
+
+// depths sets depth[s] of every attached node by a breadth-first walk
+// from the origin (the walk order is returned in o.queue: by depth) and
+// cuts any cycle among the detached nodes (a cycle can only come from a
+// bug or a corrupted switch; cutting keeps the round safe).
+func (o *Optimizer) depths(s int) {
+	for i := 1; i < len(o.nodes); i++ {
+		o.nodes[i].depth[s] = -1
+	}
+	q := o.queue[:0]
+	for _, k := range o.okids[s] {
+		o.nodes[k].depth[s] = 1
+		q = append(q, k)
+	}
+	for h := 0; h < len(q); h++ {
+		x := &o.nodes[q[h]]
+		if int(x.interior) != s {
+			continue
+		}
+		for _, k := range x.kids {
+			o.nodes[k].depth[s] = x.depth[s] + 1
+			q = append(q, k)
+		}
+	}
+	o.queue = q
+	if len(q) == len(o.byID) {
+		return
+	}
+	if cap(o.color) < len(o.nodes) {
+		o.color = make([]uint8, len(o.nodes))
+	}
+	color := o.color[:len(o.nodes)]
+	clear(color)
+	for i := 1; i < len(o.nodes); i++ {
+		if !o.nodes[i].alive || o.nodes[i].depth[s] >= 0 || color[i] != 0 {
+			continue
+		}
+		j := int32(i)
+		for j > 0 && o.nodes[j].depth[s] < 0 && color[j] == 0 && o.nodes[j].parent[s] >= 0 {
+			color[j] = 1
+			j = o.nodes[j].parent[s]
+		}
+		if j > 0 && color[j] == 1 {
+			o.unlink(j, s) // j closes a cycle
+		}
+		for k := int32(i); k > 0 && color[k] == 1; k = o.nodes[k].parent[s] {
+			color[k] = 2
+		}
+	}
+}
+
+// hasSlot reports whether attached node i can take one more child in s.
+func (o *Optimizer) hasSlot(i int32, s int) bool {
+	x := &o.nodes[i]
+	return int(x.interior) == s && len(x.kids) < int(x.feeds) && x.depth[s] > 0
+}
+
+// top returns the best live slot of h, dropping stale entries.
+func (o *Optimizer) top(h *slotHeap, s int) (slot, bool) {
+	for len(*h) > 0 {
+		if t := (*h)[0]; o.hasSlot(t.i, s) {
+			return t, true
+		}
+		h.pop()
+	}
+	return slot{}, false
+}
+
+// best returns the best slot a child behind NAT class c can use among
+// heaps (one per parent class): shallowest, then the scarcer kind of
+// parent (a child that can use anyone leaves open parents to those that
+// cannot), then rank.
+func (o *Optimizer) best(heaps []slotHeap, c NAT, s int) (slot, bool) {
+	var b slot
+	var bc NAT
+	found := false
+	for pc := NAT(0); pc < numNAT; pc++ {
+		if !o.compat[pc][c] || len(heaps[pc]) == 0 {
+			continue
+		}
+		t, ok := o.top(&heaps[pc], s)
+		if !ok {
+			continue
+		}
+		if !found || t.depth < b.depth ||
+			t.depth == b.depth && (restrictiveness(pc) > restrictiveness(bc) ||
+				restrictiveness(pc) == restrictiveness(bc) && t.before(b)) {
+			b, bc, found = t, pc, true
+		}
+	}
+	return b, found
+}
+
+// stripeState is one stripe's placement state within a round.
+type stripeState struct {
+	s          int
+	originFree int
+	reserved   int     // ISPs with interior peers in s but none attached
+	leaves     []int32 // attached leaves by depth, for displacement; built lazily
+	leafDepth  []int32
+	leafNext   int
+	leavesOK   bool
+}
+
+// placeStripe attaches the detached roots of stripe s (new peers and
+// orphaned subtrees), best ranked first.
+func (o *Optimizer) placeStripe(s int) {
+	o.depths(s)
+	nISP := len(o.isps)
+	if cap(o.heaps) < nISP*int(numNAT) {
+		o.heaps = make([]slotHeap, nISP*int(numNAT))
+	}
+	o.heaps = o.heaps[:nISP*int(numNAT)]
+	for k := range o.heaps {
+		o.heaps[k] = o.heaps[k][:0]
+	}
+	for k := range o.global {
+		o.global[k] = o.global[k][:0]
+	}
+	o.rooted = slices.Grow(o.rooted[:0], nISP)[:nISP]
+	clear(o.rooted)
+	for _, i := range o.queue {
+		x := &o.nodes[i]
+		if int(x.interior) == s {
+			o.rooted[x.isp] = true
+			if len(x.kids) < int(x.feeds) {
+				o.pushSlot(i, s)
+			}
+		}
+	}
+	st := stripeState{s: s, originFree: o.cfg.originSlots(s) - len(o.okids[s])}
+	for k := range o.isps {
+		if o.isps[k].interior[s] > 0 && !o.rooted[k] {
+			st.reserved++
+		}
+	}
+	var items []int32
+	for i := 1; i < len(o.nodes); i++ {
+		if x := &o.nodes[i]; x.alive && x.parent[s] < 0 {
+			items = append(items, int32(i))
+		}
+	}
+	if len(items) == 0 {
+		return
+	}
+	slices.SortFunc(items, func(a, b int32) int {
+		x, y := &o.nodes[a], &o.nodes[b]
+		return cmp.Or(
+			cmp.Compare(o.rank(y, s), o.rank(x, s)),
+			cmp.Compare(restrictiveness(y.nat), restrictiveness(x.nat)),
+			x.peer.Joined.Compare(y.peer.Joined),
+			cmp.Compare(x.peer.ID, y.peer.ID))
+	})
+	// A peer that finds no slot is retried after the others: the slots
+	// it can use may come with a forwarder placed after it.
+	for len(items) > 0 {
+		failed := items[:0:0]
+		for _, i := range items {
+			if p := o.choose(i, &st); p >= 0 {
+				o.link(i, p, s)
+				if p == 0 {
+					st.originFree--
+				}
+				o.settle(i, &st)
+			} else if !o.displace(i, &st) {
+				failed = append(failed, i)
+			}
+		}
+		if len(failed) == len(items) {
+			break
+		}
+		items = failed
+	}
+	o.improve(&st)
+}
+
+// improve spends a small budget of edge changes per round (Config.Moves
+// per thousand peers) on moves that make the stripe better: a forwarder
+// with children moves up to a free slot in its ISP at least one level
+// shallower (its whole subtree rises), deepest first; a peer fed across
+// an ISP border moves to a free slot inside its ISP that is no deeper
+// than ISPSlack levels below its parent. Churn leaves orphans wherever
+// there was room; these moves bring the trees back towards a fresh
+// build, a few edges at a time.
+func (o *Optimizer) improve(st *stripeState) {
+	s := st.s
+	budget := (len(o.byID)*o.cfg.Moves + 999) / 1000
+	if budget == 0 {
+		return
+	}
+	var cands []int32
+	for i := 1; i < len(o.nodes); i++ {
+		x := &o.nodes[i]
+		if !x.alive || x.depth[s] <= 1 {
+			continue
+		}
+		p := x.parent[s]
+		cross := p > 0 && o.nodes[p].isp != x.isp
+		if cross || int(x.interior) == s && len(x.kids) > 0 && x.depth[s] > 2 {
+			cands = append(cands, int32(i))
+		}
+	}
+	slices.SortFunc(cands, func(a, b int32) int {
+		x, y := &o.nodes[a], &o.nodes[b]
+		return cmp.Or(cmp.Compare(y.depth[s], x.depth[s]), cmp.Compare(y.score, x.score), cmp.Compare(a, b))
+	})
+	slack := int32(max(0, o.cfg.ISPSlack))
+	for _, i := range cands {
+		if budget == 0 {
+			return
+		}
+		x := &o.nodes[i]
+		base := int(x.isp) * int(numNAT)
+		sl, ok := o.best(o.heaps[base:base+int(numNAT)], x.nat, s)
+		if !ok || sl.i == i {
+			continue
+		}
+		p := x.parent[s]
+		cross := p > 0 && o.nodes[p].isp != x.isp
+		if !(sl.depth+1 < x.depth[s] || cross && sl.depth <= o.nodes[p].depth[s]+slack) {
+			continue
+		}
+		// The slot is not below i: it is shallower than i, or i is a
+		// leaf here (a cross-ISP leaf has no subtree).
+		if sl.depth >= x.depth[s] && int(x.interior) == s && len(x.kids) > 0 {
+			continue
+		}
+		o.unlink(i, s)
+		if p > 0 && o.hasSlot(p, s) {
+			o.pushSlot(p, s)
+		}
+		o.link(i, sl.i, s)
+		o.settle(i, st)
+		budget--
+	}
+}
+
+// rank orders the peers to place in stripe s: forwarders by capacity ×
+// maturity; leaves (rank 0) after them.
+func (o *Optimizer) rank(x *node, s int) float64 {
+	if int(x.interior) != s {
+		return 0
+	}
+	return x.score
+}
+
+func (o *Optimizer) pushSlot(i int32, s int) {
+	x := &o.nodes[i]
+	sl := slot{depth: x.depth[s], score: x.score, i: i}
+	o.heaps[int(x.isp)*int(numNAT)+int(x.nat)].push(sl)
+	o.global[x.nat].push(sl)
+}
+
+// choose picks the parent of detached root i: the origin while it has
+// slots beyond those kept for ISPs not yet fed (or when i would be the
+// first feed of its ISP); else the shallowest reachable slot in i's ISP
+// unless one elsewhere is more than ISPSlack levels shallower; else the
+// origin's kept slots. -1: no slot.
+func (o *Optimizer) choose(i int32, st *stripeState) int32 {
+	x := &o.nodes[i]
+	s := st.s
+	firstOfISP := int(x.interior) == s && !o.rooted[x.isp]
+	if st.originFree > 0 && (st.originFree > st.reserved || firstOfISP) {
+		return 0
+	}
+	base := int(x.isp) * int(numNAT)
+	own, okOwn := o.best(o.heaps[base:base+int(numNAT)], x.nat, s)
+	glob, okGlob := o.best(o.global[:], x.nat, s)
+	switch {
+	case okOwn && (!okGlob || o.cfg.ISPSlack < 0 || own.depth <= glob.depth+int32(o.cfg.ISPSlack)):
+		return own.i
+	case okGlob:
+		return glob.i
+	case st.originFree > 0:
+		return 0
+	}
+	return -1
+}
+
+// settle sets the depths of i's subtree after i was attached and offers
+// its free slots.
+func (o *Optimizer) settle(i int32, st *stripeState) {
+	s := st.s
+	p := o.nodes[i].parent[s]
+	d := int32(1)
+	if p > 0 {
+		d = o.nodes[p].depth[s] + 1
+	}
+	o.nodes[i].depth[s] = d
+	q := append(o.queue[:0], i)
+	for h := 0; h < len(q); h++ {
+		x := &o.nodes[q[h]]
+		if int(x.interior) != s {
+			continue
+		}
+		if !o.rooted[x.isp] {
+			o.rooted[x.isp] = true
+			st.reserved--
+		}
+		if len(x.kids) < int(x.feeds) {
+			o.pushSlot(q[h], s)
+		}
+		for _, k := range x.kids {
+			o.nodes[k].depth[s] = x.depth[s] + 1
+			q = append(q, k)
+		}
+	}
+	o.queue = q
+}
+
+// displace is the fallback when no slot is free: a forwarder i with a
+// free slot takes the place of the shallowest leaf it can, and the leaf
+// becomes its child. Without it, leaf-only peers that came first would
+// keep forwarders out of a full tree.
+func (o *Optimizer) displace(i int32, st *stripeState) bool {
+	s := st.s
+	x := &o.nodes[i]
+	if int(x.interior) != s || len(x.kids) >= int(x.feeds) {
+		return false
+	}
+	if !st.leavesOK {
+		st.leavesOK = true
+		for j := 1; j < len(o.nodes); j++ {
+			if l := &o.nodes[j]; l.alive && int(l.interior) != s && l.depth[s] > 0 {
+				st.leaves = append(st.leaves, int32(j))
+			}
+		}
+		slices.SortFunc(st.leaves, func(a, b int32) int {
+			return cmp.Or(cmp.Compare(o.nodes[a].depth[s], o.nodes[b].depth[s]), cmp.Compare(a, b))
+		})
+		st.leafDepth = make([]int32, len(st.leaves))
+		for k, j := range st.leaves {
+			st.leafDepth[k] = o.nodes[j].depth[s]
+		}
+	}
+	const probes = 64
+	for k, n := st.leafNext, 0; k < len(st.leaves) && n < probes; k, n = k+1, n+1 {
+		l := st.leaves[k]
+		ln := &o.nodes[l]
+		if !ln.alive || ln.depth[s] != st.leafDepth[k] || ln.parent[s] < 0 {
+			if k == st.leafNext {
+				st.leafNext++
+			}
+			continue
+		}
+		p := ln.parent[s]
+		if !o.compat[o.natOf(p)][x.nat] || !o.compat[x.nat][ln.nat] {
+			continue
+		}
+		o.unlink(l, s)
+		o.link(i, p, s)
+		o.link(l, i, s)
+		if k == st.leafNext {
+			st.leafNext++
+		}
+		o.settle(i, st)
+		return true
+	}
+	return false
+}

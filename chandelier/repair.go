@@ -1,0 +1,38 @@
+package chandelier
+
+import "time"
+
+// Status is what a peer knows about one of its backups when a parent
+// fails or falls behind.
+type Status struct {
+	Failed bool          // unreachable, refused, or known gone
+	Lag    time.Duration // how far its newest chunk of the stripe is behind the freshest known; 0 if unknown
+}
+
+// Repair is the peer side of Chandelier: the peer lost the parent of a
+// stripe (or the parent fell behind) and switches at once, without asking
+// the tracker, to the first ranked backup that has not failed and lags
+// at most maxLag; failing that, to the non-failed backup that lags least
+// (rank breaks ties). ok is false when every backup failed: the peer then
+// pulls from partners and the origin until the tracker's next round.
+// The peer reports the switch ([Switch]) so the next round keeps it.
+func Repair(backups []string, status func(id string) Status, maxLag time.Duration) (next string, ok bool) {
+	best := -1
+	var bestLag time.Duration
+	for k, b := range backups {
+		st := status(b)
+		if st.Failed {
+			continue
+		}
+		if st.Lag <= maxLag {
+			return b, true
+		}
+		if best < 0 || st.Lag < bestLag {
+			best, bestLag = k, st.Lag
+		}
+	}
+	if best < 0 {
+		return "", false
+	}
+	return backups[best], true
+}
