@@ -17,12 +17,20 @@ var (
 func buildRing(s *simNet, n int) { buildRings(s, n, 1) }
 
 // buildRings builds parts separate rings of n nodes in all (random IDs,
-// so the rings interleave), returning each ring's members.
+// so the rings interleave), returning each ring's members. With more
+// than one part the network stays partitioned (s.side) until the caller
+// heals it.
 func buildRings(s *simNet, n, parts int) [][]*simNode {
 	members := make([][]*simNode, parts)
+	if parts > 1 {
+		s.side = map[ID]int{}
+	}
 	for i := range n {
 		p := i % parts
 		sn := s.addRandom()
+		if parts > 1 {
+			s.side[sn.node.Self().ID] = p
+		}
 		if len(members[p]) == 0 {
 			s.do(sn, func(*Node) {})
 		} else {
@@ -50,15 +58,10 @@ func TestMergeByOneContact(t *testing.T) {
 	for _, fan := range []int{-1, 1, 2, 4} {
 		s := newSimNet(t, *flagSeed+10)
 		s.cfg = func(c *Config) { c.MergeFanout = fan }
+		s.rejoin = true
 		rings := buildRings(s, n, 2)
 		s.runFor(30 * time.Second)
 		for i := range rings {
-			s.side = map[ID]int{}
-			for j, r := range rings {
-				for _, sn := range r {
-					s.side[sn.node.Self().ID] = j
-				}
-			}
 			if bad := s.inconsistent(i); len(bad) > 0 {
 				t.Fatalf("ring %d not consistent: %s", i, bad[0])
 			}

@@ -205,7 +205,7 @@ func (s *simNet) runFor(d time.Duration) { s.run(s.now.Add(d)) }
 func (s *simNet) joinRandom(sn *simNode) {
 	var cands []*simNode
 	for _, c := range s.order {
-		if c.alive && c != sn && c.node.Joined() {
+		if c.alive && c != sn && c.node.Joined() && s.reachable(sn.node.self.ID, c.node.self.ID) {
 			cands = append(cands, c)
 		}
 	}
