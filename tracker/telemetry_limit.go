@@ -11,40 +11,62 @@ import (
 	"time"
 )
 
-// ReportLimiter rate-limits telemetry: a peer's heartbeats (which carry
-// its stats) closer together than a quarter of the heartbeat interval
-// get 429 too_many_requests and change nothing. Other requests pass. Wrap
-// the tracker's API handler with [ReportLimiter.Wrap].
+// ReportLimiter rate-limits telemetry per peer with a token bucket: a
+// peer may send ReportBurst heartbeats (which carry its stats) at once and
+// ReportRate per heartbeat interval on average, twice what it needs, so
+// heartbeats that bunch up after a stall pass. Beyond that a heartbeat
+// gets 429 too_many_requests and changes nothing. Other requests pass.
+// Wrap the tracker's API handler with [ReportLimiter.Wrap].
 type ReportLimiter struct {
-	gap time.Duration
-	now func() time.Time
+	every time.Duration // one token per every
+	now   func() time.Time
 
-	mu    sync.Mutex
-	last  map[string]time.Time // by channel and peer ID; guarded by mu
-	swept time.Time            // guarded by mu
+	mu      sync.Mutex
+	buckets map[string]*bucket // by channel and peer ID; guarded by mu
+	swept   time.Time          // guarded by mu
 }
+
+type bucket struct {
+	tokens float64
+	at     time.Time
+}
+
+// Bounds of [ReportLimiter].
+const (
+	ReportBurst = 4
+	ReportRate  = 2
+)
 
 // NewReportLimiter returns a limiter for t's heartbeat interval.
 func NewReportLimiter(t *Tracker) *ReportLimiter {
-	return &ReportLimiter{gap: t.cfg.HeartbeatInterval / 4, now: t.cfg.Now, last: map[string]time.Time{}}
+	return &ReportLimiter{every: t.cfg.HeartbeatInterval / ReportRate, now: t.cfg.Now, buckets: map[string]*bucket{}}
 }
 
-// allow records a report of key at now and reports whether it may pass.
+// allow takes a token of key at now and reports whether there was one.
 func (l *ReportLimiter) allow(key string, now time.Time) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if now.Sub(l.swept) > time.Minute {
-		for k, at := range l.last {
-			if now.Sub(at) > time.Minute {
-				delete(l.last, k)
+		for k, b := range l.buckets {
+			if now.Sub(b.at) > time.Minute {
+				delete(l.buckets, k)
 			}
 		}
 		l.swept = now
 	}
-	if at, ok := l.last[key]; ok && now.Sub(at) < l.gap {
+	b, ok := l.buckets[key]
+	if !ok {
+		b = &bucket{tokens: ReportBurst, at: now}
+		l.buckets[key] = b
+	}
+	if d := now.Sub(b.at); d > 0 {
+		b.tokens = min(ReportBurst, b.tokens+float64(d)/float64(l.every))
+		b.at = now
+	}
+	if b.tokens < 1 {
 		return false
 	}
-	l.last[key] = now
+	b.tokens--
 	return true
 }
 
@@ -69,7 +91,7 @@ func (l *ReportLimiter) Wrap(h http.Handler) http.Handler {
 		if json.Unmarshal(body, &peek) == nil && ValidNodeID(peek.ID) && !l.allow(r.URL.Path+" "+peek.ID, l.now()) {
 			w.Header().Set("Retry-After", "1")
 			writeJSON(w, http.StatusTooManyRequests, ErrorBody{Error: CodeTooManyReports,
-				Message: fmt.Sprintf("heartbeats of %s come faster than one per %v", peek.ID, l.gap)})
+				Message: fmt.Sprintf("heartbeats of %s come faster than %d per %v", peek.ID, ReportRate, ReportRate*l.every)})
 			return
 		}
 		h.ServeHTTP(w, r)

@@ -204,7 +204,8 @@ func TestTelemetryRunStops(t *testing.T) {
 	}
 }
 
-// Heartbeats (telemetry) faster than a quarter interval per peer get 429.
+// Heartbeats (telemetry) beyond a burst of ReportBurst and ReportRate per
+// interval per peer get 429.
 func TestReportLimiter(t *testing.T) {
 	e := newEnv(t, 2)
 	e.join(t, 1, 0)
@@ -222,18 +223,30 @@ func TestReportLimiter(t *testing.T) {
 		json.NewDecoder(resp.Body).Decode(&eb)
 		return resp.StatusCode, eb.Error
 	}
-	if s, _ := beat(1); s != 200 {
-		t.Fatalf("first heartbeat: %d", s)
+	for n := range ReportBurst {
+		if s, _ := beat(1); s != 200 {
+			t.Fatalf("heartbeat %d of a burst: %d", n, s)
+		}
 	}
 	if s, code := beat(1); s != 429 || code != CodeTooManyReports {
-		t.Errorf("second heartbeat at once: %d %q, want 429 %s", s, code, CodeTooManyReports)
+		t.Errorf("heartbeat past the burst: %d %q, want 429 %s", s, code, CodeTooManyReports)
 	}
 	if s, _ := beat(2); s != 200 {
 		t.Errorf("another peer's heartbeat: %d, want 200", s)
 	}
-	e.clock.Advance(300 * time.Millisecond) // more than a quarter of the 1s interval
+	e.clock.Advance(time.Second / ReportRate) // one token back
 	if s, _ := beat(1); s != 200 {
-		t.Errorf("heartbeat after the gap: %d, want 200", s)
+		t.Errorf("heartbeat after a token came back: %d, want 200", s)
+	}
+	if s, _ := beat(1); s != 429 {
+		t.Errorf("a second one: %d, want 429", s)
+	}
+	// A peer heartbeating once an interval is never refused.
+	for n := range 20 {
+		e.clock.Advance(time.Second)
+		if s, _ := beat(1); s != 200 {
+			t.Fatalf("steady heartbeat %d: %d", n, s)
+		}
 	}
 	// Other endpoints and malformed bodies pass through to the API.
 	resp, err := srv.Client().Post(srv.URL+"/v1/channels/live/heartbeat", "application/json", strings.NewReader(`{"id":`))

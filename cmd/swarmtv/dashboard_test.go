@@ -97,7 +97,7 @@ func TestMetricsOfEveryRole(t *testing.T) {
 	ch := `{channel="e2e"}`
 	waitFor(t, 20*time.Second, "tracker telemetry of 3 playing viewers", func() bool {
 		m := scrape(t, trackerURL)
-		return m["swarmtv_viewers"+ch] == 3 && m["swarmtv_lag_seconds_count"+ch] >= 3
+		return m["swarmtv_viewers"+ch] == 3 && m["swarmtv_startup_seconds_count"+ch] == 3 && m["swarmtv_lag_seconds_count"+ch] >= 3
 	})
 	tr1, or1 := scrape(t, trackerURL), scrape(t, originURL)
 	var pe1 []map[string]float64
@@ -143,9 +143,14 @@ func TestMetricsOfEveryRole(t *testing.T) {
 		`swarmtv_origin_sent_bytes_total{channel="e2e",reason="fallback"}`, `swarmtv_origin_children{channel="e2e"}`)
 	grows(t, "origin", or1, or2, `swarmtv_origin_chunks_total{channel="e2e"}`,
 		`swarmtv_origin_sent_bytes_total{channel="e2e",reason="seed"}`)
-	// The tracker's seed figure (from the peers) trails the origin's own.
-	if a, b := tr2[`swarmtv_origin_egress_bytes_total{channel="e2e",reason="seed"}`], or2[`swarmtv_origin_sent_bytes_total{channel="e2e",reason="seed"}`]; a > b*1.05 || a < b/3 {
-		t.Errorf("tracker's seed egress %v far from the origin's own %v", a, b)
+	// The tracker's figure (from the peers' reports) trails the origin's
+	// own count of what it sent.
+	derived := tr2[`swarmtv_origin_egress_bytes_total{channel="e2e",reason="seed"}`] +
+		tr2[`swarmtv_origin_egress_bytes_total{channel="e2e",reason="fallback"}`]
+	sent := or2[`swarmtv_origin_sent_bytes_total{channel="e2e",reason="seed"}`] +
+		or2[`swarmtv_origin_sent_bytes_total{channel="e2e",reason="fallback"}`]
+	if derived > sent*1.05 || derived < sent/3 {
+		t.Errorf("tracker's origin egress %v far from the origin's own count %v", derived, sent)
 	}
 
 	fromPeers := 0.0
@@ -257,9 +262,13 @@ func TestDemoDashboardAPIAndMetrics(t *testing.T) {
 	if m2["swarmtv_viewers"+ch] != 5 {
 		t.Errorf("viewers %v, want 5", m2["swarmtv_viewers"+ch])
 	}
-	if sv := m2["swarmtv_savings_ratio"+ch]; sv < 0.5 {
-		t.Errorf("savings %v with 5 peers and an origin feeding one, want > 0.5", sv)
+	if sv := m2["swarmtv_savings_ratio"+ch]; sv <= 0 || sv >= 1 {
+		t.Errorf("savings %v, want in (0, 1)", sv)
 	}
+	// With the origin feeding one peer of five, savings approach 80%.
+	waitFor(t, 40*time.Second, "savings over 50% at the tracker", func() bool {
+		return scrape(t, d.url+"/metrics")["swarmtv_savings_ratio"+ch] > 0.5
+	})
 	grows(t, "demo", m1, m2, "swarmtv_player_bytes_total"+ch, `swarmtv_origin_chunks_total{channel="demo"}`)
 	grows(t, "demo peer 3", p1, p2, "swarmtv_peer_player_bytes_total")
 
@@ -392,10 +401,15 @@ func TestDashboardInBrowser(t *testing.T) {
 	if v := eval[string](t, ctx, `document.getElementById("viewers").textContent`); v != "5" {
 		t.Errorf("viewers shown %q, want 5", v)
 	}
-	sv := eval[string](t, ctx, `document.getElementById("savings").textContent`)
-	if pct, err := strconv.ParseFloat(strings.TrimSuffix(sv, "%"), 64); err != nil || pct <= 50 || pct >= 100 {
-		t.Errorf("savings shown %q, want a percentage over 50%%", sv)
-	}
+	// With the origin feeding one peer of five, savings approach 80%;
+	// the page follows them live.
+	var sv string
+	waitFor(t, 40*time.Second, "savings over 50% on the page", func() bool {
+		sv = eval[string](t, ctx, `document.getElementById("savings").textContent`)
+		pct, err := strconv.ParseFloat(strings.TrimSuffix(sv, "%"), 64)
+		return err == nil && pct > 50 && pct < 100
+	})
+	t.Logf("savings shown: %s", sv)
 	nodes := eval[int](t, ctx, `document.querySelectorAll("#trees svg g.node").length`)
 	edges := eval[int](t, ctx, `document.querySelectorAll("#trees svg line.edge").length`)
 	origins := eval[int](t, ctx, `document.querySelectorAll("#trees svg g.node.origin").length`)
