@@ -56,6 +56,16 @@ func (b *Baseline) newNode(p Peer) bnode {
 	}
 }
 
+// spare reports whether i can take one more child in stripe s: a peer
+// shares its feeds among all stripes; the origin has its share per
+// stripe, as in the Optimizer (each stripe must be seeded).
+func (b *Baseline) spare(i int32, s int) bool {
+	if i == 0 {
+		return len(b.nodes[0].kids[s]) < b.cfg.originSlots(s)
+	}
+	return b.nodes[i].used < b.nodes[i].feeds
+}
+
 func (b *Baseline) unlink(i int32, s int) {
 	p := b.nodes[i].parent[s]
 	if p < 0 {
@@ -136,12 +146,13 @@ func (b *Baseline) Round(_ time.Time, ch Changes) Plan {
 			continue
 		}
 		b.unlink(i, sw.Stripe)
-		if q != i && b.nodes[q].used < b.nodes[q].feeds && !b.below(q, i, sw.Stripe) {
+		if q != i && b.spare(q, sw.Stripe) && !b.below(q, i, sw.Stripe) {
 			b.link(i, q, sw.Stripe)
 		}
 	}
+	b.place()
 	for s := range K {
-		plan.Deficit += b.placeStripe(s)
+		plan.Deficit += b.finish(s)
 	}
 	b.diff(&plan)
 	b.free = append(b.free, released...)
@@ -179,45 +190,74 @@ func (b *Baseline) walk(s int) {
 	}
 }
 
-func (b *Baseline) placeStripe(s int) (deficit int) {
-	b.walk(s)
-	var cands []int32
-	for _, i := range b.queue {
-		if b.nodes[i].used < b.nodes[i].feeds {
-			cands = append(cands, i)
-		}
+// place attaches every detached (peer, stripe) pair, in a random order
+// over all stripes (a peer's feeds are shared, so no stripe goes first),
+// each under a random attached node with spare upload; pairs that find
+// none are retried once after the others.
+func (b *Baseline) place() {
+	K := b.cfg.Stripes
+	cands := make([][]int32, K)
+	type pair struct {
+		i int32
+		s int
 	}
-	var items []int32
-	for i := 1; i < len(b.nodes); i++ {
-		if b.nodes[i].alive && b.nodes[i].parent[s] < 0 {
-			items = append(items, int32(i))
+	var items []pair
+	for s := range K {
+		b.walk(s)
+		for _, i := range b.queue {
+			if b.spare(i, s) {
+				cands[s] = append(cands[s], i)
+			}
+		}
+		for i := 1; i < len(b.nodes); i++ {
+			if b.nodes[i].alive && b.nodes[i].parent[s] < 0 {
+				items = append(items, pair{int32(i), s})
+			}
 		}
 	}
 	b.rng.Shuffle(len(items), func(x, y int) { items[x], items[y] = items[y], items[x] })
-	for _, i := range items {
-		for len(cands) > 0 {
-			k := b.rng.IntN(len(cands))
-			p := cands[k]
-			if b.nodes[p].used >= b.nodes[p].feeds {
-				cands[k] = cands[len(cands)-1]
-				cands = cands[:len(cands)-1]
-				continue
+	for pass := 0; pass < 2 && len(items) > 0; pass++ {
+		var failed []pair
+		for _, it := range items {
+			if !b.attach(it.i, it.s, &cands[it.s]) {
+				failed = append(failed, it)
 			}
-			b.link(i, p, s)
-			// i's subtree is attached now: set its depths, offer its slots.
-			q := append(b.queue[:0], i)
-			for h := 0; h < len(q); h++ {
-				x := &b.nodes[q[h]]
-				x.depth[s] = b.nodes[x.parent[s]].depth[s] + 1
-				if x.used < x.feeds {
-					cands = append(cands, q[h])
-				}
-				q = append(q, x.kids[s]...)
-			}
-			b.queue = q
-			break
 		}
+		items = failed
 	}
+}
+
+// attach puts detached root i of stripe s under a random candidate with
+// spare upload and offers the slots of its subtree.
+func (b *Baseline) attach(i int32, s int, cands *[]int32) bool {
+	c := *cands
+	defer func() { *cands = c }()
+	for len(c) > 0 {
+		k := b.rng.IntN(len(c))
+		p := c[k]
+		if !b.spare(p, s) || b.nodes[p].depth[s] < 0 {
+			c[k] = c[len(c)-1]
+			c = c[:len(c)-1]
+			continue
+		}
+		b.link(i, p, s)
+		q := append(b.queue[:0], i)
+		for h := 0; h < len(q); h++ {
+			x := &b.nodes[q[h]]
+			x.depth[s] = b.nodes[x.parent[s]].depth[s] + 1
+			if b.spare(q[h], s) {
+				c = append(c, q[h])
+			}
+			q = append(q, x.kids[s]...)
+		}
+		b.queue = q
+		return true
+	}
+	return false
+}
+
+// finish refreshes the backups of stripe s and returns its deficit.
+func (b *Baseline) finish(s int) (deficit int) {
 	// Backups, and the deficit.
 	b.walk(s)
 	for i := 1; i < len(b.nodes); i++ {

@@ -1,0 +1,104 @@
+package chandelier
+
+import (
+	"testing"
+	"time"
+)
+
+func TestRepair(t *testing.T) {
+	status := map[string]Status{
+		"dead":  {Failed: true},
+		"slow":  {Lag: 800 * time.Millisecond},
+		"slow2": {Lag: 300 * time.Millisecond},
+		"ok":    {},
+	}
+	get := func(id string) Status { return status[id] }
+	for _, tc := range []struct {
+		name    string
+		backups []string
+		want    string
+		ok      bool
+	}{
+		{"first healthy in rank order", []string{"ok", "slow"}, "ok", true},
+		{"skips failed", []string{"dead", "ok"}, "ok", true},
+		{"skips laggards for a later healthy one", []string{"slow", "dead", "ok"}, "ok", true},
+		{"least lag when all lag", []string{"slow", "slow2", "dead"}, "slow2", true},
+		{"none left: pull and origin fallback", []string{"dead"}, "", false},
+		{"no backups", nil, "", false},
+	} {
+		got, ok := Repair(tc.backups, get, 200*time.Millisecond)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("%s: Repair(%v) = %q, %v; want %q, %v", tc.name, tc.backups, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+// TestDirect checks the reachability rule against nat/core.CanPunch's
+// matrix (RFC 4787 sections 4.1 and 5): only symmetric↔symmetric and
+// symmetric↔port-restricted pairs need a relay; unknown is symmetric.
+func TestDirect(t *testing.T) {
+	for a := NAT(0); a < numNAT; a++ {
+		for b := NAT(0); b < numNAT; b++ {
+			sa, sb := a == NATSymmetric || a == NATUnknown, b == NATSymmetric || b == NATUnknown
+			pa, pb := a == NATPortRestricted, b == NATPortRestricted
+			want := !(sa && sb || sa && pb || pa && sb)
+			if got := Direct(a, b); got != want {
+				t.Errorf("Direct(%v, %v) = %v, want %v", a, b, got, want)
+			}
+		}
+	}
+}
+
+// TestUnreachablePeersAreFedByReachers places a swarm where half the
+// peers sit behind symmetric (or unprobed) and port-restricted NATs and
+// checks that every edge is one the NATs allow and every peer is still
+// fed: symmetric peers are fed by the open, full-cone and restricted
+// ones.
+func TestUnreachablePeersAreFedByReachers(t *testing.T) {
+	w := newWorld(11, 1.5, 4)
+	peers := w.joinN(600, t0)
+	for k := range peers {
+		switch k % 10 {
+		case 0, 1:
+			peers[k].NAT = NATSymmetric
+		case 2, 3:
+			peers[k].NAT = NATPortRestricted
+		case 4:
+			peers[k].NAT = NATUnknown
+		default:
+			peers[k].NAT = NAT(k % 3) // open, full cone, restricted
+		}
+	}
+	o := newOpt(t, testConfig(16))
+	o.Round(t0, Changes{Join: peers})
+	f := Measure(o.Config(), peers, o.Assignments())
+	checkInvariants(t, "hard NAT mix", f)
+	if f.Deficit != 0 {
+		t.Errorf("%d pairs unfed: %+v", f.Deficit, f)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	for _, c := range []Config{
+		{StreamRate: 0, OriginFeeds: 4},
+		{StreamRate: 1, OriginFeeds: 3},
+		{StreamRate: 1, OriginFeeds: 4, Usable: 1.5},
+		{StreamRate: 1, OriginFeeds: 4, Backups: 9},
+	} {
+		if _, err := New(c); err == nil {
+			t.Errorf("New(%+v) accepted a bad config", c)
+		}
+	}
+	if _, err := New(Config{StreamRate: 1, OriginFeeds: 4}); err != nil {
+		t.Errorf("a minimal config: %v", err)
+	}
+}
+
+// TestRejectsReservedIDs: the origin's name and "" are not peer IDs.
+func TestRejectsReservedIDs(t *testing.T) {
+	o := newOpt(t, testConfig(4))
+	plan := o.Round(t0, Changes{Join: []Peer{{ID: Origin}, {ID: ""}, {ID: "a", Upload: testRate}}})
+	if len(plan.Rejected) != 2 || plan.Peers != 1 {
+		t.Errorf("plan %+v: want 2 rejected, 1 peer", plan)
+	}
+}
