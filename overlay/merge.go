@@ -54,12 +54,12 @@ func (n *Node) recheck(now time.Time) {
 	}
 	n.lastCheck = now
 	r := n.remembered[intN(n.rng, len(n.remembered))]
-	n.request(now, &pending{kind: KindPing, via: r.peer})
+	n.request(now, &pending{kind: kindPing, via: r.peer})
 }
 
 func (n *Node) pong(now time.Time, from Peer, m *Pong) {
 	p, ok := n.pending[m.Req]
-	if !ok || p.kind != KindPing || p.via.ID != from.ID {
+	if !ok || p.kind != kindPing || p.via.ID != from.ID {
 		return
 	}
 	delete(n.pending, m.Req)

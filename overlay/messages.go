@@ -19,6 +19,9 @@ const (
 	KindFinger              // refreshing a finger
 	KindMerge               // probing another ring for our place in it
 	KindPartner             // a random key, for partner discovery
+
+	// kindPing marks a pending recheck Ping; never in a FindSuccessor.
+	kindPing Kind = 255
 )
 
 var kindNames = [...]string{"lookup", "join", "finger", "merge", "partner"}

@@ -406,7 +406,7 @@ func (n *Node) expire(now time.Time) {
 		p := n.pending[req]
 		delete(n.pending, req)
 		switch {
-		case p.kind == KindPing:
+		case p.kind == kindPing:
 			// still silent: stays remembered
 		case p.kind == KindJoin && p.tries >= n.cfg.LookupRetries:
 			n.joinFailed(p.via)
@@ -459,7 +459,7 @@ func (n *Node) resend(now time.Time, p *pending) {
 func (n *Node) send1(now time.Time, req uint64, p *pending) {
 	p.deadline = now.Add(n.cfg.LookupTimeout)
 	switch p.kind {
-	case KindPing:
+	case kindPing:
 		p.deadline = now.Add(n.cfg.ProbeTimeout)
 		n.send(p.via, &Ping{Req: req})
 	case KindJoin, KindMerge:
@@ -469,8 +469,6 @@ func (n *Node) send1(now time.Time, req uint64, p *pending) {
 	}
 }
 
-// KindPing marks a pending recheck ping (never on the wire).
-const KindPing Kind = 255
 
 func (n *Node) joinFailed(via Peer) {
 	for req, p := range n.pending { // at most one
