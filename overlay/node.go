@@ -469,7 +469,6 @@ func (n *Node) send1(now time.Time, req uint64, p *pending) {
 	}
 }
 
-
 func (n *Node) joinFailed(via Peer) {
 	for req, p := range n.pending { // at most one
 		if p.kind == KindJoin {
