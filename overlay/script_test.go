@@ -34,6 +34,7 @@ var rewrite = flag.Bool("rewrite", false, "rewrite the expected output of the te
 //	partition {a b} {c d}     cut the network in parts
 //	heal                      join the parts again
 //	ring                      print every live node's state and check the ring
+//	local a 10 0.9            a's own upload and health for the estimates
 //	estimates                 print every live node's gossip estimates
 //	trace on|off              print every message sent during ticks
 //	config key=value ...      for nodes created later: successors, fanout
@@ -288,6 +289,13 @@ func (r *scriptRunner) exec(line string) string {
 		r.trace = f[1] == "on"
 	case "ring":
 		return r.ring()
+	case "local":
+		up, err1 := strconv.ParseFloat(f[2], 64)
+		health, err2 := strconv.ParseFloat(f[3], 64)
+		if err1 != nil || err2 != nil {
+			r.t.Fatalf("local: bad %q", line)
+		}
+		r.node(f[1]).node.SetLocal(up, health)
 	case "estimates":
 		for _, sn := range s.live() {
 			e := sn.node.Estimates()
