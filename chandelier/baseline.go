@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"math/rand/v2"
 	"slices"
+	"sort"
 	"time"
 )
 
@@ -285,10 +286,7 @@ func (b *Baseline) finish(s int) (deficit int) {
 			}
 		}
 		// b.queue is by depth: draw from the prefix within the limit.
-		n := len(b.queue)
-		for n > 0 && b.nodes[b.queue[n-1]].depth[s] > limit {
-			n--
-		}
+		n := sort.Search(len(b.queue), func(k int) bool { return b.nodes[b.queue[k]].depth[s] > limit })
 		for try := 0; len(kept) < b.cfg.Backups && n > 1 && try < 4*b.cfg.Backups; try++ {
 			if j := b.queue[b.rng.IntN(n)]; valid(j) && !slices.Contains(kept, j) {
 				kept = append(kept, j)
