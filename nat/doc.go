@@ -9,6 +9,13 @@
 // transport-style endpoint; [ConnClient] runs one over a plain
 // net.PacketConn.
 //
+// The same dispatcher feeds a [PunchSession], which drives a
+// core.Puncher (simultaneous hole punching towards the remote's
+// candidates) on the same socket, and [Client.Watch], which notices a
+// changed mapping. [Relay] is the fallback for pairs that cannot punch:
+// a session port per pair that forwards between exactly two bound
+// addresses, so QUIC runs through it unchanged.
+//
 // Concurrency: a Client's methods are safe for concurrent use; several
 // binding transactions may be outstanding at once.
 package nat

@@ -28,5 +28,11 @@
 // the remote address too for restricted cone). Every router drops
 // unsolicited UDP to itself, as a home router does.
 //
+// Impairments: [Lab.SetLoss] drops a share of a router's forwarded
+// packets; [Lab.Partition] cuts the internet bridge between two groups of
+// sites and [Lab.Heal] mends it; [Lab.BounceWAN] takes a router's uplink
+// down and up, losing its mappings. Delay needs an NFQUEUE program (no
+// netem in this kernel) and is not built yet.
+//
 // It needs root, iproute2, nftables and nsenter.
 package netlab
