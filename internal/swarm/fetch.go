@@ -1,6 +1,7 @@
 package swarm
 
 import (
+	"slices"
 	"time"
 
 	"github.com/swarmtv/swarmtv/internal/wire"
@@ -174,14 +175,41 @@ func (n *Node) scanFetches(now time.Time) time.Time {
 		}
 		lo := n.play.next
 		hi := max(n.newestSeq, lo) + fetchAhead
+		// Walk the held seqs alongside: captures of slices not held are
+		// predicted as captureOf does, from the nearest held slice below
+		// (else above), without a lookup per seq.
+		j, _ := slices.BinarySearch(n.seqs, lo)
+		var below *slot
+		if j > 0 {
+			below = n.slots[n.seqs[j-1]]
+		}
 		for seq := lo; seq <= hi && seq-lo < maxFetchScan; seq++ {
-			c, ok := n.captureOf(seq)
-			if !ok || c.Before(cutoff) {
+			var sl *slot
+			if j < len(n.seqs) && n.seqs[j] == seq {
+				sl = n.slots[seq]
+				below = sl
+				j++
+				if sl.have == n.k {
+					continue // complete: nothing to fetch
+				}
+			}
+			var c time.Time
+			switch {
+			case sl != nil:
+				c = sl.capture
+			case below != nil:
+				c = below.capture.Add(time.Duration(min(seq-below.seq, maxGap)) * n.cfg.SliceDuration)
+			case j < len(n.seqs):
+				a := n.slots[n.seqs[j]]
+				c = a.capture.Add(-time.Duration(min(a.seq-seq, maxGap)) * n.cfg.SliceDuration)
+			default:
+				continue
+			}
+			if c.Before(cutoff) {
 				continue
 			}
 			margin := c.Add(n.play.skew + n.cfg.PlayoutDelay - n.cfg.FetchMargin)
 			exists := c.Add(n.play.skew)
-			sl := n.slots[seq]
 			for s := 0; s < n.k; s++ {
 				if sl != nil && sl.chunks[s] != nil {
 					continue
@@ -193,7 +221,9 @@ func (n *Node) scanFetches(now time.Time) time.Time {
 					if exists.Before(at) {
 						at = exists
 					}
-				case keep[s] && !exists.After(now):
+				case keep[s] && exists.After(now):
+					next = earliest(next, exists) // a keepalive then
+				case keep[s]:
 					// The keepalive: this chunk now (or the one in
 					// flight), then none for half ParentTimeout.
 					at = now

@@ -33,6 +33,23 @@ type Node struct {
 	ready    Ready                 // outputs not yet drained
 	stats    Stats                 // counters
 	deadline time.Time             // earliest scheduled work; zero = none
+
+	// The fetch scan is skipped while its inputs are unchanged and its
+	// next time has not come (see step).
+	scanKey  scanKey
+	scanNext time.Time // what the last scan returned
+	gen      uint64    // bumped by changes of parents, slots and outstanding fetches
+}
+
+// scanKey is what the fetch scan depends on besides the clock.
+type scanKey struct {
+	valid     bool // a scan ran
+	gen       uint64
+	next      uint64
+	skew      time.Duration
+	started   bool
+	seen      bool
+	newestSeq uint64
 }
 
 // stripe is the node's state for one stripe tree. The stripes that share
@@ -173,6 +190,7 @@ func (n *Node) SetParent(now time.Time, stripe int, parent NodeID) {
 			continue
 		}
 		st.parent, st.up, st.since = parent, false, now
+		n.gen++
 		for o := range n.stripes {
 			if sib := &n.stripes[o]; o != s && parent != "" && sib.parent == parent {
 				st.up, st.since = sib.up, sib.since
@@ -196,6 +214,7 @@ func (n *Node) ParentUp(now time.Time, parent NodeID) {
 	for s := range n.stripes {
 		if st := &n.stripes[s]; st.parent == parent && !st.up {
 			st.up, st.since = true, now
+			n.gen++
 		}
 	}
 	n.step(now)
@@ -209,6 +228,9 @@ func (n *Node) heard(now time.Time, from NodeID) {
 	}
 	for s := range n.stripes {
 		if st := &n.stripes[s]; st.parent == from {
+			if !st.up {
+				n.gen++
+			}
 			st.up, st.since = true, now
 		}
 	}
@@ -314,6 +336,7 @@ func (n *Node) loseParent(now time.Time, parent NodeID) {
 		}
 		n.ready.Lost = append(n.ready.Lost, Lost{Parent: parent, Stripe: s})
 		st.parent, st.up, st.since = "", false, now
+		n.gen++
 		if st.lostAt.IsZero() {
 			st.lostAt = now
 		}
@@ -390,7 +413,12 @@ func (n *Node) step(now time.Time) {
 	}
 	d := n.checkParents(now)
 	d = earliest(d, n.advancePlayout(now))
-	d = earliest(d, n.scanFetches(now))
+	k := scanKey{true, n.gen, n.play.next, n.play.skew, n.play.started, n.seen, n.newestSeq}
+	if k != n.scanKey || (!n.scanNext.IsZero() && !now.Before(n.scanNext)) {
+		n.scanKey = k
+		n.scanNext = n.scanFetches(now)
+	}
+	d = earliest(d, n.scanNext)
 	n.deadline = d
 }
 

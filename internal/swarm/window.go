@@ -65,6 +65,7 @@ func (n *Node) accept(now time.Time, from NodeID, c *wire.Chunk, raw []byte, cou
 			firstAt:  now,
 		}
 		n.slots[c.Seq] = sl
+		n.gen++
 		i, _ := slices.BinarySearch(n.seqs, c.Seq)
 		n.seqs = slices.Insert(n.seqs, i, c.Seq)
 	}
@@ -105,7 +106,10 @@ func (n *Node) accept(now time.Time, from NodeID, c *wire.Chunk, raw []byte, cou
 		}
 		st.lostAt = time.Time{}
 	}
-	delete(n.fetching, c.ID())
+	if _, ok := n.fetching[c.ID()]; ok {
+		delete(n.fetching, c.ID())
+		n.gen++ // a fetch slot is free
+	}
 
 	for _, ch := range n.children {
 		n.sendTo(ch, sl, s, from)
@@ -155,6 +159,7 @@ func (n *Node) evict() {
 		for s := 0; s < n.k; s++ {
 			delete(n.fetching, wire.ID{Seq: sl.seq, Stripe: uint8(s)})
 		}
+		n.gen++
 	}
 	if i > 0 {
 		n.seqs = slices.Delete(n.seqs, 0, i)
