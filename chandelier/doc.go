@@ -20,7 +20,17 @@
 // preferring its own ISP ([Config.ISPSlack]); the origin's slots go first
 // to the first interior peer of each ISP, so each ISP's stripe tree is fed
 // once from outside and then grows inside the ISP. Interior stripes are
-// dealt per ISP so every ISP has upload for every stripe.
+// dealt per ISP so every ISP has upload for every stripe, and re-dealt
+// when churn drains one. A peer with no free slot in reach may take a
+// leaf's place (the leaf becomes its child); what still finds none is
+// retried after the others in the same round. Each round then spends a
+// small budget ([Config.Moves]) lifting deep forwarders and cross-ISP
+// peers into free slots closer to the origin or inside their ISP.
+//
+// Backups are forwarders of the same stripe no deeper than the parent,
+// so they are never below the peer or its parent: switching to one
+// cannot close a cycle and does not fail along with the parent. Valid
+// backups are kept across rounds.
 //
 // Goals, in order: every peer receives every stripe (a pair that cannot be
 // placed counts in [Plan.Deficit]; the origin's fallback covers it); no
