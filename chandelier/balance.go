@@ -74,11 +74,15 @@ func (o *Optimizer) rebalance() {
 	}
 }
 
-// setInterior makes leaf-only peer i a forwarder of stripe s.
+// setInterior makes leaf-only peer i a forwarder of stripe s. It leaves
+// its parent in s, so this round places it again as a forwarder (above
+// the leaves) rather than leaving its slots wherever it sat as a leaf.
 func (o *Optimizer) setInterior(i int32, s int) {
 	x := &o.nodes[i]
+	o.unlink(i, s)
 	x.interior = int16(s)
 	st := &o.isps[x.isp]
 	st.supply[s] += int(x.feeds)
+	o.total[s] += int(x.feeds)
 	st.interior[s]++
 }

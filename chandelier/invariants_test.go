@@ -20,15 +20,17 @@ func TestRandomRounds(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		ratio float64
+		isps  int
 		seeds []uint64
 	}{
-		{"ample", 1.5, []uint64{1, 2, 3}},
-		{"scarce", 0.7, []uint64{4}},
+		{"ample", 1.5, 4, []uint64{1, 2, 3, 5}},
+		{"scarce", 0.7, 4, []uint64{4}},
+		{"many-isps", 1.5, 40, []uint64{6}},
 	} {
 		for _, seed := range tc.seeds {
 			t.Run(fmt.Sprintf("%s/seed=%d", tc.name, seed), func(t *testing.T) {
-				h1 := randomRounds(t, seed, tc.ratio)
-				h2 := randomRounds(t, seed, tc.ratio)
+				h1 := randomRounds(t, seed, tc.ratio, tc.isps)
+				h2 := randomRounds(t, seed, tc.ratio, tc.isps)
 				if h1 != h2 {
 					t.Fatalf("seed %d: two runs differ (plan hash %x vs %x)", seed, h1, h2)
 				}
@@ -37,11 +39,11 @@ func TestRandomRounds(t *testing.T) {
 	}
 }
 
-func randomRounds(t *testing.T, seed uint64, ratio float64) uint64 {
+func randomRounds(t *testing.T, seed uint64, ratio float64, isps int) uint64 {
 	t.Helper()
 	const rounds, start = 40, 400
 	cfg := testConfig(16)
-	w := newWorld(seed, ratio, 4)
+	w := newWorld(seed, ratio, isps)
 	o := newOpt(t, cfg)
 	cfg = o.Config()
 	rng := rand.New(rand.NewPCG(seed, 99))

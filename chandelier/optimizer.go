@@ -51,16 +51,18 @@ type Optimizer struct {
 	free   []int32    // slots to reuse
 	okids  [][]int32  // the origin's children, per stripe
 	isps   []ispState // by interned index
+	total  []int      // per stripe: feeds of all forwarders
 	ispIdx map[string]int32
 	compat [numNAT][numNAT]bool // [parent][child]
 
 	// Scratch, reused across rounds.
-	heaps  []slotHeap // per ISP × parent class
-	global [numNAT]slotHeap
-	rooted []bool // per ISP: has an attached interior node in this stripe
-	queue  []int32
-	color  []uint8
-	lists  [4][][]int32 // backup candidates: free per ISP, all per ISP (index 0,1); [2][0], [3][0] global
+	curStripe int        // the stripe being placed
+	heaps     []slotHeap // per ISP × parent class
+	global    [numNAT]slotHeap
+	rooted    []bool // per ISP: has an attached interior node in this stripe
+	queue     []int32
+	color     []uint8
+	lists     [4][][]int32 // backup candidates: free per ISP, all per ISP (index 0,1); [2][0], [3][0] global
 }
 
 // New returns an Optimizer with no peers.
@@ -74,6 +76,7 @@ func New(cfg Config) (*Optimizer, error) {
 		nodes:  make([]node, 1),
 		byID:   map[string]int32{},
 		okids:  make([][]int32, cfg.Stripes),
+		total:  make([]int, cfg.Stripes),
 		ispIdx: map[string]int32{},
 	}
 	for p := NAT(0); p < numNAT; p++ {
@@ -263,18 +266,22 @@ func (o *Optimizer) assignInterior(i int32) {
 		return
 	}
 	st := &o.isps[x.isp]
-	best := -1
+	// The stripe this ISP lacks most, relative to its size, plus the
+	// stripe the whole swarm lacks most: with many small ISPs, ties
+	// within each ISP would otherwise starve the same stripe everywhere.
+	total := o.total
+	n := float64(max(1, len(o.byID)))
+	best, bestKey := -1, 0.0
 	for s := range o.cfg.Stripes {
-		if best < 0 || st.supply[s] < st.supply[best] {
-			best = s
+		key := float64(st.supply[s])/float64(max(1, st.peers)) + float64(total[s])/n
+		if best < 0 || key < bestKey {
+			best, bestKey = s, key
 		}
 	}
 	if x.feeds == 1 && st.supply[best] >= st.peers+st.peers/4+1 {
 		return
 	}
-	x.interior = int16(best)
-	st.supply[best] += int(x.feeds)
-	st.interior[best]++
+	o.setInterior(i, best)
 }
 
 // dropInterior makes an interior peer a leaf everywhere; its children
@@ -291,6 +298,7 @@ func (o *Optimizer) dropInterior(i int32) {
 	x.kids = x.kids[:0]
 	st := &o.isps[x.isp]
 	st.supply[s] -= int(x.feeds)
+	o.total[s] -= int(x.feeds)
 	st.interior[s]--
 	x.interior = -1
 }
@@ -335,6 +343,7 @@ func (o *Optimizer) update(i int32, p Peer) {
 			x.kids = x.kids[:len(x.kids)-excess]
 		}
 		o.isps[x.isp].supply[s] += int(feeds - x.feeds)
+		o.total[s] += int(feeds - x.feeds)
 	}
 	x.feeds = feeds
 	o.assignInterior(i)

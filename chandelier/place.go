@@ -101,16 +101,16 @@ func (o *Optimizer) best(heaps []slotHeap, c NAT, s int) (slot, bool) {
 type stripeState struct {
 	s          int
 	originFree int
-	reserved   int     // ISPs with interior peers in s but none attached
-	leaves     []int32 // attached leaves by depth, for displacement; built lazily
-	leafDepth  []int32
-	leafNext   int
+	reserved   int           // ISPs with interior peers in s but none attached
+	leaves     [][]leafEntry // per ISP: attached leaves by depth, for displacement; built lazily
+	leafNext   []int         // per ISP: entries before it are used or stale
 	leavesOK   bool
 }
 
 // placeStripe attaches the detached roots of stripe s (new peers and
 // orphaned subtrees), best ranked first.
 func (o *Optimizer) placeStripe(s int) {
+	o.curStripe = s
 	o.depths(s)
 	nISP := len(o.isps)
 	if cap(o.heaps) < nISP*int(numNAT) {
@@ -162,13 +162,30 @@ func (o *Optimizer) placeStripe(s int) {
 	for len(items) > 0 {
 		failed := items[:0:0]
 		for _, i := range items {
-			if p := o.choose(i, &st); p >= 0 {
+			p := o.choose(i, &st)
+			// A forwarder takes a leaf's place when that puts it
+			// higher than the best free slot.
+			if o.displace(i, &st, o.slotDepth(p), o.nodes[i].isp) {
+				continue
+			}
+			if p < 0 { // nothing free in reach: any leaf will do
+				placed := false
+				for k := range o.isps {
+					if placed = o.displace(i, &st, 1<<30, int32(k)); placed {
+						break
+					}
+				}
+				if placed || o.rescue(i, &st) {
+					continue
+				}
+			}
+			if p >= 0 {
 				o.link(i, p, s)
 				if p == 0 {
 					st.originFree--
 				}
 				o.settle(i, &st)
-			} else if !o.displace(i, &st) {
+			} else {
 				failed = append(failed, i)
 			}
 		}
@@ -239,6 +256,18 @@ func (o *Optimizer) improve(st *stripeState) {
 		o.settle(i, st)
 		budget--
 	}
+}
+
+// slotDepth is the depth of parent p's slot (0 for the origin); with no
+// parent (-1) any depth is better.
+func (o *Optimizer) slotDepth(p int32) int32 {
+	switch {
+	case p == 0:
+		return 0
+	case p < 0:
+		return 1 << 30
+	}
+	return o.nodes[p].depth[o.curStripe]
 }
 
 // rank orders the peers to place in stripe s: forwarders by capacity ×
@@ -314,50 +343,119 @@ func (o *Optimizer) settle(i int32, st *stripeState) {
 	o.queue = q
 }
 
-// displace is the fallback when no slot is free: a forwarder i with a
-// free slot takes the place of the shallowest leaf it can, and the leaf
-// becomes its child. Without it, leaf-only peers that came first would
-// keep forwarders out of a full tree.
-func (o *Optimizer) displace(i int32, st *stripeState) bool {
+// rescue places i, which no free slot in reach can take, by moving an
+// easy leaf (open, full-cone or restricted: any parent reaches it) from a
+// parent that can reach i to a free slot i cannot use, and giving i the
+// parent's slot. Hard NATs are placed first in each round, but churn can
+// leave a stripe whose only free slots are behind symmetric or
+// port-restricted parents. It reports whether i was placed.
+func (o *Optimizer) rescue(i int32, st *stripeState) bool {
 	s := st.s
 	x := &o.nodes[i]
-	if int(x.interior) != s || len(x.kids) >= int(x.feeds) {
+	o.buildLeaves(st)
+	const probes = 256
+	for k := range st.leaves {
+		n := 0
+		for _, e := range st.leaves[k][st.leafNext[k]:] {
+			if n++; n > probes {
+				break
+			}
+			l := &o.nodes[e.i]
+			if !l.alive || l.depth[s] != e.depth || restrictiveness(l.nat) != 0 || int(l.interior) == s {
+				continue
+			}
+			q := l.parent[s]
+			if q < 0 || !o.compat[o.natOf(q)][x.nat] {
+				continue
+			}
+			sl, ok := o.best(o.global[:], l.nat, s)
+			if !ok || sl.i == q {
+				return false // no free slot at all
+			}
+			o.unlink(e.i, s)
+			o.link(e.i, sl.i, s)
+			o.settle(e.i, st)
+			o.link(i, q, s)
+			o.settle(i, st)
+			return true
+		}
+	}
+	return false
+}
+
+// leafEntry is a leaf of the stripe as it was when the list was built.
+type leafEntry struct {
+	i     int32
+	depth int32
+}
+
+// displace puts forwarder i (a detached root with a free slot) in the
+// place of an attached leaf of its ISP no deeper than maxDepth, which
+// becomes i's child (isp is the leaves' ISP, normally i's own): the
+// shallowest such leaf it can connect to and whose
+// parent can reach it. Forwarders belong above leaves: placed in one
+// build they are, but a forwarder that joins a full tree, or whose upload
+// was measured only after it joined as a leaf, would otherwise stay deep.
+// It also keeps leaf-only peers that came first from locking forwarders
+// out of a full tree. It reports whether i was placed.
+func (o *Optimizer) displace(i int32, st *stripeState, maxDepth int32, isp int32) bool {
+	s := st.s
+	o.buildLeaves(st)
+	x := &o.nodes[i]
+	if int(x.interior) != s || len(x.kids) >= int(x.feeds) || maxDepth < 1 {
 		return false
 	}
+	return o.displaceIn(i, st, maxDepth, isp)
+}
+
+// buildLeaves lists the stripe's attached leaves per ISP, by depth, once
+// per round and stripe.
+func (o *Optimizer) buildLeaves(st *stripeState) {
+	s := st.s
 	if !st.leavesOK {
 		st.leavesOK = true
+		st.leaves = make([][]leafEntry, len(o.isps))
+		st.leafNext = make([]int, len(o.isps))
 		for j := 1; j < len(o.nodes); j++ {
 			if l := &o.nodes[j]; l.alive && int(l.interior) != s && l.depth[s] > 0 {
-				st.leaves = append(st.leaves, int32(j))
+				st.leaves[l.isp] = append(st.leaves[l.isp], leafEntry{int32(j), l.depth[s]})
 			}
 		}
-		slices.SortFunc(st.leaves, func(a, b int32) int {
-			return cmp.Or(cmp.Compare(o.nodes[a].depth[s], o.nodes[b].depth[s]), cmp.Compare(a, b))
-		})
-		st.leafDepth = make([]int32, len(st.leaves))
-		for k, j := range st.leaves {
-			st.leafDepth[k] = o.nodes[j].depth[s]
+		for k := range st.leaves {
+			slices.SortFunc(st.leaves[k], func(a, b leafEntry) int {
+				return cmp.Or(cmp.Compare(a.depth, b.depth), cmp.Compare(a.i, b.i))
+			})
 		}
 	}
+}
+
+func (o *Optimizer) displaceIn(i int32, st *stripeState, maxDepth int32, isp int32) bool {
+	s := st.s
+	x := &o.nodes[i]
 	const probes = 64
-	for k, n := st.leafNext, 0; k < len(st.leaves) && n < probes; k, n = k+1, n+1 {
-		l := st.leaves[k]
-		ln := &o.nodes[l]
-		if !ln.alive || ln.depth[s] != st.leafDepth[k] || ln.parent[s] < 0 {
-			if k == st.leafNext {
-				st.leafNext++
+	list := st.leaves[isp]
+	next := &st.leafNext[isp]
+	for k, n := *next, 0; k < len(list) && n < probes; k, n = k+1, n+1 {
+		e := list[k]
+		if e.depth > maxDepth {
+			return false
+		}
+		l := &o.nodes[e.i]
+		if !l.alive || l.depth[s] != e.depth || l.parent[s] < 0 || int(l.interior) == s {
+			if k == *next {
+				*next = k + 1
 			}
 			continue
 		}
-		p := ln.parent[s]
-		if !o.compat[o.natOf(p)][x.nat] || !o.compat[x.nat][ln.nat] {
+		p := l.parent[s]
+		if !o.compat[o.natOf(p)][x.nat] || !o.compat[x.nat][l.nat] {
 			continue
 		}
-		o.unlink(l, s)
+		o.unlink(e.i, s)
 		o.link(i, p, s)
-		o.link(l, i, s)
-		if k == st.leafNext {
-			st.leafNext++
+		o.link(e.i, i, s)
+		if k == *next {
+			*next = k + 1
 		}
 		o.settle(i, st)
 		return true
