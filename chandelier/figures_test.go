@@ -132,3 +132,70 @@ func TestChurnStability(t *testing.T) {
 	}
 	t.Logf("per round, %d peers, 10 %% leave + 10 %% join, after %d rounds:%s", n, rounds, table.String())
 }
+
+// TestFlashCrowd: 3,000 peers join over 30 rounds (100 per round), each
+// reporting no upload at first (the peer has not measured it yet) and
+// its measured upload two rounds later. Forwarders found late must not
+// stay where they sat as leaves: the trees end within one level of a
+// fresh build's mean depth, every peer fed, the invariants held in every
+// round.
+func TestFlashCrowd(t *testing.T) {
+	const n, rounds, lag = 3000, 30, 2
+	w := newWorld(9, 1.5, 4)
+	o := newOpt(t, testConfig(16))
+	now := t0
+	var batches [][]Peer
+	measured := map[string]bool{}
+	for r := range rounds + lag + 1 {
+		var ch Changes
+		if r < rounds {
+			batch := w.joinN(n/rounds, now)
+			for _, p := range batch {
+				p.Upload = 0
+				ch.Join = append(ch.Join, p)
+			}
+			batches = append(batches, batch)
+		}
+		if r >= lag && r-lag < len(batches) {
+			ch.Update = batches[r-lag]
+			for _, p := range ch.Update {
+				measured[p.ID] = true
+			}
+		}
+		o.Round(now, ch)
+		now = now.Add(time.Second)
+		var peers []Peer
+		for _, p := range w.list() {
+			if !measured[p.ID] {
+				p.Upload = 0
+			}
+			peers = append(peers, p)
+		}
+		checkInvariants(t, fmt.Sprintf("round %d", r), Measure(o.Config(), peers, o.Assignments()))
+	}
+	f := Measure(o.Config(), w.list(), o.Assignments())
+	// Quiet rounds after the crowd: the improving moves bring peers fed
+	// across ISP borders home, a budget at a time.
+	moved := 0
+	for range 20 {
+		moved += o.Round(now, Changes{}).Moved
+		now = now.Add(time.Second)
+	}
+	quiet := Measure(o.Config(), w.list(), o.Assignments())
+	t.Logf("20 quiet rounds later: %d edges moved, depth mean %.2f max %d, cross-ISP %d, feeds into ISPs %d",
+		moved, quiet.DepthMean, quiet.DepthMax, quiet.CrossISP, quiet.ISPEntries)
+	if quiet.CrossISP > f.CrossISP {
+		t.Errorf("quiet rounds raised cross-ISP feeds from %d to %d", f.CrossISP, quiet.CrossISP)
+	}
+	fresh := newOpt(t, testConfig(16))
+	fresh.Round(now, Changes{Join: w.list()})
+	ff := Measure(fresh.Config(), w.list(), fresh.Assignments())
+	t.Logf("flash crowd of %d: depth mean %.2f max %d (fresh build %.2f / %d), cross-ISP %d, feeds into ISPs %d (bound %d)",
+		n, f.DepthMean, f.DepthMax, ff.DepthMean, ff.DepthMax, f.CrossISP, f.ISPEntries, f.ISPLowerBound)
+	if f.Deficit != 0 {
+		t.Errorf("%d pairs unfed after the crowd settled", f.Deficit)
+	}
+	if f.DepthMean > ff.DepthMean+1 {
+		t.Errorf("depth mean %.2f after the crowd, a fresh build gives %.2f", f.DepthMean, ff.DepthMean)
+	}
+}

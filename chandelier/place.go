@@ -146,9 +146,6 @@ func (o *Optimizer) placeStripe(s int) {
 			items = append(items, int32(i))
 		}
 	}
-	if len(items) == 0 {
-		return
-	}
 	slices.SortFunc(items, func(a, b int32) int {
 		x, y := &o.nodes[a], &o.nodes[b]
 		return cmp.Or(
@@ -165,7 +162,7 @@ func (o *Optimizer) placeStripe(s int) {
 			p := o.choose(i, &st)
 			// A forwarder takes a leaf's place when that puts it
 			// higher than the best free slot.
-			if o.displace(i, &st, o.slotDepth(p), o.nodes[i].isp) {
+			if p != 0 && o.displaceOriginLeaf(i, &st) || o.displace(i, &st, o.slotDepth(p), o.nodes[i].isp) {
 				continue
 			}
 			if p < 0 { // nothing free in reach: any leaf will do
@@ -229,17 +226,31 @@ func (o *Optimizer) improve(st *stripeState) {
 	})
 	slack := int32(max(0, o.cfg.ISPSlack))
 	for _, i := range cands {
-		if budget == 0 {
+		if budget <= 0 {
 			return
 		}
 		x := &o.nodes[i]
+		p := x.parent[s]
+		cross := p > 0 && o.nodes[p].isp != x.isp
+		if cross && int(x.interior) == s && len(x.kids) < int(x.feeds) {
+			// A forwarder fed from another ISP goes home in a leaf's
+			// place when that costs at most ISPSlack levels.
+			d := x.depth[s]
+			o.unlink(i, s)
+			if o.displaceIn(i, st, d+slack, x.isp, true) {
+				if o.hasSlot(p, s) {
+					o.pushSlot(p, s)
+				}
+				budget -= 2
+				continue
+			}
+			o.link(i, p, s)
+		}
 		base := int(x.isp) * int(numNAT)
 		sl, ok := o.best(o.heaps[base:base+int(numNAT)], x.nat, s)
 		if !ok || sl.i == i {
 			continue
 		}
-		p := x.parent[s]
-		cross := p > 0 && o.nodes[p].isp != x.isp
 		if !(sl.depth+1 < x.depth[s] || cross && sl.depth <= o.nodes[p].depth[s]+slack) {
 			continue
 		}
@@ -383,6 +394,40 @@ func (o *Optimizer) rescue(i int32, st *stripeState) bool {
 	return false
 }
 
+// displaceOriginLeaf gives forwarder i (a detached root with a free
+// slot) the origin slot of a leaf, which becomes i's child. Origin slots
+// are the most valuable: after a crowd of peers whose upload is not
+// measured yet, leaves hold them all.
+func (o *Optimizer) displaceOriginLeaf(i int32, st *stripeState) bool {
+	s := st.s
+	x := &o.nodes[i]
+	if int(x.interior) != s || len(x.kids) >= int(x.feeds) {
+		return false
+	}
+	for _, l := range o.okids[s] {
+		if n := &o.nodes[l]; int(n.interior) != s && o.compat[x.nat][n.nat] {
+			o.unlink(l, s)
+			o.link(i, 0, s)
+			o.link(l, i, s)
+			o.settle(i, st)
+			return true
+		}
+	}
+	return false
+}
+
+// under reports whether node j is i or below it in stripe s (depths of a
+// subtree just unlinked are stale, so the walk follows parents).
+func (o *Optimizer) under(j, i int32, s int) bool {
+	for steps := 0; j > 0 && steps <= len(o.nodes); steps++ {
+		if j == i {
+			return true
+		}
+		j = o.nodes[j].parent[s]
+	}
+	return false
+}
+
 // leafEntry is a leaf of the stripe as it was when the list was built.
 type leafEntry struct {
 	i     int32
@@ -405,7 +450,7 @@ func (o *Optimizer) displace(i int32, st *stripeState, maxDepth int32, isp int32
 	if int(x.interior) != s || len(x.kids) >= int(x.feeds) || maxDepth < 1 {
 		return false
 	}
-	return o.displaceIn(i, st, maxDepth, isp)
+	return o.displaceIn(i, st, maxDepth, isp, false)
 }
 
 // buildLeaves lists the stripe's attached leaves per ISP, by depth, once
@@ -429,8 +474,11 @@ func (o *Optimizer) buildLeaves(st *stripeState) {
 	}
 }
 
-func (o *Optimizer) displaceIn(i int32, st *stripeState, maxDepth int32, isp int32) bool {
+// displaceIn is displace within the leaves of one ISP; home restricts it
+// to leaves whose parent is the origin or in i's ISP.
+func (o *Optimizer) displaceIn(i int32, st *stripeState, maxDepth int32, isp int32, home bool) bool {
 	s := st.s
+	o.buildLeaves(st)
 	x := &o.nodes[i]
 	const probes = 64
 	list := st.leaves[isp]
@@ -448,7 +496,8 @@ func (o *Optimizer) displaceIn(i int32, st *stripeState, maxDepth int32, isp int
 			continue
 		}
 		p := l.parent[s]
-		if !o.compat[o.natOf(p)][x.nat] || !o.compat[x.nat][l.nat] {
+		if !o.compat[o.natOf(p)][x.nat] || !o.compat[x.nat][l.nat] ||
+			home && p > 0 && o.nodes[p].isp != x.isp || o.under(p, i, s) {
 			continue
 		}
 		o.unlink(e.i, s)
