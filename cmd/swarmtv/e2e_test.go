@@ -158,7 +158,7 @@ func startTracker(t *testing.T) *swarm {
 	port := freePort(t)
 	s := &swarm{trackerURL: fmt.Sprintf("http://127.0.0.1:%d", port), channel: "e2e"}
 	s.client = &tracker.Client{BaseURL: s.trackerURL}
-	start(t, "tracker", "tracker", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--heartbeat", "500ms")
+	start(t, "tracker", "tracker", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--heartbeat", "1s")
 	waitFor(t, 10*time.Second, "tracker up", func() bool {
 		resp, err := http.Get(s.trackerURL + "/healthz")
 		if err != nil {
