@@ -3,6 +3,8 @@ package overlay
 import (
 	"flag"
 	"math"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -10,6 +12,7 @@ import (
 var (
 	flagNodes = flag.Int("overlay.nodes", 0, "nodes in TestLargeRing (default 1000, 300 under -race or -short)")
 	flagSeed  = flag.Uint64("overlay.seed", 1, "seed of TestLargeRing")
+	flagFans  = flag.String("overlay.fanouts", "-1,1,2,4", "MergeFanout values of TestMergeByOneContact")
 )
 
 // buildRing joins n nodes, one every 20ms, each through a random member
@@ -55,7 +58,15 @@ func TestMergeByOneContact(t *testing.T) {
 		n = *flagNodes
 	}
 	took := map[int]time.Duration{}
-	for _, fan := range []int{-1, 1, 2, 4} {
+	var fans []int
+	for _, f := range strings.Split(*flagFans, ",") {
+		x, err := strconv.Atoi(f)
+		if err != nil {
+			t.Fatalf("-overlay.fanouts: %v", err)
+		}
+		fans = append(fans, x)
+	}
+	for _, fan := range fans {
 		s := newSimNet(t, *flagSeed+10)
 		s.cfg = func(c *Config) { c.MergeFanout = fan }
 		s.rejoin = true
@@ -73,8 +84,8 @@ func TestMergeByOneContact(t *testing.T) {
 		a, b := rings[0][0], rings[1][0]
 		s.do(a, func(nd *Node) { nd.Contact(s.now, b.node.Self()) })
 		bound := 120 * time.Second
-		if fan < 0 {
-			bound = 30 * time.Minute
+		if fan < 2 {
+			bound = 30 * time.Minute // no spreading, or an epidemic that dies out: stabilisation zips
 		}
 		for s.now.Sub(start) < bound && len(s.inconsistent(-1)) > 0 {
 			s.runFor(time.Second)
@@ -89,7 +100,7 @@ func TestMergeByOneContact(t *testing.T) {
 		t.Logf("N=%d fanout %2d: one ring %v after one contact; per node %.1f messages, %.1f above the steady %.1f/s, %.1f merge-specific",
 			n, fan, d, perNode, perNode-base*d.Seconds(), base, float64(merge1-merge0)/float64(n))
 	}
-	if took[4] > took[-1] || took[2] > took[-1] {
+	if _, ok := took[-1]; ok && (took[4] > took[-1] || took[2] > took[-1]) {
 		t.Errorf("spreading did not speed the merge up: %v", took)
 	}
 }
