@@ -58,20 +58,22 @@
 // driver calls ParentUp when the parent accepted the subscription (a
 // chunk from it counts too). From then on liveness is judged per parent,
 // not per stripe: any chunk from the parent, on any of its stripes,
-// proves it alive. A parent silent for half of ParentTimeout is suspect
-// and its stripes are fetched as soon as their slices should exist; one
-// silent for ParentTimeout while the stream evidently goes on is lost:
-// it is reported in Ready.Lost (once per stripe) and its stripes fetched
+// proves it alive. A parent silent for ParentTimeout while the stream
+// evidently goes on is lost: it is reported in Ready.Lost (once per
+// stripe) and its stripes fetched as soon as their slices should exist
 // until the driver sets a new parent. A live parent whose chunks lag on
-// one stripe is not lost: the stripe is repaired by fetching.
+// one stripe is not lost: the stripe is repaired by fetching at the
+// margin.
 //
-// So a node whose own parent died keeps forwarding — what it fetches
-// from the origin once its parent turned suspect — and its children keep
-// hearing from it: only the node whose parent failed reports it lost, as
-// long as its fetch round trip to the origin stays below half of
-// ParentTimeout. The children, which see the same gap, may fetch the
-// same slices meanwhile (duplicate origin traffic for about a round trip
-// per failure, in the failed parent's subtree).
+// A parent silent for half of ParentTimeout is quiet: every half
+// ParentTimeout the node fetches the oldest chunk of its stripes that
+// should have arrived (it needs it anyway) and forwards it. So a node
+// whose own parent died keeps forwarding while it repairs, and its
+// children keep hearing from it: only the node whose parent failed
+// reports it lost, as long as its fetch round trip to the origin stays
+// below half of ParentTimeout. The children, which see the same silence,
+// fetch at most one such chunk per half ParentTimeout themselves until
+// the forwarded ones arrive.
 //
 // # Detached nodes
 //

@@ -54,9 +54,10 @@ type Config struct {
 	FetchMargin time.Duration
 	// ParentTimeout: a parent that is up (ParentUp, or a chunk from it)
 	// and delivered no chunk at all, on any of its stripes, for this long
-	// while the stream evidently goes on is lost (default 600ms). A
-	// parent silent for half of it is suspect: the slices of its stripes
-	// are fetched from the origin as soon as they should exist.
+	// while the stream evidently goes on is lost (default 600ms). While a
+	// parent is silent for more than half of it, the node fetches one
+	// chunk of its stripes per half ParentTimeout and forwards it (see
+	// the package doc: no lost-parent cascade).
 	ParentTimeout time.Duration
 	// ParentConnectTimeout: a parent that is not up this long after
 	// SetParent named it is lost (default 3s). It is also the grace a
