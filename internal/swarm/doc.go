@@ -66,8 +66,8 @@
 // margin.
 //
 // A parent silent for half of ParentTimeout is quiet: every half
-// ParentTimeout the node fetches the oldest chunk of its stripes that
-// should have arrived (it needs it anyway) and forwards it. So a node
+// ParentTimeout a node with children fetches the oldest chunk of its
+// stripes that should have arrived (it needs it anyway) and forwards it. So a node
 // whose own parent died keeps forwarding while it repairs, and its
 // children keep hearing from it: only the node whose parent failed
 // reports it lost, as long as its fetch round trip to the origin stays

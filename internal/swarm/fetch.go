@@ -83,11 +83,12 @@ func (n *Node) parentNewest(parent NodeID) (newest uint64, ok bool) {
 // so its own children keep hearing from it and do not find it silent
 // for ParentTimeout while it repairs — the lost-parent cascade. Its
 // children, which see the same silence, fetch at most one such chunk
-// per half ParentTimeout themselves until the forwarded ones arrive.
+// per half ParentTimeout themselves until the forwarded ones arrive. A
+// node without children has nobody to keep waiting and does not.
 func (n *Node) keepaliveDue(now time.Time, s int) (due bool, next time.Time) {
 	st := &n.stripes[s]
-	if st.parent == "" || !st.up {
-		return false, time.Time{}
+	if st.parent == "" || !st.up || len(n.children) == 0 {
+		return false, time.Time{} // a leaf keeps nobody waiting
 	}
 	at := st.since.Add(n.cfg.ParentTimeout / 2)
 	if st.keepAt.After(at) {

@@ -278,6 +278,7 @@ func (n *Node) AddChild(now time.Time, id NodeID, h wire.Hello) error {
 			return fmt.Errorf("%w: %d children", ErrFull, len(n.children))
 		}
 		n.children = slices.Insert(n.children, i, &child{id: id, sent: make(map[uint64]uint16)})
+		n.gen++ // keepalives depend on having children
 	}
 	ch := n.children[i]
 	ch.mask = h.Stripes & uint16(1<<n.k-1)
@@ -312,7 +313,11 @@ func (n *Node) backlogStart(from uint64) uint64 {
 
 // RemoveChild unsubscribes id.
 func (n *Node) RemoveChild(id NodeID) {
+	before := len(n.children)
 	n.children = slices.DeleteFunc(n.children, func(c *child) bool { return c.id == id })
+	if len(n.children) != before {
+		n.gen++ // keepalives depend on having children
+	}
 }
 
 // NodeGone tells the node that the driver lost its connection to id: a
