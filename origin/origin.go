@@ -7,8 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"strconv"
 	"sync"
 	"time"
 
@@ -177,15 +175,7 @@ func (o *Origin) ID() swarm.NodeID { return o.id.ID() }
 
 // Addr is the address peers dial.
 func (o *Origin) Addr() string {
-	if o.cfg.Advertise != "" {
-		return o.cfg.Advertise
-	}
-	a := o.ep.Addr()
-	ip := a.IP
-	if ip == nil || ip.IsUnspecified() {
-		ip = net.IPv4(127, 0, 0, 1)
-	}
-	return net.JoinHostPort(ip.String(), strconv.Itoa(a.Port))
+	return o.ep.Advertised(o.cfg.Advertise)
 }
 
 // Run ingests, publishes and serves until ctx ends or the source fails.
@@ -242,9 +232,16 @@ func (o *Origin) Run(ctx context.Context) error {
 		o.log.Info("stream described", "channel", o.cfg.Channel, "medias", len(desc.Medias))
 		return nil
 	}
+	dropped := 0
 	emit := func(p Packet) {
 		for _, c := range chunker.Push(p) {
 			o.publish(c)
+		}
+		if n := chunker.Dropped(); n != dropped {
+			dropped = n
+			o.mu.Lock()
+			o.dropped = n
+			o.mu.Unlock()
 		}
 	}
 	srcErr := o.cfg.Source.Run(ctx, onDesc, emit)

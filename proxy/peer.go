@@ -7,8 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"strconv"
 	"sync"
 	"time"
 
@@ -136,15 +134,7 @@ func (p *Peer) URL() string { return p.rtsp.URL() }
 
 // Addr is the address other peers dial.
 func (p *Peer) Addr() string {
-	if p.cfg.Advertise != "" {
-		return p.cfg.Advertise
-	}
-	a := p.ep.Addr()
-	ip := a.IP
-	if ip == nil || ip.IsUnspecified() {
-		ip = net.IPv4(127, 0, 0, 1)
-	}
-	return net.JoinHostPort(ip.String(), strconv.Itoa(a.Port))
+	return p.ep.Advertised(p.cfg.Advertise)
 }
 
 // ErrUnknownChannel: the tracker does not know the channel.

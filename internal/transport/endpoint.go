@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -321,4 +322,18 @@ func (e *Endpoint) shutdown() error {
 	}
 	e.readers.Wait()
 	return err
+}
+
+// Advertised returns the address other nodes should dial: advertise when
+// set, else the bound address with 127.0.0.1 for an unspecified IP.
+func (e *Endpoint) Advertised(advertise string) string {
+	if advertise != "" {
+		return advertise
+	}
+	a := e.Addr()
+	ip := a.IP
+	if ip == nil || ip.IsUnspecified() {
+		ip = net.IPv4(127, 0, 0, 1)
+	}
+	return net.JoinHostPort(ip.String(), strconv.Itoa(a.Port))
 }
