@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -101,18 +100,16 @@ origin without losing viewers.`, stderr)
 		return err
 	}
 	if *metricsAddr != "" {
-		ln, err := net.Listen("tcp", *metricsAddr)
-		if err != nil {
-			return fmt.Errorf("--metrics %s: %w", *metricsAddr, err)
-		}
 		reg := prometheus.NewRegistry()
 		reg.MustRegister(o, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", web.MetricsHandler(reg))
-		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-		go srv.Serve(ln)
-		defer srv.Close()
-		log.Info("metrics", "url", "http://"+ln.Addr().String()+"/metrics")
+		bound, stop, err := serveBackground("metrics", *metricsAddr, mux)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		log.Info("metrics", "url", "http://"+bound+"/metrics")
 	}
 	log.Info("origin running", "channel", *channel, "quic", o.Addr(), "tracker", *trackerURL, "key", path)
 	return o.Run(ctx)

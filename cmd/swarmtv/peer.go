@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"time"
 
 	"github.com/swarmtv/swarmtv/proxy"
@@ -56,14 +54,12 @@ keyframe the peer holds.`, stderr)
 		return err
 	}
 	if *statusAddr != "" {
-		ln, err := net.Listen("tcp", *statusAddr)
+		bound, stop, err := serveBackground("status", *statusAddr, proxy.StatusHandler(p))
 		if err != nil {
-			return fmt.Errorf("--status %s: %w", *statusAddr, err)
+			return err
 		}
-		srv := &http.Server{Handler: proxy.StatusHandler(p), ReadHeaderTimeout: 5 * time.Second}
-		go srv.Serve(ln)
-		defer srv.Close()
-		fmt.Fprintf(stdout, "status: http://%s/\n", ln.Addr())
+		defer stop()
+		fmt.Fprintf(stdout, "status: http://%s/\n", bound)
 	}
 	fmt.Fprintf(stdout, "watch: %s\n", p.URL())
 	err = p.Run(ctx)
