@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 )
 
@@ -14,6 +15,9 @@ const (
 	MaxSliceMS        = 10000 // slice duration, milliseconds
 	MaxOriginCapacity = 4096  // children the origin feeds directly
 	MaxPeerCapacity   = 64    // children one peer accepts
+	MaxUploadBPS      = 100e9 // a peer's reported upload, bit/s
+	MaxCandidates     = 8     // hole-punching candidates per peer
+	maxLabelLen       = 64    // region and ISP names
 	maxAddrLen        = 300
 	maxSDPLen         = 32 << 10
 )
@@ -49,19 +53,52 @@ type RegisterRequest struct {
 	Capacity int         `json:"capacity"` // children the origin feeds directly, 1..MaxOriginCapacity
 }
 
-// JoinRequest asks for a place in a channel's tree. Joining again with an
-// ID the tracker knows replaces the old entry.
+// JoinRequest asks for a place in a channel's stripe trees. Joining again
+// with an ID the tracker knows replaces the old entry.
 type JoinRequest struct {
 	ID       string `json:"id"`
 	Addr     string `json:"addr"`
 	Capacity int    `json:"capacity"` // children this peer accepts, 0..MaxPeerCapacity; 0 makes it a leaf
+	// UploadBPS is the peer's measured upload capacity in bit/s; 0 means
+	// not measured yet (the tracker then assumes Capacity stripe feeds).
+	UploadBPS int64 `json:"upload_bps,omitempty"`
+	// NAT is the peer's NAT class as its prober named it: one of
+	// NATClasses; "" means not probed yet (treated as the most
+	// restrictive).
+	NAT string `json:"nat,omitempty"`
+	// Candidates are the peer's addresses for hole punching (LAN and
+	// mapped, host:port), best first; Addr need not be among them.
+	Candidates []string `json:"candidates,omitempty"`
+	// Region is a coarse location (operator-defined), used to rank backups.
+	Region string `json:"region,omitempty"`
+	// ISP names the peer's ISP or ASN. The HTTP API overwrites it from the
+	// tracker's IP-prefix table (a peer's claim is not trusted); the
+	// simulator, calling the Tracker directly, sets it.
+	ISP string `json:"isp,omitempty"`
+}
+
+// NATClasses are the values of JoinRequest.NAT and HeartbeatRequest.NAT.
+var NATClasses = []string{"open", "fullcone", "restricted", "portrestricted", "symmetric"}
+
+// StripeAssignment is a peer's place in one stripe tree.
+type StripeAssignment struct {
+	// Parent feeds the stripe; zero when no peer could (the origin's
+	// fallback covers the stripe until a round places it).
+	Parent NodeInfo `json:"parent"`
+	// Backups are ranked alternatives to switch to at once when Parent
+	// fails or lags (never null).
+	Backups []NodeInfo `json:"backups"`
 }
 
 // JoinResponse tells a joined peer what it receives and from whom.
 type JoinResponse struct {
-	Channel     ChannelInfo `json:"channel"`
-	Parent      NodeInfo    `json:"parent"`
-	HeartbeatMS int         `json:"heartbeat_ms"` // send a heartbeat this often
+	Channel ChannelInfo `json:"channel"`
+	// Parent is Stripes[0].Parent, kept for clients that use one parent
+	// for every stripe.
+	Parent NodeInfo `json:"parent"`
+	// Stripes holds one assignment per stripe of the channel.
+	Stripes     []StripeAssignment `json:"stripes"`
+	HeartbeatMS int                `json:"heartbeat_ms"` // send a heartbeat this often
 }
 
 // PeerStats are the counters a peer reports with each heartbeat: totals
@@ -87,13 +124,19 @@ type PeerStats struct {
 type HeartbeatRequest struct {
 	ID    string    `json:"id"`
 	Stats PeerStats `json:"stats"`
+	// UploadBPS and NAT update the join's measurements when not zero.
+	UploadBPS  int64    `json:"upload_bps,omitempty"`
+	NAT        string   `json:"nat,omitempty"`
+	Candidates []string `json:"candidates,omitempty"`
 }
 
-// HeartbeatResponse is the peer's current place in the tree. Parent is
-// zero while the peer waits for a free slot.
+// HeartbeatResponse is the peer's current place in the stripe trees.
+// Parent is zero while the peer waits for a free slot.
 type HeartbeatResponse struct {
-	Parent   NodeInfo   `json:"parent"`
-	Children []NodeInfo `json:"children"` // sorted by ID, never null
+	// Parent is Stripes[0].Parent (see JoinResponse.Parent).
+	Parent   NodeInfo           `json:"parent"`
+	Stripes  []StripeAssignment `json:"stripes"`
+	Children []NodeInfo         `json:"children"` // sorted by ID, never null
 }
 
 // LeaveRequest removes a peer from a channel.
@@ -101,16 +144,28 @@ type LeaveRequest struct {
 	ID string `json:"id"`
 }
 
-// ParentLostRequest reports that a peer lost its parent.
+// ParentLostRequest reports that a peer lost its parent on every stripe
+// that parent fed, and the backups it switched to on its own.
 type ParentLostRequest struct {
 	ID     string `json:"id"`
 	Parent string `json:"parent"` // ID of the lost parent
+	// Switched lists, per stripe the lost parent fed, the backup the peer
+	// now uses; the tracker keeps a valid switch (no cycle, capacity).
+	Switched []StripeSwitch `json:"switched,omitempty"`
+}
+
+// StripeSwitch is a peer's own switch of one stripe to a backup parent.
+type StripeSwitch struct {
+	Stripe int    `json:"stripe"`
+	Parent string `json:"parent"` // the backup's node ID
 }
 
 // ParentLostResponse carries the peer's new parent (the origin again if
-// the lost parent was the origin).
+// the lost parent was the origin) and its whole assignment.
 type ParentLostResponse struct {
-	Parent NodeInfo `json:"parent"`
+	// Parent is Stripes[0].Parent (see JoinResponse.Parent).
+	Parent  NodeInfo           `json:"parent"`
+	Stripes []StripeAssignment `json:"stripes"`
 }
 
 // ChannelSummary is one entry of the channel list.
@@ -263,6 +318,28 @@ func (r JoinRequest) validate() error {
 	if r.Capacity < 0 || r.Capacity > MaxPeerCapacity {
 		return badRequest("capacity %d out of range 0..%d", r.Capacity, MaxPeerCapacity)
 	}
+	if len(r.Region) > maxLabelLen || len(r.ISP) > maxLabelLen {
+		return badRequest("region and isp must be at most %d bytes", maxLabelLen)
+	}
+	return validateMeasurements(r.UploadBPS, r.NAT, r.Candidates)
+}
+
+// validateMeasurements checks what a peer measured about itself.
+func validateMeasurements(upload int64, nat string, cands []string) error {
+	if upload < 0 || upload > MaxUploadBPS {
+		return badRequest("upload_bps %d out of range 0..%d", upload, int64(MaxUploadBPS))
+	}
+	if nat != "" && !slices.Contains(NATClasses, nat) {
+		return badRequest("nat %q is not one of %v", truncate(nat), NATClasses)
+	}
+	if len(cands) > MaxCandidates {
+		return badRequest("%d candidates; at most %d", len(cands), MaxCandidates)
+	}
+	for i, c := range cands {
+		if err := validateAddr(fmt.Sprintf("candidates[%d]", i), c); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -289,6 +366,9 @@ func (r HeartbeatRequest) validate() error {
 	if err := validateID("id", r.ID); err != nil {
 		return err
 	}
+	if err := validateMeasurements(r.UploadBPS, r.NAT, r.Candidates); err != nil {
+		return err
+	}
 	return r.Stats.validate()
 }
 
@@ -303,6 +383,20 @@ func (r ParentLostRequest) validate() error {
 	}
 	if r.ID == r.Parent {
 		return badRequest("parent is the reporting peer itself")
+	}
+	if len(r.Switched) > MaxStripes {
+		return badRequest("%d switches; at most %d", len(r.Switched), MaxStripes)
+	}
+	for i, sw := range r.Switched {
+		if sw.Stripe < 0 || sw.Stripe >= MaxStripes {
+			return badRequest("switched[%d].stripe %d out of range 0..%d", i, sw.Stripe, MaxStripes-1)
+		}
+		if err := validateID(fmt.Sprintf("switched[%d].parent", i), sw.Parent); err != nil {
+			return err
+		}
+		if sw.Parent == r.ID || sw.Parent == r.Parent {
+			return badRequest("switched[%d].parent is the peer itself or the lost parent", i)
+		}
 	}
 	return nil
 }

@@ -78,6 +78,15 @@ type channel struct {
 	tree *tree
 }
 
+// stripes is the assignment of a peer whose parent p feeds every stripe.
+func (ch *channel) stripes(p NodeInfo) []StripeAssignment {
+	as := make([]StripeAssignment, ch.info.Stripes)
+	for i := range as {
+		as[i] = StripeAssignment{Parent: p, Backups: []NodeInfo{}}
+	}
+	return as
+}
+
 // New returns a Tracker for cfg, after filling in defaults.
 func New(cfg Config) (*Tracker, error) {
 	cfg.setDefaults()
@@ -230,6 +239,7 @@ func (t *Tracker) Join(name string, req JoinRequest) (JoinResponse, error) {
 	return JoinResponse{
 		Channel:     ch.info,
 		Parent:      p,
+		Stripes:     ch.stripes(p),
 		HeartbeatMS: int(t.cfg.HeartbeatInterval / time.Millisecond),
 	}, nil
 }
@@ -250,7 +260,8 @@ func (t *Tracker) Heartbeat(name string, req HeartbeatRequest) (HeartbeatRespons
 	if err != nil {
 		return HeartbeatResponse{}, fmt.Errorf("%w: %s in %q", err, req.ID, name)
 	}
-	resp := HeartbeatResponse{Parent: ch.tree.info(parent), Children: make([]NodeInfo, 0, len(kids))}
+	p := ch.tree.info(parent)
+	resp := HeartbeatResponse{Parent: p, Stripes: ch.stripes(p), Children: make([]NodeInfo, 0, len(kids))}
 	for _, k := range kids {
 		resp.Children = append(resp.Children, ch.tree.info(k))
 	}
@@ -304,7 +315,7 @@ func (t *Tracker) ParentLost(name string, req ParentLostRequest) (ParentLostResp
 	}
 	p := ch.tree.info(parent)
 	t.log.Info("parent lost", "channel", name, "peer", req.ID, "lost", req.Parent, "parent", p.ID)
-	return ParentLostResponse{Parent: p}, nil
+	return ParentLostResponse{Parent: p, Stripes: ch.stripes(p)}, nil
 }
 
 // Tree returns a snapshot of a channel's tree.
