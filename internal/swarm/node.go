@@ -434,3 +434,33 @@ func earliest(a, b time.Time) time.Time {
 	}
 	return a
 }
+
+// NextMissing returns the slice a new parent of stripe should start its
+// backlog from (wire.Hello.From): the first slice still to be played —
+// from the newest keyframe held before playout starts — whose chunk of
+// the stripe is not held, or the one after the newest slice seen. It
+// returns 0 (the parent's newest keyframe on) when the node holds
+// nothing or the stripe is out of range. Asking from here rather than
+// from the parent's newest keyframe saves re-sending what the node
+// already holds.
+func (n *Node) NextMissing(stripe int) uint64 {
+	if stripe < 0 || stripe >= n.k || !n.seen || len(n.seqs) == 0 {
+		return 0
+	}
+	start := n.seqs[0]
+	switch {
+	case n.play.started:
+		start = max(start, n.play.next)
+	default:
+		if kf := n.newestKeyframe(); kf != nil {
+			start = kf.seq
+		}
+	}
+	seq := start
+	for i := 0; seq <= n.newestSeq && i < n.maxSlots(); seq, i = seq+1, i+1 {
+		if sl := n.slots[seq]; sl == nil || sl.raws[stripe] == nil {
+			return seq
+		}
+	}
+	return seq
+}

@@ -990,3 +990,45 @@ func TestNextDeadlineIdle(t *testing.T) {
 		t.Fatal("silence before any chunk counted as a lost parent")
 	}
 }
+
+// A new parent of a stripe is asked from the first slice whose chunk of
+// that stripe the node lacks (wire.Hello.From), not from its newest
+// keyframe: the node already holds the rest.
+func TestNextMissing(t *testing.T) {
+	st := swarmtest.NewStream(testChannel, 2, epoch)
+	n := mustNew(t, testConfig(st))
+	if got := n.NextMissing(0); got != 0 {
+		t.Fatalf("empty node: NextMissing = %d, want 0 (newest keyframe)", got)
+	}
+	kf := uint64(0)
+	for seq := uint64(1); seq < 40 && kf == 0; seq++ {
+		if st.Keyframe(seq) {
+			kf = seq
+		}
+	}
+	if kf == 0 {
+		t.Fatal("the test stream has no keyframe in its first 40 slices")
+	}
+	// Both stripes up to kf+3, then stripe 0 only for two more slices and
+	// a hole in stripe 1 at kf+1.
+	for seq := kf; seq <= kf+3; seq++ {
+		if seq == kf+1 {
+			feed(t, n, st, epoch, "P", seq, 0)
+			continue
+		}
+		feed(t, n, st, epoch, "P", seq)
+	}
+	feed(t, n, st, epoch, "P", kf+4, 0)
+	feed(t, n, st, epoch, "P", kf+5, 0)
+	if got, want := n.NextMissing(0), kf+6; got != want {
+		t.Fatalf("stripe 0: NextMissing = %d, want %d (after the newest)", got, want)
+	}
+	if got, want := n.NextMissing(1), kf+1; got != want {
+		t.Fatalf("stripe 1: NextMissing = %d, want %d (its hole)", got, want)
+	}
+	for _, bad := range []int{-1, 2} {
+		if got := n.NextMissing(bad); got != 0 {
+			t.Fatalf("NextMissing(%d) = %d, want 0", bad, got)
+		}
+	}
+}
