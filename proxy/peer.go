@@ -176,9 +176,9 @@ func (p *Peer) Run(ctx context.Context) error {
 		Origin:   transport.Peer{ID: swarm.NodeID(jr.Channel.Origin.ID), Addr: jr.Channel.Origin.Addr},
 		Logger:   p.log,
 		OnPlay:   p.onPlay,
-		OnLost: func(l swarm.Lost) {
+		OnLost: func(l transport.Lost) {
 			select {
-			case p.lost <- l:
+			case p.lost <- swarm.Lost{Parent: l.Parent, Stripe: l.Stripes[0]}:
 			default:
 			}
 		},

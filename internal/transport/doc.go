@@ -29,6 +29,16 @@
 // connection closed with an application error code ([CodeBadChunk],
 // [CodeProtocol]).
 //
+// A node has one parent link per distinct parent: a subscription whose
+// Hello asks for the stripes that parent feeds (SetParents,
+// SetStripeParent). When a parent's stripes change, its link subscribes
+// again on the same connection (the parent replaces the old
+// subscription); stripes of other parents are not disturbed. A new or
+// renewed link asks from the first slice missing on its stripes
+// (swarm.Node.NextMissing) rather than from the parent's newest
+// keyframe, so a switch costs no duplicates. OnLost reports a failed
+// parent once, with every stripe it fed.
+//
 // The parent link tells the node its parent is up (swarm.Node.ParentUp)
 // once the subscription's Hello is written on an open stream, so the dial
 // counts against the connect timeout and not against ParentTimeout. A

@@ -52,9 +52,11 @@ type DriverConfig struct {
 	// Driver's blocking methods (Publish, Stats, Children).
 	OnPlay func(swarm.Slice)
 	// OnLost is called from the driver goroutine when a parent is found
-	// lost; the caller asks the tracker for a new one and calls SetParent
-	// (which never blocks). Same rules as OnPlay.
-	OnLost func(swarm.Lost)
+	// lost, with the stripes it fed (now without a parent); the caller
+	// switches them to backups or asks the tracker, and calls
+	// SetStripeParent or SetParents (which never block). Same rules as
+	// OnPlay.
+	OnLost func(Lost)
 	// ChildQueue is the per-child send queue in chunks (default
 	// DefaultChildQueue); a child whose queue overflows is dropped with
 	// Bye Slow.
@@ -104,21 +106,22 @@ type Driver struct {
 	wg     sync.WaitGroup     // every goroutine Run started
 
 	// Owned by the Run goroutine.
-	node     *swarm.Node
-	children map[swarm.NodeID]*child
-	rejected map[swarm.NodeID]error // why a node's chunk was rejected, until it is cut off
-	parent   *parentLink
-	fetch    *fetcher // nil in source mode
+	node         *swarm.Node
+	children     map[swarm.NodeID]*child
+	rejected     map[swarm.NodeID]error       // why a node's chunk was rejected, until it is cut off
+	parents      map[swarm.NodeID]*parentLink // one link per distinct parent
+	stripeParent []Peer                       // by stripe: the parent set (zero: none)
+	fetch        *fetcher                     // nil in source mode
 
-	mu         sync.Mutex
-	running    bool                                // Run is running (guarded by mu)
-	stopped    bool                                // Close was called or Run returned (guarded by mu)
-	runDone    chan struct{}                       // closed when Run returns
-	wantParent *Peer                               // pending SetParent (guarded by mu)
-	parentCh   chan struct{}                       // signals wantParent, cap 1
-	conns      map[swarm.NodeID]map[*Conn]struct{} // live connections (guarded by mu)
-	out        map[swarm.NodeID]*outConn           // shared dialed connections (guarded by mu)
-	final      swarm.Stats                         // the node's stats when Run returned (guarded by mu)
+	mu             sync.Mutex
+	running        bool                                // Run is running (guarded by mu)
+	stopped        bool                                // Close was called or Run returned (guarded by mu)
+	runDone        chan struct{}                       // closed when Run returns
+	pendingParents []parentChange                      // parent changes not applied yet (guarded by mu)
+	parentCh       chan struct{}                       // signals pendingParents, cap 1
+	conns          map[swarm.NodeID]map[*Conn]struct{} // live connections (guarded by mu)
+	out            map[swarm.NodeID]*outConn           // shared dialed connections (guarded by mu)
+	final          swarm.Stats                         // the node's stats when Run returned (guarded by mu)
 
 	fetchServed atomic.Uint64 // chunk bytes sent in answer to fetches
 }
@@ -144,21 +147,23 @@ func NewDriver(cfg DriverConfig) (*Driver, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	d := &Driver{
-		cfg:      cfg,
-		ep:       cfg.Endpoint,
-		self:     cfg.Endpoint.ID(),
-		log:      cfg.Logger.With("node", cfg.Endpoint.ID()),
-		now:      now,
-		ctx:      ctx,
-		cancel:   cancel,
-		ops:      make(chan func(), 256),
-		node:     cfg.Node,
-		children: make(map[swarm.NodeID]*child),
-		rejected: make(map[swarm.NodeID]error),
-		runDone:  make(chan struct{}),
-		parentCh: make(chan struct{}, 1),
-		conns:    make(map[swarm.NodeID]map[*Conn]struct{}),
-		out:      make(map[swarm.NodeID]*outConn),
+		stripeParent: make([]Peer, cfg.Stripes),
+		cfg:          cfg,
+		ep:           cfg.Endpoint,
+		self:         cfg.Endpoint.ID(),
+		log:          cfg.Logger.With("node", cfg.Endpoint.ID()),
+		now:          now,
+		ctx:          ctx,
+		cancel:       cancel,
+		ops:          make(chan func(), 256),
+		node:         cfg.Node,
+		children:     make(map[swarm.NodeID]*child),
+		rejected:     make(map[swarm.NodeID]error),
+		parents:      make(map[swarm.NodeID]*parentLink),
+		runDone:      make(chan struct{}),
+		parentCh:     make(chan struct{}, 1),
+		conns:        make(map[swarm.NodeID]map[*Conn]struct{}),
+		out:          make(map[swarm.NodeID]*outConn),
 	}
 	if !cfg.Origin.IsZero() {
 		d.fetch = newFetcher(d, cfg.Origin)
@@ -205,13 +210,7 @@ func (d *Driver) Run(ctx context.Context) error {
 		case op := <-d.ops:
 			op()
 		case <-d.parentCh:
-			d.mu.Lock()
-			p := d.wantParent
-			d.wantParent = nil
-			d.mu.Unlock()
-			if p != nil {
-				d.setParent(*p)
-			}
+			d.applyParents()
 		case <-timer.C:
 			d.node.Tick(d.now())
 		}
@@ -252,29 +251,15 @@ func (d *Driver) process() {
 				d.cfg.OnPlay(s)
 			}
 		}
-		for _, l := range rd.Lost {
-			d.log.Info("parent lost", "parent", l.Parent, "stripe", l.Stripe)
-			if d.parent != nil && d.parent.peer.ID == l.Parent && !d.parentOfAny(l.Parent) {
-				// Lost on every stripe: close the link, so a SetParent
-				// to the same node dials afresh.
-				d.parent.cancel()
-				d.parent = nil
-			}
+		// A lost parent's link closes, so setting the same node again
+		// dials afresh.
+		for _, l := range d.lostParents(rd.Lost) {
+			d.log.Info("parent lost", "parent", l.Parent, "stripes", l.Stripes)
 			if d.cfg.OnLost != nil {
 				d.cfg.OnLost(l)
 			}
 		}
 	}
-}
-
-// parentOfAny reports whether id is still the node's parent on a stripe.
-func (d *Driver) parentOfAny(id swarm.NodeID) bool {
-	for s := range d.cfg.Stripes {
-		if d.node.Parent(s) == id {
-			return true
-		}
-	}
-	return false
 }
 
 // do hands f to the Run goroutine. It reports false when the driver is
@@ -292,20 +277,6 @@ func (d *Driver) do(f func()) bool {
 // waits for Run to take it.
 func (d *Driver) Publish(c *wire.Chunk, raw []byte) {
 	d.do(func() { d.node.Publish(d.now(), c, raw) })
-}
-
-// SetParent makes p this node's parent on every stripe, replacing the
-// previous one; the zero Peer means no parent. It never blocks: the
-// driver dials p in the background and, if that fails, the node finds the
-// parent lost (OnLost).
-func (d *Driver) SetParent(p Peer) {
-	d.mu.Lock()
-	d.wantParent = &p
-	d.mu.Unlock()
-	select {
-	case d.parentCh <- struct{}{}:
-	default:
-	}
 }
 
 // Stats returns the node's counters. It waits for Run; after Run has
@@ -372,8 +343,8 @@ func (d *Driver) shutdown() {
 	for _, ch := range d.children {
 		d.stopChild(ch, wire.Bye{Code: wire.ByeNormal, Reason: "shutting down"})
 	}
-	if d.parent != nil {
-		d.parent.cancel()
+	for _, link := range d.parents {
+		link.cancel()
 	}
 	d.mu.Lock()
 	var conns []*Conn

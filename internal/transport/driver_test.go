@@ -92,8 +92,11 @@ func (s *stream) publish(t testing.TB, src *Driver, first, last uint64) {
 type player struct {
 	mu     sync.Mutex
 	slices []swarm.Slice
-	lost   []swarm.Lost
+	lost   []Lost
 	played chan uint64 // seq of every slice played
+	// repair, when set, runs on the driver goroutine for every Lost, as a
+	// peer's local repair does.
+	repair func(Lost)
 }
 
 func newPlayer() *player { return &player{played: make(chan uint64, 4096)} }
@@ -105,8 +108,13 @@ func (p *player) onPlay(s swarm.Slice) {
 	p.played <- s.Seq
 }
 
-func (p *player) onLost(l swarm.Lost) {
+func (p *player) onLost(l Lost) {
 	p.mu.Lock()
+	defer func(f func(Lost)) {
+		if f != nil {
+			f(l)
+		}
+	}(p.repair)
 	p.lost = append(p.lost, l)
 	p.mu.Unlock()
 }

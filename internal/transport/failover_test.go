@@ -3,8 +3,6 @@ package transport
 import (
 	"testing"
 	"time"
-
-	"github.com/swarmtv/swarmtv/internal/swarm"
 )
 
 func TestParentKilledFallsBackToOrigin(t *testing.T) {
@@ -24,7 +22,7 @@ func TestParentKilledFallsBackToOrigin(t *testing.T) {
 	b.play.check(t, s, 1, last)
 
 	b.play.mu.Lock()
-	lost := append([]swarm.Lost(nil), b.play.lost...)
+	lost := append([]Lost(nil), b.play.lost...)
 	b.play.mu.Unlock()
 	if len(lost) == 0 {
 		t.Fatal("b never reported its parent lost")
