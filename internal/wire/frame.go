@@ -32,6 +32,10 @@ func (t FrameType) String() string {
 		return "missing"
 	case FrameBye:
 		return "bye"
+	case FrameOverlayHello:
+		return "overlay-hello"
+	case FrameOverlay:
+		return "overlay"
 	}
 	return fmt.Sprintf("frame(%d)", uint8(t))
 }
@@ -73,7 +77,7 @@ func ReadFrame(r *bufio.Reader, max int) (Frame, error) {
 	if err != nil {
 		return Frame{}, err
 	}
-	if t < byte(FrameHello) || t > byte(FrameBye) {
+	if (t < byte(FrameHello) || t > byte(FrameBye)) && t != byte(FrameOverlayHello) && t != byte(FrameOverlay) {
 		return Frame{}, fmt.Errorf("%w: unknown frame type %d", ErrMalformed, t)
 	}
 	n, err := binary.ReadUvarint(r)
