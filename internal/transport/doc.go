@@ -47,6 +47,16 @@
 // or Missing: a peer that has received nothing asks so where the stream
 // is.
 //
+// # Overlay
+//
+// An [Overlay] runs the channel's overlay.Node the same way (one owner
+// goroutine, one timer): ring members are named by their key fingerprint
+// ([OverlayPeer]), messages travel as wire overlay frames on one stream
+// per member, and connection or stream failures become NodeFailed. A
+// Driver given the Overlay (DriverConfig.Overlay) hands it the overlay
+// streams opened on its connections; without a Driver, the Overlay
+// accepts connections itself (OverlayConfig.Accept).
+//
 // # Goroutines
 //
 // Endpoint owns its non-QUIC reader; Driver.Run owns every goroutine the

@@ -61,6 +61,9 @@ type DriverConfig struct {
 	// DefaultChildQueue); a child whose queue overflows is dropped with
 	// Bye Slow.
 	ChildQueue int
+	// Overlay, when set, serves the overlay streams opened on this
+	// driver's connections (see Overlay); nil refuses them.
+	Overlay *Overlay
 }
 
 func (c *DriverConfig) validate() error {
@@ -508,6 +511,10 @@ func (d *Driver) serveStream(c *Conn, s *quic.Stream) {
 		}
 		s.CancelRead(quic.StreamErrorCode(CodeNormal))
 		s.CancelWrite(quic.StreamErrorCode(CodeNormal))
+		return
+	}
+	if f.Type == wire.FrameOverlayHello && d.cfg.Overlay != nil {
+		d.cfg.Overlay.ServeOverlayStream(c, s, br, f)
 		return
 	}
 	if f.Type != wire.FrameHello {

@@ -29,7 +29,7 @@ import (
 //	 10 gossip          epoch uvarint, 3 × sum f64, weight f64
 //
 //	peer     id u64, addr string (at most MaxOverlayAddrLen bytes)
-//	f64      IEEE 754 bits, big-endian; finite and not negative
+//	f64      IEEE 754 bits, big-endian; finite
 //
 // Kinds are those of overlay.Kind that travel (lookup … partner); hops at
 // most MaxOverlayHops; successor lists at most MaxOverlayPeers.
@@ -147,8 +147,8 @@ func (r *reader) hops() int { return r.count(MaxOverlayHops) }
 
 func (r *reader) f64() float64 {
 	f := math.Float64frombits(r.u64())
-	if r.err == nil && (math.IsNaN(f) || math.IsInf(f, 0) || f < 0 || math.Signbit(f)) {
-		r.fail("overlay gossip value not a finite non-negative number")
+	if r.err == nil && (math.IsNaN(f) || math.IsInf(f, 0)) {
+		r.fail("overlay gossip value not a finite number")
 	}
 	return f
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"math"
 	"reflect"
 	"strings"
 	"testing"
@@ -75,7 +76,7 @@ func TestOverlayEncodeRefuses(t *testing.T) {
 		&overlay.PredReply{Succs: many},
 		&overlay.FindSuccessor{Kind: overlay.Kind(200)},
 		&overlay.FindSuccessor{Hops: MaxOverlayHops + 1},
-		&overlay.Gossip{Weight: -1},
+		&overlay.Gossip{Weight: math.Inf(1)},
 		nil,
 	} {
 		b, err := AppendOverlay([]byte{9}, m)
