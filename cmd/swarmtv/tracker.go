@@ -30,6 +30,7 @@ Prometheus metrics at /metrics.`, stderr)
 	listen := fs.String("listen", "127.0.0.1:7000", "HTTP `address` of the API (use 0.0.0.0:7000 to serve other machines)")
 	heartbeat := fs.Duration("heartbeat", time.Second, "how often peers send heartbeats; a peer silent for 3 intervals is removed")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	natFlags := addTrackerNATFlags(fs)
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
@@ -45,27 +46,36 @@ Prometheus metrics at /metrics.`, stderr)
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", *listen, err)
 	}
+	ns, err := startNAT(t, natFlags, ln.Addr().String(), log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer ns.Close()
 	log.Info("tracker listening", "url", "http://"+ln.Addr().String(),
 		"dashboard", "http://"+ln.Addr().String()+"/", "metrics", "http://"+ln.Addr().String()+"/metrics")
-	return serveTracker(ctx, t, ln)
+	return serveTracker(ctx, t, ln, ns.rv)
 }
 
 // trackerRegistry returns a registry with the tracker's own series, the
 // swarm-wide telemetry and the Go runtime's and process's series.
-func trackerRegistry(t *tracker.Tracker, tel *tracker.Telemetry) *prometheus.Registry {
+func trackerRegistry(t *tracker.Tracker, tel *tracker.Telemetry, rv *tracker.Rendezvous) *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(t, tel, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if rv != nil {
+		reg.MustRegister(rv)
+	}
 	return reg
 }
 
 // serveTracker serves t's API, the dashboard and /metrics on ln until ctx
-// ends.
-func serveTracker(ctx context.Context, t *tracker.Tracker, ln net.Listener) error {
+// ends, with the rendezvous routes of rv (may be nil).
+func serveTracker(ctx context.Context, t *tracker.Tracker, ln net.Listener, rv *tracker.Rendezvous) error {
 	tel := tracker.NewTelemetry(t, tracker.TelemetryConfig{})
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	srv := &http.Server{
-		Handler:           web.TrackerHandler(tracker.NewReportLimiter(t).Wrap(t.Handler()), tel, trackerRegistry(t, tel)),
+		Handler:           web.TrackerHandler(wrapRendezvous(rv, tracker.NewReportLimiter(t).Wrap(t.Handler())), tel, trackerRegistry(t, tel, rv)),
 		ReadHeaderTimeout: 5 * time.Second,
 		// Requests (the dashboard's event streams) end with ctx.
 		BaseContext: func(net.Listener) context.Context { return ctx },

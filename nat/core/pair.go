@@ -34,3 +34,61 @@ func CanPunch(a, b Result) bool {
 func accepts(f Behaviour) bool {
 	return f == EndpointIndependent || f == AddressDependent
 }
+
+// ParseType returns the Type named s (as Type.String gives it). ok is
+// false for any other string.
+func ParseType(s string) (t Type, ok bool) {
+	for i, n := range typeNames {
+		if n == s {
+			return Type(i), true
+		}
+	}
+	return TypeUnknown, false
+}
+
+// Typical returns the behaviour a NAT of type t has (RFC 4787 sections
+// 4.1 and 5), for when only its type is known, e.g. at the tracker,
+// which hears peers' NAT classes by name. A symmetric NAT is taken to
+// filter by address and port, the stricter case.
+func Typical(t Type) Result {
+	r := Result{Type: t, NAT: t != TypeOpen, Mapping: EndpointIndependent}
+	switch t {
+	case TypeOpen, TypeFullCone:
+		r.Filtering = EndpointIndependent
+	case TypeRestricted:
+		r.Filtering = AddressDependent
+	case TypePortRestricted:
+		r.Filtering = AddressAndPortDependent
+	case TypeSymmetric:
+		r.Mapping, r.Filtering = AddressAndPortDependent, AddressAndPortDependent
+	default:
+		r.Mapping = Unknown
+	}
+	return r
+}
+
+// Class names the NAT in front of a socket for the tracker: r's Type,
+// or, where the tests could not tell the type but could tell the
+// mapping (a STUN server with one address cannot tell endpoint-
+// independent from address-dependent filtering), the stricter type that
+// fits what was seen: portrestricted if no change-port answer came,
+// restricted if one did. A socket with no NAT in front is open. ok is
+// false when nothing useful is known (no answer, unknown mapping).
+func Class(r Result, o Observations) (t Type, ok bool) {
+	switch r.Type {
+	case TypeUnknown, TypeBlocked:
+	default:
+		return r.Type, true
+	}
+	if r.Type == TypeBlocked || r.Mapping != EndpointIndependent {
+		return TypeUnknown, false
+	}
+	switch {
+	case !r.NAT:
+		return TypeOpen, true
+	case o.FilterChangePort:
+		return TypeRestricted, true
+	default:
+		return TypePortRestricted, true
+	}
+}
