@@ -36,6 +36,8 @@ type PeerConfig struct {
 	PlayoutDelay time.Duration
 	// Logger receives the peer's logs (default: discard).
 	Logger *slog.Logger
+	// NAT tunes NAT traversal (see nat.go).
+	NAT NATConfig
 }
 
 func (c *PeerConfig) validate() error {
@@ -77,6 +79,7 @@ type Peer struct {
 	tracker *tracker.Client
 	rtsp    *RTSPServer
 	lost    chan swarm.Lost
+	nat     *natAgent
 
 	mu       sync.Mutex
 	channel  tracker.ChannelInfo // guarded by mu
@@ -123,6 +126,7 @@ func NewPeer(cfg PeerConfig) (*Peer, error) {
 		tracker: &tracker.Client{BaseURL: cfg.Tracker},
 		rtsp:    rtsp,
 		lost:    make(chan swarm.Lost, 16),
+		nat:     newNATAgent(cfg.NAT, ep, &tracker.Client{BaseURL: cfg.Tracker}, cfg.Channel, cfg.Logger),
 	}, nil
 }
 
@@ -145,11 +149,14 @@ var ErrUnknownChannel = errors.New("peer: the tracker does not know this channel
 func (p *Peer) Run(ctx context.Context) error {
 	defer p.rtsp.Close()
 	defer p.ep.Close()
+	p.nat.start(ctx)
+	defer p.nat.close()
 
 	jr, err := p.join(ctx)
 	if err != nil {
 		return err
 	}
+	p.nat.setOrigin(jr.Channel.Origin.ID)
 	pub, err := base64.StdEncoding.DecodeString(jr.Channel.PublicKey)
 	if err != nil || len(pub) != ed25519.PublicKeySize {
 		return fmt.Errorf("peer: the tracker gave a bad channel key for %q", p.cfg.Channel)
@@ -222,6 +229,7 @@ func (p *Peer) Run(ctx context.Context) error {
 // join joins the channel, waiting while the swarm has no free slot.
 func (p *Peer) join(ctx context.Context) (tracker.JoinResponse, error) {
 	req := tracker.JoinRequest{ID: string(p.ID()), Addr: p.Addr(), Capacity: p.cfg.Capacity}
+	req.NAT, req.Candidates = p.nat.report()
 	for {
 		jctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		jr, err := p.tracker.Join(jctx, p.cfg.Channel, req)
@@ -291,7 +299,9 @@ func (p *Peer) repair(ctx context.Context, l swarm.Lost) {
 func (p *Peer) heartbeat(ctx context.Context) {
 	hctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	resp, err := p.tracker.Heartbeat(hctx, p.cfg.Channel, tracker.HeartbeatRequest{ID: string(p.ID()), Stats: p.TrackerStats()})
+	req := tracker.HeartbeatRequest{ID: string(p.ID()), Stats: p.TrackerStats()}
+	req.NAT, req.Candidates = p.nat.report()
+	resp, err := p.tracker.Heartbeat(hctx, p.cfg.Channel, req)
 	if errors.Is(err, tracker.ErrUnknownPeer) || errors.Is(err, tracker.ErrUnknownChannel) {
 		// The tracker forgot us (it restarted or timed us out): join again.
 		jr, jerr := p.join(ctx)

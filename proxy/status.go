@@ -20,9 +20,9 @@ type View struct {
 	Parent         tracker.NodeInfo `json:"parent"` // zero while waiting for a free slot
 	ParentIsOrigin bool             `json:"parent_is_origin"`
 	Children       []string         `json:"children"` // IDs, never null
-	// Partners and NAT: the mesh of partners and NAT classification are
-	// not built yet; PartnersNote and NAT say so.
-	PartnersNote   string `json:"partners_note"`
+	// PartnersNote: the mesh of partners is not built yet; it says so.
+	PartnersNote string `json:"partners_note"`
+	// NAT: the peer's NAT class, mapped address and connection counts.
 	NAT            string `json:"nat"`
 	PlayoutDelayMS int64  `json:"playout_delay_ms"` // the buffer kept behind the first slice's arrival
 	LagMS          int64  `json:"lag_ms"`           // capture to playout, latest slice
@@ -57,7 +57,7 @@ func (p *Peer) View() View {
 		ParentIsOrigin: st.Parent.ID != "" && st.Parent.ID == origin,
 		Children:       []string{},
 		PartnersNote:   "none: the partner mesh (buffer maps, pull) is not built yet; missing chunks come from the origin",
-		NAT:            "unknown (NAT classification is not built yet)",
+		NAT:            p.natSummary(),
 		PlayoutDelayMS: p.cfg.PlayoutDelay.Milliseconds(),
 		LagMS:          max(st.Lag.Milliseconds(), 0),
 		StartupMS:      st.Startup.Milliseconds(),

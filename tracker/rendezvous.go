@@ -450,7 +450,7 @@ var (
 		"Peer-to-peer dials through the rendezvous, by outcome (direct, relayed, failed).", []string{"outcome"}, nil)
 	descNATModes = prometheus.NewDesc("swarmtv_nat_rendezvous_total",
 		"Rendezvous decisions, by mode (direct, punch, relay).", []string{"mode"}, nil)
-	descNATPeers = prometheus.NewDesc("swarmtv_nat_peers",
+	descNATPeers = prometheus.NewDesc("swarmtv_rendezvous_peers",
 		"Peers known to the rendezvous, by reported NAT class (\"unknown\" when not probed).", []string{"nat"}, nil)
 	descRelaySessions = prometheus.NewDesc("swarmtv_relay_sessions",
 		"Open relay sessions.", nil, nil)

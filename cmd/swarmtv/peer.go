@@ -33,12 +33,16 @@ keyframe the peer holds.`, stderr)
 	delay := fs.Duration("playout-delay", time.Second, "how far behind the first received slice playout runs")
 	statusAddr := fs.String("status", "", "serve this peer's status page at http://`ADDR`/ (and /api/v1/peer, /status JSON, /metrics); off when empty")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	natFlags := addPeerNATFlags(fs)
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
 	log, err := newLogger(stderr, *logLevel)
 	if err != nil {
 		return err
+	}
+	if *natFlags.check {
+		return runNATCheck(ctx, natFlags, *trackerURL, *quic, stdout, log)
 	}
 	p, err := proxy.NewPeer(proxy.PeerConfig{
 		Channel:      *channel,
@@ -49,6 +53,7 @@ keyframe the peer holds.`, stderr)
 		Capacity:     *capacity,
 		PlayoutDelay: *delay,
 		Logger:       log,
+		NAT:          natFlags.config(),
 	})
 	if err != nil {
 		return err

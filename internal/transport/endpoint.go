@@ -91,6 +91,8 @@ type Endpoint struct {
 	stop    context.CancelFunc // stops the non-QUIC reader
 	readers sync.WaitGroup
 
+	dialHook atomic.Pointer[DialHook] // see SetDialHook
+
 	mu     sync.Mutex
 	conns  map[*quic.Conn]struct{} // live connections, closed on Close
 	closed bool
@@ -207,10 +209,8 @@ func (e *Endpoint) Addr() *net.UDPAddr { return e.udp.LocalAddr().(*net.UDPAddr)
 // ID returns the endpoint's node ID.
 func (e *Endpoint) ID() swarm.NodeID { return e.id.ID() }
 
-// Dial connects to the node at addr and checks that it presents the key
-// whose fingerprint is expect; otherwise it fails with an error wrapping
-// ErrFingerprint.
-func (e *Endpoint) Dial(ctx context.Context, addr string, expect swarm.NodeID) (*Conn, error) {
+// dial is Dial without the dial hook.
+func (e *Endpoint) dial(ctx context.Context, addr string, expect swarm.NodeID) (*Conn, error) {
 	if expect == "" {
 		return nil, errors.New("transport: Dial needs the expected node ID")
 	}

@@ -1,0 +1,464 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/swarmtv/swarmtv/internal/swarm"
+	"github.com/swarmtv/swarmtv/internal/transport"
+	"github.com/swarmtv/swarmtv/nat"
+	"github.com/swarmtv/swarmtv/nat/core"
+	"github.com/swarmtv/swarmtv/tracker"
+)
+
+// NAT traversal on the peer's side. At start the peer asks the tracker
+// where its STUN service is (GET /v1/nat) and runs RFC 5780 behaviour
+// discovery on its one UDP socket, the same one that carries its QUIC.
+// It reports the NAT class and its candidates (LAN and mapped address)
+// with every join and heartbeat, and keeps asking the STUN server for
+// its mapped address (which keeps the mapping alive) to notice when the
+// NAT hands it a new one; the next heartbeat carries the new candidates.
+//
+// Before every dial to another peer the transport asks the rendezvous
+// (POST /connect) how to reach it: directly, by punching towards its
+// candidates with a token (the remote punches back at the same time; it
+// hears of the attempt through its offers long-poll), or through a relay
+// session when the pair cannot punch or punching failed. QUIC then dials
+// the address the punch proved (or the relay's), and the outcome is
+// reported to the tracker.
+
+// NATConfig tunes a peer's NAT traversal. Zero values take the defaults.
+type NATConfig struct {
+	// Off disables it: no probe, no rendezvous; every dial goes to the
+	// address the tracker gave (fine on one host or a LAN).
+	Off bool
+	// STUN overrides the STUN server the tracker advertises (host:port).
+	STUN string
+	// Watch is how often the peer re-asks its mapped address; default 5s.
+	Watch time.Duration
+	// ProbeWait bounds each RFC 5780 test; default 1s.
+	ProbeWait time.Duration
+}
+
+// NATReport is what a probe learned, in a form for people and the
+// tracker.
+type NATReport struct {
+	nat.Report
+	// Class is the NAT class reported to the tracker (one of
+	// tracker.NATClasses), "" when the probe could not tell.
+	Class string
+	// Candidates are the addresses other peers may reach this socket at:
+	// the local (LAN) address, then the mapped one if it differs.
+	Candidates []string
+}
+
+// String formats the report in the manner of `tailscale netcheck`.
+func (r NATReport) String() string {
+	var b strings.Builder
+	b.WriteString(r.Report.String())
+	class := r.Class
+	if class == "" {
+		class = "unknown (not reported)"
+	}
+	fmt.Fprintf(&b, "class:          %s\n", class)
+	fmt.Fprintf(&b, "candidates:     %s\n", strings.Join(r.Candidates, " "))
+	if t, ok := core.ParseType(r.Class); ok {
+		var direct, relayed []string
+		for _, c := range tracker.NATClasses {
+			o, _ := core.ParseType(c)
+			if o == core.TypeOpen || core.CanPunch(core.Typical(t), core.Typical(o)) {
+				direct = append(direct, c)
+			} else {
+				relayed = append(relayed, c)
+			}
+		}
+		fmt.Fprintf(&b, "direct with:    %s\n", strings.Join(direct, " "))
+		if len(relayed) > 0 {
+			fmt.Fprintf(&b, "relayed with:   %s\n", strings.Join(relayed, " "))
+		}
+	}
+	return b.String()
+}
+
+// ProbeNAT runs behaviour discovery from c (attached to the socket at
+// local) against the STUN server.
+func ProbeNAT(ctx context.Context, c *nat.Client, server netip.AddrPort, local netip.AddrPort, wait time.Duration) (NATReport, error) {
+	local, err := specificLocal(local, server)
+	if err != nil {
+		return NATReport{}, err
+	}
+	rep, err := c.Probe(ctx, server, nat.ProbeConfig{Local: local, Wait: wait})
+	r := NATReport{Report: rep, Candidates: []string{local.String()}}
+	if err != nil {
+		return r, err
+	}
+	if t, ok := core.Class(rep.Result, rep.Obs); ok {
+		r.Class = t.String()
+	}
+	if m, err := netip.ParseAddrPort(rep.Mapped.String()); err == nil && m != local {
+		r.Candidates = append(r.Candidates, m.String())
+	}
+	return r, nil
+}
+
+// specificLocal replaces a wildcard IP by the one the host would send
+// to server from.
+func specificLocal(local, server netip.AddrPort) (netip.AddrPort, error) {
+	if !local.Addr().IsUnspecified() {
+		return netip.AddrPortFrom(local.Addr().Unmap(), local.Port()), nil
+	}
+	c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(server))
+	if err != nil {
+		return local, fmt.Errorf("peer: no route to the STUN server %v: %w", server, err)
+	}
+	defer c.Close()
+	ip := c.LocalAddr().(*net.UDPAddr).AddrPort().Addr().Unmap()
+	return netip.AddrPortFrom(ip, local.Port()), nil
+}
+
+// NATStatus is what the peer knows about its NAT and its connections.
+type NATStatus struct {
+	Class      string   // "" unknown
+	Mapped     string   // mapped address; "" unknown
+	Candidates []string // reported to the tracker
+	Changes    int      // mapping changes noticed
+	Direct     int      // dials over a direct (or punched) path
+	Relayed    int      // dials through the relay
+	Failed     int      // dials that failed after a rendezvous
+}
+
+// natAgent is a peer's NAT traversal shell. Its goroutines run until
+// close.
+type natAgent struct {
+	cfg     NATConfig
+	log     *slog.Logger
+	ep      *transport.Endpoint
+	client  *nat.Client
+	tracker *tracker.Client
+	channel string
+	self    string
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu       sync.Mutex
+	enabled  bool                           // guarded by mu: a probe gave a class
+	server   netip.AddrPort                 // guarded by mu
+	status   NATStatus                      // guarded by mu
+	origin   string                         // guarded by mu: never needs a rendezvous
+	sessions map[uint64]*nat.PunchSession   // guarded by mu: by token
+	onChange func(prev, now netip.AddrPort) // guarded by mu
+}
+
+func newNATAgent(cfg NATConfig, ep *transport.Endpoint, tc *tracker.Client, channel string, log *slog.Logger) *natAgent {
+	if cfg.Watch <= 0 {
+		cfg.Watch = 5 * time.Second
+	}
+	if cfg.ProbeWait <= 0 {
+		cfg.ProbeWait = time.Second
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	a := &natAgent{cfg: cfg, log: log.With("svc", "nat"), ep: ep, tracker: tc, channel: channel, self: string(ep.ID()),
+		ctx: ctx, cancel: cancel, sessions: map[uint64]*nat.PunchSession{}}
+	a.client = nat.Attach(ep, a.onPacket)
+	return a
+}
+
+// onPacket routes a non-STUN packet of the socket to its punch session.
+func (a *natAgent) onPacket(b []byte, from net.Addr) {
+	_, token, ok := core.ParsePunch(b)
+	ua, isUDP := from.(*net.UDPAddr)
+	if !ok || !isUDP {
+		return
+	}
+	a.mu.Lock()
+	s := a.sessions[token]
+	a.mu.Unlock()
+	if s != nil {
+		s.Receive(b, ua.AddrPort())
+	}
+}
+
+// start probes the NAT (when the tracker runs STUN) and starts the
+// watch and the offers long-poll. A failed probe leaves NAT traversal
+// off: dials go where the tracker says.
+func (a *natAgent) start(ctx context.Context) {
+	if a.cfg.Off {
+		return
+	}
+	server, err := a.stunServer(ctx)
+	if err != nil {
+		a.log.Info("no NAT traversal", "reason", err)
+		return
+	}
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	rep, err := ProbeNAT(pctx, a.client, server, a.ep.Addr().AddrPort(), a.cfg.ProbeWait)
+	cancel()
+	if err != nil || rep.Class == "" {
+		a.log.Warn("NAT probe failed; dialing peers at the addresses the tracker gives", "stun", server, "err", err)
+		return
+	}
+	a.log.Info("NAT", "class", rep.Class, "mapped", rep.Mapped, "mapping", rep.Mapping, "filtering", rep.Filtering, "candidates", rep.Candidates)
+	a.mu.Lock()
+	a.enabled = true
+	a.server = server
+	a.status.Class = rep.Class
+	a.status.Mapped = rep.Mapped.String()
+	a.status.Candidates = rep.Candidates
+	a.mu.Unlock()
+	a.ep.SetDialHook(a.beforeDial)
+	a.wg.Go(func() { a.watch(server) })
+	a.wg.Go(a.pollOffers)
+}
+
+func (a *natAgent) stunServer(ctx context.Context) (netip.AddrPort, error) {
+	s := a.cfg.STUN
+	if s == "" {
+		ictx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		in, err := a.tracker.NAT(ictx)
+		cancel()
+		if err != nil {
+			return netip.AddrPort{}, err
+		}
+		if in.STUN == "" {
+			return netip.AddrPort{}, errors.New("the tracker runs no STUN service")
+		}
+		s = in.STUN
+	}
+	ap, err := netip.ParseAddrPort(s)
+	if err != nil {
+		ua, rerr := net.ResolveUDPAddr("udp", s)
+		if rerr != nil {
+			return netip.AddrPort{}, fmt.Errorf("STUN server %q: %w", s, rerr)
+		}
+		ap = ua.AddrPort()
+	}
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), nil
+}
+
+// close stops the agent's goroutines and waits for them.
+func (a *natAgent) close() {
+	a.cancel()
+	a.wg.Wait()
+}
+
+// report returns the class and candidates for a join or heartbeat.
+func (a *natAgent) report() (class string, cands []string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.status.Class, append([]string(nil), a.status.Candidates...)
+}
+
+// Status returns what the agent knows.
+func (a *natAgent) Status() NATStatus {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	st := a.status
+	st.Candidates = append([]string(nil), st.Candidates...)
+	return st
+}
+
+func (a *natAgent) setOrigin(id string) {
+	a.mu.Lock()
+	a.origin = id
+	a.mu.Unlock()
+}
+
+// watch keeps the mapping alive and replaces the mapped candidate when
+// it changes.
+func (a *natAgent) watch(server netip.AddrPort) {
+	a.client.Watch(a.ctx, server, a.cfg.Watch, func(c nat.MappingChange) {
+		a.log.Warn("NAT mapping changed", "prev", c.Prev, "now", c.Now)
+		a.mu.Lock()
+		a.status.Changes++
+		a.status.Mapped = c.Now.String()
+		cands := a.status.Candidates[:1:1]
+		if c.Now.String() != cands[0] {
+			cands = append(cands, c.Now.String())
+		}
+		a.status.Candidates = cands
+		f := a.onChange
+		a.mu.Unlock()
+		if f != nil {
+			f(c.Prev, c.Now)
+		}
+	})
+}
+
+// pollOffers keeps a long-poll open at the tracker and answers every
+// offer by punching back (or binding to the relay) at once.
+func (a *natAgent) pollOffers() {
+	for a.ctx.Err() == nil {
+		ctx, cancel := context.WithTimeout(a.ctx, tracker.DefaultOffersWait+5*time.Second)
+		offers, err := a.tracker.Offers(ctx, a.channel, a.self, tracker.DefaultOffersWait)
+		cancel()
+		if err != nil {
+			if a.ctx.Err() == nil {
+				a.log.Debug("offers long-poll", "err", err)
+				select {
+				case <-a.ctx.Done():
+				case <-time.After(time.Second):
+				}
+			}
+			continue
+		}
+		for _, o := range offers {
+			a.wg.Go(func() { a.answer(o) })
+		}
+	}
+}
+
+// answer is the target's side of a rendezvous.
+func (a *natAgent) answer(o tracker.Offer) {
+	var targets []netip.AddrPort
+	switch o.Mode {
+	case tracker.ModeRelay:
+		targets = parseAddrs([]string{o.Relay})
+	case tracker.ModePunch:
+		targets = parseAddrs(o.Candidates)
+	}
+	if len(targets) == 0 {
+		return
+	}
+	_, err := a.punch(a.ctx, o.Token, o.TimeoutMS, targets)
+	a.log.Debug("answered a rendezvous", "from", o.From, "mode", o.Mode, "err", err)
+}
+
+// punch runs a punch session (towards a peer's candidates, or a relay
+// session's address) and keeps answering its probes for a while after.
+func (a *natAgent) punch(ctx context.Context, token uint64, timeoutMS int, targets []netip.AddrPort) (nat.PunchResult, error) {
+	timeout := time.Duration(timeoutMS) * time.Millisecond
+	if timeout <= 0 || timeout > 10*time.Second {
+		timeout = tracker.PunchTimeoutMS * time.Millisecond
+	}
+	s := nat.NewPunchSession(core.PunchConfig{Token: token, Timeout: timeout}, targets, func(b []byte, to netip.AddrPort) error {
+		_, err := a.ep.WriteTo(b, net.UDPAddrFromAddrPort(to))
+		return err
+	})
+	a.mu.Lock()
+	a.sessions[token] = s
+	a.mu.Unlock()
+	res, err := s.Run(ctx)
+	time.AfterFunc(2*timeout, func() {
+		a.mu.Lock()
+		if a.sessions[token] == s {
+			delete(a.sessions, token)
+		}
+		a.mu.Unlock()
+	})
+	return res, err
+}
+
+func parseAddrs(ss []string) []netip.AddrPort {
+	var out []netip.AddrPort
+	for _, s := range ss {
+		if ap, err := netip.ParseAddrPort(s); err == nil {
+			out = append(out, netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()))
+		}
+	}
+	return out
+}
+
+// beforeDial is the dialer's side of a rendezvous: the transport calls it
+// before dialing node id advertised at addr. It returns the address to
+// dial and a func the transport calls with the dial's result.
+func (a *natAgent) beforeDial(ctx context.Context, addr string, id swarm.NodeID) (string, func(error)) {
+	a.mu.Lock()
+	skip := !a.enabled || string(id) == a.origin
+	a.mu.Unlock()
+	if skip {
+		return addr, nil
+	}
+	start := time.Now()
+	_, cands := a.report()
+	req := tracker.ConnectRequest{ID: a.self, Target: string(id), Candidates: cands}
+	resp, err := a.connect(ctx, req)
+	if err != nil {
+		a.log.Debug("rendezvous unavailable; dialing directly", "target", id, "err", err)
+		return addr, nil
+	}
+	outcome := tracker.OutcomeDirect
+	switch resp.Mode {
+	case tracker.ModePunch:
+		res, err := a.punch(ctx, resp.Token, resp.TimeoutMS, parseAddrs(resp.Candidates))
+		if err == nil {
+			a.log.Info("punched", "target", id, "path", res.Path, "in", res.Elapsed.Round(time.Millisecond))
+			addr = res.Path.String()
+			break
+		}
+		a.log.Info("punching failed; asking for a relay", "target", id, "err", err)
+		req.Relay = true
+		if resp, err = a.connect(ctx, req); err != nil || resp.Mode != tracker.ModeRelay {
+			a.log.Warn("no relay for a pair that cannot punch", "target", id, "err", err)
+			return addr, a.done(id, tracker.OutcomeFailed, start)
+		}
+		fallthrough
+	case tracker.ModeRelay:
+		relay := parseAddrs([]string{resp.Relay})
+		if len(relay) == 0 {
+			return addr, a.done(id, tracker.OutcomeFailed, start)
+		}
+		if _, err := a.punch(ctx, resp.Token, resp.TimeoutMS, relay); err != nil {
+			a.log.Warn("binding to the relay failed", "relay", resp.Relay, "err", err)
+			return addr, a.done(id, tracker.OutcomeFailed, start)
+		}
+		a.log.Info("relayed", "target", id, "relay", resp.Relay)
+		addr, outcome = relay[0].String(), tracker.OutcomeRelayed
+	}
+	return addr, a.done(id, outcome, start)
+}
+
+func (a *natAgent) connect(ctx context.Context, req tracker.ConnectRequest) (tracker.ConnectResponse, error) {
+	cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	return a.tracker.Connect(cctx, a.channel, req)
+}
+
+// done returns the func that counts a dial's outcome and reports it to
+// the tracker.
+func (a *natAgent) done(id swarm.NodeID, outcome string, start time.Time) func(error) {
+	return func(err error) {
+		if err != nil {
+			outcome = tracker.OutcomeFailed
+		}
+		ms := time.Since(start).Milliseconds()
+		a.mu.Lock()
+		switch outcome {
+		case tracker.OutcomeDirect:
+			a.status.Direct++
+		case tracker.OutcomeRelayed:
+			a.status.Relayed++
+		default:
+			a.status.Failed++
+		}
+		a.mu.Unlock()
+		a.log.Info("peer connection", "target", id, "outcome", outcome, "connect_ms", ms)
+		a.wg.Go(func() {
+			ctx, cancel := context.WithTimeout(a.ctx, 3*time.Second)
+			defer cancel()
+			if err := a.tracker.ConnectResult(ctx, a.channel, tracker.ConnectResult{ID: a.self, Target: string(id), Outcome: outcome, ConnectMS: ms}); err != nil {
+				a.log.Debug("reporting a connection", "err", err)
+			}
+		})
+	}
+}
+
+// NAT returns what the peer knows about its NAT and its connections.
+func (p *Peer) NAT() NATStatus { return p.nat.Status() }
+
+// natSummary is the status page's one-line NAT description.
+func (p *Peer) natSummary() string {
+	st := p.NAT()
+	if st.Class == "" {
+		return "unknown (not probed: the tracker runs no STUN service, or the probe failed)"
+	}
+	return fmt.Sprintf("%s, mapped %s; connections: %d direct, %d relayed, %d failed", st.Class, st.Mapped, st.Direct, st.Relayed, st.Failed)
+}
