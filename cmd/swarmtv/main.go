@@ -36,6 +36,7 @@ var commands = []command{
 	{"tracker", "channel registry, peer placement, heartbeats", runTracker},
 	{"peer", "a viewer's local proxy: joins a channel and serves it over RTSP to a player", runPeer},
 	{"sim", "deterministic simulation of thousands of peers running the real protocol code", runSim},
+	{"loadtest", "real processes in an emulated network of hosts behind real NATs (natmatrix)", runLoadtest},
 }
 
 func usage(w io.Writer) {

@@ -300,3 +300,15 @@ func (h *Host) ListenUDP(addr netip.AddrPort) (*net.UDPConn, error) {
 	})
 	return c, err
 }
+
+// DialContext dials from inside h's namespace; give it to an
+// http.Transport to reach services in the lab from outside.
+func (h *Host) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	var c net.Conn
+	err := h.Do(func() error {
+		var err error
+		c, err = (&net.Dialer{}).DialContext(ctx, network, addr)
+		return err
+	})
+	return c, err
+}
