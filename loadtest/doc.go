@@ -1,4 +1,9 @@
 // Package loadtest is swarmtv's real-process, real-network test harness.
 // Its subpackage netlab builds an emulated internet of network
-// namespaces with real Linux NAT routers of every classic type.
+// namespaces with real Linux NAT routers of every classic type;
+// [RunNATMatrix] (`swarmtv loadtest natmatrix`) runs real swarmtv
+// processes in it: a tracker and origins on the public side, a pair of
+// peers behind every combination of NAT types, and reports per pair
+// whether the peers connected directly, through the relay, or not at
+// all.
 package loadtest
