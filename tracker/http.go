@@ -79,6 +79,9 @@ func (t *Tracker) newHandler() http.Handler {
 				writeError(w, fmt.Errorf("internal error"))
 			}
 		}()
+		if t.routeProbe(w, r) { // the upload probe bounds its own body (probe.go)
+			return
+		}
 		r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
 		mux.ServeHTTP(&jsonErrors{ResponseWriter: w, req: r}, r)
 	})
