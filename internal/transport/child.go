@@ -163,6 +163,7 @@ func (d *Driver) writeChild(ch *child) {
 				}
 				return
 			}
+			d.upload.add(d.now(), len(buf), len(ch.queue) > 0)
 		}
 	}
 }

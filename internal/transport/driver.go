@@ -127,6 +127,7 @@ type Driver struct {
 	final          swarm.Stats                         // the node's stats when Run returned (guarded by mu)
 
 	fetchServed atomic.Uint64 // chunk bytes sent in answer to fetches
+	upload      uploadMeter   // forwarding rate while children are backlogged
 }
 
 // FetchBytesServed is the number of chunk bytes this node sent in answer
