@@ -31,6 +31,14 @@ type PeerConfig struct {
 	RTSP string
 	// Capacity is how many children this peer feeds (default 2).
 	Capacity int
+	// MaxUploadBPS caps the upload capacity the peer reports, in bit/s
+	// (0: no cap). The capacity itself is measured, not configured: a
+	// timed upload to the tracker at start (tracker.ProbePath), raised by
+	// the peak rate the peer forwards at while its children wait.
+	MaxUploadBPS int64
+	// NoProbe skips the upload probe at start (the forwarding rate is
+	// still measured).
+	NoProbe bool
 	// PlayoutDelay is how far behind its first slice's arrival playout
 	// runs (default 1s).
 	PlayoutDelay time.Duration
@@ -59,6 +67,9 @@ func (c *PeerConfig) validate() error {
 	if c.Capacity < 0 || c.Capacity > tracker.MaxPeerCapacity {
 		return fmt.Errorf("peer: capacity must be 0..%d, not %d", tracker.MaxPeerCapacity, c.Capacity)
 	}
+	if c.MaxUploadBPS < 0 || c.MaxUploadBPS > tracker.MaxUploadBPS {
+		return fmt.Errorf("peer: the upload cap must be 0..%d bit/s, not %d", int64(tracker.MaxUploadBPS), c.MaxUploadBPS)
+	}
 	if c.PlayoutDelay == 0 {
 		c.PlayoutDelay = time.Second
 	}
@@ -78,19 +89,24 @@ type Peer struct {
 	ep      *transport.Endpoint
 	tracker *tracker.Client
 	rtsp    *RTSPServer
-	lost    chan swarm.Lost
+	lost    chan lostReport // local repairs to report to the tracker
 	nat     *natAgent
 
-	mu       sync.Mutex
-	channel  tracker.ChannelInfo // guarded by mu
-	driver   *transport.Driver   // guarded by mu; nil before Run joined
-	parent   tracker.NodeInfo    // guarded by mu
-	lagMS    int64               // guarded by mu: latest capture-to-playout lag
-	lags     []time.Duration     // guarded by mu: lag samples (bounded)
-	joinedAt time.Time           // guarded by mu
-	played   bool                // guarded by mu
-	startup  time.Duration       // guarded by mu: join to first slice played
-	watched  time.Duration       // guarded by mu: media time played out
+	mu      sync.Mutex
+	channel tracker.ChannelInfo // guarded by mu
+	driver  *transport.Driver   // guarded by mu; nil before Run joined
+	// stripes is, per stripe, the parent in use (after local repairs)
+	// and the tracker's ranked backups; guarded by mu, nil before Run
+	// joined. The driver's parents are set under mu, so they follow it.
+	stripes  []tracker.StripeAssignment
+	failed   map[string]time.Time // guarded by mu: parents lost recently → when
+	probed   int64                // guarded by mu: upload probe result, bit/s (0: none)
+	lagMS    int64                // guarded by mu: latest capture-to-playout lag
+	lags     []time.Duration      // guarded by mu: lag samples (bounded)
+	joinedAt time.Time            // guarded by mu
+	played   bool                 // guarded by mu
+	startup  time.Duration        // guarded by mu: join to first slice played
+	watched  time.Duration        // guarded by mu: media time played out
 }
 
 // maxLagSamples bounds the lag samples a peer keeps for reports.
@@ -125,7 +141,8 @@ func NewPeer(cfg PeerConfig) (*Peer, error) {
 		ep:      ep,
 		tracker: &tracker.Client{BaseURL: cfg.Tracker},
 		rtsp:    rtsp,
-		lost:    make(chan swarm.Lost, 16),
+		lost:    make(chan lostReport, 64),
+		failed:  make(map[string]time.Time),
 		nat:     newNATAgent(cfg.NAT, ep, &tracker.Client{BaseURL: cfg.Tracker}, cfg.Channel, cfg.Logger),
 	}, nil
 }
@@ -152,6 +169,9 @@ func (p *Peer) Run(ctx context.Context) error {
 	p.nat.start(ctx)
 	defer p.nat.close()
 
+	if !p.cfg.NoProbe {
+		p.probeUpload(ctx)
+	}
 	jr, err := p.join(ctx)
 	if err != nil {
 		return err
@@ -183,12 +203,7 @@ func (p *Peer) Run(ctx context.Context) error {
 		Origin:   transport.Peer{ID: swarm.NodeID(jr.Channel.Origin.ID), Addr: jr.Channel.Origin.Addr},
 		Logger:   p.log,
 		OnPlay:   p.onPlay,
-		OnLost: func(l transport.Lost) {
-			select {
-			case p.lost <- swarm.Lost{Parent: l.Parent, Stripe: l.Stripes[0]}:
-			default:
-			}
-		},
+		OnLost:   p.onLost,
 	})
 	if err != nil {
 		return err
@@ -208,7 +223,7 @@ func (p *Peer) Run(ctx context.Context) error {
 		defer wg.Done()
 		driverErr <- driver.Run(ctx)
 	}()
-	p.setParent(jr.Parent)
+	p.applyStripes(jr.Stripes, jr.Parent)
 	p.log.Info("joined", "channel", p.cfg.Channel, "id", p.ID(), "parent", jr.Parent.ID, "rtsp", p.URL())
 
 	p.control(ctx, time.Duration(jr.HeartbeatMS)*time.Millisecond)
@@ -228,9 +243,9 @@ func (p *Peer) Run(ctx context.Context) error {
 
 // join joins the channel, waiting while the swarm has no free slot.
 func (p *Peer) join(ctx context.Context) (tracker.JoinResponse, error) {
-	req := tracker.JoinRequest{ID: string(p.ID()), Addr: p.Addr(), Capacity: p.cfg.Capacity}
-	req.NAT, req.Candidates = p.nat.report()
 	for {
+		req := tracker.JoinRequest{ID: string(p.ID()), Addr: p.Addr(), Capacity: p.cfg.Capacity, UploadBPS: p.UploadBPS()}
+		req.NAT, req.Candidates = p.nat.report()
 		jctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		jr, err := p.tracker.Join(jctx, p.cfg.Channel, req)
 		cancel()
@@ -267,39 +282,18 @@ func (p *Peer) control(ctx context.Context, interval time.Duration) {
 		select {
 		case <-ctx.Done():
 			return
-		case l := <-p.lost:
-			p.repair(ctx, l)
+		case r := <-p.lost:
+			p.reportLost(ctx, r)
 		case <-t.C:
 			p.heartbeat(ctx)
 		}
 	}
 }
 
-// repair asks the tracker for a new parent after the core found one lost.
-// Meanwhile the core fetches what is missing from the origin.
-func (p *Peer) repair(ctx context.Context, l swarm.Lost) {
-	p.mu.Lock()
-	current := p.parent
-	p.mu.Unlock()
-	if current.ID != string(l.Parent) {
-		return // already replaced
-	}
-	p.log.Info("parent lost; asking the tracker for another", "parent", l.Parent)
-	rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
-	resp, err := p.tracker.ParentLost(rctx, p.cfg.Channel, tracker.ParentLostRequest{ID: string(p.ID()), Parent: string(l.Parent)})
-	if err != nil {
-		p.log.Warn("reporting a lost parent", "err", err)
-		p.setParent(tracker.NodeInfo{})
-		return
-	}
-	p.setParent(resp.Parent)
-}
-
 func (p *Peer) heartbeat(ctx context.Context) {
 	hctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	req := tracker.HeartbeatRequest{ID: string(p.ID()), Stats: p.TrackerStats()}
+	req := tracker.HeartbeatRequest{ID: string(p.ID()), Stats: p.TrackerStats(), UploadBPS: p.UploadBPS()}
 	req.NAT, req.Candidates = p.nat.report()
 	resp, err := p.tracker.Heartbeat(hctx, p.cfg.Channel, req)
 	if errors.Is(err, tracker.ErrUnknownPeer) || errors.Is(err, tracker.ErrUnknownChannel) {
@@ -309,32 +303,14 @@ func (p *Peer) heartbeat(ctx context.Context) {
 			p.log.Warn("re-joining", "err", jerr)
 			return
 		}
-		p.setParent(jr.Parent)
+		p.applyStripes(jr.Stripes, jr.Parent)
 		return
 	}
 	if err != nil {
 		p.log.Debug("heartbeat", "err", err)
 		return
 	}
-	p.setParent(resp.Parent)
-}
-
-// setParent points the driver at parent if it changed.
-func (p *Peer) setParent(parent tracker.NodeInfo) {
-	p.mu.Lock()
-	if p.parent == parent {
-		p.mu.Unlock()
-		return
-	}
-	p.parent = parent
-	d := p.driver
-	p.mu.Unlock()
-	if parent.IsZero() {
-		d.SetParent(transport.Peer{})
-		return
-	}
-	p.log.Info("parent", "id", parent.ID, "addr", parent.Addr)
-	d.SetParent(transport.Peer{ID: swarm.NodeID(parent.ID), Addr: parent.Addr})
+	p.applyStripes(resp.Stripes, resp.Parent)
 }
 
 // onPlay runs on the driver's goroutine for every slice played out.
@@ -359,10 +335,16 @@ func (p *Peer) onPlay(sl swarm.Slice) {
 type Status struct {
 	ID      swarm.NodeID
 	Channel string
-	Parent  tracker.NodeInfo
-	URL     string
-	Swarm   swarm.Stats
-	RTSP    RTSPStats
+	// Parent is stripe 0's parent (see Stripes).
+	Parent tracker.NodeInfo
+	// Stripes is, per stripe, the parent in use and the ranked backups.
+	Stripes []tracker.StripeAssignment
+	// UploadBPS is the upload capacity reported to the tracker (0:
+	// unmeasured).
+	UploadBPS int64
+	URL       string
+	Swarm     swarm.Stats
+	RTSP      RTSPStats
 	// Startup is join to first slice played (0 before).
 	Startup time.Duration
 	// Lag is the latest slice's capture-to-playout lag.
@@ -373,18 +355,23 @@ type Status struct {
 
 // Status returns the peer's current status.
 func (p *Peer) Status() Status {
+	stripes := p.Stripes()
 	p.mu.Lock()
 	d := p.driver
 	st := Status{
 		ID:      p.ID(),
 		Channel: p.cfg.Channel,
-		Parent:  p.parent,
+		Stripes: stripes,
 		URL:     p.URL(),
 		Startup: p.startup,
 		Lag:     time.Duration(p.lagMS) * time.Millisecond,
 		Watched: p.watched,
 	}
 	p.mu.Unlock()
+	if len(stripes) > 0 {
+		st.Parent = stripes[0].Parent
+	}
+	st.UploadBPS = p.UploadBPS()
 	if d != nil {
 		st.Swarm = d.Stats()
 	}

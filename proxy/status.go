@@ -17,9 +17,16 @@ type View struct {
 	ID             string           `json:"id"`
 	Channel        string           `json:"channel"`
 	RTSPURL        string           `json:"rtsp_url"`
-	Parent         tracker.NodeInfo `json:"parent"` // zero while waiting for a free slot
+	Parent         tracker.NodeInfo `json:"parent"` // stripe 0's; zero while waiting for a free slot
 	ParentIsOrigin bool             `json:"parent_is_origin"`
-	Children       []string         `json:"children"` // IDs, never null
+	// Stripes: per stripe, the parent in use and the tracker's ranked
+	// backups (never null).
+	Stripes []StripeView `json:"stripes"`
+	// UploadBPS is the measured upload capacity reported to the tracker
+	// (0: unmeasured); UploadCapBPS the user's cap (0: none).
+	UploadBPS    int64    `json:"upload_bps"`
+	UploadCapBPS int64    `json:"upload_cap_bps"`
+	Children     []string `json:"children"` // IDs, never null
 	// PartnersNote: the mesh of partners is not built yet; it says so.
 	PartnersNote string `json:"partners_note"`
 	// NAT: the peer's NAT class, mapped address and connection counts.
@@ -43,6 +50,15 @@ type View struct {
 	RTSPBytes      uint64 `json:"rtsp_bytes"`
 }
 
+// StripeView is one stripe's place in its tree, as the status page shows
+// it.
+type StripeView struct {
+	Stripe         int                `json:"stripe"`
+	Parent         tracker.NodeInfo   `json:"parent"` // zero: none (the origin's fallback covers it)
+	ParentIsOrigin bool               `json:"parent_is_origin"`
+	Backups        []tracker.NodeInfo `json:"backups"` // ranked, never null
+}
+
 // View returns the peer's status page view.
 func (p *Peer) View() View {
 	st := p.Status()
@@ -56,6 +72,9 @@ func (p *Peer) View() View {
 		Parent:         st.Parent,
 		ParentIsOrigin: st.Parent.ID != "" && st.Parent.ID == origin,
 		Children:       []string{},
+		Stripes:        []StripeView{},
+		UploadBPS:      st.UploadBPS,
+		UploadCapBPS:   p.cfg.MaxUploadBPS,
 		PartnersNote:   "none: the partner mesh (buffer maps, pull) is not built yet; missing chunks come from the origin",
 		NAT:            p.natSummary(),
 		PlayoutDelayMS: p.cfg.PlayoutDelay.Milliseconds(),
@@ -75,6 +94,10 @@ func (p *Peer) View() View {
 		Repairs:        st.Swarm.Repairs,
 		RTSPReaders:    st.RTSP.Readers,
 		RTSPBytes:      st.RTSP.BytesServed,
+	}
+	for i, a := range st.Stripes {
+		v.Stripes = append(v.Stripes, StripeView{Stripe: i, Parent: a.Parent,
+			ParentIsOrigin: a.Parent.ID != "" && a.Parent.ID == origin, Backups: a.Backups})
 	}
 	if d != nil {
 		for _, c := range d.Children() {

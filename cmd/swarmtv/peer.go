@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/swarmtv/swarmtv/proxy"
+	"github.com/swarmtv/swarmtv/tracker"
 )
 
 func runPeer(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -30,6 +31,7 @@ keyframe the peer holds.`, stderr)
 	quic := fs.String("quic", "127.0.0.1:0", "UDP `address` of the peer's QUIC socket (0.0.0.0:PORT to serve peers on other machines)")
 	advertise := fs.String("advertise", "", "`host:port` other peers dial to reach this one (default: the --quic address)")
 	capacity := fs.Int("capacity", 2, "children this peer feeds (0: receive only)")
+	maxUpload := fs.Int64("max-upload-kbps", 0, "cap, in `kbit/s`, on the upload capacity reported to the tracker (0: none); the capacity itself is measured (a timed upload to the tracker, then the forwarding rate)")
 	delay := fs.Duration("playout-delay", time.Second, "how far behind the first received slice playout runs")
 	statusAddr := fs.String("status", "", "serve this peer's status page at http://`ADDR`/ (and /api/v1/peer, /status JSON, /metrics); off when empty")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
@@ -44,6 +46,9 @@ keyframe the peer holds.`, stderr)
 	if *natFlags.check {
 		return runNATCheck(ctx, natFlags, *trackerURL, *quic, stdout, log)
 	}
+	if *maxUpload < 0 || *maxUpload > tracker.MaxUploadBPS/1000 {
+		return fmt.Errorf("peer: --max-upload-kbps must be 0..%d, not %d", int64(tracker.MaxUploadBPS/1000), *maxUpload)
+	}
 	p, err := proxy.NewPeer(proxy.PeerConfig{
 		Channel:      *channel,
 		Tracker:      *trackerURL,
@@ -51,6 +56,7 @@ keyframe the peer holds.`, stderr)
 		Advertise:    *advertise,
 		RTSP:         *rtspAddr,
 		Capacity:     *capacity,
+		MaxUploadBPS: *maxUpload * 1000,
 		PlayoutDelay: *delay,
 		Logger:       log,
 		NAT:          natFlags.config(),
