@@ -312,6 +312,10 @@ func (d *Demo) waitJoined(ctx context.Context, p *proxy.Peer) error {
 // countBytes counts the tracker's HTTP traffic as control bytes.
 func (d *Demo) countBytes(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == tracker.ProbePath {
+			h.ServeHTTP(w, r) // measurement filler, not control traffic
+			return
+		}
 		n := r.ContentLength
 		if n < 0 {
 			n = 0
@@ -350,14 +354,33 @@ func (d *Demo) name(id string) string {
 	return id[:min(8, len(id))]
 }
 
-// StatusLine is the one-line status: peers, savings, each peer's parent.
+// stripeParents names a peer's parents: one name when every stripe has
+// the same parent, else one per stripe joined by "/".
+func (d *Demo) stripeParents(as []tracker.StripeAssignment) string {
+	names := make([]string, len(as))
+	for s, a := range as {
+		names[s] = d.name(a.Parent.ID)
+	}
+	if len(names) == 0 {
+		return "-"
+	}
+	for _, n := range names[1:] {
+		if n != names[0] {
+			return strings.Join(names, "/")
+		}
+	}
+	return names[0]
+}
+
+// StatusLine is the one-line status: peers, savings, each peer's parents
+// (per stripe when they differ).
 func (d *Demo) StatusLine() string {
 	var player int64
 	var parents []string
 	for i, p := range d.peers {
 		st := p.Status()
 		player += int64(st.Swarm.PlayerBytes)
-		parents = append(parents, fmt.Sprintf("p%d<-%s", i, d.name(st.Parent.ID)))
+		parents = append(parents, fmt.Sprintf("p%d<-%s", i, d.stripeParents(st.Stripes)))
 	}
 	egress := int64(d.origin.Stats().EgressBytes)
 	savings := "n/a"

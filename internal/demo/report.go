@@ -51,7 +51,9 @@ func (d *Demo) Report() *report.Report {
 	r.LagMs = report.Of(report.Millis(lags))
 	r.RepairMs = report.Of(report.Millis(repairs))
 
-	if tv, err := d.tracker.Tree(Channel); err == nil && len(tv.Nodes) > 0 {
+	if dep := d.stripeDepth(); dep != nil {
+		r.TreeDepth = dep
+	} else if tv, err := d.tracker.Tree(Channel); err == nil && len(tv.Nodes) > 0 {
 		sum, maxDepth := 0, 0
 		for _, n := range tv.Nodes {
 			sum += n.Depth
@@ -63,4 +65,55 @@ func (d *Demo) Report() *report.Report {
 	r.NAT = &report.NAT{Direct: len(d.peers)}
 	r.ControlOverhead = report.Ratio(float64(d.ctrl.Load()), float64(p2p+r.OriginEgressBytes))
 	return r
+}
+
+// stripeDepth is the depth of every peer in every stripe tree it has a
+// parent in, from the peers' own per-stripe parents (the origin's
+// children are at depth 1), as mean and max over stripes and peers; nil
+// when no peer has a parent yet. A stripe whose parent chain does not
+// reach the origin (a loop, or a parent waiting for its own) is not
+// counted.
+func (d *Demo) stripeDepth() *report.Depth {
+	origin := string(d.origin.ID())
+	parents := make(map[string][]string) // peer → parent ID by stripe
+	for _, p := range d.peers {
+		st := p.Status()
+		ps := make([]string, len(st.Stripes))
+		for s, a := range st.Stripes {
+			ps[s] = a.Parent.ID
+		}
+		parents[string(p.ID())] = ps
+	}
+	sum, n, maxDepth := 0, 0, 0
+	for _, ps := range parents {
+		for s := range ps {
+			if depth, ok := depthIn(parents, ps[s], s, origin); ok {
+				sum += depth
+				n++
+				maxDepth = max(maxDepth, depth)
+			}
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	return &report.Depth{Mean: float64(sum) / float64(n), Max: maxDepth}
+}
+
+// depthIn is the depth of a node whose stripe-s parent is parent: 1 under
+// the origin, one more per peer above; ok is false when the chain does
+// not reach the origin.
+func depthIn(parents map[string][]string, parent string, s int, origin string) (depth int, ok bool) {
+	cur := parent
+	for depth = 1; depth <= len(parents)+1; depth++ {
+		if cur == origin {
+			return depth, true
+		}
+		up := parents[cur]
+		if s >= len(up) || up[s] == "" {
+			return 0, false
+		}
+		cur = up[s]
+	}
+	return 0, false
 }
