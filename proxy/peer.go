@@ -223,7 +223,7 @@ func (p *Peer) Run(ctx context.Context) error {
 		defer wg.Done()
 		driverErr <- driver.Run(ctx)
 	}()
-	p.applyStripes(jr.Stripes, jr.Parent)
+	p.applyStripes(jr.Stripes, jr.Parent, time.Time{})
 	p.log.Info("joined", "channel", p.cfg.Channel, "id", p.ID(), "parent", jr.Parent.ID, "rtsp", p.URL())
 
 	p.control(ctx, time.Duration(jr.HeartbeatMS)*time.Millisecond)
@@ -285,6 +285,16 @@ func (p *Peer) control(ctx context.Context, interval time.Duration) {
 		case r := <-p.lost:
 			p.reportLost(ctx, r)
 		case <-t.C:
+			// Losses first: a heartbeat sent before they are reported
+			// would bring back the lost parents.
+			for drained := false; !drained; {
+				select {
+				case r := <-p.lost:
+					p.reportLost(ctx, r)
+				default:
+					drained = true
+				}
+			}
 			p.heartbeat(ctx)
 		}
 	}
@@ -293,6 +303,7 @@ func (p *Peer) control(ctx context.Context, interval time.Duration) {
 func (p *Peer) heartbeat(ctx context.Context) {
 	hctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
+	sent := time.Now()
 	req := tracker.HeartbeatRequest{ID: string(p.ID()), Stats: p.TrackerStats(), UploadBPS: p.UploadBPS()}
 	req.NAT, req.Candidates = p.nat.report()
 	resp, err := p.tracker.Heartbeat(hctx, p.cfg.Channel, req)
@@ -303,14 +314,14 @@ func (p *Peer) heartbeat(ctx context.Context) {
 			p.log.Warn("re-joining", "err", jerr)
 			return
 		}
-		p.applyStripes(jr.Stripes, jr.Parent)
+		p.applyStripes(jr.Stripes, jr.Parent, sent)
 		return
 	}
 	if err != nil {
 		p.log.Debug("heartbeat", "err", err)
 		return
 	}
-	p.applyStripes(resp.Stripes, resp.Parent)
+	p.applyStripes(resp.Stripes, resp.Parent, sent)
 }
 
 // onPlay runs on the driver's goroutine for every slice played out.

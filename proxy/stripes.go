@@ -11,8 +11,7 @@ import (
 	"github.com/swarmtv/swarmtv/tracker"
 )
 
-// failedFor is how long a lost parent is not switched to, nor taken back
-// from a tracker answer that may predate the report of its loss.
+// failedFor is how long a lost parent is not switched to as a backup.
 const failedFor = 5 * time.Second
 
 // lostReport is a lost parent and the local switches made for its
@@ -81,6 +80,7 @@ func (p *Peer) failedLocked(id string, now time.Time) bool {
 func (p *Peer) reportLost(ctx context.Context, r lostReport) {
 	rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
+	sent := time.Now()
 	resp, err := p.tracker.ParentLost(rctx, p.cfg.Channel, tracker.ParentLostRequest{
 		ID: string(p.ID()), Parent: string(r.parent), Switched: r.switched,
 	})
@@ -88,15 +88,15 @@ func (p *Peer) reportLost(ctx context.Context, r lostReport) {
 		p.log.Warn("reporting a lost parent", "parent", r.parent, "err", err)
 		return // the next heartbeat brings the assignment
 	}
-	p.applyStripes(resp.Stripes, resp.Parent)
+	p.applyStripes(resp.Stripes, resp.Parent, sent)
 }
 
 // applyStripes takes the tracker's assignment: per stripe a parent and
 // ranked backups (a tracker that sends no stripes gives legacy as every
 // stripe's parent). Only stripes whose parent changed are re-dialed. A
-// parent lost within failedFor is not taken back: the answer may predate
-// the report of its loss.
-func (p *Peer) applyStripes(as []tracker.StripeAssignment, legacy tracker.NodeInfo) {
+// parent lost after the request was sent (sent) is not taken back from
+// its answer: the tracker did not know of the loss yet.
+func (p *Peer) applyStripes(as []tracker.StripeAssignment, legacy tracker.NodeInfo, sent time.Time) {
 	now := time.Now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -125,7 +125,7 @@ func (p *Peer) applyStripes(as []tracker.StripeAssignment, legacy tracker.NodeIn
 			next[s].Backups = []tracker.NodeInfo{}
 		}
 		cur := p.stripes[s].Parent
-		if w := next[s].Parent; w != cur && !w.IsZero() && p.failedLocked(w.ID, now) {
+		if w := next[s].Parent; w != cur && !w.IsZero() && p.failed[w.ID].After(sent) {
 			next[s].Parent = cur
 		}
 		changed = changed || next[s].Parent != cur
