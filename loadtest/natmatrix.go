@@ -36,6 +36,9 @@ type NATMatrixConfig struct {
 	PairTimeout time.Duration
 	// Progress receives a line per finished pair (may be nil).
 	Progress io.Writer
+	// LossPct makes every NAT router drop this share of the packets it
+	// forwards (0..50).
+	LossPct int
 }
 
 // Pair is one pair's result: B (the child) connected to A (its parent),
@@ -127,6 +130,9 @@ func RunNATMatrix(ctx context.Context, cfg NATMatrixConfig) (*NATMatrixReport, e
 	if cfg.Progress == nil {
 		cfg.Progress = io.Discard
 	}
+	if cfg.LossPct < 0 || cfg.LossPct > 50 {
+		return nil, fmt.Errorf("loadtest: loss %d%% out of range 0..50", cfg.LossPct)
+	}
 	start := time.Now()
 	var nats []netlab.NAT
 	for _, n := range netlab.AllNATs {
@@ -137,6 +143,13 @@ func RunNATMatrix(ctx context.Context, cfg NATMatrixConfig) (*NATMatrixReport, e
 		return nil, err
 	}
 	defer lab.Close()
+	if cfg.LossPct > 0 {
+		for _, s := range lab.Sites {
+			if err := lab.SetLoss(ctx, s, cfg.LossPct); err != nil {
+				return nil, err
+			}
+		}
+	}
 	tmp, err := os.MkdirTemp("", "swarmtv-natmatrix-")
 	if err != nil {
 		return nil, err

@@ -316,6 +316,10 @@ func (a *natAgent) pollOffers() {
 	}
 }
 
+// maxPunchSessions bounds the punch sessions a peer runs (and keeps
+// answering) at once; offers beyond it are dropped.
+const maxPunchSessions = 16
+
 // answer is the target's side of a rendezvous.
 func (a *natAgent) answer(o tracker.Offer) {
 	var targets []netip.AddrPort
@@ -325,7 +329,10 @@ func (a *natAgent) answer(o tracker.Offer) {
 	case tracker.ModePunch:
 		targets = parseAddrs(o.Candidates)
 	}
-	if len(targets) == 0 {
+	a.mu.Lock()
+	busy := len(a.sessions) >= maxPunchSessions
+	a.mu.Unlock()
+	if len(targets) == 0 || busy {
 		return
 	}
 	_, err := a.punch(a.ctx, o.Token, o.TimeoutMS, targets)

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -32,6 +33,13 @@ const (
 	// DefaultOffersWait is an offers long-poll's wait without wait_ms.
 	DefaultOffersWait = 20 * time.Second
 	maxOffersQueued   = 16
+	// MaxRelaySessions bounds the relay's open sessions; beyond it pairs
+	// that cannot punch try anyway.
+	MaxRelaySessions = 1024
+	// ConnectBurst and ConnectRate bound a peer's connect requests
+	// (token bucket: a burst, then one per ConnectRate).
+	ConnectBurst      = 8
+	ConnectRate       = time.Second
 	maxConnectionsLog = 1024
 	// rdvForget drops a peer the rendezvous has not heard of (join,
 	// heartbeat, poll) for this long.
@@ -96,7 +104,13 @@ type rdvPeer struct {
 	seen   time.Time
 	offers []Offer
 	wake   chan struct{} // closed when offers arrive, then replaced
+
+	tokens   float64 // connect requests it may make now
+	tokensAt time.Time
 }
+
+// errTooManyConnects: a peer asks to connect faster than ConnectRate.
+var errTooManyConnects = errors.New("tracker: too many connect requests from this peer; retry in a second")
 
 // NewRendezvous returns the rendezvous service of t. Serve it with
 // [Rendezvous.Wrap] around t's API handler.
@@ -150,6 +164,11 @@ func (rv *Rendezvous) Wrap(h http.Handler) http.Handler {
 			return
 		}
 		resp, err := rv.Connect(r.PathValue("name"), req, remoteIP(r))
+		if errors.Is(err, errTooManyConnects) {
+			w.Header().Set("Retry-After", "1")
+			writeJSON(w, http.StatusTooManyRequests, ErrorBody{Error: CodeTooManyReports, Message: err.Error()})
+			return
+		}
 		reply(w, resp, err)
 	})
 	mux.HandleFunc("POST /v1/channels/{name}/connect-result", func(w http.ResponseWriter, r *http.Request) {
@@ -245,6 +264,17 @@ func (s *statusRecorder) WriteHeader(code int) {
 
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
+// knownLocked returns the entry of a peer that joined, marked seen, or
+// ErrUnknownPeer.
+func (rv *Rendezvous) knownLocked(channel, id string) (*rdvPeer, error) {
+	p := rv.peers[channel+" "+id]
+	if p == nil {
+		return nil, fmt.Errorf("%w: %s", ErrUnknownPeer, id)
+	}
+	p.seen = rv.now()
+	return p, nil
+}
+
 // peerLocked returns the entry of a peer, making it if needed, and
 // marks it seen.
 func (rv *Rendezvous) peerLocked(channel, id string) *rdvPeer {
@@ -289,7 +319,21 @@ func (rv *Rendezvous) Connect(channel string, req ConnectRequest, from netip.Add
 	}
 	rv.mu.Lock()
 	defer rv.mu.Unlock()
-	d := rv.peerLocked(channel, req.ID)
+	d, err := rv.knownLocked(channel, req.ID)
+	if err != nil {
+		return ConnectResponse{}, err
+	}
+	now := rv.now()
+	if d.tokensAt.IsZero() {
+		d.tokens = ConnectBurst
+	} else if dt := now.Sub(d.tokensAt); dt > 0 {
+		d.tokens = min(ConnectBurst, d.tokens+float64(dt)/float64(ConnectRate))
+	}
+	d.tokensAt = now
+	if d.tokens < 1 {
+		return ConnectResponse{}, errTooManyConnects
+	}
+	d.tokens--
 	if req.Candidates != nil {
 		d.cands = slices.Clone(req.Candidates)
 	}
@@ -336,7 +380,7 @@ func (rv *Rendezvous) decide(d, t *rdvPeer, origin, forceRelay bool) string {
 	if !ok1 || !ok2 || tt == core.TypeOpen {
 		return ModeDirect
 	}
-	relay := rv.cfg.Relay != nil
+	relay := rv.cfg.Relay != nil && rv.cfg.Relay.Sessions() < MaxRelaySessions
 	switch {
 	case forceRelay && relay:
 		return ModeRelay
@@ -380,7 +424,11 @@ func (rv *Rendezvous) Poll(r *http.Request, channel, id string, wait time.Durati
 	defer timer.Stop()
 	for {
 		rv.mu.Lock()
-		p := rv.peerLocked(channel, id)
+		p, err := rv.knownLocked(channel, id)
+		if err != nil {
+			rv.mu.Unlock()
+			return nil, err
+		}
 		offers := p.offers
 		p.offers = nil
 		wake := p.wake

@@ -187,6 +187,28 @@ func TestRendezvousBadRequests(t *testing.T) {
 	if _, err := cl.Offers(ctx, "live", "x", time.Millisecond); !errors.Is(err, ErrBadRequest) {
 		t.Fatalf("bad poll id: %v", err)
 	}
+	// A peer that never joined cannot start a rendezvous or poll.
+	if _, err := cl.Connect(ctx, "live", ConnectRequest{ID: nid(1), Target: nid(2)}); !errors.Is(err, ErrUnknownPeer) {
+		t.Fatalf("connect from a stranger: %v, want unknown peer", err)
+	}
+	if _, err := cl.Offers(ctx, "live", nid(1), time.Millisecond); !errors.Is(err, ErrUnknownPeer) {
+		t.Fatalf("poll by a stranger: %v, want unknown peer", err)
+	}
+	// A joined peer asking too fast is refused with 429 until its
+	// bucket refills.
+	if _, err := cl.Join(ctx, "live", JoinRequest{ID: nid(1), Addr: "127.0.0.1:10001", Capacity: 1, NAT: "fullcone"}); err != nil {
+		t.Fatal(err)
+	}
+	var refused *APIError
+	for i := 0; i <= ConnectBurst; i++ {
+		_, err := cl.Connect(ctx, "live", ConnectRequest{ID: nid(1), Target: nid(2)})
+		if i < ConnectBurst && err != nil {
+			t.Fatalf("connect %d within the burst: %v", i, err)
+		}
+		if i == ConnectBurst && (!errors.As(err, &refused) || refused.Status != 429) {
+			t.Fatalf("connect beyond the burst: %v, want 429", err)
+		}
+	}
 	if cs := rv.Connections(); len(cs.Connections) != 0 || cs.Direct+cs.Relayed+cs.Failed != 0 {
 		t.Fatalf("bad requests changed the record: %+v", cs)
 	}

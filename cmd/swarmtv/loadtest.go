@@ -39,6 +39,7 @@ Needs root, iproute2, nftables and nsenter (util-linux).`, stderr)
 	parallel := fs.Int("parallel", 4, "pairs run at once")
 	noBounce := fs.Bool("no-bounce", false, "skip the WAN bounce scenario")
 	timeout := fs.Duration("timeout", 5*time.Minute, "give up after this long")
+	loss := fs.Int("loss", 0, "every NAT router drops this `percent` of the packets it forwards (0..50)")
 	if err := parseFlags(fs, args[1:], stdout); err != nil {
 		return err
 	}
@@ -48,7 +49,7 @@ Needs root, iproute2, nftables and nsenter (util-linux).`, stderr)
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	rep, err := loadtest.RunNATMatrix(ctx, loadtest.NATMatrixConfig{Binary: bin, Parallel: *parallel, NoBounce: *noBounce, Progress: stderr})
+	rep, err := loadtest.RunNATMatrix(ctx, loadtest.NATMatrixConfig{Binary: bin, Parallel: *parallel, NoBounce: *noBounce, Progress: stderr, LossPct: *loss})
 	if err != nil {
 		return err
 	}
