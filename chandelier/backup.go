@@ -17,7 +17,7 @@ import (
 // per-peer offset so that siblings spread over different backups.
 func (o *Optimizer) backupStripe(s int) (deficit int) {
 	o.depths(s)
-	nISP := len(o.isps)
+	nISP := max(len(o.isps), 1) // lists [2] and [3] use index 0 even with no ISP yet
 	for k := range o.lists {
 		if cap(o.lists[k]) < nISP {
 			o.lists[k] = make([][]int32, nISP)

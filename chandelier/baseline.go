@@ -138,6 +138,10 @@ func (b *Baseline) Round(_ time.Time, ch Changes) Plan {
 	}
 	for _, sw := range ch.Switched {
 		i, ok := b.byID[sw.Peer]
+		if ok && sw.Parent == "" && sw.Stripe >= 0 && sw.Stripe < K {
+			b.unlink(i, sw.Stripe) // lost with no backup: re-placed below
+			continue
+		}
 		q, okq := b.byID[sw.Parent]
 		if sw.Parent == Origin {
 			q, okq = 0, true
@@ -334,6 +338,19 @@ func (b *Baseline) diff(plan *Plan) {
 		}
 	}
 	slices.SortFunc(plan.Changed, compareAssignments)
+}
+
+// PeerAssignments implements [Placer].
+func (b *Baseline) PeerAssignments(id string) []Assignment {
+	i, ok := b.byID[id]
+	if !ok {
+		return nil
+	}
+	out := make([]Assignment, b.cfg.Stripes)
+	for s := range out {
+		out[s] = b.assignment(i, s)
+	}
+	return out
 }
 
 // Assignments implements [Placer].

@@ -165,6 +165,19 @@ func (o *Optimizer) Assignments() []Assignment {
 	return out
 }
 
+// PeerAssignments implements [Placer].
+func (o *Optimizer) PeerAssignments(id string) []Assignment {
+	i, ok := o.byID[id]
+	if !ok {
+		return nil
+	}
+	out := make([]Assignment, o.cfg.Stripes)
+	for s := range out {
+		out[s] = o.assignment(i, s)
+	}
+	return out
+}
+
 func (o *Optimizer) sortedAlive() []int32 {
 	idx := make([]int32, 0, len(o.byID))
 	for i := 1; i < len(o.nodes); i++ {
@@ -402,6 +415,10 @@ func (o *Optimizer) applySwitch(sw Switch) bool {
 		return false
 	}
 	s := sw.Stripe
+	if sw.Parent == "" { // lost with no backup: re-placed this round
+		o.unlink(i, s)
+		return true
+	}
 	q := int32(0)
 	if sw.Parent != Origin {
 		if q, ok = o.byID[sw.Parent]; !ok {

@@ -15,6 +15,9 @@ type Placer interface {
 	// Assignments returns every current assignment, by peer ID then
 	// stripe.
 	Assignments() []Assignment
+	// PeerAssignments returns one peer's current assignments, by stripe
+	// (nil for an unknown peer).
+	PeerAssignments(id string) []Assignment
 }
 
 // Changes is what the tracker learned since the previous round.
@@ -35,7 +38,10 @@ type Changes struct {
 type Switch struct {
 	Peer   string
 	Stripe int
-	Parent string // a peer ID or [Origin]
+	// Parent is a peer ID or [Origin]; "" reports that the peer lost the
+	// stripe's parent and had no backup to switch to: the round places
+	// the stripe afresh.
+	Parent string
 }
 
 // Assignment is one peer's place in one stripe tree.
