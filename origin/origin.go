@@ -148,7 +148,7 @@ func New(cfg Config) (*Origin, error) {
 		Stripes:       cfg.Stripes,
 		Origin:        id.ID(),
 		Source:        true,
-		MaxChildren:   cfg.Capacity,
+		MaxChildren:   cfg.Capacity * cfg.Stripes, // the tracker deals Capacity × Stripes stripe feeds
 		SliceDuration: cfg.SliceDuration,
 		Window:        cfg.Window,
 	})

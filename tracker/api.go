@@ -43,6 +43,10 @@ type ChannelInfo struct {
 	Origin    NodeInfo `json:"origin"`
 	Stripes   int      `json:"stripes"`  // 1..MaxStripes
 	SliceMS   int      `json:"slice_ms"` // 1..MaxSliceMS
+	// StreamBPS is the stream's bit rate as the origin measured or was
+	// told it; 0 means unknown (the tracker assumes DefaultStreamBPS).
+	// The placement turns measured uploads into stripe feeds with it.
+	StreamBPS int64 `json:"stream_bps,omitempty"`
 }
 
 // RegisterRequest registers a channel, or re-registers it after an origin
@@ -63,8 +67,8 @@ type JoinRequest struct {
 	// not measured yet (the tracker then assumes Capacity stripe feeds).
 	UploadBPS int64 `json:"upload_bps,omitempty"`
 	// NAT is the peer's NAT class as its prober named it: one of
-	// NATClasses; "" means not probed yet (treated as the most
-	// restrictive).
+	// NATClasses; "" means not probed yet (placed as port-restricted:
+	// never paired with a symmetric NAT).
 	NAT string `json:"nat,omitempty"`
 	// Candidates are the peer's addresses for hole punching (LAN and
 	// mapped, host:port), best first; Addr need not be among them.
@@ -179,7 +183,7 @@ type ChannelList struct {
 	Channels []ChannelSummary `json:"channels"`
 }
 
-// TreeView is a snapshot of a channel's tree.
+// TreeView is a snapshot of a channel's stripe trees.
 type TreeView struct {
 	Channel        string     `json:"channel"`
 	Origin         NodeInfo   `json:"origin"`
@@ -200,6 +204,18 @@ type TreeNode struct {
 	JoinedUnixMS        int64     `json:"joined_unix_ms"`
 	LastHeartbeatUnixMS int64     `json:"last_heartbeat_unix_ms"`
 	Stats               PeerStats `json:"stats"`
+	ISP                 string    `json:"isp,omitempty"`        // from the IP-prefix table ("" unknown)
+	NAT                 string    `json:"nat,omitempty"`        // as the peer reported it ("" not probed)
+	UploadBPS           int64     `json:"upload_bps,omitempty"` // as the peer measured it (0 unknown)
+	// Stripes is the peer's place in each stripe tree; Parent and Depth
+	// above are stripe 0's.
+	Stripes []TreeStripe `json:"stripes"`
+}
+
+// TreeStripe is a peer's place in one stripe tree of a [TreeView].
+type TreeStripe struct {
+	Parent string `json:"parent"` // parent's ID (the origin's at depth 1); "" while it has none
+	Depth  int    `json:"depth"`  // 1 under the origin; 0 when not connected to the origin
 }
 
 // ValidNodeID reports whether id is a well-formed node ID: 32 lowercase
@@ -294,6 +310,9 @@ func (c ChannelInfo) validate() error {
 	}
 	if c.SliceMS < 1 || c.SliceMS > MaxSliceMS {
 		return badRequest("channel.slice_ms %d out of range 1..%d", c.SliceMS, MaxSliceMS)
+	}
+	if c.StreamBPS < 0 || c.StreamBPS > MaxUploadBPS {
+		return badRequest("channel.stream_bps %d out of range 0..%d", c.StreamBPS, int64(MaxUploadBPS))
 	}
 	return nil
 }

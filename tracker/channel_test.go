@@ -1,12 +1,17 @@
 package tracker
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"slices"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/swarmtv/swarmtv/chandelier"
 )
 
 var t0 = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -14,579 +19,513 @@ var t0 = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 // nid returns a valid node ID for a small number; the origin is nid(0).
 func nid(i int) string { return fmt.Sprintf("%032x", i) }
 
-// at returns t0 + i milliseconds.
-func at(i int) time.Time { return t0.Add(time.Duration(i) * time.Millisecond) }
-
-func newTestTree(originCap int) *tree {
-	return newTree(NodeInfo{ID: nid(0), Addr: "127.0.0.1:9000"}, originCap, nil)
-}
-
-// parentOf returns the parent's ID ("" if detached), failing on unknown.
-func parentOf(t *testing.T, tr *tree, id string) string {
+// newCore returns a tracker with a fake clock and channel "live" (4
+// stripes) whose origin feeds originCap whole-stream children.
+func newCore(t *testing.T, originCap int, placer string) (*Tracker, *clock) {
 	t.Helper()
-	n, ok := tr.nodes[id]
-	if !ok {
-		t.Fatalf("node %s not in tree", id)
+	c := &clock{now: t0}
+	tr, err := New(Config{HeartbeatInterval: time.Second, Now: c.Now, Placer: placer, Seed: 7})
+	if err != nil {
+		t.Fatal(err)
 	}
-	return tr.info(n.parent).ID
+	reg := RegisterRequest{Channel: channelInfo("live", NodeInfo{ID: nid(0), Addr: "127.0.0.1:9000"}, 1), Capacity: originCap}
+	if _, err := tr.Register(reg); err != nil {
+		t.Fatal(err)
+	}
+	return tr, c
 }
 
-func mustJoin(t *testing.T, tr *tree, i, capacity, ms int) {
+// checkChannel checks the tracker's view of a channel against the
+// placement invariants (chandelier.Measure recomputes them from the
+// edges) and the tracker's own indexes (children, expiry heap), and
+// returns the figures.
+func checkChannel(t *testing.T, tr *Tracker, name string) chandelier.Figures {
 	t.Helper()
-	if _, err := tr.join(nid(i), fmt.Sprintf("127.0.0.1:%d", 10000+i), capacity, at(ms)); err != nil {
-		t.Fatalf("join %d: %v", i, err)
-	}
-	checkTree(t, tr)
-}
-
-// put attaches peer i under parent p (0 = origin) directly, bypassing the
-// placer, to build a given shape.
-func put(t *testing.T, tr *tree, i, p, capacity, ms int) {
-	t.Helper()
-	id := nid(i)
-	tr.nodes[id] = &node{id: id, addr: "127.0.0.1:1", capacity: capacity,
-		children: map[string]struct{}{}, joined: at(ms), lastBeat: at(ms)}
-	parent := id
-	if p == 0 {
-		parent = rootKey
-	} else {
-		parent = nid(p)
-	}
-	tr.attach(id, parent)
-	checkTree(t, tr)
-}
-
-func TestPlacement(t *testing.T) {
-	type join struct{ id, capacity int }
-	tests := []struct {
-		name      string
-		originCap int
-		joins     []join
-		want      map[int]int // peer → parent (0 = origin, -1 = not joined: no capacity)
-	}{
-		{
-			name: "fills the origin first", originCap: 3,
-			joins: []join{{1, 4}, {2, 4}, {3, 4}, {4, 4}},
-			want:  map[int]int{1: 0, 2: 0, 3: 0, 4: 1},
-		},
-		{
-			name: "shallowest, earliest joined first", originCap: 2,
-			joins: []join{{1, 2}, {2, 2}, {3, 1}, {4, 1}, {5, 1}, {6, 1}, {7, 1}},
-			// depth 2 under 1 then 2; then depth 3 under 3, 4, 5 (join order).
-			want: map[int]int{1: 0, 2: 0, 3: 1, 4: 1, 5: 2, 6: 2, 7: 3},
-		},
-		{
-			name: "capacity 0 is always a leaf", originCap: 1,
-			joins: []join{{1, 2}, {2, 0}, {3, 0}, {4, 0}},
-			want:  map[int]int{1: 0, 2: 1, 3: 1, 4: -1},
-		},
-		{
-			name: "a forwarder takes the shallowest, latest leaf's place when all slots are taken", originCap: 1,
-			joins: []join{{1, 2}, {2, 0}, {3, 0}, {4, 5}, {5, 1}},
-			// 4 replaces 3 (depth 2, joined after 2); 5 then finds 4's free slot.
-			want: map[int]int{1: 0, 2: 1, 3: 4, 4: 1, 5: 4},
-		},
-		{
-			name: "a leaf-only origin child does not block the channel", originCap: 1,
-			joins: []join{{1, 0}, {2, 3}, {3, 0}},
-			want:  map[int]int{2: 0, 1: 2, 3: 2},
-		},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			tr := newTestTree(tc.originCap)
-			for ms, j := range tc.joins {
-				_, err := tr.join(nid(j.id), "127.0.0.1:1", j.capacity, at(ms))
-				if tc.want[j.id] == -1 {
-					if !errors.Is(err, ErrNoCapacity) {
-						t.Fatalf("join %d: err = %v, want ErrNoCapacity", j.id, err)
-					}
-					if _, ok := tr.nodes[nid(j.id)]; ok {
-						t.Fatalf("refused peer %d stayed in the tree", j.id)
-					}
-					continue
-				}
-				if err != nil {
-					t.Fatalf("join %d: %v", j.id, err)
-				}
-				checkTree(t, tr)
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	ch := tr.channels[name]
+	var peers []chandelier.Peer
+	var as []chandelier.Assignment
+	kids := map[string]map[string]uint16{}
+	for _, id := range ch.sortedIDs() {
+		m := ch.peers[id]
+		peers = append(peers, ch.peerOf(m))
+		for s, a := range m.stripes {
+			if a.Peer != id || a.Stripe != s {
+				t.Fatalf("peer %s stripe %d holds the assignment of %s/%d", id, s, a.Peer, a.Stripe)
 			}
-			for id, p := range tc.want {
-				if p == -1 {
-					continue
+			as = append(as, a)
+			if a.Parent != "" {
+				if kids[a.Parent] == nil {
+					kids[a.Parent] = map[string]uint16{}
 				}
-				if got := parentOf(t, tr, nid(id)); got != nid(p) {
-					t.Errorf("parent of %d = %s, want %s", id, got, nid(p))
+				kids[a.Parent][id] |= 1 << s
+			}
+		}
+	}
+	// The children index holds exactly the edges (edges to peers that
+	// left wait for the next round on both sides).
+	for p, k := range kids {
+		for c, mask := range k {
+			if ch.kids[p][c] != mask {
+				t.Fatalf("children index: %s→%s mask %b, edges say %b", p, c, ch.kids[p][c], mask)
+			}
+		}
+	}
+	for p, k := range ch.kids {
+		for c := range k {
+			if kids[p][c] == 0 {
+				t.Fatalf("children index holds %s→%s, no edge", p, c)
+			}
+		}
+	}
+	if len(ch.expiry) != len(ch.peers) {
+		t.Fatalf("expiry heap holds %d items for %d peers", len(ch.expiry), len(ch.peers))
+	}
+	for i, it := range ch.expiry {
+		if it.m.heapIdx != i || ch.peers[it.m.id] != it.m {
+			t.Fatalf("expiry heap item %d is stale (%s)", i, it.m.id)
+		}
+	}
+	f := chandelier.Measure(ch.pcfg, peers, as)
+	broken := f.OverCapacity + f.Cycles
+	if ch.kind == PlacerChandelier {
+		// The baseline is blind to NATs and shares a peer's feeds over
+		// every stripe by design.
+		broken += f.MultiInterior + f.Unreachable + f.BadBackups
+	}
+	if broken > 0 {
+		t.Fatalf("invariants broken (%s): %+v", ch.kind, f)
+	}
+	return f
+}
+
+func joinReq(i, capacity int) JoinRequest {
+	return JoinRequest{ID: nid(i), Addr: fmt.Sprintf("127.0.0.1:%d", 10000+i), Capacity: capacity}
+}
+
+// TestPerStripeAssignments: every peer gets every stripe from a parent
+// at once (the join runs a round), parents within their feeds, a peer
+// interior in one stripe at most, and stripes fed by different parents.
+func TestPerStripeAssignments(t *testing.T) {
+	tr, c := newCore(t, 2, "")
+	for i := 1; i <= 40; i++ {
+		c.Advance(10 * time.Millisecond)
+		resp, err := tr.Join("live", joinReq(i, 4+i%3))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(resp.Stripes) != 4 || resp.Parent != resp.Stripes[0].Parent || resp.HeartbeatMS != 1000 {
+			t.Fatalf("join %d: %+v", i, resp)
+		}
+		for s, a := range resp.Stripes {
+			// The origin's 2 feeds per stripe cover the first peers; later
+			// ones need a forwarder of every stripe.
+			if a.Parent.IsZero() && i > 8 {
+				t.Fatalf("join %d: stripe %d has no parent (%d peers, capacity to spare)", i, s, i)
+			}
+			if a.Backups == nil {
+				t.Fatalf("join %d: null backups", i)
+			}
+		}
+	}
+	f := checkChannel(t, tr, "live")
+	if f.Deficit != 0 || f.Peers != 40 || f.OriginFeeds != 8 || f.DepthMax > 6 {
+		t.Fatalf("figures %+v", f)
+	}
+	// Different stripes come from different parents for most peers.
+	distinct := 0
+	backed := 0
+	for i := 1; i <= 40; i++ {
+		hb, err := tr.Heartbeat("live", HeartbeatRequest{ID: nid(i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps := map[string]bool{}
+		for _, a := range hb.Stripes {
+			ps[a.Parent.ID] = true
+			if len(a.Backups) > 0 {
+				backed++
+			}
+			for _, b := range a.Backups {
+				if b.ID == nid(i) || b.ID == a.Parent.ID || b.Addr == "" {
+					t.Fatalf("peer %d: bad backup %+v of parent %+v", i, b, a.Parent)
+				}
+			}
+		}
+		if len(ps) > 1 {
+			distinct++
+		}
+	}
+	if distinct < 30 || backed < 80 {
+		t.Fatalf("%d of 40 peers have more than one parent, %d of 160 stripes have backups", distinct, backed)
+	}
+	// The tree view carries every stripe.
+	view, err := tr.Tree("live")
+	if err != nil || len(view.Nodes) != 40 {
+		t.Fatalf("tree: %d nodes, %v", len(view.Nodes), err)
+	}
+	for _, n := range view.Nodes {
+		if len(n.Stripes) != 4 || n.Parent != n.Stripes[0].Parent || n.Depth != n.Stripes[0].Depth || n.Depth < 1 {
+			t.Fatalf("tree node %+v", n)
+		}
+	}
+}
+
+// TestSwitchKept: a peer that lost a parent and switched to its first
+// backup is answered with the backup at once, and the next round keeps
+// the switch.
+func TestSwitchKept(t *testing.T) {
+	tr, c := newCore(t, 1, "")
+	for i := 1; i <= 30; i++ {
+		if _, err := tr.Join("live", joinReq(i, 4)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Find a peer whose stripe has a peer parent and a backup.
+	var who, stripe int
+	var parent, backup NodeInfo
+	for i := 30; i >= 1 && who == 0; i-- {
+		hb, _ := tr.Heartbeat("live", HeartbeatRequest{ID: nid(i)})
+		for s, a := range hb.Stripes {
+			if a.Parent.ID != nid(0) && len(a.Backups) > 0 {
+				who, stripe, parent, backup = i, s, a.Parent, a.Backups[0]
+				break
+			}
+		}
+	}
+	if who == 0 {
+		t.Fatal("no assignment with a peer parent and a backup")
+	}
+	c.Advance(100 * time.Millisecond)
+	resp, err := tr.ParentLost("live", ParentLostRequest{ID: nid(who), Parent: parent.ID,
+		Switched: []StripeSwitch{{Stripe: stripe, Parent: backup.ID}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Stripes[stripe].Parent != backup {
+		t.Fatalf("after the switch stripe %d comes from %+v, want the backup %+v", stripe, resp.Stripes[stripe].Parent, backup)
+	}
+	for s, a := range resp.Stripes {
+		if a.Parent.ID == parent.ID {
+			t.Fatalf("stripe %d still names the lost parent", s)
+		}
+	}
+	tr.Round()
+	hb, _ := tr.Heartbeat("live", HeartbeatRequest{ID: nid(who)})
+	if hb.Stripes[stripe].Parent != backup {
+		t.Fatalf("the round undid the switch: %+v", hb.Stripes[stripe].Parent)
+	}
+	checkChannel(t, tr, "live")
+	// The lost parent answered heartbeats lately: it stays.
+	if _, err := tr.Heartbeat("live", HeartbeatRequest{ID: parent.ID}); err != nil {
+		t.Fatalf("live parent removed on one report: %v", err)
+	}
+}
+
+// TestLostWithoutBackup: a stripe the peer could not switch is placed
+// afresh at once; losing the origin gets a new parent (or the origin).
+func TestLostWithoutBackup(t *testing.T) {
+	tr, _ := newCore(t, 1, "")
+	for i := 1; i <= 12; i++ {
+		if _, err := tr.Join("live", joinReq(i, 8)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 1; i <= 12; i++ {
+		hb, _ := tr.Heartbeat("live", HeartbeatRequest{ID: nid(i)})
+		for s, a := range hb.Stripes {
+			if a.Parent.IsZero() {
+				t.Fatalf("setup: peer %d stripe %d without a parent", i, s)
+			}
+		}
+	}
+	// Peer 12 reports the origin lost (a peer fed by the origin on a
+	// stripe): every stripe has a parent in the answer.
+	for i := 1; i <= 12; i++ {
+		hb, _ := tr.Heartbeat("live", HeartbeatRequest{ID: nid(i)})
+		lost := ""
+		for _, a := range hb.Stripes {
+			if a.Parent.ID != nid(0) {
+				lost = a.Parent.ID
+			}
+		}
+		if lost == "" {
+			continue
+		}
+		resp, err := tr.ParentLost("live", ParentLostRequest{ID: nid(i), Parent: lost})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for s, a := range resp.Stripes {
+			if a.Parent.IsZero() {
+				t.Fatalf("peer %d stripe %d left without a parent after losing %s: %+v", i, s, lost, resp)
+			}
+		}
+	}
+	checkChannel(t, tr, "live")
+}
+
+// TestExpiryHeap: silent peers expire (and only they), in O(due) — the
+// heap holds one item per peer — and their children are re-placed.
+func TestExpiryHeap(t *testing.T) {
+	tr, c := newCore(t, 1, "")
+	for i := 1; i <= 50; i++ {
+		if _, err := tr.Join("live", joinReq(i, 6)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Odd peers go silent; even ones heartbeat every second.
+	for range 3 {
+		c.Advance(time.Second)
+		for i := 2; i <= 50; i += 2 {
+			if _, err := tr.Heartbeat("live", HeartbeatRequest{ID: nid(i)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if n := len(tr.Channels().Channels); n != 1 || tr.Channels().Channels[0].Viewers != 50 {
+		t.Fatalf("peers silent for exactly 3 intervals were expired: %+v", tr.Channels())
+	}
+	c.Advance(time.Second)
+	for i := 2; i <= 50; i += 2 {
+		if _, err := tr.Heartbeat("live", HeartbeatRequest{ID: nid(i)}); err != nil {
+			t.Fatalf("heartbeat %d: %v", i, err)
+		}
+	}
+	for i := 1; i <= 50; i += 2 {
+		if _, err := tr.Heartbeat("live", HeartbeatRequest{ID: nid(i)}); !errors.Is(err, ErrUnknownPeer) {
+			t.Fatalf("silent peer %d: %v, want ErrUnknownPeer", i, err)
+		}
+	}
+	tr.Round()
+	f := checkChannel(t, tr, "live")
+	if f.Peers != 25 || f.Deficit != 0 {
+		t.Fatalf("after expiry and a round: %+v", f)
+	}
+}
+
+// TestJoinBatch: a batch is one round; bad entries get their own error
+// and change nothing.
+func TestJoinBatch(t *testing.T) {
+	tr, _ := newCore(t, 2, "")
+	reqs := []JoinRequest{joinReq(1, 2), {ID: "bad", Addr: "127.0.0.1:1"}, joinReq(2, 0), {ID: nid(0), Addr: "127.0.0.1:2"}, joinReq(3, 1)}
+	resps, errs := tr.JoinBatch("live", reqs)
+	if errs[0] != nil || errs[2] != nil || errs[4] != nil || !errors.Is(errs[1], ErrBadRequest) || !errors.Is(errs[3], ErrIDConflict) {
+		t.Fatalf("errors %v", errs)
+	}
+	if resps[0].Parent.IsZero() || resps[2].Parent.IsZero() || resps[4].Parent.IsZero() {
+		t.Fatalf("responses %+v", resps)
+	}
+	tr.mu.Lock()
+	rounds := tr.channels["live"].rounds
+	tr.mu.Unlock()
+	if rounds != 1 {
+		t.Fatalf("%d rounds for one batch", rounds)
+	}
+	if f := checkChannel(t, tr, "live"); f.Peers != 3 {
+		t.Fatalf("%d peers", f.Peers)
+	}
+	_, errs = tr.JoinBatch("nope", []JoinRequest{joinReq(9, 1)})
+	if !errors.Is(errs[0], ErrUnknownChannel) {
+		t.Fatalf("unknown channel: %v", errs[0])
+	}
+}
+
+// TestMeasurementsUsed: a measured upload beyond the capacity is capped
+// by it; a heartbeat's new NAT class and upload reach the placer.
+func TestMeasurementsUsed(t *testing.T) {
+	tr, _ := newCore(t, 1, "")
+	req := joinReq(1, 2)
+	req.UploadBPS = 50_000_000
+	req.NAT = "symmetric"
+	if _, err := tr.Join("live", req); err != nil {
+		t.Fatal(err)
+	}
+	tr.mu.Lock()
+	ch := tr.channels["live"]
+	feeds := ch.pcfg.Feeds(ch.peerOf(ch.peers[nid(1)]).Upload)
+	nat := ch.peerOf(ch.peers[nid(1)]).NAT
+	tr.mu.Unlock()
+	if feeds != 2 || nat != chandelier.NATSymmetric {
+		t.Fatalf("feeds %d (want the capacity, 2), nat %v", feeds, nat)
+	}
+	if _, err := tr.Heartbeat("live", HeartbeatRequest{ID: nid(1), UploadBPS: 1_000_000, NAT: "open"}); err != nil {
+		t.Fatal(err)
+	}
+	tr.mu.Lock()
+	feeds = ch.pcfg.Feeds(ch.peerOf(ch.peers[nid(1)]).Upload)
+	pending := len(ch.pending.Update)
+	tr.mu.Unlock()
+	if feeds != 0 || pending != 1 {
+		t.Fatalf("after a 1 Mbit/s measurement: feeds %d, pending updates %d", feeds, pending)
+	}
+	tr.Round()
+	checkChannel(t, tr, "live")
+}
+
+// TestBaselinePlacer: the baseline is selectable and keeps the
+// invariants; an unknown placer is refused.
+func TestBaselinePlacer(t *testing.T) {
+	tr, _ := newCore(t, 1, PlacerBaseline)
+	for i := 1; i <= 30; i++ {
+		if _, err := tr.Join("live", joinReq(i, 8)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tr.Round()
+	if f := checkChannel(t, tr, "live"); f.Peers != 30 || f.Deficit != 0 {
+		t.Fatalf("baseline figures %+v", f)
+	}
+	if _, err := New(Config{Placer: "shallowest"}); err == nil || !strings.Contains(err.Error(), "placer") {
+		t.Fatalf("unknown placer: %v", err)
+	}
+}
+
+// TestRandomOps: random joins, heartbeats, switches, losses, leaves and
+// expiries; the invariants hold after every round, for both placers.
+func TestRandomOps(t *testing.T) {
+	for _, placer := range []string{PlacerChandelier, PlacerBaseline} {
+		t.Run(placer, func(t *testing.T) {
+			tr, c := newCore(t, 2, placer)
+			rng := rand.New(rand.NewPCG(3, 4))
+			nats := append([]string{""}, NATClasses...)
+			for step := range 600 {
+				i := 1 + rng.IntN(80)
+				op := rng.IntN(10)
+				switch {
+				case op < 4:
+					req := joinReq(i, rng.IntN(5))
+					req.NAT = nats[rng.IntN(len(nats))]
+					req.ISP = fmt.Sprintf("isp%d", rng.IntN(3))
+					req.UploadBPS = int64(rng.IntN(8_000_000))
+					if _, err := tr.Join("live", req); err != nil {
+						t.Fatal(err)
+					}
+				case op < 6:
+					// Measurements take effect in the next round.
+					tr.Heartbeat("live", HeartbeatRequest{ID: nid(i)})
+				case op < 8:
+					hb, err := tr.Heartbeat("live", HeartbeatRequest{ID: nid(i)})
+					if err != nil {
+						break
+					}
+					s := rng.IntN(4)
+					a := hb.Stripes[s]
+					if a.Parent.IsZero() || a.Parent.ID == nid(i) {
+						break
+					}
+					req := ParentLostRequest{ID: nid(i), Parent: a.Parent.ID}
+					if len(a.Backups) > 0 && rng.IntN(2) == 0 {
+						req.Switched = []StripeSwitch{{Stripe: s, Parent: a.Backups[0].ID}}
+					}
+					if _, err := tr.ParentLost("live", req); err != nil {
+						t.Fatalf("step %d: %v", step, err)
+					}
+				case op < 9:
+					if err := tr.Leave("live", LeaveRequest{ID: nid(i)}); err != nil {
+						t.Fatal(err)
+					}
+				default:
+					c.Advance(time.Duration(rng.IntN(1500)) * time.Millisecond)
+					tr.Round()
+				}
+				// Between rounds a lowered upload or a re-join may leave a
+				// parent above its new feeds; joins and rounds settle it.
+				if op < 4 || op == 9 {
+					checkChannel(t, tr, "live")
 				}
 			}
 		})
 	}
 }
 
-func TestJoinOriginIDConflict(t *testing.T) {
-	tr := newTestTree(1)
-	if _, err := tr.join(nid(0), "127.0.0.1:1", 1, t0); !errors.Is(err, ErrIDConflict) {
-		t.Fatalf("join with the origin's ID: err = %v, want ErrIDConflict", err)
+func TestISPTable(t *testing.T) {
+	const table = `# prefix,isp
+10.0.0.0/8, BigNet
+10.1.0.0/16,SmallNet
+  192.0.2.0/24 , DocNet
+
+2001:db8::/32,V6Net
+`
+	tb, err := ParseISPTable(strings.NewReader(table))
+	if err != nil || tb.Len() != 4 {
+		t.Fatalf("parse: %v, %d prefixes", err, tb.Len())
+	}
+	for ip, want := range map[string]string{
+		"10.2.3.4": "BigNet", "10.1.9.9": "SmallNet", "192.0.2.200": "DocNet", "::ffff:10.1.0.1": "SmallNet",
+		"2001:db8::1": "V6Net", "8.8.8.8": "", "2001:db9::1": "",
+	} {
+		if got := tb.ispOf(ip+":1", ""); got != want && !strings.Contains(ip, ":") {
+			t.Errorf("%s: %q, want %q", ip, got, want)
+		}
+		if got := tb.ispOf("["+ip+"]:1", ""); strings.Contains(ip, ":") && got != want {
+			t.Errorf("%s: %q, want %q", ip, got, want)
+		}
+	}
+	// The advertised address wins; the remote address is the fallback.
+	if got := tb.ispOf("8.8.8.8:1", "192.0.2.1:5"); got != "DocNet" {
+		t.Errorf("fallback to the remote address: %q", got)
+	}
+	if got := tb.ispOf("peer.example:1", "10.0.0.1:5"); got != "BigNet" {
+		t.Errorf("host name advertised: %q", got)
+	}
+	var none *ISPTable
+	if got, ok := none.Lookup(netipMust("10.0.0.1")); ok || got != "" {
+		t.Errorf("nil table: %q", got)
+	}
+	for _, bad := range []string{"10.0.0.0/8", "10.0.0.0/33,x", "nonsense,x", "10.0.0.0/8,", "10.0.0.0/8,a\n10.0.0.1/8,b",
+		"10.0.0.0/8," + strings.Repeat("x", 65)} {
+		if _, err := ParseISPTable(strings.NewReader(bad)); err == nil || !strings.Contains(err.Error(), "line") {
+			t.Errorf("%q: %v", bad, err)
+		}
 	}
 }
 
-func TestRejoinReplacesEntry(t *testing.T) {
-	tr := newTestTree(2)
-	mustJoin(t, tr, 1, 1, 0)
-	mustJoin(t, tr, 2, 1, 1)
-	mustJoin(t, tr, 3, 1, 2) // under 1
-	if got := parentOf(t, tr, nid(3)); got != nid(1) {
-		t.Fatalf("3 under %s, want 1", got)
-	}
-	// 1 restarts with capacity 0: its child 3 moves (to 2, the only free
-	// slot), and 1 becomes a leaf under the freshest free slot: 3.
-	if _, err := tr.join(nid(1), "127.0.0.1:2222", 0, at(3)); err != nil {
+// TestISPFromTableOverHTTP: the HTTP join takes the ISP from the table,
+// not from the peer's claim.
+func TestISPFromTableOverHTTP(t *testing.T) {
+	tb, err := ParseISPTable(strings.NewReader("127.0.0.0/8,Loopback\n10.9.0.0/16,Ten\n"))
+	if err != nil {
 		t.Fatal(err)
 	}
-	checkTree(t, tr)
-	if tr.peers() != 3 {
-		t.Fatalf("peers = %d, want 3", tr.peers())
+	tr, err := New(Config{ISPs: tb})
+	if err != nil {
+		t.Fatal(err)
 	}
-	n := tr.nodes[nid(1)]
-	if n.addr != "127.0.0.1:2222" || n.capacity != 0 || !n.joined.Equal(at(3)) {
-		t.Fatalf("re-joined entry not replaced: %+v", n)
+	if _, err := tr.Register(RegisterRequest{Channel: channelInfo("live", NodeInfo{ID: nid(0), Addr: "127.0.0.1:9000"}, 1), Capacity: 1}); err != nil {
+		t.Fatal(err)
 	}
-	if got := parentOf(t, tr, nid(3)); got != nid(0) {
-		t.Fatalf("orphan 3 under %s, want the origin's freed slot", got)
-	}
-	if got := parentOf(t, tr, nid(1)); got != nid(2) {
-		t.Fatalf("re-joined 1 under %s, want 2", got)
-	}
-}
-
-func TestRemovalReplacesSubtree(t *testing.T) {
-	// origin(1) ─ 1(cap 2) ─┬─ 2(cap 1) ─ 4(cap 1) ─ 6(cap 0)
-	//                       └─ 3(cap 1) ─ 5(cap 0)
-	tr := newTestTree(1)
-	put(t, tr, 1, 0, 2, 0)
-	put(t, tr, 2, 1, 1, 1)
-	put(t, tr, 3, 1, 1, 2)
-	put(t, tr, 4, 2, 1, 3)
-	put(t, tr, 5, 3, 0, 4)
-	put(t, tr, 6, 4, 0, 5)
-	// 1 leaves: 2 (earliest) takes the origin's slot with its subtree;
-	// 3 goes under the shallowest free slot outside its own subtree, but
-	// 2 is full (4), 4 is full (6), 6 has capacity 0, and 3 is full (5) so
-	// it cannot take leaf 6's place. So 3 waits detached.
-	if !tr.leave(nid(1), at(10)) {
-		t.Fatal("leave: peer not found")
-	}
-	checkTree(t, tr)
-	want := map[int]int{2: 0, 4: 2, 6: 4, 5: 3}
-	for id, p := range want {
-		if got := parentOf(t, tr, nid(id)); got != nid(p) {
-			t.Errorf("after: parent of %d = %s, want %d", id, got, p)
+	srv := httptest.NewServer(tr.Handler())
+	t.Cleanup(srv.Close)
+	cl := &Client{BaseURL: srv.URL, HTTP: srv.Client()}
+	ctx := context.Background()
+	for i, addr := range []string{"10.9.1.1:5000", "198.51.100.1:5000"} {
+		if _, err := cl.Join(ctx, "live", JoinRequest{ID: nid(i + 1), Addr: addr, Capacity: 1, ISP: "Claimed"}); err != nil {
+			t.Fatal(err)
 		}
 	}
-	if got := parentOf(t, tr, nid(3)); got != "" {
-		t.Fatalf("3 under %s, want detached (no free slot outside its subtree)", got)
+	view, err := cl.Tree(ctx, "live")
+	if err != nil {
+		t.Fatal(err)
 	}
-	v := tr.view()
-	if last := v[len(v)-1]; last.ID != nid(5) || last.Depth != 0 {
-		t.Fatalf("view: detached nodes should sort last with depth 0, got %+v", last)
+	got := map[string]string{}
+	for _, n := range view.Nodes {
+		got[n.ID] = n.ISP
 	}
-	// 6 leaves: 4 has a free slot and 3 (with 5) attaches there.
-	tr.leave(nid(6), at(11))
-	checkTree(t, tr)
-	if got := parentOf(t, tr, nid(3)); got != nid(4) {
-		t.Fatalf("3 under %s after a slot freed, want 4", got)
-	}
-	if got := parentOf(t, tr, nid(5)); got != nid(3) {
-		t.Fatalf("5 under %s, want still under 3", got)
+	if got[nid(1)] != "Ten" || got[nid(2)] != "Loopback" {
+		t.Fatalf("ISPs %v: want the advertised address's, then the remote address's", got)
 	}
 }
 
-func TestOrphanTakesLeafPlace(t *testing.T) {
-	// origin(1) ─ 1(cap 2) ─┬─ 2(cap 0)
-	//                       └─ 3(cap 2) ─ 4(cap 0)
-	tr := newTestTree(1)
-	put(t, tr, 1, 0, 2, 0)
-	put(t, tr, 2, 1, 0, 1)
-	put(t, tr, 3, 1, 2, 2)
-	put(t, tr, 4, 3, 0, 3)
-	// 1 leaves: 2 (earlier) takes the origin's slot; no slot is left, so
-	// 3, which can still forward, takes leaf 2's place and adopts it.
-	tr.leave(nid(1), at(10))
-	checkTree(t, tr)
-	for id, p := range map[int]int{3: 0, 2: 3, 4: 3} {
-		if got := parentOf(t, tr, nid(id)); got != nid(p) {
-			t.Errorf("parent of %d = %s, want %d", id, got, p)
-		}
+func TestExampleISPTable(t *testing.T) {
+	tb, err := LoadISPTable("../deploy/isp-prefixes.csv")
+	if err != nil || tb.Len() < 4 {
+		t.Fatalf("example table: %v (%d prefixes)", err, tb.Len())
+	}
+	if _, err := LoadISPTable("testdata/does-not-exist.csv"); err == nil {
+		t.Fatal("missing file accepted")
 	}
 }
 
-func TestExpiry(t *testing.T) {
-	tr := newTestTree(1)
-	mustJoin(t, tr, 1, 1, 0)
-	mustJoin(t, tr, 2, 1, 0)
-	mustJoin(t, tr, 3, 1, 0)
-	// 1 stays silent; 2 and 3 heartbeat.
-	for ms := 1000; ms <= 4000; ms += 1000 {
-		tr.heartbeat(nid(2), PeerStats{}, at(ms))
-		tr.heartbeat(nid(3), PeerStats{}, at(ms))
-		if dead := tr.expire(at(ms), 3*time.Second); len(dead) > 0 {
-			if ms != 4000 || !slices.Equal(dead, []string{nid(1)}) {
-				t.Fatalf("at %d ms expired %v, want [1] at 4000 ms", ms, dead)
-			}
-		}
-		checkTree(t, tr)
-	}
-	if _, ok := tr.nodes[nid(1)]; ok {
-		t.Fatal("silent peer 1 not expired")
-	}
-	if got := parentOf(t, tr, nid(2)); got != nid(0) {
-		t.Fatalf("2 under %s, want origin", got)
-	}
-	if got := parentOf(t, tr, nid(3)); got != nid(2) {
-		t.Fatalf("3 under %s, want 2 (its subtree stays)", got)
-	}
-}
-
-func TestParentLost(t *testing.T) {
-	// origin(1) ─ 1(cap 2) ─┬─ 2(cap 2) ─ 4(cap 2)      (4 has free slots)
-	//                       └─ 3(cap 1) ─ 5(cap 1) ─ 6(cap 1)   (6 free)
-	build := func(t *testing.T) *tree {
-		tr := newTestTree(1)
-		put(t, tr, 1, 0, 2, 0)
-		put(t, tr, 2, 1, 2, 1)
-		put(t, tr, 3, 1, 1, 2)
-		put(t, tr, 4, 2, 2, 3)
-		put(t, tr, 5, 3, 1, 4)
-		put(t, tr, 6, 5, 1, 5)
-		return tr
-	}
-	t.Run("never a descendant, never the lost parent", func(t *testing.T) {
-		tr := build(t)
-		// 2 loses 1 while 1 is alive: 2's own child 4 (depth 3) has free
-		// slots but is its descendant; 6 (depth 4) is the only choice.
-		p, removed, err := tr.parentLost(nid(2), nid(1), at(100), time.Second)
-		if err != nil || removed {
-			t.Fatal(err, removed)
-		}
-		checkTree(t, tr)
-		if tr.info(p).ID != nid(6) {
-			t.Fatalf("new parent %s, want 6", tr.info(p).ID)
-		}
-		if _, ok := tr.nodes[nid(1)]; !ok {
-			t.Fatal("the lost parent heartbeated recently and must stay")
-		}
-	})
-	t.Run("no other slot keeps the old parent", func(t *testing.T) {
-		tr := build(t)
-		tr.nodes[nid(6)].capacity = 0 // the only free slot outside 2's subtree
-		tr.nodes[nid(2)].capacity = 1 // and 2 is full, so it cannot take 6's place
-		p, _, err := tr.parentLost(nid(2), nid(1), at(100), time.Second)
-		if !errors.Is(err, ErrNoCapacity) {
-			t.Fatalf("err = %v (parent %q), want ErrNoCapacity", err, p)
-		}
-		checkTree(t, tr)
-		if got := parentOf(t, tr, nid(2)); got != nid(1) {
-			t.Fatalf("2 under %s, want still under 1", got)
-		}
-	})
-	t.Run("silent lost parent is removed", func(t *testing.T) {
-		tr := build(t)
-		for _, i := range []int{2, 3, 4, 5, 6} {
-			tr.heartbeat(nid(i), PeerStats{}, at(1500))
-		}
-		p, removed, err := tr.parentLost(nid(3), nid(1), at(1500), time.Second)
-		if err != nil || !removed {
-			t.Fatal(err, removed)
-		}
-		checkTree(t, tr)
-		if _, ok := tr.nodes[nid(1)]; ok {
-			t.Fatal("lost parent silent for 1.5 intervals not removed")
-		}
-		// 2 joined before 3, so 2 takes the origin's slot; 3 goes to the
-		// shallowest free slot outside its subtree: 2's second slot.
-		if got := parentOf(t, tr, nid(2)); got != nid(0) {
-			t.Fatalf("2 under %s, want origin", got)
-		}
-		if tr.info(p).ID != nid(2) || parentOf(t, tr, nid(3)) != nid(2) {
-			t.Fatalf("3 under %s (response %s), want 2", parentOf(t, tr, nid(3)), tr.info(p).ID)
-		}
-		if got := parentOf(t, tr, nid(6)); got != nid(5) {
-			t.Fatalf("6 under %s, want still under 5", got)
-		}
-	})
-	t.Run("losing the origin returns the origin", func(t *testing.T) {
-		tr := build(t)
-		p, _, err := tr.parentLost(nid(1), nid(0), at(5000), time.Second)
-		if err != nil || p != rootKey {
-			t.Fatalf("parentLost(origin) = %q, %v; want the origin", p, err)
-		}
-	})
-	t.Run("stale report returns the current parent", func(t *testing.T) {
-		tr := build(t)
-		p, _, err := tr.parentLost(nid(4), nid(1), at(100), time.Second)
-		if err != nil || tr.info(p).ID != nid(2) {
-			t.Fatalf("parentLost = %q, %v; want 2", tr.info(p).ID, err)
-		}
-	})
-	t.Run("unknown peer", func(t *testing.T) {
-		tr := build(t)
-		if _, _, err := tr.parentLost(nid(99), nid(1), at(100), time.Second); !errors.Is(err, ErrUnknownPeer) {
-			t.Fatalf("err = %v, want ErrUnknownPeer", err)
-		}
-	})
-}
-
-func TestOriginRestartShrinksCapacity(t *testing.T) {
-	tr := newTestTree(3)
-	mustJoin(t, tr, 1, 2, 0)
-	mustJoin(t, tr, 2, 2, 1)
-	mustJoin(t, tr, 3, 2, 2)
-	tr.setOrigin(NodeInfo{ID: nid(100), Addr: "127.0.0.1:9001"}, 1, at(3))
-	checkTree(t, tr)
-	if got := parentOf(t, tr, nid(1)); got != nid(100) {
-		t.Fatalf("1 under %s, want the new origin ID", got)
-	}
-	for _, i := range []int{2, 3} {
-		if got := parentOf(t, tr, nid(i)); got != nid(1) {
-			t.Fatalf("%d under %s, want 1", i, got)
-		}
-	}
-}
-
-// adversary is a Placer that picks the deepest candidate and records
-// every candidate it was offered, so tests can check none was illegal.
-type adversary struct {
-	offered func(id string, cands []Candidate)
-}
-
-func (a adversary) Place(id string, _ int, cands []Candidate, _ time.Time) int {
-	a.offered(id, cands)
-	return len(cands) - 1
-}
-
-// TestRandomized joins, leaves, expires and reports lost parents for
-// hundreds of peers with a seeded source and checks the tree's invariants
-// after every step.
-func TestRandomized(t *testing.T) {
-	for _, mode := range []struct {
-		name   string
-		minCap int // 0 allows leaf-only peers, and so waiting subtrees
-		placer Placer
-	}{
-		{"shallowest, leaves allowed", 0, Shallowest{}},
-		{"shallowest, all forward", 1, Shallowest{}},
-		{"adversarial placer", 0, nil},
-	} {
-		for seed := uint64(1); seed <= 3; seed++ {
-			t.Run(fmt.Sprintf("%s/seed=%d", mode.name, seed), func(t *testing.T) {
-				t.Parallel()
-				randomRun(t, seed, mode.minCap, mode.placer)
-			})
-		}
-	}
-}
-
-func randomRun(t *testing.T, seed uint64, minCap int, placer Placer) {
-	rng := rand.New(rand.NewPCG(seed, 0x5eed))
-	var tr *tree
-	if placer == nil {
-		placer = adversary{offered: func(id string, cands []Candidate) {
-			for _, c := range cands {
-				if c.ID == id || c.Children >= c.Capacity {
-					t.Fatalf("seed %d: offered illegal candidate %+v to %s", seed, c, id)
-				}
-				if !c.Origin && isDescendant(tr, tr.nodes[c.ID], id) {
-					t.Fatalf("seed %d: offered descendant %s to %s", seed, c.ID, id)
-				}
-			}
-		}}
-	}
-	tr = newTree(NodeInfo{ID: nid(0), Addr: "127.0.0.1:9000"}, 1+rng.IntN(4), placer)
-	const interval = time.Second
-	now := t0
-	live := func() []string {
-		ids := sortedKeys(func() map[string]struct{} {
-			m := map[string]struct{}{}
-			for k := range tr.nodes {
-				if k != rootKey {
-					m[k] = struct{}{}
-				}
-			}
-			return m
-		}())
-		return ids
-	}
-	joins, refused, waited := 0, 0, 0
-	for step := 0; step < 1000; step++ {
-		now = now.Add(time.Duration(rng.IntN(200)) * time.Millisecond)
-		ids := live()
-		op := rng.IntN(100)
-		switch {
-		case op < 45 || len(ids) == 0: // join, sometimes re-join
-			id := nid(1 + rng.IntN(400))
-			capacity := minCap + rng.IntN(5-minCap)
-			cands, _ := tr.candidates(id)
-			_, exists := tr.nodes[id]
-			_, err := tr.join(id, "127.0.0.1:1", capacity, now)
-			joins++
-			switch {
-			case errors.Is(err, ErrNoCapacity):
-				refused++
-				if minCap > 0 {
-					t.Fatalf("seed %d step %d: join refused although every peer forwards", seed, step)
-				}
-				if len(cands) > 0 && !exists {
-					t.Fatalf("seed %d step %d: join refused with %d free candidates", seed, step, len(cands))
-				}
-				if capacity > 0 && !exists {
-					tr.walk(func(k string, n *node, _ int) {
-						if k != rootKey && n.capacity == 0 {
-							t.Fatalf("seed %d step %d: forwarding peer refused while leaf %s holds a slot", seed, step, k)
-						}
-					})
-				}
-			case err != nil:
-				t.Fatalf("seed %d step %d: join: %v", seed, step, err)
-			}
-		case op < 60:
-			tr.leave(ids[rng.IntN(len(ids))], now)
-		case op < 80: // most peers heartbeat
-			for _, id := range ids {
-				if rng.IntN(10) < 8 {
-					tr.heartbeat(id, PeerStats{}, now)
-				}
-			}
-		case op < 90:
-			tr.expire(now, 3*interval)
-		case op < 98:
-			id := ids[rng.IntN(len(ids))]
-			lost := tr.info(tr.nodes[id].parent).ID
-			if lost == "" || rng.IntN(5) == 0 {
-				lost = nid(rng.IntN(400)) // stale or wrong report
-			}
-			if lost == id {
-				continue
-			}
-			if _, _, err := tr.parentLost(id, lost, now, interval); err != nil && !errors.Is(err, ErrNoCapacity) {
-				t.Fatalf("seed %d step %d: parentLost: %v", seed, step, err)
-			}
-		default: // origin restart with a new capacity
-			tr.setOrigin(NodeInfo{ID: nid(0), Addr: "127.0.0.1:9001"}, 1+rng.IntN(4), now)
-		}
-		checkTree(t, tr)
-		if len(tr.detached) > 0 {
-			waited++
-			if minCap > 0 {
-				t.Fatalf("seed %d step %d: detached subtrees although every peer forwards", seed, step)
-			}
-		}
-	}
-	if joins < 350 {
-		t.Fatalf("only %d joins", joins)
-	}
-	t.Logf("seed %d: %d joins, %d refused, %d steps with waiting subtrees, %d peers at the end", seed, joins, refused, waited, tr.peers())
-}
-
-// isDescendant reports whether n is id or lies below it.
-func isDescendant(tr *tree, n *node, id string) bool {
-	for hops := 0; n != nil && hops <= len(tr.nodes); hops++ {
-		if n.id == id {
-			return true
-		}
-		if n.parent == "" {
-			return false
-		}
-		n = tr.nodes[n.parent]
-	}
-	return false
-}
-
-// checkTree fails t unless tr's invariants hold: parent and child links
-// agree, no cycles, every peer either reaches the origin or sits in a
-// detached subtree, detached subtrees exist only while no attached node
-// has a free slot, and no node is above its capacity.
-func checkTree(t *testing.T, tr *tree) {
-	t.Helper()
-	root := tr.root()
-	if root.parent != "" {
-		t.Fatalf("origin has a parent %q", root.parent)
-	}
-	for k, n := range tr.nodes {
-		if len(n.children) > n.capacity {
-			t.Fatalf("%s has %d children, capacity %d", n.id, len(n.children), n.capacity)
-		}
-		for c := range n.children {
-			cn, ok := tr.nodes[c]
-			if !ok || cn.parent != k {
-				t.Fatalf("%s lists child %s whose parent is not it", n.id, c)
-			}
-		}
-		if k == rootKey {
-			continue
-		}
-		if n.id != k {
-			t.Fatalf("node keyed %s has ID %s", k, n.id)
-		}
-		_, det := tr.detached[k]
-		if (n.parent == "") != det {
-			t.Fatalf("%s: parent %q but detached=%v", k, n.parent, det)
-		}
-		if n.parent != "" {
-			p, ok := tr.nodes[n.parent]
-			if !ok {
-				t.Fatalf("%s has unknown parent %s", k, n.parent)
-			}
-			if _, ok := p.children[k]; !ok {
-				t.Fatalf("%s's parent %s does not list it", k, n.parent)
-			}
-		}
-		// Follow parents: must end at the origin or a detached root.
-		cur, hops := n, 0
-		for cur.parent != "" {
-			cur = tr.nodes[cur.parent]
-			if hops++; hops > len(tr.nodes) {
-				t.Fatalf("cycle through %s", k)
-			}
-		}
-		if cur != root {
-			if _, ok := tr.detached[keyOf(tr, cur)]; !ok {
-				t.Fatalf("%s hangs under %s, which is neither the origin nor detached", k, cur.id)
-			}
-		}
-	}
-	for k := range tr.detached {
-		if _, ok := tr.nodes[k]; !ok {
-			t.Fatalf("detached set holds removed %s", k)
-		}
-	}
-	attached := 0
-	tr.walk(func(string, *node, int) { attached++ })
-	if len(tr.detached) == 0 && attached != len(tr.nodes) {
-		t.Fatalf("%d of %d nodes reachable from the origin, none detached", attached, len(tr.nodes))
-	}
-	if len(tr.detached) > 0 {
-		if cands, _ := tr.candidates(""); len(cands) > 0 {
-			t.Fatalf("%d subtrees wait although %s has a free slot", len(tr.detached), cands[0].ID)
-		}
-	}
-	// The view agrees: depth 0 exactly for nodes not reachable.
-	unreached := 0
-	for _, v := range tr.view() {
-		if v.Depth == 0 {
-			unreached++
-		}
-		if v.Children == nil {
-			t.Fatalf("view: nil children for %s", v.ID)
-		}
-	}
-	if unreached != len(tr.nodes)-attached {
-		t.Fatalf("view: %d nodes at depth 0, want %d", unreached, len(tr.nodes)-attached)
-	}
-}
-
-func keyOf(tr *tree, n *node) string {
-	if n == tr.root() {
-		return rootKey
-	}
-	return n.id
-}
+func netipMust(s string) netip.Addr { return netip.MustParseAddr(s) }

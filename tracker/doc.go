@@ -1,5 +1,5 @@
 // Package tracker is swarmtv's tracker service: the channel registry and the
-// per-channel tree of peers behind an HTTP JSON API, plus [Client], the
+// per-channel stripe trees of peers behind an HTTP JSON API, plus [Client], the
 // typed client that origins and peers use to talk to it.
 //
 // # API
@@ -24,29 +24,34 @@
 //
 // # Placement
 //
-// The tree of a channel is kept by a pure core (tree.go, placement.go: no
-// clock, no I/O, no goroutines, no randomness; the time is an argument).
-// Where a peer attaches is decided by a [Placer]; the default, [Shallowest],
-// fills the origin's capacity, then puts each peer under the shallowest
-// node with a free slot (ties: earliest join, then ID). A peer that stops
-// heartbeating for 3 heartbeat intervals, leaves, or is reported lost by a
-// child while silent for one interval is removed; its children are
-// re-placed by the same rule with their own subtrees still under them, so
-// no node ever ends up under its own descendant.
+// Each channel has K stripe trees, placed by the pure chandelier core
+// (channel.go is the pure glue: no clock, no I/O, no goroutines): the
+// [chandelier.Optimizer] by default, or the random [chandelier.Baseline]
+// for comparison (Config.Placer). For every peer and stripe it gives a
+// parent and ranked backups, from the peer's measured upload (UploadBPS,
+// capped by Capacity — the stripe feeds the peer accepts; without a
+// measurement exactly Capacity feeds), NAT class (unprobed peers are
+// placed as port-restricted), ISP (from the IP-prefix table, [ISPTable])
+// and session age. The origin feeds Capacity × K stripe feeds, as many
+// bytes as Capacity whole streams.
 //
-// When no attached node has a free slot, a peer that can forward takes the
-// place of the shallowest leaf-only peer (capacity 0), which becomes its
-// child, so leaf-only peers that came first cannot block a channel. If that
-// is impossible too, a new join fails with "no_capacity" (503, retry
-// later) and an orphaned subtree waits detached: its root's heartbeat
-// response carries an empty parent until a slot frees up, and the tree
-// view shows it with depth 0. A peer whose parent changes learns it from
-// its next heartbeat response.
+// A join runs a round at once, so its answer carries a parent for every
+// stripe that can have one; a stripe no peer can feed yet has a zero
+// parent and the peer's origin fallback covers it. [Tracker.Round] (every
+// Config.RoundInterval under [Tracker.Run]; the simulator calls it in
+// virtual time) applies leaves, expiries, new measurements and the
+// peers' own switches, and spends a small budget of improving moves. A
+// peer that lost a parent switches to a backup at once and reports it
+// (ParentLostRequest.Switched): valid switches are kept; a stripe it
+// could not switch is placed afresh in a round run at once. A lost parent
+// silent for more than one interval is removed. A peer silent
+// for 3 heartbeat intervals is removed; expiry pops a deadline heap, so a
+// sweep costs O(log N) per peer due, not a walk over every peer.
 //
 // # Concurrency
 //
 // A [Tracker] is safe for concurrent use: one mutex guards all channels.
-// [Tracker.Run] is the only goroutine the package needs (the expiry sweep);
+// [Tracker.Run] is the only goroutine the package needs (expiry and rounds);
 // its caller owns it. Expiry also runs lazily on every request for a
 // channel, so the view is never staler than the clock.
 package tracker

@@ -31,6 +31,8 @@ func (t *Tracker) newHandler() http.Handler {
 			writeError(w, err)
 			return
 		}
+		// A peer's ISP comes from the prefix table, not from its claim.
+		req.ISP = t.cfg.ISPs.ispOf(req.Addr, r.RemoteAddr)
 		resp, err := t.Join(r.PathValue("name"), req)
 		reply(w, resp, err)
 	})

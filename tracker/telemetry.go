@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/swarmtv/swarmtv/chandelier"
 )
 
 // Telemetry turns the viewers' heartbeat stats (PeerStats: totals since a
@@ -158,7 +160,7 @@ func (m *Telemetry) Run(ctx context.Context) error {
 type peerSample struct {
 	id          string
 	stats       PeerStats
-	originChild bool // its parent is the origin
+	originChild bool // the origin feeds it at least one stripe
 }
 
 // Sample takes one sample of every channel now.
@@ -169,13 +171,14 @@ func (m *Telemetry) Sample(now time.Time) {
 	t.mu.Lock()
 	snap := map[string][]peerSample{}
 	for _, name := range t.channelNamesLocked() {
-		tr := t.channels[name].tree
-		ps := make([]peerSample, 0, tr.peers())
-		for k, n := range tr.nodes {
-			if k == rootKey {
-				continue
+		ch := t.channels[name]
+		ps := make([]peerSample, 0, len(ch.peers))
+		for _, n := range ch.peers {
+			origin := false
+			for _, a := range n.stripes {
+				origin = origin || a.Parent == chandelier.Origin
 			}
-			ps = append(ps, peerSample{id: n.id, stats: n.stats, originChild: n.parent == rootKey})
+			ps = append(ps, peerSample{id: n.id, stats: n.stats, originChild: origin})
 		}
 		slices.SortFunc(ps, func(a, b peerSample) int {
 			switch {

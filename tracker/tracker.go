@@ -9,6 +9,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/swarmtv/swarmtv/chandelier"
 )
 
 // Defaults and bounds of [Config].
@@ -21,6 +23,9 @@ const (
 	ExpiryIntervals = 3
 )
 
+// DefaultRoundInterval is how often the placement runs a round.
+const DefaultRoundInterval = time.Second
+
 // Config configures a [Tracker]. The zero value is usable.
 type Config struct {
 	// HeartbeatInterval is how often peers must heartbeat (told to them in
@@ -28,17 +33,31 @@ type Config struct {
 	// removed. Default DefaultHeartbeatInterval; must lie within
 	// [MinHeartbeatInterval, MaxHeartbeatInterval].
 	HeartbeatInterval time.Duration
+	// RoundInterval is how often Run runs a placement round for every
+	// channel (joins and unrepaired losses run one at once). Default
+	// DefaultRoundInterval.
+	RoundInterval time.Duration
 	// Logger receives the tracker's logs. Nil discards them.
 	Logger *slog.Logger
 	// Now is the clock. Nil means time.Now; tests inject their own.
 	Now func() time.Time
-	// Placer decides where peers attach. Nil means [Shallowest].
-	Placer Placer
+	// Placer names the placement: PlacerChandelier (default) or
+	// PlacerBaseline.
+	Placer string
+	// Seed seeds the baseline placer's random choices.
+	Seed uint64
+	// ISPs maps peers' addresses to ISPs for the HTTP join (nil: every
+	// peer is in one unknown ISP, unless it joins in-process with ISP
+	// set).
+	ISPs *ISPTable
 }
 
 func (c *Config) setDefaults() {
 	if c.HeartbeatInterval == 0 {
 		c.HeartbeatInterval = DefaultHeartbeatInterval
+	}
+	if c.RoundInterval == 0 {
+		c.RoundInterval = DefaultRoundInterval
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -46,8 +65,8 @@ func (c *Config) setDefaults() {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
-	if c.Placer == nil {
-		c.Placer = Shallowest{}
+	if c.Placer == "" {
+		c.Placer = PlacerChandelier
 	}
 }
 
@@ -56,11 +75,18 @@ func (c *Config) validate() error {
 		return fmt.Errorf("tracker: heartbeat interval %v is out of range [%v, %v]",
 			c.HeartbeatInterval, MinHeartbeatInterval, MaxHeartbeatInterval)
 	}
+	if c.RoundInterval < MinHeartbeatInterval || c.RoundInterval > MaxHeartbeatInterval {
+		return fmt.Errorf("tracker: round interval %v is out of range [%v, %v]",
+			c.RoundInterval, MinHeartbeatInterval, MaxHeartbeatInterval)
+	}
+	if c.Placer != PlacerChandelier && c.Placer != PlacerBaseline {
+		return fmt.Errorf("tracker: unknown placer %q (use %q or %q)", c.Placer, PlacerChandelier, PlacerBaseline)
+	}
 	return nil
 }
 
-// Tracker is the tracker service: channels and their trees. It is safe
-// for concurrent use.
+// Tracker is the tracker service: channels, their peers and their stripe
+// trees. It is safe for concurrent use.
 type Tracker struct {
 	cfg     Config
 	log     *slog.Logger
@@ -69,22 +95,6 @@ type Tracker struct {
 	mu       sync.Mutex
 	channels map[string]*channel // guarded by mu
 	events   map[string]uint64   // event counts for metrics; guarded by mu
-}
-
-// channel is one registered channel. Guarded by Tracker.mu.
-type channel struct {
-	info ChannelInfo
-	key  []byte // decoded public key
-	tree *tree
-}
-
-// stripes is the assignment of a peer whose parent p feeds every stripe.
-func (ch *channel) stripes(p NodeInfo) []StripeAssignment {
-	as := make([]StripeAssignment, ch.info.Stripes)
-	for i := range as {
-		as[i] = StripeAssignment{Parent: p, Backups: []NodeInfo{}}
-	}
-	return as
 }
 
 // New returns a Tracker for cfg, after filling in defaults.
@@ -101,19 +111,48 @@ func New(cfg Config) (*Tracker, error) {
 // Handler returns the HTTP API handler.
 func (t *Tracker) Handler() http.Handler { return t.handler }
 
-// Run sweeps out silent peers every half heartbeat interval until ctx is
-// done, then returns nil. Run it once, in a goroutine the caller waits for.
+// Run sweeps out silent peers every half heartbeat interval and runs a
+// placement round every round interval until ctx is done, then returns
+// nil. Run it once, in a goroutine the caller waits for.
 func (t *Tracker) Run(ctx context.Context) error {
-	tick := time.NewTicker(t.cfg.HeartbeatInterval / 2)
-	defer tick.Stop()
+	sweep := time.NewTicker(t.cfg.HeartbeatInterval / 2)
+	defer sweep.Stop()
+	round := time.NewTicker(t.cfg.RoundInterval)
+	defer round.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-tick.C:
+		case <-sweep.C:
 			t.sweep()
+		case <-round.C:
+			t.Round()
 		}
 	}
+}
+
+// Round expires silent peers and runs one placement round in every
+// channel: Run calls it every round interval; the simulator calls it in
+// virtual time.
+func (t *Tracker) Round() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := t.cfg.Now()
+	for _, name := range t.channelNamesLocked() {
+		ch := t.channels[name]
+		t.expireLocked(name, ch, now)
+		t.roundLocked(ch, now)
+	}
+}
+
+// roundLocked runs one round of ch's placer and times it.
+func (t *Tracker) roundLocked(ch *channel, now time.Time) chandelier.Plan {
+	start := time.Now()
+	plan := ch.round(now)
+	d := time.Since(start).Nanoseconds()
+	ch.roundNanos += d
+	ch.lastRoundNs = d
+	return plan
 }
 
 // sweep expires silent peers in every channel.
@@ -127,7 +166,7 @@ func (t *Tracker) sweep() {
 }
 
 func (t *Tracker) expireLocked(name string, ch *channel, now time.Time) {
-	for _, id := range ch.tree.expire(now, ExpiryIntervals*t.cfg.HeartbeatInterval) {
+	for _, id := range ch.expire(now, ExpiryIntervals*t.cfg.HeartbeatInterval) {
 		t.events[eventExpire]++
 		t.log.Info("peer expired", "channel", name, "peer", id)
 	}
@@ -166,24 +205,30 @@ func (t *Tracker) Register(req RegisterRequest) (created bool, err error) {
 	name := req.Channel.Name
 	ch, ok := t.channels[name]
 	if !ok {
-		t.channels[name] = &channel{
-			info: req.Channel,
-			key:  key,
-			tree: newTree(req.Channel.Origin, req.Capacity, t.cfg.Placer),
+		ch, err := newChannel(req, key, t.cfg.Placer, t.cfg.Seed)
+		if err != nil {
+			return false, err
 		}
+		t.channels[name] = ch
 		t.log.Info("channel registered", "channel", name, "origin", req.Channel.Origin.ID,
-			"addr", req.Channel.Origin.Addr, "capacity", req.Capacity)
+			"addr", req.Channel.Origin.Addr, "capacity", req.Capacity, "placer", t.cfg.Placer)
 		return true, nil
 	}
 	if !bytes.Equal(ch.key, key) {
 		return false, fmt.Errorf("%w: %q", ErrKeyMismatch, name)
 	}
-	if _, taken := ch.tree.nodes[req.Channel.Origin.ID]; taken {
+	if _, taken := ch.peers[req.Channel.Origin.ID]; taken {
 		return false, fmt.Errorf("%w: %s is a peer of %q", ErrIDConflict, req.Channel.Origin.ID, name)
 	}
 	t.expireLocked(name, ch, now)
+	old := ch.info
 	ch.info = req.Channel
-	ch.tree.setOrigin(req.Channel.Origin, req.Capacity, now)
+	if old.Stripes != req.Channel.Stripes || old.StreamBPS != req.Channel.StreamBPS || ch.originCap != req.Capacity {
+		if err := ch.reset(req.Capacity, &now); err != nil {
+			ch.info = old
+			return false, err
+		}
+	}
 	t.log.Info("channel origin replaced", "channel", name, "origin", req.Channel.Origin.ID,
 		"addr", req.Channel.Origin.Addr, "capacity", req.Capacity)
 	return false, nil
@@ -198,7 +243,7 @@ func (t *Tracker) Channels() ChannelList {
 	for _, name := range t.channelNamesLocked() {
 		ch := t.channels[name]
 		t.expireLocked(name, ch, now)
-		list.Channels = append(list.Channels, ChannelSummary{Name: name, Viewers: ch.tree.peers()})
+		list.Channels = append(list.Channels, ChannelSummary{Name: name, Viewers: len(ch.peers)})
 	}
 	return list
 }
@@ -214,37 +259,84 @@ func (t *Tracker) Channel(name string) (ChannelInfo, error) {
 	return ch.info, nil
 }
 
-// Join places a peer in a channel's tree.
+// Join places a peer in a channel's stripe trees: it runs a placement
+// round at once, so the answer carries a parent and backups for every
+// stripe that has a free slot. A stripe no peer can feed yet has a zero
+// parent: the origin's fallback covers it until a round places it.
 func (t *Tracker) Join(name string, req JoinRequest) (JoinResponse, error) {
-	if err := req.validate(); err != nil {
-		return JoinResponse{}, err
+	resps, errs := t.JoinBatch(name, []JoinRequest{req})
+	return resps[0], errs[0]
+}
+
+// JoinBatch joins several peers with one placement round (the simulator
+// gathers the joins that reach the tracker close together). Each request
+// gets its own answer or error.
+func (t *Tracker) JoinBatch(name string, reqs []JoinRequest) ([]JoinResponse, []error) {
+	resps := make([]JoinResponse, len(reqs))
+	errs := make([]error, len(reqs))
+	valid := false
+	for i, req := range reqs {
+		if errs[i] = req.validate(); errs[i] == nil {
+			valid = true
+		}
+	}
+	if !valid {
+		return resps, errs
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	now := t.cfg.Now()
 	ch, err := t.channelLocked(name, now)
 	if err != nil {
-		return JoinResponse{}, err
+		for i := range errs {
+			if errs[i] == nil {
+				errs[i] = err
+			}
+		}
+		return resps, errs
 	}
-	parent, err := ch.tree.join(req.ID, req.Addr, req.Capacity, now)
-	if err != nil {
-		t.events[eventRefused]++
-		t.log.Warn("join refused", "channel", name, "peer", req.ID, "err", err)
-		return JoinResponse{}, err
+	joined := false
+	for i, req := range reqs {
+		if errs[i] != nil {
+			continue
+		}
+		if req.ID == ch.info.Origin.ID {
+			errs[i] = fmt.Errorf("%w: %s in %q", ErrIDConflict, req.ID, name)
+			t.events[eventRefused]++
+			continue
+		}
+		ch.join(req, now, ExpiryIntervals*t.cfg.HeartbeatInterval)
+		joined = true
 	}
-	t.events[eventJoin]++
-	p := ch.tree.info(parent)
-	t.log.Info("peer joined", "channel", name, "peer", req.ID, "addr", req.Addr,
-		"capacity", req.Capacity, "parent", p.ID)
-	return JoinResponse{
-		Channel:     ch.info,
-		Parent:      p,
-		Stripes:     ch.stripes(p),
-		HeartbeatMS: int(t.cfg.HeartbeatInterval / time.Millisecond),
-	}, nil
+	if joined {
+		t.roundLocked(ch, now)
+	}
+	for i, req := range reqs {
+		if errs[i] != nil {
+			continue
+		}
+		m := ch.peers[req.ID]
+		if m == nil { // the same ID twice in one batch: the later entry won
+			errs[i] = fmt.Errorf("%w: %s in %q", ErrUnknownPeer, req.ID, name)
+			continue
+		}
+		t.events[eventJoin]++
+		as := ch.assignments(m)
+		t.log.Debug("peer joined", "channel", name, "peer", req.ID, "addr", req.Addr,
+			"capacity", req.Capacity, "upload_bps", req.UploadBPS, "nat", req.NAT, "isp", req.ISP,
+			"parent", as[0].Parent.ID)
+		resps[i] = JoinResponse{
+			Channel:     ch.info,
+			Parent:      as[0].Parent,
+			Stripes:     as,
+			HeartbeatMS: int(t.cfg.HeartbeatInterval / time.Millisecond),
+		}
+	}
+	return resps, errs
 }
 
-// Heartbeat records a peer's heartbeat and returns its place in the tree.
+// Heartbeat records a peer's heartbeat (and its updated measurements)
+// and returns its place in the stripe trees.
 func (t *Tracker) Heartbeat(name string, req HeartbeatRequest) (HeartbeatResponse, error) {
 	if err := req.validate(); err != nil {
 		return HeartbeatResponse{}, err
@@ -256,19 +348,31 @@ func (t *Tracker) Heartbeat(name string, req HeartbeatRequest) (HeartbeatRespons
 	if err != nil {
 		return HeartbeatResponse{}, err
 	}
-	parent, kids, err := ch.tree.heartbeat(req.ID, req.Stats, now)
-	if err != nil {
-		return HeartbeatResponse{}, fmt.Errorf("%w: %s in %q", err, req.ID, name)
+	m, ok := ch.peers[req.ID]
+	if !ok {
+		return HeartbeatResponse{}, fmt.Errorf("%w: %s in %q", ErrUnknownPeer, req.ID, name)
 	}
-	p := ch.tree.info(parent)
-	resp := HeartbeatResponse{Parent: p, Stripes: ch.stripes(p), Children: make([]NodeInfo, 0, len(kids))}
-	for _, k := range kids {
-		resp.Children = append(resp.Children, ch.tree.info(k))
+	m.lastBeat = now
+	m.stats = req.Stats
+	changed := false
+	if req.UploadBPS != 0 && req.UploadBPS != m.upload {
+		m.upload, changed = req.UploadBPS, true
 	}
-	return resp, nil
+	if req.NAT != "" && req.NAT != m.nat {
+		m.nat, changed = req.NAT, true
+	}
+	if len(req.Candidates) > 0 {
+		m.candidates = slices.Clone(req.Candidates)
+	}
+	if changed {
+		ch.pending.Update = append(ch.pending.Update, ch.peerOf(m))
+	}
+	as := ch.assignments(m)
+	return HeartbeatResponse{Parent: as[0].Parent, Stripes: as, Children: ch.children(m.id)}, nil
 }
 
 // Leave removes a peer from a channel; leaving twice is not an error.
+// Its children are re-placed in the next round.
 func (t *Tracker) Leave(name string, req LeaveRequest) error {
 	if err := req.validate(); err != nil {
 		return err
@@ -280,15 +384,19 @@ func (t *Tracker) Leave(name string, req LeaveRequest) error {
 	if err != nil {
 		return err
 	}
-	if ch.tree.leave(req.ID, now) {
+	if m, ok := ch.peers[req.ID]; ok {
+		ch.remove(m)
 		t.events[eventLeave]++
-		t.log.Info("peer left", "channel", name, "peer", req.ID)
+		t.log.Debug("peer left", "channel", name, "peer", req.ID)
 	}
 	return nil
 }
 
-// ParentLost handles a peer's report that it lost its parent and returns
-// its new parent.
+// ParentLost handles a peer's report that it lost a parent, with the
+// backups it switched to on its own. A lost parent silent for more than a
+// heartbeat interval is removed. The switches are kept when valid; a stripe the peer
+// could not switch is placed afresh at once. It returns the peer's whole
+// assignment.
 func (t *Tracker) ParentLost(name string, req ParentLostRequest) (ParentLostResponse, error) {
 	if err := req.validate(); err != nil {
 		return ParentLostResponse{}, err
@@ -300,25 +408,38 @@ func (t *Tracker) ParentLost(name string, req ParentLostRequest) (ParentLostResp
 	if err != nil {
 		return ParentLostResponse{}, err
 	}
-	parent, removed, err := ch.tree.parentLost(req.ID, req.Parent, now, t.cfg.HeartbeatInterval)
 	t.events[eventParentLost]++
-	if removed {
-		t.events[eventLostRemoved]++
-		t.log.Info("silent parent removed on a child's report", "channel", name, "peer", req.Parent, "reporter", req.ID)
+	m, ok := ch.peers[req.ID]
+	if !ok {
+		return ParentLostResponse{}, fmt.Errorf("%w: %s in %q", ErrUnknownPeer, req.ID, name)
 	}
-	if err != nil {
-		if err == ErrUnknownPeer {
-			err = fmt.Errorf("%w: %s in %q", err, req.ID, name)
+	lost := req.Parent
+	if lost == ch.info.Origin.ID {
+		lost = chandelier.Origin
+	} else if p, ok := ch.peers[lost]; ok {
+		// A refused or slow connection is no proof of death: only a
+		// silent parent is removed.
+		if now.Sub(p.lastBeat) > t.cfg.HeartbeatInterval {
+			ch.remove(p)
+			t.events[eventLostRemoved]++
+			t.log.Info("silent parent removed on a child's report", "channel", name, "peer", req.Parent, "reporter", req.ID)
 		}
-		t.log.Warn("parent lost, no new parent", "channel", name, "peer", req.ID, "lost", req.Parent, "err", err)
-		return ParentLostResponse{}, err
 	}
-	p := ch.tree.info(parent)
-	t.log.Info("parent lost", "channel", name, "peer", req.ID, "lost", req.Parent, "parent", p.ID)
-	return ParentLostResponse{Parent: p, Stripes: ch.stripes(p)}, nil
+	ch.switched(m, req.Switched)
+	if ch.dropParent(m, lost) > 0 {
+		for s := range m.stripes {
+			if m.stripes[s].Parent == "" {
+				ch.pending.Switched = append(ch.pending.Switched, chandelier.Switch{Peer: m.id, Stripe: s})
+			}
+		}
+		t.roundLocked(ch, now)
+	}
+	as := ch.assignments(m)
+	t.log.Debug("parent lost", "channel", name, "peer", req.ID, "lost", req.Parent, "parent", as[0].Parent.ID)
+	return ParentLostResponse{Parent: as[0].Parent, Stripes: as}, nil
 }
 
-// Tree returns a snapshot of a channel's tree.
+// Tree returns a snapshot of a channel's stripe trees.
 func (t *Tracker) Tree(name string) (TreeView, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -326,11 +447,10 @@ func (t *Tracker) Tree(name string) (TreeView, error) {
 	if err != nil {
 		return TreeView{}, err
 	}
-	r := ch.tree.root()
 	return TreeView{
 		Channel:        name,
-		Origin:         NodeInfo{ID: r.id, Addr: r.addr},
-		OriginCapacity: r.capacity,
-		Nodes:          ch.tree.view(),
+		Origin:         ch.info.Origin,
+		OriginCapacity: ch.originCap,
+		Nodes:          ch.view(),
 	}, nil
 }

@@ -123,49 +123,74 @@ func TestRegisterJoinHeartbeatTree(t *testing.T) {
 		t.Fatalf("Channel = %+v, %v; want %+v", info, err, e.reg.Channel)
 	}
 
-	// origin → A → B; C finds no slot (B is a leaf; C too).
-	a := e.join(t, 1, 1)
-	if a.Parent != e.origin || a.Channel != e.reg.Channel || a.HeartbeatMS != 1000 {
+	// A leaf gets every stripe from the origin while it is alone; four
+	// forwarders (B..E, one stripe each) and another leaf F follow, and
+	// then every stripe of every peer has a parent.
+	a := e.join(t, 1, 0)
+	if a.Channel != e.reg.Channel || a.HeartbeatMS != 1000 || len(a.Stripes) != 4 {
 		t.Fatalf("join A = %+v", a)
 	}
+	for s, sa := range a.Stripes {
+		if sa.Parent != e.origin {
+			t.Fatalf("A's stripe %d from %+v, want the origin (it is alone)", s, sa.Parent)
+		}
+	}
+	for i := 2; i <= 5; i++ {
+		e.clock.Advance(10 * time.Millisecond)
+		e.join(t, i, 6)
+	}
 	e.clock.Advance(10 * time.Millisecond)
-	if b := e.join(t, 2, 0); b.Parent != peer(1) {
-		t.Fatalf("B's parent = %+v, want A", b.Parent)
+	e.join(t, 6, 0)
+	for i := 1; i <= 6; i++ {
+		for s, sa := range e.heartbeat(t, i).Stripes {
+			if sa.Parent.IsZero() {
+				t.Fatalf("peer %d stripe %d without a parent", i, s)
+			}
+		}
 	}
-	_, err = e.cl.Join(ctx, "live", JoinRequest{ID: nid(3), Addr: "127.0.0.1:3", Capacity: 0})
-	var apiErr *APIError
-	if !errors.Is(err, ErrNoCapacity) || !errors.As(err, &apiErr) || apiErr.Status != 503 || apiErr.Code != CodeNoCapacity {
-		t.Fatalf("join C: err = %v, want 503 no_capacity", err)
-	}
+	checkChannel(t, e.tr, "live")
 
 	stats := PeerStats{PlayedSlices: 50, LagMS: 420, P2PBytesIn: 1 << 20}
 	e.clock.Advance(500 * time.Millisecond)
-	hb, err := e.cl.Heartbeat(ctx, "live", HeartbeatRequest{ID: nid(1), Stats: stats})
+	hb, err := e.cl.Heartbeat(ctx, "live", HeartbeatRequest{ID: nid(2), Stats: stats})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if hb.Parent != e.origin || len(hb.Children) != 1 || hb.Children[0] != peer(2) {
-		t.Fatalf("A's heartbeat = %+v", hb)
+	if hb.Parent != hb.Stripes[0].Parent || hb.Children == nil || len(hb.Stripes) != 4 {
+		t.Fatalf("B's heartbeat = %+v", hb)
 	}
-	if hb := e.heartbeat(t, 2); hb.Parent != peer(1) || hb.Children == nil || len(hb.Children) != 0 {
-		t.Fatalf("B's heartbeat = %+v (children must be [] not null)", hb)
+	// B's children are the peers that name B on some stripe.
+	var kids []NodeInfo
+	for i := 1; i <= 6; i++ {
+		for _, sa := range e.heartbeat(t, i).Stripes {
+			if sa.Parent == peer(2) {
+				kids = append(kids, peer(i))
+				break
+			}
+		}
+	}
+	if !jsonEqual(hb.Children, append([]NodeInfo{}, kids...)) {
+		t.Fatalf("B's children %+v, want %+v", hb.Children, kids)
+	}
+	if hb := e.heartbeat(t, 6); hb.Children == nil || len(hb.Children) != 0 {
+		t.Fatalf("F's heartbeat = %+v (children must be [] not null)", hb)
 	}
 
 	view, err := e.cl.Tree(ctx, "live")
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := TreeView{
-		Channel: "live", Origin: e.origin, OriginCapacity: 1,
-		Nodes: []TreeNode{
-			{ID: nid(1), Addr: peer(1).Addr, Parent: nid(0), Depth: 1, Capacity: 1, Children: []string{nid(2)},
-				JoinedUnixMS: t0.UnixMilli(), LastHeartbeatUnixMS: t0.UnixMilli() + 510, Stats: stats},
-			{ID: nid(2), Addr: peer(2).Addr, Parent: nid(1), Depth: 2, Capacity: 0, Children: []string{},
-				JoinedUnixMS: t0.UnixMilli() + 10, LastHeartbeatUnixMS: t0.UnixMilli() + 510},
-		},
+	if view.Channel != "live" || view.Origin != e.origin || view.OriginCapacity != 1 || len(view.Nodes) != 6 {
+		t.Fatalf("tree = %s", mustJSON(view))
 	}
-	if !jsonEqual(view, want) {
-		t.Fatalf("tree =\n%s\nwant\n%s", mustJSON(view), mustJSON(want))
+	for _, n := range view.Nodes {
+		// B's stats were replaced by the empty ones of the heartbeats above.
+		if n.ID == nid(2) && (n.LastHeartbeatUnixMS != t0.UnixMilli()+550 || n.Capacity != 6) {
+			t.Fatalf("B in the tree: %+v", n)
+		}
+		if len(n.Stripes) != 4 || n.Depth < 1 || n.Children == nil {
+			t.Fatalf("tree node %+v", n)
+		}
 	}
 	inproc, err := e.tr.Tree("live")
 	if err != nil || !jsonEqual(inproc, view) {
@@ -173,22 +198,30 @@ func TestRegisterJoinHeartbeatTree(t *testing.T) {
 	}
 
 	list, err := e.cl.Channels(ctx)
-	if err != nil || len(list) != 1 || list[0] != (ChannelSummary{Name: "live", Viewers: 2}) {
+	if err != nil || len(list) != 1 || list[0] != (ChannelSummary{Name: "live", Viewers: 6}) {
 		t.Fatalf("Channels = %+v, %v", list, err)
 	}
 
-	// Leave A: B moves up to the origin; leaving twice is fine.
+	// Leave B: after the next round the others are fed without it;
+	// leaving twice is fine.
 	for range 2 {
-		if err := e.cl.Leave(ctx, "live", nid(1)); err != nil {
+		if err := e.cl.Leave(ctx, "live", nid(2)); err != nil {
 			t.Fatalf("leave: %v", err)
 		}
 	}
-	if hb := e.heartbeat(t, 2); hb.Parent != e.origin {
-		t.Fatalf("B after A left: parent %+v, want origin", hb.Parent)
+	e.join(t, 7, 6) // a forwarder in B's place
+	e.tr.Round()
+	for _, i := range []int{1, 3, 4, 5, 6, 7} {
+		for s, sa := range e.heartbeat(t, i).Stripes {
+			if sa.Parent.IsZero() || sa.Parent == peer(2) {
+				t.Fatalf("peer %d stripe %d after B left: %+v", i, s, sa.Parent)
+			}
+		}
 	}
-	if _, err := e.cl.Heartbeat(ctx, "live", HeartbeatRequest{ID: nid(1)}); !errors.Is(err, ErrUnknownPeer) {
+	if _, err := e.cl.Heartbeat(ctx, "live", HeartbeatRequest{ID: nid(2)}); !errors.Is(err, ErrUnknownPeer) {
 		t.Fatalf("heartbeat after leave: %v, want ErrUnknownPeer", err)
 	}
+	checkChannel(t, e.tr, "live")
 }
 
 func TestReRegister(t *testing.T) {
@@ -208,6 +241,18 @@ func TestReRegister(t *testing.T) {
 	if hb := e.heartbeat(t, 1); hb.Parent != restarted.Channel.Origin {
 		t.Fatalf("peer's parent after origin restart = %+v", hb.Parent)
 	}
+	// A restart with fewer stripes and a smaller capacity rebuilds the
+	// placement: the peer keeps a parent on every (remaining) stripe.
+	smaller := restarted
+	smaller.Channel.Stripes = 2
+	smaller.Capacity = 1
+	if err := e.cl.Register(ctx, smaller); err != nil {
+		t.Fatalf("re-register smaller: %v", err)
+	}
+	if hb := e.heartbeat(t, 1); len(hb.Stripes) != 2 || hb.Stripes[1].Parent != restarted.Channel.Origin {
+		t.Fatalf("after a 2-stripe restart: %+v", hb)
+	}
+	checkChannel(t, e.tr, "live")
 
 	// Another key: refused.
 	other := e.reg
@@ -233,35 +278,44 @@ func TestReRegister(t *testing.T) {
 func TestExpiryReplacesChildren(t *testing.T) {
 	e := newEnv(t, 1)
 	ctx := context.Background()
-	e.join(t, 1, 1)
-	e.join(t, 2, 1) // under 1
-	e.join(t, 3, 1) // under 2
-	// 1 goes silent; 2 and 3 keep heartbeating.
+	for i := 1; i <= 6; i++ {
+		e.join(t, i, 6)
+	}
+	// 1 goes silent; the others keep heartbeating.
+	beat := func() {
+		for i := 2; i <= 6; i++ {
+			e.heartbeat(t, i)
+		}
+	}
 	for range 3 {
 		e.clock.Advance(time.Second)
-		e.heartbeat(t, 2)
-		e.heartbeat(t, 3)
+		beat()
 	}
 	if _, err := e.cl.Heartbeat(ctx, "live", HeartbeatRequest{ID: nid(1)}); err != nil {
 		t.Fatalf("1 silent for exactly 3 intervals must still be known: %v", err)
 	}
 	for range 4 {
 		e.clock.Advance(time.Second)
-		e.heartbeat(t, 2)
-		e.heartbeat(t, 3)
+		beat()
 	}
 	_, err := e.cl.Heartbeat(ctx, "live", HeartbeatRequest{ID: nid(1)})
 	var apiErr *APIError
 	if !errors.As(err, &apiErr) || apiErr.Status != 404 || apiErr.Code != "unknown_peer" || !errors.Is(err, ErrUnknownPeer) {
 		t.Fatalf("heartbeat of expired peer: %v, want 404 unknown_peer", err)
 	}
-	if hb := e.heartbeat(t, 2); hb.Parent != e.origin || len(hb.Children) != 1 || hb.Children[0] != peer(3) {
-		t.Fatalf("2 after 1 expired: %+v, want under origin with child 3", hb)
+	e.tr.Round()
+	for i := 2; i <= 6; i++ {
+		for s, sa := range e.heartbeat(t, i).Stripes {
+			if sa.Parent.IsZero() || sa.Parent == peer(1) {
+				t.Fatalf("peer %d stripe %d after 1 expired: %+v", i, s, sa.Parent)
+			}
+		}
 	}
 	// The peer re-joins after the 404.
-	if j := e.join(t, 1, 1); j.Parent != peer(3) {
+	if j := e.join(t, 1, 6); j.Parent.IsZero() {
 		t.Fatalf("re-join parent %+v", j.Parent)
 	}
+	checkChannel(t, e.tr, "live")
 }
 
 func TestRunExpiresWithoutTraffic(t *testing.T) {
@@ -282,7 +336,7 @@ func TestRunExpiresWithoutTraffic(t *testing.T) {
 	peers := func() int {
 		tr.mu.Lock()
 		defer tr.mu.Unlock()
-		return tr.channels["live"].tree.peers() // no lazy expiry here
+		return len(tr.channels["live"].peers) // no lazy expiry here
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
@@ -308,43 +362,67 @@ func TestRunExpiresWithoutTraffic(t *testing.T) {
 }
 
 func TestParentLostHTTP(t *testing.T) {
-	e := newEnv(t, 2)
+	e := newEnv(t, 1)
 	ctx := context.Background()
-	e.join(t, 1, 1)
-	e.join(t, 2, 1)
-	e.join(t, 3, 0) // under 1 (earliest joined at depth 1)
-	if hb := e.heartbeat(t, 3); hb.Parent != peer(1) {
-		t.Fatalf("setup: 3 under %+v", hb.Parent)
+	for i := 1; i <= 8; i++ {
+		e.join(t, i, 6)
 	}
-	// 1 is alive (just joined): 3 moves to 2.
-	resp, err := e.cl.ParentLost(ctx, "live", ParentLostRequest{ID: nid(3), Parent: nid(1)})
-	if err != nil || resp.Parent != peer(2) {
-		t.Fatalf("parent-lost = %+v, %v; want 2", resp, err)
+	// Find a peer fed by another peer on some stripe.
+	who, lost := 0, NodeInfo{}
+	for i := 8; i >= 1 && who == 0; i-- {
+		for _, sa := range e.heartbeat(t, i).Stripes {
+			if sa.Parent != e.origin {
+				who, lost = i, sa.Parent
+				break
+			}
+		}
 	}
-	if hb := e.heartbeat(t, 1); len(hb.Children) != 0 {
-		t.Fatalf("1 still lists children %+v", hb.Children)
+	if who == 0 {
+		t.Fatal("every stripe comes from the origin")
 	}
-	// 2 goes silent for more than one interval: a report removes it.
+	// The lost parent is alive (it just joined): it stays, and the
+	// reporter gets stripes from elsewhere at once.
+	resp, err := e.cl.ParentLost(ctx, "live", ParentLostRequest{ID: nid(who), Parent: lost.ID})
+	if err != nil || resp.Parent != resp.Stripes[0].Parent {
+		t.Fatalf("parent-lost = %+v, %v", resp, err)
+	}
+	for s, sa := range resp.Stripes {
+		if sa.Parent.IsZero() {
+			t.Fatalf("stripe %d without a parent after the report: %+v", s, resp)
+		}
+	}
+	if _, err := e.cl.Heartbeat(ctx, "live", HeartbeatRequest{ID: lost.ID}); err != nil {
+		t.Fatalf("live lost parent removed: %v", err)
+	}
+	// A parent silent for more than one interval is removed on a report.
 	e.clock.Advance(1500 * time.Millisecond)
-	e.heartbeat(t, 1)
-	e.heartbeat(t, 3)
-	resp, err = e.cl.ParentLost(ctx, "live", ParentLostRequest{ID: nid(3), Parent: nid(2)})
-	if err != nil || resp.Parent != e.origin {
-		t.Fatalf("parent-lost of silent 2 = %+v, %v; want the freed origin slot", resp, err)
+	for i := 1; i <= 8; i++ {
+		if nid(i) != lost.ID {
+			e.heartbeat(t, i)
+		}
 	}
-	if _, err := e.cl.Heartbeat(ctx, "live", HeartbeatRequest{ID: nid(2)}); !errors.Is(err, ErrUnknownPeer) {
+	if _, err := e.cl.ParentLost(ctx, "live", ParentLostRequest{ID: nid(who), Parent: lost.ID}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.cl.Heartbeat(ctx, "live", HeartbeatRequest{ID: lost.ID}); !errors.Is(err, ErrUnknownPeer) {
 		t.Fatalf("silent lost parent not removed: %v", err)
 	}
-	// Losing the origin returns the origin.
-	resp, err = e.cl.ParentLost(ctx, "live", ParentLostRequest{ID: nid(3), Parent: nid(0)})
-	if err != nil || resp.Parent != e.origin {
-		t.Fatalf("parent-lost of origin = %+v, %v", resp, err)
+	// Losing the origin: every stripe has a parent again.
+	resp, err = e.cl.ParentLost(ctx, "live", ParentLostRequest{ID: nid(who), Parent: nid(0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for s, sa := range resp.Stripes {
+		if sa.Parent.IsZero() {
+			t.Fatalf("stripe %d without a parent after losing the origin", s)
+		}
 	}
 	// Unknown reporter.
-	_, err = e.cl.ParentLost(ctx, "live", ParentLostRequest{ID: nid(9), Parent: nid(0)})
+	_, err = e.cl.ParentLost(ctx, "live", ParentLostRequest{ID: nid(99), Parent: nid(0)})
 	if !errors.Is(err, ErrUnknownPeer) {
 		t.Fatalf("unknown reporter: %v", err)
 	}
+	checkChannel(t, e.tr, "live")
 }
 
 func TestUnknownChannel(t *testing.T) {
@@ -639,22 +717,21 @@ func TestConcurrentClients(t *testing.T) {
 	if err != nil || len(view.Nodes) != 40 {
 		t.Fatalf("tree has %d nodes, want 40 (%v)", len(view.Nodes), err)
 	}
-	e.tr.mu.Lock()
-	defer e.tr.mu.Unlock()
-	checkTree(t, e.tr.channels["live"].tree)
+	e.tr.Round()
+	checkChannel(t, e.tr, "live")
 }
 
 func TestMetrics(t *testing.T) {
-	e := newEnv(t, 1)
+	e := newEnv(t, 2)
 	reg := prometheus.NewPedanticRegistry()
 	if err := reg.Register(e.tr); err != nil {
 		t.Fatal(err)
 	}
-	e.join(t, 1, 1)
-	e.join(t, 2, 1)
+	e.join(t, 1, 4)
+	e.join(t, 2, 4)
 	e.join(t, 3, 0)
-	if _, err := e.cl.Join(context.Background(), "live", JoinRequest{ID: nid(4), Addr: "127.0.0.1:4", Capacity: 0}); !errors.Is(err, ErrNoCapacity) {
-		t.Fatalf("join 4: %v", err)
+	if _, err := e.cl.Join(context.Background(), "live", JoinRequest{ID: nid(0), Addr: "127.0.0.1:4", Capacity: 0}); !errors.Is(err, ErrIDConflict) {
+		t.Fatalf("join with the origin's ID: %v", err)
 	}
 	e.clock.Advance(2 * time.Second)
 	e.heartbeat(t, 2)
@@ -662,6 +739,7 @@ func TestMetrics(t *testing.T) {
 	if _, err := e.cl.ParentLost(context.Background(), "live", ParentLostRequest{ID: nid(2), Parent: nid(1)}); err != nil {
 		t.Fatal(err)
 	}
+	e.tr.Round()
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -684,16 +762,26 @@ func TestMetrics(t *testing.T) {
 		"swarmtv_tracker_channels":                                1,
 		"swarmtv_tracker_peers{channel=live}":                     2,
 		"swarmtv_tracker_peers_waiting{channel=live}":             0,
-		"swarmtv_tracker_tree_depth_max{channel=live}":            2,
-		"swarmtv_tracker_origin_capacity{channel=live}":           1,
+		"swarmtv_tracker_origin_capacity{channel=live}":           2,
 		"swarmtv_tracker_events_total{event=join}":                3,
 		"swarmtv_tracker_events_total{event=join_refused}":        1,
 		"swarmtv_tracker_events_total{event=parent_lost}":         1,
 		"swarmtv_tracker_events_total{event=lost_parent_removed}": 1,
 		"swarmtv_tracker_events_total{event=leave}":               0,
+		"swarmtv_tracker_placement_deficit{channel=live}":         0,
+		"swarmtv_tracker_placement_rounds_total{channel=live}":    4, // 3 joins and the periodic one (the origin fed 2 directly: no stripe dropped)
 	} {
 		if got[key] != want {
 			t.Errorf("%s = %v, want %v", key, got[key], want)
 		}
+	}
+	if d := got["swarmtv_tracker_tree_depth_max{channel=live}"]; d < 1 || d > 2 {
+		t.Errorf("depth %v", d)
+	}
+	if got["swarmtv_tracker_placement_round_seconds_total{channel=live}"] <= 0 {
+		t.Error("no round time measured")
+	}
+	if _, ok := got["swarmtv_tracker_placement_edges_changed_total{channel=live}"]; !ok {
+		t.Error("no edges-changed counter")
 	}
 }

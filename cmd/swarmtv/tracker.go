@@ -20,9 +20,10 @@ func runTracker(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs := newFlags("tracker", "tracker [--listen ADDR]", `
 The tracker is the operator's service: origins register their channels
 with it (SDP and the channel's public key), viewers' peers join through it
-and send heartbeats, and it places every peer under the origin or under
-another peer with spare capacity. Peers whose heartbeats stop are removed
-and their children placed elsewhere.
+and send heartbeats, and it places every peer in the channel's stripe
+trees (a parent and ranked backups per stripe) by measured upload, NAT
+class and ISP, about once a second. Peers whose heartbeats stop are
+removed and their children placed elsewhere.
 
 Its HTTP JSON API lives under /v1 (see the README). The same address
 serves the operator's dashboard at / (live over server-sent events) and
@@ -31,14 +32,23 @@ Prometheus metrics at /metrics.`, stderr)
 	heartbeat := fs.Duration("heartbeat", time.Second, "how often peers send heartbeats; a peer silent for 3 intervals is removed")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	natFlags := addTrackerNATFlags(fs)
+	placer := fs.String("placer", tracker.PlacerChandelier, "stripe placement: chandelier (topology-aware) or baseline (random, for comparison)")
+	ispTable := fs.String("isp-table", "", "CSV `file` of \"prefix,isp\" lines mapping peers' addresses to ISPs (longest prefix wins; see deploy/isp-prefixes.csv)")
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
+	}
+	var isps *tracker.ISPTable
+	if *ispTable != "" {
+		var err error
+		if isps, err = tracker.LoadISPTable(*ispTable); err != nil {
+			return fmt.Errorf("--isp-table: %w", err)
+		}
 	}
 	log, err := newLogger(stderr, *logLevel)
 	if err != nil {
 		return err
 	}
-	t, err := tracker.New(tracker.Config{HeartbeatInterval: *heartbeat, Logger: log})
+	t, err := tracker.New(tracker.Config{HeartbeatInterval: *heartbeat, Logger: log, Placer: *placer, ISPs: isps})
 	if err != nil {
 		return err
 	}

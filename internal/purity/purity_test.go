@@ -34,8 +34,7 @@ var cores = []string{
 // may use the media libraries' data types (gortsplib's pkg/description
 // and pkg/format, which open no sockets) and other packages of the module.
 var pureFiles = []string{
-	"tracker/tree.go",
-	"tracker/placement.go",
+	"tracker/channel.go",
 	"origin/chunker.go",
 }
 

@@ -1,0 +1,493 @@
+package tracker
+
+// This file is pure: no clock, no I/O, no goroutines, no global
+// randomness (the baseline placer gets a seeded source). Map iteration
+// order never reaches an output: every walk is sorted.
+
+import (
+	"cmp"
+	"container/heap"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	"github.com/swarmtv/swarmtv/chandelier"
+)
+
+// Placer names (Config.Placer).
+const (
+	PlacerChandelier = "chandelier" // the topology-aware optimizer (default)
+	PlacerBaseline   = "baseline"   // random parent with spare upload, for comparison
+)
+
+// DefaultStreamBPS is the stream rate assumed for a channel whose origin
+// does not report one (ChannelInfo.StreamBPS).
+const DefaultStreamBPS = 4_000_000
+
+// member is one peer of a channel.
+type member struct {
+	id, addr   string
+	capacity   int   // children (stripe feeds) it accepts
+	upload     int64 // measured upload, bit/s; 0 unknown
+	nat        string
+	isp        string
+	region     string
+	candidates []string
+	joined     time.Time
+	lastBeat   time.Time
+	stats      PeerStats
+	// stripes is its current assignment per stripe, as the placer last
+	// gave it, with the peer's own valid switches applied.
+	stripes []chandelier.Assignment
+	heapIdx int // index in the channel's expiry heap
+}
+
+// channel is one registered channel: its peers, its placer and the
+// changes waiting for the next round. Guarded by Tracker.mu.
+type channel struct {
+	info      ChannelInfo
+	key       []byte // decoded public key
+	originCap int
+	placer    chandelier.Placer
+	pcfg      chandelier.Config
+	kind      string // PlacerChandelier or PlacerBaseline
+	seed      uint64
+
+	peers   map[string]*member
+	kids    map[string]map[string]uint16 // parent ID (chandelier.Origin for the origin) → child → stripes mask
+	pending chandelier.Changes
+	expiry  expiryHeap
+
+	rounds       uint64
+	roundNanos   int64 // summed wall time of rounds (set by the shell)
+	lastRoundNs  int64
+	edgesChanged uint64
+	lastPlan     chandelier.Plan
+}
+
+func newChannel(req RegisterRequest, key []byte, kind string, seed uint64) (*channel, error) {
+	ch := &channel{
+		info: req.Channel, key: key, kind: kind, seed: seed,
+		peers: map[string]*member{},
+		kids:  map[string]map[string]uint16{},
+	}
+	if err := ch.reset(req.Capacity, nil); err != nil {
+		return nil, err
+	}
+	return ch, nil
+}
+
+// streamRate is the channel's stream rate in bit/s.
+func (ch *channel) streamRate() int64 {
+	if ch.info.StreamBPS > 0 {
+		return ch.info.StreamBPS
+	}
+	return DefaultStreamBPS
+}
+
+// reset builds a fresh placer (a new channel, or an origin restart that
+// changed the stripes, the rate or the capacity) and re-joins every peer.
+func (ch *channel) reset(originCap int, now *time.Time) error {
+	K := ch.info.Stripes
+	cfg := chandelier.Config{
+		Stripes:     K,
+		StreamRate:  ch.streamRate(),
+		OriginFeeds: originCap * K,
+	}
+	var (
+		p   chandelier.Placer
+		err error
+	)
+	switch ch.kind {
+	case PlacerBaseline:
+		p, err = chandelier.NewBaseline(cfg, rand.NewPCG(ch.seed, 0x7472))
+	default:
+		p, err = chandelier.New(cfg)
+	}
+	if err != nil {
+		return fmt.Errorf("tracker: placer: %w", err)
+	}
+	ch.placer, ch.originCap = p, originCap
+	ch.pcfg = cfg
+	ch.pcfg.Usable = chandelier.DefaultUsable
+	ch.pcfg.MaxFeeds = chandelier.DefaultMaxFeeds
+	ch.pending = chandelier.Changes{}
+	clear(ch.kids)
+	for _, id := range ch.sortedIDs() {
+		m := ch.peers[id]
+		m.stripes = emptyStripes(m.id, K)
+		ch.pending.Join = append(ch.pending.Join, ch.peerOf(m))
+	}
+	if now != nil && len(ch.pending.Join) > 0 {
+		ch.round(*now)
+	}
+	return nil
+}
+
+func emptyStripes(id string, k int) []chandelier.Assignment {
+	as := make([]chandelier.Assignment, k)
+	for s := range as {
+		as[s] = chandelier.Assignment{Peer: id, Stripe: s}
+	}
+	return as
+}
+
+func (ch *channel) sortedIDs() []string {
+	ids := make([]string, 0, len(ch.peers))
+	for id := range ch.peers {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// natOf maps an API NAT class to the placer's.
+func natOf(s string) chandelier.NAT {
+	switch s {
+	case "open":
+		return chandelier.NATOpen
+	case "fullcone":
+		return chandelier.NATFullCone
+	case "restricted":
+		return chandelier.NATRestricted
+	case "portrestricted":
+		return chandelier.NATPortRestricted
+	case "symmetric":
+		return chandelier.NATSymmetric
+	}
+	// Not probed: placed as port-restricted, the commonest home NAT. It
+	// pairs with every class but symmetric; taking it as symmetric
+	// would leave a swarm of unprobed peers (every peer before the NAT
+	// prober runs) fed by the origin alone.
+	return chandelier.NATPortRestricted
+}
+
+// uploadOf is the upload the placer plans with: the measured upload, at
+// most what the peer's capacity (stripe feeds it accepts) needs; without
+// a measurement, exactly that.
+func (ch *channel) uploadOf(m *member) int64 {
+	if m.capacity <= 0 {
+		return 0
+	}
+	stripeRate := float64(ch.pcfg.StreamRate) / float64(ch.pcfg.Stripes)
+	// The smallest upload that gives capacity feeds, plus a margin
+	// against rounding.
+	full := int64(math.Ceil(float64(m.capacity)*stripeRate/ch.pcfg.Usable)) + 1
+	if m.upload > 0 {
+		return min(m.upload, full)
+	}
+	return full
+}
+
+func (ch *channel) peerOf(m *member) chandelier.Peer {
+	return chandelier.Peer{
+		ID: m.id, Upload: ch.uploadOf(m), ISP: m.isp, Region: m.region,
+		NAT: natOf(m.nat), Joined: m.joined,
+	}
+}
+
+// join adds (or replaces) a member; the caller runs a round.
+func (ch *channel) join(req JoinRequest, now time.Time, timeout time.Duration) {
+	if old, ok := ch.peers[req.ID]; ok {
+		ch.remove(old)
+	}
+	m := &member{
+		id: req.ID, addr: req.Addr, capacity: req.Capacity, upload: req.UploadBPS,
+		nat: req.NAT, isp: req.ISP, region: req.Region, candidates: slices.Clone(req.Candidates),
+		joined: now, lastBeat: now,
+		stripes: emptyStripes(req.ID, ch.info.Stripes),
+	}
+	ch.peers[m.id] = m
+	heap.Push(&ch.expiry, expiryItem{at: now.Add(timeout), m: m})
+	ch.pending.Join = append(ch.pending.Join, ch.peerOf(m))
+}
+
+// remove takes a member out at once; the placer hears of it in the next
+// round. Its children keep naming it until then (or until they report
+// it lost).
+func (ch *channel) remove(m *member) {
+	delete(ch.peers, m.id)
+	if m.heapIdx >= 0 && m.heapIdx < len(ch.expiry) && ch.expiry[m.heapIdx].m == m {
+		heap.Remove(&ch.expiry, m.heapIdx)
+	}
+	for s := range m.stripes {
+		ch.unlinkKid(m.stripes[s].Parent, m.id, s)
+	}
+	// A pending join of the same ID must not reach the placer after the
+	// leave (the placer applies leaves first).
+	ch.pending.Join = slices.DeleteFunc(ch.pending.Join, func(p chandelier.Peer) bool { return p.ID == m.id })
+	ch.pending.Update = slices.DeleteFunc(ch.pending.Update, func(p chandelier.Peer) bool { return p.ID == m.id })
+	ch.pending.Switched = slices.DeleteFunc(ch.pending.Switched, func(s chandelier.Switch) bool { return s.Peer == m.id })
+	ch.pending.Leave = append(ch.pending.Leave, m.id)
+}
+
+func (ch *channel) linkKid(parent, child string, s int) {
+	if parent == "" {
+		return
+	}
+	k := ch.kids[parent]
+	if k == nil {
+		k = map[string]uint16{}
+		ch.kids[parent] = k
+	}
+	k[child] |= 1 << s
+}
+
+func (ch *channel) unlinkKid(parent, child string, s int) {
+	k := ch.kids[parent]
+	if k == nil {
+		return
+	}
+	if v := k[child] &^ (1 << s); v != 0 {
+		k[child] = v
+	} else {
+		delete(k, child)
+		if len(k) == 0 {
+			delete(ch.kids, parent)
+		}
+	}
+}
+
+// setAssignment records a's parent and backups for its peer.
+func (ch *channel) setAssignment(a chandelier.Assignment) {
+	m, ok := ch.peers[a.Peer]
+	if !ok || a.Stripe < 0 || a.Stripe >= len(m.stripes) {
+		return
+	}
+	old := m.stripes[a.Stripe]
+	if old.Parent != a.Parent {
+		ch.unlinkKid(old.Parent, a.Peer, a.Stripe)
+		ch.linkKid(a.Parent, a.Peer, a.Stripe)
+	}
+	m.stripes[a.Stripe] = a
+}
+
+// round runs one placer round over the pending changes and applies its
+// plan. It reports the plan.
+func (ch *channel) round(now time.Time) chandelier.Plan {
+	changes := ch.pending
+	ch.pending = chandelier.Changes{}
+	plan := ch.placer.Round(now, changes)
+	for _, a := range plan.Changed {
+		ch.setAssignment(a)
+	}
+	// The peers' own switches were shown to them before the round; the
+	// plan's diff does not see them, so take those peers' assignments
+	// as the placer has them now (a refused switch is undone).
+	for k, sw := range changes.Switched {
+		if k > 0 && changes.Switched[k-1].Peer == sw.Peer {
+			continue
+		}
+		if m, ok := ch.peers[sw.Peer]; ok {
+			for _, a := range ch.placer.PeerAssignments(m.id) {
+				ch.setAssignment(a)
+			}
+		}
+	}
+	ch.rounds++
+	ch.edgesChanged += uint64(plan.Moved)
+	ch.lastPlan = plan
+	return plan
+}
+
+// switched records a peer's own switches: the assignment shows them at
+// once, and the next round keeps the valid ones.
+func (ch *channel) switched(m *member, sws []StripeSwitch) {
+	for _, sw := range sws {
+		if sw.Stripe >= len(m.stripes) {
+			continue
+		}
+		parent := sw.Parent
+		if parent == ch.info.Origin.ID {
+			parent = chandelier.Origin
+		} else if _, ok := ch.peers[parent]; !ok {
+			continue // a backup that left meanwhile: the round re-places the stripe
+		}
+		a := m.stripes[sw.Stripe]
+		a.Parent = parent
+		a.Backups = slices.DeleteFunc(slices.Clone(a.Backups), func(b string) bool { return b == parent })
+		ch.setAssignment(a)
+		ch.pending.Switched = append(ch.pending.Switched, chandelier.Switch{Peer: m.id, Stripe: sw.Stripe, Parent: parent})
+	}
+}
+
+// dropParent clears every stripe m receives from lost (the peer reported
+// it lost and did not switch): the stripe waits for the next round.
+func (ch *channel) dropParent(m *member, lost string) (dropped int) {
+	for s := range m.stripes {
+		if m.stripes[s].Parent == lost {
+			a := m.stripes[s]
+			a.Parent = ""
+			ch.setAssignment(a)
+			dropped++
+		}
+	}
+	return dropped
+}
+
+// info names a parent or backup of an assignment.
+func (ch *channel) nodeInfo(id string) NodeInfo {
+	if id == chandelier.Origin {
+		return ch.info.Origin
+	}
+	if m, ok := ch.peers[id]; ok {
+		return NodeInfo{ID: m.id, Addr: m.addr}
+	}
+	return NodeInfo{}
+}
+
+// assignments returns m's assignment in API form.
+func (ch *channel) assignments(m *member) []StripeAssignment {
+	out := make([]StripeAssignment, len(m.stripes))
+	for s, a := range m.stripes {
+		out[s] = StripeAssignment{Parent: ch.nodeInfo(a.Parent), Backups: make([]NodeInfo, 0, len(a.Backups))}
+		for _, b := range a.Backups {
+			if ni := ch.nodeInfo(b); !ni.IsZero() {
+				out[s].Backups = append(out[s].Backups, ni)
+			}
+		}
+	}
+	return out
+}
+
+// children returns the peers m feeds on any stripe, sorted by ID.
+func (ch *channel) children(id string) []NodeInfo {
+	k := ch.kids[id]
+	ids := make([]string, 0, len(k))
+	for c := range k {
+		ids = append(ids, c)
+	}
+	slices.Sort(ids)
+	out := make([]NodeInfo, 0, len(ids))
+	for _, c := range ids {
+		out = append(out, ch.nodeInfo(c))
+	}
+	return out
+}
+
+// expire removes the members whose deadline passed (silent for longer
+// than timeout) and returns their IDs in expiry order. It costs
+// O(log N) per member due, not a walk over every member.
+func (ch *channel) expire(now time.Time, timeout time.Duration) []string {
+	var dead []string
+	for len(ch.expiry) > 0 && ch.expiry[0].at.Before(now) {
+		it := ch.expiry[0]
+		if due := it.m.lastBeat.Add(timeout); !due.Before(now) {
+			ch.expiry[0].at = due
+			heap.Fix(&ch.expiry, 0)
+			continue
+		}
+		ch.remove(it.m) // removes it from the heap too
+		dead = append(dead, it.m.id)
+	}
+	return dead
+}
+
+// depths returns, per stripe, every member's depth (1 under the origin,
+// 0 when its chain does not reach the origin).
+func (ch *channel) depths() []map[string]int {
+	K := ch.info.Stripes
+	out := make([]map[string]int, K)
+	for s := range K {
+		d := make(map[string]int, len(ch.peers))
+		var walk func(id string, steps int) int
+		walk = func(id string, steps int) int {
+			if v, ok := d[id]; ok {
+				return v
+			}
+			m, ok := ch.peers[id]
+			if !ok || steps > len(ch.peers) {
+				return 0
+			}
+			d[id] = 0 // a cycle resolves to 0
+			v := 0
+			switch p := m.stripes[s].Parent; p {
+			case chandelier.Origin:
+				v = 1
+			case "":
+			default:
+				if pd := walk(p, steps+1); pd > 0 {
+					v = pd + 1
+				}
+			}
+			d[id] = v
+			return v
+		}
+		for id := range ch.peers {
+			walk(id, 0)
+		}
+		out[s] = d
+	}
+	return out
+}
+
+// view returns every member, by stripe-0 depth then ID, detached ones
+// (depth 0) last.
+func (ch *channel) view() []TreeNode {
+	ds := ch.depths()
+	out := make([]TreeNode, 0, len(ch.peers))
+	for _, id := range ch.sortedIDs() {
+		m := ch.peers[id]
+		kids := make([]string, 0, len(ch.kids[id]))
+		for _, c := range ch.children(id) {
+			kids = append(kids, c.ID)
+		}
+		st := make([]TreeStripe, len(m.stripes))
+		for s, a := range m.stripes {
+			st[s] = TreeStripe{Parent: ch.nodeInfo(a.Parent).ID, Depth: ds[s][id]}
+		}
+		out = append(out, TreeNode{
+			ID: m.id, Addr: m.addr, Parent: st[0].Parent, Depth: st[0].Depth,
+			Capacity: m.capacity, Children: kids,
+			JoinedUnixMS: m.joined.UnixMilli(), LastHeartbeatUnixMS: m.lastBeat.UnixMilli(),
+			Stats: m.stats, ISP: m.isp, NAT: m.nat, UploadBPS: m.upload, Stripes: st,
+		})
+	}
+	slices.SortStableFunc(out, func(a, b TreeNode) int {
+		if (a.Depth == 0) != (b.Depth == 0) {
+			if a.Depth == 0 {
+				return 1
+			}
+			return -1
+		}
+		return cmp.Compare(a.Depth, b.Depth)
+	})
+	return out
+}
+
+// expiryItem is a member's heartbeat deadline as last seen by the heap;
+// the member's lastBeat may have moved it later (checked when it pops).
+type expiryItem struct {
+	at time.Time
+	m  *member
+}
+
+// expiryHeap is a min-heap of deadlines, one item per member.
+type expiryHeap []expiryItem
+
+func (h expiryHeap) Len() int { return len(h) }
+func (h expiryHeap) Less(i, j int) bool {
+	if !h[i].at.Equal(h[j].at) {
+		return h[i].at.Before(h[j].at)
+	}
+	return h[i].m.id < h[j].m.id
+}
+func (h expiryHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].m.heapIdx, h[j].m.heapIdx = i, j
+}
+func (h *expiryHeap) Push(x any) {
+	it := x.(expiryItem)
+	it.m.heapIdx = len(*h)
+	*h = append(*h, it)
+}
+func (h *expiryHeap) Pop() any {
+	old := *h
+	it := old[len(old)-1]
+	old[len(old)-1] = expiryItem{}
+	*h = old[:len(old)-1]
+	it.m.heapIdx = -1
+	return it
+}
