@@ -3,7 +3,9 @@ package sim
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
+	"time"
 
 	"github.com/swarmtv/swarmtv/internal/swarm"
 	"github.com/swarmtv/swarmtv/tracker"
@@ -44,7 +46,7 @@ func measureControl() controlSizes {
 func (s *Sim) join(e *event) {
 	p := s.peers[e.node]
 	if e.aux == 1 {
-		node, err := swarm.New(s.nodeConfig(false, p.capacity))
+		node, err := swarm.New(s.nodeConfig(false, acceptLimit(p.capacity)))
 		if err != nil {
 			s.err = err
 			return
@@ -65,7 +67,12 @@ func (s *Sim) join(e *event) {
 	s.push(event{at: s.now + s.trackerOWD(p), kind: evTrackerJoin, node: p.idx})
 }
 
-// trackerJoin runs a join at the tracker.
+// joinBatchWindow is how long the simulated tracker gathers joins into
+// one placement round (the real tracker runs one per join; at a flash
+// crowd of thousands per second the simulator batches them).
+const joinBatchWindow = int64(10 * time.Millisecond)
+
+// trackerJoin queues a join at the tracker; the batch runs shortly.
 func (s *Sim) trackerJoin(e *event) {
 	p := s.peers[e.node]
 	if !p.alive {
@@ -75,13 +82,50 @@ func (s *Sim) trackerJoin(e *event) {
 		s.push(event{at: s.now - s.trackerOWD(p) + requestTimout, kind: evJoin, node: p.idx})
 		return
 	}
-	resp, err := s.tr.Join(channelName, tracker.JoinRequest{ID: string(p.id), Addr: addrOf(p), Capacity: p.capacity})
-	if err != nil {
-		// No capacity (or no channel yet): try again later.
-		s.push(event{at: s.now - s.trackerOWD(p) + requestTimout, kind: evJoin, node: p.idx})
+	if len(s.joinQ) == 0 {
+		s.push(event{at: s.now + joinBatchWindow, kind: evJoinBatch})
+	}
+	s.joinQ = append(s.joinQ, p.idx)
+}
+
+// joinBatch runs the queued joins at the tracker in one round.
+func (s *Sim) joinBatch() {
+	q := s.joinQ
+	s.joinQ = nil
+	if !s.trUp {
+		for _, i := range q {
+			p := s.peers[i]
+			s.push(event{at: s.now - s.trackerOWD(p) + requestTimout, kind: evJoin, node: p.idx})
+		}
 		return
 	}
-	s.push(event{at: s.now + s.trackerOWD(p), kind: evJoined, node: p.idx, aux: int64(s.index(swarm.NodeID(resp.Parent.ID)))})
+	reqs := make([]tracker.JoinRequest, 0, len(q))
+	var who []*peer
+	for _, i := range q {
+		p := s.peers[i]
+		if !p.alive {
+			continue
+		}
+		who = append(who, p)
+		reqs = append(reqs, tracker.JoinRequest{
+			ID: string(p.id), Addr: addrOf(p), Capacity: p.capacity,
+			UploadBPS: int64(p.ratio * s.cfg.StreamKbps * 1000),
+			NAT:       p.nat.typ.String(), ISP: fmt.Sprintf("isp%d", p.isp), Region: fmt.Sprintf("region%d", p.region),
+		})
+	}
+	if len(reqs) == 0 {
+		return
+	}
+	resps, errs := s.tr.JoinBatch(channelName, reqs)
+	for k, p := range who {
+		if errs[k] != nil {
+			// No channel yet: try again later.
+			s.push(event{at: s.now - s.trackerOWD(p) + requestTimout, kind: evJoin, node: p.idx})
+			continue
+		}
+		p.answer = resps[k].Stripes
+		s.push(event{at: s.now + s.trackerOWD(p), kind: evJoined, node: p.idx})
+	}
 }
 
 // joined takes the tracker's join answer.
@@ -96,9 +140,8 @@ func (s *Sim) joined(e *event) {
 		phase := int64(p.rng.Float64() * float64(s.cfg.Heartbeat))
 		s.push(event{at: s.now + phase, kind: evHeartbeat, node: p.idx})
 	}
-	if int32(e.aux) != p.parent {
-		s.setParent(p, int32(e.aux))
-	}
+	s.apply(p, p.answer)
+	s.process(p)
 }
 
 // heartbeat sends p's heartbeat and re-arms the timer.
@@ -130,7 +173,8 @@ func (s *Sim) trackerBeat(e *event) {
 		s.err = err
 		return
 	}
-	s.push(event{at: s.now + s.trackerOWD(p), kind: evBeatAnswer, node: p.idx, aux: int64(s.index(swarm.NodeID(resp.Parent.ID)))})
+	p.answer = resp.Stripes
+	s.push(event{at: s.now + s.trackerOWD(p), kind: evBeatAnswer, node: p.idx})
 }
 
 func peerStats(st *swarm.Stats) tracker.PeerStats {
@@ -146,17 +190,23 @@ func peerStats(st *swarm.Stats) tracker.PeerStats {
 // trackerLost runs a parent-lost report at the tracker.
 func (s *Sim) trackerLost(e *event) {
 	p := s.peers[e.node]
+	if len(p.lost) == 0 {
+		return
+	}
+	rep := p.lost[0]
+	p.lost = p.lost[1:]
 	if !p.alive || !s.trUp {
 		return
 	}
-	resp, err := s.tr.ParentLost(channelName, tracker.ParentLostRequest{ID: string(p.id), Parent: string(nodeID(e.from))})
+	resp, err := s.tr.ParentLost(channelName, tracker.ParentLostRequest{ID: string(p.id), Parent: string(nodeID(rep.parent)), Switched: rep.switched})
 	switch {
 	case errors.Is(err, tracker.ErrUnknownPeer):
 		s.push(event{at: s.now + s.trackerOWD(p), kind: evJoin, node: p.idx})
 	case err != nil:
-		// No capacity: the heartbeat answer brings a parent later.
+		s.err = fmt.Errorf("sim: parent-lost report refused: %w", err)
 	default:
-		s.push(event{at: s.now + s.trackerOWD(p), kind: evLostAnswer, node: p.idx, aux: int64(s.index(swarm.NodeID(resp.Parent.ID)))})
+		p.answer = resp.Stripes
+		s.push(event{at: s.now + s.trackerOWD(p), kind: evLostAnswer, node: p.idx})
 	}
 }
 
@@ -180,8 +230,8 @@ func (s *Sim) leave(p *peer, crash bool) {
 		}
 		return s.now + s.owd(p, q, false)
 	}
-	if p.parent != noPeer {
-		s.push(event{at: after(s.peers[p.parent]), kind: evLinkDown, node: p.parent, from: p.idx})
+	for _, l := range p.links {
+		s.push(event{at: after(s.peers[l.to]), kind: evLinkDown, node: l.to, from: p.idx})
 	}
 	for _, c := range p.node.Children() {
 		if q := s.index(c); q != noPeer {

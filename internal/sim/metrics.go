@@ -254,8 +254,8 @@ func (s *Sim) check() {
 	}
 	for _, i := range s.alive {
 		p := s.peers[i]
-		if n := len(p.node.Children()); n > p.capacity {
-			s.fail("node %d has %d children, capacity %d", i, n, p.capacity)
+		if n := len(p.node.Children()); n > acceptLimit(p.capacity) {
+			s.fail("node %d has %d children, capacity %d (accepting up to %d)", i, n, p.capacity, acceptLimit(p.capacity))
 			return
 		}
 	}

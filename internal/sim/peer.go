@@ -7,7 +7,14 @@ import (
 
 	"github.com/swarmtv/swarmtv/internal/swarm"
 	"github.com/swarmtv/swarmtv/internal/wire"
+	"github.com/swarmtv/swarmtv/tracker"
 )
+
+// lostReport is a parent-lost report on its way to the tracker.
+type lostReport struct {
+	parent   int32
+	switched []tracker.StripeSwitch
+}
 
 // originIdx is the origin's index in Sim.peers.
 const originIdx = 0
@@ -34,12 +41,19 @@ type peer struct {
 	conns    map[int32]int64 // upload: per destination, when its queue drains
 	busy     []int32         // destinations in conns (pruned when drained)
 	downFree int64           // when the download link is next idle
-	capacity int             // children it accepts
+	capacity int             // children (stripe feeds) it accepts
 	ratio    float64         // upload ÷ stream rate
 
 	// Driver.
-	parent    int32 // the parent its link goes to; noPeer for none
-	relayed   bool  // the parent link goes through a relay
+	parents []int32   // per stripe: the parent, noPeer for none
+	backups [][]int32 // per stripe: ranked backups from the tracker
+	links   []plink   // connections to its parents
+	gone    []goneEntry
+	idsBuf  []string
+	// answer is the tracker's latest assignment for it, applied when the
+	// answer arrives; lost queues the parent-lost reports in flight.
+	answer    []tracker.StripeAssignment
+	lost      []lostReport
 	joined    bool  // the tracker knows it
 	beating   bool  // the heartbeat timer runs
 	timerAt   int64 // armed Tick time; -1 none

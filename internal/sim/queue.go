@@ -15,12 +15,12 @@ const (
 	evBye                            // child from unsubscribes from node
 	evJoin                           // node (re)joins: join request leaves
 	evTrackerJoin                    // node's join request reaches the tracker
-	evJoined                         // join answer (parent aux, -1 none) reaches node
+	evJoined                         // join answer (peer.answer) reaches node
 	evHeartbeat                      // node's heartbeat timer
 	evTrackerBeat                    // node's heartbeat reaches the tracker
-	evBeatAnswer                     // heartbeat answer (parent aux) reaches node
+	evBeatAnswer                     // heartbeat answer (peer.answer) reaches node
 	evTrackerLost                    // node's "parent from lost" reaches the tracker
-	evLostAnswer                     // parent-lost answer (parent aux) reaches node
+	evLostAnswer                     // parent-lost answer (peer.answer) reaches node
 	evLeave                          // node leaves (aux 1: crash)
 	evTrackerLeave                   // node's leave reaches the tracker
 	evCheck                          // invariants, samples, progress
@@ -29,6 +29,8 @@ const (
 	evRestartTracker                 // the tracker comes back, empty
 	evRegister                       // the origin (re)registers its channel
 	evLinkUp                         // parent from accepted node's hello: the link is up
+	evJoinBatch                      // the tracker runs the joins gathered in a batch
+	evRound                          // the tracker's periodic placement round
 )
 
 // event is one entry of the queue. Events are values (no per-event

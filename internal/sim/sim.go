@@ -20,6 +20,9 @@ import (
 // channelName is the simulated channel.
 const channelName = "sim"
 
+// roundInterval is how often the tracker runs a placement round.
+const roundInterval = tracker.DefaultRoundInterval
+
 // epoch is virtual time zero as wall-clock time (capture times and the
 // cores' now are epoch + virtual time). Fixed, so runs replay.
 var epoch = time.Unix(1_700_000_000, 0).UTC()
@@ -60,6 +63,7 @@ type Sim struct {
 	// Ed25519.
 	verify func(raw []byte) error
 
+	joinQ        []int32 // joins waiting for the tracker's batch
 	trace        tracer
 	m            metrics
 	err          error
@@ -128,7 +132,8 @@ func (s *Sim) nodeConfig(source bool, maxChildren int) swarm.Config {
 func (s *Sim) streamBps() float64 { return s.cfg.StreamKbps * 1000 / 8 }
 
 func (s *Sim) addOrigin() error {
-	node, err := swarm.New(s.nodeConfig(true, s.cfg.OriginCapacity))
+	// The tracker deals the origin capacity × K stripe feeds.
+	node, err := swarm.New(s.nodeConfig(true, s.cfg.OriginCapacity*s.cfg.Stripes))
 	if err != nil {
 		return fmt.Errorf("sim: origin core: %w", err)
 	}
@@ -138,7 +143,7 @@ func (s *Sim) addOrigin() error {
 		rng:   rand.New(rand.NewPCG(s.cfg.Seed, originIdx)),
 		alive: true, isp: -1, region: 0, nat: newNAT(NATOpen, 0x0a000002),
 		access: originAccess, upNs: 1e9 / up, downNs: 1e9 / up,
-		capacity: s.cfg.OriginCapacity, parent: noPeer, timerAt: -1, firstPlay: -1,
+		capacity: s.cfg.OriginCapacity * s.cfg.Stripes, timerAt: -1, firstPlay: -1,
 	}
 	s.peers = append(s.peers, o)
 	return nil
@@ -157,17 +162,24 @@ func (s *Sim) addPeer(at int64) *peer {
 	isp := s.net.drawISP(r.Float64())
 	p := &peer{
 		idx: idx, id: nodeID(idx),
-		rng:    rand.New(rand.NewPCG(s.cfg.Seed, uint64(idx))),
-		isp:    isp,
-		region: isp % s.cfg.Regions,
-		nat:    newNAT(s.cfg.NATMix.draw(r.Float64()), 0x64000000+uint32(idx)),
-		access: int64(2e6 + r.Float64()*13e6),
-		upNs:   1e9 / (ratio * s.streamBps()),
-		downNs: 1e9 / (down * s.streamBps()),
-		ratio:  ratio,
-		parent: noPeer, timerAt: -1, firstPlay: -1, joinAt: at,
+		rng:     rand.New(rand.NewPCG(s.cfg.Seed, uint64(idx))),
+		isp:     isp,
+		region:  isp % s.cfg.Regions,
+		nat:     newNAT(s.cfg.NATMix.draw(r.Float64()), 0x64000000+uint32(idx)),
+		access:  int64(2e6 + r.Float64()*13e6),
+		upNs:    1e9 / (ratio * s.streamBps()),
+		downNs:  1e9 / (down * s.streamBps()),
+		ratio:   ratio,
+		parents: make([]int32, s.cfg.Stripes),
+		backups: make([][]int32, s.cfg.Stripes),
+		timerAt: -1, firstPlay: -1, joinAt: at,
 	}
-	p.capacity = min(tracker.MaxPeerCapacity, int(ratio/s.cfg.Headroom))
+	for st := range p.parents {
+		p.parents[st] = noPeer
+	}
+	// Stripe feeds: the upload kept per feed is a stripe's rate times
+	// the headroom.
+	p.capacity = min(tracker.MaxPeerCapacity, int(ratio*float64(s.cfg.Stripes)/s.cfg.Headroom))
 	s.peers = append(s.peers, p)
 	s.push(event{at: at, kind: evJoin, node: idx, aux: 1})
 	return p
@@ -212,6 +224,7 @@ func (s *Sim) Run() (*report.Report, error) {
 		s.push(event{at: int64(s.cfg.RestartTrackerAt), kind: evRestartTracker})
 	}
 	s.push(event{at: int64(s.cfg.CheckEvery), kind: evCheck})
+	s.push(event{at: int64(roundInterval), kind: evRound})
 	s.nextProgress = s.end / 10
 
 	for s.q.len() > 0 && s.err == nil {
@@ -261,6 +274,8 @@ func (s *Sim) newTracker() error {
 	tr, err := tracker.New(tracker.Config{
 		HeartbeatInterval: s.cfg.Heartbeat,
 		Now:               func() time.Time { return s.t(s.now) },
+		Placer:            s.cfg.Placer,
+		Seed:              s.cfg.Seed,
 	})
 	if err != nil {
 		return fmt.Errorf("sim: tracker: %w", err)
@@ -304,10 +319,7 @@ func (s *Sim) dispatch(e *event) {
 		if !p.alive {
 			return
 		}
-		if p.parent == e.from {
-			p.parent = noPeer
-		}
-		p.node.NodeGone(s.t(s.now), nodeID(e.from))
+		s.linkDown(p, e.from)
 		s.process(p)
 	case evBye:
 		if p := s.peers[e.node]; p.alive {
@@ -324,10 +336,17 @@ func (s *Sim) dispatch(e *event) {
 	case evTrackerBeat:
 		s.trackerBeat(e)
 	case evBeatAnswer, evLostAnswer:
-		p := s.peers[e.node]
-		if p.alive && int32(e.aux) != p.parent {
-			s.setParent(p, int32(e.aux))
+		if p := s.peers[e.node]; p.alive && p.joined {
+			s.apply(p, p.answer)
+			s.process(p)
 		}
+	case evJoinBatch:
+		s.joinBatch()
+	case evRound:
+		if s.trUp {
+			s.tr.Round()
+		}
+		s.push(event{at: s.now + int64(roundInterval), kind: evRound})
 	case evTrackerLost:
 		s.trackerLost(e)
 	case evLeave:
@@ -356,7 +375,7 @@ func (s *Sim) dispatch(e *event) {
 		// The parent accepted: its liveness timer starts now, so the
 		// dial (punch, handshake, hello) counts against the connect
 		// timeout, not ParentTimeout.
-		if p := s.peers[e.node]; p.alive && p.parent == e.from && s.cfg.LinkUpReset {
+		if p := s.peers[e.node]; p.alive && p.link(e.from) != nil && s.cfg.LinkUpReset {
 			p.node.ParentUp(s.t(s.now), nodeID(e.from))
 			s.process(p)
 		}
@@ -374,6 +393,7 @@ func (s *Sim) register() {
 			Origin:    tracker.NodeInfo{ID: string(o.id), Addr: addrOf(o)},
 			Stripes:   s.cfg.Stripes,
 			SliceMS:   int(s.cfg.Slice / time.Millisecond),
+			StreamBPS: int64(s.cfg.StreamKbps * 1000),
 		},
 		Capacity: s.cfg.OriginCapacity,
 	})
@@ -381,6 +401,17 @@ func (s *Sim) register() {
 		s.err = fmt.Errorf("sim: registering the channel: %w", err)
 	}
 	s.m.control += s.ctl.register
+}
+
+// acceptLimit is how many children a node with capacity feeds accepts:
+// a few more than its feeds, because a child the tracker moved away says
+// bye only after its new parent's slot was taken (the tracker never
+// assigns more than capacity).
+func acceptLimit(capacity int) int {
+	if capacity == 0 {
+		return 0
+	}
+	return capacity + capacity/2 + 1
 }
 
 // addrOf is the address a node registers with: its public IPv4 address.
@@ -431,33 +462,55 @@ func (s *Sim) process(p *peer) {
 		for i := range rd.Play {
 			s.played(p, &rd.Play[i])
 		}
-		var reported []int32
-		for _, l := range rd.Lost {
-			q := s.index(l.Parent)
-			if q == noPeer || slices.Contains(reported, q) {
-				continue
-			}
-			reported = append(reported, q)
-			if p.parent == q && !s.parentOfAny(p, l.Parent) {
-				// Lost on every stripe: close the link (as the real
-				// driver does), so a new SetParent dials afresh.
-				s.push(event{at: s.now + s.owd(p, s.peers[q], p.relayed), kind: evBye, node: q, from: p.idx})
-				p.parent = noPeer
-			}
-			s.m.control += s.ctl.lost
-			s.push(event{at: s.now + s.trackerOWD(p), kind: evTrackerLost, node: p.idx, from: q})
+		if len(rd.Lost) > 0 {
+			s.lostParents(p, rd.Lost)
 		}
 	}
 	s.arm(p)
 }
 
-func (s *Sim) parentOfAny(p *peer, id swarm.NodeID) bool {
-	for st := range s.cfg.Stripes {
-		if p.node.Parent(st) == id {
-			return true
+// lostParents handles parents p's core reports lost: each lost stripe
+// switches at once to a backup (chandelier.Repair), and one report per
+// lost parent, with the switches, goes to the tracker.
+func (s *Sim) lostParents(p *peer, lost []swarm.Lost) {
+	var reported []int32
+	for _, l := range lost {
+		q := s.index(l.Parent)
+		if q == noPeer || slices.Contains(reported, q) {
+			continue
 		}
+		reported = append(reported, q)
+		s.forget(p, q)
+		rep := lostReport{parent: q}
+		for _, m := range lost {
+			if m.Parent != l.Parent || m.Stripe >= len(p.parents) || p.parents[m.Stripe] != q {
+				continue
+			}
+			s.setStripe(p, m.Stripe, noPeer)
+			if sw, ok := s.repair(p, m.Stripe, q); ok {
+				rep.switched = append(rep.switched, sw)
+			}
+		}
+		if l := p.link(q); l != nil { // lost on its stripes: close the link
+			s.push(event{at: s.now + s.owd(p, s.peers[q], l.relayed), kind: evBye, node: q, from: p.idx})
+			p.dropLink(q)
+		}
+		if !p.joined {
+			continue
+		}
+		p.lost = append(p.lost, rep)
+		s.m.control += s.ctl.lost
+		s.push(event{at: s.now + s.trackerOWD(p), kind: evTrackerLost, node: p.idx, from: q})
 	}
-	return false
+}
+
+// linkDown handles the loss of p's connection to q: q's stripes are lost
+// (the core reports them), a child q is removed.
+func (s *Sim) linkDown(p *peer, q int32) {
+	if l := p.link(q); l != nil {
+		p.dropLink(q)
+	}
+	p.node.NodeGone(s.t(s.now), nodeID(q))
 }
 
 // arm keeps one pending Tick at p's core's next deadline.
@@ -486,7 +539,7 @@ func (s *Sim) send(p *peer, snd *swarm.Send) {
 		return // the connection is gone; the core hears of it separately
 	}
 	c := s.peers[q]
-	arrive := s.transmit(p, c, len(snd.Chunk), c.relayed && c.parent == p.idx)
+	arrive := s.transmit(p, c, len(snd.Chunk), c.relayedFrom(p.idx))
 	s.m.sent(p, c, snd.ID, len(snd.Chunk))
 	s.push(event{at: arrive, kind: evChunk, node: q, from: p.idx, raw: snd.Chunk, aux: int64(snd.ID.Seq), stripe: snd.ID.Stripe})
 }
@@ -533,30 +586,8 @@ func (s *Sim) cutOff(p *peer, id swarm.NodeID) {
 	if q == noPeer {
 		return
 	}
-	if p.parent == q {
-		p.parent = noPeer
-	}
-	p.node.NodeGone(s.t(s.now), id)
+	s.linkDown(p, q)
 	s.push(event{at: s.now + s.owd(p, s.peers[q], false), kind: evLinkDown, node: q, from: p.idx})
-}
-
-// setParent points p's link (and its core) at q (noPeer: none).
-func (s *Sim) setParent(p *peer, q int32) {
-	now := s.t(s.now)
-	if q == p.parent {
-		p.node.SetParent(now, -1, idOrNone(q))
-		s.process(p)
-		return
-	}
-	if old := p.parent; old != noPeer {
-		s.push(event{at: s.now + s.owd(p, s.peers[old], p.relayed), kind: evBye, node: old, from: p.idx})
-	}
-	p.parent, p.relayed = q, false
-	p.node.SetParent(now, -1, idOrNone(q))
-	if q != noPeer {
-		s.connect(p, s.peers[q])
-	}
-	s.process(p)
 }
 
 func idOrNone(q int32) swarm.NodeID {
@@ -580,33 +611,36 @@ func (s *Sim) connect(p, q *peer) {
 		s.m.nat.Direct++
 	case s.cfg.Relay:
 		s.m.nat.Relayed++
-		p.relayed = true
+		if l := p.link(q.idx); l != nil {
+			l.relayed = true
+		}
 	default:
 		s.m.nat.Failed++
 		s.push(event{at: s.now + punchTimeout, kind: evLinkDown, node: p.idx, from: q.idx})
 		return
 	}
-	delay += int64(handshakeRTTs * 2 * float64(s.owd(p, q, p.relayed)))
-	s.m.control += s.ctl.hello
-	s.push(event{at: s.now + delay, kind: evHello, node: q.idx, from: p.idx})
+	delay += int64(handshakeRTTs * 2 * float64(s.owd(p, q, p.relayedFrom(q.idx))))
+	s.subscribe(p, q, delay)
 }
 
-// hello subscribes child e.from at parent e.node.
+// hello subscribes child e.from at parent e.node to the stripes the
+// child takes from it.
 func (s *Sim) hello(e *event) {
 	q, p := s.peers[e.node], s.peers[e.from]
-	if !p.alive || p.parent != q.idx {
+	l := p.link(q.idx)
+	if !p.alive || l == nil {
 		return // the child moved on or left meanwhile
 	}
+	back := s.now + s.owd(q, p, l.relayed)
 	if !q.alive {
-		s.push(event{at: s.now + s.owd(q, p, p.relayed), kind: evLinkDown, node: p.idx, from: q.idx})
+		s.push(event{at: back, kind: evLinkDown, node: p.idx, from: q.idx})
 		return
 	}
-	h := wire.Hello{Channel: channelName, Stripes: uint16(1)<<s.cfg.Stripes - 1}
-	if err := q.node.AddChild(s.t(s.now), p.id, h); err != nil {
+	if err := q.node.AddChild(s.t(s.now), p.id, helloMask(p, q.idx)); err != nil {
 		// The parent says bye: it is full.
-		s.push(event{at: s.now + s.owd(q, p, p.relayed), kind: evLinkDown, node: p.idx, from: q.idx})
+		s.push(event{at: back, kind: evLinkDown, node: p.idx, from: q.idx})
 		return
 	}
-	s.push(event{at: s.now + s.owd(q, p, p.relayed), kind: evLinkUp, node: p.idx, from: q.idx})
+	s.push(event{at: back, kind: evLinkUp, node: p.idx, from: q.idx})
 	s.process(q)
 }

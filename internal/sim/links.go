@@ -1,0 +1,172 @@
+package sim
+
+import (
+	"time"
+
+	"github.com/swarmtv/swarmtv/chandelier"
+	"github.com/swarmtv/swarmtv/internal/swarm"
+	"github.com/swarmtv/swarmtv/internal/wire"
+	"github.com/swarmtv/swarmtv/tracker"
+)
+
+// plink is a child's connection to one parent: the stripes it receives
+// from it (a parent may feed several stripes over one connection).
+type plink struct {
+	to      int32
+	mask    uint16
+	relayed bool
+}
+
+// goneMemory is how long a peer remembers a node whose connection it
+// lost: it neither switches to it nor takes it from a stale assignment.
+const goneMemory = 3 * time.Second
+
+// link returns p's link to q, or nil.
+func (p *peer) link(q int32) *plink {
+	for i := range p.links {
+		if p.links[i].to == q {
+			return &p.links[i]
+		}
+	}
+	return nil
+}
+
+func (p *peer) dropLink(q int32) {
+	for i := range p.links {
+		if p.links[i].to == q {
+			p.links = append(p.links[:i], p.links[i+1:]...)
+			return
+		}
+	}
+}
+
+// relayedFrom reports whether p's link from parent q runs through a relay.
+func (p *peer) relayedFrom(q int32) bool {
+	l := p.link(q)
+	return l != nil && l.relayed
+}
+
+// forget records that p lost its connection to q.
+func (s *Sim) forget(p *peer, q int32) {
+	if q == originIdx {
+		return
+	}
+	for i := range p.gone {
+		if p.gone[i].id == q || p.gone[i].until <= s.now {
+			p.gone[i] = goneEntry{id: q, until: s.now + int64(goneMemory)}
+			return
+		}
+	}
+	p.gone = append(p.gone, goneEntry{id: q, until: s.now + int64(goneMemory)})
+}
+
+func (s *Sim) isGone(p *peer, q int32) bool {
+	for _, g := range p.gone {
+		if g.id == q && g.until > s.now {
+			return true
+		}
+	}
+	return false
+}
+
+// goneEntry is a node p lost the connection to, remembered until until.
+type goneEntry struct {
+	id    int32
+	until int64
+}
+
+// setStripe points p's stripe st at parent q (noPeer: none): the core
+// learns it at once; the connection to q is opened (or its subscription
+// extended), the old parent's subscription shrunk or closed.
+func (s *Sim) setStripe(p *peer, st int, q int32) {
+	old := p.parents[st]
+	if old == q {
+		return
+	}
+	p.parents[st] = q
+	p.node.SetParent(s.t(s.now), st, idOrNone(q))
+	bit := uint16(1) << st
+	if old != noPeer {
+		if l := p.link(old); l != nil {
+			l.mask &^= bit
+			if l.mask == 0 {
+				s.push(event{at: s.now + s.owd(p, s.peers[old], l.relayed), kind: evBye, node: old, from: p.idx})
+				p.dropLink(old)
+			} else {
+				s.subscribe(p, s.peers[old], 0)
+			}
+		}
+	}
+	if q == noPeer {
+		return
+	}
+	if l := p.link(q); l != nil {
+		l.mask |= bit
+		s.subscribe(p, s.peers[q], 0)
+		return
+	}
+	p.links = append(p.links, plink{to: q, mask: bit})
+	s.connect(p, s.peers[q])
+}
+
+// subscribe sends p's hello (its current stripes mask) to q after delay
+// plus the one-way delay.
+func (s *Sim) subscribe(p, q *peer, delay int64) {
+	s.m.control += s.ctl.hello
+	s.push(event{at: s.now + delay + s.owd(p, q, p.relayedFrom(q.idx)), kind: evHello, node: q.idx, from: p.idx})
+}
+
+// apply takes an assignment from the tracker: a parent and backups per
+// stripe. A parent p lost lately is not taken again (the tracker may not
+// have heard yet); the stripe waits for the next answer.
+func (s *Sim) apply(p *peer, as []tracker.StripeAssignment) {
+	for st := range min(len(as), len(p.parents)) {
+		a := &as[st]
+		q := s.index(nodeIDOf(a.Parent))
+		if q == noPeer || s.isGone(p, q) || q == p.idx || !s.peers[q].alive && q != originIdx {
+			q = p.parents[st] // keep what it has (its repair, or none)
+		}
+		p.backups[st] = p.backups[st][:0]
+		for _, b := range a.Backups {
+			if j := s.index(nodeIDOf(b)); j != noPeer && j != p.idx {
+				p.backups[st] = append(p.backups[st], j)
+			}
+		}
+		s.setStripe(p, st, q)
+	}
+}
+
+func nodeIDOf(n tracker.NodeInfo) swarm.NodeID { return swarm.NodeID(n.ID) }
+
+// repair switches a stripe whose parent was lost to the first usable
+// backup (chandelier.Repair: not one p lost lately) and returns the
+// switch to report, ok false when no backup is usable.
+func (s *Sim) repair(p *peer, st int, lost int32) (tracker.StripeSwitch, bool) {
+	ids := p.idsBuf[:0]
+	for _, b := range p.backups[st] {
+		if b != lost {
+			ids = append(ids, string(nodeID(b)))
+		}
+	}
+	p.idsBuf = ids
+	next, ok := chandelier.Repair(ids, func(id string) chandelier.Status {
+		q := s.index(swarm.NodeID(id))
+		return chandelier.Status{Failed: q == noPeer || s.isGone(p, q)}
+	}, 0)
+	if !ok {
+		return tracker.StripeSwitch{}, false
+	}
+	q := s.index(swarm.NodeID(next))
+	s.setStripe(p, st, q)
+	return tracker.StripeSwitch{Stripe: st, Parent: next}, true
+}
+
+// helloMask is the hello p sends q: the stripes it takes from q (the
+// backlog from the newest keyframe on, as the real driver asks).
+func helloMask(p *peer, q int32) wire.Hello {
+	h := wire.Hello{Channel: channelName}
+	if l := p.link(q); l != nil {
+		h.Stripes = l.mask
+	}
+	return h
+}
