@@ -84,6 +84,9 @@ type mediaState struct {
 	auKey      bool   // the current access unit has been found to be a keyframe
 	auSlice    uint64 // serial of the slice holding the access unit's first packet
 	auStart    int    // index of that packet in the slice
+	// seqShift is added to the media's RTP sequence numbers: the packets
+	// that fragmenting added so far (see fragmentH264).
+	seqShift uint16
 }
 
 type pendingPacket struct {
@@ -170,12 +173,16 @@ func (c *Chunker) Push(p Packet) []*wire.Chunk {
 		c.dropped++
 		return nil
 	}
-	raw, err := p.RTP.Marshal()
+	ms := &c.medias[p.Media]
+	q := *p.RTP
+	q.SequenceNumber += ms.seqShift
+	raw, err := q.Marshal()
 	if err != nil {
 		c.dropped++
 		return nil
 	}
-	ms := &c.medias[p.Media]
+	raws := [][]byte{raw}
+	size := len(raw)
 
 	var out []*wire.Chunk
 	newAU, key := false, false
@@ -190,6 +197,15 @@ func (c *Chunker) Push(p Packet) []*wire.Chunk {
 		switch codec {
 		case codecH264:
 			key = scanH264(p.RTP.Payload, &ms.params)
+			if len(raw) > MaxRTPPacket {
+				if frags := fragmentH264(&q, MaxRTPPacket); frags != nil {
+					raws, size = frags, 0
+					for _, f := range frags {
+						size += len(f)
+					}
+					ms.seqShift += uint16(len(frags) - 1)
+				}
+			}
 		case codecH265:
 			key = scanH265(p.RTP.Payload, &ms.params)
 		}
@@ -208,17 +224,19 @@ func (c *Chunker) Push(p Packet) []*wire.Chunk {
 		}
 	case c.cur == nil,
 		!p.Capture.Before(c.cur.capture.Add(c.cfg.SliceDuration)),
-		len(c.cur.packets) >= maxPacketsPerStripe*c.cfg.Stripes,
-		c.cur.bytes+len(raw) > maxSliceBytesPerStripe*c.cfg.Stripes:
+		len(c.cur.packets)+len(raws) > maxPacketsPerStripe*c.cfg.Stripes,
+		c.cur.bytes+size > maxSliceBytesPerStripe*c.cfg.Stripes:
 		out = c.start(p.Capture, false)
 	}
 
-	c.cur.packets = append(c.cur.packets, pendingPacket{media: uint8(p.Media), capture: p.Capture, rtp: raw})
-	c.cur.bytes += len(raw)
 	if newAU {
 		ms.auSlice = c.cur.serial
-		ms.auStart = len(c.cur.packets) - 1
+		ms.auStart = len(c.cur.packets)
 	}
+	for _, r := range raws {
+		c.cur.packets = append(c.cur.packets, pendingPacket{media: uint8(p.Media), capture: p.Capture, rtp: r})
+	}
+	c.cur.bytes += size
 	return out
 }
 

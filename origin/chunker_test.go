@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -171,17 +172,74 @@ func TestChunkerOnClip(t *testing.T) {
 		}
 	}
 
-	// Every packet comes back, in order, with its capture offset.
-	if len(merged) != len(pkts) {
-		t.Fatalf("merged %d packets, pushed %d", len(merged), len(pkts))
-	}
-	for i, p := range pkts {
-		raw, _ := p.RTP.Marshal()
-		if !bytes.Equal(raw, merged[i].RTP) || int(merged[i].Media) != p.Media {
-			t.Fatalf("packet %d differs after the round trip", i)
+	// Every packet comes back, in order, with its capture offset; H.264
+	// packets over MaxRTPPacket come back as FU-A fragments of the same
+	// NAL units, and sequence numbers stay continuous per media.
+	var inVideo, outVideo [][]byte
+	var inOther []Packet
+	var outOther []wire.Packet
+	var otherSlice []int64
+	big := 0
+	for _, p := range pkts {
+		if p.Media == 0 {
+			inVideo = append(inVideo, p.RTP.Payload)
+			if p.RTP.MarshalSize() > MaxRTPPacket {
+				big++
+			}
+			continue
 		}
-		if want := uint32((p.Capture.UnixNano() - sliceOf[i]) / 1000); merged[i].Offset != want {
-			t.Fatalf("packet %d: offset %d, want %d", i, merged[i].Offset, want)
+		inOther = append(inOther, p)
+	}
+	lastSeq := map[uint8]uint16{}
+	for i, m := range merged {
+		if len(m.RTP) > MaxRTPPacket {
+			t.Fatalf("packet %d of %d bytes, over %d", i, len(m.RTP), MaxRTPPacket)
+		}
+		var r rtp.Packet
+		if err := r.Unmarshal(m.RTP); err != nil {
+			t.Fatal(err)
+		}
+		if s, ok := lastSeq[m.Media]; ok && r.SequenceNumber != s+1 {
+			t.Fatalf("packet %d media %d: seq %d after %d", i, m.Media, r.SequenceNumber, s)
+		}
+		lastSeq[m.Media] = r.SequenceNumber
+		if m.Media == 0 {
+			outVideo = append(outVideo, r.Payload)
+			continue
+		}
+		outOther = append(outOther, m)
+		otherSlice = append(otherSlice, sliceOf[i])
+	}
+	if big == 0 {
+		t.Fatal("the clip has no H.264 packet over MaxRTPPacket: fragmenting is untested")
+	}
+	inUnits, err := h264Units(inVideo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	outUnits, err := h264Units(outVideo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(inUnits) != len(outUnits) {
+		t.Fatalf("%d NAL units in, %d out", len(inUnits), len(outUnits))
+	}
+	for i := range inUnits {
+		if !bytes.Equal(inUnits[i], outUnits[i]) {
+			t.Fatalf("NAL unit %d differs after fragmenting", i)
+		}
+	}
+	t.Logf("%d video packets over %d bytes became %d packets (%d NAL units)", big, MaxRTPPacket, len(outVideo)-len(inVideo)+big, len(inUnits))
+	if len(outOther) != len(inOther) {
+		t.Fatalf("merged %d audio packets, pushed %d", len(outOther), len(inOther))
+	}
+	for i, p := range inOther {
+		raw, _ := p.RTP.Marshal()
+		if !bytes.Equal(raw, outOther[i].RTP) || int(outOther[i].Media) != p.Media {
+			t.Fatalf("audio packet %d differs after the round trip", i)
+		}
+		if want := uint32((p.Capture.UnixNano() - otherSlice[i]) / 1000); outOther[i].Offset != want {
+			t.Fatalf("audio packet %d: offset %d, want %d", i, outOther[i].Offset, want)
 		}
 	}
 
@@ -566,4 +624,41 @@ func FuzzChunkerPush(f *testing.F) {
 			}
 		}
 	})
+}
+
+// h264Units reassembles the NAL units of a sequence of H.264 RTP payloads
+// (single NAL unit, STAP-A, FU-A).
+func h264Units(payloads [][]byte) ([][]byte, error) {
+	var units [][]byte
+	var fu []byte // the FU-A unit being reassembled
+	for i, p := range payloads {
+		if len(p) == 0 {
+			return nil, fmt.Errorf("payload %d is empty", i)
+		}
+		switch typ := p[0] & 0x1f; {
+		case typ == nalSTAPA:
+			us, ok := stapUnits(p[1:])
+			if !ok {
+				return nil, fmt.Errorf("payload %d: bad STAP-A", i)
+			}
+			units = append(units, us...)
+		case typ == nalFUA:
+			if len(p) < 3 {
+				return nil, fmt.Errorf("payload %d: short FU-A", i)
+			}
+			if p[1]&0x80 != 0 {
+				fu = []byte{p[0]&0xe0 | p[1]&0x1f}
+			} else if fu == nil {
+				return nil, fmt.Errorf("payload %d: FU-A continues no unit", i)
+			}
+			fu = append(fu, p[2:]...)
+			if p[1]&0x40 != 0 {
+				units = append(units, fu)
+				fu = nil
+			}
+		default:
+			units = append(units, p)
+		}
+	}
+	return units, nil
 }

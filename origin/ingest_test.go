@@ -1,6 +1,7 @@
 package origin
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -20,6 +21,7 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/base"
 	"github.com/bluenviron/gortsplib/v5/pkg/description"
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
+	"github.com/pion/rtp"
 	"go.uber.org/goleak"
 
 	"github.com/swarmtv/swarmtv/internal/wire"
@@ -130,6 +132,51 @@ func checkFlow(t *testing.T, d *description.Session, pkts []Packet) {
 		chunks = append(chunks, ch.Push(p)...)
 	}
 	chunks = append(chunks, ch.Flush()...)
+	// Every video packet fits MaxRTPPacket (audio passes as it is); the
+	// video's NAL units survive the fragmenting of larger packets.
+	var in, out [][]byte
+	big := 0
+	for _, p := range pkts {
+		if p.Media == 0 {
+			in = append(in, p.RTP.Payload)
+			if p.RTP.MarshalSize() > MaxRTPPacket {
+				big++
+			}
+		}
+	}
+	for _, sl := range groupSlices(t, chunks, 4) {
+		ps, err := wire.Merge(sl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range ps {
+			if p.Media == 0 && len(p.RTP) > MaxRTPPacket {
+				t.Fatalf("slice %d: a video packet of %d bytes", sl[0].Seq, len(p.RTP))
+			}
+			var r rtp.Packet
+			if p.Media == 0 && r.Unmarshal(p.RTP) == nil {
+				out = append(out, r.Payload)
+			}
+		}
+	}
+	inUnits, err := h264Units(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	outUnits, err := h264Units(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The last access unit may be cut short by the end of the capture.
+	if len(outUnits) < len(inUnits)-1 || len(outUnits) > len(inUnits) {
+		t.Fatalf("%d NAL units in, %d out", len(inUnits), len(outUnits))
+	}
+	for i := range outUnits {
+		if i < len(outUnits)-1 && !bytes.Equal(inUnits[i], outUnits[i]) {
+			t.Fatalf("NAL unit %d differs after fragmenting", i)
+		}
+	}
+	t.Logf("%d of %d video packets over %d bytes were fragmented", big, len(in), MaxRTPPacket)
 	keys := 0
 	for _, c := range chunks {
 		if c.Keyframe && c.Stripe == 0 {

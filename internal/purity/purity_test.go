@@ -36,6 +36,7 @@ var cores = []string{
 var pureFiles = []string{
 	"tracker/channel.go",
 	"origin/chunker.go",
+	"origin/fragment.go",
 }
 
 // forbiddenImports may not be imported by a core, nor anything under them.
