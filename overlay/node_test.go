@@ -256,22 +256,49 @@ func ringNode(t *testing.T, self Peer, members []Peer, succs int) *Node {
 	return n
 }
 
-func TestRouteClosestPrecedingAndAnswerFromList(t *testing.T) {
+func TestRouteClosestPrecedingAndAnswerAtPredecessor(t *testing.T) {
 	var ms []Peer
 	for i := range 16 {
 		ms = append(ms, peer(ID(i)<<60, string(rune('a'+i))))
 	}
 	n := ringNode(t, ms[0], ms, 3)
 	origin := peer(12345, "o")
-	// A key within the successor list is answered at once.
-	n.Step(t0, origin, &FindSuccessor{Req: 1, Key: ms[2].ID - 1, Origin: origin})
+	// A join for a key owned by our successor is answered at once.
+	n.Step(t0, origin, &FindSuccessor{Req: 1, Key: ms[1].ID - 1, Origin: origin, Kind: KindJoin})
 	fs, to := sentOf[*Found](n.Ready())
+	if len(fs) != 1 || to[0] != origin || fs[0].Succ != ms[1] || fs[0].Pred != ms[0] {
+		t.Fatalf("want Found succ=b pred=a to o, got %+v", fs)
+	}
+	// A user's lookup of it goes to the owner, which answers for itself
+	// (so a dead owner is never the answer).
+	n.Step(t0, origin, &FindSuccessor{Req: 6, Key: ms[1].ID - 1, Origin: origin})
+	fw, to := sentOf[*FindSuccessor](n.Ready())
+	if len(fw) != 1 || to[0] != ms[1] {
+		t.Fatalf("want lookup forwarded to its owner b, got %+v to %v", fw, to)
+	}
+	// The owner answers a lookup of a key between its predecessor and itself.
+	b := ringNode(t, ms[1], ms, 3)
+	b.Step(t0, origin, &FindSuccessor{Req: 7, Key: ms[1].ID - 1, Origin: origin, Hops: 1})
+	fs, to = sentOf[*Found](b.Ready())
+	if len(fs) != 1 || to[0] != origin || fs[0].Succ != ms[1] || fs[0].Pred != ms[0] || fs[0].Hops != 1 {
+		t.Fatalf("owner: want Found succ=b pred=a to o, got %+v", fs)
+	}
+	// A key further along the successor list goes to its predecessor,
+	// the first to learn of a member joining in front of it.
+	n.Step(t0, origin, &FindSuccessor{Req: 4, Key: ms[2].ID - 1, Origin: origin, Kind: KindPartner})
+	fw, to = sentOf[*FindSuccessor](n.Ready())
+	if len(fw) != 1 || to[0] != ms[1] {
+		t.Fatalf("want forward to b, got %+v to %v", fw, to)
+	}
+	// A finger refresh is answered from the list, saving the hop.
+	n.Step(t0, origin, &FindSuccessor{Req: 5, Key: ms[2].ID - 1, Origin: origin, Kind: KindFinger})
+	fs, to = sentOf[*Found](n.Ready())
 	if len(fs) != 1 || to[0] != origin || fs[0].Succ != ms[2] || fs[0].Pred != ms[1] {
-		t.Fatalf("want Found succ=c pred=b to o, got %+v", fs)
+		t.Fatalf("finger: want Found succ=c pred=b to o, got %+v", fs)
 	}
 	// A far key goes to the closest preceding finger: 0 + 2^63 is i.
 	n.Step(t0, origin, &FindSuccessor{Req: 2, Key: ms[9].ID + 5, Origin: origin, Hops: 3})
-	fw, to := sentOf[*FindSuccessor](n.Ready())
+	fw, to = sentOf[*FindSuccessor](n.Ready())
 	if len(fw) != 1 || to[0] != ms[8] || fw[0].Hops != 4 {
 		t.Fatalf("want forward to i with hops 4, got %+v to %v", fw, to)
 	}
@@ -289,9 +316,10 @@ func TestLocalLookupAndTimeout(t *testing.T) {
 		ms = append(ms, peer(ID(i)<<60, string(rune('a'+i))))
 	}
 	n := ringNode(t, ms[0], ms, 3)
-	req := n.Lookup(t0, ms[1].ID)
+	// A key this node owns is answered locally.
+	req := n.Lookup(t0, ms[0].ID-5)
 	r := n.Ready()
-	if len(r.Events) != 1 || r.Events[0] != (LookupDone{Req: req, Key: ms[1].ID, Owner: ms[1]}) {
+	if len(r.Events) != 1 || r.Events[0] != (LookupDone{Req: req, Key: ms[0].ID - 5, Owner: ms[0]}) {
 		t.Fatalf("local lookup: %+v", r.Events)
 	}
 	req = n.Lookup(t0, ms[9].ID)

@@ -45,7 +45,7 @@ func (n *Node) predReply(now time.Time, from Peer, m *PredReply) {
 		return
 	}
 	n.probeReq = 0
-	if m.HasPred && between(n.self.ID, m.Pred.ID, from.ID) && n.adoptSucc(now, m.Pred) {
+	if m.HasPred && between(n.self.ID, m.Pred.ID, from.ID) && !n.recentlyFailed(now, m.Pred.ID) && n.adoptSucc(now, m.Pred) {
 		return
 	}
 	list := []Peer{from}
@@ -60,6 +60,19 @@ func (n *Node) predReply(now time.Time, from Peer, m *PredReply) {
 	n.succs = list
 }
 
+// recentlyFailed reports whether id was found failed so recently that
+// other members may still point at it (they drop a silent predecessor
+// after 3 rounds and a probe timeout): a stale pointer must not bring it
+// back.
+func (n *Node) recentlyFailed(now time.Time, id ID) bool {
+	for _, r := range n.remembered {
+		if r.peer.ID == id {
+			return now.Sub(r.at) <= 3*n.cfg.Round+n.cfg.ProbeTimeout
+		}
+	}
+	return false
+}
+
 // notified handles a Notify: from thinks it is our predecessor.
 func (n *Node) notified(now time.Time, from Peer) {
 	if from.ID == n.self.ID {
@@ -68,7 +81,10 @@ func (n *Node) notified(now time.Time, from Peer) {
 	if len(n.succs) == 0 {
 		n.adoptSucc(now, from) // the first join to a lone node closes the ring
 	}
-	if n.hasPred && !between(n.pred.ID, from.ID, n.self.ID) {
+	if n.hasPred && !between(n.pred.ID, from.ID, n.self.ID) && now.Sub(n.predHeard) <= 2*n.cfg.Round {
+		// A live predecessor notifies every round; one silent for two
+		// rounds has likely failed, and the member notifying now (its
+		// own predecessor, which found it dead) takes its place.
 		return
 	}
 	old, had := n.pred, n.hasPred
@@ -83,9 +99,9 @@ func (n *Node) notified(now time.Time, from Peer) {
 // succHint handles a SuccHint: adopt the candidate if it is closer.
 func (n *Node) succHint(now time.Time, c Peer) { n.adoptSucc(now, c) }
 
-// route handles a FindSuccessor: answer it when Key's successor is in
-// our successor list, else forward it to the closest preceding member
-// we know.
+// route handles a FindSuccessor: answer it when Key's successor is our
+// successor, forward it to Key's predecessor when that is in our
+// successor list, else to the closest preceding member we know.
 func (n *Node) route(now time.Time, m *FindSuccessor) {
 	if n.joining() && m.Origin.ID != n.self.ID {
 		return // not on a ring yet: the asker retries elsewhere or later
@@ -102,12 +118,26 @@ func (n *Node) route(now time.Time, m *FindSuccessor) {
 		n.answer(now, m, pred, n.self)
 		return
 	}
+	if m.Kind == KindLookup && n.hasPred && betweenIncl(n.pred.ID, m.Key, n.self.ID) {
+		// We own the key: a user's lookup is answered by its owner
+		// itself, so a member that died is never given as the answer
+		// (the lookup is lost and retried instead).
+		n.answer(now, m, n.pred, n.self)
+		return
+	}
 	prev := n.self
 	for _, s := range n.succs {
 		if betweenIncl(prev.ID, m.Key, s.ID) {
-			if m.Kind == KindMerge && prev.ID != n.self.ID {
-				// A merge probe must reach the key's predecessor, which
-				// adopts the prober.
+			if m.Kind == KindLookup && prev.ID == n.self.ID {
+				n.forward(m, s) // to the owner, which answers
+				return
+			}
+			if m.Kind != KindFinger && prev.ID != n.self.ID {
+				// The key's predecessor answers: it is the first to
+				// learn of a member joining in front of the key (our
+				// list may not show it yet), and a merge probe must
+				// reach it to be adopted. Fingers tolerate staleness
+				// and save the hop.
 				n.forward(m, prev)
 				return
 			}
