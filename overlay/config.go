@@ -37,7 +37,7 @@ type Config struct {
 	ProbeTimeout time.Duration
 	// LookupTimeout and LookupRetries: a lookup not answered within the
 	// timeout is routed again, at most LookupRetries times, then fails
-	// with ErrLookupTimeout (defaults 2s and 2).
+	// with ErrLookupTimeout (defaults 2s and 3).
 	LookupTimeout time.Duration
 	LookupRetries int
 	// MergeFanout is the merge's cost parameter F: a node that learns of
@@ -81,7 +81,7 @@ const (
 	DefaultFingersPerRound = 2
 	DefaultProbeTimeout    = 2 * time.Second
 	DefaultLookupTimeout   = 2 * time.Second
-	DefaultLookupRetries   = 2
+	DefaultLookupRetries   = 3
 	DefaultMergeFanout     = 2
 	DefaultMergeCooldown   = 10 * time.Second
 	DefaultContactInterval = 2 * time.Second

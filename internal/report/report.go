@@ -36,6 +36,31 @@ type NAT struct {
 	Failed  int `json:"failed"`
 }
 
+// Overlay holds the structured overlay's figures; each is null where the
+// run did not measure it.
+type Overlay struct {
+	// LookupSuccess: lookups answered with the member that owns the key
+	// (the true successor at answer time) ÷ lookups started.
+	LookupSuccess *float64 `json:"lookup_success"`
+	// LookupHops: forwards per answered lookup.
+	LookupHops *Hops `json:"lookup_hops"`
+	// Consistent: at the end of the run every member's successor and
+	// predecessor are its true neighbours on one ring.
+	Consistent *bool `json:"consistent"`
+	// MergeMs: from a partition's healing to one consistent ring.
+	MergeMs *float64 `json:"merge_ms"`
+	// MergeMessagesPerPeer: overlay messages sent during the merge (from
+	// healing to one consistent ring, background stabilisation
+	// included) ÷ members.
+	MergeMessagesPerPeer *float64 `json:"merge_messages_per_peer"`
+}
+
+// Hops summarises lookup path lengths.
+type Hops struct {
+	Mean float64 `json:"mean"`
+	P99  float64 `json:"p99"`
+}
+
 // Report is one run's swarmtv.report/v1. Pointer fields are null where
 // the mode cannot measure them.
 type Report struct {
@@ -62,6 +87,7 @@ type Report struct {
 	NAT                     *NAT         `json:"nat"`
 	ControlOverhead         *float64     `json:"control_overhead"`
 	TraceHash               *string      `json:"trace_hash"`
+	Overlay                 *Overlay     `json:"overlay"`
 	WallS                   float64      `json:"wall_s"`
 }
 

@@ -53,8 +53,18 @@ type Config struct {
 
 	KillTrackerAt    time.Duration // 0: never
 	RestartTrackerAt time.Duration // 0: never
-	PartitionAt      time.Duration // 0: never (not modelled yet)
-	HealAt           time.Duration // 0: never (not modelled yet)
+	PartitionAt      time.Duration // 0: never; cuts the network in two halves (see overlay.go)
+	HealAt           time.Duration // 0: never
+	ChurnStopAt      time.Duration // 0: never; churn ends at this time
+
+	// Overlay runs the structured overlay core (package overlay) on
+	// every viewer; see overlay.go.
+	Overlay     bool
+	MergeFanout int           // overlay.Config.MergeFanout (0: the core's default)
+	LookupEvery time.Duration // each member starts a lookup of a random key this often
+	// Media false runs no stream and no tracker: only the overlay (for
+	// ring figures at scales the media simulation cannot reach quickly).
+	Media bool
 
 	CheckEvery time.Duration // invariant checks and samples
 
@@ -121,6 +131,8 @@ func DefaultConfig() Config {
 		// reports of live parents against 31 of dead ones; at 2 s, 33
 		// and 29).
 		ParentTimeout: 2 * time.Second,
+		LookupEvery:     10 * time.Second,
+		Media:           true,
 	}
 }
 
@@ -176,7 +188,7 @@ func (c *Config) Validate() error {
 	for _, t := range []struct {
 		name string
 		v    time.Duration
-	}{{"parent-timeout", c.ParentTimeout}, {"playout-delay", c.PlayoutDelay}, {"fetch-margin", c.FetchMargin}, {"kill-tracker-at", c.KillTrackerAt}, {"restart-tracker-at", c.RestartTrackerAt}, {"partition-at", c.PartitionAt}, {"heal-at", c.HealAt}} {
+	}{{"parent-timeout", c.ParentTimeout}, {"playout-delay", c.PlayoutDelay}, {"fetch-margin", c.FetchMargin}, {"kill-tracker-at", c.KillTrackerAt}, {"restart-tracker-at", c.RestartTrackerAt}, {"partition-at", c.PartitionAt}, {"heal-at", c.HealAt}, {"churn-stop-at", c.ChurnStopAt}} {
 		if t.v < 0 {
 			return bad("%s must not be negative, got %v", t.name, t.v)
 		}
@@ -186,6 +198,15 @@ func (c *Config) Validate() error {
 	}
 	if c.HealAt > 0 && (c.PartitionAt == 0 || c.HealAt <= c.PartitionAt) {
 		return bad("heal-at (%v) needs an earlier partition-at (%v)", c.HealAt, c.PartitionAt)
+	}
+	if c.LookupEvery < 100*time.Millisecond {
+		return bad("lookup-every must be at least 100ms, got %v", c.LookupEvery)
+	}
+	if c.MergeFanout < -1 || c.MergeFanout > 64 {
+		return bad("merge-fanout must be -1..64 (-1: no spreading, 0: the default), got %d", c.MergeFanout)
+	}
+	if !c.Media && !c.Overlay {
+		return bad("media false needs overlay true: there would be nothing to simulate")
 	}
 	sum := 0.0
 	for _, v := range c.NATMix {
@@ -232,6 +253,19 @@ func floatOpt(name, usage string, f func(c *Config) *float64) Option {
 				return fmt.Errorf("want a number, got %q", v)
 			}
 			*f(c) = x
+			return nil
+		}}
+}
+
+func boolOpt(name, usage string, f func(c *Config) *bool) Option {
+	return Option{name, usage,
+		func(c *Config) string { return strconv.FormatBool(*f(c)) },
+		func(c *Config, v string) error {
+			b, err := strconv.ParseBool(strings.TrimSpace(v))
+			if err != nil {
+				return fmt.Errorf("want true or false, got %q", v)
+			}
+			*f(c) = b
 			return nil
 		}}
 }
@@ -320,8 +354,13 @@ var Options = []Option{
 	durOpt("heartbeat", "tracker heartbeat interval", func(c *Config) *time.Duration { return &c.Heartbeat }),
 	durOpt("kill-tracker-at", "the tracker dies at this simulated time (0: never)", func(c *Config) *time.Duration { return &c.KillTrackerAt }),
 	durOpt("restart-tracker-at", "the tracker restarts, empty, at this time (0: never)", func(c *Config) *time.Duration { return &c.RestartTrackerAt }),
-	durOpt("partition-at", "network partition at this time (0: never; not modelled yet)", func(c *Config) *time.Duration { return &c.PartitionAt }),
-	durOpt("heal-at", "the partition heals at this time (0: never; not modelled yet)", func(c *Config) *time.Duration { return &c.HealAt }),
+	durOpt("partition-at", "the network splits in two halves (by region; the origin and tracker in one) at this time (0: never)", func(c *Config) *time.Duration { return &c.PartitionAt }),
+	durOpt("heal-at", "the partition heals at this time (0: never)", func(c *Config) *time.Duration { return &c.HealAt }),
+	durOpt("churn-stop-at", "churn ends at this time (0: never)", func(c *Config) *time.Duration { return &c.ChurnStopAt }),
+	boolOpt("overlay", "run the structured overlay on every viewer (ring, lookups, merge after a partition)", func(c *Config) *bool { return &c.Overlay }),
+	intOpt("merge-fanout", "overlay merge fanout F, the merge's cost parameter (0: default 2, -1: no spreading)", func(c *Config) *int { return &c.MergeFanout }),
+	durOpt("lookup-every", "each overlay member looks up a random key this often", func(c *Config) *time.Duration { return &c.LookupEvery }),
+	boolOpt("media", "simulate the stream and the tracker (false: the overlay only)", func(c *Config) *bool { return &c.Media }),
 	{"link-up-reset", "tell a child's core its parent is up when the parent accepts the hello, as internal/transport does (false: at its first chunk)",
 		func(c *Config) string { return strconv.FormatBool(c.LinkUpReset) },
 		func(c *Config, v string) error {

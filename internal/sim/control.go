@@ -54,6 +54,12 @@ func (s *Sim) join(e *event) {
 		p.node, p.alive = node, true
 		p.alivePos = len(s.alive)
 		s.alive = append(s.alive, p.idx)
+		if s.cfg.Overlay {
+			s.ovArrive(p)
+		}
+		if !s.cfg.Media {
+			return // the overlay only: no stream, no tracker
+		}
 		// Start the core's clock, as the real driver does: a peer the
 		// tracker cannot place fetches from the origin after the
 		// connect grace.
@@ -78,7 +84,7 @@ func (s *Sim) trackerJoin(e *event) {
 	if !p.alive {
 		return
 	}
-	if !s.trUp {
+	if !s.trUp || s.severed(p, s.peers[originIdx]) {
 		s.push(event{at: s.now - s.trackerOWD(p) + requestTimout, kind: evJoin, node: p.idx})
 		return
 	}
@@ -160,7 +166,7 @@ func (s *Sim) heartbeat(e *event) {
 // know the peer (it restarted, or expired the peer) makes it join again.
 func (s *Sim) trackerBeat(e *event) {
 	p := s.peers[e.node]
-	if !p.alive || !s.trUp {
+	if !p.alive || !s.trUp || s.severed(p, s.peers[originIdx]) {
 		return
 	}
 	st := p.node.Stats()
@@ -195,7 +201,7 @@ func (s *Sim) trackerLost(e *event) {
 	}
 	rep := p.lost[0]
 	p.lost = p.lost[1:]
-	if !p.alive || !s.trUp {
+	if !p.alive || !s.trUp || s.severed(p, s.peers[originIdx]) {
 		return
 	}
 	resp, err := s.tr.ParentLost(channelName, tracker.ParentLostRequest{ID: string(p.id), Parent: string(nodeID(rep.parent)), Switched: rep.switched})
@@ -218,6 +224,9 @@ func (s *Sim) leave(p *peer, crash bool) {
 		return
 	}
 	s.collect(p)
+	if s.cfg.Overlay {
+		s.ovLeave(p, crash)
+	}
 	p.alive = false
 	p.leftAt = s.now
 	last := s.alive[len(s.alive)-1]
@@ -252,7 +261,11 @@ func (s *Sim) scheduleChurn(from int64) {
 		return
 	}
 	gap := s.churn.ExpFloat64() / rate
-	if at := float64(from) + gap; at <= float64(s.end) {
+	end := float64(s.end)
+	if s.cfg.ChurnStopAt > 0 {
+		end = min(end, float64(s.cfg.ChurnStopAt))
+	}
+	if at := float64(from) + gap; at <= end {
 		s.push(event{at: int64(at), kind: evChurn})
 	}
 }

@@ -388,6 +388,11 @@ func (s *Sim) report() *report.Report {
 	r.ControlOverhead = report.Ratio(float64(m.control), float64(m.media))
 	h := s.trace.sum()
 	r.TraceHash = &h
+	if !s.cfg.Media {
+		r.Savings, r.Continuity, r.RebufferRatio, r.StartupMs, r.LagMs, r.RepairMs = nil, nil, nil, nil, nil, nil
+		r.TreeDepth, r.CrossISPBytes, r.CrossISPLowerBoundBytes, r.NAT, r.ControlOverhead = nil, nil, nil, nil, nil
+	}
+	s.ovReport(r)
 	return r
 }
 

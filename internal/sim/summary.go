@@ -48,6 +48,18 @@ func WriteSummary(w io.Writer, r *report.Report, events uint64) {
 		fmt.Fprintf(tw, "connections\tdirect %d  relayed %d  failed %d\n", n.Direct, n.Relayed, n.Failed)
 	}
 	fmt.Fprintf(tw, "control overhead\t%s\n", f(r.ControlOverhead, "%.5f"))
+	if o := r.Overlay; o != nil {
+		hops := "n/a"
+		if o.LookupHops != nil {
+			hops = fmt.Sprintf("mean %.2f  p99 %.0f", o.LookupHops.Mean, o.LookupHops.P99)
+		}
+		consistent := "n/a"
+		if o.Consistent != nil {
+			consistent = fmt.Sprint(*o.Consistent)
+		}
+		fmt.Fprintf(tw, "overlay lookups\tsuccess %s  hops %s\n", f(o.LookupSuccess, "%.5f"), hops)
+		fmt.Fprintf(tw, "overlay ring\tconsistent %s  merge %s ms  merge msgs/peer %s\n", consistent, f(o.MergeMs, "%.0f"), f(o.MergeMessagesPerPeer, "%.1f"))
+	}
 	if r.TraceHash != nil {
 		fmt.Fprintf(tw, "trace hash\t%s\n", *r.TraceHash)
 	}

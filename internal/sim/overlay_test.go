@@ -1,0 +1,140 @@
+package sim
+
+import (
+	"math"
+	"slices"
+	"testing"
+	"time"
+)
+
+func overlayOnly(peers int, d time.Duration, seed uint64) Config {
+	c := DefaultConfig()
+	c.Scenario = "overlay-test"
+	c.Peers = peers
+	c.Duration = d
+	c.Seed = seed
+	c.Overlay = true
+	c.Media = false
+	c.FlashCrowd = 10 * time.Second
+	c.LookupEvery = 2 * time.Second
+	return c
+}
+
+// Issue 6, acceptance (small): with churn, lookups find the key's owner,
+// in O(log N) hops, and the ring is consistent soon after churn stops.
+func TestOverlayChurn(t *testing.T) {
+	c := overlayOnly(300, 100*time.Second, 3)
+	c.Churn = 0.1
+	c.CrashShare = 0.5
+	c.ChurnStopAt = 70 * time.Second
+	r, s := run(t, c)
+	o := r.Overlay
+	if o == nil || o.LookupSuccess == nil || o.LookupHops == nil || o.Consistent == nil {
+		t.Fatalf("overlay figures missing: %+v", o)
+	}
+	if s.ov.lookups < 1000 {
+		t.Fatalf("only %d lookups counted", s.ov.lookups)
+	}
+	if *o.LookupSuccess < 0.99 {
+		t.Errorf("lookup success %.4f, want >= 0.99 (%v)", *o.LookupSuccess, s.Notes())
+	}
+	if bound := math.Log2(300)/2 + 2; o.LookupHops.Mean > bound {
+		t.Errorf("mean hops %.2f over log2(N)/2+2 = %.2f", o.LookupHops.Mean, bound)
+	}
+	if !*o.Consistent {
+		t.Error("ring not consistent at the end")
+	}
+	if ms := s.ov.churnConsistent; ms < 0 || ms > 30_000 {
+		t.Errorf("ring consistent %d ms after churn stopped, want within 30 s", ms)
+	}
+	if r.Continuity != nil || r.Savings != nil {
+		t.Error("an overlay-only run reports media figures")
+	}
+}
+
+// Issue 6, acceptance (small): two halves partitioned, then healed: each
+// half forms its own ring during the cut, and one consistent ring is
+// back within 30 s of healing, at a reported message cost.
+func TestOverlayPartitionHeal(t *testing.T) {
+	c := overlayOnly(200, 150*time.Second, 5)
+	c.PartitionAt = 30 * time.Second
+	c.HealAt = 90 * time.Second
+	r, s := run(t, c)
+	o := r.Overlay
+	if !s.ov.partitionSidesOK {
+		t.Error("the halves never formed consistent rings of their own during the partition")
+	}
+	if o.MergeMs == nil || o.MergeMessagesPerPeer == nil {
+		t.Fatalf("no merge measured: %+v (%v)", o, s.Notes())
+	}
+	if *o.MergeMs > 30_000 {
+		t.Errorf("merge took %.0f ms, want within 30 s", *o.MergeMs)
+	}
+	if *o.MergeMessagesPerPeer <= 0 {
+		t.Errorf("merge messages per peer %v", *o.MergeMessagesPerPeer)
+	}
+	if !*o.Consistent {
+		t.Error("ring not consistent at the end")
+	}
+	if *o.LookupSuccess < 0.99 {
+		t.Errorf("lookup success %.4f outside the partition", *o.LookupSuccess)
+	}
+}
+
+// The merge's cost parameter: without spreading (fanout -1) the rings
+// still merge (stabilisation zips them), at fewer merge messages.
+func TestOverlayMergeFanout(t *testing.T) {
+	var msgs []float64
+	for _, f := range []int{-1, 4} {
+		c := overlayOnly(100, 120*time.Second, 9)
+		c.PartitionAt = 20 * time.Second
+		c.HealAt = 60 * time.Second
+		c.MergeFanout = f
+		r, s := run(t, c)
+		if r.Overlay.MergeMs == nil {
+			t.Fatalf("fanout %d: no merge (%v)", f, s.Notes())
+		}
+		msgs = append(msgs, float64(s.ovMergeSent()))
+	}
+	if !(msgs[0] < msgs[1]) {
+		t.Errorf("merge probes and hints sent: fanout -1 %v, fanout 4 %v: want fewer without spreading", msgs[0], msgs[1])
+	}
+}
+
+// Same seed, same overlay trace; the overlay changes nothing when off.
+func TestOverlayDeterministic(t *testing.T) {
+	c := overlayOnly(60, 40*time.Second, 11)
+	c.Churn = 0.2
+	c.PartitionAt = 10 * time.Second
+	c.HealAt = 20 * time.Second
+	r1, _ := run(t, c)
+	r2, _ := run(t, c)
+	if *r1.TraceHash != *r2.TraceHash || reportJSON(t, r1) != reportJSON(t, r2) {
+		t.Fatal("same seed, different runs")
+	}
+	c.Seed++
+	r3, _ := run(t, c)
+	if *r3.TraceHash == *r1.TraceHash {
+		t.Fatal("another seed, same trace")
+	}
+}
+
+// The overlay alongside the stream: a tracker outage does not stop
+// playback, the ring stays whole, and the stream still plays on the side
+// of a partition that keeps the origin.
+func TestOverlayWithMedia(t *testing.T) {
+	c := small(40, 60*time.Second, 13)
+	c.Overlay = true
+	c.KillTrackerAt = 15 * time.Second
+	c.RestartTrackerAt = 30 * time.Second
+	r, s := run(t, c)
+	if r.Overlay == nil || !*r.Overlay.Consistent {
+		t.Fatalf("overlay not consistent: %+v (%v)", r.Overlay, s.Notes())
+	}
+	if *r.Continuity < 0.99 {
+		t.Errorf("continuity %.4f through a tracker outage", *r.Continuity)
+	}
+	if !slices.ContainsFunc(s.Notes(), func(n string) bool { return len(n) > 0 }) {
+		t.Error("no overlay notes")
+	}
+}
