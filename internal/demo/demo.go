@@ -46,10 +46,14 @@ type Config struct {
 	// peer's status page at /peers/<i>/. Empty means DefaultDashboardAddr,
 	// or a free port if that one is taken.
 	DashboardAddr string
-	// OriginCapacity and PeerCapacity shape the tree (defaults 1 and 2:
-	// the origin feeds one peer, which feeds the next two, and so on).
+	// OriginCapacity and PeerCapacity shape the trees, in whole streams
+	// (defaults 1 and 2: the origin sends one stream's worth of stripes,
+	// each peer forwards up to two); a peer accepts PeerCapacity ×
+	// Stripes stripe feeds.
 	OriginCapacity int
 	PeerCapacity   int
+	// Stripes is K, the stripe trees of the channel (default 4).
+	Stripes int
 	// StatusEvery is the status line period (default 3s; <0 disables).
 	StatusEvery time.Duration
 	Out         io.Writer    // status lines (default io.Discard)
@@ -77,6 +81,13 @@ func (c *Config) defaults() error {
 	}
 	if c.PeerCapacity == 0 {
 		c.PeerCapacity = 2
+	}
+	if c.Stripes == 0 {
+		c.Stripes = 4
+	}
+	if c.Stripes < 1 || c.Stripes > tracker.MaxStripes || c.PeerCapacity*c.Stripes > tracker.MaxPeerCapacity {
+		return fmt.Errorf("demo: %d stripes × peer capacity %d: want 1..%d stripes and at most %d stripe feeds per peer",
+			c.Stripes, c.PeerCapacity, tracker.MaxStripes, tracker.MaxPeerCapacity)
 	}
 	if c.StatusEvery == 0 {
 		c.StatusEvery = 3 * time.Second
@@ -154,6 +165,7 @@ func Run(ctx context.Context, cfg Config) (*report.Report, error) {
 		Tracker:  d.url,
 		Key:      key,
 		Capacity: cfg.OriginCapacity,
+		Stripes:  cfg.Stripes,
 		Logger:   cfg.Logger.With("role", "origin"),
 	})
 	if err != nil {
@@ -178,7 +190,7 @@ func Run(ctx context.Context, cfg Config) (*report.Report, error) {
 			Channel:  Channel,
 			Tracker:  d.url,
 			RTSP:     fmt.Sprintf("127.0.0.1:%d", cfg.RTSPPort+i),
-			Capacity: cfg.PeerCapacity,
+			Capacity: cfg.PeerCapacity * cfg.Stripes,
 			Logger:   cfg.Logger.With("role", "peer", "peer", i),
 		})
 		if err != nil {
