@@ -539,3 +539,77 @@ func TestDemoReport(t *testing.T) {
 	}
 	t.Logf("demo report: savings %v continuity %v startup %v lag %v depth %v", r["savings"], r["continuity"], r["startup_ms"], r["lag_ms"], r["tree_depth"])
 }
+
+// Four stripe trees: some peer gets its stripes from two parents or more,
+// at least one of them a peer; that peer is killed mid-stream and ffmpeg,
+// playing the child, sees no gap while the stripes move elsewhere.
+func TestStripesFromDifferentParents(t *testing.T) {
+	needTool(t, "ffmpeg")
+	s := startTracker(t)
+	s.startOrigin(t, "--stripes", "4")
+	peers := []*peer{s.startPeer(t, "A", 8), s.startPeer(t, "B", 8), s.startPeer(t, "C", 8)}
+	byID := map[string]*peer{}
+	for _, p := range peers {
+		byID[string(p.mustStatus(t).ID)] = p
+	}
+	var child, parent *peer
+	var parentID string
+	waitFor(t, 20*time.Second, "a peer fed by two parents, one of them a peer", func() bool {
+		for _, p := range peers {
+			st := p.mustStatus(t)
+			distinct := map[string]bool{}
+			for _, a := range st.Stripes {
+				distinct[a.Parent.ID] = true
+			}
+			if len(st.Stripes) != 4 || len(distinct) < 2 || distinct[""] {
+				continue
+			}
+			for _, a := range st.Stripes {
+				if q := byID[a.Parent.ID]; q != nil {
+					child, parent, parentID = p, q, a.Parent.ID
+					t.Logf("%s's stripes: %v", p.name, parentIDs(st))
+					return true
+				}
+			}
+		}
+		return false
+	})
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	fl, done := watch(ctx, t, child.rtsp)
+	waitFor(t, 15*time.Second, "ffmpeg decoding "+child.name, func() bool { n, _, _ := fl.gaps(); return n > 60 })
+	before, _, _ := fl.gaps()
+	parent.kill()
+	time.Sleep(8 * time.Second)
+	frames, maxWall, maxPTS := fl.gaps()
+	cancel()
+	<-done
+
+	st := child.mustStatus(t)
+	t.Logf("killed %s (parent of some of %s's stripes): %d frames after, largest gap %v wall / %.3fs media; stripes now %v; repairs %d, lost slices %d",
+		parent.name, child.name, frames-before, maxWall, maxPTS, parentIDs(st), st.Swarm.Repairs, st.Swarm.LostSlices)
+	if frames-before < 7*30*8/10 {
+		t.Errorf("only %d frames decoded in the 8 s after the parent died", frames-before)
+	}
+	if maxWall > time.Second || maxPTS > 1 {
+		t.Errorf("gap in played frames: %v wall, %.3f s media (want under 1 s)", maxWall, maxPTS)
+	}
+	for s, a := range st.Stripes {
+		if a.Parent.ID == parentID {
+			t.Errorf("stripe %d still names the killed parent", s)
+		}
+	}
+}
+
+// parentIDs lists a peer's stripe parents (short IDs, "-" for none).
+func parentIDs(st proxy.Status) []string {
+	out := make([]string, len(st.Stripes))
+	for s, a := range st.Stripes {
+		out[s] = "-"
+		if a.Parent.ID != "" {
+			out[s] = a.Parent.ID[:8]
+		}
+	}
+	return out
+}
