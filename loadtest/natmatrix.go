@@ -135,7 +135,7 @@ func RunNATMatrix(ctx context.Context, cfg NATMatrixConfig) (*NATMatrixReport, e
 	}
 	start := time.Now()
 	var nats []netlab.NAT
-	for _, n := range netlab.AllNATs {
+	for _, n := range append(slices.Clone(netlab.AllNATs), netlab.SymmetricSequential) {
 		nats = append(nats, n, n)
 	}
 	lab, err := netlab.New(ctx, netlab.Config{NATs: nats, HostsPerNAT: 5})
@@ -330,6 +330,21 @@ func (m *matrix) pairs() ([]pairSpec, error) {
 			specs = append(specs, pairSpec{a: a, b: b, expect: expected(x, y)})
 		}
 	}
+	// Port prediction: a symmetric NAT with sequential ports as the
+	// child of a port-restricted cone (punchable only by predicting its
+	// ports) and as the parent of a random symmetric NAT (not at all).
+	seq := byType[netlab.SymmetricSequential]
+	for _, pr := range [][2]*netlab.Site{{byType[netlab.PortRestricted][0], seq[0]}, {seq[1], byType[netlab.Symmetric][0]}} {
+		a, err := ref(pr[0])
+		if err != nil {
+			return nil, err
+		}
+		b, err := ref(pr[1])
+		if err != nil {
+			return nil, err
+		}
+		specs = append(specs, pairSpec{a: a, b: b, expect: expected(pr[0].NAT, pr[1].NAT)})
+	}
 	lanSite := byType[netlab.PortRestricted][1]
 	a, err := ref(lanSite)
 	if err != nil {
@@ -347,9 +362,16 @@ func (m *matrix) pairs() ([]pairSpec, error) {
 
 // expected is the pairing rule's prediction for two NAT types.
 func expected(x, y netlab.NAT) string {
-	tx, _ := core.ParseType(string(x))
-	ty, _ := core.ParseType(string(y))
-	if core.CanPunch(core.Typical(tx), core.Typical(ty)) {
+	typ := func(n netlab.NAT) (core.Result, bool) {
+		if n == netlab.SymmetricSequential {
+			return core.Typical(core.TypeSymmetric), true
+		}
+		t, _ := core.ParseType(string(n))
+		return core.Typical(t), false
+	}
+	tx, px := typ(x)
+	ty, py := typ(y)
+	if core.CanPunchPredicting(tx, ty, px, py) {
 		return tracker.OutcomeDirect
 	}
 	return tracker.OutcomeRelayed

@@ -19,7 +19,9 @@ import (
 // behind each NAT type) plays the stream with chunks from its parent;
 // two hosts behind one NAT meet directly over their LAN addresses; a
 // child behind a symmetric NAT whose uplink bounces notices the new
-// mapping and keeps playing. Nothing of the lab is left behind.
+// mapping and keeps playing; a symmetric NAT that allocates ports in
+// sequence is punched from a port-restricted cone by port prediction.
+// Nothing of the lab is left behind.
 func TestNATMatrix(t *testing.T) {
 	bin := filepath.Join(t.TempDir(), "swarmtv")
 	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/swarmtv").CombinedOutput(); err != nil {
@@ -38,8 +40,8 @@ func TestNATMatrix(t *testing.T) {
 	if rep.NAT == nil || rep.NAT.Failed != 0 {
 		t.Errorf("failed pairs: %+v", rep.NAT)
 	}
-	if len(rep.Pairs) != 11 {
-		t.Fatalf("%d pairs, want 10 NAT type pairs and the LAN pair", len(rep.Pairs))
+	if len(rep.Pairs) != 13 {
+		t.Fatalf("%d pairs, want 10 NAT type pairs, 2 port prediction pairs and the LAN pair", len(rep.Pairs))
 	}
 	seenNAT := map[string]bool{}
 	for _, p := range rep.Pairs {
@@ -48,8 +50,9 @@ func TestNATMatrix(t *testing.T) {
 		}
 		cone := func(s string) bool { return strings.HasPrefix(s, "fullcone") || strings.HasPrefix(s, "restricted") }
 		sym := func(s string) bool { return strings.HasPrefix(s, "symmetric") }
+		seq := func(s string) bool { return strings.HasPrefix(s, "symmetric-sequential") }
 		switch {
-		case !sym(p.A) && !sym(p.B), cone(p.A) && sym(p.B):
+		case !sym(p.A) && !sym(p.B), cone(p.A) && sym(p.B), !sym(p.A) && seq(p.B):
 			if p.Expected != tracker.OutcomeDirect {
 				t.Errorf("%s ↔ %s expected %s by the pairing rule, want direct", p.A, p.B, p.Expected)
 			}

@@ -110,15 +110,15 @@ func (c *Client) Probe(ctx context.Context, server netip.AddrPort, cfg ProbeConf
 		o.FilterTested = false
 	}
 
-	// Mapping tests II and III, together.
+	// Mapping tests II and III, one after the other: a NAT that
+	// allocates in sequence then shows its step in order (PortStep).
 	var b2, b3 Binding
 	var err2, err3 error
 	if single {
 		b3, err3 = c.Bind(ctx, netip.AddrPortFrom(server.Addr(), b1.Other.Port()), 0, cfg.Wait)
 	} else {
-		wg.Go(func() { b2, err2 = c.Bind(ctx, netip.AddrPortFrom(b1.Other.Addr(), server.Port()), 0, cfg.Wait) })
-		wg.Go(func() { b3, err3 = c.Bind(ctx, b1.Other, 0, cfg.Wait) })
-		wg.Wait()
+		b2, err2 = c.Bind(ctx, netip.AddrPortFrom(b1.Other.Addr(), server.Port()), 0, cfg.Wait)
+		b3, err3 = c.Bind(ctx, b1.Other, 0, cfg.Wait)
 	}
 	if err := ctx.Err(); err != nil {
 		return rep, err

@@ -105,8 +105,19 @@ func ProbeNAT(ctx context.Context, c *nat.Client, server netip.AddrPort, local n
 	if m, err := netip.ParseAddrPort(rep.Mapped.String()); err == nil && m != local {
 		r.Candidates = append(r.Candidates, m.String())
 	}
+	// A symmetric NAT with a port step: its next mappings, for the
+	// remote to probe (port prediction; the rendezvous sees two
+	// candidates on one IP and lets such a peer punch).
+	for _, p := range core.PredictPorts(rep.Obs, predictedPorts) {
+		r.Candidates = append(r.Candidates, p.String())
+	}
 	return r, nil
 }
+
+// predictedPorts is how many predicted mappings a peer behind a NAT with
+// sequential ports lists (LAN, mapped and these stay within
+// tracker.MaxCandidates).
+const predictedPorts = 5
 
 // specificLocal replaces a wildcard IP by the one the host would send
 // to server from.
@@ -346,7 +357,7 @@ func (a *natAgent) punch(ctx context.Context, token uint64, timeoutMS int, targe
 	if timeout <= 0 || timeout > 10*time.Second {
 		timeout = tracker.PunchTimeoutMS * time.Millisecond
 	}
-	s := nat.NewPunchSession(core.PunchConfig{Token: token, Timeout: timeout}, targets, func(b []byte, to netip.AddrPort) error {
+	s := nat.NewPunchSession(core.PunchConfig{Token: token, Timeout: timeout, MaxTargets: 2 * tracker.MaxCandidates}, targets, func(b []byte, to netip.AddrPort) error {
 		_, err := a.ep.WriteTo(b, net.UDPAddrFromAddrPort(to))
 		return err
 	})

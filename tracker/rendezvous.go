@@ -70,7 +70,7 @@ type RendezvousConfig struct {
 // /connect naming its target; the answer is direct (the target is the
 // origin or has no NAT, or either side reported no class), punch (the
 // target's candidates and a token) or relay (a session address and a
-// token, when core.CanPunch says the pair cannot punch, or the dialer
+// token, when core.CanPunchPredicting says the pair cannot punch, or the dialer
 // says punching failed). For punch and relay the target gets an [Offer]
 // at once through its offers long-poll (GET /offers, which every peer
 // keeps open), so both sides start within a round trip of each other
@@ -386,7 +386,7 @@ func (rv *Rendezvous) decide(d, t *rdvPeer, origin, forceRelay bool) string {
 		return ModeRelay
 	case shareIP(d.cands, t.cands):
 		return ModePunch // behind one NAT (one mapped IP): the LAN candidates meet
-	case core.CanPunch(core.Typical(dt), core.Typical(tt)):
+	case core.CanPunchPredicting(core.Typical(dt), core.Typical(tt), predicts(d.cands), predicts(t.cands)):
 		return ModePunch
 	case relay:
 		return ModeRelay
@@ -407,6 +407,24 @@ func shareIP(a, b []string) bool {
 				return true
 			}
 		}
+	}
+	return false
+}
+
+// predicts reports whether a peer lists predicted ports: two or more
+// candidates on one IP (its mapped address and the next mappings its
+// NAT will likely hand out; see core.PredictPorts).
+func predicts(cands []string) bool {
+	seen := map[string]bool{}
+	for _, c := range cands {
+		h, _, err := net.SplitHostPort(c)
+		if err != nil {
+			continue
+		}
+		if seen[h] {
+			return true
+		}
+		seen[h] = true
 	}
 	return false
 }

@@ -27,6 +27,11 @@ const (
 	Restricted     NAT = "restricted"     // EIM, address-dependent filtering
 	PortRestricted NAT = "portrestricted" // EIM, address-and-port-dependent filtering
 	Symmetric      NAT = "symmetric"      // address-and-port-dependent mapping
+	// SymmetricSequential maps like Symmetric but hands out the ports of
+	// new flows in sequence (step 1), as many home routers do: its next
+	// mapping can be predicted (RFC 5128 section 3.6). nat/core names it
+	// symmetric.
+	SymmetricSequential NAT = "symmetric-sequential"
 )
 
 // AllNATs lists the four types in a fixed order.

@@ -285,3 +285,30 @@ func TestCloseTwice(t *testing.T) {
 		t.Errorf("closed lab still lists %v", lab.Namespaces())
 	}
 }
+
+// A symmetric NAT that allocates ports in sequence is still symmetric to
+// RFC 5780, but its mapping tests show the step, so its next mappings
+// can be predicted (RFC 5128 section 3.6); fully-random shows none.
+func TestClassifierSeesSequentialPorts(t *testing.T) {
+	lab := newLab(t, netlab.Config{NATs: []netlab.NAT{netlab.SymmetricSequential, netlab.Symmetric}})
+	s := stunServer(t, lab)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, site := range lab.Sites {
+		cc, local := client(t, site.Hosts[0])
+		rep, err := cc.Probe(ctx, s.Addr(), nat.ProbeConfig{Local: local})
+		if err != nil {
+			t.Fatalf("%s: %v", site.NAT, err)
+		}
+		if rep.Type != core.TypeSymmetric {
+			t.Errorf("%s classified as %v, want symmetric\n%v", site.NAT, rep.Type, rep)
+		}
+		wantStep := 0
+		if site.NAT == netlab.SymmetricSequential {
+			wantStep = 1
+		}
+		if rep.PortStep != wantStep {
+			t.Errorf("%s: port step %d, want %d\n%v", site.NAT, rep.PortStep, wantStep, rep)
+		}
+	}
+}

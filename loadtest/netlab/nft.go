@@ -1,6 +1,12 @@
 package netlab
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
+
+// seqPorts is how many ports a SymmetricSequential router cycles through.
+const seqPorts = 1024
 
 // Ruleset returns the nftables ruleset of a router of the given type. It
 // starts by deleting the lab's table, so applying it again resets the
@@ -9,8 +15,22 @@ import "fmt"
 // The router's interfaces are "wan" (public) and "lan".
 func Ruleset(n NAT) string {
 	masq := "masquerade"
-	if n == Symmetric {
+	switch n {
+	case Symmetric:
 		masq = "masquerade fully-random"
+	case SymmetricSequential:
+		// A new port for every new UDP flow, counting up from 40000 (the
+		// counter is per rule, so per router; a map gives the port, as a
+		// numgen value would be taken in the wrong byte order); other
+		// traffic is masqueraded.
+		var ports strings.Builder
+		for i := range seqPorts {
+			if i > 0 {
+				ports.WriteString(", ")
+			}
+			fmt.Fprintf(&ports, "%d : %d", i, 40000+i)
+		}
+		masq = fmt.Sprintf("meta l4proto udp masquerade to :numgen inc mod %d map { %s }\n\t\toifname \"wan\" masquerade", seqPorts, ports.String())
 	}
 	var maps, pre, learn string
 	switch n {

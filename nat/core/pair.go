@@ -92,3 +92,22 @@ func Class(r Result, o Observations) (t Type, ok bool) {
 		return TypePortRestricted, true
 	}
 }
+
+// CanPunchPredicting is CanPunch with port prediction (RFC 5128 section
+// 3.6): a side whose mapping depends on the remote but whose NAT hands
+// out ports in a fixed step lists its predicted next mappings among its
+// candidates (aPredicts, bPredicts). A remote with endpoint-independent
+// mapping probes those ports, which opens its own filter for them
+// whatever its filtering, and the predicting side's first probe towards
+// the remote's reflexive address gets one of them: such a pair can
+// punch. Two sides that both depend on the remote still cannot.
+func CanPunchPredicting(a, b Result, aPredicts, bPredicts bool) bool {
+	if CanPunch(a, b) {
+		return true
+	}
+	if a.Type == TypeBlocked || b.Type == TypeBlocked || a.Mapping == Unknown || b.Mapping == Unknown {
+		return false
+	}
+	aEIM, bEIM := a.Mapping == EndpointIndependent, b.Mapping == EndpointIndependent
+	return aEIM && bPredicts || bEIM && aPredicts
+}

@@ -58,3 +58,25 @@ func TestClassWithOneAddressServer(t *testing.T) {
 		t.Fatal("no answer gave a class")
 	}
 }
+
+// RFC 5128 §3.6: a symmetric NAT with predictable ports can be punched
+// from any endpoint-independent mapping, even port-restricted; two
+// remote-dependent mappings still cannot, predicted or not.
+func TestCanPunchPredicting(t *testing.T) {
+	pr, sym := Typical(TypePortRestricted), Typical(TypeSymmetric)
+	if CanPunch(pr, sym) || CanPunchPredicting(pr, sym, false, false) {
+		t.Fatal("port-restricted ↔ symmetric punchable without prediction")
+	}
+	if !CanPunchPredicting(pr, sym, false, true) || !CanPunchPredicting(sym, pr, true, false) {
+		t.Fatal("port-restricted ↔ predictable symmetric not punchable")
+	}
+	if CanPunchPredicting(sym, sym, true, true) {
+		t.Fatal("symmetric ↔ symmetric punchable")
+	}
+	if !CanPunchPredicting(Typical(TypeFullCone), sym, false, false) {
+		t.Fatal("prediction lost a pair CanPunch allows")
+	}
+	if CanPunchPredicting(Typical(TypeUnknown), sym, true, true) {
+		t.Fatal("unknown NAT punchable")
+	}
+}
