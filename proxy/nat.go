@@ -480,3 +480,16 @@ func (p *Peer) natSummary() string {
 	}
 	return fmt.Sprintf("%s, mapped %s; connections: %d direct, %d relayed, %d failed", st.Class, st.Mapped, st.Direct, st.Relayed, st.Failed)
 }
+
+// pinned replaces the tracker's assignments by the pinned parent
+// (PeerConfig.Parent), if any.
+func (p *Peer) pinned(as []tracker.StripeAssignment, legacy tracker.NodeInfo) ([]tracker.StripeAssignment, tracker.NodeInfo) {
+	if p.cfg.Parent.IsZero() {
+		return as, legacy
+	}
+	out := make([]tracker.StripeAssignment, len(as))
+	for s := range out {
+		out[s] = tracker.StripeAssignment{Parent: p.cfg.Parent, Backups: []tracker.NodeInfo{}}
+	}
+	return out, p.cfg.Parent
+}

@@ -46,6 +46,10 @@ type PeerConfig struct {
 	Logger *slog.Logger
 	// NAT tunes NAT traversal (see nat.go).
 	NAT NATConfig
+	// Parent, when set, pins every stripe's parent to this node whatever
+	// the tracker assigns (tests and diagnostics: `swarmtv loadtest
+	// natmatrix` makes pairs with it).
+	Parent tracker.NodeInfo
 }
 
 func (c *PeerConfig) validate() error {

@@ -97,6 +97,7 @@ func (p *Peer) reportLost(ctx context.Context, r lostReport) {
 // parent lost after the request was sent (sent) is not taken back from
 // its answer: the tracker did not know of the loss yet.
 func (p *Peer) applyStripes(as []tracker.StripeAssignment, legacy tracker.NodeInfo, sent time.Time) {
+	as, legacy = p.pinned(as, legacy)
 	now := time.Now()
 	p.mu.Lock()
 	defer p.mu.Unlock()

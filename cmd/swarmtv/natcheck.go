@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/swarmtv/swarmtv/internal/transport"
@@ -23,6 +24,7 @@ type peerNATFlags struct {
 	stun  *string
 	watch *time.Duration
 	off   *bool
+	pin   *string
 }
 
 func addPeerNATFlags(fs *flag.FlagSet) peerNATFlags {
@@ -31,11 +33,24 @@ func addPeerNATFlags(fs *flag.FlagSet) peerNATFlags {
 		stun:  fs.String("stun", "", "STUN server `host:port` (default: the one the tracker advertises)"),
 		watch: fs.Duration("nat-watch", 5*time.Second, "how often to re-ask the mapped address (keeps the NAT mapping alive; a change is reported)"),
 		off:   fs.Bool("no-nat", false, "no NAT traversal: dial peers at the addresses the tracker gives"),
+		pin:   fs.String("parent", "", "pin every stripe's parent to the peer `ID@HOST:PORT`, whatever the tracker assigns (tests and diagnostics)"),
 	}
 }
 
 func (f peerNATFlags) config() proxy.NATConfig {
 	return proxy.NATConfig{Off: *f.off, STUN: *f.stun, Watch: *f.watch}
+}
+
+// pinned parses --parent.
+func (f peerNATFlags) pinned() (tracker.NodeInfo, error) {
+	if *f.pin == "" {
+		return tracker.NodeInfo{}, nil
+	}
+	id, addr, ok := strings.Cut(*f.pin, "@")
+	if _, _, err := net.SplitHostPort(addr); !ok || !tracker.ValidNodeID(id) || err != nil {
+		return tracker.NodeInfo{}, fmt.Errorf("--parent %q: want ID@HOST:PORT with a node ID of 32 lowercase hex digits", *f.pin)
+	}
+	return tracker.NodeInfo{ID: id, Addr: addr}, nil
 }
 
 // runNATCheck probes the NAT from a socket bound like the peer's QUIC

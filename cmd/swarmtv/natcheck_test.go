@@ -33,6 +33,10 @@ func TestNATCheck(t *testing.T) {
 	if err == nil || !strings.Contains(string(out), "no answer from the STUN server") {
 		t.Fatalf("nat-check without a STUN server: %v\n%s", err, out)
 	}
+	out, err = exec.CommandContext(ctx, binary, "peer", "--tracker", s.trackerURL, "--parent", "someone@somewhere").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "--parent \"someone@somewhere\": want ID@HOST:PORT") {
+		t.Fatalf("peer --parent garbage: %v\n%s", err, out)
+	}
 	out, err = exec.CommandContext(ctx, binary, "tracker", "--listen", "127.0.0.1:0", "--stun", "nonsense").CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "--stun \"nonsense\": want IP:port") {
 		t.Fatalf("tracker --stun nonsense: %v\n%s", err, out)

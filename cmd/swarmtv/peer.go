@@ -46,6 +46,10 @@ keyframe the peer holds.`, stderr)
 	if *natFlags.check {
 		return runNATCheck(ctx, natFlags, *trackerURL, *quic, stdout, log)
 	}
+	pin, err := natFlags.pinned()
+	if err != nil {
+		return err
+	}
 	if *maxUpload < 0 || *maxUpload > tracker.MaxUploadBPS/1000 {
 		return fmt.Errorf("peer: --max-upload-kbps must be 0..%d, not %d", int64(tracker.MaxUploadBPS/1000), *maxUpload)
 	}
@@ -60,6 +64,7 @@ keyframe the peer holds.`, stderr)
 		PlayoutDelay: *delay,
 		Logger:       log,
 		NAT:          natFlags.config(),
+		Parent:       pin,
 	})
 	if err != nil {
 		return err
