@@ -39,6 +39,7 @@ type metrics struct {
 	depthMax             int
 	nat                  report.NAT
 	transientCycles      int       // cycles seen in parent pointers that dissolved
+	fetchRefused         int64     // fetches the origin refused over its fetch budget
 	isps                 []ispRing // by slot: ISPs a chunk reached
 	k                    int
 }

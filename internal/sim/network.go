@@ -3,6 +3,7 @@ package sim
 import (
 	"math"
 	"math/rand/v2"
+	"time"
 )
 
 // The network model's constants (virtual nanoseconds).
@@ -122,6 +123,30 @@ func (s *Sim) transmit(a, b *peer, size int, relayed bool) int64 {
 	start := max(s.now, free)
 	done := start + int64(float64(size)*a.upNs*float64(busy))
 	a.conns[b.idx] = done
+	return s.deliver(a, b, size, done, relayed)
+}
+
+// fetchBacklogLimit is how far ahead the origin's fetch budget may be
+// booked: a fetch that would wait longer is answered "missing" at once
+// (the peer retries or skips), so fetches never eat the seeds' upload.
+const fetchBacklogLimit = int64(500 * time.Millisecond)
+
+// transmitFetch sends a fetched chunk from the origin within its fetch
+// budget (a share of its upload kept apart from the seeds' pushes),
+// returning the arrival time, or ok false when the budget is booked
+// beyond fetchBacklogLimit.
+func (s *Sim) transmitFetch(o, b *peer, size int) (arrive int64, ok bool) {
+	start := max(s.now, s.fetchFree)
+	if start-s.now > fetchBacklogLimit {
+		return 0, false
+	}
+	s.fetchFree = start + int64(float64(size)*s.fetchNs)
+	return s.deliver(o, b, size, s.fetchFree, false), true
+}
+
+// deliver carries size bytes that left a's uplink at done across the
+// network to b and through b's download link; it returns the arrival.
+func (s *Sim) deliver(a, b *peer, size int, done int64, relayed bool) int64 {
 	d := s.owd(a, b, relayed)
 	lat := d + int64(a.rng.Float64()*jitterShare*float64(d))
 	if s.cfg.Loss > 0 {

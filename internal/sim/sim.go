@@ -64,6 +64,8 @@ type Sim struct {
 	verify func(raw []byte) error
 
 	joinQ        []int32 // joins waiting for the tracker's batch
+	fetchNs      float64 // ns per byte of the origin's fetch budget
+	fetchFree    int64   // when the origin's fetch queue drains
 	trace        tracer
 	m            metrics
 	err          error
@@ -137,11 +139,18 @@ func (s *Sim) addOrigin() error {
 		return fmt.Errorf("sim: origin core: %w", err)
 	}
 	up := float64(s.cfg.OriginCapacity) * s.cfg.OriginUploadMul * s.streamBps()
+	// The seeds (its children) get their feeds with the peers' headroom
+	// first; what is left is the fetch budget, served from its own
+	// queue so that a flood of fetches cannot starve the seeds (whose
+	// lag would spread to the whole swarm).
+	seed := min(up, float64(s.cfg.OriginCapacity)*s.cfg.Headroom*s.streamBps())
+	fetch := max(up-seed, 0.05*up)
+	s.fetchNs = 1e9 / fetch
 	o := &peer{
 		idx: originIdx, id: nodeID(originIdx), node: node,
 		rng:   rand.New(rand.NewPCG(s.cfg.Seed, originIdx)),
 		alive: true, isp: -1, region: 0, nat: newNAT(NATOpen, 0x0a000002),
-		access: originAccess, upNs: 1e9 / up, downNs: 1e9 / up,
+		access: originAccess, upNs: 1e9 / seed, downNs: 1e9 / up,
 		capacity: s.cfg.OriginCapacity * s.cfg.Stripes, timerAt: -1, firstPlay: -1,
 	}
 	s.peers = append(s.peers, o)
@@ -586,7 +595,13 @@ func (s *Sim) fetch(e *event) {
 		s.push(event{at: s.now + s.owd(o, p, false), kind: evMissing, node: p.idx, from: originIdx, aux: e.aux, stripe: e.stripe})
 		return
 	}
-	arrive := s.transmit(o, p, len(raw), false)
+	arrive, ok := s.transmitFetch(o, p, len(raw))
+	if !ok { // over the fetch budget: refused at once
+		s.m.fetchRefused++
+		s.m.control += s.ctl.request
+		s.push(event{at: s.now + s.owd(o, p, false), kind: evMissing, node: p.idx, from: originIdx, aux: e.aux, stripe: e.stripe})
+		return
+	}
 	s.m.sent(o, p, id, len(raw))
 	s.push(event{at: arrive, kind: evFetched, node: p.idx, from: originIdx, raw: raw, aux: e.aux, stripe: e.stripe})
 }
