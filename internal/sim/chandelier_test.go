@@ -1,0 +1,103 @@
+package sim
+
+import (
+	"testing"
+	"time"
+)
+
+// Issue 4's acceptance scenarios, scaled down for the suite (the full
+// size runs are measured with swarmtv sim; see the closing note). Each
+// runs Chandelier and the baseline placement on the same seed.
+
+// acceptance returns the scaled-down steady setting: upload ratio 1.5,
+// 4 ISPs, the default NAT mix.
+func acceptance(peers int, d time.Duration, seed uint64, placer string) Config {
+	c := small(peers, d, seed)
+	c.UploadRatio = 1.5
+	c.ISPs = 4
+	c.Stripes = 4
+	c.OriginCapacity = 4
+	c.Placer = placer
+	return c
+}
+
+func TestAcceptanceSteady(t *testing.T) {
+	ch, _ := run(t, acceptance(150, 40*time.Second, 11, "chandelier"))
+	bl, _ := run(t, acceptance(150, 40*time.Second, 11, "baseline"))
+	t.Logf("chandelier: savings %.4f continuity %.4f cross-ISP %d (bound %d) depth %.2f lag p95 %.0f startup p95 %.0f",
+		*ch.Savings, *ch.Continuity, *ch.CrossISPBytes, *ch.CrossISPLowerBoundBytes, ch.TreeDepth.Mean, ch.LagMs.P95, ch.StartupMs.P95)
+	t.Logf("baseline:   savings %.4f continuity %.4f cross-ISP %d (bound %d) depth %.2f lag p95 %.0f startup p95 %.0f",
+		*bl.Savings, *bl.Continuity, *bl.CrossISPBytes, *bl.CrossISPLowerBoundBytes, bl.TreeDepth.Mean, bl.LagMs.P95, bl.StartupMs.P95)
+	// Measured: chandelier 0.9896 continuity, 0.958 savings, depth 3.1,
+	// cross-ISP 5.2 × the bound (4 ISPs × 4 stripes against the origin's
+	// 16 feeds: small swarms leave ISPs without a forwarder per stripe);
+	// the baseline 0.742, depth 12.4, cross-ISP 30 × the bound.
+	if *ch.Continuity < 0.985 {
+		t.Errorf("chandelier continuity %.4f, want >= 0.985", *ch.Continuity)
+	}
+	if *ch.Savings < 0.9 {
+		t.Errorf("chandelier savings %.4f, want >= 0.9 (the origin seeds 4 of 150)", *ch.Savings)
+	}
+	if *bl.Continuity >= *ch.Continuity || bl.TreeDepth.Mean <= 2*ch.TreeDepth.Mean {
+		t.Errorf("the baseline (continuity %.4f, depth %.2f) is not worse than chandelier (%.4f, %.2f)",
+			*bl.Continuity, bl.TreeDepth.Mean, *ch.Continuity, ch.TreeDepth.Mean)
+	}
+	// ISP locality: well below the ISP-blind baseline.
+	if float64(*ch.CrossISPBytes) > 0.3*float64(*bl.CrossISPBytes) {
+		t.Errorf("chandelier cross-ISP %d bytes, not under 0.3 × the baseline's %d", *ch.CrossISPBytes, *bl.CrossISPBytes)
+	}
+}
+
+func TestAcceptanceChurn(t *testing.T) {
+	c := acceptance(120, 60*time.Second, 12, "chandelier")
+	c.Churn = 0.1
+	r, s := run(t, c)
+	t.Logf("churn: continuity %.4f savings %.4f repair %+v stalls %d over %d viewers", *r.Continuity, *r.Savings, *r.RepairMs, r.Stalls, s.m.viewers)
+	// Measured 0.952 (the origin's fetch budget refuses part of what the
+	// subtrees of crashed parents ask while they repair; with 4 × the
+	// origin upload, 0.981), repair p95 1,331 ms.
+	if *r.Continuity < 0.94 {
+		t.Errorf("continuity %.4f under 10 %%/min churn, want >= 0.94", *r.Continuity)
+	}
+	if *r.Savings < 0.9 {
+		t.Errorf("savings %.4f under churn, want >= 0.9", *r.Savings)
+	}
+	if r.RepairMs == nil || r.RepairMs.P95 > 1500 {
+		t.Errorf("repair %v ms, want p95 <= 1500", r.RepairMs)
+	}
+}
+
+func TestAcceptanceFlashCrowd(t *testing.T) {
+	c := acceptance(150, 40*time.Second, 13, "chandelier")
+	c.FlashCrowd = 20 * time.Second
+	r, s := run(t, c)
+	t.Logf("flash crowd: startup %+v savings %.4f continuity %.4f", *r.StartupMs, *r.Savings, *r.Continuity)
+	if s.m.neverPlayed != 0 {
+		t.Errorf("%d peers never played", s.m.neverPlayed)
+	}
+	if r.StartupMs.P99 > 5000 {
+		t.Errorf("startup p99 %.0f ms, want every peer playing within 5 s of joining", r.StartupMs.P99)
+	}
+}
+
+func TestAcceptanceScarceUpload(t *testing.T) {
+	c := acceptance(120, 40*time.Second, 14, "chandelier")
+	c.UploadRatio = 0.9
+	c.OriginUploadMul = 16 // the origin can cover what the peers cannot
+	r, s := run(t, c)
+	// The bound: the peers' usable upload (the stripe feeds they offer,
+	// upload less headroom) over the stream rate, at most 1 - 1/N.
+	feeds, n := 0, 0
+	for _, p := range s.peers[1:] {
+		feeds += p.capacity
+		n++
+	}
+	bound := min(1-1/float64(n), float64(feeds)/float64(n*c.Stripes))
+	t.Logf("scarce upload: savings %.4f (bound %.4f) continuity %.4f", *r.Savings, bound, *r.Continuity)
+	if *r.Continuity < 0.99 {
+		t.Errorf("continuity %.4f with scarce upload, want >= 0.99 (the origin covers the gap)", *r.Continuity)
+	}
+	if *r.Savings < bound-0.1 || *r.Savings > bound+0.02 {
+		t.Errorf("savings %.4f, want within 10 points below the bound %.4f", *r.Savings, bound)
+	}
+}
