@@ -131,8 +131,8 @@ func DefaultConfig() Config {
 		// reports of live parents against 31 of dead ones; at 2 s, 33
 		// and 29).
 		ParentTimeout: 2 * time.Second,
-		LookupEvery:     10 * time.Second,
-		Media:           true,
+		LookupEvery:   10 * time.Second,
+		Media:         true,
 	}
 }
 
