@@ -514,7 +514,7 @@ func (d *Driver) serveStream(c *Conn, s *quic.Stream) {
 		s.CancelWrite(quic.StreamErrorCode(CodeNormal))
 		return
 	}
-	if f.Type == wire.FrameOverlayHello && d.cfg.Overlay != nil {
+	if (f.Type == wire.FrameOverlayHello || f.Type == wire.FrameOverlayInfo) && d.cfg.Overlay != nil {
 		d.cfg.Overlay.ServeOverlayStream(c, s, br, f)
 		return
 	}

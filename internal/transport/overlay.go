@@ -99,6 +99,11 @@ type OverlayConfig struct {
 	// core (after the driver's own handling); nil drops them. It must not
 	// call the Overlay's blocking methods.
 	OnEvent func(overlay.Event)
+	// Info returns the channel's description for a newcomer that asks
+	// (FetchChannelInfo: a viewer bootstrapping while the tracker is
+	// unreachable); nil, or a nil result, refuses. Called from stream
+	// goroutines: it must be safe for concurrent use.
+	Info func() []byte
 	// Queue is the per-member send queue in messages (default
 	// DefaultOverlayQueue); messages beyond it are dropped (the overlay
 	// tolerates loss).
@@ -594,7 +599,7 @@ func (o *Overlay) serveConn(c *Conn) {
 				s.CancelWrite(quic.StreamErrorCode(CodeNormal))
 				return
 			}
-			if f.Type != wire.FrameOverlayHello {
+			if f.Type != wire.FrameOverlayHello && f.Type != wire.FrameOverlayInfo {
 				o.protocolError(c, fmt.Errorf("%v frame on an overlay-only connection", f.Type))
 				return
 			}
@@ -630,10 +635,14 @@ func (o *Overlay) protocolError(c *Conn, err error) {
 }
 
 // ServeOverlayStream serves an overlay stream whose first frame (an
-// OverlayHello) has been read into first: it checks the hello and hands
+// OverlayHello, or an OverlayInfo request) has been read into first: it checks the hello and hands
 // every message to the core until the stream ends. A Driver given this
 // Overlay (DriverConfig.Overlay) calls it for the streams it accepts.
 func (o *Overlay) ServeOverlayStream(c *Conn, s *quic.Stream, br *bufio.Reader, first wire.Frame) {
+	if first.Type == wire.FrameOverlayInfo {
+		o.serveInfo(c, s, first)
+		return
+	}
 	stop := context.AfterFunc(o.ctx, func() { s.CancelRead(quic.StreamErrorCode(CodeNormal)) })
 	defer stop()
 	defer s.CancelRead(quic.StreamErrorCode(CodeNormal))

@@ -316,3 +316,36 @@ func TestOverlayConfigRefused(t *testing.T) {
 		t.Error("OverlayID")
 	}
 }
+
+// TestFetchChannelInfo: a newcomer given only a member's host:port gets
+// the channel's description from it (and the member's verified ID); a
+// member of another channel gives none.
+func TestFetchChannelInfo(t *testing.T) {
+	ep := newEndpoint(t)
+	node, err := overlay.New(ovConfig(OverlayPeer(ep.ID(), ep.Advertised("")), 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ov, err := NewOverlay(OverlayConfig{Node: node, Endpoint: ep, Channel: testChannel, Logger: testLogger(t), Accept: true,
+		Info: func() []byte { return []byte(`{"name":"test"}`) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- ov.Run(context.Background()) }()
+	t.Cleanup(func() { ov.Close(); <-done })
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	newcomer := newEndpoint(t)
+	id, info, err := FetchChannelInfo(ctx, newcomer, ep.Addr().String(), testChannel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id != ep.ID() || string(info) != `{"name":"test"}` {
+		t.Fatalf("got %s %q", id, info)
+	}
+	if _, _, err := FetchChannelInfo(ctx, newcomer, ep.Addr().String(), "other"); !errors.Is(err, ErrNoInfo) {
+		t.Fatalf("another channel: %v, want ErrNoInfo", err)
+	}
+}

@@ -36,6 +36,8 @@ func (t FrameType) String() string {
 		return "overlay-hello"
 	case FrameOverlay:
 		return "overlay"
+	case FrameOverlayInfo:
+		return "overlay-info"
 	}
 	return fmt.Sprintf("frame(%d)", uint8(t))
 }
@@ -77,7 +79,7 @@ func ReadFrame(r *bufio.Reader, max int) (Frame, error) {
 	if err != nil {
 		return Frame{}, err
 	}
-	if (t < byte(FrameHello) || t > byte(FrameBye)) && t != byte(FrameOverlayHello) && t != byte(FrameOverlay) {
+	if (t < byte(FrameHello) || t > byte(FrameBye)) && t != byte(FrameOverlayHello) && t != byte(FrameOverlay) && t != byte(FrameOverlayInfo) {
 		return Frame{}, fmt.Errorf("%w: unknown frame type %d", ErrMalformed, t)
 	}
 	n, err := binary.ReadUvarint(r)

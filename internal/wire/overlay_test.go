@@ -157,3 +157,53 @@ func FuzzParseOverlayHello(f *testing.F) {
 		}
 	})
 }
+
+func TestOverlayInfo(t *testing.T) {
+	ch, err := ParseInfoRequest(AppendInfoRequest(nil, "demo"))
+	if err != nil || ch != "demo" {
+		t.Fatalf("request: %q %v", ch, err)
+	}
+	b, err := AppendInfo(nil, []byte(`{"name":"demo"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := ParseInfo(b)
+	if err != nil || string(info) != `{"name":"demo"}` {
+		t.Fatalf("info: %q %v", info, err)
+	}
+	if _, err := AppendInfo(nil, make([]byte, MaxOverlayInfoLen+1)); !errors.Is(err, ErrMalformed) {
+		t.Errorf("oversized info: %v", err)
+	}
+	for name, p := range map[string][]byte{
+		"empty channel": AppendInfoRequest(nil, ""),
+		"version":       {9, 1, 'x'},
+		"trailing":      append(AppendInfoRequest(nil, "x"), 0),
+	} {
+		if _, err := ParseInfoRequest(p); err == nil {
+			t.Errorf("request %s: parsed", name)
+		}
+	}
+	if _, err := ParseInfo(append(b, 1)); err == nil {
+		t.Error("info with trailing bytes parsed")
+	}
+	if FrameOverlayInfo.String() != "overlay-info" {
+		t.Error("frame name")
+	}
+}
+
+func FuzzParseInfo(f *testing.F) {
+	b, _ := AppendInfo(nil, []byte(`{"name":"demo"}`))
+	f.Add(b)
+	f.Add(AppendInfoRequest(nil, "demo"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if ch, err := ParseInfoRequest(b); err == nil && !bytes.Equal(AppendInfoRequest(nil, ch), b) {
+			t.Fatal("info request re-encoding differs")
+		}
+		if info, err := ParseInfo(b); err == nil {
+			again, err := AppendInfo(nil, info)
+			if err != nil || !bytes.Equal(again, b) {
+				t.Fatal("info re-encoding differs")
+			}
+		}
+	})
+}
