@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"sync"
 	"time"
 
@@ -50,6 +51,11 @@ type PeerConfig struct {
 	// the tracker assigns (tests and diagnostics: `swarmtv loadtest
 	// natmatrix` makes pairs with it).
 	Parent tracker.NodeInfo
+	// Bootstrap is a running peer's host:port: the peer joins the
+	// channel's overlay through it, and, when the tracker is unreachable
+	// at start, takes the channel from it and joins the tracker later
+	// (see overlay.go). Empty: the tracker's peers only.
+	Bootstrap string
 }
 
 func (c *PeerConfig) validate() error {
@@ -77,6 +83,11 @@ func (c *PeerConfig) validate() error {
 	if c.PlayoutDelay == 0 {
 		c.PlayoutDelay = time.Second
 	}
+	if c.Bootstrap != "" {
+		if _, _, err := net.SplitHostPort(c.Bootstrap); err != nil {
+			return fmt.Errorf("peer: --bootstrap wants a running peer's HOST:PORT, not %q: %w", c.Bootstrap, err)
+		}
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -99,6 +110,7 @@ type Peer struct {
 	mu      sync.Mutex
 	channel tracker.ChannelInfo // guarded by mu
 	driver  *transport.Driver   // guarded by mu; nil before Run joined
+	ov      *transport.Overlay  // guarded by mu; nil before Run joined
 	// stripes is, per stripe, the parent in use (after local repairs)
 	// and the tracker's ranked backups; guarded by mu, nil before Run
 	// joined. The driver's parents are set under mu, so they follow it.
@@ -177,6 +189,9 @@ func (p *Peer) Run(ctx context.Context) error {
 		p.probeUpload(ctx)
 	}
 	jr, err := p.join(ctx)
+	if err != nil && p.cfg.Bootstrap != "" && ctx.Err() == nil && !errors.Is(err, ErrUnknownChannel) {
+		jr, err = p.joinBootstrap(ctx, err)
+	}
 	if err != nil {
 		return err
 	}
@@ -200,7 +215,12 @@ func (p *Peer) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	ov, err := p.newOverlay()
+	if err != nil {
+		return err
+	}
 	driver, err := transport.NewDriver(transport.DriverConfig{
+		Overlay:  ov,
 		Node:     node,
 		Endpoint: p.ep,
 		Channel:  p.cfg.Channel,
@@ -215,6 +235,7 @@ func (p *Peer) Run(ctx context.Context) error {
 	p.mu.Lock()
 	p.channel = jr.Channel
 	p.driver = driver
+	p.ov = ov
 	p.joinedAt = time.Now()
 	p.mu.Unlock()
 
@@ -227,12 +248,22 @@ func (p *Peer) Run(ctx context.Context) error {
 		defer wg.Done()
 		driverErr <- driver.Run(ctx)
 	}()
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		ov.Run(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		p.ringLoop(ctx, ov, jr)
+	}()
 	p.applyStripes(jr.Stripes, jr.Parent, time.Time{})
 	p.log.Info("joined", "channel", p.cfg.Channel, "id", p.ID(), "parent", jr.Parent.ID, "rtsp", p.URL())
 
 	p.control(ctx, time.Duration(jr.HeartbeatMS)*time.Millisecond)
 
 	driver.Close()
+	ov.Close()
 	wg.Wait()
 	lctx, lcancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer lcancel()

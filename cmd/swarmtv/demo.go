@@ -11,7 +11,7 @@ import (
 )
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("demo", "demo [--peers N] [--duration D] [--rtsp-port P] [--report FILE]", `
+	fs := newFlags("demo", "demo [--peers N] [--duration D] [--rtsp-port P] [--kill-tracker-at D --restart-tracker-at D] [--report FILE]", `
 The demo runs a whole swarm on this machine with no setup: an origin
 looping the bundled clip, a tracker, and N viewer peers. The origin feeds
 one peer; every peer feeds up to two more, so most viewers are fed by
@@ -32,6 +32,8 @@ default address is taken, a free port is used; the URL is printed.`, stderr)
 	reportFile := fs.String("report", "", "write the swarmtv.report/v1 JSON report to this `file` on exit")
 	dashAddr := fs.String("dashboard-addr", demo.DefaultDashboardAddr, "`address` of the dashboard, the tracker's API and /metrics")
 	logLevel := fs.String("log-level", "warn", "log level of the components: debug, info, warn or error")
+	killTracker := fs.Duration("kill-tracker-at", 0, "kill the tracker this long after the start (0: never); one more viewer then joins through peer 0's address (--bootstrap)")
+	restartTracker := fs.Duration("restart-tracker-at", 0, "start an empty tracker on the same address this long after the start (0: never); the peers re-announce themselves to it")
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
@@ -52,6 +54,9 @@ default address is taken, a free port is used; the URL is printed.`, stderr)
 		RTSPPort:      *port,
 		Out:           stdout,
 		Logger:        log,
+
+		KillTrackerAt:    *killTracker,
+		RestartTrackerAt: *restartTracker,
 	})
 	if r != nil {
 		summary(stdout, r.Savings, r.Continuity, r.PlayerBytes, r.OriginEgressBytes)

@@ -35,6 +35,7 @@ keyframe the peer holds.`, stderr)
 	delay := fs.Duration("playout-delay", time.Second, "how far behind the first received slice playout runs")
 	statusAddr := fs.String("status", "", "serve this peer's status page at http://`ADDR`/ (and /api/v1/peer, /status JSON, /metrics); off when empty")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	bootstrap := fs.String("bootstrap", "", "a running peer's `HOST:PORT` (its QUIC address): join the channel's overlay through it, and if the tracker is unreachable take the channel from it and join the tracker once it is back")
 	natFlags := addPeerNATFlags(fs)
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
@@ -65,6 +66,7 @@ keyframe the peer holds.`, stderr)
 		Logger:       log,
 		NAT:          natFlags.config(),
 		Parent:       pin,
+		Bootstrap:    *bootstrap,
 	})
 	if err != nil {
 		return err

@@ -26,7 +26,6 @@ import (
 	"github.com/swarmtv/swarmtv/origin"
 	"github.com/swarmtv/swarmtv/proxy"
 	"github.com/swarmtv/swarmtv/tracker"
-	"github.com/swarmtv/swarmtv/web"
 )
 
 // Channel is the demo's channel name.
@@ -58,6 +57,14 @@ type Config struct {
 	StatusEvery time.Duration
 	Out         io.Writer    // status lines (default io.Discard)
 	Logger      *slog.Logger // component logs (default: discard)
+	// KillTrackerAt and RestartTrackerAt (after the start; 0: never)
+	// stop the tracker — its HTTP server closes, its state is lost — and
+	// start an empty one on the same address. During the outage one more
+	// viewer joins through peer 0's address (--bootstrap); see outage.go.
+	KillTrackerAt    time.Duration
+	RestartTrackerAt time.Duration
+
+	afterRun func(*Demo) // tests: look at the demo before it stops
 }
 
 func (c *Config) defaults() error {
@@ -73,7 +80,7 @@ func (c *Config) defaults() error {
 	if c.RTSPPort == 0 {
 		c.RTSPPort = 8554
 	}
-	if c.RTSPPort < 1 || c.RTSPPort+c.Peers-1 > 65535 {
+	if c.RTSPPort < 1 || c.RTSPPort+c.Peers > 65535 {
 		return fmt.Errorf("demo: --rtsp-port %d leaves no room for %d peers", c.RTSPPort, c.Peers)
 	}
 	if c.OriginCapacity == 0 {
@@ -88,6 +95,9 @@ func (c *Config) defaults() error {
 	if c.Stripes < 1 || c.Stripes > tracker.MaxStripes || c.PeerCapacity*c.Stripes > tracker.MaxPeerCapacity {
 		return fmt.Errorf("demo: %d stripes × peer capacity %d: want 1..%d stripes and at most %d stripe feeds per peer",
 			c.Stripes, c.PeerCapacity, tracker.MaxStripes, tracker.MaxPeerCapacity)
+	}
+	if c.KillTrackerAt < 0 || c.RestartTrackerAt < 0 || c.RestartTrackerAt > 0 && c.RestartTrackerAt <= c.KillTrackerAt {
+		return fmt.Errorf("demo: --restart-tracker-at (%v) must come after --kill-tracker-at (%v)", c.RestartTrackerAt, c.KillTrackerAt)
 	}
 	if c.StatusEvery == 0 {
 		c.StatusEvery = 3 * time.Second
@@ -104,7 +114,9 @@ func (c *Config) defaults() error {
 // Demo is a running demo.
 type Demo struct {
 	cfg     Config
-	tracker *tracker.Tracker
+	tracker *tracker.Tracker // the running one, or the last one killed
+	trUp    bool             // the tracker runs (Run goroutine only)
+	reg     *prometheus.Registry
 	url     string // tracker base URL
 	origin  *origin.Origin
 	peers   []*proxy.Peer
@@ -130,29 +142,19 @@ func Run(ctx context.Context, cfg Config) (*report.Report, error) {
 	defer cancel()
 
 	// Tracker, its telemetry, the dashboard and /metrics on one address.
-	t, err := tracker.New(tracker.Config{Logger: cfg.Logger.With("role", "tracker")})
-	if err != nil {
-		return nil, err
-	}
-	d.tracker = t
-	tel := tracker.NewTelemetry(t, tracker.TelemetryConfig{})
 	ln, err := listenDashboard(cfg.DashboardAddr)
 	if err != nil {
 		return nil, err
 	}
 	d.url = "http://" + ln.Addr().String()
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(t, tel)
-	mux := http.NewServeMux()
-	mux.Handle("/", web.TrackerHandler(d.countBytes(tracker.NewReportLimiter(t).Wrap(t.Handler())), tel, reg))
-	mux.HandleFunc("/peers/{i}/", d.servePeerStatus)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second,
-		BaseContext: func(net.Listener) context.Context { return ctx }}
-	wg.Add(3)
-	go func() { defer wg.Done(); srv.Serve(ln) }()
-	go func() { defer wg.Done(); t.Run(ctx) }()
-	go func() { defer wg.Done(); tel.Run(ctx) }()
-	defer srv.Close()
+	d.reg = reg
+	tp, err := d.startTracker(ctx, ln)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	defer func() { d.stopTracker(tp) }()
 
 	// Origin with a throwaway channel key.
 	_, key, err := ed25519.GenerateKey(rand.Reader)
@@ -231,10 +233,31 @@ func Run(ctx context.Context, cfg Config) (*report.Report, error) {
 		defer ticker.Stop()
 		tick = ticker.C
 	}
+	out := d.newOutage()
+	defer out.stop()
 	var runErr error
 loop:
 	for {
 		select {
+		case <-out.killC:
+			d.stopTracker(tp)
+			tp = nil
+			fmt.Fprintf(cfg.Out, "[%5.0fs] tracker killed\n", time.Since(d.start).Seconds())
+		case <-out.joinC:
+			if err := d.joinDuringOutage(ctx, &wg, errc); err != nil {
+				runErr = err
+				break loop
+			}
+		case <-out.restartC:
+			ln, err := net.Listen("tcp", strings.TrimPrefix(d.url, "http://"))
+			if err == nil {
+				tp, err = d.startTracker(ctx, ln)
+			}
+			if err != nil {
+				runErr = fmt.Errorf("demo: restarting the tracker: %w", err)
+				break loop
+			}
+			fmt.Fprintf(cfg.Out, "[%5.0fs] tracker restarted, empty\n", time.Since(d.start).Seconds())
 		case <-ctx.Done():
 			break loop
 		case <-deadline:
@@ -247,6 +270,9 @@ loop:
 		}
 	}
 	r := d.Report()
+	if cfg.afterRun != nil {
+		cfg.afterRun(d)
+	}
 	return r, runErr
 }
 
@@ -399,8 +425,8 @@ func (d *Demo) StatusLine() string {
 	if s := report.Savings(egress, player); s != nil {
 		savings = fmt.Sprintf("%.1f%%", *s*100)
 	}
-	return fmt.Sprintf("[%5.0fs] peers %d | savings %s | origin sent %s, players got %s | %s",
-		time.Since(d.start).Seconds(), len(d.peers), savings, human(egress), human(player), strings.Join(parents, " "))
+	return fmt.Sprintf("[%5.0fs] peers %d | savings %s | origin sent %s, players got %s | %s%s",
+		time.Since(d.start).Seconds(), len(d.peers), savings, human(egress), human(player), strings.Join(parents, " "), d.outageStatus())
 }
 
 func human(n int64) string {

@@ -1,0 +1,175 @@
+package demo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/swarmtv/swarmtv/proxy"
+	"github.com/swarmtv/swarmtv/tracker"
+	"github.com/swarmtv/swarmtv/web"
+)
+
+// A tracker outage in the demo (Config.KillTrackerAt, RestartTrackerAt):
+// the tracker "process" — the tracker, its telemetry and its HTTP server
+// on the dashboard address — is stopped (connections are refused, its
+// state is gone) and later an empty one starts on the same address.
+// Meanwhile the viewers keep playing over their links, and one more
+// viewer joins with peer 0's address as its --bootstrap: it takes the
+// channel from that peer and plays. After the restart every peer's
+// heartbeat is refused as unknown and it joins again, so the new
+// tracker's view is the swarm's again (TrackerView).
+
+// trackerProc is one run of the tracker.
+type trackerProc struct {
+	t      *tracker.Tracker
+	tel    *tracker.Telemetry
+	srv    *http.Server
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// startTracker starts a tracker serving on ln (which it closes when
+// stopped). Run goroutine only.
+func (d *Demo) startTracker(ctx context.Context, ln net.Listener) (*trackerProc, error) {
+	t, err := tracker.New(tracker.Config{Logger: d.cfg.Logger.With("role", "tracker")})
+	if err != nil {
+		return nil, err
+	}
+	tel := tracker.NewTelemetry(t, tracker.TelemetryConfig{})
+	if err := d.reg.Register(t); err != nil {
+		return nil, err
+	}
+	if err := d.reg.Register(tel); err != nil {
+		d.reg.Unregister(t)
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/", web.TrackerHandler(d.countBytes(tracker.NewReportLimiter(t).Wrap(t.Handler())), tel, d.reg))
+	mux.HandleFunc("/peers/{i}/", d.servePeerStatus)
+	ctx, cancel := context.WithCancel(ctx)
+	tp := &trackerProc{t: t, tel: tel, cancel: cancel,
+		srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second,
+			BaseContext: func(net.Listener) context.Context { return ctx }}}
+	tp.wg.Go(func() { tp.srv.Serve(ln) })
+	tp.wg.Go(func() { t.Run(ctx) })
+	tp.wg.Go(func() { tel.Run(ctx) })
+	d.tracker, d.trUp = t, true
+	return tp, nil
+}
+
+// stopTracker kills a tracker run (nil: none running).
+func (d *Demo) stopTracker(tp *trackerProc) {
+	if tp == nil {
+		return
+	}
+	d.trUp = false
+	tp.srv.Close()
+	tp.cancel()
+	tp.wg.Wait()
+	d.reg.Unregister(tp.t)
+	d.reg.Unregister(tp.tel)
+}
+
+// outage holds the timers of a tracker outage; nil channels never fire.
+type outage struct {
+	killC, joinC, restartC <-chan time.Time
+	timers                 []*time.Timer
+}
+
+func (d *Demo) newOutage() *outage {
+	o := &outage{}
+	at := func(t time.Duration) <-chan time.Time {
+		tm := time.NewTimer(max(t-time.Since(d.start), 0))
+		o.timers = append(o.timers, tm)
+		return tm.C
+	}
+	if k := d.cfg.KillTrackerAt; k > 0 {
+		o.killC = at(k)
+		// The newcomer comes a little into the outage (the viewers'
+		// heartbeats have failed by then), before any restart.
+		join := k + 2*time.Second
+		if r := d.cfg.RestartTrackerAt; r > 0 {
+			join = min(join, k+(r-k)/2)
+		}
+		o.joinC = at(join)
+	}
+	if r := d.cfg.RestartTrackerAt; r > 0 {
+		o.restartC = at(r)
+	}
+	return o
+}
+
+func (o *outage) stop() {
+	for _, t := range o.timers {
+		t.Stop()
+	}
+}
+
+// joinDuringOutage starts one more viewer with peer 0's QUIC address as
+// its bootstrap.
+func (d *Demo) joinDuringOutage(ctx context.Context, wg *sync.WaitGroup, errc chan error) error {
+	i := len(d.peers)
+	p, err := proxy.NewPeer(proxy.PeerConfig{
+		Channel:   Channel,
+		Tracker:   d.url,
+		RTSP:      fmt.Sprintf("127.0.0.1:%d", d.cfg.RTSPPort+i),
+		Capacity:  d.cfg.PeerCapacity * d.cfg.Stripes,
+		Bootstrap: d.peers[0].Addr(),
+		NoProbe:   true, // the probe goes to the tracker, which is away
+		Logger:    d.cfg.Logger.With("role", "peer", "peer", i),
+	})
+	if err != nil {
+		return fmt.Errorf("demo: bootstrap peer %d: %w", i, err)
+	}
+	d.peers = append(d.peers, p)
+	d.statusMu.Lock()
+	d.status = append(d.status, http.StripPrefix(fmt.Sprintf("/peers/%d", i), proxy.StatusHandler(p)))
+	d.statusMu.Unlock()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := p.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			errc <- fmt.Errorf("demo: peer %d: %w", i, err)
+		}
+	}()
+	fmt.Fprintf(d.cfg.Out, "[%5.0fs] peer %d joins through peer 0 (--bootstrap %s) while the tracker is away: %s\n",
+		time.Since(d.start).Seconds(), i, d.peers[0].Addr(), p.URL())
+	return nil
+}
+
+// TrackerView returns how many of the demo's peers the tracker knows, and
+// how many peers there are.
+func (d *Demo) TrackerView() (known, peers int) {
+	tv, err := d.tracker.Tree(Channel)
+	if err != nil {
+		return 0, len(d.peers)
+	}
+	ids := make(map[string]bool, len(tv.Nodes))
+	for _, n := range tv.Nodes {
+		ids[n.ID] = true
+	}
+	for _, p := range d.peers {
+		if ids[string(p.ID())] {
+			known++
+		}
+	}
+	return known, len(d.peers)
+}
+
+// outageStatus is the status line's tracker part when an outage is
+// configured.
+func (d *Demo) outageStatus() string {
+	if d.cfg.KillTrackerAt <= 0 {
+		return ""
+	}
+	if !d.trUp {
+		return " | tracker DOWN"
+	}
+	known, n := d.TrackerView()
+	return fmt.Sprintf(" | tracker knows %d/%d peers", known, n)
+}

@@ -1,0 +1,139 @@
+package demo
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/swarmtv/swarmtv/overlay"
+)
+
+// lockedBuffer collects the demo's status lines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (w *lockedBuffer) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func (w *lockedBuffer) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// Issue 6, acceptance (the short version): the tracker is killed mid-
+// stream and restarted empty. The viewers keep playing; a viewer that
+// joins during the outage through a peer's address plays; after the
+// restart the tracker's view is the swarm again; the peers form one
+// overlay ring throughout.
+func TestTrackerOutage(t *testing.T) {
+	var out lockedBuffer
+	var (
+		known, peers int
+		newcomer     struct {
+			played  uint64
+			startup time.Duration
+		}
+		ringOK bool
+		why    string
+	)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	r, err := Run(ctx, Config{
+		Peers:            3,
+		Duration:         26 * time.Second,
+		RTSPPort:         freePort(t),
+		DashboardAddr:    "127.0.0.1:0",
+		StatusEvery:      2 * time.Second,
+		Out:              &out,
+		KillTrackerAt:    6 * time.Second,
+		RestartTrackerAt: 15 * time.Second,
+		afterRun: func(d *Demo) {
+			known, peers = d.TrackerView()
+			if len(d.peers) > 3 {
+				st := d.peers[3].Status()
+				newcomer.played, newcomer.startup = st.Swarm.PlayedSlices, st.Startup
+			}
+			ringOK, why = ring(d)
+		},
+	})
+	if err != nil {
+		t.Fatalf("demo: %v\n%s", err, out.String())
+	}
+	t.Logf("status lines:\n%s", out.String())
+	for _, want := range []string{"tracker killed", "joins through peer 0", "tracker restarted", "tracker DOWN"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("no %q in the status lines", want)
+		}
+	}
+	if peers != 4 || known != 4 {
+		t.Errorf("after the restart the tracker knows %d of %d peers, want 4 of 4", known, peers)
+	}
+	if newcomer.played == 0 || newcomer.startup <= 0 {
+		t.Errorf("the viewer that joined during the outage played %d slices (startup %v)", newcomer.played, newcomer.startup)
+	}
+	if r.Continuity == nil || *r.Continuity < 0.99 {
+		t.Errorf("continuity %v through the outage, want >= 0.99 (acceptance: 0.999)", r.Continuity)
+	}
+	if !ringOK {
+		t.Errorf("the peers' overlay is not one consistent ring: %s", why)
+	}
+	t.Logf("continuity %.5f, newcomer startup %v, savings %.3f", *r.Continuity, newcomer.startup, *r.Savings)
+}
+
+// ring checks that the peers' overlay successors and predecessors form
+// one ring in ID order.
+func ring(d *Demo) (bool, string) {
+	type m struct {
+		self  overlay.ID
+		succ  overlay.ID
+		pred  overlay.ID
+		ok    bool
+		joins bool
+	}
+	var ms []m
+	for _, p := range d.peers {
+		st := p.Overlay()
+		x := m{self: st.Self.ID, pred: st.Pred.ID, ok: st.HasPred, joins: st.Joined}
+		if len(st.Successors) > 0 {
+			x.succ = st.Successors[0].ID
+		}
+		ms = append(ms, x)
+	}
+	slices.SortFunc(ms, func(a, b m) int {
+		switch {
+		case a.self < b.self:
+			return -1
+		case a.self > b.self:
+			return 1
+		}
+		return 0
+	})
+	for i, x := range ms {
+		next, prev := ms[(i+1)%len(ms)], ms[(i+len(ms)-1)%len(ms)]
+		if !x.joins || x.succ != next.self || !x.ok || x.pred != prev.self {
+			return false, x.self.String() + " is out of place"
+		}
+	}
+	return true, ""
+}

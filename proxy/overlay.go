@@ -1,0 +1,207 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	crand "crypto/rand"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"time"
+
+	"github.com/swarmtv/swarmtv/internal/swarm"
+	"github.com/swarmtv/swarmtv/internal/transport"
+	"github.com/swarmtv/swarmtv/overlay"
+	"github.com/swarmtv/swarmtv/tracker"
+)
+
+// The peer's side of the channel's structured overlay (package overlay,
+// run by transport.Overlay on the peer's own socket): the viewers form a
+// ring that does not need the tracker, so the swarm survives a tracker
+// outage.
+//
+//   - A peer joins the ring through --bootstrap (a running peer's
+//     host:port) when given, else through a peer the tracker named (a
+//     parent or backup), else through a peer of the tracker's tree; the
+//     first founds it. Every ringEvery, while the tracker answers, it
+//     also tells the ring of one peer from the tracker's tree (a peer of
+//     another ring, after a partition, starts a merge).
+//   - Every peer answers a newcomer's request for the channel's
+//     description (transport.FetchChannelInfo). A viewer started with
+//     --bootstrap while the tracker is unreachable takes the channel from
+//     the bootstrap peer, which also becomes its first parent on every
+//     stripe (the origin's fallback covers what it cannot feed), and
+//     joins the tracker once it is back: every peer re-announces itself to
+//     a restarted tracker (its heartbeat is refused as unknown and it joins
+//     again), so the tracker rebuilds its view from the swarm.
+
+// ringEvery is how often a peer refreshes its ring contacts from the
+// tracker.
+const ringEvery = 5 * time.Second
+
+// ErrBootstrap: neither the tracker nor the bootstrap peer let the peer
+// join.
+var ErrBootstrap = errors.New("peer: could not join through the tracker nor through the bootstrap peer")
+
+// newOverlay makes the peer's overlay driver (not started).
+func (p *Peer) newOverlay() (*transport.Overlay, error) {
+	var seed [16]byte
+	if _, err := crand.Read(seed[:]); err != nil {
+		return nil, err
+	}
+	node, err := overlay.New(overlay.Config{
+		Self: transport.OverlayPeer(p.ID(), p.Addr()),
+		Rand: rand.NewPCG(binary.LittleEndian.Uint64(seed[:8]), binary.LittleEndian.Uint64(seed[8:])),
+		// A contact from the tracker or a remembered peer is probed
+		// (rate-limited): that is how split rings find each other.
+		PassiveContacts: true,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return transport.NewOverlay(transport.OverlayConfig{
+		Node:     node,
+		Endpoint: p.ep,
+		Channel:  p.cfg.Channel,
+		Logger:   p.log,
+		Info:     p.channelInfo,
+	})
+}
+
+// channelInfo is the channel's description for a newcomer (nil before
+// the peer joined).
+func (p *Peer) channelInfo() []byte {
+	p.mu.Lock()
+	ch := p.channel
+	p.mu.Unlock()
+	if ch.Name == "" {
+		return nil
+	}
+	b, err := json.Marshal(ch)
+	if err != nil {
+		return nil
+	}
+	return b
+}
+
+// joinBootstrap joins without the tracker: the channel's description
+// comes from the bootstrap peer, which is the first parent on every
+// stripe.
+func (p *Peer) joinBootstrap(ctx context.Context, trackerErr error) (tracker.JoinResponse, error) {
+	p.log.Warn("the tracker is unreachable; joining through the bootstrap peer", "bootstrap", p.cfg.Bootstrap, "err", trackerErr)
+	id, info, err := transport.FetchChannelInfo(ctx, p.ep, p.cfg.Bootstrap, p.cfg.Channel)
+	if err != nil {
+		return tracker.JoinResponse{}, fmt.Errorf("%w: tracker: %v; bootstrap %s: %v", ErrBootstrap, trackerErr, p.cfg.Bootstrap, err)
+	}
+	ch, err := parseChannelInfo(info, p.cfg.Channel)
+	if err != nil {
+		return tracker.JoinResponse{}, fmt.Errorf("%w: bootstrap %s: %v", ErrBootstrap, p.cfg.Bootstrap, err)
+	}
+	return tracker.JoinResponse{
+		Channel:     ch,
+		Parent:      tracker.NodeInfo{ID: string(id), Addr: p.cfg.Bootstrap},
+		HeartbeatMS: 1000,
+	}, nil
+}
+
+// parseChannelInfo decodes and checks a channel description a peer gave.
+func parseChannelInfo(b []byte, channel string) (tracker.ChannelInfo, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	var ch tracker.ChannelInfo
+	if err := dec.Decode(&ch); err != nil {
+		return ch, fmt.Errorf("channel description: %w", err)
+	}
+	pub, err := base64.StdEncoding.DecodeString(ch.PublicKey)
+	switch {
+	case ch.Name != channel:
+		return ch, fmt.Errorf("channel description names %q, want %q", ch.Name, channel)
+	case err != nil || len(pub) != ed25519.PublicKeySize:
+		return ch, errors.New("channel description without a valid public key")
+	case ch.Stripes < 1 || ch.Stripes > tracker.MaxStripes:
+		return ch, fmt.Errorf("channel description with %d stripes", ch.Stripes)
+	case ch.SliceMS < 1 || ch.SliceMS > tracker.MaxSliceMS:
+		return ch, fmt.Errorf("channel description with %d ms slices", ch.SliceMS)
+	case !tracker.ValidNodeID(ch.Origin.ID) || ch.Origin.Addr == "":
+		return ch, errors.New("channel description without a valid origin")
+	}
+	return ch, nil
+}
+
+// ringLoop joins the ring and keeps it joined to the tracker's view of
+// the swarm until ctx ends.
+func (p *Peer) ringLoop(ctx context.Context, ov *transport.Overlay, jr tracker.JoinResponse) {
+	if p.cfg.Bootstrap != "" {
+		if _, err := ov.JoinAddr(ctx, p.cfg.Bootstrap); err != nil {
+			p.log.Warn("joining the overlay through the bootstrap peer", "bootstrap", p.cfg.Bootstrap, "err", err)
+		}
+	} else if m, ok := memberOf(jr, p.ID()); ok {
+		ov.Join(m)
+	}
+	t := time.NewTicker(ringEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		tctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		tv, err := p.tracker.Tree(tctx, p.cfg.Channel)
+		cancel()
+		if err != nil {
+			continue // the tracker is away: the ring carries on
+		}
+		var cands []overlay.Peer
+		for _, n := range tv.Nodes {
+			if n.ID != string(p.ID()) && n.ID != tv.Origin.ID && tracker.ValidNodeID(n.ID) {
+				if _, _, err := net.SplitHostPort(n.Addr); err == nil {
+					cands = append(cands, transport.OverlayPeer(swarm.NodeID(n.ID), n.Addr))
+				}
+			}
+		}
+		if len(cands) == 0 {
+			continue
+		}
+		c := cands[rand.IntN(len(cands))]
+		if st := ov.Status(); !st.Joined {
+			ov.Join(c)
+		} else {
+			ov.Contact(c)
+		}
+	}
+}
+
+// memberOf picks a peer the tracker named in its answer (a parent or a
+// backup, not the origin) to join the ring through.
+func memberOf(jr tracker.JoinResponse, self swarm.NodeID) (overlay.Peer, bool) {
+	var ns []tracker.NodeInfo
+	ns = append(ns, jr.Parent)
+	for _, s := range jr.Stripes {
+		ns = append(ns, s.Parent)
+		ns = append(ns, s.Backups...)
+	}
+	for _, n := range ns {
+		if !n.IsZero() && n.ID != jr.Channel.Origin.ID && n.ID != string(self) {
+			return transport.OverlayPeer(swarm.NodeID(n.ID), n.Addr), true
+		}
+	}
+	return overlay.Peer{}, false
+}
+
+// Overlay returns a snapshot of the peer's overlay tables (the zero value
+// before Run started it).
+func (p *Peer) Overlay() transport.OverlayStatus {
+	p.mu.Lock()
+	ov := p.ov
+	p.mu.Unlock()
+	if ov == nil {
+		return transport.OverlayStatus{}
+	}
+	return ov.Status()
+}
