@@ -313,10 +313,16 @@ func (a *natAgent) pollOffers() {
 		cancel()
 		if err != nil {
 			if a.ctx.Err() == nil {
+				// Before the join has reached the tracker the peer is
+				// unknown there: ask again soon, or an early offer waits.
+				wait := time.Second
+				if errors.Is(err, tracker.ErrUnknownPeer) {
+					wait = 100 * time.Millisecond
+				}
 				a.log.Debug("offers long-poll", "err", err)
 				select {
 				case <-a.ctx.Done():
-				case <-time.After(time.Second):
+				case <-time.After(wait):
 				}
 			}
 			continue
