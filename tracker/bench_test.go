@@ -1,0 +1,86 @@
+package tracker
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+)
+
+// Benchmarks of the tracker's placement work at scale. A join runs a
+// round at once (startup: the answer carries parents), so a join's cost
+// is one incremental round; Round is the periodic one; Heartbeat is the
+// per-peer steady-state cost. Figures on a shared 2-core machine are
+// noisy.
+
+func benchChannel(b *testing.B, n int) (*Tracker, *clock, *rand.Rand) {
+	b.Helper()
+	c := &clock{now: t0}
+	tr, err := New(Config{Now: c.Now})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ch := channelInfo("live", NodeInfo{ID: nid(0), Addr: "127.0.0.1:9000"}, 1)
+	ch.StreamBPS = 4_000_000
+	if _, err := tr.Register(RegisterRequest{Channel: ch, Capacity: 32}); err != nil {
+		b.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	reqs := make([]JoinRequest, n)
+	for i := range reqs {
+		reqs[i] = benchJoin(rng, i+1)
+	}
+	if _, errs := tr.JoinBatch("live", reqs); errs[0] != nil {
+		b.Fatal(errs[0])
+	}
+	c.Advance(time.Second)
+	tr.Round()
+	return tr, c, rng
+}
+
+func benchJoin(rng *rand.Rand, i int) JoinRequest {
+	return JoinRequest{
+		ID: nid(i), Addr: fmt.Sprintf("10.%d.%d.%d:4242", i>>16&255, i>>8&255, i&255),
+		Capacity: 64, UploadBPS: int64(rng.Float64() * 16_000_000),
+		NAT: NATClasses[rng.IntN(len(NATClasses))], ISP: fmt.Sprintf("isp%d", rng.IntN(8)),
+	}
+}
+
+func BenchmarkJoin1k(b *testing.B)   { benchJoinRound(b, 1_000) }
+func BenchmarkJoin10k(b *testing.B)  { benchJoinRound(b, 10_000) }
+func BenchmarkJoin100k(b *testing.B) { benchJoinRound(b, 100_000) }
+
+// benchJoinRound: one peer leaves and one joins (a round at once).
+func benchJoinRound(b *testing.B, n int) {
+	tr, c, rng := benchChannel(b, n)
+	next := n + 1
+	for b.Loop() {
+		c.Advance(10 * time.Millisecond)
+		if err := tr.Leave("live", LeaveRequest{ID: nid(next - n)}); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := tr.Join("live", benchJoin(rng, next)); err != nil {
+			b.Fatal(err)
+		}
+		next++
+	}
+}
+
+func BenchmarkRound10k(b *testing.B) {
+	tr, c, _ := benchChannel(b, 10_000)
+	for b.Loop() {
+		c.Advance(time.Second)
+		tr.Round()
+	}
+}
+
+func BenchmarkHeartbeat10k(b *testing.B) {
+	tr, _, _ := benchChannel(b, 10_000)
+	i := 0
+	for b.Loop() {
+		if _, err := tr.Heartbeat("live", HeartbeatRequest{ID: nid(1 + i%10_000)}); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
