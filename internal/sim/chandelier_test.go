@@ -101,3 +101,13 @@ func TestAcceptanceScarceUpload(t *testing.T) {
 		t.Errorf("savings %.4f, want within 10 points below the bound %.4f", *r.Savings, bound)
 	}
 }
+
+// The baseline draws from a seeded source: same seed, same run.
+func TestBaselineDeterministic(t *testing.T) {
+	c := acceptance(30, 10*time.Second, 15, "baseline")
+	a, _ := run(t, c)
+	b, _ := run(t, c)
+	if *a.TraceHash != *b.TraceHash || reportJSON(t, a) != reportJSON(t, b) {
+		t.Fatal("baseline: same seed, different runs")
+	}
+}

@@ -1,8 +1,9 @@
 // Package sim is swarmtv's deterministic discrete-event simulator: many
 // peers running the real protocol cores (internal/swarm for every viewer
-// and for the origin in source mode, and the tracker's Tracker with its
-// pure placement tree, called directly with a virtual clock) on a
-// simulated network, replayable from one seed.
+// and for the origin in source mode, and the tracker's Tracker with the
+// chandelier placement, or the baseline with --placer baseline, called
+// directly with a virtual clock) on a simulated network, replayable from
+// one seed.
 //
 // There is no second implementation of the protocol. The simulator is a
 // driver, like internal/transport: it feeds the cores inputs at virtual
@@ -33,6 +34,25 @@
 // NATs, else a relay (or a failure when relays are off). The origin and the
 // tracker sit in a data centre; the origin has its own upload capacity.
 //
+// # Stripe trees and repair
+//
+// The tracker answers joins, heartbeats and parent-lost reports with a
+// parent and ranked backups per stripe; a peer keeps one connection per
+// parent, subscribed (wire.Hello.Stripes) to the stripes that parent
+// feeds it, and the core learns each stripe's parent (SetParent). A
+// stripe whose parent the core reports lost switches at once to the
+// first usable backup (chandelier.Repair; a node the peer lost lately is
+// not usable) and the report carries the switch (Switched). Joins that
+// reach the tracker within 10 ms run in one placement round
+// (Tracker.JoinBatch); the tracker's periodic round runs every second of
+// virtual time. A peer's capacity is its stripe feeds (upload ÷ stripe
+// rate, less headroom) and it reports its upload; its core accepts a few
+// children more than that while moved children's byes are in flight.
+//
+// The origin serves its seeds (children) first; fetches come from a
+// separate budget (the rest of its upload) and are refused when that is
+// booked 250 ms ahead, so a fetch flood cannot starve the seeds.
+//
 // # Verification
 //
 // By default (Config.Verify "fast") the cores check chunks with a cheap
@@ -48,7 +68,7 @@
 // # Invariants
 //
 // While it runs the simulator checks that no stripe tree has a cycle, no
-// node has more children than its capacity, every played slice is exactly
+// node has more children than it accepts, every played slice is exactly
 // what the origin made (so every chunk in it passed verification), chunks
 // from honest nodes always verify, and every due slice was played or
 // counted lost. The first violation stops the run with an *InvariantError
