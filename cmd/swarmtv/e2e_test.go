@@ -503,7 +503,7 @@ func TestDemoReport(t *testing.T) {
 	port := freePort(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, binary, "demo", "--peers", "3", "--duration", "8s",
+	out, err := exec.CommandContext(ctx, binary, "demo", "--peers", "3", "--duration", "12s",
 		"--rtsp-port", strconv.Itoa(port), "--report", path).CombinedOutput()
 	if err != nil {
 		t.Fatalf("demo: %v\n%s", err, out)
@@ -511,7 +511,7 @@ func TestDemoReport(t *testing.T) {
 	if !bytes.Contains(out, []byte(fmt.Sprintf("rtsp://127.0.0.1:%d/demo", port+2))) || !bytes.Contains(out, []byte("savings")) {
 		t.Errorf("demo output lacks the URLs or a status line:\n%s", out)
 	}
-	if !regexp.MustCompile(`p[12]<-p0`).Match(out) {
+	if !regexp.MustCompile(`p[12]<-\S*p0`).Match(out) { // some stripe of p1 or p2 from p0
 		t.Errorf("no peer fed by another peer in the status lines:\n%s", out)
 	}
 	b, err := os.ReadFile(path)

@@ -51,7 +51,8 @@ type Config struct {
 	// Stripes stripe feeds.
 	OriginCapacity int
 	PeerCapacity   int
-	// Stripes is K, the stripe trees of the channel (default 4).
+	// Stripes is K, the stripe trees of the channel (default 4, or the
+	// number of peers when fewer).
 	Stripes int
 	// StatusEvery is the status line period (default 3s; <0 disables).
 	StatusEvery time.Duration
@@ -90,7 +91,10 @@ func (c *Config) defaults() error {
 		c.PeerCapacity = 2
 	}
 	if c.Stripes == 0 {
-		c.Stripes = 4
+		// A peer forwards in one stripe tree at most: with fewer peers
+		// than stripes, some stripe would have no forwarder and every
+		// peer would take it from the origin.
+		c.Stripes = min(4, c.Peers)
 	}
 	if c.Stripes < 1 || c.Stripes > tracker.MaxStripes || c.PeerCapacity*c.Stripes > tracker.MaxPeerCapacity {
 		return fmt.Errorf("demo: %d stripes × peer capacity %d: want 1..%d stripes and at most %d stripe feeds per peer",
