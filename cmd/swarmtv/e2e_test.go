@@ -503,7 +503,7 @@ func TestDemoReport(t *testing.T) {
 	port := freePort(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, binary, "demo", "--peers", "3", "--duration", "12s",
+	out, err := exec.CommandContext(ctx, binary, "demo", "--peers", "3", "--duration", "20s",
 		"--rtsp-port", strconv.Itoa(port), "--report", path).CombinedOutput()
 	if err != nil {
 		t.Fatalf("demo: %v\n%s", err, out)
@@ -531,6 +531,9 @@ func TestDemoReport(t *testing.T) {
 	if r["schema"] != "swarmtv.report/v1" || r["peers"] != 3.0 {
 		t.Errorf("report: %s", b)
 	}
+	// Savings count from the origin's first byte; a join briefly leans on
+	// the origin's fallback until a round re-deals the stripes, so a short
+	// run stays below the steady 2/3.
 	if sv, _ := r["savings"].(float64); sv < 0.5 {
 		t.Errorf("savings %v with 3 peers, want over 0.5 (the origin feeds one of three)", r["savings"])
 	}
