@@ -158,7 +158,9 @@ func RunNATMatrix(ctx context.Context, cfg NATMatrixConfig) (*NATMatrixReport, e
 
 	m := &matrix{cfg: cfg, lab: lab, tmp: tmp, used: map[*netlab.Site]int{}}
 	defer m.stopAll()
-	m.http = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: lab.Public.DialContext}}
+	ht := &http.Transport{DialContext: lab.Public.DialContext}
+	defer ht.CloseIdleConnections()
+	m.http = &http.Client{Timeout: 10 * time.Second, Transport: ht}
 	m.tc = &tracker.Client{BaseURL: "http://" + pubTracker, HTTP: m.http}
 	if _, err := m.start(ctx, lab.Public, "tracker", "tracker", "--listen", pubTracker,
 		"--stun", "203.0.113.2:3478", "--stun-alt-ip", "203.0.113.3", "--stun-alt-port", "3479", "--heartbeat", "1s"); err != nil {

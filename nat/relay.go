@@ -36,7 +36,9 @@ type RelayConfig struct {
 // and remembers the first two source addresses. From then on every other
 // packet from one is sent on to the other, so QUIC dials the relay
 // address as if it were the remote peer (the TLS fingerprint check is end
-// to end). Packets from any third address are dropped.
+// to end). Packets from any third address are dropped; the first few
+// from the first peer to bind wait for the second (its first QUIC
+// flight need not be resent).
 type Relay struct {
 	cfg RelayConfig
 	log *slog.Logger
@@ -55,7 +57,12 @@ type relaySession struct {
 
 	mu    sync.Mutex
 	peers [2]netip.AddrPort // guarded by mu; bound in order
+	held  [][]byte          // guarded by mu: from the first peer before the second bound
 }
+
+// maxHeld bounds the packets a session holds for a partner that has not
+// bound yet (a QUIC client's first flight).
+const maxHeld = 4
 
 // NewRelay returns a relay with no sessions.
 func NewRelay(cfg RelayConfig, log *slog.Logger) (*Relay, error) {
@@ -149,6 +156,13 @@ func (r *Relay) serve(s *relaySession) {
 		if kind, token, ok := core.ParsePunch(buf[:n]); ok && kind == core.PunchProbe {
 			if token == s.token && s.bind(from) {
 				s.conn.WriteToUDPAddrPort(core.AppendPunch(nil, core.PunchAck, token), from)
+				// The other peer's first packets, sent before this one
+				// bound, go out now instead of waiting for a resend.
+				for _, p := range s.takeHeld(from) {
+					if _, err := s.conn.WriteToUDPAddrPort(p, from); err == nil {
+						r.forwarded.Add(uint64(len(p)))
+					}
+				}
 			}
 			continue
 		}
@@ -156,6 +170,8 @@ func (r *Relay) serve(s *relaySession) {
 			if _, err := s.conn.WriteToUDPAddrPort(buf[:n], to); err == nil {
 				r.forwarded.Add(uint64(n))
 			}
+		} else {
+			s.hold(from, buf[:n])
 		}
 	}
 }
@@ -175,6 +191,28 @@ func (s *relaySession) bind(from netip.AddrPort) bool {
 		}
 	}
 	return false
+}
+
+// hold keeps a packet from the first bound peer while its partner has
+// not bound; packets from anyone else are dropped.
+func (s *relaySession) hold(from netip.AddrPort, b []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.peers[0] == from && !s.peers[1].IsValid() && len(s.held) < maxHeld {
+		s.held = append(s.held, append([]byte(nil), b...))
+	}
+}
+
+// takeHeld returns the held packets if to is the second peer.
+func (s *relaySession) takeHeld(to netip.AddrPort) [][]byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.peers[1] != to {
+		return nil
+	}
+	h := s.held
+	s.held = nil
+	return h
 }
 
 func (s *relaySession) partner(from netip.AddrPort) (netip.AddrPort, bool) {

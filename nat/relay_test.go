@@ -106,3 +106,50 @@ func TestRelayIdleAndClose(t *testing.T) {
 		t.Fatalf("Allocate after Close: %v", err)
 	}
 }
+
+// The first peer's packets sent before its partner bound (a QUIC
+// client's first flight) are held and delivered when the partner binds,
+// a few at most; nothing is held for an address that did not bind.
+func TestRelayHoldsFirstFlight(t *testing.T) {
+	r := newRelay(t, 10*time.Second)
+	addr, err := r.Allocate(6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	pa := newPunchSock(t)
+	if _, err := pa.start(core.PunchConfig{Token: 6}, addr).Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	pa.cc.Close()
+	for i := range 6 {
+		pa.conn.WriteToUDPAddrPort([]byte{0, byte('0' + i)}, addr)
+	}
+	listen(t).WriteToUDPAddrPort([]byte("\x00stranger"), addr)
+	time.Sleep(100 * time.Millisecond) // let the relay read them all
+	// The partner binds with a bare probe and reads everything raw: the
+	// ack, then the held packets.
+	b := listen(t)
+	b.WriteToUDPAddrPort(core.AppendPunch(nil, core.PunchProbe, 6), addr)
+	if ack, _, err := readFrom(t, b, 5*time.Second); err != nil || ack != string(core.AppendPunch(nil, core.PunchAck, 6)) {
+		t.Fatalf("bind ack %q, err %v", ack, err)
+	}
+	var got []string
+	for {
+		s, _, err := readFrom(t, b, 300*time.Millisecond)
+		if err != nil {
+			break
+		}
+		got = append(got, s)
+	}
+	want := []string{"\x000", "\x001", "\x002", "\x003"}
+	if len(got) != len(want) {
+		t.Fatalf("partner got %q, want the first %d packets %q", got, len(want), want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("partner got %q, want %q", got, want)
+		}
+	}
+}
