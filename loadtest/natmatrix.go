@@ -72,7 +72,12 @@ type Bounce struct {
 	PlayedBefore int64  `json:"played_before"`
 	PlayedAfter  int64  `json:"played_after"`
 	Continued    bool   `json:"continued"`
-	Note         string `json:"note,omitempty"`
+	// NoticedMS and ReconnectMS are the times from the bounce to the
+	// child's log of the new mapping and to its report of a new
+	// connection (100 ms polling; 0 if it did not happen).
+	NoticedMS   int64  `json:"noticed_ms"`
+	ReconnectMS int64  `json:"reconnect_ms"`
+	Note        string `json:"note,omitempty"`
 }
 
 // NATMatrixReport is swarmtv.report/v1 with the pairs and the bounce.
@@ -257,8 +262,8 @@ func (r *NATMatrixReport) Table() string {
 		b.WriteString("\n")
 	}
 	if bo := r.Bounce; bo != nil {
-		fmt.Fprintf(&b, "WAN bounce (%s): noticed=%v reconnected=%v played %d → %d continued=%v %s\n",
-			bo.Site, bo.Noticed, bo.Reconnected, bo.PlayedBefore, bo.PlayedAfter, bo.Continued, bo.Note)
+		fmt.Fprintf(&b, "WAN bounce (%s): noticed=%v after %d ms, reconnected=%v after %d ms, played %d → %d slices, continued=%v %s\n",
+			bo.Site, bo.Noticed, bo.NoticedMS, bo.Reconnected, bo.ReconnectMS, bo.PlayedBefore, bo.PlayedAfter, bo.Continued, bo.Note)
 	}
 	return b.String()
 }
@@ -583,6 +588,7 @@ func (m *matrix) runBounce(ctx context.Context) *Bounce {
 	}
 	before := conns()
 	bo.PlayedBefore = b.Stats.PlayedSlices
+	bounced := time.Now()
 	if err := m.lab.BounceWAN(ctx, sym); err != nil {
 		bo.Note = err.Error()
 		return bo
@@ -590,12 +596,16 @@ func (m *matrix) runBounce(ctx context.Context) *Bounce {
 	// Playback must go on for 5 more seconds of slices (50 at 100 ms)
 	// after the child noticed.
 	err = waitUntil(ctx, 45*time.Second, func() bool {
-		bo.Noticed = strings.Contains(pb.output(), "NAT mapping changed")
-		bo.Reconnected = conns() > before
+		if !bo.Noticed && strings.Contains(pb.output(), "NAT mapping changed") {
+			bo.Noticed, bo.NoticedMS = true, time.Since(bounced).Milliseconds()
+		}
+		if !bo.Reconnected && conns() > before {
+			bo.Reconnected, bo.ReconnectMS = true, time.Since(bounced).Milliseconds()
+		}
 		if n, ok := m.node(ctx, s.channel, hb.IPs[0]); ok {
 			bo.PlayedAfter = n.Stats.PlayedSlices
 		}
-		return bo.Noticed && bo.PlayedAfter > bo.PlayedBefore+50
+		return bo.Noticed && bo.PlayedAfter > bo.PlayedBefore+50 && (bo.Reconnected || time.Since(bounced) > 15*time.Second)
 	})
 	bo.Continued = bo.PlayedAfter > bo.PlayedBefore+50
 	if err != nil {
