@@ -69,9 +69,9 @@ type Bounce struct {
 	Reconnected bool `json:"reconnected"`
 	// PlayedBefore and PlayedAfter are slices played at the bounce and at
 	// the end; playback continued if PlayedAfter grew.
-	PlayedBefore int64  `json:"played_before"`
-	PlayedAfter  int64  `json:"played_after"`
-	Continued    bool   `json:"continued"`
+	PlayedBefore int64 `json:"played_before"`
+	PlayedAfter  int64 `json:"played_after"`
+	Continued    bool  `json:"continued"`
 	// NoticedMS and ReconnectMS are the times from the bounce to the
 	// child's log of the new mapping and to its report of a new
 	// connection (100 ms polling; 0 if it did not happen).
