@@ -59,6 +59,9 @@ type channel struct {
 	kids    map[string]map[string]uint16 // parent ID (chandelier.Origin for the origin) → child → stripes mask
 	pending chandelier.Changes
 	expiry  expiryHeap
+	// batch is closed when the round of the joins waiting in the
+	// current join window has run; nil when no window is open.
+	batch chan struct{}
 
 	rounds       uint64
 	roundNanos   int64 // summed wall time of rounds (set by the shell)

@@ -529,3 +529,44 @@ func TestExampleISPTable(t *testing.T) {
 }
 
 func netipMust(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+// TestJoinWindow: concurrent joins within the window share rounds, and
+// every one is answered with parents.
+func TestJoinWindow(t *testing.T) {
+	tr, err := New(Config{JoinWindow: 30 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tr.Register(RegisterRequest{Channel: channelInfo("live", NodeInfo{ID: nid(0), Addr: "127.0.0.1:9000"}, 1), Capacity: 4}); err != nil {
+		t.Fatal(err)
+	}
+	const n = 40
+	errc := make(chan error, n)
+	for i := 1; i <= n; i++ {
+		go func() {
+			resp, err := tr.Join("live", joinReq(i, 6))
+			if err == nil && resp.Stripes[0].Parent.IsZero() && i > 16 {
+				err = fmt.Errorf("peer %d: no parent on stripe 0", i)
+			}
+			errc <- err
+		}()
+	}
+	for range n {
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+	}
+	tr.mu.Lock()
+	rounds := tr.channels["live"].rounds
+	tr.mu.Unlock()
+	if rounds >= n {
+		t.Fatalf("%d rounds for %d concurrent joins", rounds, n)
+	}
+	if _, err := tr.Join("live", JoinRequest{ID: nid(0), Addr: "127.0.0.1:1"}); !errors.Is(err, ErrIDConflict) {
+		t.Fatalf("origin's ID: %v", err)
+	}
+	if _, err := New(Config{JoinWindow: -time.Second}); err == nil {
+		t.Fatal("negative join window accepted")
+	}
+	checkChannel(t, tr, "live")
+}

@@ -33,6 +33,7 @@ Prometheus metrics at /metrics.`, stderr)
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	natFlags := addTrackerNATFlags(fs)
 	placer := fs.String("placer", tracker.PlacerChandelier, "stripe placement: chandelier (topology-aware) or baseline (random, for comparison)")
+	joinWindow := fs.Duration("join-window", 0, "joins arriving within this `duration` share one placement round (0: a round per join; tens of ms for 100,000-peer swarms)")
 	ispTable := fs.String("isp-table", "", "CSV `file` of \"prefix,isp\" lines mapping peers' addresses to ISPs (longest prefix wins; see deploy/isp-prefixes.csv)")
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
@@ -48,7 +49,7 @@ Prometheus metrics at /metrics.`, stderr)
 	if err != nil {
 		return err
 	}
-	t, err := tracker.New(tracker.Config{HeartbeatInterval: *heartbeat, Logger: log, Placer: *placer, ISPs: isps})
+	t, err := tracker.New(tracker.Config{HeartbeatInterval: *heartbeat, Logger: log, Placer: *placer, ISPs: isps, JoinWindow: *joinWindow})
 	if err != nil {
 		return err
 	}
