@@ -39,6 +39,9 @@ type NATMatrixConfig struct {
 	// LossPct makes every NAT router drop this share of the packets it
 	// forwards (0..50).
 	LossPct int
+	// Delay and Jitter make every NAT router hold the packets it
+	// forwards for Delay ± Jitter (netlab.SetDelay).
+	Delay, Jitter time.Duration
 }
 
 // Pair is one pair's result: B (the child) connected to A (its parent),
@@ -148,9 +151,14 @@ func RunNATMatrix(ctx context.Context, cfg NATMatrixConfig) (*NATMatrixReport, e
 		return nil, err
 	}
 	defer lab.Close()
-	if cfg.LossPct > 0 {
-		for _, s := range lab.Sites {
+	for _, s := range lab.Sites {
+		if cfg.LossPct > 0 {
 			if err := lab.SetLoss(ctx, s, cfg.LossPct); err != nil {
+				return nil, err
+			}
+		}
+		if cfg.Delay > 0 {
+			if err := lab.SetDelay(ctx, s, cfg.Delay, cfg.Jitter); err != nil {
 				return nil, err
 			}
 		}

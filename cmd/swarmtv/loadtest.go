@@ -40,6 +40,8 @@ Needs root, iproute2, nftables and nsenter (util-linux).`, stderr)
 	noBounce := fs.Bool("no-bounce", false, "skip the WAN bounce scenario")
 	timeout := fs.Duration("timeout", 5*time.Minute, "give up after this long")
 	loss := fs.Int("loss", 0, "every NAT router drops this `percent` of the packets it forwards (0..50)")
+	delay := fs.Duration("delay", 0, "every NAT router holds the packets it forwards this long (each way; NFQUEUE, needs iptables)")
+	jitter := fs.Duration("jitter", 0, "± this much, uniformly, on top of --delay")
 	if err := parseFlags(fs, args[1:], stdout); err != nil {
 		return err
 	}
@@ -49,7 +51,7 @@ Needs root, iproute2, nftables and nsenter (util-linux).`, stderr)
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	rep, err := loadtest.RunNATMatrix(ctx, loadtest.NATMatrixConfig{Binary: bin, Parallel: *parallel, NoBounce: *noBounce, Progress: stderr, LossPct: *loss})
+	rep, err := loadtest.RunNATMatrix(ctx, loadtest.NATMatrixConfig{Binary: bin, Parallel: *parallel, NoBounce: *noBounce, Progress: stderr, LossPct: *loss, Delay: *delay, Jitter: *jitter})
 	if err != nil {
 		return err
 	}

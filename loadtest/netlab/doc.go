@@ -31,8 +31,14 @@
 // Impairments: [Lab.SetLoss] drops a share of a router's forwarded
 // packets; [Lab.Partition] cuts the internet bridge between two groups of
 // sites and [Lab.Heal] mends it; [Lab.BounceWAN] takes a router's uplink
-// down and up, losing its mappings. Delay needs an NFQUEUE program (no
-// netem in this kernel) and is not built yet.
+// down and up, losing its mappings; [Lab.SetDelay] holds a router's
+// forwarded packets for a delay ± jitter (no netem in this kernel: an
+// iptables NFQUEUE rule hands them to a netfilter netlink socket this
+// process serves in the router's namespace).
 //
-// It needs root, iproute2, nftables and nsenter.
+// NAT types beyond the classic four: [SymmetricSequential] allocates the
+// ports of new flows in sequence, so its mappings can be predicted.
+//
+// It needs root, iproute2, nftables and nsenter (and iptables for
+// SetDelay).
 package netlab

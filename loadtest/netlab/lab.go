@@ -65,8 +65,9 @@ type Lab struct {
 	Public   *Host // two public addresses, no NAT
 	Sites    []*Site
 
-	mu    sync.Mutex
-	names []string // namespaces created, guarded by mu
+	mu     sync.Mutex
+	names  []string           // namespaces created, guarded by mu
+	delays map[*Site]*delayer // routers holding packets (SetDelay), guarded by mu
 }
 
 // Errors.
@@ -185,7 +186,12 @@ func (l *Lab) Close() error {
 	l.mu.Lock()
 	names := l.names
 	l.names = nil
+	delays := l.delays
+	l.delays = nil
 	l.mu.Unlock()
+	for _, d := range delays {
+		d.close() // its socket would keep the namespace alive
+	}
 	if len(names) == 0 {
 		return nil
 	}
