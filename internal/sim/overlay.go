@@ -591,6 +591,17 @@ func (s *Sim) ovReport(r *report.Report) {
 	if o.lookupExcluded > 0 {
 		s.notes = append(s.notes, fmt.Sprintf("overlay: %d lookups started during the initial flash crowd, a partition or within %v of its healing are not counted in lookup_success", o.lookupExcluded, time.Duration(ovSettle)))
 	}
+	if s.cfg.PartitionAt > 0 && s.cfg.Media {
+		for sd, c := range s.sideContinuity() {
+			if c != nil {
+				what := "the origin's side"
+				if sd == 1 {
+					what = "the side cut off from the origin"
+				}
+				s.notes = append(s.notes, fmt.Sprintf("partition: continuity %.4f on %s (viewers alive at the end, whole run)", *c, what))
+			}
+		}
+	}
 	if s.cfg.ChurnStopAt > 0 {
 		if o.churnConsistent >= 0 {
 			s.notes = append(s.notes, fmt.Sprintf("overlay: ring consistent %d ms after churn stopped", o.churnConsistent))
@@ -610,4 +621,17 @@ func (s *Sim) ovMergeSent() uint64 {
 		}
 	}
 	return n
+}
+
+// sideContinuity is the continuity of the viewers alive now, per side of
+// the partition (over their whole watch).
+func (s *Sim) sideContinuity() [2]*float64 {
+	var played, due [2]uint64
+	for _, i := range s.alive {
+		p := s.peers[i]
+		st := p.node.Stats()
+		played[s.side(p)] += st.PlayedSlices
+		due[s.side(p)] += st.PlayedSlices + st.LateSlices + st.LostSlices
+	}
+	return [2]*float64{report.Ratio(float64(played[0]), float64(due[0])), report.Ratio(float64(played[1]), float64(due[1]))}
 }

@@ -138,3 +138,23 @@ func TestOverlayWithMedia(t *testing.T) {
 		t.Error("no overlay notes")
 	}
 }
+
+// Issue 6, acceptance (small): during a partition the side that keeps the
+// origin plays on (continuity >= 0.99); the rings merge after healing.
+func TestOverlayPartitionWithMedia(t *testing.T) {
+	c := small(60, 90*time.Second, 17)
+	c.Overlay = true
+	c.PartitionAt = 30 * time.Second
+	c.HealAt = 60 * time.Second
+	r, s := run(t, c)
+	sides := s.sideContinuity()
+	if sides[0] == nil || *sides[0] < 0.99 {
+		t.Errorf("continuity on the origin's side %v, want >= 0.99 (%v)", ptr(sides[0]), s.Notes())
+	}
+	if sides[1] == nil || *sides[1] >= *sides[0] {
+		t.Errorf("the side cut off from the origin played as well as the other (%v vs %v): was it cut?", ptr(sides[1]), ptr(sides[0]))
+	}
+	if r.Overlay.MergeMs == nil || *r.Overlay.MergeMs > 30_000 || !*r.Overlay.Consistent {
+		t.Errorf("rings did not merge: %+v", r.Overlay)
+	}
+}
