@@ -86,6 +86,9 @@ func (s *Sim) trackerJoin(e *event) {
 	}
 	if !s.trUp || s.severed(p, s.peers[originIdx]) {
 		s.push(event{at: s.now - s.trackerOWD(p) + requestTimout, kind: evJoin, node: p.idx})
+		if s.cfg.Overlay {
+			s.ovBootstrapParent(p)
+		}
 		return
 	}
 	if len(s.joinQ) == 0 {

@@ -635,3 +635,25 @@ func (s *Sim) sideContinuity() [2]*float64 {
 	}
 	return [2]*float64{report.Ratio(float64(played[0]), float64(due[0])), report.Ratio(float64(played[1]), float64(due[1]))}
 }
+
+// ovBootstrapParent: a newcomer that cannot reach the tracker takes its
+// bootstrap member as the parent of every stripe, as the real peer does
+// with --bootstrap (the origin's fallback covers what it cannot feed);
+// it joins the tracker once it is back.
+func (s *Sim) ovBootstrapParent(p *peer) {
+	if p.joined || slices.ContainsFunc(p.parents, func(q int32) bool { return q != noPeer }) {
+		return
+	}
+	via, ok := s.ovBootstrap(p)
+	if !ok {
+		return
+	}
+	q := s.ovIndex(via)
+	if q == noPeer || s.isGone(p, q) {
+		return
+	}
+	for st := range p.parents {
+		s.setStripe(p, st, q)
+	}
+	s.process(p)
+}
