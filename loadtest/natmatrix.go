@@ -70,6 +70,9 @@ type Bounce struct {
 	// the bounce (a connection QUIC kept alive through the new mapping
 	// counts as no reconnect but still as continued playback).
 	Reconnected bool `json:"reconnected"`
+	// Reprobed: after the change the child classified its NAT again
+	// (and reported what it found).
+	Reprobed bool `json:"reprobed"`
 	// PlayedBefore and PlayedAfter are slices played at the bounce and at
 	// the end; playback continued if PlayedAfter grew.
 	PlayedBefore int64 `json:"played_before"`
@@ -270,8 +273,8 @@ func (r *NATMatrixReport) Table() string {
 		b.WriteString("\n")
 	}
 	if bo := r.Bounce; bo != nil {
-		fmt.Fprintf(&b, "WAN bounce (%s): noticed=%v after %d ms, reconnected=%v after %d ms, played %d → %d slices, continued=%v %s\n",
-			bo.Site, bo.Noticed, bo.NoticedMS, bo.Reconnected, bo.ReconnectMS, bo.PlayedBefore, bo.PlayedAfter, bo.Continued, bo.Note)
+		fmt.Fprintf(&b, "WAN bounce (%s): noticed=%v after %d ms, re-probed=%v, reconnected=%v after %d ms, played %d → %d slices, continued=%v %s\n",
+			bo.Site, bo.Noticed, bo.NoticedMS, bo.Reprobed, bo.Reconnected, bo.ReconnectMS, bo.PlayedBefore, bo.PlayedAfter, bo.Continued, bo.Note)
 	}
 	return b.String()
 }
@@ -607,13 +610,14 @@ func (m *matrix) runBounce(ctx context.Context) *Bounce {
 		if !bo.Noticed && strings.Contains(pb.output(), "NAT mapping changed") {
 			bo.Noticed, bo.NoticedMS = true, time.Since(bounced).Milliseconds()
 		}
+		bo.Reprobed = strings.Count(pb.output(), "msg=NAT ") >= 2
 		if !bo.Reconnected && conns() > before {
 			bo.Reconnected, bo.ReconnectMS = true, time.Since(bounced).Milliseconds()
 		}
 		if n, ok := m.node(ctx, s.channel, hb.IPs[0]); ok {
 			bo.PlayedAfter = n.Stats.PlayedSlices
 		}
-		return bo.Noticed && bo.PlayedAfter > bo.PlayedBefore+50 && (bo.Reconnected || time.Since(bounced) > 15*time.Second)
+		return bo.Noticed && bo.Reprobed && bo.PlayedAfter > bo.PlayedBefore+50 && (bo.Reconnected || time.Since(bounced) > 15*time.Second)
 	})
 	bo.Continued = bo.PlayedAfter > bo.PlayedBefore+50
 	if err != nil {

@@ -73,7 +73,7 @@ func TestNATMatrix(t *testing.T) {
 			t.Errorf("no peer behind a %s NAT played the stream", n)
 		}
 	}
-	if b := rep.Bounce; b == nil || !b.Noticed || !b.Continued {
+	if b := rep.Bounce; b == nil || !b.Noticed || !b.Reprobed || !b.Continued {
 		t.Errorf("WAN bounce: %+v", b)
 	}
 }

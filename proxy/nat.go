@@ -161,12 +161,11 @@ type natAgent struct {
 	wg     sync.WaitGroup
 
 	mu       sync.Mutex
-	enabled  bool                           // guarded by mu: a probe gave a class
-	server   netip.AddrPort                 // guarded by mu
-	status   NATStatus                      // guarded by mu
-	origin   string                         // guarded by mu: never needs a rendezvous
-	sessions map[uint64]*nat.PunchSession   // guarded by mu: by token
-	onChange func(prev, now netip.AddrPort) // guarded by mu
+	enabled  bool                         // guarded by mu: a probe gave a class
+	server   netip.AddrPort               // guarded by mu
+	status   NATStatus                    // guarded by mu
+	origin   string                       // guarded by mu: never needs a rendezvous
+	sessions map[uint64]*nat.PunchSession // guarded by mu: by token
 }
 
 func newNATAgent(cfg NATConfig, ep *transport.Endpoint, tc *tracker.Client, channel string, log *slog.Logger) *natAgent {
@@ -296,11 +295,25 @@ func (a *natAgent) watch(server netip.AddrPort) {
 			cands = append(cands, c.Now.String())
 		}
 		a.status.Candidates = cands
-		f := a.onChange
 		a.mu.Unlock()
-		if f != nil {
-			f(c.Prev, c.Now)
+		// The NAT lost its state (it rebooted, or its uplink changed):
+		// its filters hold nothing towards the STUN server's other
+		// addresses now, so the RFC 5780 tests are valid again — run
+		// them, as the NAT (or the network) may be another one, and
+		// predicted ports start from the new mappings.
+		ctx, cancel := context.WithTimeout(a.ctx, 10*time.Second)
+		rep, err := ProbeNAT(ctx, a.client, server, a.ep.Addr().AddrPort(), a.cfg.ProbeWait)
+		cancel()
+		if err != nil || rep.Class == "" {
+			a.log.Info("re-probing the NAT after a mapping change", "err", err)
+			return
 		}
+		a.log.Info("NAT", "class", rep.Class, "mapped", rep.Mapped, "candidates", rep.Candidates)
+		a.mu.Lock()
+		a.status.Class = rep.Class
+		a.status.Mapped = rep.Mapped.String()
+		a.status.Candidates = rep.Candidates
+		a.mu.Unlock()
 	})
 }
 
