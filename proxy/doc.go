@@ -34,6 +34,26 @@
 // receive pictures whose references are missing: the player freezes
 // briefly instead of showing corruption.
 //
+// # Peer: stripes, repair and upload
+//
+// A Peer takes the tracker's per-stripe assignments (a parent and ranked
+// backups for each stripe, from join, heartbeat and parent-lost answers)
+// and hands the parents to the driver, which keeps one link per distinct
+// parent; only stripes whose parent changed are re-dialed. When a parent
+// fails, its stripes switch at once, on the driver's goroutine, to their
+// first backup that is not this peer and has not failed lately
+// (chandelier.Repair); the peer then reports the loss and its switches
+// (ParentLostRequest.Switched) and applies the tracker's answer. An
+// answer to a request sent before the loss does not bring the lost
+// parent back. A stripe with no usable backup stays without a parent
+// until the tracker answers; the origin's fallback covers it.
+//
+// The peer measures its upload capacity rather than being told it: a
+// timed upload to the tracker at start (tracker.ProbePath), raised later
+// by the peak rate it forwards at while its children are backlogged
+// (transport.Driver.PeakUploadBPS). PeerConfig.MaxUploadBPS only caps the
+// figure reported as UploadBPS in joins and heartbeats.
+//
 // # Concurrency
 //
 // All RTSPServer methods are safe for concurrent use. WriteSlice never
