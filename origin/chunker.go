@@ -60,6 +60,7 @@ const (
 	codecOpaque = iota
 	codecH264
 	codecH265
+	codecAAC // MPEG-4 audio, AAC-hbr packetization (fragmentAAC)
 )
 
 // Limits that force a new slice so every chunk stays encodable.
@@ -152,6 +153,10 @@ func NewChunker(cfg ChunkerConfig, desc *description.Session) (*Chunker, error) 
 				ms.video = true
 				ms.codecs[f.PayloadTyp] = codecH265
 				ms.params = [3][]byte{bytes.Clone(f.VPS), bytes.Clone(f.SPS), bytes.Clone(f.PPS)}
+			case *format.MPEG4Audio:
+				if f.SizeLength == 13 && f.IndexLength == 3 && f.IndexDeltaLength == 3 {
+					ms.codecs[f.PayloadTyp] = codecAAC
+				}
 			}
 		}
 	}
@@ -186,9 +191,14 @@ func (c *Chunker) Push(p Packet) []*wire.Chunk {
 
 	var out []*wire.Chunk
 	newAU, key := false, false
-	codec := codecOpaque
+	codec := ms.codecs[p.RTP.PayloadType]
+	if codec == codecAAC && len(raw) > MaxRTPPacket {
+		if frags := fragmentAAC(&q, MaxRTPPacket); frags != nil {
+			raws, size = frags, sum(frags)
+			ms.seqShift += uint16(len(frags) - 1)
+		}
+	}
 	if ms.video {
-		codec = ms.codecs[p.RTP.PayloadType]
 		newAU = !ms.seen || p.RTP.Timestamp != ms.lastTS || ms.lastMarker
 		ms.seen, ms.lastTS, ms.lastMarker = true, p.RTP.Timestamp, p.RTP.Marker
 		if newAU {
@@ -199,10 +209,7 @@ func (c *Chunker) Push(p Packet) []*wire.Chunk {
 			key = scanH264(p.RTP.Payload, &ms.params)
 			if len(raw) > MaxRTPPacket {
 				if frags := fragmentH264(&q, MaxRTPPacket); frags != nil {
-					raws, size = frags, 0
-					for _, f := range frags {
-						size += len(f)
-					}
+					raws, size = frags, sum(frags)
 					ms.seqShift += uint16(len(frags) - 1)
 				}
 			}
@@ -444,4 +451,13 @@ func setParam(dst *[]byte, n []byte) {
 	if !bytes.Equal(*dst, n) {
 		*dst = bytes.Clone(n)
 	}
+}
+
+// sum is the total length of bs.
+func sum(bs [][]byte) int {
+	n := 0
+	for _, b := range bs {
+		n += len(b)
+	}
+	return n
 }

@@ -9,7 +9,8 @@ import (
 // MaxRTPPacket bounds the RTP packets the origin puts into chunks, header
 // included: small enough for one QUIC datagram or WebRTC packet, and for
 // every RTSP player. Larger H.264 packets are fragmented (FU-A, RFC 6184
-// §5.8); packets of other codecs pass as they are.
+// §5.8), larger AAC packets that aggregate access units are split between
+// units (RFC 3640); packets of other codecs pass as they are.
 const MaxRTPPacket = 1200
 
 // H.264 NAL unit types the fragmenter handles (RFC 6184 §5.2).
@@ -120,4 +121,77 @@ func stapUnits(b []byte) ([][]byte, bool) {
 		b = b[n:]
 	}
 	return units, len(units) > 0
+}
+
+// aacSamplesPerAU is the RTP timestamp step from one AAC access unit to
+// the next (AAC-LC frames; the same assumption as gortsplib's packetizer).
+const aacSamplesPerAU = 1024
+
+// fragmentAAC splits an MPEG-4 audio RTP packet (RFC 3640, AAC-hbr:
+// 13-bit sizes and 3-bit indexes, 16-bit AU headers) that aggregates
+// several access units and is longer than max bytes into packets of at
+// most max bytes, each with whole access units; a packet's timestamp is
+// that of its first unit. It returns nil when pkt fits or cannot be split
+// that way (one unit too large, interleaving, malformed headers).
+func fragmentAAC(pkt *rtp.Packet, max int) [][]byte {
+	hdr := pkt.Header
+	hdr.Padding = false
+	hdrLen := hdr.MarshalSize()
+	p := pkt.Payload
+	if hdrLen+len(p) <= max || len(p) < 4 {
+		return nil
+	}
+	bitsLen := int(p[0])<<8 | int(p[1])
+	n := bitsLen / 16
+	if bitsLen%16 != 0 || n < 2 || 2+2*n > len(p) {
+		return nil
+	}
+	sizes := make([]int, n)
+	total := 0
+	for i := range n {
+		h := int(p[2+2*i])<<8 | int(p[3+2*i])
+		if h&0x7 != 0 { // an AU-Index or -Index-delta: interleaved
+			return nil
+		}
+		sizes[i] = h >> 3
+		total += sizes[i]
+	}
+	data := p[2+2*n:]
+	if total != len(data) {
+		return nil
+	}
+	var out [][]byte
+	for first := 0; first < n; {
+		last, size := first, hdrLen+4+sizes[first]
+		if size > max {
+			return nil
+		}
+		for last+1 < n && size+2+sizes[last+1] <= max {
+			last++
+			size += 2 + sizes[last]
+		}
+		m := last - first + 1
+		pl := make([]byte, 0, size-hdrLen)
+		pl = append(pl, byte(16*m>>8), byte(16*m))
+		off := 0
+		for i := range first {
+			off += sizes[i]
+		}
+		end := off
+		for i := first; i <= last; i++ {
+			pl = append(pl, byte(sizes[i]<<3>>8), byte(sizes[i]<<3))
+			end += sizes[i]
+		}
+		pl = append(pl, data[off:end]...)
+		h := hdr
+		h.SequenceNumber = hdr.SequenceNumber + uint16(len(out))
+		h.Timestamp = hdr.Timestamp + uint32(first*aacSamplesPerAU)
+		b, err := (&rtp.Packet{Header: h, Payload: pl}).Marshal()
+		if err != nil {
+			return nil
+		}
+		out = append(out, b)
+		first = last + 1
+	}
+	return out
 }

@@ -111,3 +111,66 @@ func TestFragmentH264(t *testing.T) {
 		}
 	}
 }
+
+// aacPacket aggregates AUs in an RFC 3640 AAC-hbr payload.
+func aacPacket(aus ...[]byte) []byte {
+	b := []byte{byte(16 * len(aus) >> 8), byte(16 * len(aus))}
+	for _, au := range aus {
+		b = append(b, byte(len(au)<<3>>8), byte(len(au)<<3))
+	}
+	for _, au := range aus {
+		b = append(b, au...)
+	}
+	return b
+}
+
+func TestFragmentAAC(t *testing.T) {
+	var aus [][]byte
+	for i := range 5 {
+		aus = append(aus, bytes.Repeat([]byte{byte(i + 1)}, 300))
+	}
+	pkt := &rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 97, SequenceNumber: 10, Timestamp: 5000, Marker: true}, Payload: aacPacket(aus...)}
+	out := fragmentAAC(pkt, MaxRTPPacket)
+	if len(out) != 2 {
+		t.Fatalf("%d packets, want 2", len(out))
+	}
+	next := 0
+	for i, raw := range out {
+		var r rtp.Packet
+		if err := r.Unmarshal(raw); err != nil {
+			t.Fatal(err)
+		}
+		if len(raw) > MaxRTPPacket || r.SequenceNumber != 10+uint16(i) || !r.Marker || r.Timestamp != 5000+uint32(next*aacSamplesPerAU) {
+			t.Fatalf("packet %d: %d bytes, header %+v", i, len(raw), r.Header)
+		}
+		n := (int(r.Payload[0])<<8 | int(r.Payload[1])) / 16
+		data := r.Payload[2+2*n:]
+		for j := range n {
+			size := (int(r.Payload[2+2*j])<<8 | int(r.Payload[3+2*j])) >> 3
+			if !bytes.Equal(data[:size], aus[next]) {
+				t.Fatalf("packet %d unit %d differs", i, j)
+			}
+			data = data[size:]
+			next++
+		}
+	}
+	if next != len(aus) {
+		t.Fatalf("%d units out, %d in", next, len(aus))
+	}
+	// Left alone: fits, one unit too large, interleaved, sizes that do
+	// not add up.
+	big := bytes.Repeat([]byte{9}, 1300)
+	inter := aacPacket(aus...)
+	inter[3] |= 1
+	for name, pl := range map[string][]byte{
+		"fits":        aacPacket(aus[0], aus[1]),
+		"one big AU":  aacPacket(big),
+		"big AU pair": aacPacket(aus[0], big),
+		"interleaved": inter,
+		"short":       aacPacket(aus...)[:1000],
+	} {
+		if out := fragmentAAC(&rtp.Packet{Header: rtp.Header{Version: 2}, Payload: pl}, MaxRTPPacket); out != nil {
+			t.Errorf("%s: split into %d packets", name, len(out))
+		}
+	}
+}

@@ -132,7 +132,7 @@ func checkFlow(t *testing.T, d *description.Session, pkts []Packet) {
 		chunks = append(chunks, ch.Push(p)...)
 	}
 	chunks = append(chunks, ch.Flush()...)
-	// Every video packet fits MaxRTPPacket (audio passes as it is); the
+	// Every packet fits MaxRTPPacket (AAC split between access units); the
 	// video's NAL units survive the fragmenting of larger packets.
 	var in, out [][]byte
 	big := 0
@@ -150,8 +150,8 @@ func checkFlow(t *testing.T, d *description.Session, pkts []Packet) {
 			t.Fatal(err)
 		}
 		for _, p := range ps {
-			if p.Media == 0 && len(p.RTP) > MaxRTPPacket {
-				t.Fatalf("slice %d: a video packet of %d bytes", sl[0].Seq, len(p.RTP))
+			if len(p.RTP) > MaxRTPPacket {
+				t.Fatalf("slice %d: a packet of media %d of %d bytes", sl[0].Seq, p.Media, len(p.RTP))
 			}
 			var r rtp.Packet
 			if p.Media == 0 && r.Unmarshal(p.RTP) == nil {

@@ -407,7 +407,7 @@ func TestPublishWithFFmpeg(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	ff := exec.CommandContext(ctx, "ffmpeg", "-nostdin", "-v", "error", "-re", "-stream_loop", "-1", "-i", clip,
-		"-c:v", "copy", "-c:a", "aac", "-f", "rtsp", "-rtsp_transport", "tcp", fmt.Sprintf("rtsp://127.0.0.1:%d/%s", pub, s.channel))
+		"-c:v", "copy", "-c:a", "aac", "-pkt_size", "1600", "-f", "rtsp", "-rtsp_transport", "tcp", fmt.Sprintf("rtsp://127.0.0.1:%d/%s", pub, s.channel))
 	var fferr bytes.Buffer
 	ff.Stderr = &fferr
 	waitFor(t, 10*time.Second, "origin accepting publishers", func() bool {
@@ -429,6 +429,13 @@ func TestPublishWithFFmpeg(t *testing.T) {
 	frames, errs := decode(t, p.rtsp, "tcp", 4)
 	if frames < 4*30*8/10 || strings.TrimSpace(errs) != "" {
 		t.Fatalf("playing back the published stream: %d frames, errors:\n%s\nffmpeg publisher: %s", frames, errs, fferr.String())
+	}
+	// The publisher sends RTP packets up to 1600 bytes, more than an RTSP
+	// server may send (1472): the origin fragments the H.264 ones and
+	// splits aggregated AAC ones, so the peer serves every packet it
+	// plays (without that, ffmpeg got no picture at all).
+	if st := p.mustStatus(t); st.RTSP.PacketsUnusable != 0 || st.RTSP.PacketsServed == 0 {
+		t.Fatalf("peer served %d packets, %d unusable", st.RTSP.PacketsServed, st.RTSP.PacketsUnusable)
 	}
 }
 
