@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/netip"
 	"os"
@@ -91,6 +92,9 @@ type NATMatrixReport struct {
 	*report.Report
 	Pairs  []Pair  `json:"pairs"`
 	Bounce *Bounce `json:"bounce"`
+	// NATCheck is the class `swarmtv peer --nat-check` printed behind
+	// each NAT, by site ("" if it failed).
+	NATCheck map[string]string `json:"nat_check"`
 
 	// LabPrefix names the lab's namespaces (all removed by the time
 	// RunNATMatrix returns).
@@ -212,7 +216,7 @@ func RunNATMatrix(ctx context.Context, cfg NATMatrixConfig) (*NATMatrixReport, e
 	}
 	wg.Wait()
 
-	rep := &NATMatrixReport{Report: report.New("loadtest", "natmatrix"), Pairs: results, LabPrefix: lab.Prefix}
+	rep := &NATMatrixReport{Report: report.New("loadtest", "natmatrix"), Pairs: results, LabPrefix: lab.Prefix, NATCheck: m.natChecks(ctx)}
 	if !cfg.NoBounce {
 		rep.Bounce = m.runBounce(ctx)
 	}
@@ -269,6 +273,13 @@ func (r *NATMatrixReport) Table() string {
 		fmt.Fprintf(&b, "direct %d, relayed %d, failed %d", r.NAT.Direct, r.NAT.Relayed, r.NAT.Failed)
 		if p := r.ConnectPercentiles(); p != nil {
 			fmt.Fprintf(&b, "; connect p50 %.0f ms, p95 %.0f ms", p.P50, p.P95)
+		}
+		b.WriteString("\n")
+	}
+	if len(r.NATCheck) > 0 {
+		b.WriteString("nat-check:")
+		for _, k := range slices.Sorted(maps.Keys(r.NATCheck)) {
+			fmt.Fprintf(&b, " %s=%s", k, r.NATCheck[k])
 		}
 		b.WriteString("\n")
 	}
@@ -524,6 +535,44 @@ func (m *matrix) runPair(ctx context.Context, i int, sp pairSpec) Pair {
 		r.Note += "\n" + pb.tail(20)
 	}
 	return r
+}
+
+// natChecks runs `swarmtv peer --nat-check` behind the second router of
+// every type and returns the class each printed.
+func (m *matrix) natChecks(ctx context.Context) map[string]string {
+	out := map[string]string{}
+	seen := map[netlab.NAT]int{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, s := range m.lab.Sites {
+		if seen[s.NAT]++; seen[s.NAT] != 2 {
+			continue
+		}
+		h, err := m.host(s)
+		name := siteName(m.lab, s)
+		if err != nil {
+			out[name] = ""
+			continue
+		}
+		wg.Go(func() {
+			cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+			defer cancel()
+			b, err := h.Command(cctx, m.cfg.Binary, "peer", "--nat-check", "--tracker", "http://"+pubTracker,
+				"--quic", netip.AddrPortFrom(h.IPs[0], 0).String()).CombinedOutput()
+			class := ""
+			for _, line := range strings.Split(string(b), "\n") {
+				if v, ok := strings.CutPrefix(line, "class:"); ok && err == nil {
+					class = strings.TrimSpace(v)
+				}
+			}
+			mu.Lock()
+			out[name] = class
+			mu.Unlock()
+			fmt.Fprintf(m.cfg.Progress, "nat-check behind %s: %s\n", name, class)
+		})
+	}
+	wg.Wait()
+	return out
 }
 
 // runBounce bounces the uplink of a symmetric NAT under a child that

@@ -73,6 +73,18 @@ func TestNATMatrix(t *testing.T) {
 			t.Errorf("no peer behind a %s NAT played the stream", n)
 		}
 	}
+	// `swarmtv peer --nat-check` names every NAT (a sequential
+	// symmetric NAT is symmetric to RFC 5780).
+	for site, class := range rep.NATCheck {
+		want, _, _ := strings.Cut(site, "#")
+		want = strings.TrimSuffix(want, "-sequential")
+		if class != want {
+			t.Errorf("nat-check behind %s printed class %q, want %q", site, class, want)
+		}
+	}
+	if len(rep.NATCheck) != 5 {
+		t.Errorf("nat-check ran behind %d NATs, want 5: %v", len(rep.NATCheck), rep.NATCheck)
+	}
 	if b := rep.Bounce; b == nil || !b.Noticed || !b.Reprobed || !b.Continued {
 		t.Errorf("WAN bounce: %+v", b)
 	}
