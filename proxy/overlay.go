@@ -151,6 +151,7 @@ func (p *Peer) ringLoop(ctx context.Context, ov *transport.Overlay, jr tracker.J
 			return
 		case <-t.C:
 		}
+		p.setLocal(ov)
 		tctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		tv, err := p.tracker.Tree(tctx, p.cfg.Channel)
 		cancel()
@@ -204,4 +205,54 @@ func (p *Peer) Overlay() transport.OverlayStatus {
 		return transport.OverlayStatus{}
 	}
 	return ov.Status()
+}
+
+// setLocal hands the ring's gossip this peer's figures: its measured
+// upload (bit/s) and its playout continuity.
+func (p *Peer) setLocal(ov *transport.Overlay) {
+	st := p.Status().Swarm
+	health := 1.0
+	if due := st.PlayedSlices + st.LateSlices + st.LostSlices; due > 0 {
+		health = float64(st.PlayedSlices) / float64(due)
+	}
+	ov.SetLocal(float64(p.UploadBPS()), health)
+}
+
+// OverlayView is the peer's overlay as its status page shows it.
+type OverlayView struct {
+	Joined      bool     `json:"joined"`
+	RingID      string   `json:"ring_id"`
+	Successors  []string `json:"successors"` // node IDs, nearest first; never null
+	Predecessor string   `json:"predecessor"`
+	Members     int      `json:"members"` // members in its tables
+	// Gossip estimates over the ring (push-sum): its size, the mean
+	// upload (bit/s) and the mean playout continuity of its members.
+	EstPeers         float64 `json:"est_peers"`
+	EstMeanUploadBPS float64 `json:"est_mean_upload_bps"`
+	EstHealth        float64 `json:"est_health"`
+	MessagesSent     uint64  `json:"messages_sent"`
+}
+
+func nodeOf(m overlay.Peer) string {
+	if p, err := transport.ParseOverlayPeer(m); err == nil {
+		return string(p.ID)
+	}
+	return m.Addr
+}
+
+func (p *Peer) overlayView() OverlayView {
+	st := p.Overlay()
+	v := OverlayView{Joined: st.Joined, Successors: []string{}, Members: len(st.Members),
+		EstPeers: st.Estimates.Peers, EstMeanUploadBPS: st.Estimates.MeanUpload, EstHealth: st.Estimates.Health,
+		MessagesSent: st.Sent}
+	if st.Self.Addr != "" {
+		v.RingID = st.Self.ID.String()
+	}
+	for _, s := range st.Successors {
+		v.Successors = append(v.Successors, nodeOf(s))
+	}
+	if st.HasPred {
+		v.Predecessor = nodeOf(st.Pred)
+	}
+	return v
 }

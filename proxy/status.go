@@ -48,6 +48,9 @@ type View struct {
 	Repairs        uint64 `json:"repairs"`
 	RTSPReaders    int    `json:"rtsp_readers"`
 	RTSPBytes      uint64 `json:"rtsp_bytes"`
+	// Overlay: the peer's place in the channel's ring and the ring's
+	// gossip estimates (see overlay.go).
+	Overlay OverlayView `json:"overlay"`
 }
 
 // StripeView is one stripe's place in its tree, as the status page shows
@@ -94,6 +97,7 @@ func (p *Peer) View() View {
 		Repairs:        st.Swarm.Repairs,
 		RTSPReaders:    st.RTSP.Readers,
 		RTSPBytes:      st.RTSP.BytesServed,
+		Overlay:        p.overlayView(),
 	}
 	for i, a := range st.Stripes {
 		v.Stripes = append(v.Stripes, StripeView{Stripe: i, Parent: a.Parent,

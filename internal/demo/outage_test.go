@@ -56,6 +56,7 @@ func TestTrackerOutage(t *testing.T) {
 		}
 		ringOK bool
 		why    string
+		view   [4]float64 // peer 0's overlay view: members, est peers, est health, est upload
 	)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
@@ -75,6 +76,8 @@ func TestTrackerOutage(t *testing.T) {
 				newcomer.played, newcomer.startup = st.Swarm.PlayedSlices, st.Startup
 			}
 			ringOK, why = ring(d)
+			ov := d.peers[0].View().Overlay
+			view = [4]float64{float64(len(ov.Successors)), ov.EstPeers, ov.EstHealth, ov.EstMeanUploadBPS}
 		},
 	})
 	if err != nil {
@@ -98,6 +101,11 @@ func TestTrackerOutage(t *testing.T) {
 	if !ringOK {
 		t.Errorf("the peers' overlay is not one consistent ring: %s", why)
 	}
+	// Gossip: the ring's size (4) and health (1) as peer 0 estimates them.
+	if view[0] != 3 || view[1] < 3 || view[1] > 5 || view[2] < 0.9 || view[2] > 1.01 {
+		t.Errorf("peer 0's overlay: %v successors, estimates: %.2f peers, health %.3f (want 3, about 4, about 1)", view[0], view[1], view[2])
+	}
+	t.Logf("peer 0 estimates: %.2f peers, health %.3f, mean upload %.0f bit/s", view[1], view[2], view[3])
 	t.Logf("continuity %.5f, newcomer startup %v, savings %.3f", *r.Continuity, newcomer.startup, *r.Savings)
 }
 
