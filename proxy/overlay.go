@@ -152,9 +152,13 @@ func (p *Peer) ringLoop(ctx context.Context, ov *transport.Overlay, jr tracker.J
 		case <-t.C:
 		}
 		p.setLocal(ov)
+		p.refreshCandidates(ov)
 		tctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		tv, err := p.tracker.Tree(tctx, p.cfg.Channel)
 		cancel()
+		p.mu.Lock()
+		p.trackerAway = err != nil
+		p.mu.Unlock()
 		if err != nil {
 			continue // the tracker is away: the ring carries on
 		}
@@ -255,4 +259,47 @@ func (p *Peer) overlayView() OverlayView {
 		v.Predecessor = nodeOf(st.Pred)
 	}
 	return v
+}
+
+// maxCandidates bounds the overlay members kept as parents of last resort.
+const maxCandidates = 8
+
+// refreshCandidates caches ring members as parents of last resort: while
+// the tracker is away, a stripe that lost its parent and has no usable
+// backup switches to one of them (overlayBackupLocked).
+func (p *Peer) refreshCandidates(ov *transport.Overlay) {
+	var cands []tracker.NodeInfo
+	for _, m := range ov.Status().Members {
+		tp, err := transport.ParseOverlayPeer(m)
+		if err != nil || tp.ID == p.ID() {
+			continue
+		}
+		cands = append(cands, tracker.NodeInfo{ID: string(tp.ID), Addr: tp.Addr})
+		if len(cands) == maxCandidates {
+			break
+		}
+	}
+	p.mu.Lock()
+	p.candidates = cands
+	p.mu.Unlock()
+}
+
+// overlayBackupLocked picks a ring member as the new parent of a stripe
+// that lost its parent with no usable backup, while the tracker is away:
+// the first member in ring order that has not failed lately, skipping
+// rank offset members so that stripes spread. A member that is full says
+// so and the next loss moves on; one that feeds nothing (it sits below
+// this peer) times out as a parent the same way. The origin's fallback
+// covers the gap meanwhile.
+func (p *Peer) overlayBackupLocked(now time.Time, offset int) (tracker.NodeInfo, bool) {
+	if !p.trackerAway || len(p.candidates) == 0 {
+		return tracker.NodeInfo{}, false
+	}
+	for k := range p.candidates {
+		c := p.candidates[(k+offset)%len(p.candidates)]
+		if c.ID != string(p.ID()) && !p.failedLocked(c.ID, now) {
+			return c, true
+		}
+	}
+	return tracker.NodeInfo{}, false
 }

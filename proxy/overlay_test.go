@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/swarmtv/swarmtv/internal/transport"
 	"github.com/swarmtv/swarmtv/tracker"
 )
 
@@ -43,5 +45,40 @@ func TestBootstrapFlagChecked(t *testing.T) {
 	cfg := PeerConfig{Channel: "demo", Tracker: "http://127.0.0.1:1", Bootstrap: "nohostport"}
 	if err := cfg.validate(); err == nil || !strings.Contains(err.Error(), "HOST:PORT") {
 		t.Fatalf("bad --bootstrap: %v", err)
+	}
+}
+
+// While the tracker is away, a stripe with no usable backup takes a ring
+// member that has not failed lately, spread by stripe; with the tracker
+// up it waits for the tracker.
+func TestOverlayBackup(t *testing.T) {
+	id, err := transport.NewIdentity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := tracker.NodeInfo{ID: "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", Addr: "127.0.0.1:1"}
+	b := tracker.NodeInfo{ID: "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", Addr: "127.0.0.1:2"}
+	p := &Peer{id: id, failed: map[string]time.Time{}, candidates: []tracker.NodeInfo{a, b}}
+	now := time.Now()
+	if _, ok := p.overlayBackupLocked(now, 0); ok {
+		t.Fatal("a ring member taken while the tracker answers")
+	}
+	p.trackerAway = true
+	if c, ok := p.overlayBackupLocked(now, 0); !ok || c != a {
+		t.Fatalf("stripe 0: %v %v, want a", c, ok)
+	}
+	if c, ok := p.overlayBackupLocked(now, 1); !ok || c != b {
+		t.Fatalf("stripe 1: %v %v, want b", c, ok)
+	}
+	p.failed[a.ID] = now
+	if c, ok := p.overlayBackupLocked(now, 0); !ok || c != b {
+		t.Fatalf("a failed: %v %v, want b", c, ok)
+	}
+	p.failed[b.ID] = now
+	if c, ok := p.overlayBackupLocked(now, 0); ok {
+		t.Fatalf("every member failed, got %v", c)
+	}
+	if _, ok := p.overlayBackupLocked(now.Add(failedFor), 0); !ok {
+		t.Fatal("members that failed long ago are not tried again")
 	}
 }

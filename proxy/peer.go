@@ -111,6 +111,10 @@ type Peer struct {
 	channel tracker.ChannelInfo // guarded by mu
 	driver  *transport.Driver   // guarded by mu; nil before Run joined
 	ov      *transport.Overlay  // guarded by mu; nil before Run joined
+	// candidates are ring members, parents of last resort while the
+	// tracker is away (trackerAway); both guarded by mu (overlay.go).
+	candidates  []tracker.NodeInfo
+	trackerAway bool
 	// stripes is, per stripe, the parent in use (after local repairs)
 	// and the tracker's ranked backups; guarded by mu, nil before Run
 	// joined. The driver's parents are set under mu, so they follow it.

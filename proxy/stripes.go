@@ -38,6 +38,9 @@ func (p *Peer) onLost(l transport.Lost) {
 		a := &p.stripes[s]
 		a.Parent = tracker.NodeInfo{}
 		b, ok := p.backupLocked(a.Backups, now)
+		if !ok {
+			b, ok = p.overlayBackupLocked(now, s) // the tracker is away: a ring member
+		}
 		if ok {
 			a.Parent = b
 			rep.switched = append(rep.switched, tracker.StripeSwitch{Stripe: s, Parent: b.ID})
