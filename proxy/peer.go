@@ -215,6 +215,10 @@ func (p *Peer) Run(ctx context.Context) error {
 		MaxChildren:   p.cfg.Capacity,
 		SliceDuration: time.Duration(jr.Channel.SliceMS) * time.Millisecond,
 		PlayoutDelay:  p.cfg.PlayoutDelay,
+		// A parent that delivers 2 s of slices in a row only after the
+		// origin's fallback did has fallen behind: switch to a backup.
+		// (Longer than a parent's own repair, so no cascade.)
+		LagSlices: lagSlices(jr.Channel.SliceMS),
 	})
 	if err != nil {
 		return err
@@ -456,4 +460,12 @@ func (p *Peer) TrackerStats() tracker.PeerStats {
 		LagMS:          max(st.Lag.Milliseconds(), 0),
 		Repairs:        int64(s.Repairs),
 	}
+}
+
+// lagSlices is swarm.Config.LagSlices for a channel's slice length: 2 s.
+func lagSlices(sliceMS int) int {
+	if sliceMS <= 0 {
+		return 20
+	}
+	return max(2000/sliceMS, 2)
 }

@@ -46,6 +46,7 @@ type View struct {
 	PlayerBytes    uint64 `json:"player_bytes"`
 	BadChunks      uint64 `json:"bad_chunks"`
 	Repairs        uint64 `json:"repairs"`
+	LaggingParents uint64 `json:"lagging_parents"` // parents left for falling behind
 	RTSPReaders    int    `json:"rtsp_readers"`
 	RTSPBytes      uint64 `json:"rtsp_bytes"`
 	// Overlay: the peer's place in the channel's ring and the ring's
@@ -95,6 +96,7 @@ func (p *Peer) View() View {
 		PlayerBytes:    st.Swarm.PlayerBytes,
 		BadChunks:      st.Swarm.BadChunks,
 		Repairs:        st.Swarm.Repairs,
+		LaggingParents: st.Swarm.LaggingParents,
 		RTSPReaders:    st.RTSP.Readers,
 		RTSPBytes:      st.RTSP.BytesServed,
 		Overlay:        p.overlayView(),

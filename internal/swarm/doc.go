@@ -63,7 +63,10 @@
 // stripe) and its stripes fetched as soon as their slices should exist
 // until the driver sets a new parent. A live parent whose chunks lag on
 // one stripe is not lost: the stripe is repaired by fetching at the
-// margin.
+// margin. A parent that falls behind altogether — Config.LagSlices
+// slices in a row whose chunks from it arrive only after the node fetched
+// them from the origin, with none in time between — is lost like a failed
+// one (Stats.LaggingParents), so the driver's owner switches to a backup.
 //
 // A parent silent for half of ParentTimeout is quiet: every half
 // ParentTimeout a node with children fetches the oldest chunk of its

@@ -29,6 +29,7 @@ type Node struct {
 	stripes  []stripe              // by stripe index
 	children []*child              // sorted by id
 	fetching map[wire.ID]time.Time // outstanding fetches → when asked
+	late     map[NodeID]lagCount   // parent → slices in a row it sent after they were fetched (LagSlices)
 	play     playout               // playout clock (not in source mode)
 	ready    Ready                 // outputs not yet drained
 	stats    Stats                 // counters
@@ -134,6 +135,7 @@ func (n *Node) HandleChunk(now time.Time, from NodeID, raw []byte) error {
 	}
 	// A byte-identical copy of a held chunk needs no second verification.
 	if sl := n.slots[c.Seq]; sl != nil && sl.raws[c.Stripe] != nil && bytes.Equal(sl.raws[c.Stripe], raw) {
+		n.judgeLag(now, from, sl, int(c.Stripe))
 		n.duplicate(now, from)
 		n.step(now)
 		return nil
@@ -334,6 +336,7 @@ func (n *Node) loseParent(now time.Time, parent NodeID) {
 	if parent == "" {
 		return
 	}
+	delete(n.late, parent)
 	for s := range n.stripes {
 		st := &n.stripes[s]
 		if st.parent != parent {

@@ -1032,3 +1032,58 @@ func TestNextMissing(t *testing.T) {
 		}
 	}
 }
+
+// A parent whose chunks keep arriving after the node fetched them from
+// the origin has fallen behind: after Config.LagSlices such slices in a
+// row it is lost, on every stripe it feeds. A chunk in time resets the
+// count; the origin is never judged; LagSlices 0 never loses a slow
+// parent.
+func TestLaggingParentLost(t *testing.T) {
+	st := swarmtest.NewStream(testChannel, 2, epoch)
+	fetchedThenLate := func(n *Node, seq uint64, from NodeID) {
+		t.Helper()
+		for s := range 2 {
+			n.fetching[wire.ID{Seq: seq, Stripe: uint8(s)}] = epoch
+		}
+		feed(t, n, st, epoch, "origin", seq) // the fetch answers first
+		feed(t, n, st, epoch, from, seq)     // then the parent's copies
+	}
+	for _, tt := range []struct {
+		name   string
+		lag    int
+		parent NodeID
+		inTime bool // a chunk in time after the second late slice
+		lost   bool
+	}{
+		{"lagging peer", 2, "P", false, true},
+		{"in time in between", 2, "P", true, false},
+		{"off", 0, "P", false, false},
+		{"origin as parent", 2, "origin", false, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := testConfig(st)
+			cfg.LagSlices = tt.lag
+			n := mustNew(t, cfg)
+			n.SetParent(epoch, -1, tt.parent)
+			n.ParentUp(epoch, tt.parent)
+			feed(t, n, st, epoch, tt.parent, 1)
+			fetchedThenLate(n, 2, tt.parent)
+			if tt.inTime {
+				feed(t, n, st, epoch, tt.parent, 3)
+			}
+			fetchedThenLate(n, 4, tt.parent)
+			var lost []Lost
+			for n.HasReady() {
+				lost = append(lost, n.Ready().Lost...)
+			}
+			if got := len(lost) > 0; got != tt.lost {
+				t.Fatalf("lost %v, want lost: %v", lost, tt.lost)
+			}
+			if tt.lost {
+				if len(lost) != 2 || lost[0].Parent != tt.parent || n.Parent(0) != "" || n.Parent(1) != "" || n.Stats().LaggingParents != 1 {
+					t.Fatalf("lost %v, parents %q %q, stats %+v", lost, n.Parent(0), n.Parent(1), n.Stats())
+				}
+			}
+		})
+	}
+}

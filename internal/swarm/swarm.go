@@ -72,6 +72,15 @@ type Config struct {
 	FetchRetry time.Duration
 	// MaxFetches bounds the fetches outstanding at once (default 64).
 	MaxFetches int
+	// LagSlices: a parent (other than the origin) that delivers its
+	// chunks of this many slices in a row only after the node fetched
+	// them from the origin — they were still missing at their deadline
+	// minus FetchMargin — has fallen behind and is lost, like a failed
+	// one, so the node switches to a backup. A chunk in time resets the
+	// count. Keep it well above a parent's own repair time (ParentTimeout
+	// and a switch), or a parent's repair makes its children leave it. 0
+	// (the default) never judges a parent by its lag.
+	LagSlices int
 }
 
 // Defaults for the zero fields of Config.
@@ -126,6 +135,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("%w: stripes must be 1..%d, got %d", ErrConfig, wire.MaxStripes, c.Stripes)
 	case c.MaxChildren < 0:
 		return fmt.Errorf("%w: negative MaxChildren %d", ErrConfig, c.MaxChildren)
+	case c.LagSlices < 0:
+		return fmt.Errorf("%w: negative LagSlices %d", ErrConfig, c.LagSlices)
 	case c.MaxFetches < 0:
 		return fmt.Errorf("%w: negative MaxFetches %d", ErrConfig, c.MaxFetches)
 	case c.SliceDuration < minSliceDuration:
@@ -206,6 +217,7 @@ type Stats struct {
 	Duplicates     uint64
 	Fetches        uint64
 	Repairs        uint64
+	LaggingParents uint64 // parents lost for falling behind (Config.LagSlices)
 	// StartupDelay is first-chunk-received to first-slice-played (0 before).
 	StartupDelay time.Duration
 	// RepairTimes are recent parent-lost → next-chunk-of-that-stripe

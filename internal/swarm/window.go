@@ -23,6 +23,7 @@ type slot struct {
 	chunks   []*wire.Chunk // by stripe; nil = not held
 	raws     [][]byte      // encodings, by stripe
 	have     int           // chunks held
+	fetched  uint16        // stripes whose chunk came by an origin fetch
 	firstAt  time.Time     // when its first chunk arrived
 	doneAt   time.Time     // when its last chunk arrived; zero until complete
 }
@@ -48,6 +49,7 @@ func (n *Node) accept(now time.Time, from NodeID, c *wire.Chunk, raw []byte, cou
 	s := int(c.Stripe)
 	sl := n.slots[c.Seq]
 	if sl != nil && sl.chunks[s] != nil {
+		n.judgeLag(now, from, sl, s)
 		n.duplicate(now, from)
 		return
 	}
@@ -106,7 +108,9 @@ func (n *Node) accept(now time.Time, from NodeID, c *wire.Chunk, raw []byte, cou
 		}
 		st.lostAt = time.Time{}
 	}
+	n.judgeLag(now, from, sl, s)
 	if _, ok := n.fetching[c.ID()]; ok {
+		sl.fetched |= 1 << s
 		delete(n.fetching, c.ID())
 		n.gen++ // a fetch slot is free
 	}
@@ -183,4 +187,39 @@ func (n *Node) captureOf(seq uint64) (t time.Time, ok bool) {
 		return a.capture.Add(-time.Duration(min(a.seq-seq, maxGap)) * n.cfg.SliceDuration), true
 	}
 	return time.Time{}, false
+}
+
+// lagCount is a parent's run of late slices.
+type lagCount struct {
+	slices  int    // slices in a row it delivered late
+	lastSeq uint64 // the last of them
+}
+
+// judgeLag counts the slices whose chunk of stripe s from, the stripe's
+// parent, delivers after the node fetched it from the origin (sl holds the
+// chunk already); Config.LagSlices of them in a row lose the parent. A
+// chunk in time resets the count. The origin is never judged.
+func (n *Node) judgeLag(now time.Time, from NodeID, sl *slot, s int) {
+	if n.cfg.LagSlices == 0 || from == "" || from == n.cfg.Origin || n.stripes[s].parent != from {
+		return
+	}
+	if sl.chunks[s] == nil || sl.fetched&(1<<s) == 0 {
+		delete(n.late, from) // in time (or a copy that was not fetched)
+		return
+	}
+	if n.late == nil {
+		n.late = make(map[NodeID]lagCount)
+	}
+	lc := n.late[from]
+	if lc.slices > 0 && lc.lastSeq == sl.seq {
+		return // this slice is counted
+	}
+	lc.slices++
+	lc.lastSeq = sl.seq
+	n.late[from] = lc
+	if lc.slices >= n.cfg.LagSlices {
+		delete(n.late, from)
+		n.stats.LaggingParents++
+		n.loseParent(now, from)
+	}
 }
