@@ -127,6 +127,7 @@ func (s *Sim) nodeConfig(source bool, maxChildren int) swarm.Config {
 		PlayoutDelay:  s.cfg.PlayoutDelay,
 		FetchMargin:   s.cfg.FetchMargin,
 		Verify:        s.verify,
+		Parse:         s.stream.parse,
 	}
 }
 

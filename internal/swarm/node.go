@@ -123,7 +123,11 @@ func (n *Node) Publish(now time.Time, c *wire.Chunk, raw []byte) {
 // parent, lost. Duplicates and chunks too old to use are dropped without
 // error.
 func (n *Node) HandleChunk(now time.Time, from NodeID, raw []byte) error {
-	c, err := wire.ParseChunk(raw)
+	parse := wire.ParseChunk
+	if n.cfg.Parse != nil {
+		parse = n.cfg.Parse
+	}
+	c, err := parse(raw)
 	if err != nil {
 		return n.bad(now, from, fmt.Errorf("%w: %w", ErrBadChunk, err))
 	}

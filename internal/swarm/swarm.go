@@ -31,7 +31,13 @@ type Config struct {
 	// an error when the chunk must be rejected. The simulator plugs in a
 	// cheap check of the chunks its origin made; a real node leaves it
 	// nil.
-	Verify  func(raw []byte) error
+	Verify func(raw []byte) error
+	// Parse, when not nil, replaces wire.ParseChunk in HandleChunk. It
+	// must return what parsing raw would (or an error); the node keeps
+	// the chunk and never modifies it, so one parse may be shared by
+	// every node. The simulator hands its nodes the chunks its origin
+	// made instead of a parse per node; a real node leaves it nil.
+	Parse   func(raw []byte) (*wire.Chunk, error)
 	Stripes int // K, 1..wire.MaxStripes
 	// Origin is the origin's node ID; chunks from it count as origin bytes.
 	Origin NodeID
