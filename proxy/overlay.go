@@ -14,6 +14,8 @@ import (
 	"net"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/swarmtv/swarmtv/internal/swarm"
 	"github.com/swarmtv/swarmtv/internal/transport"
 	"github.com/swarmtv/swarmtv/overlay"
@@ -302,4 +304,31 @@ func (p *Peer) overlayBackupLocked(now time.Time, offset int) (tracker.NodeInfo,
 		}
 	}
 	return tracker.NodeInfo{}, false
+}
+
+// The peer's overlay series.
+var (
+	descOverlayJoined   = prometheus.NewDesc("swarmtv_peer_overlay_joined", "1 while this peer is on the channel's overlay ring.", nil, nil)
+	descOverlayEstPeers = prometheus.NewDesc("swarmtv_peer_overlay_estimated_peers",
+		"The ring's size as this peer estimates it by gossip (push-sum), without the tracker.", nil, nil)
+	descOverlayEstHealth = prometheus.NewDesc("swarmtv_peer_overlay_estimated_health",
+		"The ring members' mean playout continuity as this peer estimates it by gossip.", nil, nil)
+	descOverlaySent = prometheus.NewDesc("swarmtv_peer_overlay_messages_sent_total", "Overlay messages this peer sent.", nil, nil)
+)
+
+func describeOverlay(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descOverlayJoined, descOverlayEstPeers, descOverlayEstHealth, descOverlaySent} {
+		ch <- d
+	}
+}
+
+func collectOverlay(ch chan<- prometheus.Metric, v OverlayView) {
+	joined := 0.0
+	if v.Joined {
+		joined = 1
+	}
+	ch <- prometheus.MustNewConstMetric(descOverlayJoined, prometheus.GaugeValue, joined)
+	ch <- prometheus.MustNewConstMetric(descOverlayEstPeers, prometheus.GaugeValue, v.EstPeers)
+	ch <- prometheus.MustNewConstMetric(descOverlayEstHealth, prometheus.GaugeValue, v.EstHealth)
+	ch <- prometheus.MustNewConstMetric(descOverlaySent, prometheus.CounterValue, float64(v.MessagesSent))
 }

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/swarmtv/swarmtv/internal/transport"
 	"github.com/swarmtv/swarmtv/tracker"
 )
@@ -80,5 +82,38 @@ func TestOverlayBackup(t *testing.T) {
 	}
 	if _, ok := p.overlayBackupLocked(now.Add(failedFor), 0); !ok {
 		t.Fatal("members that failed long ago are not tried again")
+	}
+}
+
+// overlayCollector exposes one overlay view's series.
+type overlayCollector struct{ v OverlayView }
+
+func (c overlayCollector) Describe(ch chan<- *prometheus.Desc) { describeOverlay(ch) }
+func (c overlayCollector) Collect(ch chan<- prometheus.Metric) { collectOverlay(ch, c.v) }
+
+// The overlay series are described and collected with the view's values.
+func TestOverlayMetrics(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(overlayCollector{OverlayView{Joined: true, EstPeers: 12.5, EstHealth: 0.99, MessagesSent: 42}})
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		m := mf.GetMetric()[0]
+		got[mf.GetName()] = m.GetGauge().GetValue() + m.GetCounter().GetValue()
+	}
+	want := map[string]float64{
+		"swarmtv_peer_overlay_joined": 1, "swarmtv_peer_overlay_estimated_peers": 12.5,
+		"swarmtv_peer_overlay_estimated_health": 0.99, "swarmtv_peer_overlay_messages_sent_total": 42,
+	}
+	if len(got) != len(want) {
+		t.Fatalf("series %v, want %v", got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %v, want %v", k, got[k], v)
+		}
 	}
 }

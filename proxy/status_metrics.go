@@ -30,6 +30,7 @@ func (p *Peer) Describe(ch chan<- *prometheus.Desc) {
 		descPeerReaders, descPeerRTSPBytes, descPeerRTSPDrops} {
 		ch <- d
 	}
+	describeOverlay(ch)
 }
 
 // Collect implements [prometheus.Collector].
@@ -64,4 +65,5 @@ func (p *Peer) Collect(ch chan<- prometheus.Metric) {
 	g(descPeerReaders, float64(v.RTSPReaders))
 	c(descPeerRTSPBytes, float64(v.RTSPBytes))
 	c(descPeerRTSPDrops, float64(st.ReadersDropped))
+	collectOverlay(ch, v.Overlay)
 }
