@@ -120,6 +120,7 @@ type Peer struct {
 	// joined. The driver's parents are set under mu, so they follow it.
 	stripes  []tracker.StripeAssignment
 	failed   map[string]time.Time // guarded by mu: parents lost recently → when
+	losses   map[string]int       // guarded by mu: times each parent in failed was lost in a row
 	probed   int64                // guarded by mu: upload probe result, bit/s (0: none)
 	lagMS    int64                // guarded by mu: latest capture-to-playout lag
 	lags     []time.Duration      // guarded by mu: lag samples (bounded)
@@ -163,6 +164,7 @@ func NewPeer(cfg PeerConfig) (*Peer, error) {
 		rtsp:    rtsp,
 		lost:    make(chan lostReport, 64),
 		failed:  make(map[string]time.Time),
+		losses:  make(map[string]int),
 		nat:     newNATAgent(cfg.NAT, ep, &tracker.Client{BaseURL: cfg.Tracker}, cfg.Channel, cfg.Logger),
 	}, nil
 }

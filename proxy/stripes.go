@@ -14,6 +14,18 @@ import (
 // failedFor is how long a lost parent is not switched to as a backup.
 const failedFor = 5 * time.Second
 
+// holdOff is how long a parent lost n times in a row (each within
+// failedFor of the last) is not taken back from the tracker's answers: a
+// parent that keeps refusing (full, say, while the tracker still counts a
+// free slot) is retried with backoff rather than in a tight loop; the
+// origin's fallback covers its stripes meanwhile.
+func holdOff(n int) time.Duration {
+	if n < 2 {
+		return 0
+	}
+	return min(250*time.Millisecond<<min(n-2, 8), failedFor)
+}
+
 // lostReport is a lost parent and the local switches made for its
 // stripes, for the tracker.
 type lostReport struct {
@@ -31,6 +43,7 @@ func (p *Peer) onLost(l transport.Lost) {
 	rep := lostReport{parent: l.Parent}
 	p.mu.Lock()
 	p.failed[string(l.Parent)] = now
+	p.losses[string(l.Parent)]++
 	for _, s := range l.Stripes {
 		if s < 0 || s >= len(p.stripes) || p.stripes[s].Parent.ID != string(l.Parent) {
 			continue // already moved
@@ -98,7 +111,8 @@ func (p *Peer) reportLost(ctx context.Context, r lostReport) {
 // ranked backups (a tracker that sends no stripes gives legacy as every
 // stripe's parent). Only stripes whose parent changed are re-dialed. A
 // parent lost after the request was sent (sent) is not taken back from
-// its answer: the tracker did not know of the loss yet.
+// its answer: the tracker did not know of the loss yet; nor is one lost
+// repeatedly, until its holdOff has passed.
 func (p *Peer) applyStripes(as []tracker.StripeAssignment, legacy tracker.NodeInfo, sent time.Time) {
 	as, legacy = p.pinned(as, legacy)
 	now := time.Now()
@@ -111,6 +125,7 @@ func (p *Peer) applyStripes(as []tracker.StripeAssignment, legacy tracker.NodeIn
 	for id, at := range p.failed {
 		if now.Sub(at) >= failedFor {
 			delete(p.failed, id)
+			delete(p.losses, id)
 		}
 	}
 	if len(p.stripes) != k {
@@ -129,8 +144,11 @@ func (p *Peer) applyStripes(as []tracker.StripeAssignment, legacy tracker.NodeIn
 			next[s].Backups = []tracker.NodeInfo{}
 		}
 		cur := p.stripes[s].Parent
-		if w := next[s].Parent; w != cur && !w.IsZero() && p.failed[w.ID].After(sent) {
-			next[s].Parent = cur
+		if w := next[s].Parent; w != cur && !w.IsZero() {
+			at, lost := p.failed[w.ID]
+			if lost && (at.After(sent) || now.Sub(at) < holdOff(p.losses[w.ID])) {
+				next[s].Parent = cur
+			}
 		}
 		changed = changed || next[s].Parent != cur
 	}

@@ -134,6 +134,18 @@ func TestLocalRepairSwitchesToBackups(t *testing.T) {
 	// the lost parent again (say it is the origin): it is taken.
 	p.applyStripes(as2, tracker.NodeInfo{}, time.Now())
 	waitParents(t, p, []tracker.NodeInfo{b, b, c, b})
+	// Lost again at once (it refuses): the next answer naming it is held
+	// off rather than dialed in a tight loop.
+	p.onLost(transport.Lost{Parent: swarm.NodeID(c.ID), Stripes: []int{2}})
+	<-p.lost
+	waitParents(t, p, []tracker.NodeInfo{b, b, {}, b})
+	p.applyStripes(as2, tracker.NodeInfo{}, time.Now())
+	if got := parentIDs(p.Stripes()); got[2] != "-" {
+		t.Fatalf("a parent lost twice in a row was taken back at once: %v", got)
+	}
+	if d := holdOff(2); d <= 0 || holdOff(20) != failedFor || holdOff(1) != 0 {
+		t.Fatalf("holdOff: %v %v %v", holdOff(1), d, holdOff(20))
+	}
 }
 
 // A tracker that sends no stripes (an old one) gives every stripe its
