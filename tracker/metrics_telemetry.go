@@ -1,6 +1,10 @@
 package tracker
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"slices"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // The swarm-wide series the tracker aggregates from its viewers'
 // heartbeats (see [Telemetry]). Every series is per channel; none is per
@@ -29,9 +33,9 @@ var (
 	descRepairs = prometheus.NewDesc("swarmtv_parent_repairs_total",
 		"Parent losses the channel's peers repaired.", []string{"channel"}, nil)
 	descNAT = prometheus.NewDesc("swarmtv_nat_peers",
-		"Peers by NAT type. NAT classification is not built yet: every peer counts as unknown.", []string{"nat"}, nil)
+		"Peers in every channel by the NAT class they reported (unknown: not probed yet), at the last telemetry sample.", []string{"nat"}, nil)
 	descRelayed = prometheus.NewDesc("swarmtv_relayed_connections",
-		"Peer connections carried by a relay (relays are not built yet: always 0).", nil, nil)
+		"Parent-child links of the stripe trees whose latest connection went through the relay, at the last telemetry sample.", nil, nil)
 	descRejected = prometheus.NewDesc("swarmtv_telemetry_rejected_total",
 		"Peer telemetry reports ignored as implausible (counters growing faster than any viewer could).", nil, nil)
 	descSamples = prometheus.NewDesc("swarmtv_telemetry_samples_total",
@@ -53,10 +57,8 @@ func (m *Telemetry) Collect(ch chan<- prometheus.Metric) {
 	counter := func(d *prometheus.Desc, v int64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
 	}
-	viewers := 0
 	for _, c := range m.Channels() {
 		n, t := c.Name, c.Totals
-		viewers += c.Viewers
 		ch <- prometheus.MustNewConstMetric(descViewers, prometheus.GaugeValue, float64(c.Viewers), n)
 		counter(descPlayerBytes, t.PlayerBytes, n)
 		counter(descP2PBytes, t.P2PBytes, n)
@@ -75,11 +77,14 @@ func (m *Telemetry) Collect(ch chan<- prometheus.Metric) {
 		counter(descBadChunks, t.BadChunks, n)
 		counter(descRepairs, t.Repairs, n)
 	}
-	ch <- prometheus.MustNewConstMetric(descNAT, prometheus.GaugeValue, float64(viewers), "unknown")
-	ch <- prometheus.MustNewConstMetric(descRelayed, prometheus.GaugeValue, 0)
 	m.mu.Lock()
-	rejected, samples := m.rejected, m.samples
+	rejected, samples, nat, relayed := m.rejected, m.samples, m.natPeers, m.relayed
 	m.mu.Unlock()
+	// Every class, so a graph of the mix has all its series from the start.
+	for _, c := range append(slices.Clone(NATClasses), unknownLabel) {
+		ch <- prometheus.MustNewConstMetric(descNAT, prometheus.GaugeValue, float64(nat[c]), c)
+	}
+	ch <- prometheus.MustNewConstMetric(descRelayed, prometheus.GaugeValue, float64(relayed))
 	counter(descRejected, int64(rejected))
 	counter(descSamples, int64(samples))
 	m.startup.Collect(ch)

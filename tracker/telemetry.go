@@ -1,6 +1,7 @@
 package tracker
 
 import (
+	"cmp"
 	"context"
 	"slices"
 	"sync"
@@ -35,9 +36,13 @@ type Telemetry struct {
 	startup *prometheus.HistogramVec
 	lag     *prometheus.HistogramVec
 
+	rv *Rendezvous // nil: no connection outcomes (direct/relayed/failed) known
+
 	mu       sync.Mutex
 	channels map[string]*chanTelemetry // guarded by mu
 	rejected uint64                    // guarded by mu: implausible reports ignored
+	natPeers map[string]int            // guarded by mu: peers by NAT class at the last sample
+	relayed  int                       // guarded by mu: tree edges relayed at the last sample
 	samples  uint64                    // guarded by mu
 }
 
@@ -50,7 +55,13 @@ type chanTelemetry struct {
 	viewers int
 	lagMS   []int64 // latest lag of each peer, last sample
 	startMS []int64 // startup of each peer that has played, last sample
+	// isp is P2P bytes by (sending ISP, receiving ISP), attributed as
+	// described at [ISPMatrix].
+	isp map[ispPair]int64
 }
+
+// ispPair names a cell of the ISP matrix; "" is an unknown ISP.
+type ispPair struct{ from, to string }
 
 // Totals are a channel's counters since the tracker started, summed over
 // its peers.
@@ -102,6 +113,10 @@ type TelemetryConfig struct {
 	Interval time.Duration
 	// History is how many samples each channel keeps (default 300).
 	History int
+	// Rendezvous, when the tracker runs one, gives the dashboard the
+	// peers' connection outcomes (direct, relayed, failed) and marks
+	// relayed tree edges.
+	Rendezvous *Rendezvous
 }
 
 // Plausibility bounds of one peer's report between two samples: growth
@@ -122,6 +137,7 @@ func NewTelemetry(t *Tracker, cfg TelemetryConfig) *Telemetry {
 	}
 	return &Telemetry{
 		t:        t,
+		rv:       cfg.Rendezvous,
 		interval: cfg.Interval,
 		keep:     cfg.History,
 		channels: map[string]*chanTelemetry{},
@@ -161,6 +177,10 @@ type peerSample struct {
 	id          string
 	stats       PeerStats
 	originChild bool // the origin feeds it at least one stripe
+	isp, nat    string
+	// fromISPs holds the ISP of its parent on each stripe a peer feeds
+	// it ("" for a parent in no known ISP).
+	fromISPs []string
 }
 
 // Sample takes one sample of every channel now.
@@ -168,6 +188,9 @@ func (m *Telemetry) Sample(now time.Time) {
 	// Copy what is needed under the tracker's lock, then aggregate under
 	// ours: the two locks are never held together.
 	t := m.t
+	relayed := relayedEdges(m.rv) // before t.mu: the two locks are never held together
+	nat := map[string]int{}
+	nrelayed := 0
 	t.mu.Lock()
 	snap := map[string][]peerSample{}
 	for _, name := range t.channelNamesLocked() {
@@ -175,10 +198,20 @@ func (m *Telemetry) Sample(now time.Time) {
 		ps := make([]peerSample, 0, len(ch.peers))
 		for _, n := range ch.peers {
 			origin := false
+			var from []string
+			seen := map[string]bool{}
 			for _, a := range n.stripes {
 				origin = origin || a.Parent == chandelier.Origin
+				if p, ok := ch.peers[a.Parent]; ok {
+					from = append(from, p.isp)
+				}
+				if parent := ch.nodeInfo(a.Parent).ID; parent != "" && !seen[parent] && edgeRelayed(relayed, name, n.id, parent) {
+					seen[parent] = true
+					nrelayed++
+				}
 			}
-			ps = append(ps, peerSample{id: n.id, stats: n.stats, originChild: origin})
+			nat[cmp.Or(n.nat, unknownLabel)]++
+			ps = append(ps, peerSample{id: n.id, stats: n.stats, originChild: origin, isp: n.isp, nat: n.nat, fromISPs: from})
 		}
 		slices.SortFunc(ps, func(a, b peerSample) int {
 			switch {
@@ -196,10 +229,11 @@ func (m *Telemetry) Sample(now time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.samples++
+	m.natPeers, m.relayed = nat, nrelayed
 	for name, peers := range snap {
 		c := m.channels[name]
 		if c == nil {
-			c = &chanTelemetry{last: map[string]PeerStats{}, started: map[string]bool{}}
+			c = &chanTelemetry{last: map[string]PeerStats{}, started: map[string]bool{}, isp: map[ispPair]int64{}}
 			m.channels[name] = c
 		}
 		m.sampleChannel(name, c, peers, now)
@@ -229,6 +263,7 @@ func (m *Telemetry) sampleChannel(name string, c *chanTelemetry, peers []peerSam
 		}
 		c.totals.PlayerBytes += d.PlayerBytes
 		c.totals.P2PBytes += d.P2PBytesIn
+		c.attributeISP(p, d.P2PBytesIn)
 		if p.originChild {
 			c.totals.OriginSeedBytes += d.OriginBytesIn
 		} else {
@@ -287,6 +322,29 @@ func (m *Telemetry) sampleChannel(name string, c *chanTelemetry, peers []peerSam
 	c.history = append(c.history, pt)
 	if len(c.history) > m.keep {
 		c.history = slices.Delete(c.history, 0, len(c.history)-m.keep)
+	}
+}
+
+// attributeISP adds a peer's P2P bytes received since the last sample to
+// the ISP matrix: split evenly over the stripes a peer parent feeds it
+// (each stripe carries an equal share of the stream), from that parent's
+// ISP; with no peer parent at the sample (bytes pulled from partners or
+// ring members, or a parent that just left), from an unknown ISP.
+func (c *chanTelemetry) attributeISP(p peerSample, b int64) {
+	if b <= 0 {
+		return
+	}
+	if len(p.fromISPs) == 0 {
+		c.isp[ispPair{"", p.isp}] += b
+		return
+	}
+	n := int64(len(p.fromISPs))
+	for i, from := range p.fromISPs {
+		share := b / n
+		if i == 0 {
+			share += b % n
+		}
+		c.isp[ispPair{from, p.isp}] += share
 	}
 }
 

@@ -82,7 +82,7 @@ func trackerRegistry(t *tracker.Tracker, tel *tracker.Telemetry, rv *tracker.Ren
 // serveTracker serves t's API, the dashboard and /metrics on ln until ctx
 // ends, with the rendezvous routes of rv (may be nil).
 func serveTracker(ctx context.Context, t *tracker.Tracker, ln net.Listener, rv *tracker.Rendezvous) error {
-	tel := tracker.NewTelemetry(t, tracker.TelemetryConfig{})
+	tel := tracker.NewTelemetry(t, tracker.TelemetryConfig{Rendezvous: rv})
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	srv := &http.Server{
