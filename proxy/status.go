@@ -3,6 +3,7 @@ package proxy
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -27,8 +28,12 @@ type View struct {
 	UploadBPS    int64    `json:"upload_bps"`
 	UploadCapBPS int64    `json:"upload_cap_bps"`
 	Children     []string `json:"children"` // IDs, never null
-	// PartnersNote: the mesh of partners is not built yet; it says so.
-	PartnersNote string `json:"partners_note"`
+	// Partners are the peer's neighbours in the channel's overlay ring
+	// (predecessor, then successors; node IDs, never null): the members
+	// it gossips with and turns to as parents of last resort while the
+	// tracker is away. PartnersNote says what they are used for.
+	Partners     []string `json:"partners"`
+	PartnersNote string   `json:"partners_note"`
 	// NAT: the peer's NAT class, mapped address and connection counts.
 	NAT            string `json:"nat"`
 	PlayoutDelayMS int64  `json:"playout_delay_ms"` // the buffer kept behind the first slice's arrival
@@ -79,7 +84,8 @@ func (p *Peer) View() View {
 		Stripes:        []StripeView{},
 		UploadBPS:      st.UploadBPS,
 		UploadCapBPS:   p.cfg.MaxUploadBPS,
-		PartnersNote:   "none: the partner mesh (buffer maps, pull) is not built yet; missing chunks come from the origin",
+		Partners:       []string{},
+		PartnersNote:   "overlay ring neighbours: membership, gossip and parents of last resort while the tracker is away; chunks a parent misses come from the origin (no buffer-map pull yet)",
 		NAT:            p.natSummary(),
 		PlayoutDelayMS: p.cfg.PlayoutDelay.Milliseconds(),
 		LagMS:          max(st.Lag.Milliseconds(), 0),
@@ -100,6 +106,11 @@ func (p *Peer) View() View {
 		RTSPReaders:    st.RTSP.Readers,
 		RTSPBytes:      st.RTSP.BytesServed,
 		Overlay:        p.overlayView(),
+	}
+	for _, id := range append([]string{v.Overlay.Predecessor}, v.Overlay.Successors...) {
+		if id != "" && id != v.ID && !slices.Contains(v.Partners, id) {
+			v.Partners = append(v.Partners, id)
+		}
 	}
 	for i, a := range st.Stripes {
 		v.Stripes = append(v.Stripes, StripeView{Stripe: i, Parent: a.Parent,

@@ -116,7 +116,16 @@ func TestMetricsOfEveryRole(t *testing.T) {
 		`swarmtv_slices_total{channel="e2e",state="late"}`, `swarmtv_slices_total{channel="e2e",state="lost"}`,
 		"swarmtv_stalls_total"+ch, "swarmtv_bad_chunks_total"+ch,
 		"swarmtv_startup_seconds_count"+ch, `swarmtv_lag_seconds_bucket{channel="e2e",le="+Inf"}`,
-		`swarmtv_nat_peers{nat="unknown"}`, "swarmtv_relayed_connections", "go_goroutines")
+		`swarmtv_nat_peers{nat="unknown"}`, "swarmtv_relayed_connections", `swarmtv_nat_connections_total{outcome="direct"}`,
+		"go_goroutines")
+	// The tracker runs its STUN service on loopback: every peer probed
+	// its NAT (none here: open) and dialed its parents directly.
+	if n := tr2[`swarmtv_nat_peers{nat="open"}`]; n != 3 {
+		t.Errorf("swarmtv_nat_peers{nat=\"open\"} %v, want 3 (every peer probed on loopback)", n)
+	}
+	if n := tr2[`swarmtv_nat_connections_total{outcome="direct"}`]; n < 2 {
+		t.Errorf("direct connections reported %v, want >= 2", n)
+	}
 	grows(t, "tracker", tr1, tr2, "swarmtv_player_bytes_total"+ch, "swarmtv_p2p_bytes_total"+ch,
 		`swarmtv_origin_egress_bytes_total{channel="e2e",reason="seed"}`, `swarmtv_slices_total{channel="e2e",state="played"}`,
 		"swarmtv_lag_seconds_count"+ch)
@@ -175,12 +184,19 @@ type demoProc struct {
 	url string
 }
 
+// demoISP names the ISP of 127.0.0.0/8 in the demos' prefix table.
+const demoISP = "AS64500 Loopback"
+
 func startDemo(t *testing.T, peers int) *demoProc {
 	t.Helper()
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	d := &demoProc{url: "http://" + addr}
+	table := filepath.Join(t.TempDir(), "isp.csv")
+	if err := os.WriteFile(table, []byte("# the demo's peers are all on loopback\n127.0.0.0/8,"+demoISP+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	d.proc = start(t, "demo", "demo", "--peers", strconv.Itoa(peers), "--rtsp-port", strconv.Itoa(freePort(t)),
-		"--dashboard-addr", addr, "--duration", "5m")
+		"--dashboard-addr", addr, "--duration", "5m", "--isp-table", table)
 	waitFor(t, 90*time.Second, "the demo's dashboard URL printed", func() bool {
 		d.mustRun(t)
 		return strings.Contains(d.output(), "dashboard: "+d.url+"/")
@@ -220,8 +236,35 @@ func TestDemoDashboardAPIAndMetrics(t *testing.T) {
 	if st.Schema != "swarmtv.dashboard/v1" || c.Name != "demo" || c.Viewers != 5 {
 		t.Errorf("state: schema %q channel %q viewers %d", st.Schema, c.Name, c.Viewers)
 	}
-	if len(c.Tree.Nodes) != 5 || len(c.Tree.Edges) != 5 || c.Tree.Origin.ID == "" {
-		t.Errorf("tree: %d nodes, %d edges, origin %q; want 5, 5 and the origin", len(c.Tree.Nodes), len(c.Tree.Edges), c.Tree.Origin.ID)
+	// One tree per stripe (4 with 5 peers): every peer has a parent in
+	// each, so each stripe has 5 edges.
+	perStripe := map[int]int{}
+	for _, e := range c.Tree.Edges {
+		perStripe[e.Stripe]++
+	}
+	if c.Tree.Stripes != 4 || len(c.Tree.Nodes) != 5 || c.Tree.Origin.ID == "" || len(perStripe) != 4 {
+		t.Errorf("tree: %d stripes, %d nodes, edges per stripe %v, origin %q; want 4, 5, 5 each and the origin",
+			c.Tree.Stripes, len(c.Tree.Nodes), perStripe, c.Tree.Origin.ID)
+	}
+	for s, n := range perStripe {
+		if n != 5 {
+			t.Errorf("stripe %d has %d edges, want 5", s, n)
+		}
+	}
+	// The NAT mix, the connections and the ISP matrix are real figures.
+	if !st.NAT.Known || st.NAT.Counts["open"] != 5 {
+		t.Errorf("NAT mix %+v, want 5 open peers (loopback)", st.NAT)
+	}
+	if !st.Connections.Known || st.Connections.Direct < 4 || st.Connections.Relayed != 0 {
+		t.Errorf("connections %+v, want >= 4 direct, none relayed", st.Connections)
+	}
+	if !st.ISP.Known || len(st.ISP.ISPs) == 0 || st.ISP.ISPs[0] != demoISP || st.ISP.Bytes[0][0] <= 0 {
+		t.Errorf("ISP matrix %+v, want %s → %s > 0", st.ISP, demoISP, demoISP)
+	}
+	for _, n := range c.Tree.Nodes {
+		if n.ISP != demoISP || n.NAT != "open" || len(n.Depths) != 4 {
+			t.Errorf("node %s: ISP %q NAT %q depths %v", n.ID, n.ISP, n.NAT, n.Depths)
+		}
 	}
 
 	// The event stream delivers fresh states.
@@ -410,30 +453,85 @@ func TestDashboardInBrowser(t *testing.T) {
 		return err == nil && pct > 50 && pct < 100
 	})
 	t.Logf("savings shown: %s", sv)
-	nodes := eval[int](t, ctx, `document.querySelectorAll("#trees svg g.node").length`)
-	edges := eval[int](t, ctx, `document.querySelectorAll("#trees svg line.edge").length`)
-	origins := eval[int](t, ctx, `document.querySelectorAll("#trees svg g.node.origin").length`)
-	if nodes != 6 || edges != 5 || origins != 1 {
-		t.Errorf("tree drawn with %d nodes (%d origin) and %d edges; want 6 (1) and 5", nodes, origins, edges)
+	// One stripe tree at a time: 4 stripe buttons; pick stripe 2.
+	if n := eval[int](t, ctx, `document.querySelectorAll("#trees button.stripe").length`); n != 4 {
+		t.Errorf("%d stripe buttons, want 4", n)
 	}
-	// Every edge joins two drawn nodes.
-	dangling := eval[int](t, ctx, `[...document.querySelectorAll("#trees svg line.edge")].filter(e =>
-		!document.querySelector('#trees g.node[data-id="' + e.dataset.from + '"]') ||
-		!document.querySelector('#trees g.node[data-id="' + e.dataset.to + '"]')).length`)
-	if dangling != 0 {
-		t.Errorf("%d edges end at nodes not drawn", dangling)
+	// A DOM click (the page redraws every second, so no mouse coordinates).
+	eval[bool](t, ctx, `(document.querySelector('#trees button.stripe[data-stripe="2"]').click(), true)`)
+	// The choice survives the next live update.
+	waitUpdates(t, ctx, waitUpdates(t, ctx, 0))
+	tree := func(stripe int) (nodes, edges, origins, dangling, wrongStripe int) {
+		sel := fmt.Sprintf(`#trees svg[data-stripe="%d"]`, stripe)
+		nodes = eval[int](t, ctx, `document.querySelectorAll('`+sel+` g.node').length`)
+		edges = eval[int](t, ctx, `document.querySelectorAll('`+sel+` line.edge').length`)
+		origins = eval[int](t, ctx, `document.querySelectorAll('`+sel+` g.node.origin').length`)
+		// Every edge joins two drawn nodes of that stripe's tree.
+		dangling = eval[int](t, ctx, `[...document.querySelectorAll('`+sel+` line.edge')].filter(e =>
+			!document.querySelector('`+sel+` g.node[data-id="' + e.dataset.from + '"]') ||
+			!document.querySelector('`+sel+` g.node[data-id="' + e.dataset.to + '"]')).length`)
+		wrongStripe = eval[int](t, ctx, `[...document.querySelectorAll("#trees line.edge")].filter(e => e.dataset.stripe !== "`+strconv.Itoa(stripe)+`").length`)
+		return
+	}
+	nodes, edges, origins, dangling, wrong := tree(2)
+	if nodes != 6 || edges != 5 || origins != 1 || dangling != 0 || wrong != 0 {
+		t.Errorf("stripe 2 drawn with %d nodes (%d origin), %d edges (%d dangling, %d of another stripe); want 6 (1), 5 (0, 0)",
+			nodes, origins, edges, dangling, wrong)
+	}
+	// The tree of stripe 2 is the tracker's: its edges are the state's.
+	st, err := dashboardState(d.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{}
+	for _, e := range st.Channels[0].Tree.Edges {
+		if e.Stripe == 2 {
+			want[e.From+">"+e.To] = true
+		}
+	}
+	drawn := eval[[]string](t, ctx, `[...document.querySelectorAll('#trees svg[data-stripe="2"] line.edge')].map(e => e.dataset.from + ">" + e.dataset.to)`)
+	matched := 0
+	for _, e := range drawn {
+		if want[e] {
+			matched++
+		}
+	}
+	if matched < 4 { // a round may move one edge between the two reads
+		t.Errorf("drawn stripe-2 edges %v, the tracker's %v", drawn, want)
+	}
+	// Nodes coloured by ISP, with the table's name.
+	if n := eval[int](t, ctx, `document.querySelectorAll('#trees g.node[data-isp="`+demoISP+`"]').length`); n != 6 {
+		t.Errorf("%d nodes in ISP %s, want 6 (the origin and 5 peers on loopback)", n, demoISP)
 	}
 	if n := eval[int](t, ctx, `document.querySelectorAll("#chart-viewers polyline").length`); n != 1 {
 		t.Errorf("viewers chart has %d lines, want 1", n)
 	}
-	if note := eval[string](t, ctx, `document.getElementById("nat-note").textContent`); !strings.Contains(note, "Unknown") {
-		t.Errorf("NAT mix does not say it is unknown: %q", note)
+	// NAT mix and connections from the peers' probes and dials.
+	if nat := eval[string](t, ctx, `document.querySelector('#nat .bar div[data-nat="open"]')?.textContent || ""`); nat != "open: 5" {
+		t.Errorf("NAT mix shows %q, want open: 5", nat)
 	}
-	if note := eval[string](t, ctx, `document.getElementById("isp-note").textContent`); !strings.Contains(note, "Unknown") {
-		t.Errorf("ISP matrix does not say it is unknown: %q", note)
+	if note := eval[string](t, ctx, `document.getElementById("nat-note").textContent`); strings.Contains(note, "Unknown") {
+		t.Errorf("NAT mix says it is unknown: %q", note)
+	}
+	if n, err := strconv.Atoi(eval[string](t, ctx, `document.getElementById("conn-direct").textContent`)); err != nil || n < 4 {
+		t.Errorf("direct connections shown %d (%v), want >= 4", n, err)
+	}
+	// The ISP matrix from real P2P bytes.
+	cell := eval[string](t, ctx, `document.querySelector('#isp tr[data-isp="`+demoISP+`"] td[data-bytes]')?.dataset.bytes || ""`)
+	if b, err := strconv.ParseInt(cell, 10, 64); err != nil || b <= 0 {
+		t.Errorf("ISP matrix %s → %s shows %q bytes", demoISP, demoISP, cell)
+	}
+	if note := eval[string](t, ctx, `document.getElementById("isp-note").textContent`); !strings.Contains(note, "Approximation") {
+		t.Errorf("ISP matrix note %q does not explain the approximation", note)
 	}
 	if row := eval[string](t, ctx, `document.querySelector('#channels tr[data-channel="demo"]').cells[1].textContent`); row != "5" {
 		t.Errorf("channel table viewers %q", row)
+	}
+	screenshot(t, ctx, "dashboard-stripe2.png")
+	// A DOM click (the page redraws every second, so no mouse coordinates).
+	eval[bool](t, ctx, `(document.querySelector('#trees button.stripe[data-stripe="0"]').click(), true)`)
+	if nodes, edges, origins, dangling, wrong := tree(0); nodes != 6 || edges != 5 || origins != 1 || dangling != 0 || wrong != 0 {
+		t.Errorf("stripe 0 drawn with %d nodes (%d origin), %d edges (%d dangling, %d of another stripe)", nodes, origins, edges, dangling, wrong)
 	}
 	screenshot(t, ctx, "dashboard.png")
 
@@ -458,6 +556,19 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 	if c := eval[string](t, ctx, `document.getElementById("children").textContent`); c == "–" {
 		t.Errorf("children not shown")
+	}
+	// Per-stripe parents and backups, overlay partners, NAT type.
+	if n := eval[int](t, ctx, `document.querySelectorAll("#stripe-table tbody tr[data-stripe]").length`); n != 4 {
+		t.Errorf("stripe table has %d rows, want 4", n)
+	}
+	if p := eval[string](t, ctx, `document.querySelector('#stripe-table tr[data-stripe="0"]').cells[1].textContent`); !strings.HasPrefix(p, "peer ") && !strings.HasPrefix(p, "origin ") {
+		t.Errorf("stripe 0's parent shown as %q", p)
+	}
+	waitFor(t, 20*time.Second, "overlay partners on peer 1's page", func() bool {
+		return eval[bool](t, ctx, `/^[0-9a-f]{8}/.test(document.getElementById("partners").textContent)`)
+	})
+	if nat := eval[string](t, ctx, `document.getElementById("nat").textContent`); !strings.HasPrefix(nat, "open, mapped 127.0.0.1:") {
+		t.Errorf("NAT type shown %q, want open on loopback", nat)
 	}
 	screenshot(t, ctx, "peer-status.png")
 }

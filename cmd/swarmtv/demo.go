@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/swarmtv/swarmtv/internal/demo"
+	"github.com/swarmtv/swarmtv/tracker"
 )
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -34,8 +35,16 @@ default address is taken, a free port is used; the URL is printed.`, stderr)
 	logLevel := fs.String("log-level", "warn", "log level of the components: debug, info, warn or error")
 	killTracker := fs.Duration("kill-tracker-at", 0, "kill the tracker this long after the start (0: never); one more viewer then joins through peer 0's address (--bootstrap)")
 	restartTracker := fs.Duration("restart-tracker-at", 0, "start an empty tracker on the same address this long after the start (0: never); the peers re-announce themselves to it")
+	ispTable := fs.String("isp-table", "", "CSV `file` of \"prefix,isp\" lines for the tracker (see deploy/isp-prefixes.csv); the demo's peers are all on 127.0.0.1")
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
+	}
+	var isps *tracker.ISPTable
+	if *ispTable != "" {
+		var err error
+		if isps, err = tracker.LoadISPTable(*ispTable); err != nil {
+			return fmt.Errorf("--isp-table: %w", err)
+		}
 	}
 	log, err := newLogger(stderr, *logLevel)
 	if err != nil {
@@ -57,6 +66,7 @@ default address is taken, a free port is used; the URL is printed.`, stderr)
 
 		KillTrackerAt:    *killTracker,
 		RestartTrackerAt: *restartTracker,
+		ISPs:             isps,
 	})
 	if r != nil {
 		summary(stdout, r.Savings, r.Continuity, r.PlayerBytes, r.OriginEgressBytes)

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -64,6 +65,10 @@ type Config struct {
 	// viewer joins through peer 0's address (--bootstrap); see outage.go.
 	KillTrackerAt    time.Duration
 	RestartTrackerAt time.Duration
+	// ISPs maps the peers' addresses to ISPs for the tracker (nil: every
+	// peer in ISP unknown). On loopback every peer shares one address,
+	// so a table naming 127.0.0.0/8 puts them all in one ISP.
+	ISPs *tracker.ISPTable
 
 	afterRun func(*Demo) // tests: look at the demo before it stops
 }
@@ -121,7 +126,8 @@ type Demo struct {
 	tracker *tracker.Tracker // the running one, or the last one killed
 	trUp    bool             // the tracker runs (Run goroutine only)
 	reg     *prometheus.Registry
-	url     string // tracker base URL
+	stun    *tracker.STUNServer // the tracker's STUN service; kept across tracker restarts
+	url     string              // tracker base URL
 	origin  *origin.Origin
 	peers   []*proxy.Peer
 	ctrl    atomic.Int64 // control bytes: tracker HTTP requests and responses
@@ -153,6 +159,18 @@ func Run(ctx context.Context, cfg Config) (*report.Report, error) {
 	d.url = "http://" + ln.Addr().String()
 	reg := prometheus.NewRegistry()
 	d.reg = reg
+	stun, err := tracker.ListenSTUN(tracker.STUNConfig{Primary: netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), 0)},
+		cfg.Logger.With("role", "stun"))
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("demo: STUN service: %w", err)
+	}
+	defer func() { // after the peers stopped (they watch their mapping)
+		cancel()
+		wg.Wait()
+		stun.Close()
+	}()
+	d.stun = stun
 	tp, err := d.startTracker(ctx, ln)
 	if err != nil {
 		ln.Close()

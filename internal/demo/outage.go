@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/swarmtv/swarmtv/proxy"
 	"github.com/swarmtv/swarmtv/tracker"
 	"github.com/swarmtv/swarmtv/web"
@@ -28,6 +30,7 @@ import (
 type trackerProc struct {
 	t      *tracker.Tracker
 	tel    *tracker.Telemetry
+	rv     *tracker.Rendezvous
 	srv    *http.Server
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -36,23 +39,30 @@ type trackerProc struct {
 // startTracker starts a tracker serving on ln (which it closes when
 // stopped). Run goroutine only.
 func (d *Demo) startTracker(ctx context.Context, ln net.Listener) (*trackerProc, error) {
-	t, err := tracker.New(tracker.Config{Logger: d.cfg.Logger.With("role", "tracker")})
+	t, err := tracker.New(tracker.Config{Logger: d.cfg.Logger.With("role", "tracker"), ISPs: d.cfg.ISPs})
 	if err != nil {
 		return nil, err
 	}
-	tel := tracker.NewTelemetry(t, tracker.TelemetryConfig{})
-	if err := d.reg.Register(t); err != nil {
-		return nil, err
-	}
-	if err := d.reg.Register(tel); err != nil {
-		d.reg.Unregister(t)
-		return nil, err
+	// The rendezvous tells peers where the STUN service is (they probe
+	// their NAT class: open on loopback) and collects their connection
+	// outcomes, as a real tracker does.
+	rv := tracker.NewRendezvous(t, tracker.RendezvousConfig{STUN: d.stun, Logger: d.cfg.Logger.With("role", "tracker")})
+	tel := tracker.NewTelemetry(t, tracker.TelemetryConfig{Rendezvous: rv})
+	var registered []prometheus.Collector
+	for _, c := range []prometheus.Collector{t, tel, rv} {
+		if err := d.reg.Register(c); err != nil {
+			for _, r := range registered {
+				d.reg.Unregister(r)
+			}
+			return nil, err
+		}
+		registered = append(registered, c)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/", web.TrackerHandler(d.countBytes(tracker.NewReportLimiter(t).Wrap(t.Handler())), tel, d.reg))
+	mux.Handle("/", web.TrackerHandler(rv.Wrap(d.countBytes(tracker.NewReportLimiter(t).Wrap(t.Handler()))), tel, d.reg))
 	mux.HandleFunc("/peers/{i}/", d.servePeerStatus)
 	ctx, cancel := context.WithCancel(ctx)
-	tp := &trackerProc{t: t, tel: tel, cancel: cancel,
+	tp := &trackerProc{t: t, tel: tel, rv: rv, cancel: cancel,
 		srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second,
 			BaseContext: func(net.Listener) context.Context { return ctx }}}
 	tp.wg.Go(func() { tp.srv.Serve(ln) })
@@ -73,6 +83,7 @@ func (d *Demo) stopTracker(tp *trackerProc) {
 	tp.wg.Wait()
 	d.reg.Unregister(tp.t)
 	d.reg.Unregister(tp.tel)
+	d.reg.Unregister(tp.rv)
 }
 
 // outage holds the timers of a tracker outage; nil channels never fire.

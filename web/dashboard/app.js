@@ -82,7 +82,7 @@ function render(st) {
   $("repairs").textContent = t.repairs;
   $("bad").textContent = t.bad_chunks;
 
-  renderNAT(st.nat);
+  renderNAT(st.nat, st.connections);
   renderISP(st.isp);
   renderTrees(chs);
 }
@@ -127,7 +127,7 @@ function chart(svg, pts, series, fmt, lo, hi) {
   }
 }
 
-function renderNAT(nat) {
+function renderNAT(nat, conns) {
   const box = $("nat");
   box.textContent = "";
   const counts = (nat && nat.counts) || {};
@@ -137,61 +137,124 @@ function renderNAT(nat) {
   for (const k of Object.keys(counts).sort()) {
     const d = document.createElement("div");
     d.style.flex = String(counts[k] || 0.0001);
+    d.className = "nat-" + k;
+    d.dataset.nat = k;
     d.textContent = k + ": " + counts[k];
+    d.title = k + ": " + counts[k] + " of " + total + " peers";
     bar.appendChild(d);
   }
   box.appendChild(bar);
   if (!total) box.appendChild(document.createTextNode("no viewers"));
-  $("nat-note").textContent = nat && !nat.known ? "Unknown: " + nat.note : "";
+  $("nat-note").textContent = nat && nat.note ? (nat.known ? "" : "Unknown: ") + nat.note : "";
+  const c = conns || {};
+  for (const k of ["direct", "relayed", "failed", "relayed_edges"]) $("conn-" + k).textContent = c.known ? c[k] : "–";
+  $("conn-note").textContent = c.known ? "" : "Unknown: " + (c.note || "");
 }
 
 function renderISP(isp) {
   const tbl = $("isp");
   tbl.textContent = "";
   if (!isp) return;
+  let max = 0;
+  for (const row of isp.bytes) for (const v of row) max = Math.max(max, v);
   const head = tbl.createTHead().insertRow();
   head.insertCell().textContent = "from \\ to";
-  for (const n of isp.isps) head.insertCell().textContent = n;
+  for (const n of isp.isps) {
+    const h = head.insertCell();
+    h.textContent = n;
+    h.style.borderBottom = "3px solid " + ispColour(n);
+  }
   const body = tbl.createTBody();
   isp.isps.forEach((n, i) => {
     const r = body.insertRow();
-    r.insertCell().textContent = n;
-    for (const v of isp.bytes[i]) r.insertCell().textContent = bytes(v);
+    r.dataset.isp = n;
+    const h = r.insertCell();
+    h.textContent = n;
+    h.style.borderLeft = "3px solid " + ispColour(n);
+    isp.bytes[i].forEach((v, j) => {
+      const td = r.insertCell();
+      td.textContent = bytes(v);
+      td.dataset.bytes = v;
+      td.className = i === j ? "same-isp" : "cross-isp";
+      if (max > 0 && v > 0) td.style.background = "rgba(79,195,247," + (0.1 + 0.5 * v / max).toFixed(2) + ")";
+    });
   });
-  $("isp-note").textContent = isp.known ? "" : "Unknown: " + isp.note;
+  if (!isp.isps.length) {
+    const r = body.insertRow(); const c = r.insertCell(); c.textContent = "no peer-to-peer traffic yet";
+  }
+  $("isp-note").textContent = isp.note ? (isp.known ? "" : "Unknown: ") + isp.note : "";
 }
 
-const palette = ["#4fc3f7", "#81c784", "#ba68c8", "#ffb74d", "#e57373", "#4db6ac", "#f06292", "#aed581"];
+// ISP colours: a fixed palette dealt in the order ISPs are first seen
+// (sorted within a state), so colours stay put between updates; grey for
+// unknown.
+const palette = ["#4fc3f7", "#81c784", "#ba68c8", "#ffb74d", "#e57373", "#4db6ac", "#f06292", "#aed581", "#7986cb", "#fff176"];
+const ispColours = new Map([["unknown", "#78909c"]]);
 function ispColour(isp) {
-  let h = 0;
-  for (const ch of isp || "") h = (h * 31 + ch.charCodeAt(0)) >>> 0;
-  return palette[h % palette.length];
+  isp = isp || "unknown";
+  if (!ispColours.has(isp)) ispColours.set(isp, palette[(ispColours.size - 1) % palette.length]);
+  return ispColours.get(isp);
 }
+
+// selected holds each channel's stripe shown (default 0).
+const selected = new Map();
+let lastChannels = [];
 
 function renderTrees(chs) {
+  lastChannels = chs;
   const box = $("trees");
   box.textContent = "";
   if (!chs.length) { box.textContent = "No channel yet."; return; }
+  const isps = new Set();
+  for (const c of chs) { isps.add(c.tree.origin.isp); for (const n of c.tree.nodes) isps.add(n.isp); }
+  const legend = document.createElement("div");
+  legend.className = "legend isp-legend";
+  legend.appendChild(document.createTextNode("ISP:"));
+  for (const i of [...isps].sort()) {
+    const k = document.createElement("span");
+    k.className = "k";
+    k.style.background = ispColour(i);
+    legend.appendChild(k);
+    legend.appendChild(document.createTextNode(i));
+  }
+  box.appendChild(legend);
   for (const c of chs) box.appendChild(drawTree(c));
 }
 
-// drawTree lays a channel's tree out top-down: leaves side by side, a
-// parent centred over its children; detached peers on a row of their own.
+// drawTree draws one stripe tree of a channel (the selected one) top-down:
+// leaves side by side, a parent centred over its children; peers without
+// a drawn parent in this stripe on a row of their own.
 function drawTree(c) {
   const tr = c.tree;
+  const K = Math.max(1, tr.stripes || 1);
+  let s = selected.get(c.name) || 0;
+  if (s >= K) s = 0;
   const wrap = document.createElement("div");
   wrap.className = "tree";
   wrap.dataset.channel = c.name;
-  const title = document.createElement("div");
-  title.className = "tree-title";
-  title.textContent = "channel " + c.name + " — " + tr.nodes.length + " peers drawn" +
-    (tr.hidden ? ", " + tr.hidden + " more not drawn (deepest first left out)" : "");
-  wrap.appendChild(title);
+
+  const bar = document.createElement("div");
+  bar.className = "tree-title";
+  bar.appendChild(document.createTextNode("channel " + c.name + " · stripe "));
+  for (let i = 0; i < K; i++) {
+    const b = document.createElement("button");
+    b.className = "stripe" + (i === s ? " active" : "");
+    b.dataset.stripe = i;
+    b.textContent = i;
+    b.addEventListener("click", () => { selected.set(c.name, i); renderTrees(lastChannels); });
+    bar.appendChild(b);
+  }
+  const edges = tr.edges.filter(e => (e.stripe || 0) === s);
+  const relayed = edges.filter(e => e.relayed).length;
+  bar.appendChild(document.createTextNode(" — " + tr.nodes.length + " peers drawn" +
+    (tr.hidden ? ", " + tr.hidden + " more not drawn (deepest left out)" : "") +
+    " · " + edges.length + " links in this stripe" + (relayed ? ", " + relayed + " relayed" : "")));
+  wrap.appendChild(bar);
 
   const kids = new Map(), info = new Map();
   info.set(tr.origin.id, tr.origin);
   for (const n of tr.nodes) info.set(n.id, n);
-  for (const e of tr.edges) {
+  for (const e of edges) {
     if (!kids.has(e.from)) kids.set(e.from, []);
     kids.get(e.from).push(e.to);
   }
@@ -200,34 +263,50 @@ function drawTree(c) {
   const pos = new Map();
   let next = 0, maxDepth = 0;
   const place = (id, d) => {
+    if (pos.has(id)) return;
     maxDepth = Math.max(maxDepth, d);
-    const ks = kids.get(id) || [];
+    const ks = (kids.get(id) || []).filter(k => !pos.has(k));
     if (!ks.length) { pos.set(id, { x: next++ * dx, d }); return; }
+    pos.set(id, { x: 0, d }); // mark before recursing (no cycles)
     for (const k of ks) place(k, d + 1);
     const xs = ks.map(k => pos.get(k).x);
     pos.set(id, { x: (Math.min(...xs) + Math.max(...xs)) / 2, d });
   };
   place(tr.origin.id, 0);
-  const detached = tr.nodes.filter(n => !pos.has(n.id));
-  let dn = 0;
-  for (const n of detached) pos.set(n.id, { x: dn++ * dx, d: maxDepth + 1.5 });
-  const width = Math.max(next, dn, 1) * dx + 60;
-  const height = (maxDepth + (detached.length ? 2.5 : 1)) * dy + 30;
-  const svg = el("svg", { width, height, viewBox: "0 0 " + width + " " + height, "data-channel": c.name });
+  // Peers detached in this stripe, or whose parent is not drawn, and
+  // what hangs below them.
+  const fed = new Set(edges.filter(e => info.has(e.from)).map(e => e.to));
+  const loose = tr.nodes.filter(n => !pos.has(n.id));
+  const base = maxDepth + 1.5;
+  const drawn = next;
+  next = 0;
+  // Roots first (no drawn parent in this stripe), then what is left
+  // (a cycle while the tracker repairs).
+  for (const n of loose.filter(n => !fed.has(n.id)).concat(loose)) place(n.id, base);
+  const dn = Math.max(drawn, next);
+  const rows = Math.max(...[...pos.values()].map(p => p.d), 0);
+  const width = Math.max(dn, 1) * dx + 60;
+  const height = (rows + 1) * dy + 30;
+  const svg = el("svg", { width, height, viewBox: "0 0 " + width + " " + height, "data-channel": c.name, "data-stripe": s });
   const X = id => pos.get(id).x + 30, Y = id => pos.get(id).d * dy + 24;
-  for (const e of tr.edges) {
+  if (loose.length) el("text", { x: 4, y: base * dy + 4, class: "row-label" }, svg).textContent = "no drawn parent in this stripe:";
+  for (const e of edges) {
     if (!pos.has(e.from) || !pos.has(e.to)) continue;
     el("line", { x1: X(e.from), y1: Y(e.from), x2: X(e.to), y2: Y(e.to), class: "edge" + (e.relayed ? " relayed" : ""),
-      "data-from": e.from, "data-to": e.to }, svg);
+      "data-from": e.from, "data-to": e.to, "data-stripe": s }, svg);
   }
   for (const [id, p] of pos) {
     const n = info.get(id);
     const isOrigin = id === tr.origin.id;
-    const g = el("g", { class: "node" + (isOrigin ? " origin" : "") + (n.stalls > 0 ? " stalled" : ""), "data-id": id }, svg);
+    const g = el("g", { class: "node" + (isOrigin ? " origin" : "") + (n.stalls > 0 ? " stalled" : ""), "data-id": id,
+      "data-isp": n.isp, "data-nat": n.nat }, svg);
     el("circle", { cx: X(id), cy: Y(id), r: isOrigin ? r + 3 : r, fill: ispColour(n.isp) }, g);
     el("title", {}, g).textContent = (isOrigin ? "origin " : "peer ") + id + "\n" + n.addr +
-      "\ndepth " + n.depth + " · children " + n.children + "/" + n.capacity + "\nISP " + n.isp + " · NAT " + n.nat +
-      (isOrigin ? "" : "\nlag " + n.lag_ms + " ms · stalls " + n.stalls);
+      (isOrigin ? "" : "\ndepth per stripe " + (n.depths || []).join(" ") + " (0: detached)") +
+      "\nfeeds " + n.children + (isOrigin ? " stripe feeds" : " peers") + " · capacity " + n.capacity +
+      "\nISP " + n.isp + " · NAT " + n.nat +
+      (isOrigin ? "" : "\nupload " + (n.upload_bps ? (n.upload_bps / 1e6).toFixed(1) + " Mbit/s" : "not measured") +
+        "\nlag " + n.lag_ms + " ms · stalls " + n.stalls);
     if (!many) el("text", { x: X(id) + r + 3, y: Y(id) + 4 }, g).textContent = isOrigin ? "origin" : id.slice(0, 6);
   }
   wrap.appendChild(svg);
