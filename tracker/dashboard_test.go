@@ -1,6 +1,7 @@
 package tracker
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -154,6 +155,27 @@ swarmtv_relayed_connections 1
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(exp), "swarmtv_relayed_connections"); err != nil {
 		t.Error(err)
+	}
+	var same, cross int64
+	for k, v := range want {
+		if k[0] == k[1] {
+			same += v
+		} else {
+			cross += v
+		}
+	}
+	exp = fmt.Sprintf(`
+# HELP swarmtv_p2p_isp_bytes_total Media bytes the channel's peers received from other peers, by path: same_isp, cross_isp, or unknown (a side in no ISP of the prefix table, or no peer parent at the sample); attributed to per-stripe parents as the dashboard's ISP matrix is.
+# TYPE swarmtv_p2p_isp_bytes_total counter
+swarmtv_p2p_isp_bytes_total{channel="live",path="cross_isp"} %d
+swarmtv_p2p_isp_bytes_total{channel="live",path="same_isp"} %d
+swarmtv_p2p_isp_bytes_total{channel="live",path="unknown"} 0
+`, cross, same)
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(exp), "swarmtv_p2p_isp_bytes_total"); err != nil {
+		t.Error(err)
+	}
+	if same == 0 || cross == 0 {
+		t.Errorf("same %d cross %d: the test wants both paths used", same, cross)
 	}
 	if n := testutil.CollectAndCount(tel, "swarmtv_nat_peers"); n != len(NATClasses)+1 {
 		t.Errorf("swarmtv_nat_peers has %d series, want one per class and unknown", n)

@@ -36,6 +36,9 @@ var (
 		"Peers in every channel by the NAT class they reported (unknown: not probed yet), at the last telemetry sample.", []string{"nat"}, nil)
 	descRelayed = prometheus.NewDesc("swarmtv_relayed_connections",
 		"Parent-child links of the stripe trees whose latest connection went through the relay, at the last telemetry sample.", nil, nil)
+	descISPPath = prometheus.NewDesc("swarmtv_p2p_isp_bytes_total",
+		"Media bytes the channel's peers received from other peers, by path: same_isp, cross_isp, or unknown (a side in no ISP of the prefix table, or no peer parent at the sample); attributed to per-stripe parents as the dashboard's ISP matrix is.",
+		[]string{"channel", "path"}, nil)
 	descRejected = prometheus.NewDesc("swarmtv_telemetry_rejected_total",
 		"Peer telemetry reports ignored as implausible (counters growing faster than any viewer could).", nil, nil)
 	descSamples = prometheus.NewDesc("swarmtv_telemetry_samples_total",
@@ -45,7 +48,7 @@ var (
 // Describe implements [prometheus.Collector].
 func (m *Telemetry) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descViewers, descPlayerBytes, descP2PBytes, descOriginEgress, descSavings,
-		descSlices, descStalls, descStallSeconds, descBadChunks, descRepairs, descNAT, descRelayed, descRejected, descSamples} {
+		descSlices, descStalls, descStallSeconds, descBadChunks, descRepairs, descISPPath, descNAT, descRelayed, descRejected, descSamples} {
 		ch <- d
 	}
 	m.startup.Describe(ch)
@@ -76,6 +79,10 @@ func (m *Telemetry) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descStallSeconds, prometheus.CounterValue, float64(t.StallMS)/1000, n)
 		counter(descBadChunks, t.BadChunks, n)
 		counter(descRepairs, t.Repairs, n)
+		same, cross, unknown := m.ispPaths(n)
+		counter(descISPPath, same, n, "same_isp")
+		counter(descISPPath, cross, n, "cross_isp")
+		counter(descISPPath, unknown, n, "unknown")
 	}
 	m.mu.Lock()
 	rejected, samples, nat, relayed := m.rejected, m.samples, m.natPeers, m.relayed
@@ -89,4 +96,25 @@ func (m *Telemetry) Collect(ch chan<- prometheus.Metric) {
 	counter(descSamples, int64(samples))
 	m.startup.Collect(ch)
 	m.lag.Collect(ch)
+}
+
+// ispPaths sums a channel's ISP matrix by path.
+func (m *Telemetry) ispPaths(channel string) (same, cross, unknown int64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c := m.channels[channel]
+	if c == nil {
+		return 0, 0, 0
+	}
+	for k, v := range c.isp {
+		switch {
+		case k.from == "" || k.to == "":
+			unknown += v
+		case k.from == k.to:
+			same += v
+		default:
+			cross += v
+		}
+	}
+	return same, cross, unknown
 }

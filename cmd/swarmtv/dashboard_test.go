@@ -312,7 +312,12 @@ func TestDemoDashboardAPIAndMetrics(t *testing.T) {
 	waitFor(t, 40*time.Second, "savings over 50% at the tracker", func() bool {
 		return scrape(t, d.url+"/metrics")["swarmtv_savings_ratio"+ch] > 0.5
 	})
-	grows(t, "demo", m1, m2, "swarmtv_player_bytes_total"+ch, `swarmtv_origin_chunks_total{channel="demo"}`)
+	grows(t, "demo", m1, m2, "swarmtv_player_bytes_total"+ch, `swarmtv_origin_chunks_total{channel="demo"}`,
+		// Every demo peer is in the table's one ISP: P2P traffic stays inside it.
+		`swarmtv_p2p_isp_bytes_total{channel="demo",path="same_isp"}`)
+	if n := m2[`swarmtv_p2p_isp_bytes_total{channel="demo",path="cross_isp"}`]; n != 0 {
+		t.Errorf("cross-ISP bytes %v in a one-ISP demo", n)
+	}
 	grows(t, "demo peer 3", p1, p2, "swarmtv_peer_player_bytes_total")
 
 	// The Grafana board queries only series that exist.
@@ -346,6 +351,26 @@ func TestDemoDashboardAPIAndMetrics(t *testing.T) {
 	r2.Body.Close()
 	if r2.StatusCode != 400 {
 		t.Errorf("malformed heartbeat: %s, want 400", r2.Status)
+	}
+	// Telemetry a peer could forge is refused and changes nothing: an
+	// unknown NAT class, negative counters, an oversized body.
+	peerID := c.Tree.Nodes[0].ID
+	for _, body := range []string{
+		`{"id":"` + peerID + `","nat":"cgnat"}`,
+		`{"id":"` + peerID + `","stats":{"p2p_bytes_in":-5}}`,
+		`{"id":"` + peerID + `","candidates":["` + strings.Repeat("x", 70<<10) + `"]}`,
+	} {
+		r, err := http.Post(d.url+"/v1/channels/demo/heartbeat", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Body.Close()
+		if r.StatusCode < 400 || r.StatusCode > 499 {
+			t.Errorf("heartbeat %.60s…: %s, want 4xx", body, r.Status)
+		}
+	}
+	if st, err := dashboardState(d.url); err != nil || st.NAT.Counts["open"] != 5 || len(st.NAT.Counts) != 1 {
+		t.Errorf("NAT mix after refused heartbeats %+v (%v), want 5 open", st.NAT, err)
 	}
 	for _, path := range []string{"/peers/9/", "/peers/x/metrics", "/nope"} {
 		r, err := http.Get(d.url + path)
