@@ -10,9 +10,12 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,6 +28,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/swarmtv/swarmtv/tracker"
+	"github.com/swarmtv/swarmtv/web"
 )
 
 // scrape returns the samples of a Prometheus text exposition, keyed by
@@ -596,4 +600,81 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Errorf("NAT type shown %q, want open on loopback", nat)
 	}
 	screenshot(t, ctx, "peer-status.png")
+}
+
+// At 1,000 viewers (a real tracker placing in-process joins from two
+// ISPs, some behind symmetric NATs) the page draws MaxDashboardNodes
+// peers per stripe tree and says how many it left out.
+func TestDashboardThousandViewersInBrowser(t *testing.T) {
+	table, err := tracker.ParseISPTable(strings.NewReader("10.1.0.0/16,AS1 Alpha\n10.2.0.0/16,AS2 Beta\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := tracker.New(tracker.Config{ISPs: table})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := make([]byte, 32)
+	origin := tracker.NodeInfo{ID: strings.Repeat("0", 32), Addr: "10.1.0.1:9000"}
+	if _, err := tr.Register(tracker.RegisterRequest{Capacity: 4, Channel: tracker.ChannelInfo{
+		Name: "big", SDP: "v=0\r\n", PublicKey: base64.StdEncoding.EncodeToString(pub),
+		Origin: origin, Stripes: 4, SliceMS: 100}}); err != nil {
+		t.Fatal(err)
+	}
+	reqs := make([]tracker.JoinRequest, 1000)
+	for i := range reqs {
+		addr := fmt.Sprintf("10.%d.%d.%d:4000", 1+i%2, i/250, 2+i%250)
+		nat := "fullcone"
+		if i%10 == 0 {
+			nat = "symmetric"
+		}
+		reqs[i] = tracker.JoinRequest{ID: fmt.Sprintf("%032x", i+1), Addr: addr, Capacity: 8, NAT: nat,
+			ISP: []string{"AS1 Alpha", "AS2 Beta"}[i%2]}
+	}
+	if _, errs := tr.JoinBatch("big", reqs); errors.Join(errs...) != nil {
+		t.Fatal(errors.Join(errs...))
+	}
+	tel := tracker.NewTelemetry(tr, tracker.TelemetryConfig{Interval: 200 * time.Millisecond})
+	tel.Sample(time.Now())
+	srv := httptest.NewServer(web.Dashboard(tel.DashboardState, 500*time.Millisecond))
+	t.Cleanup(srv.Close)
+
+	ctx := browser(t)
+	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible("#trees")); err != nil {
+		t.Fatalf("opening the dashboard: %v", err)
+	}
+	waitUpdates(t, ctx, 1)
+	if v := eval[string](t, ctx, `document.getElementById("viewers").textContent`); v != "1000" {
+		t.Errorf("viewers shown %q", v)
+	}
+	for _, s := range []int{0, 3} {
+		eval[bool](t, ctx, fmt.Sprintf(`(document.querySelector('#trees button.stripe[data-stripe="%d"]').click(), true)`, s))
+		sel := fmt.Sprintf(`#trees svg[data-stripe="%d"]`, s)
+		// Peers drawn as nodes, plus leaf peers drawn inside bars: every
+		// peer the state carries, and the origin.
+		nodes := eval[int](t, ctx, `document.querySelectorAll('`+sel+` g.node').length`)
+		inBars := eval[int](t, ctx, `[...document.querySelectorAll('`+sel+` g.agg')].reduce((a, g) => a + +g.dataset.count, 0)`)
+		edges := eval[int](t, ctx, `document.querySelectorAll('`+sel+` line.edge').length`) +
+			eval[int](t, ctx, `[...document.querySelectorAll('`+sel+` line.agg-edge')].reduce((a, l) => a + +l.dataset.count, 0)`)
+		if nodes+inBars != tracker.MaxDashboardNodes+1 || inBars == 0 || edges < tracker.MaxDashboardNodes/2 || edges > tracker.MaxDashboardNodes {
+			t.Errorf("stripe %d: %d nodes + %d in leaf bars, %d edges drawn; want %d (origin included) with some in bars, up to one edge each",
+				s, nodes, inBars, edges, tracker.MaxDashboardNodes+1)
+		}
+		// Readable: the aggregated tree fits in a few screen widths.
+		if w := eval[int](t, ctx, `+document.querySelector('`+sel+`').getAttribute("width")`); w > 4000 {
+			t.Errorf("stripe %d tree is %d px wide", s, w)
+		}
+		// Both ISPs' colours appear.
+		if n := eval[int](t, ctx, `new Set([...document.querySelectorAll('`+sel+` g.node circle, `+sel+` g.agg rect')].map(c => c.getAttribute("fill"))).size`); n < 2 {
+			t.Errorf("stripe %d: %d node colours, want one per ISP", s, n)
+		}
+	}
+	title := eval[string](t, ctx, `document.querySelector("#trees .tree-title").textContent`)
+	if !strings.Contains(title, fmt.Sprintf("%d more not drawn", 1000-tracker.MaxDashboardNodes)) {
+		t.Errorf("tree title %q does not say how many peers are left out", title)
+	}
+	if nat := eval[string](t, ctx, `document.querySelector('#nat .bar div[data-nat="symmetric"]')?.textContent || ""`); nat != "symmetric: 100" {
+		t.Errorf("NAT mix shows %q, want symmetric: 100", nat)
+	}
+	screenshot(t, ctx, "dashboard-1000.png")
 }

@@ -260,16 +260,32 @@ function drawTree(c) {
   }
   const many = tr.nodes.length > 60;
   const dx = many ? 14 : 80, dy = many ? 46 : 70, r = many ? 5 : 11;
-  const pos = new Map();
-  let next = 0, maxDepth = 0;
+  // In a big tree a parent's leaf children (AGG or more) are drawn as one
+  // bar, segmented by ISP, so the interior of the tree stays readable.
+  const AGG = 3;
+  const pos = new Map(), aggs = []; // pos: null for a peer drawn inside a bar
+  let next = 0, maxDepth = 0;       // next: x cursor in pixels
+  const aggregate = (parent, leaves, d) => {
+    const w = Math.min(leaves.length, 60) * 3 + 10;
+    const a = { parent, ids: leaves, x: next + w / 2, d, w };
+    for (const k of leaves) pos.set(k, null);
+    next += w + 8;
+    maxDepth = Math.max(maxDepth, d);
+    aggs.push(a);
+    return a.x;
+  };
+  const leafKids = ks => many ? ks.filter(k => !(kids.get(k) || []).some(g => !pos.has(g))) : [];
   const place = (id, d) => {
     if (pos.has(id)) return;
     maxDepth = Math.max(maxDepth, d);
     const ks = (kids.get(id) || []).filter(k => !pos.has(k));
-    if (!ks.length) { pos.set(id, { x: next++ * dx, d }); return; }
+    if (!ks.length) { pos.set(id, { x: next + dx / 2, d }); next += dx; return; }
     pos.set(id, { x: 0, d }); // mark before recursing (no cycles)
-    for (const k of ks) place(k, d + 1);
-    const xs = ks.map(k => pos.get(k).x);
+    let leaves = leafKids(ks);
+    if (leaves.length < AGG) leaves = [];
+    const xs = [];
+    for (const k of ks) if (!leaves.includes(k) && !pos.has(k)) { place(k, d + 1); xs.push(pos.get(k).x); }
+    if (leaves.length) xs.push(aggregate(id, leaves, d + 1));
     pos.set(id, { x: (Math.min(...xs) + Math.max(...xs)) / 2, d });
   };
   place(tr.origin.id, 0);
@@ -282,20 +298,52 @@ function drawTree(c) {
   next = 0;
   // Roots first (no drawn parent in this stripe), then what is left
   // (a cycle while the tracker repairs).
-  for (const n of loose.filter(n => !fed.has(n.id)).concat(loose)) place(n.id, base);
+  const roots = loose.filter(n => !fed.has(n.id)).map(n => n.id);
+  const looseLeaves = leafKids(roots);
+  if (looseLeaves.length >= AGG) aggregate(null, looseLeaves, base);
+  for (const id of roots.concat(loose.map(n => n.id))) place(id, base);
   const dn = Math.max(drawn, next);
-  const rows = Math.max(...[...pos.values()].map(p => p.d), 0);
-  const width = Math.max(dn, 1) * dx + 60;
+  const rows = Math.max(maxDepth, ...[...pos.values()].filter(p => p).map(p => p.d), 0);
+  const width = Math.max(dn, dx) + 60;
   const height = (rows + 1) * dy + 30;
   const svg = el("svg", { width, height, viewBox: "0 0 " + width + " " + height, "data-channel": c.name, "data-stripe": s });
   const X = id => pos.get(id).x + 30, Y = id => pos.get(id).d * dy + 24;
   if (loose.length) el("text", { x: 4, y: base * dy + 4, class: "row-label" }, svg).textContent = "no drawn parent in this stripe:";
   for (const e of edges) {
-    if (!pos.has(e.from) || !pos.has(e.to)) continue;
+    if (!pos.get(e.from) || !pos.get(e.to)) continue;
     el("line", { x1: X(e.from), y1: Y(e.from), x2: X(e.to), y2: Y(e.to), class: "edge" + (e.relayed ? " relayed" : ""),
       "data-from": e.from, "data-to": e.to, "data-stripe": s }, svg);
   }
+  for (const a of aggs) {
+    const y = a.d * dy + 24, x0 = a.x - a.w / 2 + 30;
+    const set = new Set(a.ids);
+    const rel = a.parent ? edges.filter(e => e.from === a.parent && set.has(e.to) && e.relayed).length : 0;
+    if (a.parent) el("line", { x1: X(a.parent), y1: Y(a.parent), x2: a.x + 30, y2: y - 5, class: "agg-edge" + (rel ? " relayed" : ""),
+      "data-from": a.parent, "data-count": a.ids.length, "data-stripe": s }, svg);
+    const g = el("g", { class: "agg", "data-parent": a.parent || "", "data-count": a.ids.length }, svg);
+    const by = new Map(), nats = new Map();
+    let lag = 0, stalled = 0;
+    for (const id of a.ids) {
+      const n = info.get(id);
+      by.set(n.isp, (by.get(n.isp) || 0) + 1);
+      nats.set(n.nat, (nats.get(n.nat) || 0) + 1);
+      lag = Math.max(lag, n.lag_ms);
+      if (n.stalls > 0) stalled++;
+    }
+    let x = x0;
+    for (const [isp, n] of [...by].sort()) {
+      const w = a.w * n / a.ids.length;
+      el("rect", { x, y: y - 5, width: w, height: 10, fill: ispColour(isp), "data-isp": isp }, g);
+      x += w;
+    }
+    el("text", { x: x0, y: y + 17 }, g).textContent = a.ids.length;
+    const mix = m => [...m].sort().map(([k, v]) => k + " " + v).join(", ");
+    el("title", {}, g).textContent = a.ids.length + " leaf peers" + (a.parent ? " of " + a.parent.slice(0, 8) : " with no drawn parent") +
+      "\nISP: " + mix(by) + "\nNAT: " + mix(nats) + (rel ? "\n" + rel + " relayed links" : "") +
+      "\nmax lag " + lag + " ms · " + stalled + " have stalled";
+  }
   for (const [id, p] of pos) {
+    if (!p) continue;
     const n = info.get(id);
     const isOrigin = id === tr.origin.id;
     const g = el("g", { class: "node" + (isOrigin ? " origin" : "") + (n.stalls > 0 ? " stalled" : ""), "data-id": id,
