@@ -634,8 +634,21 @@ func TestDashboardThousandViewersInBrowser(t *testing.T) {
 	if _, errs := tr.JoinBatch("big", reqs); errors.Join(errs...) != nil {
 		t.Fatal(errors.Join(errs...))
 	}
-	tel := tracker.NewTelemetry(tr, tracker.TelemetryConfig{Interval: 200 * time.Millisecond})
+	// One child reports that its link to its parent in some stripe went
+	// through the relay.
+	rv := tracker.NewRendezvous(tr, tracker.RendezvousConfig{})
+	tel := tracker.NewTelemetry(tr, tracker.TelemetryConfig{Interval: 200 * time.Millisecond, Rendezvous: rv})
 	tel.Sample(time.Now())
+	var relayed tracker.TreeEdge
+	for _, e := range tel.DashboardState().Channels[0].Tree.Edges {
+		if e.From != origin.ID {
+			relayed = e
+			break
+		}
+	}
+	if err := rv.Result("big", tracker.ConnectResult{ID: relayed.To, Target: relayed.From, Outcome: tracker.OutcomeRelayed}); err != nil {
+		t.Fatal(err)
+	}
 	srv := httptest.NewServer(web.Dashboard(tel.DashboardState, 500*time.Millisecond))
 	t.Cleanup(srv.Close)
 
@@ -675,6 +688,16 @@ func TestDashboardThousandViewersInBrowser(t *testing.T) {
 	}
 	if nat := eval[string](t, ctx, `document.querySelector('#nat .bar div[data-nat="symmetric"]')?.textContent || ""`); nat != "symmetric: 100" {
 		t.Errorf("NAT mix shows %q, want symmetric: 100", nat)
+	}
+	// The relayed link is dashed in its stripe's tree (as an edge, or as
+	// the link to a bar of leaves), and counted.
+	eval[bool](t, ctx, fmt.Sprintf(`(document.querySelector('#trees button.stripe[data-stripe="%d"]').click(), true)`, relayed.Stripe))
+	if n := eval[int](t, ctx, fmt.Sprintf(`document.querySelectorAll('#trees svg[data-stripe="%d"] line.relayed[data-from="%s"]').length`,
+		relayed.Stripe, relayed.From)); n != 1 {
+		t.Errorf("%d relayed lines from %s in stripe %d, want 1", n, relayed.From, relayed.Stripe)
+	}
+	if n := eval[string](t, ctx, `document.getElementById("conn-relayed_edges").textContent`); n != "1" {
+		t.Errorf("tree links relayed now shown %q, want 1", n)
 	}
 	screenshot(t, ctx, "dashboard-1000.png")
 }

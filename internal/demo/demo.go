@@ -123,8 +123,9 @@ func (c *Config) defaults() error {
 // Demo is a running demo.
 type Demo struct {
 	cfg     Config
-	tracker *tracker.Tracker // the running one, or the last one killed
-	trUp    bool             // the tracker runs (Run goroutine only)
+	tracker *tracker.Tracker    // the running one, or the last one killed
+	rv      *tracker.Rendezvous // its rendezvous (connection outcomes)
+	trUp    bool                // the tracker runs (Run goroutine only)
 	reg     *prometheus.Registry
 	stun    *tracker.STUNServer // the tracker's STUN service; kept across tracker restarts
 	url     string              // tracker base URL

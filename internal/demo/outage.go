@@ -68,7 +68,7 @@ func (d *Demo) startTracker(ctx context.Context, ln net.Listener) (*trackerProc,
 	tp.wg.Go(func() { tp.srv.Serve(ln) })
 	tp.wg.Go(func() { t.Run(ctx) })
 	tp.wg.Go(func() { tel.Run(ctx) })
-	d.tracker, d.trUp = t, true
+	d.tracker, d.rv, d.trUp = t, rv, true
 	return tp, nil
 }
 

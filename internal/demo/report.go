@@ -61,8 +61,12 @@ func (d *Demo) Report() *report.Report {
 		}
 		r.TreeDepth = &report.Depth{Mean: float64(sum) / float64(len(tv.Nodes)), Max: maxDepth}
 	}
-	// Every demo peer reaches its parent directly on loopback.
-	r.NAT = &report.NAT{Direct: len(d.peers)}
+	// The dials the peers reported to the tracker's rendezvous (since
+	// the last tracker start): direct on loopback.
+	if d.rv != nil {
+		cs := d.rv.Connections()
+		r.NAT = &report.NAT{Direct: int(cs.Direct), Relayed: int(cs.Relayed), Failed: int(cs.Failed)}
+	}
 	r.ControlOverhead = report.Ratio(float64(d.ctrl.Load()), float64(p2p+r.OriginEgressBytes))
 	return r
 }
