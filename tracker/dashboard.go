@@ -170,14 +170,19 @@ func (m *Telemetry) connections(relayedEdges int) ConnectionCounts {
 }
 
 // relayedEdges returns the (channel, child, parent) keys whose latest
-// reported connection went through the relay.
+// reported connection went through the relay (empty when none did).
 func relayedEdges(rv *Rendezvous) map[string]bool {
 	out := map[string]bool{}
 	if rv == nil {
 		return out
 	}
 	for _, c := range rv.Connections().Connections { // oldest first: the latest wins
-		out[c.Channel+" "+c.From+" "+c.Target] = c.Outcome == OutcomeRelayed
+		k := c.Channel + " " + c.From + " " + c.Target
+		if c.Outcome == OutcomeRelayed {
+			out[k] = true
+		} else {
+			delete(out, k)
+		}
 	}
 	return out
 }
@@ -188,11 +193,14 @@ func edgeRelayed(relayed map[string]bool, channel, child, parent string) bool {
 
 func countRelayed(tv TreeView, relayed map[string]bool) int {
 	n := 0
+	if len(relayed) == 0 {
+		return 0
+	}
 	for _, nd := range tv.Nodes {
-		seen := map[string]bool{}
+		var seen []string
 		for _, s := range nd.Stripes {
-			if s.Parent != "" && !seen[s.Parent] && edgeRelayed(relayed, tv.Channel, nd.ID, s.Parent) {
-				seen[s.Parent] = true
+			if s.Parent != "" && !slices.Contains(seen, s.Parent) && edgeRelayed(relayed, tv.Channel, nd.ID, s.Parent) {
+				seen = append(seen, s.Parent)
 				n++
 			}
 		}

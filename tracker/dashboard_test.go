@@ -148,11 +148,12 @@ func TestDashboardNATISPAndRelayed(t *testing.T) {
 
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(tel)
-	exp := `
+	exp0 := `
 # HELP swarmtv_relayed_connections Parent-child links of the stripe trees whose latest connection went through the relay, at the last telemetry sample.
 # TYPE swarmtv_relayed_connections gauge
 swarmtv_relayed_connections 1
 `
+	exp := exp0
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(exp), "swarmtv_relayed_connections"); err != nil {
 		t.Error(err)
 	}
@@ -182,5 +183,23 @@ swarmtv_p2p_isp_bytes_total{channel="live",path="unknown"} 0
 	}
 	if problems, err := testutil.GatherAndLint(reg); err != nil || len(problems) > 0 {
 		t.Errorf("lint: %v %+v", err, problems)
+	}
+
+	// The child reconnects directly: the link is no longer relayed.
+	if err := rv.Result("live", ConnectResult{ID: child, Target: parent, Outcome: OutcomeDirect}); err != nil {
+		t.Fatal(err)
+	}
+	tel.Sample(c.Now().Add(time.Second))
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(strings.Replace(exp0, " 1\n", " 0\n", 1)), "swarmtv_relayed_connections"); err != nil {
+		t.Error(err)
+	}
+	st = tel.DashboardState()
+	if st.Connections.RelayedEdges != 0 || st.Connections.Direct != 2 {
+		t.Errorf("after a direct reconnect: %+v, want no relayed edge and 2 direct", st.Connections)
+	}
+	for _, e := range st.Channels[0].Tree.Edges {
+		if e.Relayed {
+			t.Errorf("edge %+v still marked relayed", e)
+		}
 	}
 }

@@ -199,14 +199,17 @@ func (m *Telemetry) Sample(now time.Time) {
 		for _, n := range ch.peers {
 			origin := false
 			var from []string
-			seen := map[string]bool{}
+			var seen []string // relayed parents counted (few stripes: a slice)
 			for _, a := range n.stripes {
 				origin = origin || a.Parent == chandelier.Origin
 				if p, ok := ch.peers[a.Parent]; ok {
 					from = append(from, p.isp)
 				}
-				if parent := ch.nodeInfo(a.Parent).ID; parent != "" && !seen[parent] && edgeRelayed(relayed, name, n.id, parent) {
-					seen[parent] = true
+				if len(relayed) == 0 {
+					continue
+				}
+				if parent := ch.nodeInfo(a.Parent).ID; parent != "" && !slices.Contains(seen, parent) && edgeRelayed(relayed, name, n.id, parent) {
+					seen = append(seen, parent)
 					nrelayed++
 				}
 			}
