@@ -3,6 +3,9 @@ package sim
 import (
 	"strings"
 	"testing"
+
+	"github.com/swarmtv/swarmtv/chandelier"
+	"github.com/swarmtv/swarmtv/nat/core"
 )
 
 // RFC 4787 section 4.1 (mapping) and section 5 (filtering), and DESIGN.md
@@ -21,6 +24,32 @@ func TestPunchMatrix(t *testing.T) {
 			got := punch(1e9, na, nb)
 			if want := !fails[[2]NATType{a, b}]; got != want {
 				t.Errorf("punch %v ↔ %v = %v, want %v", a, b, got, want)
+			}
+		}
+	}
+}
+
+// The simulator's NAT model, the real peers' pairing rule (nat/core's
+// CanPunch over the RFC 5780 behaviours each class stands for) and the
+// placement's reachability rule (chandelier.Direct) give the same answer
+// for every pair of NAT types: simulated and real swarms place and
+// connect the same pairs.
+func TestPunchModelMatchesPairingRules(t *testing.T) {
+	for a := NATType(0); a < numNATTypes; a++ {
+		for b := NATType(0); b < numNATTypes; b++ {
+			ta, ok1 := core.ParseType(a.String())
+			tb, ok2 := core.ParseType(b.String())
+			if !ok1 || !ok2 {
+				t.Fatalf("nat/core has no type named %q or %q", a, b)
+			}
+			model := punch(1e9, newNAT(a, 0x64000001), newNAT(b, 0x65000001))
+			rule := core.CanPunch(core.Typical(ta), core.Typical(tb))
+			placement := chandelier.Direct(chandelier.NAT(a), chandelier.NAT(b))
+			if model != rule || model != placement {
+				t.Errorf("%v ↔ %v: simulator %v, nat/core.CanPunch %v, chandelier.Direct %v", a, b, model, rule, placement)
+			}
+			if chandelier.NAT(a).String() != a.String() {
+				t.Errorf("chandelier names %v %q", a, chandelier.NAT(a))
 			}
 		}
 	}
