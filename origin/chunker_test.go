@@ -590,7 +590,7 @@ func FuzzChunkerPush(f *testing.F) {
 			h264Desc(testSPS, testPPS),
 			{Medias: []*description.Media{{Type: description.MediaTypeVideo, Formats: []format.Format{&format.H265{PayloadTyp: 96}}}}},
 		}
-		for _, d := range descs {
+		for di, d := range descs {
 			c, err := NewChunker(ChunkerConfig{Channel: "ch", Stripes: 3}, d)
 			if err != nil {
 				t.Fatal(err)
@@ -613,13 +613,56 @@ func FuzzChunkerPush(f *testing.F) {
 				}
 				got = append(got, ps...)
 			}
-			if len(got) != len(in) {
-				t.Fatalf("%d packets in, %d out", len(in), len(got))
+			oversized := false
+			for _, p := range in {
+				oversized = oversized || p.RTP.MarshalSize() > MaxRTPPacket
 			}
-			for i, p := range in {
+			if di == 1 || !oversized {
+				// Nothing to fragment (H.265 passes as it is): every
+				// packet comes out unchanged, in order.
+				if len(got) != len(in) {
+					t.Fatalf("%d packets in, %d out", len(in), len(got))
+				}
+				for i, p := range in {
+					raw, _ := p.RTP.Marshal()
+					if !bytes.Equal(raw, got[i].RTP) {
+						t.Fatalf("packet %d changed", i)
+					}
+				}
+				continue
+			}
+			// H.264 packets over MaxRTPPacket may be fragmented: every
+			// packet out fits or is an input packet that could not be
+			// split, and the NAL units are the same, in order.
+			var inPay, outPay [][]byte
+			unchanged := map[string]bool{}
+			for _, p := range in {
 				raw, _ := p.RTP.Marshal()
-				if !bytes.Equal(raw, got[i].RTP) {
-					t.Fatalf("packet %d changed", i)
+				unchanged[string(raw)] = true
+				inPay = append(inPay, p.RTP.Payload)
+			}
+			for i, g := range got {
+				if len(g.RTP) > MaxRTPPacket && !unchanged[string(g.RTP)] {
+					t.Fatalf("packet %d out: %d bytes, over %d and not an input packet", i, len(g.RTP), MaxRTPPacket)
+				}
+				var q rtp.Packet
+				if err := q.Unmarshal(g.RTP); err != nil {
+					t.Fatalf("packet %d out does not parse: %v", i, err)
+				}
+				outPay = append(outPay, q.Payload)
+			}
+			if want, err := h264Units(inPay); err == nil {
+				have, err := h264Units(outPay)
+				if err != nil {
+					t.Fatalf("fragments do not reassemble: %v", err)
+				}
+				if len(have) != len(want) {
+					t.Fatalf("%d NAL units in, %d out", len(want), len(have))
+				}
+				for i := range want {
+					if !bytes.Equal(want[i], have[i]) {
+						t.Fatalf("NAL unit %d changed", i)
+					}
 				}
 			}
 		}
