@@ -70,7 +70,14 @@ func TestTrackerOutage(t *testing.T) {
 		KillTrackerAt:    6 * time.Second,
 		RestartTrackerAt: 15 * time.Second,
 		afterRun: func(d *Demo) {
-			known, peers = d.TrackerView()
+			// The tracker's view converges within a heartbeat or two: a
+			// peer a child reported silent is removed and joins again
+			// at its next heartbeat.
+			for end := time.Now().Add(3 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+				if known, peers = d.TrackerView(); known == peers || time.Now().After(end) {
+					break
+				}
+			}
 			if len(d.peers) > 3 {
 				st := d.peers[3].Status()
 				newcomer.played, newcomer.startup = st.Swarm.PlayedSlices, st.Startup
