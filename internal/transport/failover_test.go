@@ -39,7 +39,10 @@ func TestParentKilledFallsBackToOrigin(t *testing.T) {
 	if st.Fetches == 0 || st.OriginBytesIn == 0 {
 		t.Fatalf("b did not fetch from the origin: %+v", st)
 	}
-	if served := origin.drv.FetchBytesServed(); served == 0 || served > st.OriginBytesIn {
+	// The origin's count of fetch bytes matches what b received from it,
+	// within a retried fetch answered twice or an answer still in flight
+	// when the stats were read.
+	if served := origin.drv.FetchBytesServed(); served == 0 || served > st.OriginBytesIn+st.OriginBytesIn/10 || served < st.OriginBytesIn-st.OriginBytesIn/10 {
 		t.Fatalf("origin served %d fetch bytes; b received %d bytes from the origin", served, st.OriginBytesIn)
 	}
 	t.Logf("b: %d fetches, %d origin bytes, %d stalls", st.Fetches, st.OriginBytesIn, st.Stalls)
