@@ -221,17 +221,7 @@ func Run(ctx context.Context, cfg Config) (*report.Report, error) {
 		if err != nil {
 			return nil, fmt.Errorf("demo: peer %d: %w", i, err)
 		}
-		d.peers = append(d.peers, p)
-		d.statusMu.Lock()
-		d.status = append(d.status, http.StripPrefix(fmt.Sprintf("/peers/%d", i), proxy.StatusHandler(p)))
-		d.statusMu.Unlock()
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := p.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
-				errc <- fmt.Errorf("demo: peer %d: %w", i, err)
-			}
-		}()
+		d.startPeer(ctx, &wg, errc, p)
 		if err := d.waitJoined(ctx, p); err != nil {
 			return nil, err
 		}
@@ -460,4 +450,21 @@ func human(n int64) string {
 		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
 	}
 	return fmt.Sprintf("%d B", n)
+}
+
+// startPeer adds p as the demo's next peer (its status page under
+// /peers/<i>/) and runs it until ctx ends; an error goes to errc.
+func (d *Demo) startPeer(ctx context.Context, wg *sync.WaitGroup, errc chan error, p *proxy.Peer) {
+	i := len(d.peers)
+	d.peers = append(d.peers, p)
+	d.statusMu.Lock()
+	d.status = append(d.status, http.StripPrefix(fmt.Sprintf("/peers/%d", i), proxy.StatusHandler(p)))
+	d.statusMu.Unlock()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := p.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			errc <- fmt.Errorf("demo: peer %d: %w", i, err)
+		}
+	}()
 }

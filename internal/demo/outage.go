@@ -2,7 +2,6 @@ package demo
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -137,17 +136,7 @@ func (d *Demo) joinDuringOutage(ctx context.Context, wg *sync.WaitGroup, errc ch
 	if err != nil {
 		return fmt.Errorf("demo: bootstrap peer %d: %w", i, err)
 	}
-	d.peers = append(d.peers, p)
-	d.statusMu.Lock()
-	d.status = append(d.status, http.StripPrefix(fmt.Sprintf("/peers/%d", i), proxy.StatusHandler(p)))
-	d.statusMu.Unlock()
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if err := p.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
-			errc <- fmt.Errorf("demo: peer %d: %w", i, err)
-		}
-	}()
+	d.startPeer(ctx, wg, errc, p)
 	fmt.Fprintf(d.cfg.Out, "[%5.0fs] peer %d joins through peer 0 (--bootstrap %s) while the tracker is away: %s\n",
 		time.Since(d.start).Seconds(), i, d.peers[0].Addr(), p.URL())
 	return nil
