@@ -84,7 +84,7 @@ func (s *Sim) setStripe(p *peer, st int, q int32) {
 		return
 	}
 	p.parents[st] = q
-	p.node.SetParent(s.t(s.now), st, idOrNone(q))
+	p.node.SetParent(s.t(s.now), st, s.idOrNone(q))
 	bit := uint16(1) << st
 	if old != noPeer {
 		if l := p.link(old); l != nil {

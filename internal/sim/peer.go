@@ -3,7 +3,6 @@ package sim
 import (
 	"fmt"
 	"math/rand/v2"
-	"strconv"
 
 	"github.com/swarmtv/swarmtv/internal/swarm"
 	"github.com/swarmtv/swarmtv/internal/wire"
@@ -81,11 +80,25 @@ func nodeID(i int32) swarm.NodeID {
 
 // index returns the peer index of a node ID, or noPeer.
 func (s *Sim) index(id swarm.NodeID) int32 {
-	if len(id) != 32 {
+	if len(id) != 32 || id[:16] != "0000000000000000" {
 		return noPeer
 	}
-	n, err := strconv.ParseUint(string(id[16:]), 16, 32)
-	if err != nil || n >= uint64(len(s.peers)) || id[:16] != "0000000000000000" {
+	var n uint64
+	for i := 16; i < 32; i++ {
+		c := id[i]
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c -= 'a' - 10
+		case 'A' <= c && c <= 'F':
+			c -= 'A' - 10
+		default:
+			return noPeer
+		}
+		n = n<<4 | uint64(c)
+	}
+	if n >= uint64(len(s.peers)) {
 		return noPeer
 	}
 	return int32(n)

@@ -62,6 +62,8 @@ type Sim struct {
 	// verify is the cores' chunk check (swarm.Config.Verify); nil:
 	// Ed25519.
 	verify func(raw []byte) error
+	// originID is the origin's node ID, one string shared by the cores.
+	originID swarm.NodeID
 
 	joinQ        []int32 // joins waiting for the tracker's batch
 	fetchNs      float64 // ns per byte of the origin's fetch budget
@@ -100,6 +102,7 @@ func New(cfg Config) (*Sim, error) {
 	if cfg.Verify == VerifyFast {
 		s.verify = s.stream.verify
 	}
+	s.originID = nodeID(originIdx)
 	s.nextSeq = 1 // origins number slices from 1: slice 0 asks for the newest keyframe
 	s.trace.init()
 	s.m.init(&cfg)
@@ -119,7 +122,7 @@ func (s *Sim) nodeConfig(source bool, maxChildren int) swarm.Config {
 		Channel:       channelName,
 		PublicKey:     s.key.Public().(ed25519.PublicKey),
 		Stripes:       s.cfg.Stripes,
-		Origin:        nodeID(originIdx),
+		Origin:        s.originID,
 		Source:        source,
 		MaxChildren:   maxChildren,
 		SliceDuration: s.cfg.Slice,
@@ -148,7 +151,7 @@ func (s *Sim) addOrigin() error {
 	fetch := max(up-seed, 0.05*up)
 	s.fetchNs = 1e9 / fetch
 	o := &peer{
-		idx: originIdx, id: nodeID(originIdx), node: node,
+		idx: originIdx, id: s.originID, node: node,
 		rng:   rand.New(rand.NewPCG(s.cfg.Seed, originIdx)),
 		alive: true, isp: -1, region: 0, nat: newNAT(NATOpen, 0x0a000002),
 		access: originAccess, upNs: 1e9 / seed, downNs: 1e9 / up,
@@ -321,7 +324,7 @@ func (s *Sim) dispatch(e *event) {
 	case evMissing:
 		if p := s.peers[e.node]; p.alive {
 			delete(p.fetching, wire.ID{Seq: uint64(e.aux), Stripe: e.stripe})
-			p.node.HandleMissing(s.t(s.now), nodeID(originIdx), wire.ID{Seq: uint64(e.aux), Stripe: e.stripe})
+			p.node.HandleMissing(s.t(s.now), s.originID, wire.ID{Seq: uint64(e.aux), Stripe: e.stripe})
 			s.process(p)
 		}
 	case evHello:
@@ -335,7 +338,7 @@ func (s *Sim) dispatch(e *event) {
 		s.process(p)
 	case evBye:
 		if p := s.peers[e.node]; p.alive {
-			p.node.RemoveChild(nodeID(e.from))
+			p.node.RemoveChild(s.peers[e.from].id)
 		}
 	case evJoin:
 		s.join(e)
@@ -390,7 +393,7 @@ func (s *Sim) dispatch(e *event) {
 		// dial (punch, handshake, hello) counts against the connect
 		// timeout, not ParentTimeout.
 		if p := s.peers[e.node]; p.alive && p.link(e.from) != nil && s.cfg.LinkUpReset {
-			p.node.ParentUp(s.t(s.now), nodeID(e.from))
+			p.node.ParentUp(s.t(s.now), s.peers[e.from].id)
 			s.process(p)
 		}
 	}
@@ -528,7 +531,7 @@ func (s *Sim) linkDown(p *peer, q int32) {
 	if l := p.link(q); l != nil {
 		p.dropLink(q)
 	}
-	p.node.NodeGone(s.t(s.now), nodeID(q))
+	p.node.NodeGone(s.t(s.now), s.peers[q].id)
 }
 
 // arm keeps one pending Tick at p's core's next deadline.
@@ -571,7 +574,7 @@ func (s *Sim) chunkIn(e *event) {
 	if !p.alive {
 		return
 	}
-	if err := p.node.HandleChunk(s.t(s.now), nodeID(e.from), e.raw); err != nil {
+	if err := p.node.HandleChunk(s.t(s.now), s.peers[e.from].id, e.raw); err != nil {
 		s.fail("node %d rejected a chunk (slice %d stripe %d) from honest node %d: %v", p.idx, e.aux, e.stripe, e.from, err)
 		return
 	}
@@ -617,11 +620,13 @@ func (s *Sim) cutOff(p *peer, id swarm.NodeID) {
 	s.push(event{at: s.now + s.owd(p, s.peers[q], false), kind: evLinkDown, node: q, from: p.idx})
 }
 
-func idOrNone(q int32) swarm.NodeID {
+// idOrNone returns peer q's node ID ("" for noPeer). The simulator hands
+// the cores each peer's one ID string, so that comparing IDs is cheap.
+func (s *Sim) idOrNone(q int32) swarm.NodeID {
 	if q == noPeer {
 		return ""
 	}
-	return nodeID(q)
+	return s.peers[q].id
 }
 
 // connect opens p's link to its parent q: a hole punch through both NATs

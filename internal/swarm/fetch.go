@@ -129,19 +129,15 @@ func (n *Node) keptAlive(now time.Time, parent NodeID) {
 // and at once on a stripe without a parent. Each chunk is asked at most
 // once per FetchRetry, at most MaxFetches at once.
 func (n *Node) scanFetches(now time.Time) time.Time {
-	for id, at := range n.fetching { // deletes only: order does not matter
-		if !at.Add(n.cfg.FetchRetry).After(now) {
-			delete(n.fetching, id)
-		}
-	}
+	n.fetching = slices.DeleteFunc(n.fetching, func(f fetch) bool { return !f.at.Add(n.cfg.FetchRetry).After(now) })
 	if n.cfg.MaxFetches == 0 {
 		return time.Time{}
 	}
 	var next time.Time
 	blocked := false
 	consider := func(id wire.ID, at time.Time) {
-		if asked, ok := n.fetching[id]; ok {
-			next = earliest(next, asked.Add(n.cfg.FetchRetry))
+		if i := n.fetchIndex(id); i >= 0 {
+			next = earliest(next, n.fetching[i].at.Add(n.cfg.FetchRetry))
 			return
 		}
 		if at.After(now) {
@@ -152,7 +148,7 @@ func (n *Node) scanFetches(now time.Time) time.Time {
 			blocked = true
 			return
 		}
-		n.fetching[id] = now
+		n.fetching = append(n.fetching, fetch{id, now})
 		n.ready.Fetches = append(n.ready.Fetches, id)
 		n.stats.Fetches++
 		next = earliest(next, now.Add(n.cfg.FetchRetry))
@@ -179,15 +175,15 @@ func (n *Node) scanFetches(now time.Time) time.Time {
 		// Walk the held seqs alongside: captures of slices not held are
 		// predicted as captureOf does, from the nearest held slice below
 		// (else above), without a lookup per seq.
-		j, _ := slices.BinarySearch(n.seqs, lo)
+		j, _ := n.find(lo)
 		var below *slot
 		if j > 0 {
-			below = n.slots[n.seqs[j-1]]
+			below = n.win[j-1]
 		}
 		for seq := lo; seq <= hi && seq-lo < maxFetchScan; seq++ {
 			var sl *slot
-			if j < len(n.seqs) && n.seqs[j] == seq {
-				sl = n.slots[seq]
+			if j < len(n.win) && n.win[j].seq == seq {
+				sl = n.win[j]
 				below = sl
 				j++
 				if sl.have == n.k {
@@ -200,8 +196,8 @@ func (n *Node) scanFetches(now time.Time) time.Time {
 				c = sl.capture
 			case below != nil:
 				c = below.capture.Add(time.Duration(min(seq-below.seq, maxGap)) * n.cfg.SliceDuration)
-			case j < len(n.seqs):
-				a := n.slots[n.seqs[j]]
+			case j < len(n.win):
+				a := n.win[j]
 				c = a.capture.Add(-time.Duration(min(a.seq-seq, maxGap)) * n.cfg.SliceDuration)
 			default:
 				continue
@@ -245,7 +241,7 @@ func (n *Node) scanFetches(now time.Time) time.Time {
 			break
 		}
 		for seq := kf.seq; seq <= n.newestSeq && seq-kf.seq < maxFetchScan; seq++ {
-			sl := n.slots[seq]
+			sl := n.slot(seq)
 			for s := 0; s < n.k; s++ {
 				if sl != nil && sl.chunks[s] != nil {
 					continue
@@ -259,8 +255,8 @@ func (n *Node) scanFetches(now time.Time) time.Time {
 		}
 	}
 	if blocked {
-		for _, asked := range n.fetching { // a minimum: order does not matter
-			next = earliest(next, asked.Add(n.cfg.FetchRetry))
+		for _, f := range n.fetching {
+			next = earliest(next, f.at.Add(n.cfg.FetchRetry))
 		}
 	}
 	return next
@@ -268,10 +264,43 @@ func (n *Node) scanFetches(now time.Time) time.Time {
 
 // newestKeyframe returns the newest keyframe slice held, or nil.
 func (n *Node) newestKeyframe() *slot {
-	for i := len(n.seqs) - 1; i >= 0; i-- {
-		if sl := n.slots[n.seqs[i]]; sl.keyframe {
+	for i := len(n.win) - 1; i >= 0; i-- {
+		if sl := n.win[i]; sl.keyframe {
 			return sl
 		}
 	}
 	return nil
+}
+
+// fetch is an outstanding fetch: a chunk asked of the origin, and when.
+type fetch struct {
+	id wire.ID
+	at time.Time
+}
+
+// fetchIndex returns the index of id in n.fetching, or -1. There are at
+// most MaxFetches, and usually none or a few.
+func (n *Node) fetchIndex(id wire.ID) int {
+	for i := range n.fetching {
+		if n.fetching[i].id == id {
+			return i
+		}
+	}
+	return -1
+}
+
+// unfetch drops id from the outstanding fetches and reports whether it
+// was one.
+func (n *Node) unfetch(id wire.ID) bool {
+	i := n.fetchIndex(id)
+	if i < 0 {
+		return false
+	}
+	n.fetching = slices.Delete(n.fetching, i, i+1)
+	return true
+}
+
+// unfetchSeq drops the outstanding fetches of slice seq.
+func (n *Node) unfetchSeq(seq uint64) {
+	n.fetching = slices.DeleteFunc(n.fetching, func(f fetch) bool { return f.id.Seq == seq })
 }

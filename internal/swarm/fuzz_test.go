@@ -105,8 +105,8 @@ func FuzzNode(f *testing.F) {
 				}
 			}
 			played = append(played, r.Play...)
-			if len(n.slots) > n.maxSlots() || len(n.fetching) > n.cfg.MaxFetches {
-				t.Fatalf("unbounded: %d slots, %d fetches", len(n.slots), len(n.fetching))
+			if len(n.win) > n.maxSlots() || len(n.fetching) > n.cfg.MaxFetches {
+				t.Fatalf("unbounded: %d slots, %d fetches", len(n.win), len(n.fetching))
 			}
 		}
 		checkPlayed(t, st, played)

@@ -15,9 +15,11 @@ type Node struct {
 	cfg Config
 	k   int // cfg.Stripes
 
-	// The window: slots by seq, and their seqs in ascending order.
-	slots map[uint64]*slot
+	// The window: the held slots in ascending seq order (see find),
+	// their seqs alongside, and a few evicted slots kept for reuse.
+	win   []*slot
 	seqs  []uint64
+	spare []*slot
 
 	clock     bool      // an input with a time arrived
 	startAt   time.Time // the time of the first input
@@ -26,14 +28,14 @@ type Node struct {
 	newestSeq uint64    // highest seq accepted
 	newestCap time.Time // latest capture accepted
 
-	stripes  []stripe              // by stripe index
-	children []*child              // sorted by id
-	fetching map[wire.ID]time.Time // outstanding fetches → when asked
-	late     map[NodeID]lagCount   // parent → slices in a row it sent after they were fetched (LagSlices)
-	play     playout               // playout clock (not in source mode)
-	ready    Ready                 // outputs not yet drained
-	stats    Stats                 // counters
-	deadline time.Time             // earliest scheduled work; zero = none
+	stripes  []stripe            // by stripe index
+	children []*child            // sorted by id
+	fetching []fetch             // outstanding fetches, with when they were asked
+	late     map[NodeID]lagCount // parent → slices in a row it sent after they were fetched (LagSlices)
+	play     playout             // playout clock (not in source mode)
+	ready    Ready               // outputs not yet drained
+	stats    Stats               // counters
+	deadline time.Time           // earliest scheduled work; zero = none
 
 	// The fetch scan is skipped while its inputs are unchanged and its
 	// next time has not come (see step).
@@ -76,8 +78,10 @@ type stripe struct {
 // child is a subscriber the node pushes chunks to.
 type child struct {
 	id   NodeID
-	mask uint16            // subscribed stripes
-	sent map[uint64]uint16 // seq → stripes already sent (window-bounded)
+	mask uint16 // subscribed stripes
+	// ci is the child's index into slot.sent, unique among the node's
+	// children (a removed child's index is cleared and reused).
+	ci int
 }
 
 // New returns a Node for cfg, with zero fields set to their defaults. It
@@ -88,11 +92,9 @@ func New(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	return &Node{
-		cfg:      cfg,
-		k:        cfg.Stripes,
-		slots:    make(map[uint64]*slot),
-		stripes:  make([]stripe, cfg.Stripes),
-		fetching: make(map[wire.ID]time.Time),
+		cfg:     cfg,
+		k:       cfg.Stripes,
+		stripes: make([]stripe, cfg.Stripes),
 	}, nil
 }
 
@@ -138,7 +140,7 @@ func (n *Node) HandleChunk(now time.Time, from NodeID, raw []byte) error {
 		return n.bad(now, from, fmt.Errorf("%w: chunk of stripe %d of %d, channel has %d stripes", ErrBadChunk, c.Stripe, c.Stripes, n.k))
 	}
 	// A byte-identical copy of a held chunk needs no second verification.
-	if sl := n.slots[c.Seq]; sl != nil && sl.raws[c.Stripe] != nil && bytes.Equal(sl.raws[c.Stripe], raw) {
+	if sl := n.slot(c.Seq); sl != nil && sl.raws[c.Stripe] != nil && bytes.Equal(sl.raws[c.Stripe], raw) {
 		n.judgeLag(now, from, sl, int(c.Stripe))
 		n.duplicate(now, from)
 		n.step(now)
@@ -283,16 +285,15 @@ func (n *Node) AddChild(now time.Time, id NodeID, h wire.Hello) error {
 		if len(n.children) >= n.cfg.MaxChildren {
 			return fmt.Errorf("%w: %d children", ErrFull, len(n.children))
 		}
-		n.children = slices.Insert(n.children, i, &child{id: id, sent: make(map[uint64]uint16)})
+		n.children = slices.Insert(n.children, i, &child{id: id, ci: n.freeChildIndex()})
 		n.gen++ // keepalives depend on having children
 	}
 	ch := n.children[i]
 	ch.mask = h.Stripes & uint16(1<<n.k-1)
-	if len(n.seqs) > 0 && ch.mask != 0 {
+	if len(n.win) > 0 && ch.mask != 0 {
 		start := n.backlogStart(h.From)
-		j, _ := slices.BinarySearch(n.seqs, start)
-		for _, seq := range n.seqs[j:] {
-			sl := n.slots[seq]
+		j, _ := n.find(start)
+		for _, sl := range n.win[j:] {
 			for s := 0; s < n.k; s++ {
 				if sl.raws[s] != nil {
 					n.sendTo(ch, sl, s, "")
@@ -307,23 +308,40 @@ func (n *Node) AddChild(now time.Time, id NodeID, h wire.Hello) error {
 // backlogStart returns the first seq of a new child's backlog.
 func (n *Node) backlogStart(from uint64) uint64 {
 	if from > 0 {
-		return max(from, n.seqs[0])
+		return max(from, n.win[0].seq)
 	}
-	for i := len(n.seqs) - 1; i >= 0; i-- {
-		if n.slots[n.seqs[i]].keyframe {
-			return n.seqs[i]
+	for i := len(n.win) - 1; i >= 0; i-- {
+		if n.win[i].keyframe {
+			return n.win[i].seq
 		}
 	}
-	return n.seqs[0] // no keyframe held: everything held
+	return n.win[0].seq // no keyframe held: everything held
+}
+
+// freeChildIndex returns the smallest child index (child.ci) no child
+// uses.
+func (n *Node) freeChildIndex() int {
+	for ci := 0; ; ci++ {
+		if !slices.ContainsFunc(n.children, func(c *child) bool { return c.ci == ci }) {
+			return ci
+		}
+	}
 }
 
 // RemoveChild unsubscribes id.
 func (n *Node) RemoveChild(id NodeID) {
-	before := len(n.children)
-	n.children = slices.DeleteFunc(n.children, func(c *child) bool { return c.id == id })
-	if len(n.children) != before {
-		n.gen++ // keepalives depend on having children
+	i := slices.IndexFunc(n.children, func(c *child) bool { return c.id == id })
+	if i < 0 {
+		return
 	}
+	ci := n.children[i].ci
+	for _, sl := range n.win { // its index is reused: forget what it was sent
+		if ci < len(sl.sent) {
+			sl.sent[ci] = 0
+		}
+	}
+	n.children = slices.Delete(n.children, i, i+1)
+	n.gen++ // keepalives depend on having children
 }
 
 // NodeGone tells the node that the driver lost its connection to id: a
@@ -369,7 +387,7 @@ func (n *Node) NewestKeyframe() (seq uint64, ok bool) {
 
 // Lookup returns a held chunk's encoding, to serve a fetch.
 func (n *Node) Lookup(id wire.ID) ([]byte, bool) {
-	sl := n.slots[id.Seq]
+	sl := n.slot(id.Seq)
 	if sl == nil || int(id.Stripe) >= n.k || sl.raws[id.Stripe] == nil {
 		return nil, false
 	}
@@ -451,10 +469,10 @@ func earliest(a, b time.Time) time.Time {
 // from the parent's newest keyframe saves re-sending what the node
 // already holds.
 func (n *Node) NextMissing(stripe int) uint64 {
-	if stripe < 0 || stripe >= n.k || !n.seen || len(n.seqs) == 0 {
+	if stripe < 0 || stripe >= n.k || !n.seen || len(n.win) == 0 {
 		return 0
 	}
-	start := n.seqs[0]
+	start := n.win[0].seq
 	switch {
 	case n.play.started:
 		start = max(start, n.play.next)
@@ -465,7 +483,7 @@ func (n *Node) NextMissing(stripe int) uint64 {
 	}
 	seq := start
 	for i := 0; seq <= n.newestSeq && i < n.maxSlots(); seq, i = seq+1, i+1 {
-		if sl := n.slots[seq]; sl == nil || sl.raws[stripe] == nil {
+		if sl := n.slot(seq); sl == nil || sl.raws[stripe] == nil {
 			return seq
 		}
 	}

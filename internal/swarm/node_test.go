@@ -2,6 +2,7 @@ package swarm
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"slices"
 	"strings"
@@ -918,8 +919,13 @@ func TestWindowEviction(t *testing.T) {
 	for seq := uint64(0); seq < 500; seq++ {
 		feed(t, n, st, st.Capture(seq), "P", seq)
 		n.Ready()
-		if len(n.slots) > 21 || len(n.seqs) != len(n.slots) || len(n.children[0].sent) > 21 {
-			t.Fatalf("slice %d: %d slots, %d seqs, %d sent entries", seq, len(n.slots), len(n.seqs), len(n.children[0].sent))
+		if len(n.win) > 21 || len(n.seqs) != len(n.win) || !slices.IsSortedFunc(n.win, func(a, b *slot) int { return cmp.Compare(a.seq, b.seq) }) {
+			t.Fatalf("slice %d: %d slots, %d seqs, sorted %v", seq, len(n.win), len(n.seqs), n.win)
+		}
+		for i, sl := range n.win {
+			if n.seqs[i] != sl.seq {
+				t.Fatalf("slice %d: seqs %v do not match the slots", seq, n.seqs)
+			}
 		}
 	}
 	if _, ok := n.Lookup(wire.ID{Seq: 100, Stripe: 0}); ok {
@@ -1043,7 +1049,7 @@ func TestLaggingParentLost(t *testing.T) {
 	fetchedThenLate := func(n *Node, seq uint64, from NodeID) {
 		t.Helper()
 		for s := range 2 {
-			n.fetching[wire.ID{Seq: seq, Stripe: uint8(s)}] = epoch
+			n.fetching = append(n.fetching, fetch{wire.ID{Seq: seq, Stripe: uint8(s)}, epoch})
 		}
 		feed(t, n, st, epoch, "origin", seq) // the fetch answers first
 		feed(t, n, st, epoch, from, seq)     // then the parent's copies

@@ -58,7 +58,7 @@ func (n *Node) advancePlayout(now time.Time) time.Time {
 		if !ok {
 			return time.Time{}
 		}
-		sl := n.slots[p.next]
+		sl := n.slot(p.next)
 		complete := sl != nil && sl.have == n.k
 		switch {
 		case complete && !sl.doneAt.After(due):
@@ -113,7 +113,7 @@ func (n *Node) skip(now time.Time) {
 	p.next++
 	for {
 		seq := p.next
-		sl := n.slots[seq]
+		sl := n.slot(seq)
 		if sl != nil && sl.have == n.k {
 			return
 		}
@@ -135,29 +135,24 @@ func (n *Node) skip(now time.Time) {
 		// the next held slice.
 		cnt := uint64(overdue/n.cfg.SliceDuration) + 1
 		if i := n.heldAbove(seq); i >= 0 {
-			cnt = min(cnt, n.seqs[i]-seq)
+			cnt = min(cnt, n.win[i].seq-seq)
 		}
 		n.stats.LostSlices += cnt
 		p.next += cnt
 	}
 }
 
-// heldAbove returns the index in seqs of the first held seq above seq, or
-// -1.
+// heldAbove returns the index in n.win of the first held seq above seq,
+// or -1.
 func (n *Node) heldAbove(seq uint64) int {
-	lo, hi := 0, len(n.seqs)
-	for lo < hi {
-		m := int(uint(lo+hi) >> 1)
-		if n.seqs[m] <= seq {
-			lo = m + 1
-		} else {
-			hi = m
-		}
+	i, found := n.find(seq)
+	if found {
+		i++
 	}
-	if lo == len(n.seqs) {
+	if i == len(n.win) {
 		return -1
 	}
-	return lo
+	return i
 }
 
 // emit hands a complete slice to the player. It reports false, counting

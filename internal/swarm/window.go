@@ -26,6 +26,67 @@ type slot struct {
 	fetched  uint16        // stripes whose chunk came by an origin fetch
 	firstAt  time.Time     // when its first chunk arrived
 	doneAt   time.Time     // when its last chunk arrived; zero until complete
+	// sent: by child index (child.ci), the stripes of this slice already
+	// queued for that child; shorter than a child's index means none.
+	sent []uint16
+}
+
+// maxSpare bounds the evicted slots kept for reuse.
+const maxSpare = 4
+
+// find returns the index in n.win of slice seq, or where it would be
+// inserted. The window is usually a run of consecutive seqs, so the
+// offset from the first one is tried before a binary search.
+func (n *Node) find(seq uint64) (int, bool) {
+	w := n.seqs
+	if len(w) == 0 || seq < w[0] {
+		return 0, false
+	}
+	if seq > w[len(w)-1] {
+		return len(w), false
+	}
+	if d := seq - w[0]; d < uint64(len(w)) && w[d] == seq {
+		return int(d), true
+	}
+	lo, hi := 0, len(w)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if w[m] < seq {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo, lo < len(w) && w[lo] == seq
+}
+
+// slot returns the held slot of slice seq, or nil.
+func (n *Node) slot(seq uint64) *slot {
+	if i, ok := n.find(seq); ok {
+		return n.win[i]
+	}
+	return nil
+}
+
+// newSlot returns an empty slot, reusing an evicted one when it can.
+func (n *Node) newSlot() *slot {
+	if k := len(n.spare); k > 0 {
+		sl := n.spare[k-1]
+		n.spare = n.spare[:k-1]
+		return sl
+	}
+	return &slot{chunks: make([]*wire.Chunk, n.k), raws: make([][]byte, n.k)}
+}
+
+// release keeps an evicted slot for reuse, cleared.
+func (n *Node) release(sl *slot) {
+	if len(n.spare) >= maxSpare {
+		return
+	}
+	clear(sl.chunks)
+	clear(sl.raws)
+	*sl = slot{chunks: sl.chunks, raws: sl.raws, sent: sl.sent[:0]}
+	n.spare = append(n.spare, sl)
 }
 
 // maxSlots bounds the slots held even when captures do not advance.
@@ -47,7 +108,11 @@ func (n *Node) stale(seq uint64, capture time.Time) bool {
 func (n *Node) accept(now time.Time, from NodeID, c *wire.Chunk, raw []byte, counted bool) {
 	capture := time.Unix(0, c.Capture)
 	s := int(c.Stripe)
-	sl := n.slots[c.Seq]
+	i, found := n.find(c.Seq)
+	var sl *slot
+	if found {
+		sl = n.win[i]
+	}
 	if sl != nil && sl.chunks[s] != nil {
 		n.judgeLag(now, from, sl, s)
 		n.duplicate(now, from)
@@ -57,18 +122,14 @@ func (n *Node) accept(now time.Time, from NodeID, c *wire.Chunk, raw []byte, cou
 		return
 	}
 	if sl == nil {
-		sl = &slot{
-			seq:      c.Seq,
-			capture:  capture,
-			duration: time.Duration(c.Duration) * time.Microsecond,
-			keyframe: c.Keyframe,
-			chunks:   make([]*wire.Chunk, n.k),
-			raws:     make([][]byte, n.k),
-			firstAt:  now,
-		}
-		n.slots[c.Seq] = sl
+		sl = n.newSlot()
+		sl.seq = c.Seq
+		sl.capture = capture
+		sl.duration = time.Duration(c.Duration) * time.Microsecond
+		sl.keyframe = c.Keyframe
+		sl.firstAt = now
 		n.gen++
-		i, _ := slices.BinarySearch(n.seqs, c.Seq)
+		n.win = slices.Insert(n.win, i, sl)
 		n.seqs = slices.Insert(n.seqs, i, c.Seq)
 	}
 	sl.chunks[s] = c
@@ -109,9 +170,8 @@ func (n *Node) accept(now time.Time, from NodeID, c *wire.Chunk, raw []byte, cou
 		st.lostAt = time.Time{}
 	}
 	n.judgeLag(now, from, sl, s)
-	if _, ok := n.fetching[c.ID()]; ok {
+	if n.unfetch(c.ID()) {
 		sl.fetched |= 1 << s
-		delete(n.fetching, c.ID())
 		n.gen++ // a fetch slot is free
 	}
 
@@ -134,10 +194,13 @@ func (n *Node) duplicate(now time.Time, from NodeID) {
 // or already has it. A chunk is never sent back to the node it came from.
 func (n *Node) sendTo(ch *child, sl *slot, s int, from NodeID) {
 	bit := uint16(1) << s
-	if ch.mask&bit == 0 || ch.sent[sl.seq]&bit != 0 {
+	if ch.mask&bit == 0 || (ch.ci < len(sl.sent) && sl.sent[ch.ci]&bit != 0) {
 		return
 	}
-	ch.sent[sl.seq] |= bit
+	if ch.ci >= len(sl.sent) {
+		sl.sent = append(sl.sent, make([]uint16, ch.ci+1-len(sl.sent))...)
+	}
+	sl.sent[ch.ci] |= bit
 	if ch.id == from && from != "" {
 		return
 	}
@@ -151,21 +214,19 @@ func (n *Node) evict() {
 	cutoff := n.newestCap.Add(-n.cfg.Window)
 	limit := n.maxSlots()
 	i := 0
-	for ; i < len(n.seqs); i++ {
-		sl := n.slots[n.seqs[i]]
-		if !sl.capture.Before(cutoff) && len(n.seqs)-i <= limit {
+	for ; i < len(n.win); i++ {
+		sl := n.win[i]
+		if !sl.capture.Before(cutoff) && len(n.win)-i <= limit {
 			break
 		}
-		delete(n.slots, sl.seq)
-		for _, ch := range n.children {
-			delete(ch.sent, sl.seq)
-		}
-		for s := 0; s < n.k; s++ {
-			delete(n.fetching, wire.ID{Seq: sl.seq, Stripe: uint8(s)})
-		}
+		n.unfetchSeq(sl.seq)
 		n.gen++
 	}
 	if i > 0 {
+		for _, sl := range n.win[:i] {
+			n.release(sl)
+		}
+		n.win = slices.Delete(n.win, 0, i)
 		n.seqs = slices.Delete(n.seqs, 0, i)
 	}
 }
@@ -174,16 +235,16 @@ func (n *Node) evict() {
 // else predicted from the nearest held slice below it (or above it) at
 // one SliceDuration per slice. ok is false when nothing is held.
 func (n *Node) captureOf(seq uint64) (t time.Time, ok bool) {
-	if sl := n.slots[seq]; sl != nil {
-		return sl.capture, true
+	i, found := n.find(seq)
+	if found {
+		return n.win[i].capture, true
 	}
-	i, _ := slices.BinarySearch(n.seqs, seq)
 	if i > 0 {
-		b := n.slots[n.seqs[i-1]]
+		b := n.win[i-1]
 		return b.capture.Add(time.Duration(min(seq-b.seq, maxGap)) * n.cfg.SliceDuration), true
 	}
-	if i < len(n.seqs) {
-		a := n.slots[n.seqs[i]]
+	if i < len(n.win) {
+		a := n.win[i]
 		return a.capture.Add(-time.Duration(min(a.seq-seq, maxGap)) * n.cfg.SliceDuration), true
 	}
 	return time.Time{}, false
