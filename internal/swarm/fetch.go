@@ -176,26 +176,24 @@ func (n *Node) scanFetches(now time.Time) time.Time {
 		// predicted as captureOf does, from the nearest held slice below
 		// (else above), without a lookup per seq.
 		j, _ := n.find(lo)
-		var below *slot
-		if j > 0 {
-			below = n.win[j-1]
-		}
+		below := j - 1 // index of the nearest held slot below seq; -1: none
+		full := uint16(1)<<n.k - 1
 		for seq := lo; seq <= hi && seq-lo < maxFetchScan; seq++ {
-			var sl *slot
-			if j < len(n.win) && n.win[j].seq == seq {
-				sl = n.win[j]
-				below = sl
+			held := -1 // index of seq's slot; -1: not held
+			if j < len(n.seqs) && n.seqs[j] == seq {
+				held, below = j, j
 				j++
-				if sl.have == n.k {
+				if n.held[held] == full {
 					continue // complete: nothing to fetch
 				}
 			}
 			var c time.Time
 			switch {
-			case sl != nil:
-				c = sl.capture
-			case below != nil:
-				c = below.capture.Add(time.Duration(min(seq-below.seq, maxGap)) * n.cfg.SliceDuration)
+			case held >= 0:
+				c = n.win[held].capture
+			case below >= 0:
+				b := n.win[below]
+				c = b.capture.Add(time.Duration(min(seq-b.seq, maxGap)) * n.cfg.SliceDuration)
 			case j < len(n.win):
 				a := n.win[j]
 				c = a.capture.Add(-time.Duration(min(a.seq-seq, maxGap)) * n.cfg.SliceDuration)
@@ -207,8 +205,12 @@ func (n *Node) scanFetches(now time.Time) time.Time {
 			}
 			margin := c.Add(n.play.skew + n.cfg.PlayoutDelay - n.cfg.FetchMargin)
 			exists := c.Add(n.play.skew)
+			var have uint16
+			if held >= 0 {
+				have = n.held[held]
+			}
 			for s := 0; s < n.k; s++ {
-				if sl != nil && sl.chunks[s] != nil {
+				if have&(1<<s) != 0 {
 					continue
 				}
 				id := wire.ID{Seq: seq, Stripe: uint8(s)}

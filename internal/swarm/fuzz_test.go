@@ -108,6 +108,7 @@ func FuzzNode(f *testing.F) {
 			if len(n.win) > n.maxSlots() || len(n.fetching) > n.cfg.MaxFetches {
 				t.Fatalf("unbounded: %d slots, %d fetches", len(n.win), len(n.fetching))
 			}
+			checkWindow(t, n)
 		}
 		checkPlayed(t, st, played)
 		s := n.Stats()
@@ -156,6 +157,26 @@ func BenchmarkForward(b *testing.B) {
 		}
 		if r := n.Ready(); len(r.Sends) != 4 {
 			b.Fatalf("%d sends", len(r.Sends))
+		}
+	}
+}
+
+// checkWindow checks that the window's index (seqs, held) matches its
+// slots and is in ascending order.
+func checkWindow(t *testing.T, n *Node) {
+	t.Helper()
+	if len(n.seqs) != len(n.win) || len(n.held) != len(n.win) {
+		t.Fatalf("window: %d slots, %d seqs, %d held masks", len(n.win), len(n.seqs), len(n.held))
+	}
+	for i, sl := range n.win {
+		var mask uint16
+		for s, c := range sl.chunks {
+			if c != nil {
+				mask |= 1 << s
+			}
+		}
+		if n.seqs[i] != sl.seq || n.held[i] != mask || (i > 0 && n.seqs[i-1] >= sl.seq) {
+			t.Fatalf("window entry %d: seq %d mask %b, slot seq %d mask %b", i, n.seqs[i], n.held[i], sl.seq, mask)
 		}
 	}
 }

@@ -16,9 +16,12 @@ type Node struct {
 	k   int // cfg.Stripes
 
 	// The window: the held slots in ascending seq order (see find),
-	// their seqs alongside, and a few evicted slots kept for reuse.
+	// alongside their seqs and the stripes held of each (kept apart so
+	// the fetch scan reads no slot it has nothing to do with), and a few
+	// evicted slots kept for reuse.
 	win   []*slot
 	seqs  []uint64
+	held  []uint16
 	spare []*slot
 
 	clock     bool      // an input with a time arrived

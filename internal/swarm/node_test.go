@@ -923,7 +923,7 @@ func TestWindowEviction(t *testing.T) {
 			t.Fatalf("slice %d: %d slots, %d seqs, sorted %v", seq, len(n.win), len(n.seqs), n.win)
 		}
 		for i, sl := range n.win {
-			if n.seqs[i] != sl.seq {
+			if n.seqs[i] != sl.seq || n.held[i] != 3 {
 				t.Fatalf("slice %d: seqs %v do not match the slots", seq, n.seqs)
 			}
 		}

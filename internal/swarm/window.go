@@ -131,10 +131,12 @@ func (n *Node) accept(now time.Time, from NodeID, c *wire.Chunk, raw []byte, cou
 		n.gen++
 		n.win = slices.Insert(n.win, i, sl)
 		n.seqs = slices.Insert(n.seqs, i, c.Seq)
+		n.held = slices.Insert(n.held, i, 0)
 	}
 	sl.chunks[s] = c
 	sl.raws[s] = raw
 	sl.have++
+	n.held[i] |= 1 << s
 	if sl.have == n.k {
 		sl.doneAt = now
 	}
@@ -228,6 +230,7 @@ func (n *Node) evict() {
 		}
 		n.win = slices.Delete(n.win, 0, i)
 		n.seqs = slices.Delete(n.seqs, 0, i)
+		n.held = slices.Delete(n.held, 0, i)
 	}
 }
 
