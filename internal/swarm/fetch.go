@@ -180,23 +180,23 @@ func (n *Node) scanFetches(now time.Time) time.Time {
 		full := uint16(1)<<n.k - 1
 		for seq := lo; seq <= hi && seq-lo < maxFetchScan; seq++ {
 			held := -1 // index of seq's slot; -1: not held
-			if j < len(n.seqs) && n.seqs[j] == seq {
+			if j < len(n.idx) && n.idx[j].seq == seq {
 				held, below = j, j
 				j++
-				if n.held[held] == full {
+				if n.idx[held].held == full {
 					continue // complete: nothing to fetch
 				}
 			}
 			var c time.Time
 			switch {
 			case held >= 0:
-				c = n.win[held].capture
+				c = n.idx[held].captureTime()
 			case below >= 0:
-				b := n.win[below]
-				c = b.capture.Add(time.Duration(min(seq-b.seq, maxGap)) * n.cfg.SliceDuration)
-			case j < len(n.win):
-				a := n.win[j]
-				c = a.capture.Add(-time.Duration(min(a.seq-seq, maxGap)) * n.cfg.SliceDuration)
+				b := &n.idx[below]
+				c = b.captureTime().Add(time.Duration(min(seq-b.seq, maxGap)) * n.cfg.SliceDuration)
+			case j < len(n.idx):
+				a := &n.idx[j]
+				c = a.captureTime().Add(-time.Duration(min(a.seq-seq, maxGap)) * n.cfg.SliceDuration)
 			default:
 				continue
 			}
@@ -207,7 +207,7 @@ func (n *Node) scanFetches(now time.Time) time.Time {
 			exists := c.Add(n.play.skew)
 			var have uint16
 			if held >= 0 {
-				have = n.held[held]
+				have = n.idx[held].held
 			}
 			for s := 0; s < n.k; s++ {
 				if have&(1<<s) != 0 {

@@ -165,8 +165,8 @@ func BenchmarkForward(b *testing.B) {
 // slots and is in ascending order.
 func checkWindow(t *testing.T, n *Node) {
 	t.Helper()
-	if len(n.seqs) != len(n.win) || len(n.held) != len(n.win) {
-		t.Fatalf("window: %d slots, %d seqs, %d held masks", len(n.win), len(n.seqs), len(n.held))
+	if len(n.idx) != len(n.win) {
+		t.Fatalf("window: %d slots, %d index entries", len(n.win), len(n.idx))
 	}
 	for i, sl := range n.win {
 		var mask uint16
@@ -175,8 +175,9 @@ func checkWindow(t *testing.T, n *Node) {
 				mask |= 1 << s
 			}
 		}
-		if n.seqs[i] != sl.seq || n.held[i] != mask || (i > 0 && n.seqs[i-1] >= sl.seq) {
-			t.Fatalf("window entry %d: seq %d mask %b, slot seq %d mask %b", i, n.seqs[i], n.held[i], sl.seq, mask)
+		e := n.idx[i]
+		if e.seq != sl.seq || e.held != mask || !e.captureTime().Equal(sl.capture) || (i > 0 && n.idx[i-1].seq >= sl.seq) {
+			t.Fatalf("window entry %d: %+v, slot seq %d mask %b capture %v", i, e, sl.seq, mask, sl.capture)
 		}
 	}
 }

@@ -16,12 +16,10 @@ type Node struct {
 	k   int // cfg.Stripes
 
 	// The window: the held slots in ascending seq order (see find),
-	// alongside their seqs and the stripes held of each (kept apart so
-	// the fetch scan reads no slot it has nothing to do with), and a few
+	// their index entries alongside (idx[i] describes win[i]), and a few
 	// evicted slots kept for reuse.
 	win   []*slot
-	seqs  []uint64
-	held  []uint16
+	idx   []entry
 	spare []*slot
 
 	clock     bool      // an input with a time arrived

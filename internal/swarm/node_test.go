@@ -919,12 +919,12 @@ func TestWindowEviction(t *testing.T) {
 	for seq := uint64(0); seq < 500; seq++ {
 		feed(t, n, st, st.Capture(seq), "P", seq)
 		n.Ready()
-		if len(n.win) > 21 || len(n.seqs) != len(n.win) || !slices.IsSortedFunc(n.win, func(a, b *slot) int { return cmp.Compare(a.seq, b.seq) }) {
-			t.Fatalf("slice %d: %d slots, %d seqs, sorted %v", seq, len(n.win), len(n.seqs), n.win)
+		if len(n.win) > 21 || len(n.idx) != len(n.win) || !slices.IsSortedFunc(n.win, func(a, b *slot) int { return cmp.Compare(a.seq, b.seq) }) {
+			t.Fatalf("slice %d: %d slots, %d index entries, sorted %v", seq, len(n.win), len(n.idx), n.win)
 		}
 		for i, sl := range n.win {
-			if n.seqs[i] != sl.seq || n.held[i] != 3 {
-				t.Fatalf("slice %d: seqs %v do not match the slots", seq, n.seqs)
+			if n.idx[i].seq != sl.seq || n.idx[i].held != 3 {
+				t.Fatalf("slice %d: index %v does not match the slots", seq, n.idx)
 			}
 		}
 	}

@@ -31,6 +31,18 @@ type slot struct {
 	sent []uint16
 }
 
+// entry indexes one held slot in Node.idx: what the fetch scan, the
+// playout clock and lookups read, kept apart from the slots so that they
+// touch a slot only when they need its chunks.
+type entry struct {
+	seq     uint64
+	capture int64  // the slot's capture, Unix ns (as in its chunks)
+	held    uint16 // stripes held
+}
+
+// captureTime is the entry's capture time, equal to its slot's capture.
+func (e *entry) captureTime() time.Time { return time.Unix(0, e.capture) }
+
 // maxSpare bounds the evicted slots kept for reuse.
 const maxSpare = 4
 
@@ -38,26 +50,26 @@ const maxSpare = 4
 // inserted. The window is usually a run of consecutive seqs, so the
 // offset from the first one is tried before a binary search.
 func (n *Node) find(seq uint64) (int, bool) {
-	w := n.seqs
-	if len(w) == 0 || seq < w[0] {
+	w := n.idx
+	if len(w) == 0 || seq < w[0].seq {
 		return 0, false
 	}
-	if seq > w[len(w)-1] {
+	if seq > w[len(w)-1].seq {
 		return len(w), false
 	}
-	if d := seq - w[0]; d < uint64(len(w)) && w[d] == seq {
+	if d := seq - w[0].seq; d < uint64(len(w)) && w[d].seq == seq {
 		return int(d), true
 	}
 	lo, hi := 0, len(w)
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
-		if w[m] < seq {
+		if w[m].seq < seq {
 			lo = m + 1
 		} else {
 			hi = m
 		}
 	}
-	return lo, lo < len(w) && w[lo] == seq
+	return lo, lo < len(w) && w[lo].seq == seq
 }
 
 // slot returns the held slot of slice seq, or nil.
@@ -130,13 +142,12 @@ func (n *Node) accept(now time.Time, from NodeID, c *wire.Chunk, raw []byte, cou
 		sl.firstAt = now
 		n.gen++
 		n.win = slices.Insert(n.win, i, sl)
-		n.seqs = slices.Insert(n.seqs, i, c.Seq)
-		n.held = slices.Insert(n.held, i, 0)
+		n.idx = slices.Insert(n.idx, i, entry{seq: c.Seq, capture: c.Capture})
 	}
 	sl.chunks[s] = c
 	sl.raws[s] = raw
 	sl.have++
-	n.held[i] |= 1 << s
+	n.idx[i].held |= 1 << s
 	if sl.have == n.k {
 		sl.doneAt = now
 	}
@@ -229,8 +240,7 @@ func (n *Node) evict() {
 			n.release(sl)
 		}
 		n.win = slices.Delete(n.win, 0, i)
-		n.seqs = slices.Delete(n.seqs, 0, i)
-		n.held = slices.Delete(n.held, 0, i)
+		n.idx = slices.Delete(n.idx, 0, i)
 	}
 }
 
@@ -240,15 +250,15 @@ func (n *Node) evict() {
 func (n *Node) captureOf(seq uint64) (t time.Time, ok bool) {
 	i, found := n.find(seq)
 	if found {
-		return n.win[i].capture, true
+		return n.idx[i].captureTime(), true
 	}
 	if i > 0 {
-		b := n.win[i-1]
-		return b.capture.Add(time.Duration(min(seq-b.seq, maxGap)) * n.cfg.SliceDuration), true
+		b := &n.idx[i-1]
+		return b.captureTime().Add(time.Duration(min(seq-b.seq, maxGap)) * n.cfg.SliceDuration), true
 	}
-	if i < len(n.win) {
-		a := n.win[i]
-		return a.capture.Add(-time.Duration(min(a.seq-seq, maxGap)) * n.cfg.SliceDuration), true
+	if i < len(n.idx) {
+		a := &n.idx[i]
+		return a.captureTime().Add(-time.Duration(min(a.seq-seq, maxGap)) * n.cfg.SliceDuration), true
 	}
 	return time.Time{}, false
 }
