@@ -88,6 +88,23 @@ type Config struct {
 	ParentTimeout time.Duration
 	PlayoutDelay  time.Duration
 	FetchMargin   time.Duration
+
+	// Settings that model `swarmtv demo` (see scenarios/demo-*.yaml).
+	//
+	// PeerFeeds, when positive, is the stripe feeds every viewer
+	// accepts, as a real peer's --capacity sets them (0: from its drawn
+	// upload ÷ headroom).
+	PeerFeeds int
+	// DelayScale multiplies every network delay of the model (1: the
+	// internet of the model; 0.01 makes it loopback-like).
+	DelayScale float64
+	// DownloadRatio, when positive, is every viewer's download ÷ stream
+	// rate (0: drawn).
+	DownloadRatio float64
+	// JoinSequential makes the initial viewers join one after another,
+	// each when the one before has played its first slice, as the demo
+	// starts its peers (FlashCrowd is then ignored for them).
+	JoinSequential bool
 }
 
 // Chunk verification modes (Config.Verify).
@@ -133,6 +150,7 @@ func DefaultConfig() Config {
 		ParentTimeout: 2 * time.Second,
 		LookupEvery:   10 * time.Second,
 		Media:         true,
+		DelayScale:    1,
 	}
 }
 
@@ -184,6 +202,12 @@ func (c *Config) Validate() error {
 		return bad("check-every must be at least 10ms, got %v", c.CheckEvery)
 	case c.Verify != VerifyFast && c.Verify != VerifyEd25519:
 		return bad("verify must be %q or %q, got %q", VerifyFast, VerifyEd25519, c.Verify)
+	case c.PeerFeeds < 0 || c.PeerFeeds > tracker.MaxPeerCapacity:
+		return bad("peer-feeds must be 0..%d, got %d", tracker.MaxPeerCapacity, c.PeerFeeds)
+	case !(c.DelayScale > 0 && c.DelayScale <= 10):
+		return bad("delay-scale must be in (0, 10], got %v", c.DelayScale)
+	case !(c.DownloadRatio >= 0 && c.DownloadRatio <= 1000):
+		return bad("download-ratio must be 0..1000 (0: drawn), got %v", c.DownloadRatio)
 	}
 	for _, t := range []struct {
 		name string
@@ -395,6 +419,10 @@ var Options = []Option{
 			return nil
 		}},
 	durOpt("check-every", "interval of invariant checks and tree samples", func(c *Config) *time.Duration { return &c.CheckEvery }),
+	intOpt("peer-feeds", "stripe feeds every viewer accepts, like a real peer's capacity (0: its drawn upload ÷ headroom)", func(c *Config) *int { return &c.PeerFeeds }),
+	floatOpt("delay-scale", "multiplies every network delay (1: the model's internet; 0.01: loopback-like)", func(c *Config) *float64 { return &c.DelayScale }),
+	floatOpt("download-ratio", "every viewer's download ÷ stream rate (0: drawn)", func(c *Config) *float64 { return &c.DownloadRatio }),
+	boolOpt("join-sequential", "the initial viewers join one after another, each once the one before has played, as swarmtv demo starts its peers", func(c *Config) *bool { return &c.JoinSequential }),
 }
 
 // option returns the option called name (flag spelling or YAML spelling).

@@ -119,6 +119,7 @@ func (s *Sim) played(p *peer, sl *swarm.Slice) {
 	} else {
 		p.firstPlay = s.now
 		s.m.startup = append(s.m.startup, float64(s.now-p.joinAt)/1e6)
+		s.joinNext(p)
 	}
 	p.played++
 	p.lastSeq = sl.Seq

@@ -78,11 +78,17 @@ func (n *network) core(a, b *peer) int64 {
 // owd is the one-way delay between two peers without jitter; through the
 // relay (at the origin's data centre) when relayed.
 func (s *Sim) owd(a, b *peer, relayed bool) int64 {
+	var d int64
 	if relayed {
 		o := s.peers[originIdx]
-		return a.access + b.access + s.net.core(a, o) + s.net.core(o, b) + relayExtra
+		d = a.access + b.access + s.net.core(a, o) + s.net.core(o, b) + relayExtra
+	} else {
+		d = a.access + b.access + s.net.core(a, b)
 	}
-	return a.access + b.access + s.net.core(a, b)
+	if s.cfg.DelayScale != 1 {
+		d = max(1, int64(float64(d)*s.cfg.DelayScale))
+	}
+	return d
 }
 
 // trackerOWD is the one-way delay between a peer and the tracker (beside

@@ -171,6 +171,9 @@ func (s *Sim) addPeer(at int64) *peer {
 	}
 	ratio = min(max(ratio, 0.05), 50)
 	down := 2 + 6*math.Exp(0.5*r.NormFloat64()-0.125)
+	if s.cfg.DownloadRatio > 0 {
+		down = s.cfg.DownloadRatio
+	}
 	isp := s.net.drawISP(r.Float64())
 	p := &peer{
 		idx: idx, id: nodeID(idx),
@@ -192,9 +195,31 @@ func (s *Sim) addPeer(at int64) *peer {
 	// Stripe feeds: the upload kept per feed is a stripe's rate times
 	// the headroom.
 	p.capacity = min(tracker.MaxPeerCapacity, int(ratio*float64(s.cfg.Stripes)/s.cfg.Headroom))
+	if s.cfg.PeerFeeds > 0 {
+		p.capacity = s.cfg.PeerFeeds
+	}
 	s.peers = append(s.peers, p)
-	s.push(event{at: at, kind: evJoin, node: idx, aux: 1})
+	if at >= 0 { // else joinNext schedules it
+		s.push(event{at: at, kind: evJoin, node: idx, aux: 1})
+	}
 	return p
+}
+
+// demoJoinGap is how long after a peer's first played slice the demo
+// starts the next one: it polls every 50 ms.
+const demoJoinGap = int64(25 * time.Millisecond)
+
+// joinNext starts the viewer after p when the initial viewers join one
+// after another (Config.JoinSequential) and p has just played its first
+// slice.
+func (s *Sim) joinNext(p *peer) {
+	i := int(p.idx) + 1
+	if !s.cfg.JoinSequential || i > s.cfg.Peers || i >= len(s.peers) || s.peers[i].joinAt >= 0 {
+		return
+	}
+	q := s.peers[i]
+	q.joinAt = s.now + demoJoinGap
+	s.push(event{at: q.joinAt, kind: evJoin, node: q.idx, aux: 1})
 }
 
 func (s *Sim) push(e event) {
@@ -221,10 +246,13 @@ func (s *Sim) Run() (*report.Report, error) {
 		// A slice is published when it ends: slice seq at (seq+1) × Slice.
 		s.push(event{at: int64(s.nextSeq+1) * int64(s.cfg.Slice), kind: evPublish, node: originIdx})
 	}
-	for range s.cfg.Peers {
+	for i := range s.cfg.Peers {
 		var at int64
 		if s.cfg.FlashCrowd > 0 {
 			at = int64(s.pop.Float64() * float64(s.cfg.FlashCrowd))
+		}
+		if s.cfg.JoinSequential && i > 0 {
+			at = -1 // when the one before has played (joinNext)
 		}
 		s.addPeer(at)
 	}
