@@ -6,6 +6,7 @@ import (
 	"net"
 	"slices"
 	"strconv"
+	"time"
 )
 
 // Limits of the API. Requests outside them are rejected with 400.
@@ -55,6 +56,40 @@ type ChannelInfo struct {
 type RegisterRequest struct {
 	Channel  ChannelInfo `json:"channel"`
 	Capacity int         `json:"capacity"` // children the origin feeds directly, 1..MaxOriginCapacity
+	// HeartbeatMS, when not 0, is how often the origin promises an
+	// [OriginHeartbeatRequest] (MinHeartbeatInterval..MaxHeartbeatInterval);
+	// the tracker drops the channel after ExpiryIntervals of them pass in
+	// silence. 0: the channel stays until the tracker stops.
+	HeartbeatMS int `json:"heartbeat_ms,omitempty"`
+}
+
+// OriginHeartbeatRequest keeps a channel alive and carries what its
+// origin measured.
+type OriginHeartbeatRequest struct {
+	// Origin is the origin's node ID; it must be the registered one.
+	Origin string `json:"origin"`
+	// StreamBPS is the stream's bit rate measured over the last seconds
+	// (0: not measured yet). The tracker re-plans with it when it differs
+	// from the rate it plans with by more than StreamRateTolerance.
+	StreamBPS int64 `json:"stream_bps,omitempty"`
+	// Children are the node IDs the origin has subscriptions from now
+	// (at most MaxOriginCapacity × MaxStripes).
+	Children []string `json:"children,omitempty"`
+}
+
+// OriginHeartbeatResponse tells the origin which of its children the
+// tracker no longer places under it, so that it can let go of a child
+// that is gone before its connection times out (its slot is wanted).
+type OriginHeartbeatResponse struct {
+	// Gone are the request's children that are no longer peers of the
+	// channel (they left or fell silent), sorted; never null.
+	Gone []string `json:"gone"`
+	// Moved are the request's children that are peers of the channel
+	// but not placed under the origin on any stripe, sorted; never null.
+	// A child the tracker just moved leaves by itself soon.
+	Moved []string `json:"moved"`
+	// StreamBPS is the rate the placement plans with.
+	StreamBPS int64 `json:"stream_bps"`
 }
 
 // JoinRequest asks for a place in a channel's stripe trees. Joining again
@@ -323,6 +358,27 @@ func (r RegisterRequest) validate() error {
 	}
 	if r.Capacity < 1 || r.Capacity > MaxOriginCapacity {
 		return badRequest("capacity %d out of range 1..%d", r.Capacity, MaxOriginCapacity)
+	}
+	if hb := time.Duration(r.HeartbeatMS) * time.Millisecond; r.HeartbeatMS != 0 && (hb < MinHeartbeatInterval || hb > MaxHeartbeatInterval) {
+		return badRequest("heartbeat_ms %d out of range %d..%d (or 0)", r.HeartbeatMS, MinHeartbeatInterval.Milliseconds(), MaxHeartbeatInterval.Milliseconds())
+	}
+	return nil
+}
+
+func (r OriginHeartbeatRequest) validate() error {
+	if err := validateID("origin", r.Origin); err != nil {
+		return err
+	}
+	if r.StreamBPS < 0 || r.StreamBPS > MaxUploadBPS {
+		return badRequest("stream_bps %d out of range 0..%d", r.StreamBPS, int64(MaxUploadBPS))
+	}
+	if len(r.Children) > MaxOriginCapacity*MaxStripes {
+		return badRequest("%d children; at most %d", len(r.Children), MaxOriginCapacity*MaxStripes)
+	}
+	for i, id := range r.Children {
+		if err := validateID(fmt.Sprintf("children[%d]", i), id); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -30,6 +30,15 @@ func (c *Client) Register(ctx context.Context, req RegisterRequest) error {
 	return c.do(ctx, http.MethodPost, "/v1/channels", req, nil)
 }
 
+// OriginHeartbeat keeps a channel alive. An error matching
+// [ErrUnknownChannel] means the tracker forgot the channel (it restarted
+// or dropped it): register again.
+func (c *Client) OriginHeartbeat(ctx context.Context, channel string, req OriginHeartbeatRequest) (OriginHeartbeatResponse, error) {
+	var resp OriginHeartbeatResponse
+	err := c.do(ctx, http.MethodPost, channelPath(channel, "origin-heartbeat"), req, &resp)
+	return resp, err
+}
+
 // Channels lists the registered channels.
 func (c *Client) Channels(ctx context.Context) ([]ChannelSummary, error) {
 	var list ChannelList

@@ -15,6 +15,7 @@ var (
 	ErrKeyMismatch    = errors.New("tracker: the channel is registered with a different public key (pick another name or use the channel's key)")
 	ErrIDConflict     = errors.New("tracker: node ID is already the channel's origin")
 	ErrNoCapacity     = errors.New("tracker: no node in the channel's tree has a free slot; retry later")
+	ErrNotOrigin      = errors.New("tracker: the node is not the channel's registered origin (another origin replaced it)")
 )
 
 // Error codes: the "error" field of an error body.
@@ -26,6 +27,7 @@ const (
 	CodeKeyMismatch      = "channel_key_mismatch"
 	CodeIDConflict       = "id_conflict"
 	CodeNoCapacity       = "no_capacity"
+	CodeNotOrigin        = "not_origin"
 	CodeNotFound         = "not_found"
 	CodeMethodNotAllowed = "method_not_allowed"
 	CodeInternal         = "internal"
@@ -43,6 +45,7 @@ var codes = []struct {
 	{ErrKeyMismatch, CodeKeyMismatch, 409},
 	{ErrIDConflict, CodeIDConflict, 409},
 	{ErrNoCapacity, CodeNoCapacity, 503},
+	{ErrNotOrigin, CodeNotOrigin, 409},
 }
 
 // errorCode maps an error from the tracker to its HTTP status and code.

@@ -66,6 +66,15 @@ func (t *Tracker) newHandler() http.Handler {
 		resp, err := t.ParentLost(r.PathValue("name"), req)
 		reply(w, resp, err)
 	})
+	mux.HandleFunc("POST /v1/channels/{name}/origin-heartbeat", func(w http.ResponseWriter, r *http.Request) {
+		var req OriginHeartbeatRequest
+		if err := decode(r, &req); err != nil {
+			writeError(w, err)
+			return
+		}
+		resp, err := t.OriginHeartbeat(r.PathValue("name"), req)
+		reply(w, resp, err)
+	})
 	mux.HandleFunc("GET /v1/channels/{name}/tree", func(w http.ResponseWriter, r *http.Request) {
 		view, err := t.Tree(r.PathValue("name"))
 		reply(w, view, err)

@@ -12,9 +12,13 @@ const (
 	eventExpire      = "expire"
 	eventParentLost  = "parent_lost"
 	eventLostRemoved = "lost_parent_removed"
+	// An origin's channel dropped after its heartbeats stopped, and a
+	// channel re-planned for its origin's measured stream rate.
+	eventChannelExpire = "channel_expire"
+	eventReplan        = "stream_rate_replan"
 )
 
-var events = []string{eventJoin, eventRefused, eventLeave, eventExpire, eventParentLost, eventLostRemoved}
+var events = []string{eventJoin, eventRefused, eventLeave, eventExpire, eventParentLost, eventLostRemoved, eventChannelExpire, eventReplan}
 
 var (
 	descChannels = prometheus.NewDesc("swarmtv_tracker_channels",

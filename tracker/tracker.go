@@ -105,6 +105,9 @@ type Tracker struct {
 	mu       sync.Mutex
 	channels map[string]*channel // guarded by mu
 	events   map[string]uint64   // event counts for metrics; guarded by mu
+	// origins holds the heartbeat state of the channels whose origin
+	// promised heartbeats (see origin.go); guarded by mu.
+	origins map[string]*originBeat
 }
 
 // New returns a Tracker for cfg, after filling in defaults.
@@ -113,7 +116,7 @@ func New(cfg Config) (*Tracker, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	t := &Tracker{cfg: cfg, log: cfg.Logger, channels: map[string]*channel{}, events: map[string]uint64{}}
+	t := &Tracker{cfg: cfg, log: cfg.Logger, channels: map[string]*channel{}, events: map[string]uint64{}, origins: map[string]*originBeat{}}
 	t.handler = t.newHandler()
 	return t, nil
 }
@@ -148,6 +151,7 @@ func (t *Tracker) Round() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	now := t.cfg.Now()
+	t.expireChannelsLocked(now)
 	for _, name := range t.channelNamesLocked() {
 		ch := t.channels[name]
 		t.expireLocked(name, ch, now)
@@ -170,6 +174,7 @@ func (t *Tracker) sweep() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	now := t.cfg.Now()
+	t.expireChannelsLocked(now)
 	for _, name := range t.channelNamesLocked() {
 		t.expireLocked(name, t.channels[name], now)
 	}
@@ -220,6 +225,7 @@ func (t *Tracker) Register(req RegisterRequest) (created bool, err error) {
 			return false, err
 		}
 		t.channels[name] = ch
+		t.originRegisteredLocked(name, req, now)
 		t.log.Info("channel registered", "channel", name, "origin", req.Channel.Origin.ID,
 			"addr", req.Channel.Origin.Addr, "capacity", req.Capacity, "placer", t.cfg.Placer)
 		return true, nil
@@ -231,6 +237,7 @@ func (t *Tracker) Register(req RegisterRequest) (created bool, err error) {
 		return false, fmt.Errorf("%w: %s is a peer of %q", ErrIDConflict, req.Channel.Origin.ID, name)
 	}
 	t.expireLocked(name, ch, now)
+	t.originRegisteredLocked(name, req, now)
 	old := ch.info
 	ch.info = req.Channel
 	if old.Stripes != req.Channel.Stripes || old.StreamBPS != req.Channel.StreamBPS || ch.originCap != req.Capacity {
