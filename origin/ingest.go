@@ -90,6 +90,24 @@ func (s *ClipSource) Run(ctx context.Context, onDesc func(*description.Session) 
 	})
 }
 
+// StreamBPS is the clip's bit rate (RTP packets), known before it plays:
+// the origin registers with it, so the tracker plans with the clip's
+// rate from the first join (0 if the clip cannot be loaded).
+func (s *ClipSource) StreamBPS() int64 {
+	clip, err := testclip.Default()
+	if err != nil {
+		return 0
+	}
+	return clip.BitRate()
+}
+
+// RateHinter is an optional interface of a Source that knows its bit
+// rate before it plays (the bundled clip); other sources' rate is
+// measured.
+type RateHinter interface {
+	StreamBPS() int64
+}
+
 // serialEmitter serializes callbacks from several gortsplib goroutines and
 // stamps capture times in the order packets are handed on.
 type serialEmitter struct {

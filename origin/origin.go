@@ -115,10 +115,11 @@ type Origin struct {
 	tracker  *tracker.Client
 	register chan tracker.RegisterRequest
 
-	mu      sync.Mutex
-	sdp     []byte // guarded by mu; nil until the source described itself
-	chunks  uint64 // guarded by mu: chunks made
-	dropped int    // guarded by mu: packets the chunker dropped
+	mu         sync.Mutex
+	sdp        []byte // guarded by mu; nil until the source described itself
+	chunks     uint64 // guarded by mu: chunks made
+	chunkBytes uint64 // guarded by mu: bytes of the signed chunks made
+	dropped    int    // guarded by mu: packets the chunker dropped
 }
 
 // New binds the origin's socket. Run starts it.
@@ -195,7 +196,7 @@ func (o *Origin) Run(ctx context.Context) error {
 	}()
 	go func() {
 		defer wg.Done()
-		o.registerLoop(ctx)
+		o.trackerLoop(ctx)
 	}()
 
 	var chunker *Chunker
@@ -222,7 +223,11 @@ func (o *Origin) Run(ctx context.Context) error {
 				Stripes:   o.cfg.Stripes,
 				SliceMS:   int(o.cfg.SliceDuration / time.Millisecond),
 			},
-			Capacity: o.cfg.Capacity,
+			Capacity:    o.cfg.Capacity,
+			HeartbeatMS: int(originHeartbeat / time.Millisecond),
+		}
+		if h, ok := o.cfg.Source.(RateHinter); ok {
+			req.Channel.StreamBPS = h.StreamBPS()
 		}
 		select {
 		case <-o.register:
@@ -269,48 +274,9 @@ func (o *Origin) publish(c *wire.Chunk) {
 	}
 	o.mu.Lock()
 	o.chunks++
+	o.chunkBytes += uint64(len(raw))
 	o.mu.Unlock()
 	o.driver.Publish(c, raw)
-}
-
-// registerLoop registers the channel as soon as the source has described
-// it, retries until the tracker answers, and then re-registers
-// periodically so a restarted tracker learns the channel again.
-func (o *Origin) registerLoop(ctx context.Context) {
-	var req tracker.RegisterRequest
-	have := false
-	registered := false
-	t := time.NewTimer(time.Hour)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case req = <-o.register:
-			have = true
-		case <-t.C:
-		}
-		if !have {
-			continue
-		}
-		rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		err := o.tracker.Register(rctx, req)
-		cancel()
-		next := 5 * time.Second
-		switch {
-		case err != nil:
-			if ctx.Err() != nil {
-				return
-			}
-			o.log.Warn("registering the channel with the tracker failed; retrying", "tracker", o.cfg.Tracker, "err", err)
-			next = time.Second
-			registered = false
-		case !registered:
-			o.log.Info("channel registered", "channel", req.Channel.Name, "tracker", o.cfg.Tracker, "origin", req.Channel.Origin.Addr)
-			registered = true
-		}
-		t.Reset(next)
-	}
 }
 
 // Stats are the origin's counters.

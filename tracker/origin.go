@@ -15,6 +15,19 @@ import (
 // every peer, so small wobbles of a live stream's rate are ignored.
 const StreamRateTolerance = 0.25
 
+// rateChanged reports whether a channel planned with stream rate old
+// must re-plan for rate new: new is known (not 0) and strays more than
+// StreamRateTolerance from old (0: the default rate).
+func rateChanged(old, new int64) bool {
+	if new <= 0 {
+		return false // not measured: keep planning with old
+	}
+	if old <= 0 {
+		old = DefaultStreamBPS
+	}
+	return math.Abs(float64(new-old)) > StreamRateTolerance*float64(old)
+}
+
 // originBeat is the heartbeat state of a channel whose origin promised
 // heartbeats (RegisterRequest.HeartbeatMS).
 type originBeat struct {
@@ -80,8 +93,7 @@ func (t *Tracker) OriginHeartbeat(name string, req OriginHeartbeatRequest) (Orig
 		b.last = now
 	}
 	if r := req.StreamBPS; r > 0 && r != ch.info.StreamBPS {
-		planned := ch.streamRate()
-		if math.Abs(float64(r-planned)) > StreamRateTolerance*float64(planned) {
+		if planned := ch.streamRate(); rateChanged(planned, r) {
 			old := ch.info
 			ch.info.StreamBPS = r
 			if err := ch.reset(ch.originCap, &now); err != nil {

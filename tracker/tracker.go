@@ -240,7 +240,10 @@ func (t *Tracker) Register(req RegisterRequest) (created bool, err error) {
 	t.originRegisteredLocked(name, req, now)
 	old := ch.info
 	ch.info = req.Channel
-	if old.Stripes != req.Channel.Stripes || old.StreamBPS != req.Channel.StreamBPS || ch.originCap != req.Capacity {
+	if !rateChanged(old.StreamBPS, req.Channel.StreamBPS) {
+		ch.info.StreamBPS = old.StreamBPS // the rate planned with stays
+	}
+	if old.Stripes != req.Channel.Stripes || ch.info.StreamBPS != old.StreamBPS || ch.originCap != req.Capacity {
 		if err := ch.reset(req.Capacity, &now); err != nil {
 			ch.info = old
 			return false, err

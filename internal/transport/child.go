@@ -178,3 +178,27 @@ func writeBye(s *quic.Stream, bye wire.Bye) {
 	}
 	s.Close()
 }
+
+// DropChild ends id's subscription with a Bye, as if it had ended it: its
+// slot is free at once. The origin calls it for a child the tracker no
+// longer counts (gone, or placed elsewhere for long), so that a dead
+// child's slot does not wait for the QUIC idle timeout. It reports
+// whether id was a child.
+func (d *Driver) DropChild(id swarm.NodeID, reason string) bool {
+	res := make(chan bool, 1)
+	if !d.do(func() {
+		ch := d.children[id]
+		if ch != nil {
+			d.removeChild(ch, wire.Bye{Code: wire.ByeNormal, Reason: reason})
+		}
+		res <- ch != nil
+	}) {
+		return false
+	}
+	select {
+	case ok := <-res:
+		return ok
+	case <-d.ctx.Done():
+		return false
+	}
+}

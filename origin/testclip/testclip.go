@@ -295,6 +295,16 @@ func (c *Clip) Period() time.Duration {
 	return time.Duration(c.period) * time.Second / mpegtsClock
 }
 
+// BitRate is the clip's rate in bit/s as RTP packets (headers and
+// payloads) over one loop.
+func (c *Clip) BitRate() int64 {
+	var n int64
+	for _, it := range c.items {
+		n += int64(it.hdr.MarshalSize() + len(it.pay))
+	}
+	return n * 8 * int64(time.Second) / int64(c.Period())
+}
+
 // PacketsPerLoop is how many RTP packets one loop emits.
 func (c *Clip) PacketsPerLoop() int { return len(c.items) }
 

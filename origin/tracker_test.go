@@ -1,0 +1,116 @@
+package origin
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/swarmtv/swarmtv/origin/testclip"
+	"github.com/swarmtv/swarmtv/tracker"
+)
+
+// The origin registers the clip with its known rate, keeps the channel
+// alive with heartbeats while it runs, and the tracker drops the channel
+// once the origin is gone.
+func TestOriginHeartbeatsAndRate(t *testing.T) {
+	tr, err := tracker.New(tracker.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(tr.Handler())
+	t.Cleanup(srv.Close)
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := New(Config{Channel: "hb", Source: NewClipSource(nil, nil), Tracker: srv.URL, Key: key, Stripes: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- o.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+
+	clip, err := testclip.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := clip.BitRate()
+	if want < 500_000 || want > 3_000_000 {
+		t.Fatalf("clip rate %d bit/s: not the ~1.1 Mbit/s clip", want)
+	}
+	var info tracker.ChannelInfo
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		info, err = tr.Channel("hb")
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("channel not registered: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if info.StreamBPS != want {
+		t.Fatalf("registered stream_bps %d, want the clip's %d", info.StreamBPS, want)
+	}
+	// Heartbeats keep the channel past the expiry of a silent origin
+	// (3 s), and the measured rate (signed chunks: the clip plus chunk
+	// overhead) stays within the tolerance, so nothing is re-planned.
+	time.Sleep(tracker.ExpiryIntervals*time.Second + 500*time.Millisecond)
+	tr.Round()
+	info, err = tr.Channel("hb")
+	if err != nil {
+		t.Fatalf("channel gone while its origin runs: %v", err)
+	}
+	if info.StreamBPS != want {
+		t.Fatalf("stream_bps became %d (clip %d): a re-plan for a rate within tolerance", info.StreamBPS, want)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	done <- nil // for the cleanup
+	time.Sleep(tracker.ExpiryIntervals*time.Second + 200*time.Millisecond)
+	tr.Round()
+	if _, err := tr.Channel("hb"); !errors.Is(err, tracker.ErrUnknownChannel) {
+		t.Fatalf("channel after its origin stopped: err %v, want ErrUnknownChannel", err)
+	}
+}
+
+// The rate meter reports the rate over its window once it spans a
+// second.
+func TestRateMeter(t *testing.T) {
+	var m rateMeter
+	t0 := time.Unix(1000, 0)
+	if r := m.add(t0, 0); r != 0 {
+		t.Fatalf("first sample: %d", r)
+	}
+	if r := m.add(t0.Add(500*time.Millisecond), 62_500); r != 0 {
+		t.Fatalf("half a second: %d, want 0 (too short)", r)
+	}
+	var r int64
+	for i := 1; i <= 30; i++ { // 1 Mbit/s for 30 s
+		r = m.add(t0.Add(time.Duration(i)*time.Second), uint64(i)*125_000)
+	}
+	if r != 1_000_000 {
+		t.Fatalf("rate %d, want 1000000", r)
+	}
+	for i := 31; i <= 45; i++ { // then 2 Mbit/s: the window forgets the old rate
+		r = m.add(t0.Add(time.Duration(i)*time.Second), 30*125_000+uint64(i-30)*250_000)
+	}
+	if r != 2_000_000 {
+		t.Fatalf("rate after 15 s at 2 Mbit/s: %d, want 2000000", r)
+	}
+	if len(m.samples) > 12 {
+		t.Fatalf("%d samples kept for a 10 s window", len(m.samples))
+	}
+}
