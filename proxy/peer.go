@@ -214,7 +214,7 @@ func (p *Peer) Run(ctx context.Context) error {
 		PublicKey:     ed25519.PublicKey(pub),
 		Stripes:       jr.Channel.Stripes,
 		Origin:        swarm.NodeID(jr.Channel.Origin.ID),
-		MaxChildren:   p.cfg.Capacity,
+		MaxChildren:   tracker.AcceptLimit(p.cfg.Capacity), // a moved child leaves late
 		SliceDuration: time.Duration(jr.Channel.SliceMS) * time.Millisecond,
 		PlayoutDelay:  p.cfg.PlayoutDelay,
 		// A parent that delivers 2 s of slices in a row only after the

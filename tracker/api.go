@@ -23,6 +23,19 @@ const (
 	maxSDPLen         = 32 << 10
 )
 
+// AcceptLimit is how many subscriptions a node that the tracker deals
+// capacity stripe feeds accepts: a few more than capacity, because a
+// child the tracker moved away says bye only after it applied its new
+// assignment, which may come after the child placed in its slot
+// arrived. The tracker itself never assigns more than capacity, so the
+// surplus lasts about a heartbeat.
+func AcceptLimit(capacity int) int {
+	if capacity <= 0 {
+		return 0
+	}
+	return capacity + capacity/2 + 1
+}
+
 // NodeInfo names one node of a channel's tree.
 type NodeInfo struct {
 	// ID is the node's identity: lowercase hex of the first 16 bytes of

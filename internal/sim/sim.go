@@ -452,12 +452,7 @@ func (s *Sim) register() {
 // a few more than its feeds, because a child the tracker moved away says
 // bye only after its new parent's slot was taken (the tracker never
 // assigns more than capacity).
-func acceptLimit(capacity int) int {
-	if capacity == 0 {
-		return 0
-	}
-	return capacity + capacity/2 + 1
-}
+func acceptLimit(capacity int) int { return tracker.AcceptLimit(capacity) }
 
 // addrOf is the address a node registers with: its public IPv4 address.
 func addrOf(p *peer) string {
