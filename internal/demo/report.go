@@ -121,3 +121,29 @@ func depthIn(parents map[string][]string, parent string, s int, origin string) (
 	}
 	return 0, false
 }
+
+// StripeParents returns every peer's parent per stripe as the peer holds
+// it now, by number: peers count from 1 in the order they joined, 0 is
+// the origin, -1 no parent (or a node that is none of these). Index 0
+// (the origin) is nil. The numbering is the simulator's
+// (sim.Sim.StripeParents), so trees compare across the two.
+func (d *Demo) StripeParents() [][]int {
+	num := map[string]int{string(d.origin.ID()): 0}
+	for i, p := range d.peers {
+		num[string(p.ID())] = i + 1
+	}
+	out := make([][]int, len(d.peers)+1)
+	for i, p := range d.peers {
+		st := p.Status()
+		ps := make([]int, len(st.Stripes))
+		for s, a := range st.Stripes {
+			n, ok := num[a.Parent.ID]
+			if !ok || a.Parent.ID == "" {
+				n = -1
+			}
+			ps[s] = n
+		}
+		out[i+1] = ps
+	}
+	return out
+}

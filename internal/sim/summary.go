@@ -67,3 +67,25 @@ func WriteSummary(w io.Writer, r *report.Report, events uint64) {
 	fmt.Fprintf(tw, "wall\t%.2f s\n", r.WallS)
 	tw.Flush()
 }
+
+// StripeParents returns, after Run, every viewer's parent per stripe as
+// the viewers themselves hold them at the end: viewers are numbered from
+// 1 in the order they were created (the initial viewers in join order
+// when they join one after another), 0 is the origin and -1 no parent;
+// a viewer that is not alive has a nil entry. Index 0 of the result (the
+// origin) is nil. Comparisons with `swarmtv demo` use it for tree
+// shapes.
+func (s *Sim) StripeParents() [][]int {
+	out := make([][]int, len(s.peers))
+	for i, p := range s.peers {
+		if i == originIdx || !p.alive {
+			continue
+		}
+		ps := make([]int, len(p.parents))
+		for st, q := range p.parents {
+			ps[st] = int(q)
+		}
+		out[i] = ps
+	}
+	return out
+}
