@@ -1093,3 +1093,48 @@ func TestLaggingParentLost(t *testing.T) {
 		})
 	}
 }
+
+// TestResyncAfterLongOutage: a node cut off from every source for longer
+// than the Window (a network partition), then fed live slices again,
+// restarts its playout clock at a keyframe of the live stream, as a
+// joining node does, instead of skipping the gap StallLimit at a time and
+// playing the rest of the session that far behind live.
+func TestResyncAfterLongOutage(t *testing.T) {
+	st := swarmtest.NewStream(testChannel, 4, epoch)
+	n := directNode(t, st, nil)
+	n.cfg.MaxFetches = 0
+	const cutFrom, cutTo, end = 50, 450, 600 // 40 s without a slice
+	var played []Slice
+	for now := epoch; now.Before(st.Capture(end)); now = now.Add(10 * time.Millisecond) {
+		for seq := uint64(0); seq < end; seq++ {
+			if st.Capture(seq).Equal(now) && (seq < cutFrom || seq >= cutTo) {
+				feed(t, n, st, now, "P", seq)
+			}
+		}
+		if dl := n.NextDeadline(); !dl.IsZero() && !dl.After(now) {
+			n.Tick(now)
+		}
+		played = append(played, n.Ready().Play...)
+	}
+	checkPlayed(t, st, played)
+	got := seqsOf(played)
+	i := slices.IndexFunc(got, func(seq uint64) bool { return seq >= cutFrom })
+	if i < 0 {
+		t.Fatalf("nothing played after the outage: %v", got)
+	}
+	first := played[i]
+	if first.Seq < cutTo || !st.Keyframe(first.Seq) || !first.Discontinuity {
+		t.Fatalf("first slice after the outage: %d (keyframe %v, discontinuity %v)", first.Seq, st.Keyframe(first.Seq), first.Discontinuity)
+	}
+	// Back at the live edge: a joining node's lag, not the outage's.
+	if lag := first.PlayAt.Sub(first.Capture); lag > DefaultPlayoutDelay+2*time.Second {
+		t.Fatalf("slice %d played %v behind capture", first.Seq, lag)
+	}
+	if last := played[len(played)-1]; last.Seq < end-20 {
+		t.Fatalf("playout reached only slice %d of %d", last.Seq, end)
+	}
+	s := n.Stats()
+	if s.Resyncs != 1 || s.LostSlices != first.Seq-cutFrom || s.PlayedSlices != uint64(len(played)) {
+		t.Fatalf("stats %+v; first after the outage %d", s, first.Seq)
+	}
+}

@@ -17,7 +17,10 @@ type playout struct {
 	skew    time.Duration // arrival behind capture, grown by stalls
 	stalled bool          // next is overdue and its stall was counted
 	disc    bool          // slices were skipped before next
-	emitted bool          // a slice was played
+	// resyncing: the clock was stopped by resync; next is the first
+	// slice not played, counted lost up to where the clock starts again.
+	resyncing bool
+	emitted   bool // a slice was played
 }
 
 // maxPlaySteps bounds one advancePlayout call; more work waits for the
@@ -27,6 +30,12 @@ const maxPlaySteps = 1 << 16
 // startPlayout starts the clock at sl, a complete keyframe slice.
 func (n *Node) startPlayout(sl *slot) {
 	p := &n.play
+	if p.resyncing {
+		if sl.seq > p.next {
+			n.stats.LostSlices += sl.seq - p.next
+		}
+		p.resyncing, p.disc = false, true
+	}
 	p.started = true
 	p.next = sl.seq
 	p.skew = sl.firstAt.Sub(sl.capture)
@@ -95,6 +104,9 @@ func (n *Node) advancePlayout(now time.Time) time.Time {
 			return limit
 		}
 		n.skip(now)
+		if !p.started {
+			return time.Time{} // resync: until a keyframe slice completes
+		}
 	}
 	return now
 }
@@ -104,6 +116,9 @@ func (n *Node) advancePlayout(now time.Time) time.Time {
 // stalled, in one step.
 func (n *Node) skip(now time.Time) {
 	p := &n.play
+	if n.resync() {
+		return
+	}
 	before := p.skew
 	n.stats.LostSlices++
 	n.stats.StallTime += n.cfg.StallLimit
@@ -140,6 +155,34 @@ func (n *Node) skip(now time.Time) {
 		n.stats.LostSlices += cnt
 		p.next += cnt
 	}
+}
+
+// resync restarts the playout clock, as a joining node starts it, when
+// the next slice is older than the Window behind the newest capture seen:
+// no node keeps it any more (the origin neither), so it and the slices
+// after it up to the live stream can never arrive. That happens after a
+// long outage (a network partition that cut the node off from every
+// source, then healed): skipping the gap StallLimit at a time would leave
+// playout behind live by the whole outage for good. Playout starts again
+// at the newest complete keyframe slice held, or at the next keyframe
+// slice to complete; the slices jumped over count as lost then, and the
+// first one played carries Discontinuity. It reports whether it stopped
+// the clock.
+func (n *Node) resync() bool {
+	p := &n.play
+	c, ok := n.captureOf(p.next)
+	if !ok || !c.Before(n.newestCap.Add(-n.cfg.Window)) {
+		return false
+	}
+	n.stats.Resyncs++
+	p.started, p.stalled, p.resyncing = false, false, true
+	for i := len(n.win) - 1; i >= 0 && n.win[i].seq > p.next; i-- {
+		if sl := n.win[i]; sl.keyframe && sl.have == n.k {
+			n.startPlayout(sl)
+			break
+		}
+	}
+	return true
 }
 
 // heldAbove returns the index in n.win of the first held seq above seq,

@@ -224,6 +224,9 @@ type Stats struct {
 	Fetches        uint64
 	Repairs        uint64
 	LaggingParents uint64 // parents lost for falling behind (Config.LagSlices)
+	// Resyncs counts playout clock restarts after gaps no node can fill
+	// any more (older than the Window behind the newest capture).
+	Resyncs uint64
 	// StartupDelay is first-chunk-received to first-slice-played (0 before).
 	StartupDelay time.Duration
 	// RepairTimes are recent parent-lost → next-chunk-of-that-stripe
