@@ -166,7 +166,20 @@ type natAgent struct {
 	status   NATStatus                    // guarded by mu
 	origin   string                       // guarded by mu: never needs a rendezvous
 	sessions map[uint64]*nat.PunchSession // guarded by mu: by token
+	// paths are the addresses dials to nodes last succeeded at (a
+	// punched path, a LAN address), for dials while the rendezvous is
+	// unreachable; bounded by maxPaths. rvDownUntil: until then dials
+	// skip the rendezvous (it failed to answer lately). Both guarded by
+	// mu.
+	paths       map[swarm.NodeID]string
+	rvDownUntil time.Time
 }
+
+// maxPaths bounds the remembered dial paths.
+const maxPaths = 256
+
+// rvBackoff is how long dials skip a rendezvous that did not answer.
+const rvBackoff = 5 * time.Second
 
 func newNATAgent(cfg NATConfig, ep *transport.Endpoint, tc *tracker.Client, channel string, log *slog.Logger) *natAgent {
 	if cfg.Watch <= 0 {
@@ -177,7 +190,7 @@ func newNATAgent(cfg NATConfig, ep *transport.Endpoint, tc *tracker.Client, chan
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	a := &natAgent{cfg: cfg, log: log.With("svc", "nat"), ep: ep, tracker: tc, channel: channel, self: string(ep.ID()),
-		ctx: ctx, cancel: cancel, sessions: map[uint64]*nat.PunchSession{}}
+		ctx: ctx, cancel: cancel, sessions: map[uint64]*nat.PunchSession{}, paths: map[swarm.NodeID]string{}}
 	a.client = nat.Attach(ep, a.onPacket)
 	return a
 }
@@ -415,12 +428,25 @@ func (a *natAgent) beforeDial(ctx context.Context, addr string, id swarm.NodeID)
 		return addr, nil
 	}
 	start := time.Now()
+	a.mu.Lock()
+	down := start.Before(a.rvDownUntil)
+	a.mu.Unlock()
+	if down {
+		// The tracker is away (an outage, a partition): dial where this
+		// node was last reached, else where it is advertised.
+		path := a.pathTo(id, addr)
+		return path, a.remember(id, path)
+	}
 	_, cands := a.report()
 	req := tracker.ConnectRequest{ID: a.self, Target: string(id), Candidates: cands}
 	resp, err := a.connect(ctx, req)
 	if err != nil {
 		a.log.Debug("rendezvous unavailable; dialing directly", "target", id, "err", err)
-		return addr, nil
+		a.mu.Lock()
+		a.rvDownUntil = time.Now().Add(rvBackoff)
+		a.mu.Unlock()
+		path := a.pathTo(id, addr)
+		return path, a.remember(id, path)
 	}
 	outcome := tracker.OutcomeDirect
 	switch resp.Mode {
@@ -435,36 +461,78 @@ func (a *natAgent) beforeDial(ctx context.Context, addr string, id swarm.NodeID)
 		req.Relay = true
 		if resp, err = a.connect(ctx, req); err != nil || resp.Mode != tracker.ModeRelay {
 			a.log.Warn("no relay for a pair that cannot punch", "target", id, "err", err)
-			return addr, a.done(id, tracker.OutcomeFailed, start)
+			return addr, a.done(id, addr, tracker.OutcomeFailed, start)
 		}
 		fallthrough
 	case tracker.ModeRelay:
 		relay := parseAddrs([]string{resp.Relay})
 		if len(relay) == 0 {
-			return addr, a.done(id, tracker.OutcomeFailed, start)
+			return addr, a.done(id, addr, tracker.OutcomeFailed, start)
 		}
 		if _, err := a.punch(ctx, resp.Token, resp.TimeoutMS, relay); err != nil {
 			a.log.Warn("binding to the relay failed", "relay", resp.Relay, "err", err)
-			return addr, a.done(id, tracker.OutcomeFailed, start)
+			return addr, a.done(id, addr, tracker.OutcomeFailed, start)
 		}
 		a.log.Info("relayed", "target", id, "relay", resp.Relay)
 		addr, outcome = relay[0].String(), tracker.OutcomeRelayed
 	}
-	return addr, a.done(id, outcome, start)
+	return addr, a.done(id, addr, outcome, start)
+}
+
+// pathTo returns where to dial id without the rendezvous: the path a
+// dial to it last succeeded at, else addr.
+func (a *natAgent) pathTo(id swarm.NodeID, addr string) string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if p, ok := a.paths[id]; ok {
+		return p
+	}
+	return addr
+}
+
+// remember returns the func that records the path of a dial made without
+// the rendezvous (nothing is reported: the tracker is away).
+func (a *natAgent) remember(id swarm.NodeID, path string) func(error) {
+	return func(err error) {
+		if err == nil {
+			a.setPath(id, path)
+		}
+	}
+}
+
+// setPath records the path a dial to id succeeded at.
+func (a *natAgent) setPath(id swarm.NodeID, path string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if _, ok := a.paths[id]; !ok && len(a.paths) >= maxPaths {
+		for k := range a.paths { // any one: the map is a cache
+			delete(a.paths, k)
+			break
+		}
+	}
+	a.paths[id] = path
 }
 
 func (a *natAgent) connect(ctx context.Context, req tracker.ConnectRequest) (tracker.ConnectResponse, error) {
-	cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	// Half the dial's time at most: a tracker that does not answer must
+	// leave the direct dial time to succeed.
+	limit := 3 * time.Second
+	if dl, ok := ctx.Deadline(); ok {
+		limit = min(limit, time.Until(dl)/2)
+	}
+	cctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	return a.tracker.Connect(cctx, a.channel, req)
 }
 
-// done returns the func that counts a dial's outcome and reports it to
-// the tracker.
-func (a *natAgent) done(id swarm.NodeID, outcome string, start time.Time) func(error) {
+// done returns the func that counts a dial's outcome, reports it to the
+// tracker and remembers a direct path that worked.
+func (a *natAgent) done(id swarm.NodeID, path, outcome string, start time.Time) func(error) {
 	return func(err error) {
 		if err != nil {
 			outcome = tracker.OutcomeFailed
+		} else if outcome == tracker.OutcomeDirect {
+			a.setPath(id, path) // a relay's session does not outlive the tracker
 		}
 		ms := time.Since(start).Milliseconds()
 		a.mu.Lock()
