@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
 	"time"
@@ -55,6 +56,7 @@ replays it.`, stderr)
 	reportFile := fs.String("report", "", "write the swarmtv.report/v1 JSON report to this `file`")
 	quiet := fs.Bool("quiet", false, "no progress lines on stderr")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this `file` (go tool pprof)")
+	memProfile := fs.String("memprofile", "", "write a heap profile at the end of the run to this `file` (go tool pprof)")
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
@@ -100,6 +102,11 @@ replays it.`, stderr)
 		return err
 	}
 	r.WallS = time.Since(start).Seconds()
+	if *memProfile != "" {
+		if err := writeHeapProfile(*memProfile); err != nil {
+			return err
+		}
+	}
 	sim.WriteSummary(stdout, r, s.Events())
 	fmt.Fprintf(stdout, "events/s          %.0f\ntransient cycles  %d (parent pointers, dissolved within two heartbeats)\n",
 		float64(s.Events())/max(r.WallS, 1e-9), s.TransientCycles())
@@ -130,4 +137,18 @@ func tuneGC() {
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(simMemoryLimit)
 	}
+}
+
+// writeHeapProfile writes the live heap (after a collection) to file.
+func writeHeapProfile(file string) error {
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	runtime.GC()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

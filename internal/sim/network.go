@@ -107,29 +107,41 @@ func (s *Sim) trackerOWD(p *peer) int64 {
 // link.
 func (s *Sim) transmit(a, b *peer, size int, relayed bool) int64 {
 	busy := 1
-	keep := a.busy[:0]
-	for _, c := range a.busy {
-		if a.conns[c] > s.now {
-			keep = append(keep, c)
-			if c != b.idx {
-				busy++
-			}
-		} else {
-			delete(a.conns, c)
+	var free int64 // when the connection to b drains; 0: idle
+	found := false
+	keep := a.conns[:0]
+	for _, c := range a.conns {
+		if c.free <= s.now {
+			continue // drained: forget it
 		}
+		if c.to == b.idx {
+			free, found = c.free, true
+		} else {
+			busy++
+		}
+		keep = append(keep, c)
 	}
-	a.busy = keep
-	if a.conns == nil {
-		a.conns = map[int32]int64{}
-	}
-	free, ok := a.conns[b.idx]
-	if !ok {
-		a.busy = append(a.busy, b.idx)
-	}
+	a.conns = keep
 	start := max(s.now, free)
 	done := start + int64(float64(size)*a.upNs*float64(busy))
-	a.conns[b.idx] = done
+	if found {
+		for i := range a.conns {
+			if a.conns[i].to == b.idx {
+				a.conns[i].free = done
+				break
+			}
+		}
+	} else {
+		a.conns = append(a.conns, upConn{b.idx, done})
+	}
 	return s.deliver(a, b, size, done, relayed)
+}
+
+// upConn is a busy connection on a peer's upload: its destination and
+// when its queue drains.
+type upConn struct {
+	to   int32
+	free int64
 }
 
 // fetchBacklogLimit is how far ahead the origin's fetch budget may be

@@ -34,14 +34,13 @@ type peer struct {
 	isp      int // -1 for the origin's hosting network
 	region   int
 	nat      *nat
-	access   int64           // last-mile one-way delay, ns
-	upNs     float64         // ns per byte of upload
-	downNs   float64         // ns per byte of download
-	conns    map[int32]int64 // upload: per destination, when its queue drains
-	busy     []int32         // destinations in conns (pruned when drained)
-	downFree int64           // when the download link is next idle
-	capacity int             // children (stripe feeds) it accepts
-	ratio    float64         // upload ÷ stream rate
+	access   int64    // last-mile one-way delay, ns
+	upNs     float64  // ns per byte of upload
+	downNs   float64  // ns per byte of download
+	conns    []upConn // upload: the busy connections (pruned when drained)
+	downFree int64    // when the download link is next idle
+	capacity int      // children (stripe feeds) it accepts
+	ratio    float64  // upload ÷ stream rate
 
 	// Driver.
 	parents []int32   // per stripe: the parent, noPeer for none

@@ -34,14 +34,39 @@ type stream struct {
 	start    time.Time // capture time of slice 0
 
 	// signed is every chunk encoding made in the last keepSigned slices,
-	// by the address of its first byte, with its length: the fast
-	// verifier's set (see verify). bySeq lists them per slice, oldest
-	// first, for eviction.
-	signed map[*byte]int
-	// parsed holds the chunk each remembered encoding was made from, so
-	// nodes share one parse (swarm.Config.Parse).
-	parsed map[*byte]*wire.Chunk
+	// by the address of its first byte, with its length — the fast
+	// verifier's set (see verify) — and the chunk it was made from, so
+	// nodes share one parse (swarm.Config.Parse). bySeq lists them per
+	// slice, oldest first, for eviction.
+	signed map[*byte]made
 	bySeq  [][]*byte
+	// last is the entry of signed looked up last (lastAt its key; nil:
+	// none): a node parses a chunk and then verifies it, one lookup.
+	lastAt *byte
+	last   made
+}
+
+// made is a chunk encoding the origin made: its length and its chunk.
+type made struct {
+	n int
+	c *wire.Chunk
+}
+
+// lookup returns the entry of signed for raw, if raw is one the origin
+// made (the very buffer, at its full length).
+func (s *stream) lookup(raw []byte) (*wire.Chunk, bool) {
+	if len(raw) == 0 {
+		return nil, false
+	}
+	p := &raw[0]
+	if p != s.lastAt {
+		m, ok := s.signed[p]
+		if !ok {
+			return nil, false
+		}
+		s.lastAt, s.last = p, m
+	}
+	return s.last.c, s.last.n == len(raw)
 }
 
 // keepSigned is how long the fast verifier remembers a chunk: far longer
@@ -68,7 +93,7 @@ func newStream(cfg *Config, key ed25519.PrivateKey, channel string, start time.T
 	size = max(rtpHeader+16, min(size, 65000))
 	return &stream{channel: channel, key: key, k: cfg.Stripes, slice: cfg.Slice, keyEvery: m,
 		keyPkts: keyPkts, pkts: pkts, pktSize: size, start: start,
-		signed: make(map[*byte]int), parsed: make(map[*byte]*wire.Chunk)}
+		signed: make(map[*byte]made)}
 }
 
 // verify is the simulator's cheap stand-in for the Ed25519 check
@@ -78,10 +103,7 @@ func newStream(cfg *Config, key ed25519.PrivateKey, channel string, start time.T
 // tampered copy is another buffer and fails, even a byte-identical one;
 // a buffer modified in place is not caught (no simulated node does that).
 func (s *stream) verify(raw []byte) error {
-	if len(raw) == 0 {
-		return errNotSigned
-	}
-	if n, ok := s.signed[&raw[0]]; !ok || n != len(raw) {
+	if _, ok := s.lookup(raw); !ok {
 		return errNotSigned
 	}
 	return nil
@@ -91,10 +113,8 @@ func (s *stream) verify(raw []byte) error {
 // remembered encodings (shared by every node: they never modify it), and
 // parses raw otherwise (a tampered copy then fails verification).
 func (s *stream) parse(raw []byte) (*wire.Chunk, error) {
-	if len(raw) > 0 {
-		if n, ok := s.signed[&raw[0]]; ok && n == len(raw) {
-			return s.parsed[&raw[0]], nil
-		}
+	if c, ok := s.lookup(raw); ok {
+		return c, nil
 	}
 	return wire.ParseChunk(raw)
 }
@@ -104,15 +124,16 @@ func (s *stream) parse(raw []byte) (*wire.Chunk, error) {
 func (s *stream) remember(raws [][]byte, chunks []*wire.Chunk) {
 	ptrs := make([]*byte, 0, len(raws))
 	for i, raw := range raws {
-		s.signed[&raw[0]] = len(raw)
-		s.parsed[&raw[0]] = chunks[i]
+		s.signed[&raw[0]] = made{len(raw), chunks[i]}
 		ptrs = append(ptrs, &raw[0])
 	}
 	s.bySeq = append(s.bySeq, ptrs)
 	if keep := int(keepSigned/s.slice) + 1; len(s.bySeq) > keep {
 		for _, p := range s.bySeq[0] {
 			delete(s.signed, p)
-			delete(s.parsed, p)
+			if p == s.lastAt {
+				s.lastAt = nil
+			}
 		}
 		s.bySeq[0] = nil
 		s.bySeq = s.bySeq[1:]

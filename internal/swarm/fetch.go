@@ -26,7 +26,7 @@ func (n *Node) checkParents(now time.Time) time.Time {
 	var next time.Time
 	for s := range n.stripes {
 		st := &n.stripes[s]
-		if st.parent == "" || (s > 0 && n.stripes[s-1].parent == st.parent) {
+		if st.parent == "" || (s > 0 && sameID(n.stripes[s-1].parent, st.parent)) {
 			continue // none, or judged with the previous stripe
 		}
 		var t time.Time
@@ -66,7 +66,7 @@ func (n *Node) checkParents(now time.Time) time.Time {
 // feeds; ok is false when none received anything.
 func (n *Node) parentNewest(parent NodeID) (newest uint64, ok bool) {
 	for s := range n.stripes {
-		if st := &n.stripes[s]; st.parent == parent && st.seen {
+		if st := &n.stripes[s]; st.seen && sameID(st.parent, parent) {
 			newest, ok = max(newest, st.newest), true
 		}
 	}
@@ -177,7 +177,7 @@ func (n *Node) scanFetches(now time.Time) time.Time {
 		// (else above), without a lookup per seq.
 		j, _ := n.find(lo)
 		below := j - 1 // index of the nearest held slot below seq; -1: none
-		full := uint16(1)<<n.k - 1
+		full := n.full()
 		for seq := lo; seq <= hi && seq-lo < maxFetchScan; seq++ {
 			held := -1 // index of seq's slot; -1: not held
 			if j < len(n.idx) && n.idx[j].seq == seq {

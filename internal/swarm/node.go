@@ -141,8 +141,8 @@ func (n *Node) HandleChunk(now time.Time, from NodeID, raw []byte) error {
 		return n.bad(now, from, fmt.Errorf("%w: chunk of stripe %d of %d, channel has %d stripes", ErrBadChunk, c.Stripe, c.Stripes, n.k))
 	}
 	// A byte-identical copy of a held chunk needs no second verification.
-	if sl := n.slot(c.Seq); sl != nil && sl.raws[c.Stripe] != nil && bytes.Equal(sl.raws[c.Stripe], raw) {
-		n.judgeLag(now, from, sl, int(c.Stripe))
+	if i, ok := n.find(c.Seq); ok && n.idx[i].held&(1<<c.Stripe) != 0 && bytes.Equal(n.win[i].raws[c.Stripe], raw) {
+		n.judgeLag(now, from, n.win[i], int(c.Stripe))
 		n.duplicate(now, from)
 		n.step(now)
 		return nil
@@ -236,7 +236,7 @@ func (n *Node) heard(now time.Time, from NodeID) {
 		return
 	}
 	for s := range n.stripes {
-		if st := &n.stripes[s]; st.parent == from {
+		if st := &n.stripes[s]; sameID(st.parent, from) {
 			if !st.up {
 				n.gen++
 			}

@@ -67,8 +67,11 @@ func (n *Node) advancePlayout(now time.Time) time.Time {
 		if !ok {
 			return time.Time{}
 		}
-		sl := n.slot(p.next)
-		complete := sl != nil && sl.have == n.k
+		var sl *slot // the slot of p.next when complete
+		if i, ok := n.find(p.next); ok && n.idx[i].held == n.full() {
+			sl = n.win[i]
+		}
+		complete := sl != nil
 		switch {
 		case complete && !sl.doneAt.After(due):
 			// Complete in time: play it when due.

@@ -43,6 +43,15 @@ type entry struct {
 // captureTime is the entry's capture time, equal to its slot's capture.
 func (e *entry) captureTime() time.Time { return time.Unix(0, e.capture) }
 
+// full is the mask of all stripes held.
+func (n *Node) full() uint16 { return uint16(1)<<n.k - 1 }
+
+// sameID is a == b, settling the usual unequal pair by their last bytes
+// before comparing whole strings.
+func sameID(a, b NodeID) bool {
+	return len(a) == len(b) && (len(a) == 0 || a[len(a)-1] == b[len(b)-1]) && a == b
+}
+
 // maxSpare bounds the evicted slots kept for reuse.
 const maxSpare = 4
 
@@ -152,7 +161,7 @@ func (n *Node) accept(now time.Time, from NodeID, c *wire.Chunk, raw []byte, cou
 		sl.doneAt = now
 	}
 	if counted {
-		if from != "" && from == n.cfg.Origin {
+		if from != "" && sameID(from, n.cfg.Origin) {
 			n.stats.OriginBytesIn += uint64(len(raw))
 		} else {
 			n.stats.P2PBytesIn += uint64(len(raw))
@@ -214,7 +223,7 @@ func (n *Node) sendTo(ch *child, sl *slot, s int, from NodeID) {
 		sl.sent = append(sl.sent, make([]uint16, ch.ci+1-len(sl.sent))...)
 	}
 	sl.sent[ch.ci] |= bit
-	if ch.id == from && from != "" {
+	if from != "" && sameID(ch.id, from) {
 		return
 	}
 	raw := sl.raws[s]
@@ -227,12 +236,12 @@ func (n *Node) evict() {
 	cutoff := n.newestCap.Add(-n.cfg.Window)
 	limit := n.maxSlots()
 	i := 0
-	for ; i < len(n.win); i++ {
-		sl := n.win[i]
-		if !sl.capture.Before(cutoff) && len(n.win)-i <= limit {
+	for ; i < len(n.idx); i++ {
+		e := &n.idx[i]
+		if !e.captureTime().Before(cutoff) && len(n.idx)-i <= limit {
 			break
 		}
-		n.unfetchSeq(sl.seq)
+		n.unfetchSeq(e.seq)
 		n.gen++
 	}
 	if i > 0 {
@@ -274,7 +283,7 @@ type lagCount struct {
 // chunk already); Config.LagSlices of them in a row lose the parent. A
 // chunk in time resets the count. The origin is never judged.
 func (n *Node) judgeLag(now time.Time, from NodeID, sl *slot, s int) {
-	if n.cfg.LagSlices == 0 || from == "" || from == n.cfg.Origin || n.stripes[s].parent != from {
+	if n.cfg.LagSlices == 0 || from == "" || sameID(from, n.cfg.Origin) || !sameID(n.stripes[s].parent, from) {
 		return
 	}
 	if sl.chunks[s] == nil || sl.fetched&(1<<s) == 0 {
