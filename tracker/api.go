@@ -226,6 +226,24 @@ type ChannelSummary struct {
 	Viewers int    `json:"viewers"`
 }
 
+// PlacementStats are a channel's placement counters since its placer
+// was built (Tracker.Placement).
+type PlacementStats struct {
+	Placer string `json:"placer"`
+	Rounds uint64 `json:"rounds"`
+	// EdgesChanged sums the rounds' parent changes of peers present
+	// before and after the round; MaxEdgesChanged is the largest round.
+	EdgesChanged    uint64 `json:"edges_changed"`
+	MaxEdgesChanged int    `json:"max_edges_changed"`
+	// Relayed sums the edges placed as needing the relay (no direct
+	// path between the pair's NATs), over all rounds.
+	Relayed uint64 `json:"relayed"`
+	// Deficit is the last round's count of stripes with no parent.
+	Deficit int `json:"deficit"`
+	// RoundSeconds is the summed wall time of the rounds.
+	RoundSeconds float64 `json:"round_seconds"`
+}
+
 // ChannelList is the body of GET /v1/channels, sorted by name.
 type ChannelList struct {
 	Channels []ChannelSummary `json:"channels"`

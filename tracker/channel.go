@@ -67,6 +67,7 @@ type channel struct {
 	roundNanos   int64 // summed wall time of rounds (set by the shell)
 	lastRoundNs  int64
 	edgesChanged uint64
+	maxMoved     int // the most edges one round changed
 	lastPlan     chandelier.Plan
 }
 
@@ -291,6 +292,7 @@ func (ch *channel) round(now time.Time) chandelier.Plan {
 	}
 	ch.rounds++
 	ch.edgesChanged += uint64(plan.Moved)
+	ch.maxMoved = max(ch.maxMoved, plan.Moved)
 	ch.lastPlan = plan
 	return plan
 }

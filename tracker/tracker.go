@@ -279,6 +279,20 @@ func (t *Tracker) Channel(name string) (ChannelInfo, error) {
 	return ch.info, nil
 }
 
+// Placement returns a channel's placement counters.
+func (t *Tracker) Placement(name string) (PlacementStats, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	ch, ok := t.channels[name]
+	if !ok {
+		return PlacementStats{}, fmt.Errorf("%w: %q", ErrUnknownChannel, truncate(name))
+	}
+	return PlacementStats{
+		Placer: ch.kind, Rounds: ch.rounds, EdgesChanged: ch.edgesChanged, MaxEdgesChanged: ch.maxMoved,
+		Deficit: ch.lastPlan.Deficit, RoundSeconds: float64(ch.roundNanos) / 1e9,
+	}, nil
+}
+
 // Join places a peer in a channel's stripe trees: it runs a placement
 // round at once, so the answer carries a parent and backups for every
 // stripe that has a free slot. A stripe no peer can feed yet has a zero

@@ -55,6 +55,36 @@ type Overlay struct {
 	MergeMessagesPerPeer *float64 `json:"merge_messages_per_peer"`
 }
 
+// Placement holds the stripe placement's figures (the simulator fills
+// it; null elsewhere): where the cross-ISP bytes came from, and how much
+// the tracker's rounds changed the trees.
+type Placement struct {
+	// CrossISPTreeBytes: pushed live along the tracker's tree edges.
+	CrossISPTreeBytes int64 `json:"cross_isp_tree_bytes"`
+	// CrossISPBackupBytes: pushed live along edges a peer's own repair
+	// switch chose (a backup), until the tracker placed it again.
+	CrossISPBackupBytes int64 `json:"cross_isp_backup_bytes"`
+	// CrossISPCatchupBytes: the backlog a new edge sent (slices the
+	// origin had published before the edge was made).
+	CrossISPCatchupBytes int64 `json:"cross_isp_catchup_bytes"`
+	// CrossISPStaleBytes: sent by a parent the child had already left.
+	CrossISPStaleBytes int64 `json:"cross_isp_stale_bytes"`
+	// CatchupBytes: all P2P catch-up bytes, cross-ISP or not.
+	CatchupBytes int64 `json:"catchup_bytes"`
+	// CrossISPEdgeShare: tree edges between peers of different ISPs ÷
+	// all tree edges between peers, over the periodic samples.
+	CrossISPEdgeShare *float64 `json:"cross_isp_edge_share"`
+	// Rounds: placement rounds the tracker ran (join batches included).
+	Rounds int64 `json:"rounds"`
+	// EdgesChangedPerRound: parent changes of peers present before and
+	// after a round, mean over rounds; EdgesChangedMax the largest round.
+	EdgesChangedPerRound *float64 `json:"edges_changed_per_round"`
+	EdgesChangedMax      int      `json:"edges_changed_max"`
+	// RelayedPlacements: tree edges the tracker placed knowing that the
+	// pair needs the relay (no direct path between their NATs).
+	RelayedPlacements int64 `json:"relayed_placements"`
+}
+
 // Hops summarises lookup path lengths.
 type Hops struct {
 	Mean float64 `json:"mean"`
@@ -88,6 +118,7 @@ type Report struct {
 	ControlOverhead         *float64     `json:"control_overhead"`
 	TraceHash               *string      `json:"trace_hash"`
 	Overlay                 *Overlay     `json:"overlay"`
+	Placement               *Placement   `json:"placement"`
 	WallS                   float64      `json:"wall_s"`
 }
 

@@ -3,6 +3,8 @@ package sim
 import (
 	"testing"
 	"time"
+
+	"github.com/swarmtv/swarmtv/internal/report"
 )
 
 // Issue 4's acceptance scenarios, scaled down for the suite (the full
@@ -41,6 +43,20 @@ func TestAcceptanceSteady(t *testing.T) {
 	if *bl.Continuity >= *ch.Continuity || bl.TreeDepth.Mean <= 2*ch.TreeDepth.Mean {
 		t.Errorf("the baseline (continuity %.4f, depth %.2f) is not worse than chandelier (%.4f, %.2f)",
 			*bl.Continuity, bl.TreeDepth.Mean, *ch.Continuity, ch.TreeDepth.Mean)
+	}
+	// Every cross-ISP byte has a cause.
+	for _, r := range []struct {
+		name string
+		pl   *report.Placement
+		all  int64
+	}{{"chandelier", ch.Placement, *ch.CrossISPBytes}, {"baseline", bl.Placement, *bl.CrossISPBytes}} {
+		if r.pl == nil || r.pl.Rounds == 0 {
+			t.Fatalf("%s: no placement figures: %+v", r.name, r.pl)
+		}
+		sum := r.pl.CrossISPTreeBytes + r.pl.CrossISPBackupBytes + r.pl.CrossISPCatchupBytes + r.pl.CrossISPStaleBytes
+		if sum != r.all {
+			t.Errorf("%s: cross-ISP bytes by cause sum to %d, not %d", r.name, sum, r.all)
+		}
 	}
 	// ISP locality: well below the ISP-blind baseline.
 	if float64(*ch.CrossISPBytes) > 0.3*float64(*bl.CrossISPBytes) {

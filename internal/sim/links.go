@@ -84,6 +84,7 @@ func (s *Sim) setStripe(p *peer, st int, q int32) {
 		return
 	}
 	p.parents[st] = q
+	p.since[st], p.viaBackup[st] = s.nextSeq, false
 	p.node.SetParent(s.t(s.now), st, s.idOrNone(q))
 	bit := uint16(1) << st
 	if old != noPeer {
@@ -158,6 +159,7 @@ func (s *Sim) repair(p *peer, st int, lost int32) (tracker.StripeSwitch, bool) {
 	}
 	q := s.index(swarm.NodeID(next))
 	s.setStripe(p, st, q)
+	p.viaBackup[st] = true
 	return tracker.StripeSwitch{Stripe: st, Parent: next}, true
 }
 

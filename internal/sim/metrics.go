@@ -12,6 +12,7 @@ import (
 	"github.com/swarmtv/swarmtv/internal/report"
 	"github.com/swarmtv/swarmtv/internal/swarm"
 	"github.com/swarmtv/swarmtv/internal/wire"
+	"github.com/swarmtv/swarmtv/tracker"
 )
 
 // lagBuckets is the range of the lag histogram: 1 ms buckets up to 10
@@ -42,6 +43,39 @@ type metrics struct {
 	fetchRefused         int64     // fetches the origin refused over its fetch budget
 	isps                 []ispRing // by slot: ISPs a chunk reached
 	k                    int
+
+	// Placement accounting: P2P bytes by why they were sent (all of
+	// them, and those crossing ISP borders), tree edges sampled, and
+	// the counters of trackers replaced by a restart.
+	cause             [numCauses]causeBytes
+	edges, crossEdges int64
+	placementBefore   tracker.PlacementStats
+}
+
+// Why a P2P chunk was sent.
+const (
+	causeTree    = iota // live, along the tracker's edge
+	causeBackup         // live, along an edge a repair switch chose
+	causeCatchup        // a new edge's backlog
+	causeStale          // from a parent the child had left
+	numCauses
+)
+
+// causeBytes counts the P2P bytes of one cause.
+type causeBytes struct{ all, cross int64 }
+
+// causeOf says why a sent b the chunk id.
+func causeOf(a, b *peer, id wire.ID) int {
+	st := int(id.Stripe)
+	switch {
+	case st >= len(b.parents) || b.parents[st] != a.idx:
+		return causeStale
+	case id.Seq < b.since[st]:
+		return causeCatchup
+	case b.viaBackup[st]:
+		return causeBackup
+	}
+	return causeTree
 }
 
 // ispRing records which ISPs received one slice's chunks, for the
@@ -72,8 +106,11 @@ func (m *metrics) sent(a, b *peer, id wire.ID, size int) {
 		m.originEgress += int64(size)
 	} else {
 		m.p2p += int64(size)
+		c := &m.cause[causeOf(a, b, id)]
+		c.all += int64(size)
 		if a.isp != b.isp {
 			m.crossISP += int64(size)
+			c.cross += int64(size)
 		}
 	}
 	r := &m.isps[id.Seq%uint64(len(m.isps))]
@@ -242,6 +279,12 @@ func (s *Sim) check() {
 				}
 				depth[stack[k]] = d
 			}
+			if q := s.peers[i].parents[st]; q > originIdx && s.peers[q].alive {
+				s.m.edges++
+				if s.peers[q].isp != s.peers[i].isp {
+					s.m.crossEdges++
+				}
+			}
 			if depth[i] > 0 {
 				s.m.depthSum += float64(depth[i])
 				s.m.depthN++
@@ -394,8 +437,45 @@ func (s *Sim) report() *report.Report {
 		r.Savings, r.Continuity, r.RebufferRatio, r.StartupMs, r.LagMs, r.RepairMs = nil, nil, nil, nil, nil, nil
 		r.TreeDepth, r.CrossISPBytes, r.CrossISPLowerBoundBytes, r.NAT, r.ControlOverhead = nil, nil, nil, nil, nil
 	}
+	if s.cfg.Media {
+		r.Placement = s.placementReport()
+	}
 	s.ovReport(r)
 	return r
+}
+
+// placementReport fills the report's placement section.
+func (s *Sim) placementReport() *report.Placement {
+	m := &s.m
+	ps := s.placementStats()
+	pl := &report.Placement{
+		CrossISPTreeBytes:    m.cause[causeTree].cross,
+		CrossISPBackupBytes:  m.cause[causeBackup].cross,
+		CrossISPCatchupBytes: m.cause[causeCatchup].cross,
+		CrossISPStaleBytes:   m.cause[causeStale].cross,
+		CatchupBytes:         m.cause[causeCatchup].all,
+		CrossISPEdgeShare:    report.Ratio(float64(m.crossEdges), float64(m.edges)),
+		Rounds:               int64(ps.Rounds),
+		EdgesChangedPerRound: report.Ratio(float64(ps.EdgesChanged), float64(ps.Rounds)),
+		EdgesChangedMax:      ps.MaxEdgesChanged,
+		RelayedPlacements:    int64(ps.Relayed),
+	}
+	return pl
+}
+
+// placementStats sums the tracker's placement counters over its
+// restarts.
+func (s *Sim) placementStats() tracker.PlacementStats {
+	ps := s.m.placementBefore
+	if s.tr != nil {
+		if cur, err := s.tr.Placement(channelName); err == nil {
+			ps.Rounds += cur.Rounds
+			ps.EdgesChanged += cur.EdgesChanged
+			ps.MaxEdgesChanged = max(ps.MaxEdgesChanged, cur.MaxEdgesChanged)
+			ps.Relayed += cur.Relayed
+		}
+	}
+	return ps
 }
 
 // human formats a byte count.

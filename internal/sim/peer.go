@@ -69,6 +69,14 @@ type peer struct {
 	gapLost   uint64 // slices skipped between two played ones
 	lastSeq   uint64
 	firstPlay int64 // -1 until the first slice plays
+
+	// Placement accounting. since is, per stripe, the first slice the
+	// origin had not yet published when the stripe's parent was set: a
+	// chunk of an older slice from that parent is catch-up (the backlog
+	// a new edge sends, or a lagging parent's first chunks). viaBackup
+	// marks a parent chosen by the peer's own repair switch.
+	since     []uint64
+	viaBackup []bool
 }
 
 // nodeID returns the node ID of peer index i: 32 hex digits, which sort

@@ -192,6 +192,7 @@ func (s *Sim) addPeer(at int64) *peer {
 	for st := range p.parents {
 		p.parents[st] = noPeer
 	}
+	p.since, p.viaBackup = make([]uint64, s.cfg.Stripes), make([]bool, s.cfg.Stripes)
 	// Stripe feeds: the upload kept per feed is a stripe's rate times
 	// the headroom.
 	p.capacity = min(tracker.MaxPeerCapacity, int(ratio*float64(s.cfg.Stripes)/s.cfg.Headroom))
@@ -314,6 +315,7 @@ func (s *Sim) TransientCycles() int { return s.m.transientCycles }
 func (s *Sim) Events() uint64 { return s.events }
 
 func (s *Sim) newTracker() error {
+	s.m.placementBefore = s.placementStats() // a restart: keep the old tracker's counters
 	tr, err := tracker.New(tracker.Config{
 		HeartbeatInterval: s.cfg.Heartbeat,
 		Now:               func() time.Time { return s.t(s.now) },

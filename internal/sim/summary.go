@@ -44,6 +44,13 @@ func WriteSummary(w io.Writer, r *report.Report, events uint64) {
 	if r.CrossISPBytes != nil && r.CrossISPLowerBoundBytes != nil {
 		fmt.Fprintf(tw, "cross-ISP bytes\t%s (lower bound %s)\n", human(*r.CrossISPBytes), human(*r.CrossISPLowerBoundBytes))
 	}
+	if pl := r.Placement; pl != nil {
+		fmt.Fprintf(tw, "cross-ISP by cause\ttree %s  backup %s  catch-up %s  stale %s (edges crossing %s)\n",
+			human(pl.CrossISPTreeBytes), human(pl.CrossISPBackupBytes), human(pl.CrossISPCatchupBytes),
+			human(pl.CrossISPStaleBytes), f(pl.CrossISPEdgeShare, "%.4f"))
+		fmt.Fprintf(tw, "placement rounds\t%d, edges changed per round %s (max %d), relayed placements %d; catch-up bytes %s\n",
+			pl.Rounds, f(pl.EdgesChangedPerRound, "%.1f"), pl.EdgesChangedMax, pl.RelayedPlacements, human(pl.CatchupBytes))
+	}
 	if n := r.NAT; n != nil {
 		fmt.Fprintf(tw, "connections\tdirect %d  relayed %d  failed %d\n", n.Direct, n.Relayed, n.Failed)
 	}
