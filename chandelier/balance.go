@@ -23,9 +23,17 @@ func (o *Optimizer) rebalance() {
 			}
 		}
 	}
+	n := len(o.byID)
+	needAll := n + n/20 + 1 - o.cfg.OriginFeeds/K
+	for s := range K {
+		if o.total[s] < needAll {
+			short = true
+		}
+	}
 	if !short {
 		return
 	}
+	defer o.rebalanceGlobal(needAll)
 	// Candidates per ISP: leaf-only peers with upload, then forwarders by
 	// how many children they would orphan.
 	spare := make([][]int32, len(o.isps))
@@ -85,4 +93,58 @@ func (o *Optimizer) setInterior(i int32, s int) {
 	st.supply[s] += int(x.feeds)
 	o.total[s] += int(x.feeds)
 	st.interior[s]++
+}
+
+// rebalanceGlobal keeps every stripe supplied across the whole swarm
+// when ISPs are too small to supply each of their stripes alone (many
+// small ISPs): a stripe whose forwarders offer fewer than need feeds
+// gets a leaf-only peer with upload, else a forwarder of a stripe with
+// surplus (the one with the fewest children first), from any ISP.
+func (o *Optimizer) rebalanceGlobal(need int) {
+	K := o.cfg.Stripes
+	var spare, fwd []int32
+	for s := range K {
+		if o.total[s] >= need {
+			continue
+		}
+		if spare == nil && fwd == nil {
+			for i := int32(1); int(i) < len(o.nodes); i++ {
+				x := &o.nodes[i]
+				switch {
+				case !x.alive || x.feeds == 0:
+				case x.interior < 0:
+					spare = append(spare, i)
+				default:
+					fwd = append(fwd, i)
+				}
+			}
+			slices.SortFunc(fwd, func(a, b int32) int {
+				return cmp.Or(cmp.Compare(len(o.nodes[a].kids), len(o.nodes[b].kids)), cmp.Compare(a, b))
+			})
+		}
+		for o.total[s] < need {
+			if n := len(spare); n > 0 {
+				i := spare[n-1]
+				spare = spare[:n-1]
+				o.setInterior(i, s)
+				continue
+			}
+			moved := false
+			for j, i := range fwd {
+				x := &o.nodes[i]
+				t := int(x.interior)
+				if t == s || t < 0 || o.total[t]-int(x.feeds) < need {
+					continue
+				}
+				o.dropInterior(i)
+				o.setInterior(i, s)
+				fwd = slices.Delete(fwd, j, j+1)
+				moved = true
+				break
+			}
+			if !moved {
+				break
+			}
+		}
+	}
 }

@@ -165,6 +165,11 @@ func (o *Optimizer) placeStripe(s int) {
 			if p != 0 && o.displaceOriginLeaf(i, &st) || o.displace(i, &st, o.slotDepth(p), o.nodes[i].isp) {
 				continue
 			}
+			// Before feeding it across an ISP border, swap NATs
+			// inside its ISP.
+			if (p < 0 || p > 0 && o.nodes[p].isp != o.nodes[i].isp) && o.rescueHome(i, &st) {
+				continue
+			}
 			if p < 0 { // nothing free in reach: any leaf will do
 				placed := false
 				for k := range o.isps {
@@ -248,6 +253,19 @@ func (o *Optimizer) improve(st *stripeState) {
 		}
 		base := int(x.isp) * int(numNAT)
 		sl, ok := o.best(o.heaps[base:base+int(numNAT)], x.nat, s)
+		if !ok && cross {
+			// No free slot at home it can reach: swap NATs inside
+			// its ISP (an easy leaf moves to a slot only it can use).
+			o.unlink(i, s)
+			if o.rescueHome(i, st) {
+				if o.hasSlot(p, s) {
+					o.pushSlot(p, s)
+				}
+				budget -= 2
+				continue
+			}
+			o.link(i, p, s)
+		}
 		if !ok || sl.i == i {
 			continue
 		}
@@ -506,6 +524,54 @@ func (o *Optimizer) displaceIn(i int32, st *stripeState, maxDepth int32, isp int
 		if k == *next {
 			*next = k + 1
 		}
+		o.settle(i, st)
+		return true
+	}
+	return false
+}
+
+// rescueHome places detached root i inside its own ISP when the ISP's
+// free slots are all behind parents i cannot reach (a symmetric or
+// port-restricted child when only symmetric parents have room, as
+// arrivals in mixed order leave it): a leaf of i's ISP that any such
+// parent can reach moves to the free slot, and i takes the leaf's place
+// under a home parent that can reach i. It costs two edges and keeps a
+// feed from crossing an ISP border. It reports whether i was placed.
+func (o *Optimizer) rescueHome(i int32, st *stripeState) bool {
+	s := st.s
+	x := &o.nodes[i]
+	base := int(x.isp) * int(numNAT)
+	var q slot
+	found := false
+	for pc := NAT(0); pc < numNAT; pc++ {
+		if o.compat[pc][x.nat] {
+			continue
+		}
+		if t, ok := o.top(&o.heaps[base+int(pc)], s); ok && !o.under(t.i, i, s) && (!found || t.before(q)) {
+			q, found = t, true
+		}
+	}
+	if !found {
+		return false
+	}
+	qc := o.nodes[q.i].nat
+	o.buildLeaves(st)
+	const probes = 256
+	list := st.leaves[x.isp]
+	for k, n := st.leafNext[x.isp], 0; k < len(list) && n < probes; k, n = k+1, n+1 {
+		e := list[k]
+		l := &o.nodes[e.i]
+		if !l.alive || l.depth[s] != e.depth || int(l.interior) == s || !o.compat[qc][l.nat] {
+			continue
+		}
+		pp := l.parent[s]
+		if pp < 0 || pp == q.i || !o.compat[o.natOf(pp)][x.nat] || pp > 0 && o.nodes[pp].isp != x.isp || o.under(pp, i, s) {
+			continue
+		}
+		o.unlink(e.i, s)
+		o.link(e.i, q.i, s)
+		o.settle(e.i, st)
+		o.link(i, pp, s)
 		o.settle(i, st)
 		return true
 	}
