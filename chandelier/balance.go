@@ -25,15 +25,24 @@ func (o *Optimizer) rebalance() {
 	}
 	n := len(o.byID)
 	needAll := n + n/20 + 1 - o.cfg.OriginFeeds/K
+	sum := 0
 	for s := range K {
-		if o.total[s] < needAll {
-			short = true
+		sum += o.total[s]
+	}
+	// Across the swarm, only when the upload suffices for every stripe
+	// (with scarce upload every stripe is short and moves cannot help).
+	if sum >= K*needAll {
+		for s := range K {
+			if o.total[s] < needAll {
+				short = true
+				defer o.rebalanceGlobal(needAll)
+				break
+			}
 		}
 	}
 	if !short {
 		return
 	}
-	defer o.rebalanceGlobal(needAll)
 	// Candidates per ISP: leaf-only peers with upload, then forwarders by
 	// how many children they would orphan.
 	spare := make([][]int32, len(o.isps))

@@ -165,11 +165,6 @@ func (o *Optimizer) placeStripe(s int) {
 			if p != 0 && o.displaceOriginLeaf(i, &st) || o.displace(i, &st, o.slotDepth(p), o.nodes[i].isp) {
 				continue
 			}
-			// Before feeding it across an ISP border, swap NATs
-			// inside its ISP.
-			if (p < 0 || p > 0 && o.nodes[p].isp != o.nodes[i].isp) && o.rescueHome(i, &st) {
-				continue
-			}
 			if p < 0 { // nothing free in reach: any leaf will do
 				placed := false
 				for k := range o.isps {
@@ -533,7 +528,8 @@ func (o *Optimizer) displaceIn(i int32, st *stripeState, maxDepth int32, isp int
 // rescueHome places detached root i inside its own ISP when the ISP's
 // free slots are all behind parents i cannot reach (a symmetric or
 // port-restricted child when only symmetric parents have room, as
-// arrivals in mixed order leave it): a leaf of i's ISP that any such
+// arrivals in mixed order leave it). [Optimizer.improve] calls it for
+// peers fed across a border, within its budget of moves: a leaf of i's ISP that any such
 // parent can reach moves to the free slot, and i takes the leaf's place
 // under a home parent that can reach i. It costs two edges and keeps a
 // feed from crossing an ISP border. It reports whether i was placed.
