@@ -511,6 +511,7 @@ func (s *Sim) process(p *peer) {
 		if len(rd.Lost) > 0 {
 			s.lostParents(p, rd.Lost)
 		}
+		p.node.Recycle(rd)
 	}
 	s.arm(p)
 }

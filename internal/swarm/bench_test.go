@@ -79,7 +79,9 @@ func benchSteady(b *testing.B, nodesN int) {
 		at := st.Capture(seq).Add(50*time.Millisecond + time.Duration(j%k)*time.Millisecond)
 		for dl := n.NextDeadline(); !dl.IsZero() && !dl.After(at); dl = n.NextDeadline() {
 			n.Tick(dl)
-			played += len(n.Ready().Play)
+			r := n.Ready()
+			played += len(r.Play)
+			n.Recycle(r)
 		}
 		if err := n.HandleChunk(at, "P", raws[j]); err != nil {
 			b.Fatal(err)
@@ -87,6 +89,7 @@ func benchSteady(b *testing.B, nodesN int) {
 		r := n.Ready()
 		sends += len(r.Sends)
 		played += len(r.Play)
+		n.Recycle(r)
 	}
 	b.StopTimer()
 	if b.N >= 4*nodesN*len(raws) && (sends < b.N || played == 0) {

@@ -415,6 +415,39 @@ func (n *Node) Ready() Ready {
 	return r
 }
 
+// Recycle hands back a Ready the caller has finished with, so the node
+// reuses its slices' storage for later outputs instead of allocating new
+// ones (the simulator, which drains millions, does). Neither r nor
+// anything its slices hold (a Slice's Packets) may be used afterwards.
+// Recycling is optional.
+func (n *Node) Recycle(r Ready) {
+	if n.ready.Sends == nil {
+		n.ready.Sends = recycled(r.Sends)
+	}
+	if n.ready.Fetches == nil {
+		n.ready.Fetches = recycled(r.Fetches)
+	}
+	if n.ready.Play == nil {
+		n.ready.Play = recycled(r.Play)
+	}
+	if n.ready.CutOff == nil {
+		n.ready.CutOff = recycled(r.CutOff)
+	}
+	if n.ready.Lost == nil {
+		n.ready.Lost = recycled(r.Lost)
+	}
+}
+
+// recycled returns s emptied and cleared (no references kept), or nil
+// when it has no storage.
+func recycled[T any](s []T) []T {
+	if cap(s) == 0 {
+		return nil
+	}
+	clear(s)
+	return s[:0]
+}
+
 // HasReady reports whether Ready has anything to hand out.
 func (n *Node) HasReady() bool {
 	r := &n.ready

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -1136,5 +1137,39 @@ func TestResyncAfterLongOutage(t *testing.T) {
 	s := n.Stats()
 	if s.Resyncs != 1 || s.LostSlices != first.Seq-cutFrom || s.PlayedSlices != uint64(len(played)) {
 		t.Fatalf("stats %+v; first after the outage %d", s, first.Seq)
+	}
+}
+
+// A node given its drained Ready back (Recycle) hands out the same
+// outputs as one that is not, and nothing recycled leaks into them.
+func TestRecycleSameOutputs(t *testing.T) {
+	st := swarmtest.NewStream(testChannel, 4, epoch)
+	a, b := directNode(t, st, nil), directNode(t, st, nil)
+	for _, n := range []*Node{a, b} {
+		if err := n.AddChild(epoch, "C", wire.Hello{Channel: testChannel, Stripes: 0xf}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sends, played := 0, 0
+	for seq := uint64(0); seq < 60; seq++ {
+		now := st.Capture(seq).Add(30 * time.Millisecond)
+		for _, n := range []*Node{a, b} {
+			n.Tick(now)
+			if seq%7 == 3 {
+				feed(t, n, st, now, "P", seq, 0, 2) // two stripes missing: fetched later
+			} else {
+				feed(t, n, st, now, "P", seq)
+			}
+		}
+		ra, rb := a.Ready(), b.Ready()
+		if fmt.Sprint(ra.Sends, ra.Fetches, seqsOf(ra.Play), ra.Lost) != fmt.Sprint(rb.Sends, rb.Fetches, seqsOf(rb.Play), rb.Lost) {
+			t.Fatalf("slice %d: recycled node gave %+v, other %+v", seq, ra, rb)
+		}
+		sends += len(ra.Sends)
+		played += len(ra.Play)
+		a.Recycle(ra)
+	}
+	if sends == 0 || played == 0 {
+		t.Fatalf("%d sends, %d slices played: nothing compared", sends, played)
 	}
 }
