@@ -30,7 +30,7 @@ type Node struct {
 	newestCap time.Time // latest capture accepted
 
 	stripes  []stripe            // by stripe index
-	children []*child            // sorted by id
+	children []child             // sorted by id (values: one array to read per chunk)
 	fetching []fetch             // outstanding fetches, with when they were asked
 	late     map[NodeID]lagCount // parent → slices in a row it sent after they were fetched (LagSlices)
 	play     playout             // playout clock (not in source mode)
@@ -273,7 +273,7 @@ func (n *Node) AddChild(now time.Time, id NodeID, h wire.Hello) error {
 	if h.Channel != n.cfg.Channel {
 		return fmt.Errorf("%w: hello for channel %q on %q", ErrWrongChannel, h.Channel, n.cfg.Channel)
 	}
-	i, found := slices.BinarySearchFunc(n.children, id, func(c *child, id NodeID) int {
+	i, found := slices.BinarySearchFunc(n.children, id, func(c child, id NodeID) int {
 		switch {
 		case c.id < id:
 			return -1
@@ -286,10 +286,10 @@ func (n *Node) AddChild(now time.Time, id NodeID, h wire.Hello) error {
 		if len(n.children) >= n.cfg.MaxChildren {
 			return fmt.Errorf("%w: %d children", ErrFull, len(n.children))
 		}
-		n.children = slices.Insert(n.children, i, &child{id: id, ci: n.freeChildIndex()})
+		n.children = slices.Insert(n.children, i, child{id: id, ci: n.freeChildIndex()})
 		n.gen++ // keepalives depend on having children
 	}
-	ch := n.children[i]
+	ch := &n.children[i]
 	ch.mask = h.Stripes & uint16(1<<n.k-1)
 	if len(n.win) > 0 && ch.mask != 0 {
 		start := n.backlogStart(h.From)
@@ -323,7 +323,7 @@ func (n *Node) backlogStart(from uint64) uint64 {
 // uses.
 func (n *Node) freeChildIndex() int {
 	for ci := 0; ; ci++ {
-		if !slices.ContainsFunc(n.children, func(c *child) bool { return c.ci == ci }) {
+		if !slices.ContainsFunc(n.children, func(c child) bool { return c.ci == ci }) {
 			return ci
 		}
 	}
@@ -331,7 +331,7 @@ func (n *Node) freeChildIndex() int {
 
 // RemoveChild unsubscribes id.
 func (n *Node) RemoveChild(id NodeID) {
-	i := slices.IndexFunc(n.children, func(c *child) bool { return c.id == id })
+	i := slices.IndexFunc(n.children, func(c child) bool { return c.id == id })
 	if i < 0 {
 		return
 	}

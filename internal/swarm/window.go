@@ -96,7 +96,24 @@ func (n *Node) newSlot() *slot {
 		n.spare = n.spare[:k-1]
 		return sl
 	}
+	if n.k <= smallK {
+		// One allocation: the slot and its stripes side by side.
+		s := &smallSlot{}
+		s.slot.chunks, s.slot.raws = s.chunks[:n.k], s.raws[:n.k]
+		return &s.slot
+	}
 	return &slot{chunks: make([]*wire.Chunk, n.k), raws: make([][]byte, n.k)}
+}
+
+// smallK is the most stripes a smallSlot holds.
+const smallK = 4
+
+// smallSlot is a slot with room for up to smallK stripes in the same
+// allocation.
+type smallSlot struct {
+	slot   slot
+	chunks [smallK]*wire.Chunk
+	raws   [smallK][]byte
 }
 
 // release keeps an evicted slot for reuse, cleared.
@@ -134,7 +151,7 @@ func (n *Node) accept(now time.Time, from NodeID, c *wire.Chunk, raw []byte, cou
 	if found {
 		sl = n.win[i]
 	}
-	if sl != nil && sl.chunks[s] != nil {
+	if found && n.idx[i].held&(1<<s) != 0 { // held: sl.chunks[s] != nil
 		n.judgeLag(now, from, sl, s)
 		n.duplicate(now, from)
 		return
@@ -197,8 +214,8 @@ func (n *Node) accept(now time.Time, from NodeID, c *wire.Chunk, raw []byte, cou
 		n.gen++ // a fetch slot is free
 	}
 
-	for _, ch := range n.children {
-		n.sendTo(ch, sl, s, from)
+	for j := range n.children {
+		n.sendTo(&n.children[j], sl, s, from)
 	}
 	if sl.have == n.k && sl.keyframe && !n.cfg.Source && !n.play.started {
 		n.startPlayout(sl)
