@@ -105,6 +105,10 @@ type Config struct {
 	// each when the one before has played its first slice, as the demo
 	// starts its peers (FlashCrowd is then ignored for them).
 	JoinSequential bool
+	// KeyframeFirst makes the stream's first slice a keyframe, as the
+	// demo's clip (and an encoder's first picture) is; else the first
+	// keyframe comes a keyframe interval in.
+	KeyframeFirst bool
 }
 
 // Chunk verification modes (Config.Verify).
@@ -422,6 +426,7 @@ var Options = []Option{
 	intOpt("peer-feeds", "stripe feeds every viewer accepts, like a real peer's capacity (0: its drawn upload ÷ headroom)", func(c *Config) *int { return &c.PeerFeeds }),
 	floatOpt("delay-scale", "multiplies every network delay (1: the model's internet; 0.01: loopback-like)", func(c *Config) *float64 { return &c.DelayScale }),
 	floatOpt("download-ratio", "every viewer's download ÷ stream rate (0: drawn)", func(c *Config) *float64 { return &c.DownloadRatio }),
+	boolOpt("keyframe-first", "the stream's first slice is a keyframe, as the demo's clip's is (false: the first comes a keyframe interval in)", func(c *Config) *bool { return &c.KeyframeFirst }),
 	boolOpt("join-sequential", "the initial viewers join one after another, each once the one before has played, as swarmtv demo starts its peers", func(c *Config) *bool { return &c.JoinSequential }),
 }
 

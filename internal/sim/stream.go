@@ -28,6 +28,7 @@ type stream struct {
 	k        int
 	slice    time.Duration
 	keyEvery uint64 // slices per keyframe interval
+	keyShift uint64 // keyEvery-1 when the first slice is a keyframe, else 0
 	keyPkts  int    // packets of a keyframe slice
 	pkts     int    // packets of another slice
 	pktSize  int
@@ -91,7 +92,11 @@ func newStream(cfg *Config, key ed25519.PrivateKey, channel string, start time.T
 	// Recompute the packet size so the bitrate holds with whole packets.
 	size := int(math.Round(perInterval / float64(keyPkts+int(m-1)*pkts)))
 	size = max(rtpHeader+16, min(size, 65000))
-	return &stream{channel: channel, key: key, k: cfg.Stripes, slice: cfg.Slice, keyEvery: m,
+	var shift uint64
+	if cfg.KeyframeFirst {
+		shift = m - 1
+	}
+	return &stream{channel: channel, key: key, k: cfg.Stripes, slice: cfg.Slice, keyEvery: m, keyShift: shift,
 		keyPkts: keyPkts, pkts: pkts, pktSize: size, start: start,
 		signed: make(map[*byte]made)}
 }
@@ -140,7 +145,10 @@ func (s *stream) remember(raws [][]byte, chunks []*wire.Chunk) {
 	}
 }
 
-func (s *stream) keyframe(seq uint64) bool { return seq%s.keyEvery == 0 }
+// keyframe reports whether slice seq starts at a keyframe: every
+// keyEvery-th slice, from slice keyEvery, or from the first (seq 1) with
+// Config.KeyframeFirst.
+func (s *stream) keyframe(seq uint64) bool { return (seq+s.keyShift)%s.keyEvery == 0 }
 
 // packets returns how many packets slice seq holds.
 func (s *stream) packets(seq uint64) int {
