@@ -53,6 +53,7 @@ replays it.`, stderr)
 		fs.Var(&simFlag{name: o.Name, def: defaults.Get(o.Name), set: &set}, o.Name, o.Usage)
 	}
 	scenario := fs.String("scenario", "", "YAML scenario `file`; flags override its settings")
+	likeDemo := fs.Int("like-demo", 0, "model `swarmtv demo --peers N --duration 60s` (the clip's rate, its stripes and capacities, loopback, peers joining one after another; see scenarios/demo-*.yaml); flags override it")
 	reportFile := fs.String("report", "", "write the swarmtv.report/v1 JSON report to this `file`")
 	quiet := fs.Bool("quiet", false, "no progress lines on stderr")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this `file` (go tool pprof)")
@@ -61,6 +62,16 @@ replays it.`, stderr)
 		return err
 	}
 	cfg := defaults
+	if *likeDemo != 0 && *scenario != "" {
+		return fmt.Errorf("give --like-demo or --scenario, not both")
+	}
+	if *likeDemo != 0 {
+		c, err := sim.LikeDemo(*likeDemo, 60*time.Second)
+		if err != nil {
+			return err
+		}
+		cfg = c
+	}
 	if *scenario != "" {
 		c, err := sim.LoadScenario(*scenario)
 		if err != nil {
