@@ -111,10 +111,36 @@ func (s *Sim) setStripe(p *peer, st int, q int32) {
 }
 
 // subscribe sends p's hello (its current stripes mask) to q after delay
-// plus the one-way delay.
+// plus the one-way delay. The slice it asks from is fixed now, as the
+// real driver fixes it when it starts the link (see helloFrom).
 func (s *Sim) subscribe(p, q *peer, delay int64) {
 	s.m.control += s.ctl.hello
-	s.push(event{at: s.now + delay + s.owd(p, q, p.relayedFrom(q.idx)), kind: evHello, node: q.idx, from: p.idx})
+	var from uint64
+	if l := p.link(q.idx); l != nil {
+		from = helloFrom(p.node, l.mask, s.cfg.Stripes)
+	}
+	s.push(event{at: s.now + delay + s.owd(p, q, p.relayedFrom(q.idx)), kind: evHello, node: q.idx, from: p.idx, aux: int64(from)})
+}
+
+// helloFrom is the slice a hello for the stripes in mask asks from, as
+// internal/transport's startLink computes it: the earliest slice missing
+// on those stripes (swarm.Node.NextMissing), or 0 — the parent's newest
+// keyframe on — when the node holds nothing of some stripe.
+func helloFrom(n *swarm.Node, mask uint16, stripes int) uint64 {
+	from := uint64(0)
+	for st := range stripes {
+		if mask&(1<<st) == 0 {
+			continue
+		}
+		m := n.NextMissing(st)
+		if m == 0 {
+			return 0
+		}
+		if from == 0 || m < from {
+			from = m
+		}
+	}
+	return from
 }
 
 // apply takes an assignment from the tracker: a parent and backups per
@@ -163,10 +189,10 @@ func (s *Sim) repair(p *peer, st int, lost int32) (tracker.StripeSwitch, bool) {
 	return tracker.StripeSwitch{Stripe: st, Parent: next}, true
 }
 
-// helloMask is the hello p sends q: the stripes it takes from q (the
-// backlog from the newest keyframe on, as the real driver asks).
-func helloMask(p *peer, q int32) wire.Hello {
-	h := wire.Hello{Channel: channelName}
+// helloMask is the hello p sends q: the stripes it takes from q, from
+// slice from on (0: the parent's newest keyframe on).
+func helloMask(p *peer, q int32, from uint64) wire.Hello {
+	h := wire.Hello{Channel: channelName, From: from}
 	if l := p.link(q); l != nil {
 		h.Stripes = l.mask
 	}

@@ -10,7 +10,7 @@ const (
 	evFetched                        // chunk raw fetched from the origin (from) arrives at node
 	evFetch                          // fetch of (aux, stripe) from node from arrives at the origin
 	evMissing                        // the origin's "missing (aux, stripe)" arrives at node
-	evHello                          // child from's hello arrives at parent node
+	evHello                          // child from's hello (aux: the slice it asks from) arrives at parent node
 	evLinkDown                       // node's connection to from is gone
 	evBye                            // child from unsubscribes from node
 	evJoin                           // node (re)joins: join request leaves

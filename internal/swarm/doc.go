@@ -36,8 +36,12 @@
 // it is stored, forwarded or played; a bad one cuts its sender off. New
 // chunks are kept for Config.Window of capture time and pushed at once to
 // every child subscribed to their stripe; a child never gets a chunk
-// twice, and a new child first gets the backlog from the newest keyframe
-// slice held (or from the slice its Hello names).
+// twice. A new child first gets a backlog of what it can use: from the
+// slice its Hello names, bounded to Config.MaxBacklog before the newest
+// held; or, when it names none, the group of pictures from the newest
+// keyframe held — or nothing but live chunks when the next keyframe is
+// expected within Config.KeyframeWait, so that it starts there, closer to
+// live, and no stale group holds up the live chunks behind it.
 //
 // Playout starts at the first keyframe slice held complete; slice s is
 // then due at capture(s) + skew + PlayoutDelay, where skew is the start

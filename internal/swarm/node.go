@@ -292,7 +292,7 @@ func (n *Node) AddChild(now time.Time, id NodeID, h wire.Hello) error {
 	ch := &n.children[i]
 	ch.mask = h.Stripes & uint16(1<<n.k-1)
 	if len(n.win) > 0 && ch.mask != 0 {
-		start := n.backlogStart(h.From)
+		start := n.backlogStart(now, h.From)
 		j, _ := n.find(start)
 		for _, sl := range n.win[j:] {
 			for s := 0; s < n.k; s++ {
@@ -306,17 +306,60 @@ func (n *Node) AddChild(now time.Time, id NodeID, h wire.Hello) error {
 	return nil
 }
 
-// backlogStart returns the first seq of a new child's backlog.
-func (n *Node) backlogStart(from uint64) uint64 {
+// backlogStart returns the first seq of a new child's backlog: only what
+// the child can use without holding up the live chunks queued behind it.
+//
+// A child that asks from a slice (from > 0) already plays or holds a
+// start keyframe: it gets the held slices from there, but none captured
+// more than MaxBacklog before the newest held — older ones it would get
+// too late, and it fetches what it misses at the margin.
+//
+// A child that holds nothing (from 0) needs a keyframe to start: it gets
+// the newest keyframe slice held and the slices after it, unless the next
+// keyframe is expected within KeyframeWait (the interval between the two
+// newest keyframes held, minus the newest's age) while the stream flows.
+// Then it gets only the live chunks and starts at that next keyframe,
+// closer to live, while a stale group of pictures does not delay the
+// live chunks queued behind it at every hop.
+func (n *Node) backlogStart(now time.Time, from uint64) uint64 {
+	newest := n.win[len(n.win)-1]
 	if from > 0 {
-		return max(from, n.win[0].seq)
+		lo := n.win[0]
+		if cut := newest.capture.Add(-n.cfg.MaxBacklog); lo.capture.Before(cut) {
+			j, _ := slices.BinarySearchFunc(n.win, cut, func(sl *slot, t time.Time) int {
+				return sl.capture.Compare(t)
+			})
+			if j < len(n.win) {
+				lo = n.win[j]
+			}
+		}
+		return max(from, lo.seq)
 	}
+	var kf, prev *slot
 	for i := len(n.win) - 1; i >= 0; i-- {
-		if n.win[i].keyframe {
-			return n.win[i].seq
+		if sl := n.win[i]; sl.keyframe {
+			if kf == nil {
+				kf = sl
+				continue
+			}
+			prev = sl
+			break
 		}
 	}
-	return n.win[0].seq // no keyframe held: everything held
+	switch {
+	case kf == nil:
+		return n.win[0].seq // no keyframe held: everything held
+	case prev == nil || n.cfg.KeyframeWait < 0:
+		return kf.seq // the keyframe interval is unknown, or never wait
+	}
+	age := newest.capture.Sub(kf.capture)
+	// Only while the stream flows (its newest slice came within two slice
+	// durations of now): a paused or ended stream brings no next keyframe.
+	flowing := now.Sub(newest.firstAt) <= 2*n.cfg.SliceDuration
+	if wait := kf.capture.Sub(prev.capture) - age; flowing && wait <= n.cfg.KeyframeWait {
+		return newest.seq + 1 // only live chunks: the next keyframe is near
+	}
+	return kf.seq
 }
 
 // freeChildIndex returns the smallest child index (child.ci) no child
@@ -495,25 +538,27 @@ func earliest(a, b time.Time) time.Time {
 }
 
 // NextMissing returns the slice a new parent of stripe should start its
-// backlog from (wire.Hello.From): the first slice still to be played —
-// from the newest keyframe held before playout starts — whose chunk of
-// the stripe is not held, or the one after the newest slice seen. It
-// returns 0 (the parent's newest keyframe on) when the node holds
-// nothing or the stripe is out of range. Asking from here rather than
-// from the parent's newest keyframe saves re-sending what the node
-// already holds.
+// backlog from (wire.Hello.From). Before playout starts it is the first
+// slice from the newest keyframe held whose chunk of the stripe is not
+// held (the node needs them all to start). Once playout runs it is the
+// slice after the newest held on the stripe — or the next slice to play,
+// if that is later: a hole before the stripe's newest chunk is fetched
+// at the margin rather than asked of the new parent, which would send
+// everything after it again. It returns 0 (the parent's newest keyframe
+// on) when the node holds nothing or the stripe is out of range.
 func (n *Node) NextMissing(stripe int) uint64 {
 	if stripe < 0 || stripe >= n.k || !n.seen || len(n.win) == 0 {
 		return 0
 	}
-	start := n.win[0].seq
-	switch {
-	case n.play.started:
-		start = max(start, n.play.next)
-	default:
-		if kf := n.newestKeyframe(); kf != nil {
-			start = kf.seq
+	if n.play.started {
+		if st := &n.stripes[stripe]; st.seen && st.newest >= n.play.next {
+			return st.newest + 1
 		}
+		return n.play.next
+	}
+	start := n.win[0].seq
+	if kf := n.newestKeyframe(); kf != nil {
+		start = kf.seq
 	}
 	seq := start
 	for i := 0; seq <= n.newestSeq && i < n.maxSlots(); seq, i = seq+1, i+1 {

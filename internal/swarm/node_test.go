@@ -325,7 +325,7 @@ func TestChildBacklog(t *testing.T) {
 	}{
 		{"newest keyframe", 0, 0b0101, 20},
 		{"from a seq", 15, 0b1111, 15},
-		{"from before the window", 1, 0b0010, 4}, // 4 is captured 2s before 24
+		{"from before the backlog bound", 1, 0b0010, 14}, // 14 is captured MaxBacklog (1s) before 24
 		{"bits beyond the stripes", 0, 0xfff0 | 0b1000, 20},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -998,8 +998,8 @@ func TestNextDeadlineIdle(t *testing.T) {
 	}
 }
 
-// A new parent of a stripe is asked from the first slice whose chunk of
-// that stripe the node lacks (wire.Hello.From), not from its newest
+// A new parent of a stripe is asked from the slice after the newest the
+// node holds on that stripe (wire.Hello.From), not from its newest
 // keyframe: the node already holds the rest.
 func TestNextMissing(t *testing.T) {
 	st := swarmtest.NewStream(testChannel, 2, epoch)
@@ -1030,8 +1030,11 @@ func TestNextMissing(t *testing.T) {
 	if got, want := n.NextMissing(0), kf+6; got != want {
 		t.Fatalf("stripe 0: NextMissing = %d, want %d (after the newest)", got, want)
 	}
-	if got, want := n.NextMissing(1), kf+1; got != want {
-		t.Fatalf("stripe 1: NextMissing = %d, want %d (its hole)", got, want)
+	// Playout runs: the hole at kf+1 is left to the margin fetch; a new
+	// parent is asked from after the stripe's newest chunk, not to send
+	// everything after the hole again.
+	if got, want := n.NextMissing(1), kf+4; got != want {
+		t.Fatalf("stripe 1: NextMissing = %d, want %d (after its newest)", got, want)
 	}
 	for _, bad := range []int{-1, 2} {
 		if got := n.NextMissing(bad); got != 0 {
@@ -1171,5 +1174,84 @@ func TestRecycleSameOutputs(t *testing.T) {
 	}
 	if sends == 0 || played == 0 {
 		t.Fatalf("%d sends, %d slices played: nothing compared", sends, played)
+	}
+}
+
+// Before playout starts, a new parent is asked from the first slice of
+// the newest keyframe's group that the node lacks on the stripe: it needs
+// them all to start.
+func TestNextMissingBeforeStart(t *testing.T) {
+	st := swarmtest.NewStream(testChannel, 2, epoch)
+	n := mustNew(t, testConfig(st))
+	kf := uint64(0)
+	for seq := uint64(1); seq < 40 && kf == 0; seq++ {
+		if st.Keyframe(seq) {
+			kf = seq
+		}
+	}
+	feed(t, n, st, epoch, "P", kf, 0)
+	feed(t, n, st, epoch, "P", kf+1, 0, 1)
+	feed(t, n, st, epoch, "P", kf+2, 0)
+	if got, want := n.NextMissing(1), kf; got != want {
+		t.Fatalf("stripe 1: NextMissing = %d, want %d (the keyframe it lacks)", got, want)
+	}
+	if got, want := n.NextMissing(0), kf+3; got != want {
+		t.Fatalf("stripe 0: NextMissing = %d, want %d (after the newest)", got, want)
+	}
+}
+
+// A child that holds nothing gets the group of pictures from the newest
+// keyframe, unless the next keyframe is expected within KeyframeWait:
+// then it gets only live chunks and starts at that keyframe.
+func TestBacklogKeyframeWait(t *testing.T) {
+	st := swarmtest.NewStream(testChannel, 4, epoch)
+	kf := []uint64{}
+	for seq := uint64(0); seq < 40; seq++ {
+		if st.Keyframe(seq) {
+			kf = append(kf, seq)
+		}
+	}
+	if len(kf) < 3 || kf[2]-kf[1] != 10 {
+		t.Fatalf("the test stream's keyframes %v are not 10 slices apart", kf)
+	}
+	for _, tt := range []struct {
+		name   string
+		newest uint64 // newest slice held
+		wait   time.Duration
+		want   uint64 // first seq sent; newest+1: live only
+	}{
+		{"young group", kf[2] + 4, 0, kf[2]},                          // next keyframe 600ms away
+		{"next keyframe near", kf[2] + 6, 0, kf[2] + 7},               // 400ms away
+		{"next keyframe near, no wait", kf[2] + 6, -1, kf[2]},         // KeyframeWait < 0: always the group
+		{"one keyframe held", kf[1] + 8, 0, kf[1]},                    // interval unknown
+		{"keyframe just made", kf[2], 0, kf[2]},                       // 1s away
+		{"longer wait", kf[2] + 3, 800 * time.Millisecond, kf[2] + 4}, // 700ms away
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := testConfig(st)
+			cfg.KeyframeWait = tt.wait
+			n := mustNew(t, cfg)
+			lo := kf[1]
+			for seq := lo; seq <= tt.newest; seq++ {
+				feed(t, n, st, st.Capture(seq), "P", seq)
+			}
+			n.Ready()
+			if err := n.AddChild(st.Capture(tt.newest), "C", wire.Hello{Channel: testChannel, Stripes: 0b1111}); err != nil {
+				t.Fatal(err)
+			}
+			r := n.Ready()
+			if tt.want > tt.newest {
+				if len(r.Sends) != 0 {
+					t.Fatalf("sent %d chunks, want none (live only)", len(r.Sends))
+				}
+			} else if len(r.Sends) == 0 || r.Sends[0].ID.Seq != tt.want || len(r.Sends) != int(tt.newest-tt.want+1)*4 {
+				t.Fatalf("sent %d chunks from %v, want %d from slice %d", len(r.Sends), r.Sends[0].ID, (tt.newest-tt.want+1)*4, tt.want)
+			}
+			// Live chunks follow either way.
+			feed(t, n, st, st.Capture(tt.newest+1), "P", tt.newest+1)
+			if r := n.Ready(); len(r.Sends) != 4 {
+				t.Fatalf("live sends %d, want 4", len(r.Sends))
+			}
+		})
 	}
 }

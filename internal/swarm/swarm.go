@@ -53,7 +53,7 @@ type Config struct {
 	// (default 10s).
 	Window time.Duration
 	// PlayoutDelay is how far behind its start slice's arrival playout
-	// runs (default 1s).
+	// runs (default 300ms): a switch costs the new parent little upload; the node fetches what it misses at the margin.
 	PlayoutDelay time.Duration
 	// FetchMargin: a chunk still missing this long before its slice is
 	// due is fetched from the origin (default 400ms).
@@ -78,6 +78,20 @@ type Config struct {
 	FetchRetry time.Duration
 	// MaxFetches bounds the fetches outstanding at once (default 64).
 	MaxFetches int
+	// KeyframeWait: a new child that holds nothing is sent only live
+	// chunks, and waits for the next keyframe to start, when that
+	// keyframe is expected within this (judged from the interval between
+	// the two newest keyframes held); otherwise it is sent the group of
+	// pictures from the newest keyframe (default 500ms; negative: always
+	// the group of pictures). So a new viewer starts at most about
+	// KeyframeWait behind the live edge, or waits at most about that.
+	KeyframeWait time.Duration
+	// MaxBacklog bounds the backlog a child that asks from a slice
+	// (wire.Hello.From) is sent: nothing captured more than this before
+	// the newest slice held (default 1s). Older chunks would reach the
+	// child too late and hold up the live ones behind them; it fetches
+	// what it misses at the margin.
+	MaxBacklog time.Duration
 	// LagSlices: a parent (other than the origin) that delivers its
 	// chunks of this many slices in a row only after the node fetched
 	// them from the origin — they were still missing at their deadline
@@ -102,6 +116,8 @@ const (
 	DefaultStallLimit           = 2 * time.Second
 	DefaultFetchRetry           = 200 * time.Millisecond
 	DefaultMaxFetches           = 64
+	DefaultKeyframeWait         = 500 * time.Millisecond
+	DefaultMaxBacklog           = time.Second
 )
 
 // minSliceDuration keeps slice-count arithmetic (SliceDuration divided
@@ -123,6 +139,8 @@ func (c Config) withDefaults() Config {
 	setDur(&c.ParentConnectTimeout, DefaultParentConnectTimeout)
 	setDur(&c.StallLimit, DefaultStallLimit)
 	setDur(&c.FetchRetry, DefaultFetchRetry)
+	setDur(&c.KeyframeWait, DefaultKeyframeWait)
+	setDur(&c.MaxBacklog, DefaultMaxBacklog)
 	if c.MaxFetches == 0 {
 		c.MaxFetches = DefaultMaxFetches
 	}
@@ -160,6 +178,7 @@ func (c *Config) validate() error {
 		{"ParentConnectTimeout", c.ParentConnectTimeout},
 		{"StallLimit", c.StallLimit},
 		{"FetchRetry", c.FetchRetry},
+		{"MaxBacklog", c.MaxBacklog},
 	} {
 		if d.v < 0 {
 			return fmt.Errorf("%w: negative %s %v", ErrConfig, d.name, d.v)

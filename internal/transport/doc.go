@@ -34,9 +34,9 @@
 // SetStripeParent). When a parent's stripes change, its link subscribes
 // again on the same connection (the parent replaces the old
 // subscription); stripes of other parents are not disturbed. A new or
-// renewed link asks from the first slice missing on its stripes
+// renewed link asks from the slice after the newest held on its stripes
 // (swarm.Node.NextMissing) rather than from the parent's newest
-// keyframe, so a switch costs no duplicates. OnLost reports a failed
+// keyframe, so a switch costs few duplicates. OnLost reports a failed
 // parent once, with every stripe it fed.
 //
 // The parent link tells the node its parent is up (swarm.Node.ParentUp)
