@@ -5,10 +5,13 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
+	"log/slog"
 	"net/http/httptest"
 	"testing"
 	"time"
 
+	"github.com/swarmtv/swarmtv/internal/swarm"
+	"github.com/swarmtv/swarmtv/internal/transport"
 	"github.com/swarmtv/swarmtv/origin/testclip"
 	"github.com/swarmtv/swarmtv/tracker"
 )
@@ -112,5 +115,79 @@ func TestRateMeter(t *testing.T) {
 	}
 	if len(m.samples) > 12 {
 		t.Fatalf("%d samples kept for a 10 s window", len(m.samples))
+	}
+}
+
+// A node subscribed to the origin that the tracker does not know (a peer
+// that was killed and removed from the channel, its QUIC connection not
+// yet timed out) is let go at the origin's next heartbeat, so its slot
+// is free for the child the tracker places next.
+func TestOriginLetsGoOfChildTrackerForgot(t *testing.T) {
+	tr, err := tracker.New(tracker.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(tr.Handler())
+	t.Cleanup(srv.Close)
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := New(Config{Channel: "gone", Source: NewClipSource(nil, nil), Tracker: srv.URL, Key: key, Stripes: 1, Capacity: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- o.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+
+	// The child: a real node and driver that subscribes without joining
+	// the tracker.
+	id, err := transport.NewIdentity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep, err := transport.Listen("127.0.0.1:0", id, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ep.Close() })
+	node, err := swarm.New(swarm.Config{Channel: "gone", PublicKey: key.Public().(ed25519.PublicKey), Stripes: 1, Origin: o.ID(), MaxChildren: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	drv, err := transport.NewDriver(transport.DriverConfig{Node: node, Endpoint: ep, Channel: "gone", Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cdone := make(chan error, 1)
+	go func() { cdone <- drv.Run(ctx) }()
+	t.Cleanup(func() {
+		drv.Close()
+		<-cdone
+	})
+	drv.SetParent(transport.Peer{ID: o.ID(), Addr: o.Addr()})
+
+	// It gets in, and is let go within a few heartbeats (it would
+	// otherwise stay until it closes its connection).
+	var in, out time.Time
+	for end := time.Now().Add(10 * time.Second); time.Now().Before(end) && out.IsZero(); time.Sleep(20 * time.Millisecond) {
+		n := o.Stats().Children
+		switch {
+		case n == 1 && in.IsZero():
+			in = time.Now()
+		case n == 0 && !in.IsZero():
+			out = time.Now()
+		}
+	}
+	if in.IsZero() || out.IsZero() {
+		t.Fatalf("child subscribed at %v, let go at %v; want both within 10 s", in, out)
+	}
+	if d := out.Sub(in); d > 3*originHeartbeat {
+		t.Errorf("child the tracker does not know let go of after %v, want within %v", d, 3*originHeartbeat)
 	}
 }
