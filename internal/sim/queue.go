@@ -1,5 +1,7 @@
 package sim
 
+import "slices"
+
 // kind says what an event does when it fires.
 type kind uint8
 
@@ -59,19 +61,36 @@ func (k *key) before(o *key) bool {
 	return k.at < o.at || (k.at == o.at && k.seq < o.seq)
 }
 
-// queue is a 4-ary min-heap of events ordered by (at, seq). seq is
-// unique, so the order is total and a run is deterministic. The heap
-// holds small keys; the events wait in a slab (freed slots are reused),
-// so sifting moves 24 bytes, not a whole event, and a node's four
-// children sit side by side in memory.
+// The queue is a calendar: a ring of buckets, each bucketNs of virtual
+// time wide, covering the next ringBuckets buckets; events further out
+// wait in a heap until the ring reaches them. A bucket's keys are kept
+// unsorted until the queue gets to it, then sorted once — almost every
+// event is due within a few seconds, so a push is an append and a pop
+// reads the next key of a sorted run, instead of sifting a heap of every
+// waiting event.
+const (
+	bucketShift = 17 // a bucket is 2^17 ns (131 µs) of virtual time
+	ringBits    = 15 // 2^15 buckets: the ring spans about 4.3 s
+	ringBuckets = 1 << ringBits
+)
+
+// queue orders events by (at, seq). seq is unique, so the order is total
+// and a run is deterministic. Keys are small; the events wait in a slab
+// (freed slots are reused). Events are never pushed before the last one
+// popped (Sim.push clamps them to now).
 type queue struct {
-	h    []key
-	ev   []event // the slab, indexed by key.slot
-	free []int32 // free slab slots
-	seq  uint64
+	ring   [][]key // by bucket number mod ringBuckets: unsorted keys
+	inRing int     // keys in ring
+	cur    int64   // the bucket cur holds (at >> bucketShift)
+	run    []key   // bucket cur, sorted; run[pos:] are still to pop
+	pos    int
+	far    farHeap // keys of buckets at or beyond cur + ringBuckets
+	ev     []event // the slab, indexed by key.slot
+	free   []int32 // free slab slots
+	seq    uint64
 }
 
-func (q *queue) len() int { return len(q.h) }
+func (q *queue) len() int { return len(q.run) - q.pos + q.inRing + len(q.far) }
 
 // push adds e, stamping its sequence number.
 func (q *queue) push(e event) {
@@ -86,55 +105,129 @@ func (q *queue) push(e event) {
 		slot = int32(len(q.ev))
 		q.ev = append(q.ev, e)
 	}
-	k := key{at: e.at, seq: e.seq, slot: slot}
-	q.h = append(q.h, k)
-	i := len(q.h) - 1
-	for i > 0 {
-		p := (i - 1) / 4
-		if !k.before(&q.h[p]) {
-			break
-		}
-		q.h[i] = q.h[p]
-		i = p
+	q.place(key{at: e.at, seq: e.seq, slot: slot})
+}
+
+// place files k in the run, the ring or the far heap.
+func (q *queue) place(k key) {
+	if q.ring == nil {
+		q.ring = make([][]key, ringBuckets)
 	}
-	q.h[i] = k
+	b := k.at >> bucketShift
+	switch {
+	case b <= q.cur:
+		// Into the sorted run (b < cur cannot happen: nothing is pushed
+		// before the last pop).
+		i, _ := slices.BinarySearchFunc(q.run[q.pos:], k, func(a, k key) int {
+			if a.before(&k) {
+				return -1
+			}
+			return 1
+		})
+		q.run = slices.Insert(q.run, q.pos+i, k)
+	case b < q.cur+ringBuckets:
+		r := &q.ring[b&(ringBuckets-1)]
+		*r = append(*r, k)
+		q.inRing++
+	default:
+		q.far.push(k)
+	}
+}
+
+// fill makes run[pos] the earliest key, moving to later buckets as
+// needed; it reports false when the queue is empty.
+func (q *queue) fill() bool {
+	for q.pos >= len(q.run) {
+		if q.inRing == 0 && len(q.far) == 0 {
+			return false
+		}
+		q.cur++
+		if q.inRing == 0 {
+			q.cur = max(q.cur, q.far[0].at>>bucketShift) // skip the empty ring
+		}
+		// The ring now reaches bucket cur + ringBuckets - 1.
+		for len(q.far) > 0 && q.far[0].at>>bucketShift < q.cur+ringBuckets {
+			k := q.far.pop()
+			r := &q.ring[(k.at>>bucketShift)&(ringBuckets-1)]
+			*r = append(*r, k)
+			q.inRing++
+		}
+		// Give the spent run's storage to the bucket now leaving the ring.
+		spent := q.run[:0]
+		r := &q.ring[q.cur&(ringBuckets-1)]
+		q.run, q.pos, *r = *r, 0, spent
+		q.inRing -= len(q.run)
+		slices.SortFunc(q.run, func(a, b key) int {
+			if a.before(&b) {
+				return -1
+			}
+			return 1
+		})
+	}
+	return true
 }
 
 // pop removes and returns the earliest event. The queue must not be empty.
 func (q *queue) pop() event {
-	top := q.h[0]
-	e := q.ev[top.slot]
-	q.ev[top.slot] = event{} // drop the raw reference
-	q.free = append(q.free, top.slot)
-	n := len(q.h) - 1
-	last := q.h[n]
-	q.h = q.h[:n]
-	if n == 0 {
-		return e
-	}
-	// Sift last down from the root, moving the hole.
-	i := 0
-	for {
-		c := 4*i + 1
-		if c >= n {
-			break
-		}
-		m := c
-		for j := c + 1; j < c+4 && j < n; j++ {
-			if q.h[j].before(&q.h[m]) {
-				m = j
-			}
-		}
-		if !q.h[m].before(&last) {
-			break
-		}
-		q.h[i] = q.h[m]
-		i = m
-	}
-	q.h[i] = last
+	q.fill()
+	k := q.run[q.pos]
+	q.pos++
+	e := q.ev[k.slot]
+	q.ev[k.slot] = event{} // drop the raw reference
+	q.free = append(q.free, k.slot)
 	return e
 }
 
 // peekAt returns the time of the earliest event; the queue must not be
 // empty.
-func (q *queue) peekAt() int64 { return q.h[0].at }
+func (q *queue) peekAt() int64 {
+	q.fill()
+	return q.run[q.pos].at
+}
+
+// farHeap is a binary min-heap of keys.
+type farHeap []key
+
+func (h *farHeap) push(k key) {
+	*h = append(*h, k)
+	a := *h
+	i := len(a) - 1
+	for i > 0 {
+		p := (i - 1) / 2
+		if !k.before(&a[p]) {
+			break
+		}
+		a[i] = a[p]
+		i = p
+	}
+	a[i] = k
+}
+
+func (h *farHeap) pop() key {
+	a := *h
+	top := a[0]
+	n := len(a) - 1
+	last := a[n]
+	*h = a[:n]
+	a = a[:n]
+	if n == 0 {
+		return top
+	}
+	i := 0
+	for {
+		c := 2*i + 1
+		if c >= n {
+			break
+		}
+		if c+1 < n && a[c+1].before(&a[c]) {
+			c++
+		}
+		if !a[c].before(&last) {
+			break
+		}
+		a[i] = a[c]
+		i = c
+	}
+	a[i] = last
+	return top
+}

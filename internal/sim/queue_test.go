@@ -16,8 +16,24 @@ func TestQueueOrder(t *testing.T) {
 		if q.len() != len(want) {
 			t.Fatalf("step %d: len %d, want %d", step, q.len(), len(want))
 		}
-		if len(want) == 0 || rng.IntN(3) > 0 {
-			e := event{at: now + rng.Int64N(50), aux: int64(step)} // many equal times
+		// Phases: mostly pushes, then pops until the queue is empty (the
+		// ring runs dry and the queue jumps to the far events).
+		draining := step%2000 >= 1500
+		if len(want) == 0 || !draining && rng.IntN(3) > 0 {
+			// Many equal times; events in the current bucket, in the
+			// ring and beyond it (the far heap), and gaps to skip.
+			var d int64
+			switch rng.IntN(4) {
+			case 0:
+				d = rng.Int64N(50)
+			case 1:
+				d = (1 + rng.Int64N(4)) << bucketShift // equal times in ring buckets
+			case 2:
+				d = rng.Int64N(2e9)
+			default:
+				d = 4e9 + rng.Int64N(30e9)
+			}
+			e := event{at: now + d, aux: int64(step)}
 			q.push(e)
 			e.seq = q.seq
 			i := len(want)

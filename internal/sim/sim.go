@@ -589,7 +589,8 @@ func (s *Sim) send(p *peer, snd *swarm.Send) {
 	if s.severed(p, c) {
 		return // lost in the partition
 	}
-	arrive := s.transmit(p, c, len(snd.Chunk), c.relayedFrom(p.idx))
+	// Links are relayed only when relays are on: then look the link up.
+	arrive := s.transmit(p, c, len(snd.Chunk), s.cfg.Relay && c.relayedFrom(p.idx))
 	s.m.sent(p, c, snd.ID, len(snd.Chunk))
 	s.push(event{at: arrive, kind: evChunk, node: q, from: p.idx, raw: snd.Chunk, aux: int64(snd.ID.Seq), stripe: snd.ID.Stripe})
 }
