@@ -40,6 +40,7 @@ type metrics struct {
 	depthMax             int
 	nat                  report.NAT
 	transientCycles      int       // cycles seen in parent pointers that dissolved
+	ringRepairs          int       // stripes switched to a ring member by the ring rule (tracker away)
 	fetchRefused         int64     // fetches the origin refused over its fetch budget
 	isps                 []ispRing // by slot: ISPs a chunk reached
 	k                    int

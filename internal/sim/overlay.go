@@ -2,13 +2,16 @@ package sim
 
 import (
 	"fmt"
+	"math/bits"
 	"math/rand/v2"
 	"slices"
 	"strconv"
 	"time"
 
+	"github.com/swarmtv/swarmtv/chandelier"
 	"github.com/swarmtv/swarmtv/internal/report"
 	"github.com/swarmtv/swarmtv/overlay"
+	"github.com/swarmtv/swarmtv/tracker"
 )
 
 // The overlay in the simulator (Config.Overlay): every viewer runs an
@@ -71,7 +74,13 @@ type ovPeer struct {
 	timerGen int64
 	joined   bool
 	failing  map[int32]bool // an evOvFailed is pending for these peers
+	// depth is, per stripe, the depth this peer advertises over the ring
+	// (chandelier's ring rule); unknownDepth before it had a parent.
+	depth []int
 }
+
+// unknownDepth is the depth a peer advertises before it has a parent.
+const unknownDepth = 1 << 20
 
 var debugOv = false
 
@@ -176,7 +185,10 @@ func (s *Sim) ovArrive(p *peer) {
 		s.err = fmt.Errorf("sim: overlay core: %w", err)
 		return
 	}
-	op := &ovPeer{node: node, rng: rng, timerAt: -1}
+	op := &ovPeer{node: node, rng: rng, timerAt: -1, depth: make([]int, s.cfg.Stripes)}
+	for st := range op.depth {
+		op.depth[st] = unknownDepth
+	}
 	s.ov.nodes[p.idx] = op
 	node.SetLocal(p.ratio, 1)
 	if via, ok := s.ovBootstrap(p); ok {
@@ -373,6 +385,7 @@ func (s *Sim) ovDispatch(e *event) {
 		}
 		op.timerAt = -1
 		op.node.Tick(s.t(s.now))
+		s.ovAdvertise(p, op)
 		s.ovProcess(p)
 	case evOvFailed:
 		p := s.peers[e.node]
@@ -561,6 +574,9 @@ func (s *Sim) ovReport(r *report.Report) {
 	}
 	o := s.ov
 	s.ovCheck()
+	if s.cfg.Media && (s.cfg.KillTrackerAt > 0 || s.cfg.PartitionAt > 0) {
+		s.notes = append(s.notes, fmt.Sprintf("overlay: %d stripes switched to a ring member by the ring rule while the tracker was away", s.m.ringRepairs))
+	}
 	ro := &report.Overlay{}
 	ro.LookupSuccess = report.Ratio(float64(o.lookupOK), float64(o.lookups))
 	if o.lookupAnswered > 0 {
@@ -656,4 +672,106 @@ func (s *Sim) ovBootstrapParent(p *peer) {
 		s.setStripe(p, st, q)
 	}
 	s.process(p)
+}
+
+// ovAway reports whether p cannot reach the tracker now.
+func (s *Sim) ovAway(p *peer) bool {
+	return !s.trUp || s.severed(p, s.peers[originIdx])
+}
+
+// ovDepthOf is the depth peer q advertises in stripe st (the origin: 0).
+func (s *Sim) ovDepthOf(q int32, st int) int {
+	if q == originIdx {
+		return 0
+	}
+	if q == noPeer || int(q) >= len(s.ov.nodes) || s.ov.nodes[q] == nil {
+		return unknownDepth
+	}
+	return s.ov.nodes[q].depth[st]
+}
+
+// ovAdvertise refreshes the depths p advertises with its overlay rounds
+// (the ring rule's input; read by others at once, a simplification of
+// carrying them in the stabilisation messages): its parent's depth plus
+// one per stripe; while p cannot reach the tracker they never grow.
+func (s *Sim) ovAdvertise(p *peer, op *ovPeer) {
+	if !s.cfg.Media {
+		return
+	}
+	away := s.ovAway(p)
+	for st, q := range p.parents {
+		if q == noPeer {
+			continue
+		}
+		d := min(s.ovDepthOf(q, st), unknownDepth-1) + 1
+		if away {
+			d = chandelier.RingDepth(op.depth[st], d-1)
+		}
+		op.depth[st] = d
+	}
+}
+
+// ovRepair is the ring rule (chandelier.RingParent) for a stripe of p
+// whose parent lost was lost with no usable backup while p cannot reach
+// the tracker: the shallowest ring member in p's tables that ranks before
+// p, is reachable, not lost lately and has room (or already feeds p)
+// becomes the parent. ok is false when none qualifies (the origin's
+// fallback covers the stripe).
+func (s *Sim) ovRepair(p *peer, st int, lost int32) (tracker.StripeSwitch, bool) {
+	op := s.ov.nodes[p.idx]
+	if op == nil || !op.joined || !s.ovAway(p) {
+		return tracker.StripeSwitch{}, false
+	}
+	ms := op.node.Members()
+	idx := make([]int32, 0, len(ms))
+	cands := make([]chandelier.RingCandidate, 0, len(ms))
+	for _, m := range ms {
+		q := s.ovIndex(m)
+		if q == noPeer || s.ov.nodes[q] == nil || s.ov.nodes[q].node.Self() != m {
+			continue
+		}
+		qp := s.peers[q]
+		c := chandelier.RingCandidate{
+			Rank:   chandelier.RingRank{Depth: s.ov.nodes[q].depth[st], ID: uint64(m.ID)},
+			Linked: p.link(q) != nil,
+			Failed: q == lost || q == p.idx || s.isGone(p, q) || !qp.alive || !s.ovReach(p, qp),
+		}
+		c.Spare = !c.Failed && s.ovFeeds(qp, p) < qp.capacity
+		idx = append(idx, q)
+		cands = append(cands, c)
+	}
+	i, ok := chandelier.RingParent(chandelier.RingRank{Depth: op.depth[st], ID: uint64(op.node.Self().ID)}, cands)
+	if !ok {
+		return tracker.StripeSwitch{}, false
+	}
+	q := idx[i]
+	s.setStripe(p, st, q)
+	op.depth[st] = chandelier.RingDepth(op.depth[st], cands[i].Rank.Depth)
+	s.m.ringRepairs++
+	return tracker.StripeSwitch{Stripe: st, Parent: string(nodeID(q))}, true
+}
+
+// ovFeeds counts the stripe feeds q serves its children, p's excepted.
+func (s *Sim) ovFeeds(q, p *peer) int {
+	n := 0
+	for _, c := range q.node.Children() {
+		if i := s.index(c); i != noPeer && i != p.idx {
+			if l := s.peers[i].link(q.idx); l != nil {
+				n += bits.OnesCount16(l.mask)
+			}
+		}
+	}
+	return n
+}
+
+// ovRefuses reports whether q, unable to reach the tracker, refuses p's
+// subscription: it would feed more stripes than its upload capacity. With
+// the tracker up, its next round rebalances a parent that backups
+// overloaded; without it, the load would stay and starve q's subtree.
+func (s *Sim) ovRefuses(q, p *peer) bool {
+	if !s.cfg.Overlay || q.idx == originIdx || !s.ovAway(q) {
+		return false
+	}
+	l := p.link(q.idx)
+	return l != nil && s.ovFeeds(q, p)+bits.OnesCount16(l.mask) > q.capacity
 }

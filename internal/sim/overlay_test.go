@@ -158,3 +158,30 @@ func TestOverlayPartitionWithMedia(t *testing.T) {
 		t.Errorf("rings did not merge: %+v", r.Overlay)
 	}
 }
+
+// Issue 6 (scaled down): a tracker outage with churn. Parents lost while
+// the tracker is away are replaced by the ring rule (chandelier.RingParent:
+// a ring member of smaller depth with room), and a parent that cannot
+// reach the tracker takes no more stripes than its upload carries, so the
+// trees stay loop-free and fed: continuity holds through the outage and
+// the tracker's restart (0.78 here before the rule and the cap).
+func TestOverlayOutageChurn(t *testing.T) {
+	c := DefaultConfig()
+	c.Scenario = "outage-churn"
+	c.Peers = 150
+	c.Duration = 70 * time.Second
+	c.Seed = 2
+	c.FlashCrowd = 5 * time.Second
+	c.Churn = 0.2
+	c.KillTrackerAt = 15 * time.Second
+	c.RestartTrackerAt = 55 * time.Second
+	c.Overlay = true
+	r, s := run(t, c)
+	if s.m.ringRepairs == 0 {
+		t.Error("no stripe was switched to a ring member during the outage")
+	}
+	if *r.Continuity < 0.88 {
+		t.Errorf("continuity %.4f through a tracker outage with churn, want >= 0.88 (%v)", *r.Continuity, s.Notes())
+	}
+	t.Logf("continuity %.4f, %d ring-rule switches, %d transient cycles", *r.Continuity, s.m.ringRepairs, s.TransientCycles())
+}

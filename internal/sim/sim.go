@@ -536,6 +536,10 @@ func (s *Sim) lostParents(p *peer, lost []swarm.Lost) {
 			s.setStripe(p, m.Stripe, noPeer)
 			if sw, ok := s.repair(p, m.Stripe, q); ok {
 				rep.switched = append(rep.switched, sw)
+			} else if s.cfg.Overlay && s.cfg.Media {
+				if sw, ok := s.ovRepair(p, m.Stripe, q); ok { // the tracker is away
+					rep.switched = append(rep.switched, sw)
+				}
 			}
 		}
 		if l := p.link(q); l != nil { // lost on its stripes: close the link
@@ -692,6 +696,10 @@ func (s *Sim) hello(e *event) {
 	}
 	back := s.now + s.owd(q, p, l.relayed)
 	if !q.alive || s.severed(p, q) {
+		s.push(event{at: back, kind: evLinkDown, node: p.idx, from: q.idx})
+		return
+	}
+	if s.ovRefuses(q, p) {
 		s.push(event{at: back, kind: evLinkDown, node: p.idx, from: q.idx})
 		return
 	}
