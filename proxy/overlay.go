@@ -12,10 +12,12 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/swarmtv/swarmtv/chandelier"
 	"github.com/swarmtv/swarmtv/internal/swarm"
 	"github.com/swarmtv/swarmtv/internal/transport"
 	"github.com/swarmtv/swarmtv/overlay"
@@ -164,6 +166,7 @@ func (p *Peer) ringLoop(ctx context.Context, ov *transport.Overlay, jr tracker.J
 		if err != nil {
 			continue // the tracker is away: the ring carries on
 		}
+		p.setRingView(tv)
 		var cands []overlay.Peer
 		for _, n := range tv.Nodes {
 			if n.ID != string(p.ID()) && n.ID != tv.Origin.ID && tracker.ValidNodeID(n.ID) {
@@ -286,24 +289,93 @@ func (p *Peer) refreshCandidates(ov *transport.Overlay) {
 	p.mu.Unlock()
 }
 
+// ringRank is a node's place in the stripe trees for the ring rule.
+type ringRank struct {
+	depth    []int    // per stripe: hops from the origin; unknownDepth when not connected
+	spare    bool     // it had room for another child
+	children []string // its children (sorted IDs)
+}
+
+// unknownDepth ranks a node whose depth is not known: it feeds no one
+// under the ring rule, and a peer of unknown depth (it has no children
+// the tracker knew of) may take any ranked member.
+const unknownDepth = 1 << 20
+
+// setRingView keeps, from the tracker's tree view, the ranks of the ring
+// candidates and this peer's own: the ring rule's inputs while the
+// tracker is away. The view is at most ringEvery old when the tracker
+// goes, and true then; depths only shrink under the rule, so a stale rank
+// errs on the safe side (see chandelier.RingParent).
+func (p *Peer) setRingView(tv tracker.TreeView) {
+	self := string(p.ID())
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	want := make(map[string]bool, len(p.candidates)+1)
+	want[self] = true
+	for _, c := range p.candidates {
+		want[c.ID] = true
+	}
+	ranks := make(map[string]ringRank, len(want))
+	for _, n := range tv.Nodes {
+		if !want[n.ID] {
+			continue
+		}
+		r := ringRank{depth: make([]int, len(n.Stripes)), spare: len(n.Children) < n.Capacity, children: n.Children}
+		for st, s := range n.Stripes {
+			r.depth[st] = s.Depth
+			if s.Depth <= 0 {
+				r.depth[st] = unknownDepth
+			}
+		}
+		ranks[n.ID] = r
+	}
+	p.ringRanks = ranks
+	p.ringSelf = ranks[self]
+}
+
+// ringDepthLocked is this peer's depth in stripe for the ring rule.
+func (p *Peer) ringDepthLocked(stripe int) int {
+	if stripe < len(p.ringSelf.depth) {
+		return p.ringSelf.depth[stripe]
+	}
+	return unknownDepth
+}
+
 // overlayBackupLocked picks a ring member as the new parent of a stripe
-// that lost its parent with no usable backup, while the tracker is away:
-// the first member in ring order that has not failed lately, skipping
-// rank offset members so that stripes spread. A member that is full says
-// so and the next loss moves on; one that feeds nothing (it sits below
-// this peer) times out as a parent the same way. The origin's fallback
-// covers the gap meanwhile.
-func (p *Peer) overlayBackupLocked(now time.Time, offset int) (tracker.NodeInfo, bool) {
+// that lost its parent with no usable backup, while the tracker is away,
+// by the ring rule (chandelier.RingParent): a member that ranks before
+// this peer in the stripe's tree (smaller depth, or the same and a
+// smaller ring ID), had room, is not one of its children and has not
+// failed lately; the shallowest. No cycle can form that way. A member
+// that is full says so and the next loss moves on; the origin's fallback
+// covers the gap meanwhile. Ranks come from the tracker's last tree view.
+func (p *Peer) overlayBackupLocked(now time.Time, stripe int) (tracker.NodeInfo, bool) {
 	if !p.trackerAway || len(p.candidates) == 0 {
 		return tracker.NodeInfo{}, false
 	}
-	for k := range p.candidates {
-		c := p.candidates[(k+offset)%len(p.candidates)]
-		if c.ID != string(p.ID()) && !p.failedLocked(c.ID, now) {
-			return c, true
+	self := chandelier.RingRank{Depth: p.ringDepthLocked(stripe), ID: uint64(transport.OverlayID(p.ID()))}
+	cands := make([]chandelier.RingCandidate, len(p.candidates))
+	for i, c := range p.candidates {
+		r, known := p.ringRanks[c.ID]
+		depth := unknownDepth
+		if known && stripe < len(r.depth) {
+			depth = r.depth[stripe]
+		}
+		cands[i] = chandelier.RingCandidate{
+			Rank:   chandelier.RingRank{Depth: depth, ID: uint64(transport.OverlayID(swarm.NodeID(c.ID)))},
+			Spare:  r.spare,
+			Linked: slices.ContainsFunc(p.stripes, func(a tracker.StripeAssignment) bool { return a.Parent.ID == c.ID }),
+			Failed: !known || c.ID == string(p.ID()) || p.failedLocked(c.ID, now) || slices.Contains(p.ringSelf.children, c.ID),
 		}
 	}
-	return tracker.NodeInfo{}, false
+	i, ok := chandelier.RingParent(self, cands)
+	if !ok {
+		return tracker.NodeInfo{}, false
+	}
+	if stripe < len(p.ringSelf.depth) {
+		p.ringSelf.depth[stripe] = chandelier.RingDepth(p.ringSelf.depth[stripe], cands[i].Rank.Depth)
+	}
+	return p.candidates[i], true
 }
 
 // The peer's overlay series.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/swarmtv/swarmtv/internal/swarm"
 	"github.com/swarmtv/swarmtv/internal/transport"
 	"github.com/swarmtv/swarmtv/tracker"
 )
@@ -51,34 +52,55 @@ func TestBootstrapFlagChecked(t *testing.T) {
 }
 
 // While the tracker is away, a stripe with no usable backup takes a ring
-// member that has not failed lately, spread by stripe; with the tracker
-// up it waits for the tracker.
+// member by the ring rule, with ranks from the tracker's last tree view:
+// the shallowest member that ranks before the peer, had room, is not its
+// child and has not failed lately; the peer's depth then follows its new
+// parent and never grows. With the tracker up it waits for the tracker.
 func TestOverlayBackup(t *testing.T) {
 	id, err := transport.NewIdentity()
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := tracker.NodeInfo{ID: "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", Addr: "127.0.0.1:1"}
-	b := tracker.NodeInfo{ID: "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", Addr: "127.0.0.1:2"}
-	p := &Peer{id: id, failed: map[string]time.Time{}, candidates: []tracker.NodeInfo{a, b}}
+	self := string(id.ID())
+	node := func(c byte) tracker.NodeInfo {
+		return tracker.NodeInfo{ID: strings.Repeat(string(c), 32), Addr: "127.0.0.1:1"}
+	}
+	deep, kid, full, a, b := node('d'), node('c'), node('f'), node('a'), node('b')
+	p := &Peer{id: id, failed: map[string]time.Time{}, candidates: []tracker.NodeInfo{deep, kid, full, a, b}}
+	two := func(d0, d1 int) []tracker.TreeStripe { return []tracker.TreeStripe{{Depth: d0}, {Depth: d1}} }
+	p.setRingView(tracker.TreeView{Nodes: []tracker.TreeNode{
+		{ID: self, Capacity: 2, Children: []string{kid.ID}, Stripes: two(3, 2)},
+		{ID: deep.ID, Capacity: 2, Children: []string{}, Stripes: two(4, 4)},
+		{ID: kid.ID, Capacity: 2, Children: []string{}, Stripes: two(1, 1)}, // stale: it is the peer's child now
+		{ID: full.ID, Capacity: 1, Children: []string{"x"}, Stripes: two(1, 1)},
+		{ID: a.ID, Capacity: 2, Children: []string{}, Stripes: two(2, 1)},
+		{ID: b.ID, Capacity: 2, Children: []string{}, Stripes: two(1, 2)},
+	}})
 	now := time.Now()
 	if _, ok := p.overlayBackupLocked(now, 0); ok {
 		t.Fatal("a ring member taken while the tracker answers")
 	}
 	p.trackerAway = true
-	if c, ok := p.overlayBackupLocked(now, 0); !ok || c != a {
-		t.Fatalf("stripe 0: %v %v, want a", c, ok)
+	if c, ok := p.overlayBackupLocked(now, 0); !ok || c != b {
+		t.Fatalf("stripe 0: %v %v, want b (depth 1)", c, ok)
 	}
-	if c, ok := p.overlayBackupLocked(now, 1); !ok || c != b {
-		t.Fatalf("stripe 1: %v %v, want b", c, ok)
+	if d := p.ringDepthLocked(0); d != 2 {
+		t.Fatalf("depth %d in stripe 0 under a depth-1 parent, want 2", d)
+	}
+	if c, ok := p.overlayBackupLocked(now, 1); !ok || c != a {
+		t.Fatalf("stripe 1: %v %v, want a (depth 1)", c, ok)
 	}
 	p.failed[a.ID] = now
-	if c, ok := p.overlayBackupLocked(now, 0); !ok || c != b {
-		t.Fatalf("a failed: %v %v, want b", c, ok)
+	// Stripe 1: b has depth 2 like the peer; it ranks before the peer
+	// only if its ring ID is smaller.
+	c, ok := p.overlayBackupLocked(now, 1)
+	bFirst := transport.OverlayID(swarm.NodeID(b.ID)) < transport.OverlayID(id.ID())
+	if ok != bFirst || ok && c != b {
+		t.Fatalf("a failed: %v %v, want b only if its ring ID is smaller (%v)", c, ok, bFirst)
 	}
 	p.failed[b.ID] = now
 	if c, ok := p.overlayBackupLocked(now, 0); ok {
-		t.Fatalf("every member failed, got %v", c)
+		t.Fatalf("only a deeper member, a child and a full one left, got %v", c)
 	}
 	if _, ok := p.overlayBackupLocked(now.Add(failedFor), 0); !ok {
 		t.Fatal("members that failed long ago are not tried again")

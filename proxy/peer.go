@@ -115,6 +115,12 @@ type Peer struct {
 	// tracker is away (trackerAway); both guarded by mu (overlay.go).
 	candidates  []tracker.NodeInfo
 	trackerAway bool
+	// ringRanks are the candidates' places in the stripe trees and
+	// ringSelf this peer's, from the tracker's latest tree view;
+	// ringSelf.depth never grows while the tracker is away (the ring
+	// rule, overlay.go). Guarded by mu.
+	ringRanks map[string]ringRank
+	ringSelf  ringRank
 	// stripes is, per stripe, the parent in use (after local repairs)
 	// and the tracker's ranked backups; guarded by mu, nil before Run
 	// joined. The driver's parents are set under mu, so they follow it.
