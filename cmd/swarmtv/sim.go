@@ -106,7 +106,7 @@ replays it.`, stderr)
 		}
 		defer pprof.StopCPUProfile()
 	}
-	tuneGC()
+	tuneGC(cfg.Peers)
 	start := time.Now()
 	r, err := s.Run()
 	if err != nil {
@@ -134,19 +134,26 @@ replays it.`, stderr)
 }
 
 // simMemoryLimit is the heap the simulator lets itself grow to before
-// the garbage collector works hard (the scale target is 4 GiB peak).
-const simMemoryLimit = 3 << 30
+// the garbage collector works hard (the scale target is 4 GiB peak at
+// 10,000 peers), unless the peers' own state needs more: then
+// simPeerMemory per peer. A limit below the live heap would keep the
+// collector running without end (the live heap was about 47 KB a peer
+// at 5,000 peers, most of it their windows).
+const (
+	simMemoryLimit = 3 << 30
+	simPeerMemory  = 64 << 10
+)
 
 // tuneGC trades memory for speed unless GOGC or GOMEMLIMIT is set: a
 // simulation allocates short-lived chunks and events at a high rate, and
 // the default GOGC=100 spends a third of the run collecting (1,000 peers
 // × 30 s: 19 s wall, 9 s with GOGC=400).
-func tuneGC() {
+func tuneGC(peers int) {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(400)
 	}
 	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(simMemoryLimit)
+		debug.SetMemoryLimit(max(simMemoryLimit, int64(peers)*simPeerMemory))
 	}
 }
 
