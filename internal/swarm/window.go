@@ -99,7 +99,7 @@ func (n *Node) newSlot() *slot {
 	if n.k <= smallK {
 		// One allocation: the slot and its stripes side by side.
 		s := &smallSlot{}
-		s.slot.chunks, s.slot.raws = s.chunks[:n.k], s.raws[:n.k]
+		s.slot.chunks, s.slot.raws, s.slot.sent = s.chunks[:n.k], s.raws[:n.k], s.sent[:0]
 		return &s.slot
 	}
 	return &slot{chunks: make([]*wire.Chunk, n.k), raws: make([][]byte, n.k)}
@@ -108,13 +108,17 @@ func (n *Node) newSlot() *slot {
 // smallK is the most stripes a smallSlot holds.
 const smallK = 4
 
-// smallSlot is a slot with room for up to smallK stripes in the same
-// allocation.
+// smallSlot is a slot with room for up to smallK stripes and the sent
+// masks of smallSent children in the same allocation.
 type smallSlot struct {
 	slot   slot
 	chunks [smallK]*wire.Chunk
 	raws   [smallK][]byte
+	sent   [smallSent]uint16
 }
+
+// smallSent is how many children's sent masks a smallSlot holds inline.
+const smallSent = 8
 
 // release keeps an evicted slot for reuse, cleared.
 func (n *Node) release(sl *slot) {
