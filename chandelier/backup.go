@@ -64,17 +64,19 @@ func (o *Optimizer) backupStripe(s int) (deficit int) {
 				kept = append(kept, b)
 			}
 		}
+		// x's ISP first (a switch elsewhere sends the stripe across a
+		// border until a round moves it home), free slots first within
+		// it (a switch to a full forwarder is not kept).
 		n := len(kept)
-		for _, l := range [][]int32{freeISP[x.isp], freeAll[0], allISP[x.isp], all[0]} {
+		for _, l := range [][]int32{freeISP[x.isp], allISP[x.isp], freeAll[0], all[0]} {
 			if len(kept) >= B {
 				break
 			}
 			kept = o.draw(kept, l, i, p, s, limit)
 		}
-		if o.cfg.RTT != nil || x.peer.Region != "" {
-			fresh := kept[n:]
-			slices.SortStableFunc(fresh, func(a, b ref) int { return o.closer(x, a, b) })
-		}
+		// New backups are ranked behind the kept ones (a stable list
+		// changes nothing at the peer).
+		slices.SortStableFunc(kept[n:], func(a, b ref) int { return o.rankBackup(x, s, a, b) })
 		x.backups[s] = kept
 	}
 	return deficit
@@ -108,6 +110,37 @@ func (o *Optimizer) draw(kept []ref, list []int32, x, p int32, s int, limit int3
 		}
 	}
 	return kept
+}
+
+// rankBackup orders two backups of x in stripe s by what the placement
+// knows: the same ISP first (no border crossed), then one with a free
+// slot (it can take x without going over its capacity), then closer
+// (region, RTT), then the longer session (less likely to leave), then
+// the index (determinism). Depth is bounded already (no deeper than the
+// parent); ranking by it would send every sibling of a failed parent to
+// the same few shallow forwarders. Reachability is a filter. The peer's
+// [Repair] takes the first that has not failed and is not further
+// behind live than itself (the lag the tracker passes on).
+func (o *Optimizer) rankBackup(x *node, s int, a, b ref) int {
+	na, nb := &o.nodes[a.i], &o.nodes[b.i]
+	same := func(n *node) int {
+		if n.isp == x.isp {
+			return 0
+		}
+		return 1
+	}
+	full := func(n *node) int {
+		if len(n.kids) < int(n.feeds) {
+			return 0
+		}
+		return 1
+	}
+	return cmp.Or(
+		cmp.Compare(same(na), same(nb)),
+		cmp.Compare(full(na), full(nb)),
+		o.closer(x, a, b),
+		na.peer.Joined.Compare(nb.peer.Joined),
+		cmp.Compare(a.i, b.i))
 }
 
 // closer ranks two backups of x: same ISP, then same region, then lower

@@ -1,12 +1,32 @@
 package chandelier
 
-import "time"
+import (
+	"math"
+	"time"
+)
 
 // Status is what a peer knows about one of its backups when a parent
 // fails or falls behind.
 type Status struct {
-	Failed bool          // unreachable, refused, or known gone
-	Lag    time.Duration // how far its newest chunk of the stripe is behind the freshest known; 0 if unknown
+	Failed bool // unreachable, refused, or known gone
+	// Lag is how far behind live the backup is: its newest chunk of the
+	// stripe behind the freshest known, or the lag it last reported to
+	// the tracker (capture to playout); 0 if unknown.
+	Lag time.Duration
+}
+
+// RepairSlack is how much further behind live than the repairing peer a
+// backup may be and still be taken at once (see [MaxBackupLag]).
+const RepairSlack = 500 * time.Millisecond
+
+// MaxBackupLag is the maxLag to give [Repair] for a peer that plays own
+// behind live: a backup further behind than that delivers the stripe
+// after the peer needs it. With own unknown (0) every backup passes.
+func MaxBackupLag(own time.Duration) time.Duration {
+	if own <= 0 {
+		return time.Duration(math.MaxInt64)
+	}
+	return own + RepairSlack
 }
 
 // Repair is the peer side of Chandelier: the peer lost the parent of a

@@ -102,3 +102,59 @@ func TestRejectsReservedIDs(t *testing.T) {
 		t.Errorf("plan %+v: want 2 rejected, 1 peer", plan)
 	}
 }
+
+// TestBackupsRanked checks the order of every assignment's backups in a
+// built swarm (DESIGN.md, "Chandelier": ranked backups): same-ISP
+// backups before those elsewhere (new ones; kept ones keep their place,
+// and a fresh build keeps none), those with a free slot first among
+// them; and most peers have a same-ISP first backup.
+func TestBackupsRanked(t *testing.T) {
+	w := newWorld(21, 1.5, 4)
+	peers := w.joinN(1500, t0)
+	o := newOpt(t, testConfig(16))
+	o.Round(t0, Changes{Join: peers})
+	o.Round(t0.Add(time.Second), Changes{})
+	sameFirst, with := 0, 0
+	for i := int32(1); int(i) < len(o.nodes); i++ {
+		x := &o.nodes[i]
+		for s := range o.cfg.Stripes {
+			bs := x.backups[s]
+			if len(bs) == 0 {
+				continue
+			}
+			with++
+			if o.nodes[bs[0].i].isp == x.isp {
+				sameFirst++
+			}
+			for k := 1; k < len(bs); k++ {
+				if o.rankBackup(x, s, bs[k-1], bs[k]) > 0 {
+					t.Fatalf("%s stripe %d: backups %v out of rank order at %d", x.peer.ID, s, bs, k)
+				}
+				a, b := &o.nodes[bs[k-1].i], &o.nodes[bs[k].i]
+				if a.isp != x.isp && b.isp == x.isp {
+					t.Fatalf("%s stripe %d: a backup in another ISP ranked before one in its own", x.peer.ID, s)
+				}
+			}
+		}
+	}
+	if with == 0 || float64(sameFirst) < 0.9*float64(with) {
+		t.Errorf("%d of %d assignments have a same-ISP first backup, want >= 90 %% (measured 94 %%: the origin's children may only take depth-1 backups)", sameFirst, with)
+	}
+}
+
+// TestRepairSkipsLaggingBackups: a peer playing 1 s behind live skips a
+// backup that reported 3 s for one within RepairSlack of its own lag;
+// with its own lag unknown, rank order decides.
+func TestRepairSkipsLaggingBackups(t *testing.T) {
+	lag := map[string]time.Duration{"far": 3 * time.Second, "near": 1200 * time.Millisecond}
+	get := func(id string) Status { return Status{Lag: lag[id]} }
+	if got, _ := Repair([]string{"far", "near"}, get, MaxBackupLag(time.Second)); got != "near" {
+		t.Errorf("own lag 1 s: switched to %q, want near", got)
+	}
+	if got, _ := Repair([]string{"far", "near"}, get, MaxBackupLag(0)); got != "far" {
+		t.Errorf("own lag unknown: switched to %q, want the first ranked", got)
+	}
+	if got, _ := Repair([]string{"far"}, get, MaxBackupLag(time.Second)); got != "far" {
+		t.Errorf("only a lagging backup: got %q, want it rather than none", got)
+	}
+}

@@ -70,15 +70,19 @@ func (p *Peer) onLost(l transport.Lost) {
 }
 
 // backupLocked picks the backup to switch to: the first ranked one that
-// is not this peer and has not failed lately.
+// is not this peer, has not failed lately and is no further behind live
+// than this peer (chandelier.MaxBackupLag), else the least lagging.
 func (p *Peer) backupLocked(backups []tracker.NodeInfo, now time.Time) (tracker.NodeInfo, bool) {
 	ids := make([]string, len(backups))
 	for i, b := range backups {
 		ids[i] = b.ID
 	}
+	// A backup further behind live than this peer (its lag from the
+	// tracker) is taken only when no other is left.
 	id, ok := chandelier.Repair(ids, func(id string) chandelier.Status {
-		return chandelier.Status{Failed: id == string(p.ID()) || p.failedLocked(id, now)}
-	}, 0)
+		b := backups[slices.Index(ids, id)]
+		return chandelier.Status{Failed: id == string(p.ID()) || p.failedLocked(id, now), Lag: time.Duration(b.LagMS) * time.Millisecond}
+	}, chandelier.MaxBackupLag(time.Duration(p.lagMS)*time.Millisecond))
 	if !ok {
 		return tracker.NodeInfo{}, false
 	}

@@ -43,6 +43,11 @@ type NodeInfo struct {
 	ID string `json:"id"`
 	// Addr is the host:port of the node's QUIC/UDP socket.
 	Addr string `json:"addr"`
+	// LagMS is, for a backup in a [StripeAssignment], how far behind
+	// live it played at its latest heartbeat (PeerStats.LagMS); 0
+	// unknown. A peer repairing a lost parent skips backups further
+	// behind live than itself (chandelier.Repair).
+	LagMS int64 `json:"lag_ms,omitempty"`
 }
 
 // IsZero reports whether n names no node (an empty parent: the peer waits

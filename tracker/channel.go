@@ -350,6 +350,9 @@ func (ch *channel) assignments(m *member) []StripeAssignment {
 		out[s] = StripeAssignment{Parent: ch.nodeInfo(a.Parent), Backups: make([]NodeInfo, 0, len(a.Backups))}
 		for _, b := range a.Backups {
 			if ni := ch.nodeInfo(b); !ni.IsZero() {
+				if bm, ok := ch.peers[b]; ok {
+					ni.LagMS = bm.stats.LagMS
+				}
 				out[s].Backups = append(out[s].Backups, ni)
 			}
 		}

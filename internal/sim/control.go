@@ -173,7 +173,9 @@ func (s *Sim) trackerBeat(e *event) {
 		return
 	}
 	st := p.node.Stats()
-	resp, err := s.tr.Heartbeat(channelName, tracker.HeartbeatRequest{ID: string(p.id), Stats: peerStats(&st)})
+	ps := peerStats(&st)
+	ps.LagMS = p.lagMS
+	resp, err := s.tr.Heartbeat(channelName, tracker.HeartbeatRequest{ID: string(p.id), Stats: ps})
 	if errors.Is(err, tracker.ErrUnknownPeer) || errors.Is(err, tracker.ErrUnknownChannel) {
 		s.push(event{at: s.now + s.trackerOWD(p), kind: evJoin, node: p.idx})
 		return

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"slices"
 	"time"
 
 	"github.com/swarmtv/swarmtv/chandelier"
@@ -154,9 +155,11 @@ func (s *Sim) apply(p *peer, as []tracker.StripeAssignment) {
 			q = p.parents[st] // keep what it has (its repair, or none)
 		}
 		p.backups[st] = p.backups[st][:0]
+		p.backupLag[st] = p.backupLag[st][:0]
 		for _, b := range a.Backups {
 			if j := s.index(nodeIDOf(b)); j != noPeer && j != p.idx {
 				p.backups[st] = append(p.backups[st], j)
+				p.backupLag[st] = append(p.backupLag[st], time.Duration(b.LagMS)*time.Millisecond)
 			}
 		}
 		s.setStripe(p, st, q)
@@ -176,10 +179,16 @@ func (s *Sim) repair(p *peer, st int, lost int32) (tracker.StripeSwitch, bool) {
 		}
 	}
 	p.idsBuf = ids
+	// The backups' lags are those the tracker passed on (their latest
+	// heartbeats), as the real peer sees them.
 	next, ok := chandelier.Repair(ids, func(id string) chandelier.Status {
 		q := s.index(swarm.NodeID(id))
-		return chandelier.Status{Failed: q == noPeer || s.isGone(p, q)}
-	}, 0)
+		status := chandelier.Status{Failed: q == noPeer || s.isGone(p, q)}
+		if k := slices.Index(p.backups[st], q); k >= 0 && k < len(p.backupLag[st]) {
+			status.Lag = p.backupLag[st][k]
+		}
+		return status
+	}, chandelier.MaxBackupLag(time.Duration(p.lagMS)*time.Millisecond))
 	if !ok {
 		return tracker.StripeSwitch{}, false
 	}

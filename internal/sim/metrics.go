@@ -162,6 +162,7 @@ func (s *Sim) played(p *peer, sl *swarm.Slice) {
 	p.played++
 	p.lastSeq = sl.Seq
 	lag := (s.now - int64(sl.Capture.Sub(epoch))) / 1e6
+	p.lagMS = max(lag, 0)
 	s.m.lag[min(max(lag, 0), lagBuckets-1)]++
 	s.m.lagN++
 }

@@ -3,6 +3,7 @@ package sim
 import (
 	"fmt"
 	"math/rand/v2"
+	"time"
 
 	"github.com/swarmtv/swarmtv/internal/swarm"
 	"github.com/swarmtv/swarmtv/internal/wire"
@@ -77,6 +78,10 @@ type peer struct {
 	// marks a parent chosen by the peer's own repair switch.
 	since     []uint64
 	viaBackup []bool
+	// backupLag is, per stripe, each backup's lag as the tracker
+	// reported it with the assignment (parallel to backups).
+	backupLag [][]time.Duration
+	lagMS     int64 // the latest slice's capture-to-playout lag, as heartbeats report it
 }
 
 // nodeID returns the node ID of peer index i: 32 hex digits, which sort

@@ -193,6 +193,7 @@ func (s *Sim) addPeer(at int64) *peer {
 		p.parents[st] = noPeer
 	}
 	p.since, p.viaBackup = make([]uint64, s.cfg.Stripes), make([]bool, s.cfg.Stripes)
+	p.backupLag = make([][]time.Duration, s.cfg.Stripes)
 	// Stripe feeds: the upload kept per feed is a stripe's rate times
 	// the headroom.
 	p.capacity = min(tracker.MaxPeerCapacity, int(ratio*float64(s.cfg.Stripes)/s.cfg.Headroom))
