@@ -14,12 +14,14 @@ var (
 		"Peers the origin feeds directly.", []string{"channel"}, nil)
 	descDropped = prometheus.NewDesc("swarmtv_origin_dropped_packets_total",
 		"Source packets the chunker dropped.", []string{"channel"}, nil)
+	descRefused = prometheus.NewDesc("swarmtv_origin_fetches_refused_total",
+		"Fallback fetches answered missing because the origin's fetch budget (--fetch-kbps) was booked.", []string{"channel"}, nil)
 )
 
 // Describe implements [prometheus.Collector], so an Origin can be
 // registered for /metrics.
 func (o *Origin) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descChunks, descSent, descChildren, descDropped} {
+	for _, d := range []*prometheus.Desc{descChunks, descSent, descChildren, descDropped, descRefused} {
 		ch <- d
 	}
 }
@@ -36,4 +38,5 @@ func (o *Origin) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descSent, prometheus.CounterValue, float64(st.FetchBytes), name, "fallback")
 	ch <- prometheus.MustNewConstMetric(descChildren, prometheus.GaugeValue, float64(st.Children), name)
 	ch <- prometheus.MustNewConstMetric(descDropped, prometheus.CounterValue, float64(dropped), name)
+	ch <- prometheus.MustNewConstMetric(descRefused, prometheus.CounterValue, float64(st.FetchesRefused), name)
 }

@@ -42,6 +42,12 @@ type Config struct {
 	Capacity int
 	// Window is how long chunks are kept for fallback (default 10s).
 	Window time.Duration
+	// FetchKbps, when positive, is the upload (kbit/s) fallback fetches
+	// are served with, kept apart from the pushes to the children: a
+	// fetch that would wait more than transport.FetchBacklog is answered
+	// "missing" at once (the simulator's origin does the same). 0:
+	// unlimited.
+	FetchKbps int64
 	// Logger receives the origin's logs (default: discard).
 	Logger *slog.Logger
 }
@@ -82,6 +88,9 @@ func (c *Config) validate() error {
 	}
 	if c.Window == 0 {
 		c.Window = 10 * time.Second
+	}
+	if c.FetchKbps < 0 || c.FetchKbps > tracker.MaxUploadBPS/1000 {
+		return fmt.Errorf("origin: fetch budget must be 0..%d kbit/s, not %d", int64(tracker.MaxUploadBPS/1000), c.FetchKbps)
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -163,6 +172,7 @@ func New(cfg Config) (*Origin, error) {
 		Endpoint: ep,
 		Channel:  cfg.Channel,
 		Logger:   cfg.Logger.With("role", "origin"),
+		FetchBPS: cfg.FetchKbps * 1000,
 	})
 	if err != nil {
 		ep.Close()
@@ -287,7 +297,10 @@ type Stats struct {
 	EgressBytes uint64
 	PushBytes   uint64
 	FetchBytes  uint64
-	Children    int
+	// FetchesRefused counts fetches answered "missing" because the
+	// fetch budget (Config.FetchKbps) was booked.
+	FetchesRefused uint64
+	Children       int
 }
 
 // Stats returns the origin's counters.
@@ -297,11 +310,12 @@ func (o *Origin) Stats() Stats {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return Stats{
-		Chunks:      o.chunks,
-		PushBytes:   ds.BytesForwarded,
-		FetchBytes:  fetch,
-		EgressBytes: ds.BytesForwarded + fetch,
-		Children:    len(o.driver.Children()),
+		Chunks:         o.chunks,
+		PushBytes:      ds.BytesForwarded,
+		FetchBytes:     fetch,
+		EgressBytes:    ds.BytesForwarded + fetch,
+		FetchesRefused: o.driver.FetchesRefused(),
+		Children:       len(o.driver.Children()),
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -189,5 +190,14 @@ func TestOriginLetsGoOfChildTrackerForgot(t *testing.T) {
 	}
 	if d := out.Sub(in); d > 3*originHeartbeat {
 		t.Errorf("child the tracker does not know let go of after %v, want within %v", d, 3*originHeartbeat)
+	}
+}
+
+// A negative fetch budget is refused with a clear error.
+func TestOriginFetchBudgetConfig(t *testing.T) {
+	_, key, _ := ed25519.GenerateKey(rand.Reader)
+	_, err := New(Config{Channel: "c", Source: NewClipSource(nil, nil), Tracker: "http://127.0.0.1:1", Key: key, FetchKbps: -1})
+	if err == nil || !strings.Contains(err.Error(), "fetch budget") {
+		t.Fatalf("FetchKbps -1: err %v, want one naming the fetch budget", err)
 	}
 }

@@ -64,12 +64,19 @@ type DriverConfig struct {
 	// Overlay, when set, serves the overlay streams opened on this
 	// driver's connections (see Overlay); nil refuses them.
 	Overlay *Overlay
+	// FetchBPS, when positive, is the upload (bit/s) fetches are served
+	// with, all connections together (see fetchBudget): the origin keeps
+	// its pushes to its children apart from a flood of fallback fetches,
+	// as the simulator's origin does. 0: unlimited.
+	FetchBPS int64
 }
 
 func (c *DriverConfig) validate() error {
 	switch {
 	case c.Node == nil:
 		return errors.New("transport: DriverConfig.Node is nil")
+	case c.FetchBPS < 0:
+		return fmt.Errorf("transport: DriverConfig.FetchBPS %d is negative", c.FetchBPS)
 	case c.Endpoint == nil:
 		return errors.New("transport: DriverConfig.Endpoint is nil")
 	case c.Logger == nil:
@@ -126,9 +133,15 @@ type Driver struct {
 	out            map[swarm.NodeID]*outConn           // shared dialed connections (guarded by mu)
 	final          swarm.Stats                         // the node's stats when Run returned (guarded by mu)
 
-	fetchServed atomic.Uint64 // chunk bytes sent in answer to fetches
-	upload      uploadMeter   // forwarding rate while children are backlogged
+	fetchServed  atomic.Uint64 // chunk bytes sent in answer to fetches
+	fetchRefused atomic.Uint64 // fetches answered Missing because the fetch budget was booked
+	fetches      fetchBudget   // the FetchBPS budget
+	upload       uploadMeter   // forwarding rate while children are backlogged
 }
+
+// FetchesRefused is the number of fetches this node answered Missing
+// because its fetch budget (DriverConfig.FetchBPS) was booked.
+func (d *Driver) FetchesRefused() uint64 { return d.fetchRefused.Load() }
 
 // FetchBytesServed is the number of chunk bytes this node sent in answer
 // to other nodes' fetches (the origin's fallback traffic).
@@ -165,6 +178,7 @@ func NewDriver(cfg DriverConfig) (*Driver, error) {
 		rejected:     make(map[swarm.NodeID]error),
 		parents:      make(map[swarm.NodeID]*parentLink),
 		runDone:      make(chan struct{}),
+		fetches:      fetchBudget{bps: cfg.FetchBPS},
 		parentCh:     make(chan struct{}, 1),
 		conns:        make(map[swarm.NodeID]map[*Conn]struct{}),
 		out:          make(map[swarm.NodeID]*outConn),

@@ -207,6 +207,7 @@ type nodeOpts struct {
 	childQueue  int
 	// connectTimeout is swarm.Config.ParentConnectTimeout (0: default).
 	connectTimeout time.Duration
+	fetchBPS       int64 // DriverConfig.FetchBPS
 }
 
 func startNode(t testing.TB, s *stream, o nodeOpts) *testNode {
@@ -254,6 +255,7 @@ func startNode(t testing.TB, s *stream, o nodeOpts) *testNode {
 		OnPlay:     p.onPlay,
 		OnLost:     p.onLost,
 		ChildQueue: o.childQueue,
+		FetchBPS:   o.fetchBPS,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -40,6 +40,10 @@ func (d *Driver) serveFetch(c *Conn, s *quic.Stream, br *bufio.Reader) {
 			if !alive {
 				return
 			}
+			if ok && !d.fetches.book(d.now(), len(raw)) {
+				ok = false // over budget: "missing" at once, the asker retries or skips
+				d.fetchRefused.Add(1)
+			}
 			if ok {
 				buf = wire.AppendFrame(buf[:0], wire.FrameChunk, raw)
 				d.fetchServed.Add(uint64(len(raw)))
@@ -60,6 +64,40 @@ func (d *Driver) serveFetch(c *Conn, s *quic.Stream, br *bufio.Reader) {
 			return
 		}
 	}
+}
+
+// FetchBacklog is how far ahead a fetch budget (DriverConfig.FetchBPS)
+// may be booked: a fetch that would wait longer behind the ones booked
+// is refused at once, since it would come too late to play. The
+// simulator's origin uses the same bound (internal/sim fetchBacklogLimit).
+const FetchBacklog = 250 * time.Millisecond
+
+// fetchBudget books fetch answers on an upload of bps bit/s shared by
+// every connection: each answer takes its size ÷ bps of upload time
+// after the ones booked before it.
+type fetchBudget struct {
+	bps  int64 // 0: unlimited
+	mu   sync.Mutex
+	free time.Time // when the booked answers will have left; guarded by mu
+}
+
+// book reserves upload for size bytes at now, or reports false when the
+// budget is booked beyond FetchBacklog.
+func (b *fetchBudget) book(now time.Time, size int) bool {
+	if b.bps <= 0 {
+		return true
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	start := now
+	if b.free.After(now) {
+		start = b.free
+	}
+	if start.Sub(now) > FetchBacklog {
+		return false
+	}
+	b.free = start.Add(time.Duration(float64(size) * 8 / float64(b.bps) * float64(time.Second)))
+	return true
 }
 
 // lookup asks the node for a chunk; alive is false when the driver stops.
