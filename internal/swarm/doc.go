@@ -39,9 +39,8 @@
 // twice. A new child first gets a backlog of what it can use: from the
 // slice its Hello names, bounded to Config.MaxBacklog before the newest
 // held; or, when it names none, the group of pictures from the newest
-// keyframe held — or nothing but live chunks when the next keyframe is
-// expected within Config.KeyframeWait, so that it starts there, closer to
-// live, and no stale group holds up the live chunks behind it.
+// keyframe held (with Config.KeyframeWait set, nothing but live chunks
+// when the next keyframe is expected within it).
 //
 // Playout starts at the first keyframe slice held complete; slice s is
 // then due at capture(s) + skew + PlayoutDelay, where skew is the start
@@ -49,8 +48,13 @@
 // order. A slice incomplete when due stalls playout until it completes
 // (a late slice; skew grows by the stall) or until StallLimit passes (a
 // lost slice, skipped together with the slices after it that are also
-// missing and overdue; skew grows by StallLimit). Seqs are consecutive,
-// so the node predicts when slices it has not seen are due.
+// missing and overdue; skew grows by StallLimit). Skew shrinks again by
+// catch-up: while every one of the last slices played completed more
+// than PlayoutDelay before it was due, playout runs up to Config.CatchUp
+// faster than the stream (PlayAt of consecutive slices closer than their
+// captures) until it is PlayoutDelay behind the slowest of them. Seqs
+// are consecutive, so the node predicts when slices it has not seen are
+// due.
 //
 // A missing chunk of a slice the node waits for is fetched from the
 // origin FetchMargin before the slice is due, or as soon as the slice

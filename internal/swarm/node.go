@@ -349,8 +349,8 @@ func (n *Node) backlogStart(now time.Time, from uint64) uint64 {
 	switch {
 	case kf == nil:
 		return n.win[0].seq // no keyframe held: everything held
-	case prev == nil || n.cfg.KeyframeWait < 0:
-		return kf.seq // the keyframe interval is unknown, or never wait
+	case prev == nil || n.cfg.KeyframeWait <= 0:
+		return kf.seq // never wait, or the keyframe interval is unknown
 	}
 	age := newest.capture.Sub(kf.capture)
 	// Only while the stream flows (its newest slice came within two slice

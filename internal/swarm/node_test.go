@@ -716,7 +716,8 @@ func TestStallThenRecover(t *testing.T) {
 
 func TestStallSkip(t *testing.T) {
 	st := swarmtest.NewStream(testChannel, 4, epoch)
-	n := directNode(t, st, func(c *Config) { c.MaxFetches = 0 })
+	// No catch-up: the stall's timing is checked to the end.
+	n := directNode(t, st, func(c *Config) { c.MaxFetches, c.CatchUp = 0, -1 })
 	n.cfg.MaxFetches = 0 // 0 in a Config means the default; force none here
 	var played []Slice
 	// Stripe 1 of slice 5 never comes.
@@ -749,7 +750,7 @@ func TestStallSkip(t *testing.T) {
 // TestSkipRun: an outage of 20 slices costs one stall, not twenty.
 func TestSkipRun(t *testing.T) {
 	st := swarmtest.NewStream(testChannel, 4, epoch)
-	n := directNode(t, st, nil)
+	n := directNode(t, st, func(c *Config) { c.CatchUp = -1 }) // timing checked to the end
 	n.cfg.MaxFetches = 0
 	var played []Slice
 	for now := epoch; now.Before(st.Capture(80)); now = now.Add(10 * time.Millisecond) {
@@ -1201,8 +1202,9 @@ func TestNextMissingBeforeStart(t *testing.T) {
 }
 
 // A child that holds nothing gets the group of pictures from the newest
-// keyframe, unless the next keyframe is expected within KeyframeWait:
-// then it gets only live chunks and starts at that keyframe.
+// keyframe, unless the next keyframe is expected within KeyframeWait (0,
+// the default: never): then it gets only live chunks and starts at that
+// keyframe.
 func TestBacklogKeyframeWait(t *testing.T) {
 	st := swarmtest.NewStream(testChannel, 4, epoch)
 	kf := []uint64{}
@@ -1214,17 +1216,18 @@ func TestBacklogKeyframeWait(t *testing.T) {
 	if len(kf) < 3 || kf[2]-kf[1] != 10 {
 		t.Fatalf("the test stream's keyframes %v are not 10 slices apart", kf)
 	}
+	const half = 500 * time.Millisecond
 	for _, tt := range []struct {
 		name   string
 		newest uint64 // newest slice held
 		wait   time.Duration
 		want   uint64 // first seq sent; newest+1: live only
 	}{
-		{"young group", kf[2] + 4, 0, kf[2]},                          // next keyframe 600ms away
-		{"next keyframe near", kf[2] + 6, 0, kf[2] + 7},               // 400ms away
-		{"next keyframe near, no wait", kf[2] + 6, -1, kf[2]},         // KeyframeWait < 0: always the group
-		{"one keyframe held", kf[1] + 8, 0, kf[1]},                    // interval unknown
-		{"keyframe just made", kf[2], 0, kf[2]},                       // 1s away
+		{"young group", kf[2] + 4, half, kf[2]},                       // next keyframe 600ms away
+		{"next keyframe near", kf[2] + 6, half, kf[2] + 7},            // 400ms away
+		{"next keyframe near, no wait", kf[2] + 6, 0, kf[2]},          // the default: always the group
+		{"one keyframe held", kf[1] + 8, half, kf[1]},                 // interval unknown
+		{"keyframe just made", kf[2], half, kf[2]},                    // 1s away
 		{"longer wait", kf[2] + 3, 800 * time.Millisecond, kf[2] + 4}, // 700ms away
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -1251,6 +1254,66 @@ func TestBacklogKeyframeWait(t *testing.T) {
 			feed(t, n, st, st.Capture(tt.newest+1), "P", tt.newest+1)
 			if r := n.Ready(); len(r.Sends) != 4 {
 				t.Fatalf("live sends %d, want 4", len(r.Sends))
+			}
+		})
+	}
+}
+
+// A node that starts on an old group of pictures (its slices arrive at
+// once, half a second after the keyframe was captured) plays faster than
+// the stream until it is PlayoutDelay behind the slices' arrival, never
+// faster than CatchUp allows; with CatchUp negative it stays behind.
+func TestCatchUp(t *testing.T) {
+	st := swarmtest.NewStream(testChannel, 4, epoch)
+	kf := uint64(0)
+	for seq := uint64(1); seq < 40 && kf == 0; seq++ {
+		if st.Keyframe(seq) {
+			kf = seq
+		}
+	}
+	const transit = 50 * time.Millisecond
+	for _, tt := range []struct {
+		name    string
+		catchUp float64
+		caught  bool
+	}{{"catch up", 0, true}, {"never", -1, false}} {
+		t.Run(tt.name, func(t *testing.T) {
+			n := directNode(t, st, func(c *Config) { c.CatchUp = tt.catchUp })
+			var played []Slice
+			// The group of pictures from kf arrives at once, 500 ms old.
+			for seq := kf; seq <= kf+5; seq++ {
+				feed(t, n, st, st.Capture(kf+5).Add(transit), "P", seq)
+			}
+			for seq := kf + 6; seq < kf+300; seq++ {
+				now := st.Capture(seq).Add(transit)
+				if dl := n.NextDeadline(); !dl.IsZero() && dl.Before(now) {
+					n.Tick(dl)
+					played = append(played, n.Ready().Play...)
+				}
+				feed(t, n, st, now, "P", seq)
+				played = append(played, n.Ready().Play...)
+			}
+			checkPlayed(t, st, played)
+			if s := n.Stats(); s.Stalls != 0 || s.LostSlices != 0 {
+				t.Fatalf("stalls %d, lost %d: catching up must not stall", s.Stalls, s.LostSlices)
+			}
+			first, last := played[0], played[len(played)-1]
+			if lag := first.PlayAt.Sub(first.Capture); lag < DefaultPlayoutDelay+500*time.Millisecond {
+				t.Fatalf("start slice played %v behind capture, want the group's age on top of the delay", lag)
+			}
+			lag := last.PlayAt.Sub(last.Capture)
+			if tt.caught && lag > DefaultPlayoutDelay+transit+10*time.Millisecond {
+				t.Fatalf("slice %d played %v behind capture, want caught up to %v", last.Seq, lag, DefaultPlayoutDelay+transit)
+			}
+			if !tt.caught && lag < DefaultPlayoutDelay+500*time.Millisecond {
+				t.Fatalf("slice %d played %v behind capture with catch-up off", last.Seq, lag)
+			}
+			// Never faster than CatchUp allows.
+			minGap := time.Duration(float64(DefaultSliceDuration) * (1 - DefaultCatchUp))
+			for i := 1; i < len(played); i++ {
+				if gap := played[i].PlayAt.Sub(played[i-1].PlayAt); gap < minGap-time.Millisecond {
+					t.Fatalf("slices %d and %d played %v apart, want at least %v", played[i-1].Seq, played[i].Seq, gap, minGap)
+				}
 			}
 		})
 	}

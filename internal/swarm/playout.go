@@ -21,7 +21,15 @@ type playout struct {
 	// slice not played, counted lost up to where the clock starts again.
 	resyncing bool
 	emitted   bool // a slice was played
+	// transit holds the completion times (last chunk's arrival minus
+	// capture) of the last slices played, a ring written at transitN;
+	// catch-up plays faster while skew exceeds the largest of them.
+	transit  [catchUpWindow]time.Duration
+	transitN int
 }
+
+// catchUpWindow is how many recently played slices catch-up judges by.
+const catchUpWindow = 16
 
 // maxPlaySteps bounds one advancePlayout call; more work waits for the
 // next Tick (the deadline is then now).
@@ -81,6 +89,7 @@ func (n *Node) advancePlayout(now time.Time) time.Time {
 			if n.emit(now, sl, due) {
 				n.stats.PlayedSlices++
 			}
+			n.catchUp(sl)
 			continue
 		case complete && sl.doneAt.Sub(due) < n.cfg.StallLimit:
 			// Completed during a stall: play it now, later by the stall.
@@ -93,6 +102,7 @@ func (n *Node) advancePlayout(now time.Time) time.Time {
 			if n.emit(now, sl, sl.doneAt) {
 				n.stats.LateSlices++
 			}
+			n.catchUp(sl)
 			continue
 		}
 		// Missing (or completed only after it was due to be skipped).
@@ -112,6 +122,31 @@ func (n *Node) advancePlayout(now time.Time) time.Time {
 		}
 	}
 	return now
+}
+
+// catchUp notes a played slice's completion time and, when playout runs
+// later than the slices of the last catchUpWindow played needed — each
+// completed more than PlayoutDelay before it was due, as after a stall
+// whose cause is gone, or a start on an old group of pictures — takes
+// skew back towards the largest of their completion times, by at most
+// CatchUp of a slice's duration per slice: playout runs up to that much
+// faster than the stream until it is back to PlayoutDelay behind the
+// slowest recent arrival.
+func (n *Node) catchUp(sl *slot) {
+	p := &n.play
+	p.transit[p.transitN%catchUpWindow] = sl.doneAt.Sub(sl.capture)
+	p.transitN++
+	if n.cfg.CatchUp <= 0 || p.transitN < catchUpWindow {
+		return
+	}
+	worst := p.transit[0]
+	for _, t := range p.transit[1:] {
+		worst = max(worst, t)
+	}
+	if excess := p.skew - worst; excess > 0 {
+		step := time.Duration(float64(n.cfg.SliceDuration) * n.cfg.CatchUp)
+		p.skew -= min(excess, step)
+	}
 }
 
 // skip gives up on the next slice after a full stall, and on the slices

@@ -78,13 +78,22 @@ type Config struct {
 	FetchRetry time.Duration
 	// MaxFetches bounds the fetches outstanding at once (default 64).
 	MaxFetches int
+	// CatchUp: while playout runs later than the recently played slices
+	// needed (each completed more than PlayoutDelay before it was due),
+	// it plays up to this fraction faster than the stream until it is
+	// back to PlayoutDelay behind the slowest recent arrival (default
+	// 0.25; negative: never). Stalls and a start on an old group of
+	// pictures so do not leave a viewer behind live for good.
+	CatchUp float64
 	// KeyframeWait: a new child that holds nothing is sent only live
 	// chunks, and waits for the next keyframe to start, when that
 	// keyframe is expected within this (judged from the interval between
-	// the two newest keyframes held); otherwise it is sent the group of
-	// pictures from the newest keyframe (default 500ms; negative: always
-	// the group of pictures). So a new viewer starts at most about
-	// KeyframeWait behind the live edge, or waits at most about that.
+	// the two newest keyframes held) and the stream flows; otherwise it
+	// is sent the group of pictures from the newest keyframe. 0 (the
+	// default) always sends the group: its parents may judge differently
+	// (they hold different slices), and a child whose parents disagree
+	// completes its start keyframe only by fetching it from the origin;
+	// catch-up (CatchUp) takes back the group's age instead.
 	KeyframeWait time.Duration
 	// MaxBacklog bounds the backlog a child that asks from a slice
 	// (wire.Hello.From) is sent: nothing captured more than this before
@@ -116,7 +125,7 @@ const (
 	DefaultStallLimit           = 2 * time.Second
 	DefaultFetchRetry           = 200 * time.Millisecond
 	DefaultMaxFetches           = 64
-	DefaultKeyframeWait         = 500 * time.Millisecond
+	DefaultCatchUp              = 0.25
 	DefaultMaxBacklog           = time.Second
 )
 
@@ -139,8 +148,10 @@ func (c Config) withDefaults() Config {
 	setDur(&c.ParentConnectTimeout, DefaultParentConnectTimeout)
 	setDur(&c.StallLimit, DefaultStallLimit)
 	setDur(&c.FetchRetry, DefaultFetchRetry)
-	setDur(&c.KeyframeWait, DefaultKeyframeWait)
 	setDur(&c.MaxBacklog, DefaultMaxBacklog)
+	if c.CatchUp == 0 {
+		c.CatchUp = DefaultCatchUp
+	}
 	if c.MaxFetches == 0 {
 		c.MaxFetches = DefaultMaxFetches
 	}
@@ -159,6 +170,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("%w: stripes must be 1..%d, got %d", ErrConfig, wire.MaxStripes, c.Stripes)
 	case c.MaxChildren < 0:
 		return fmt.Errorf("%w: negative MaxChildren %d", ErrConfig, c.MaxChildren)
+	case c.CatchUp > 1 || c.CatchUp != c.CatchUp:
+		return fmt.Errorf("%w: CatchUp %v is above 1 (twice the stream's speed)", ErrConfig, c.CatchUp)
 	case c.LagSlices < 0:
 		return fmt.Errorf("%w: negative LagSlices %d", ErrConfig, c.LagSlices)
 	case c.MaxFetches < 0:
