@@ -443,7 +443,7 @@ func (m *matrix) startChannel(ctx context.Context, name string) (*session, error
 // to parent when that is not zero.
 func (m *matrix) startPeer(ctx context.Context, s *session, h *netlab.Host, name string, parent tracker.TreeNode) (*proc, error) {
 	args := []string{"peer", "--channel", s.channel, "--tracker", "http://" + pubTracker,
-		"--quic", netip.AddrPortFrom(h.IPs[0], 0).String(), "--rtsp", "127.0.0.1:8554", "--nat-watch", "1s", "--log-level", "info"}
+		"--quic", netip.AddrPortFrom(h.IPs[0], 0).String(), "--rtsp", "127.0.0.1:8554", "--nat-watch", "1s", "--log-level", "info", "--state-dir", ""}
 	if parent.ID != "" {
 		// The tracker's placement avoids pairs that need a relay; the
 		// matrix makes every pair, so it pins the child's parent.

@@ -203,7 +203,8 @@ func RunPartition(ctx context.Context, cfg PartitionConfig) (*PartitionReport, e
 	for i, p := range peers {
 		p.proc, err = m.start(ctx, p.host, fmt.Sprintf("peer %d (%s)", i, p.Site), "peer", "--channel", "part",
 			"--tracker", "http://"+pubTracker, "--quic", netip.AddrPortFrom(p.host.IPs[0], 0).String(),
-			"--rtsp", "127.0.0.1:8554", "--status", statusAddr, "--log-level", "info")
+			"--rtsp", "127.0.0.1:8554", "--status", statusAddr, "--log-level", "info",
+			"--state-dir", filepath.Join(tmp, fmt.Sprintf("peer%d", i)))
 		if err != nil {
 			return nil, err
 		}

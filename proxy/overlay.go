@@ -98,17 +98,31 @@ func (p *Peer) channelInfo() []byte {
 // stripe.
 func (p *Peer) joinBootstrap(ctx context.Context, trackerErr error) (tracker.JoinResponse, error) {
 	p.log.Warn("the tracker is unreachable; joining through the bootstrap peer", "bootstrap", p.cfg.Bootstrap, "err", trackerErr)
-	id, info, err := transport.FetchChannelInfo(ctx, p.ep, p.cfg.Bootstrap, p.cfg.Channel)
+	jr, err := p.joinThrough(ctx, p.cfg.Bootstrap, "")
 	if err != nil {
-		return tracker.JoinResponse{}, fmt.Errorf("%w: tracker: %v; bootstrap %s: %v", ErrBootstrap, trackerErr, p.cfg.Bootstrap, err)
+		return jr, fmt.Errorf("%w: tracker: %v; bootstrap %s: %v", ErrBootstrap, trackerErr, p.cfg.Bootstrap, err)
+	}
+	return jr, nil
+}
+
+// joinThrough takes the channel's description from the peer at hostport
+// (want, when not empty, is the node ID it must have), which becomes the
+// first parent on every stripe.
+func (p *Peer) joinThrough(ctx context.Context, hostport string, want swarm.NodeID) (tracker.JoinResponse, error) {
+	id, info, err := transport.FetchChannelInfo(ctx, p.ep, hostport, p.cfg.Channel)
+	if err != nil {
+		return tracker.JoinResponse{}, err
+	}
+	if want != "" && id != want {
+		return tracker.JoinResponse{}, fmt.Errorf("the peer at %s is now %s, not %s", hostport, id, want)
 	}
 	ch, err := parseChannelInfo(info, p.cfg.Channel)
 	if err != nil {
-		return tracker.JoinResponse{}, fmt.Errorf("%w: bootstrap %s: %v", ErrBootstrap, p.cfg.Bootstrap, err)
+		return tracker.JoinResponse{}, err
 	}
 	return tracker.JoinResponse{
 		Channel:     ch,
-		Parent:      tracker.NodeInfo{ID: string(id), Addr: p.cfg.Bootstrap},
+		Parent:      tracker.NodeInfo{ID: string(id), Addr: hostport},
 		HeartbeatMS: 1000,
 	}, nil
 }
@@ -149,6 +163,7 @@ func (p *Peer) ringLoop(ctx context.Context, ov *transport.Overlay, jr tracker.J
 	}
 	t := time.NewTicker(ringEvery)
 	defer t.Stop()
+	var saved []tracker.NodeInfo // the peer cache's members as last written
 	for {
 		select {
 		case <-ctx.Done():
@@ -157,6 +172,10 @@ func (p *Peer) ringLoop(ctx context.Context, ov *transport.Overlay, jr tracker.J
 		}
 		p.setLocal(ov)
 		p.refreshCandidates(ov)
+		p.mu.Lock()
+		members := p.candidates
+		p.mu.Unlock()
+		saved = p.saveRing(members, saved)
 		tctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		tv, err := p.tracker.Tree(tctx, p.cfg.Channel)
 		cancel()
@@ -266,7 +285,8 @@ func (p *Peer) overlayView() OverlayView {
 	return v
 }
 
-// maxCandidates bounds the overlay members kept as parents of last resort.
+// maxCandidates bounds the overlay members kept as parents of last
+// resort (and in the peer cache).
 const maxCandidates = 8
 
 // refreshCandidates caches ring members as parents of last resort: while

@@ -56,6 +56,10 @@ type PeerConfig struct {
 	// at start, takes the channel from it and joins the tracker later
 	// (see overlay.go). Empty: the tracker's peers only.
 	Bootstrap string
+	// StateDir is a folder for the peer's state: the cache of ring
+	// members seen before (peercache.go), through which it rejoins when
+	// neither the tracker nor Bootstrap answers. Empty: no cache.
+	StateDir string
 }
 
 func (c *PeerConfig) validate() error {
@@ -201,8 +205,14 @@ func (p *Peer) Run(ctx context.Context) error {
 		p.probeUpload(ctx)
 	}
 	jr, err := p.join(ctx)
-	if err != nil && p.cfg.Bootstrap != "" && ctx.Err() == nil && !errors.Is(err, ErrUnknownChannel) {
-		jr, err = p.joinBootstrap(ctx, err)
+	if err != nil && ctx.Err() == nil && !errors.Is(err, ErrUnknownChannel) {
+		trackerErr := err
+		if p.cfg.Bootstrap != "" {
+			jr, err = p.joinBootstrap(ctx, trackerErr)
+		}
+		if err != nil && p.cfg.StateDir != "" && ctx.Err() == nil {
+			jr, err = p.joinCached(ctx, trackerErr) // peers seen before
+		}
 	}
 	if err != nil {
 		return err

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/swarmtv/swarmtv/proxy"
@@ -36,6 +38,7 @@ keyframe the peer holds.`, stderr)
 	statusAddr := fs.String("status", "", "serve this peer's status page at http://`ADDR`/ (and /api/v1/peer, /status JSON, /metrics); off when empty")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	bootstrap := fs.String("bootstrap", "", "a running peer's `HOST:PORT` (its QUIC address): join the channel's overlay through it, and if the tracker is unreachable take the channel from it and join the tracker once it is back")
+	stateDir := fs.String("state-dir", defaultStateDir(), "`folder` for the peer's state: the overlay peers it has seen, to rejoin through when neither the tracker nor --bootstrap answers (empty: keep none)")
 	natFlags := addPeerNATFlags(fs)
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
@@ -67,6 +70,7 @@ keyframe the peer holds.`, stderr)
 		NAT:          natFlags.config(),
 		Parent:       pin,
 		Bootstrap:    *bootstrap,
+		StateDir:     *stateDir,
 	})
 	if err != nil {
 		return err
@@ -85,4 +89,14 @@ keyframe the peer holds.`, stderr)
 		return nil
 	}
 	return err
+}
+
+// defaultStateDir is the peer's default state folder: swarmtv in the
+// user's cache folder ("" when there is none).
+func defaultStateDir() string {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(dir, "swarmtv")
 }
