@@ -38,3 +38,18 @@ func BenchmarkRun(b *testing.B) {
 	b.ReportMetric(float64(events)/el.Seconds(), "events/s")
 	b.ReportMetric(float64(el.Nanoseconds())/float64(events), "ns/event")
 }
+
+// The tracker's join window is 10 ms up to 10,000 peers (runs at those
+// sizes replay as before) and grows with the peers beyond, as a real
+// tracker's round cost does.
+func TestJoinWindowScales(t *testing.T) {
+	for _, tt := range []struct {
+		peers int
+		want  time.Duration
+	}{{10, 10 * time.Millisecond}, {10_000, 10 * time.Millisecond}, {20_000, 20 * time.Millisecond}, {100_000, 100 * time.Millisecond}} {
+		s := &Sim{cfg: Config{Peers: tt.peers}}
+		if got := time.Duration(s.joinWindow()); got != tt.want {
+			t.Errorf("%d peers: join window %v, want %v", tt.peers, got, tt.want)
+		}
+	}
+}

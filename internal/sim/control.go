@@ -74,9 +74,23 @@ func (s *Sim) join(e *event) {
 }
 
 // joinBatchWindow is how long the simulated tracker gathers joins into
-// one placement round (the real tracker runs one per join; at a flash
-// crowd of thousands per second the simulator batches them).
-const joinBatchWindow = int64(10 * time.Millisecond)
+// one placement round (the real tracker runs one per join, or one per
+// Config.JoinWindow; at a flash crowd of thousands per second the
+// simulator batches them) — at least: beyond 10,000 peers the window
+// grows by joinBatchPerPeer a peer (100 ms at 100,000). A placement round
+// costs about 1.8 µs a peer (180 ms at 100,000), so a tracker gathering
+// joins for less than a round takes would fall behind for good, and the
+// simulated one, which takes no virtual time, would run a round every
+// 10 ms for the whole flash crowd.
+const (
+	joinBatchWindow  = int64(10 * time.Millisecond)
+	joinBatchPerPeer = int64(time.Microsecond)
+)
+
+// joinWindow is how long the simulated tracker gathers joins.
+func (s *Sim) joinWindow() int64 {
+	return max(joinBatchWindow, int64(s.cfg.Peers)*joinBatchPerPeer)
+}
 
 // trackerJoin queues a join at the tracker; the batch runs shortly.
 func (s *Sim) trackerJoin(e *event) {
@@ -92,7 +106,7 @@ func (s *Sim) trackerJoin(e *event) {
 		return
 	}
 	if len(s.joinQ) == 0 {
-		s.push(event{at: s.now + joinBatchWindow, kind: evJoinBatch})
+		s.push(event{at: s.now + s.joinWindow(), kind: evJoinBatch})
 	}
 	s.joinQ = append(s.joinQ, p.idx)
 }
