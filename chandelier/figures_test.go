@@ -199,3 +199,35 @@ func TestFlashCrowd(t *testing.T) {
 		t.Errorf("depth mean %.2f after the crowd, a fresh build gives %.2f", f.DepthMean, ff.DepthMean)
 	}
 }
+
+// TestScarceStaysHome: with upload short everywhere (ratio 0.7), every
+// ISP's slots feed its own peers (DESIGN.md, "Chandelier": traffic kept
+// inside an ISP); a leaf taking another ISP's slot would only push one of
+// that ISP's leaves onto the origin. The feeds into ISPs stay within 1.25
+// × one per ISP per stripe, and the upload is used: the pairs fed by
+// peers are at least 95 % of the feeds the peers offer.
+func TestScarceStaysHome(t *testing.T) {
+	w := newWorld(31, 0.7, 4)
+	peers := w.joinN(1000, t0)
+	cfg := testConfig(16)
+	o := newOpt(t, cfg)
+	o.Round(t0, Changes{Join: peers})
+	for r := 1; r <= 3; r++ {
+		o.Round(t0.Add(time.Duration(r)*time.Second), Changes{})
+	}
+	f := Measure(o.Config(), peers, o.Assignments())
+	checkInvariants(t, "scarce", f)
+	offered := 0
+	for _, p := range peers {
+		offered += o.cfg.Feeds(p.Upload)
+	}
+	fed := f.Pairs - f.Deficit - f.OriginFeeds
+	t.Logf("scarce: %d pairs, %d fed by peers of %d feeds offered, deficit %d, cross-ISP %d, ISP entries %d (bound %d)",
+		f.Pairs, fed, offered, f.Deficit, f.CrossISP, f.ISPEntries, f.ISPLowerBound)
+	if 4*f.ISPEntries > 5*f.ISPLowerBound {
+		t.Errorf("%d feeds into ISPs with scarce upload, more than 1.25 × the bound %d", f.ISPEntries, f.ISPLowerBound)
+	}
+	if float64(fed) < 0.95*float64(offered) {
+		t.Errorf("peers feed %d pairs of the %d feeds they offer, want >= 95 %%", fed, offered)
+	}
+}

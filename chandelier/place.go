@@ -105,6 +105,7 @@ type stripeState struct {
 	leaves     [][]leafEntry // per ISP: attached leaves by depth, for displacement; built lazily
 	leafNext   []int         // per ISP: entries before it are used or stale
 	leavesOK   bool
+	home       bool // leaves take only their ISP's slots or the origin's
 }
 
 // placeStripe attaches the detached roots of stripe s (new peers and
@@ -155,7 +156,13 @@ func (o *Optimizer) placeStripe(s int) {
 			cmp.Compare(x.peer.ID, y.peer.ID))
 	})
 	// A peer that finds no slot is retried after the others: the slots
-	// it can use may come with a forwarder placed after it.
+	// it can use may come with a forwarder placed after it. Leaves are
+	// first placed at home only (their ISP's slots or the origin's);
+	// those left over may then cross a border. When upload is short
+	// everywhere, a leaf taking another ISP's slot would only push one
+	// of that ISP's own leaves onto the origin, and send the stripe
+	// across the border for nothing.
+	st.home = true
 	for len(items) > 0 {
 		failed := items[:0:0]
 		for _, i := range items {
@@ -163,6 +170,15 @@ func (o *Optimizer) placeStripe(s int) {
 			// A forwarder takes a leaf's place when that puts it
 			// higher than the best free slot.
 			if p != 0 && o.displaceOriginLeaf(i, &st) || o.displace(i, &st, o.slotDepth(p), o.nodes[i].isp) {
+				continue
+			}
+			if p < 0 && st.home && int(o.nodes[i].interior) != s {
+				// Its ISP's free slots may be behind NATs it cannot
+				// reach: swap with a leaf that can. Else it waits
+				// for the pass that may cross.
+				if !o.rescueHome(i, &st) {
+					failed = append(failed, i)
+				}
 				continue
 			}
 			if p < 0 { // nothing free in reach: any leaf will do
@@ -187,7 +203,10 @@ func (o *Optimizer) placeStripe(s int) {
 			}
 		}
 		if len(failed) == len(items) {
-			break
+			if !st.home {
+				break
+			}
+			st.home = false
 		}
 		items = failed
 	}
@@ -313,8 +332,9 @@ func (o *Optimizer) pushSlot(i int32, s int) {
 // choose picks the parent of detached root i: the origin while it has
 // slots beyond those kept for ISPs not yet fed (or when i would be the
 // first feed of its ISP); else the shallowest reachable slot in i's ISP
-// unless one elsewhere is more than ISPSlack levels shallower; else the
-// origin's kept slots. -1: no slot.
+// unless one elsewhere is more than ISPSlack levels shallower; else (a
+// leaf only in the second pass, st.home false) a slot elsewhere; else
+// the origin's kept slots. -1: no slot.
 func (o *Optimizer) choose(i int32, st *stripeState) int32 {
 	x := &o.nodes[i]
 	s := st.s
@@ -328,6 +348,8 @@ func (o *Optimizer) choose(i int32, st *stripeState) int32 {
 	switch {
 	case okOwn && (!okGlob || o.cfg.ISPSlack < 0 || own.depth <= glob.depth+int32(o.cfg.ISPSlack)):
 		return own.i
+	case st.home && int(x.interior) != s:
+		return -1 // a leaf with no slot at home waits for the second pass
 	case okGlob:
 		return glob.i
 	case st.originFree > 0:
