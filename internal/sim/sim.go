@@ -64,6 +64,8 @@ type Sim struct {
 	verify func(raw []byte) error
 	// originID is the origin's node ID, one string shared by the cores.
 	originID swarm.NodeID
+	// anyRelayed: a link was relayed (until then, sends skip the lookup).
+	anyRelayed bool
 
 	joinQ        []int32 // joins waiting for the tracker's batch
 	fetchNs      float64 // ns per byte of the origin's fetch budget
@@ -594,8 +596,8 @@ func (s *Sim) send(p *peer, snd *swarm.Send) {
 	if s.severed(p, c) {
 		return // lost in the partition
 	}
-	// Links are relayed only when relays are on: then look the link up.
-	arrive := s.transmit(p, c, len(snd.Chunk), s.cfg.Relay && c.relayedFrom(p.idx))
+	// Until a link was relayed, none is: no need to look it up.
+	arrive := s.transmit(p, c, len(snd.Chunk), s.anyRelayed && c.relayedFrom(p.idx))
 	s.m.sent(p, c, snd.ID, len(snd.Chunk))
 	s.push(event{at: arrive, kind: evChunk, node: q, from: p.idx, raw: snd.Chunk, aux: int64(snd.ID.Seq), stripe: snd.ID.Stripe})
 }
@@ -677,6 +679,7 @@ func (s *Sim) connect(p, q *peer) {
 		s.m.nat.Relayed++
 		if l := p.link(q.idx); l != nil {
 			l.relayed = true
+			s.anyRelayed = true
 		}
 	default:
 		s.m.nat.Failed++
