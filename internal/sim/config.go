@@ -88,6 +88,9 @@ type Config struct {
 	ParentTimeout time.Duration
 	PlayoutDelay  time.Duration
 	FetchMargin   time.Duration
+	MaxBacklog    time.Duration // swarm.Config.MaxBacklog
+	KeyframeWait  time.Duration // swarm.Config.KeyframeWait
+	CatchUp       float64       // swarm.Config.CatchUp (negative: off)
 
 	// Settings that model `swarmtv demo` (see scenarios/demo-*.yaml).
 	//
@@ -204,6 +207,8 @@ func (c *Config) Validate() error {
 		return bad("heartbeat must be 10ms..1m, got %v", c.Heartbeat)
 	case c.CheckEvery < 10*time.Millisecond:
 		return bad("check-every must be at least 10ms, got %v", c.CheckEvery)
+	case !(c.CatchUp <= 1):
+		return bad("catch-up must be at most 1 (negative: off), got %v", c.CatchUp)
 	case c.Verify != VerifyFast && c.Verify != VerifyEd25519:
 		return bad("verify must be %q or %q, got %q", VerifyFast, VerifyEd25519, c.Verify)
 	case c.PeerFeeds < 0 || c.PeerFeeds > tracker.MaxPeerCapacity:
@@ -216,7 +221,7 @@ func (c *Config) Validate() error {
 	for _, t := range []struct {
 		name string
 		v    time.Duration
-	}{{"parent-timeout", c.ParentTimeout}, {"playout-delay", c.PlayoutDelay}, {"fetch-margin", c.FetchMargin}, {"kill-tracker-at", c.KillTrackerAt}, {"restart-tracker-at", c.RestartTrackerAt}, {"partition-at", c.PartitionAt}, {"heal-at", c.HealAt}, {"churn-stop-at", c.ChurnStopAt}} {
+	}{{"parent-timeout", c.ParentTimeout}, {"playout-delay", c.PlayoutDelay}, {"fetch-margin", c.FetchMargin}, {"max-backlog", c.MaxBacklog}, {"keyframe-wait", c.KeyframeWait}, {"kill-tracker-at", c.KillTrackerAt}, {"restart-tracker-at", c.RestartTrackerAt}, {"partition-at", c.PartitionAt}, {"heal-at", c.HealAt}, {"churn-stop-at", c.ChurnStopAt}} {
 		if t.v < 0 {
 			return bad("%s must not be negative, got %v", t.name, t.v)
 		}
@@ -412,6 +417,9 @@ var Options = []Option{
 	durOpt("parent-timeout", "swarm core: a parent that is up and sends nothing on any stripe this long is lost (0: the core's default)", func(c *Config) *time.Duration { return &c.ParentTimeout }),
 	durOpt("playout-delay", "swarm core: playout runs this far behind a start slice's arrival (0: the core's default)", func(c *Config) *time.Duration { return &c.PlayoutDelay }),
 	durOpt("fetch-margin", "swarm core: a chunk missing this long before it is due is fetched from the origin (0: the core's default)", func(c *Config) *time.Duration { return &c.FetchMargin }),
+	durOpt("max-backlog", "swarm core: a child asking from a slice gets no backlog captured more than this before the newest (0: the core's default)", func(c *Config) *time.Duration { return &c.MaxBacklog }),
+	durOpt("keyframe-wait", "swarm core: a new child gets only live chunks when the next keyframe is this near (0: never; always the group of pictures)", func(c *Config) *time.Duration { return &c.KeyframeWait }),
+	floatOpt("catch-up", "swarm core: playout behind the recent arrivals plays up to this fraction faster (0: the core's default, negative: never)", func(c *Config) *float64 { return &c.CatchUp }),
 	{"placer", "the tracker's stripe placement: chandelier (topology-aware) or baseline (random parent with spare upload)",
 		func(c *Config) string { return c.Placer },
 		func(c *Config, v string) error {

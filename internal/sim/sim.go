@@ -131,6 +131,9 @@ func (s *Sim) nodeConfig(source bool, maxChildren int) swarm.Config {
 		ParentTimeout: s.cfg.ParentTimeout,
 		PlayoutDelay:  s.cfg.PlayoutDelay,
 		FetchMargin:   s.cfg.FetchMargin,
+		MaxBacklog:    s.cfg.MaxBacklog,
+		KeyframeWait:  s.cfg.KeyframeWait,
+		CatchUp:       s.cfg.CatchUp,
 		Verify:        s.verify,
 		Parse:         s.stream.parse,
 	}
