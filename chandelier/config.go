@@ -15,6 +15,8 @@ const (
 	DefaultMatureAge = 2 * time.Minute
 	DefaultISPSlack  = 2
 	DefaultMoves     = 5
+	// DefaultRelayAfter is Config.RelayAfter's default.
+	DefaultRelayAfter = 3 * time.Second
 )
 
 // ErrConfig wraps every configuration error.
@@ -56,6 +58,18 @@ type Config struct {
 	// child behind class child directly. Nil means [Direct]. It must be
 	// pure.
 	Connect func(parent, child NAT) bool
+	// Relay reports that the peers can reach a relay (the tracker's):
+	// a peer that no free slot can reach directly, even after the NAT
+	// swaps, is then placed under a parent it reaches only through the
+	// relay ([Assignment.Relayed]), rather than left to the origin's
+	// fallback. A last resort: each round moves such a peer to a direct
+	// slot when one frees up.
+	Relay bool
+	// RelayAfter is how long a peer must have gone without a direct
+	// parent in a stripe before a relayed one is placed (joins and
+	// repairs usually find a direct slot within a round or two).
+	// Default DefaultRelayAfter.
+	RelayAfter time.Duration
 	// RTT, if not nil, estimates the round-trip time between two peers
 	// (ok false when unknown); it ranks backups. It must be pure.
 	RTT func(a, b string) (rtt time.Duration, ok bool)
@@ -82,6 +96,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Moves == 0 {
 		c.Moves = DefaultMoves
+	}
+	if c.RelayAfter == 0 {
+		c.RelayAfter = DefaultRelayAfter
 	}
 	if c.Moves < 0 {
 		c.Moves = 0

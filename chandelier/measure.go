@@ -6,7 +6,7 @@ package chandelier
 type Figures struct {
 	OverCapacity  int // parents (the origin included) with more children than their feeds
 	MultiInterior int // peers with children in more than one stripe
-	Unreachable   int // edges between NAT classes that cannot connect directly
+	Unreachable   int // edges between NAT classes that cannot connect directly, not marked relayed
 	Cycles        int // (peer, stripe) pairs whose parent chain loops
 	BadBackups    int // backups that are unknown, the peer, its parent, below either, or unreachable
 
@@ -24,6 +24,7 @@ type Figures struct {
 	ISPEntries    int
 	ISPLowerBound int
 	OriginFeeds   int // the origin's children, all stripes
+	Relayed       int // edges marked relayed (Assignment.Relayed)
 }
 
 // Measure checks as (one assignment per peer and stripe, as
@@ -44,6 +45,7 @@ func Measure(cfg Config, peers []Peer, as []Assignment) Figures {
 		parent[k] = none
 	}
 	backups := make([][]string, n*K)
+	relayed := make([]bool, n*K)
 	for _, a := range as {
 		k, ok := idx[a.Peer]
 		if !ok || a.Stripe < 0 || a.Stripe >= K {
@@ -56,6 +58,7 @@ func Measure(cfg Config, peers []Peer, as []Assignment) Figures {
 			parent[k*K+a.Stripe] = p
 		}
 		backups[k*K+a.Stripe] = a.Backups
+		relayed[k*K+a.Stripe] = a.Relayed
 	}
 	connect := cfg.Connect
 	f := Figures{Peers: n, Pairs: n * K}
@@ -78,7 +81,10 @@ func Measure(cfg Config, peers []Peer, as []Assignment) Figures {
 			case p >= 0:
 				children[p]++
 				stripesFed[p] |= 1 << s
-				if !connect(peers[p].NAT.class(), peers[k].NAT.class()) {
+				switch {
+				case relayed[k*K+s]:
+					f.Relayed++
+				case !connect(peers[p].NAT.class(), peers[k].NAT.class()):
 					f.Unreachable++
 				}
 				if peers[p].ISP != peers[k].ISP {

@@ -29,9 +29,13 @@ type node struct {
 	parent   []int32 // per stripe: parent index (0 = origin) or -1
 	depth    []int32 // per stripe: 1 under the origin, -1 detached; valid within a round
 	kids     []int32 // children in the interior stripe
-	backups  [][]ref // per stripe, ranked
-	sentPar  []ref   // per stripe: the parent last reported in a Plan
-	sentBack [][]ref // per stripe: the backups last reported
+	relayed  []bool  // per stripe: the parent reaches it only through a relay
+	// unfedSince is, per stripe, since when it has had no parent (zero:
+	// it has one); a relayed parent is a last resort after RelayAfter.
+	unfedSince []time.Time
+	backups    [][]ref // per stripe, ranked
+	sentPar    []ref   // per stripe: the parent last reported in a Plan
+	sentBack   [][]ref // per stripe: the backups last reported
 }
 
 // ispState is the book-keeping of one ISP.
@@ -56,13 +60,15 @@ type Optimizer struct {
 	compat [numNAT][numNAT]bool // [parent][child]
 
 	// Scratch, reused across rounds.
-	curStripe int        // the stripe being placed
-	heaps     []slotHeap // per ISP × parent class
-	global    [numNAT]slotHeap
-	rooted    []bool // per ISP: has an attached interior node in this stripe
-	queue     []int32
-	color     []uint8
-	lists     [4][][]int32 // backup candidates: free per ISP, all per ISP (index 0,1); [2][0], [3][0] global
+	curStripe  int        // the stripe being placed
+	now        time.Time  // the round's now
+	relayedNow int        // relayed edges placed this round
+	heaps      []slotHeap // per ISP × parent class
+	global     [numNAT]slotHeap
+	rooted     []bool // per ISP: has an attached interior node in this stripe
+	queue      []int32
+	color      []uint8
+	lists      [4][][]int32 // backup candidates: free per ISP, all per ISP (index 0,1); [2][0], [3][0] global
 }
 
 // New returns an Optimizer with no peers.
@@ -137,6 +143,7 @@ func (o *Optimizer) Round(now time.Time, ch Changes) Plan {
 			plan.Rejected = append(plan.Rejected, sw.Peer)
 		}
 	}
+	o.now = now
 	o.rebalance()
 	o.validate(now)
 	for s := range o.cfg.Stripes {
@@ -144,6 +151,16 @@ func (o *Optimizer) Round(now time.Time, ch Changes) Plan {
 	}
 	for s := range o.cfg.Stripes {
 		plan.Deficit += o.backupStripe(s)
+	}
+	plan.Relayed, o.relayedNow = o.relayedNow, 0
+	for i := 1; i < len(o.nodes); i++ {
+		if x := &o.nodes[i]; x.alive {
+			for _, r := range x.relayed {
+				if r {
+					plan.RelayedEdges++
+				}
+			}
+		}
 	}
 	o.diff(&plan)
 	o.free = append(o.free, released...)
@@ -201,7 +218,7 @@ func (o *Optimizer) id(i int32) string {
 
 func (o *Optimizer) assignment(i int32, s int) Assignment {
 	x := &o.nodes[i]
-	a := Assignment{Peer: x.peer.ID, Stripe: s, Parent: o.id(x.parent[s])}
+	a := Assignment{Peer: x.peer.ID, Stripe: s, Parent: o.id(x.parent[s]), Relayed: x.relayed[s]}
 	if len(x.backups[s]) > 0 {
 		a.Backups = make([]string, len(x.backups[s]))
 		for k, b := range x.backups[s] {
@@ -251,12 +268,14 @@ func (o *Optimizer) add(p Peer) int32 {
 	*x = node{
 		peer: p, gen: gen, alive: true, interior: -1,
 		isp: o.internISP(p.ISP), nat: p.NAT.class(),
-		feeds:    int32(o.cfg.Feeds(p.Upload)),
-		parent:   fill(make([]int32, K), -1),
-		depth:    fill(make([]int32, K), -1),
-		backups:  make([][]ref, K),
-		sentPar:  fill(make([]ref, K), noRef),
-		sentBack: make([][]ref, K),
+		feeds:      int32(o.cfg.Feeds(p.Upload)),
+		parent:     fill(make([]int32, K), -1),
+		depth:      fill(make([]int32, K), -1),
+		relayed:    make([]bool, K),
+		unfedSince: make([]time.Time, K),
+		backups:    make([][]ref, K),
+		sentPar:    fill(make([]ref, K), noRef),
+		sentBack:   make([][]ref, K),
 	}
 	o.byID[p.ID] = i
 	o.isps[x.isp].peers++
@@ -389,6 +408,8 @@ func (o *Optimizer) natOf(p int32) NAT {
 
 func (o *Optimizer) link(i, p int32, s int) {
 	o.nodes[i].parent[s] = p
+	o.nodes[i].relayed[s] = false
+	o.nodes[i].unfedSince[s] = time.Time{}
 	k := o.kidsOf(p, s)
 	*k = append(*k, i)
 }
@@ -403,6 +424,7 @@ func (o *Optimizer) unlink(i int32, s int) {
 		*k = slices.Delete(*k, j, j+1)
 	}
 	o.nodes[i].parent[s] = -1
+	o.nodes[i].relayed[s] = false
 }
 
 // applySwitch records a peer's own repair. The peer has left its old
@@ -463,8 +485,10 @@ func (o *Optimizer) validate(now time.Time) {
 		x.score = float64(x.feeds) * m * natWorth[x.nat]
 		for s := range o.cfg.Stripes {
 			p := x.parent[s]
-			if p > 0 && (int(o.nodes[p].interior) != s || !o.compat[o.nodes[p].nat][x.nat]) {
+			if p > 0 && (int(o.nodes[p].interior) != s || !o.compat[o.nodes[p].nat][x.nat] && !(x.relayed[s] && o.cfg.Relay)) {
 				o.unlink(int32(i), s)
+			} else if p > 0 && x.relayed[s] && o.compat[o.nodes[p].nat][x.nat] {
+				x.relayed[s] = false // a NAT changed: the path is direct now
 			}
 		}
 	}

@@ -210,6 +210,18 @@ func (o *Optimizer) placeStripe(s int) {
 		}
 		items = failed
 	}
+	if o.cfg.Relay {
+		for _, i := range items {
+			x := &o.nodes[i]
+			switch {
+			case x.parent[s] >= 0:
+			case x.unfedSince[s].IsZero():
+				x.unfedSince[s] = o.now
+			case o.now.Sub(x.unfedSince[s]) >= o.cfg.RelayAfter:
+				o.relayPlace(i, &st)
+			}
+		}
+	}
 	o.improve(&st)
 }
 
@@ -218,7 +230,9 @@ func (o *Optimizer) placeStripe(s int) {
 // with children moves up to a free slot in its ISP at least one level
 // shallower (its whole subtree rises), deepest first; a peer fed across
 // an ISP border moves to a free slot inside its ISP that is no deeper
-// than ISPSlack levels below its parent. Churn leaves orphans wherever
+// than ISPSlack levels below its parent (or, when no slot at home can
+// reach it, swaps NATs with a leaf of its ISP); a peer fed through a
+// relay moves first, to any direct slot. Churn leaves orphans wherever
 // there was room; these moves bring the trees back towards a fresh
 // build, a few edges at a time.
 func (o *Optimizer) improve(st *stripeState) {
@@ -235,13 +249,19 @@ func (o *Optimizer) improve(st *stripeState) {
 		}
 		p := x.parent[s]
 		cross := p > 0 && o.nodes[p].isp != x.isp
-		if cross || int(x.interior) == s && len(x.kids) > 0 && x.depth[s] > 2 {
+		if cross || x.relayed[s] || int(x.interior) == s && len(x.kids) > 0 && x.depth[s] > 2 {
 			cands = append(cands, int32(i))
 		}
 	}
+	rel := func(x *node) int {
+		if x.relayed[s] {
+			return 0
+		}
+		return 1
+	}
 	slices.SortFunc(cands, func(a, b int32) int {
 		x, y := &o.nodes[a], &o.nodes[b]
-		return cmp.Or(cmp.Compare(y.depth[s], x.depth[s]), cmp.Compare(y.score, x.score), cmp.Compare(a, b))
+		return cmp.Or(cmp.Compare(rel(x), rel(y)), cmp.Compare(y.depth[s], x.depth[s]), cmp.Compare(y.score, x.score), cmp.Compare(a, b))
 	})
 	slack := int32(max(0, o.cfg.ISPSlack))
 	for _, i := range cands {
@@ -267,7 +287,12 @@ func (o *Optimizer) improve(st *stripeState) {
 		}
 		base := int(x.isp) * int(numNAT)
 		sl, ok := o.best(o.heaps[base:base+int(numNAT)], x.nat, s)
-		if !ok && cross {
+		relayed := x.relayed[s]
+		if relayed && !ok {
+			// A relayed peer takes a direct slot anywhere.
+			sl, ok = o.best(o.global[:], x.nat, s)
+		}
+		if !ok && cross && !relayed {
 			// No free slot at home it can reach: swap NATs inside
 			// its ISP (an easy leaf moves to a slot only it can use).
 			o.unlink(i, s)
@@ -283,7 +308,7 @@ func (o *Optimizer) improve(st *stripeState) {
 		if !ok || sl.i == i {
 			continue
 		}
-		if !(sl.depth+1 < x.depth[s] || cross && sl.depth <= o.nodes[p].depth[s]+slack) {
+		if !(sl.depth+1 < x.depth[s] || cross && sl.depth <= o.nodes[p].depth[s]+slack || relayed) {
 			continue
 		}
 		// The slot is not below i: it is shallower than i, or i is a
@@ -594,4 +619,37 @@ func (o *Optimizer) rescueHome(i int32, st *stripeState) bool {
 		return true
 	}
 	return false
+}
+
+// relayPlace is the last resort for detached root i, which no free slot
+// can reach directly even after the NAT swaps (Config.Relay): the best
+// free slot whatever the NATs, in i's ISP first, through a relay. The
+// round's improving moves take i to a direct slot when one frees up.
+func (o *Optimizer) relayPlace(i int32, st *stripeState) bool {
+	s := st.s
+	x := &o.nodes[i]
+	pick := func(heaps []slotHeap) (slot, bool) {
+		var b slot
+		found := false
+		for pc := range heaps {
+			if t, ok := o.top(&heaps[pc], s); ok && !o.under(t.i, i, s) && (!found || t.before(b)) {
+				b, found = t, true
+			}
+		}
+		return b, found
+	}
+	base := int(x.isp) * int(numNAT)
+	sl, ok := pick(o.heaps[base : base+int(numNAT)])
+	if !ok {
+		if sl, ok = pick(o.global[:]); !ok {
+			return false
+		}
+	}
+	o.link(i, sl.i, s)
+	x.relayed[s] = !o.compat[o.natOf(sl.i)][x.nat]
+	if x.relayed[s] {
+		o.relayedNow++
+	}
+	o.settle(i, st)
+	return true
 }

@@ -54,10 +54,13 @@ type Assignment struct {
 	// Backups are ranked alternatives: none is Peer, the parent, or one of
 	// their descendants in this stripe, and each can reach Peer directly.
 	Backups []string
+	// Relayed marks a parent that can reach Peer only through a relay
+	// (their NATs forbid a direct path; [Config.Relay], a last resort).
+	Relayed bool
 }
 
 func (a Assignment) equal(b Assignment) bool {
-	return a.Peer == b.Peer && a.Stripe == b.Stripe && a.Parent == b.Parent && slices.Equal(a.Backups, b.Backups)
+	return a.Peer == b.Peer && a.Stripe == b.Stripe && a.Parent == b.Parent && a.Relayed == b.Relayed && slices.Equal(a.Backups, b.Backups)
 }
 
 func compareAssignments(a, b Assignment) int {
@@ -87,4 +90,8 @@ type Plan struct {
 	// Deficit counts (peer, stripe) pairs with no parent after the round:
 	// stripes the origin must cover by fallback beyond its feeds.
 	Deficit int
+	// Relayed counts the edges this round placed through a relay (a
+	// last resort, [Config.Relay]); RelayedEdges those standing after
+	// it.
+	Relayed, RelayedEdges int
 }

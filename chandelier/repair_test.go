@@ -1,6 +1,8 @@
 package chandelier
 
 import (
+	"fmt"
+	"slices"
 	"testing"
 	"time"
 )
@@ -156,5 +158,76 @@ func TestRepairSkipsLaggingBackups(t *testing.T) {
 	}
 	if got, _ := Repair([]string{"far"}, get, MaxBackupLag(time.Second)); got != "far" {
 		t.Errorf("only a lagging backup: got %q, want it rather than none", got)
+	}
+}
+
+// TestRelayedLastResort: a symmetric peer whose only possible parents
+// are symmetric and port-restricted (nat/core.CanPunch: no direct path)
+// gets no parent without a relay, a relayed one with Config.Relay once
+// it went RelayAfter without one (marked, counted in the plan and by
+// Measure, not as unreachable), and
+// a direct one in the next round once an open forwarder joins.
+func TestRelayedLastResort(t *testing.T) {
+	rate := int64(testRate)
+	feeds := func(n int) int64 { return int64(n) * rate / 4 * 10 / 9 } // n stripe feeds at Usable 0.9
+	peers := []Peer{
+		{ID: "fwd-sym", Upload: feeds(8), NAT: NATSymmetric, ISP: "a", Joined: t0},
+		{ID: "fwd-pr", Upload: feeds(8), NAT: NATPortRestricted, ISP: "a", Joined: t0},
+		{ID: "fwd-sym2", Upload: feeds(8), NAT: NATSymmetric, ISP: "a", Joined: t0},
+		{ID: "fwd-pr2", Upload: feeds(8), NAT: NATPortRestricted, ISP: "a", Joined: t0},
+		{ID: "child", Upload: 0, NAT: NATSymmetric, ISP: "a", Joined: t0},
+	}
+	for _, relay := range []bool{false, true} {
+		cfg := Config{StreamRate: rate, OriginFeeds: 4, Relay: relay}
+		o := newOpt(t, cfg)
+		plan := o.Round(t0, Changes{Join: peers})
+		if relay {
+			// Not at once: a direct slot may come within RelayAfter.
+			if f := Measure(o.Config(), peers, o.Assignments()); f.Relayed != 0 || f.Deficit == 0 {
+				t.Fatalf("relayed at once: %+v", f)
+			}
+			plan = o.Round(t0.Add(DefaultRelayAfter), Changes{})
+		}
+		f := Measure(o.Config(), peers, o.Assignments())
+		checkInvariants(t, fmt.Sprintf("relay %v", relay), f)
+		as := o.PeerAssignments("child")
+		fed := 0
+		for _, a := range as {
+			if a.Parent != "" {
+				fed++
+				if a.Parent != Origin && !a.Relayed {
+					t.Errorf("relay %v: stripe %d of the symmetric child from %s, not marked relayed", relay, a.Stripe, a.Parent)
+				}
+			}
+		}
+		t.Logf("relay %v: child fed on %d stripes (%d through the origin), plan relayed %d (standing %d), measured relayed %d, deficit %d",
+			relay, fed, f.OriginFeeds, plan.Relayed, plan.RelayedEdges, f.Relayed, f.Deficit)
+		if !relay {
+			if f.Relayed != 0 || plan.Relayed != 0 {
+				t.Errorf("no relay, yet %d relayed edges", f.Relayed)
+			}
+			if f.Deficit == 0 {
+				t.Fatal("the child was fed directly: the test's NATs do not force a relay")
+			}
+			continue
+		}
+		if f.Deficit != 0 || plan.Relayed == 0 || f.Relayed != plan.RelayedEdges {
+			t.Fatalf("with a relay: deficit %d, plan relayed %d/%d, measured %d", f.Deficit, plan.Relayed, plan.RelayedEdges, f.Relayed)
+		}
+		// An open forwarder for every stripe: the relayed edges go direct.
+		var opens []Peer
+		for k := range 4 {
+			opens = append(opens, Peer{ID: fmt.Sprintf("open%d", k), Upload: feeds(8), NAT: NATOpen, ISP: "a", Joined: t0})
+		}
+		all := append(slices.Clone(peers), opens...)
+		o.Round(t0.Add(DefaultRelayAfter+time.Second), Changes{Join: opens})
+		for r := 2; r < 10; r++ { // the improving moves: one per stripe and round here
+			plan = o.Round(t0.Add(DefaultRelayAfter+time.Duration(r)*time.Second), Changes{})
+		}
+		f = Measure(o.Config(), all, o.Assignments())
+		checkInvariants(t, "relay, then open forwarders", f)
+		if f.Relayed != 0 || plan.RelayedEdges != 0 || f.Deficit != 0 {
+			t.Errorf("after open forwarders joined: %d relayed edges stand (plan %d), deficit %d", f.Relayed, plan.RelayedEdges, f.Deficit)
+		}
 	}
 }

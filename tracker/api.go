@@ -145,6 +145,10 @@ type StripeAssignment struct {
 	// Backups are ranked alternatives to switch to at once when Parent
 	// fails or lags (never null).
 	Backups []NodeInfo `json:"backups"`
+	// Relayed marks a parent the peer's NAT pair lets it reach only
+	// through the relay: the placement found no direct one (a last
+	// resort; the rendezvous answers relay for this pair).
+	Relayed bool `json:"relayed,omitempty"`
 }
 
 // JoinResponse tells a joined peer what it receives and from whom.
@@ -241,8 +245,10 @@ type PlacementStats struct {
 	EdgesChanged    uint64 `json:"edges_changed"`
 	MaxEdgesChanged int    `json:"max_edges_changed"`
 	// Relayed sums the edges placed as needing the relay (no direct
-	// path between the pair's NATs), over all rounds.
-	Relayed uint64 `json:"relayed"`
+	// path between the pair's NATs), over all rounds; RelayedEdges are
+	// those standing after the last round.
+	Relayed      uint64 `json:"relayed"`
+	RelayedEdges int    `json:"relayed_edges"`
 	// Deficit is the last round's count of stripes with no parent.
 	Deficit int `json:"deficit"`
 	// RoundSeconds is the summed wall time of the rounds.

@@ -54,6 +54,7 @@ type channel struct {
 	pcfg      chandelier.Config
 	kind      string // PlacerChandelier or PlacerBaseline
 	seed      uint64
+	relay     bool // Config.Relay
 
 	peers   map[string]*member
 	kids    map[string]map[string]uint16 // parent ID (chandelier.Origin for the origin) → child → stripes mask
@@ -67,13 +68,14 @@ type channel struct {
 	roundNanos   int64 // summed wall time of rounds (set by the shell)
 	lastRoundNs  int64
 	edgesChanged uint64
-	maxMoved     int // the most edges one round changed
+	maxMoved     int    // the most edges one round changed
+	relayed      uint64 // edges placed through the relay, all rounds
 	lastPlan     chandelier.Plan
 }
 
-func newChannel(req RegisterRequest, key []byte, kind string, seed uint64) (*channel, error) {
+func newChannel(req RegisterRequest, key []byte, kind string, seed uint64, relay bool) (*channel, error) {
 	ch := &channel{
-		info: req.Channel, key: key, kind: kind, seed: seed,
+		info: req.Channel, key: key, kind: kind, seed: seed, relay: relay,
 		peers: map[string]*member{},
 		kids:  map[string]map[string]uint16{},
 	}
@@ -99,6 +101,7 @@ func (ch *channel) reset(originCap int, now *time.Time) error {
 		Stripes:     K,
 		StreamRate:  ch.streamRate(),
 		OriginFeeds: originCap * K,
+		Relay:       ch.relay,
 	}
 	var (
 		p   chandelier.Placer
@@ -293,6 +296,7 @@ func (ch *channel) round(now time.Time) chandelier.Plan {
 	ch.rounds++
 	ch.edgesChanged += uint64(plan.Moved)
 	ch.maxMoved = max(ch.maxMoved, plan.Moved)
+	ch.relayed += uint64(plan.Relayed)
 	ch.lastPlan = plan
 	return plan
 }
@@ -347,7 +351,7 @@ func (ch *channel) nodeInfo(id string) NodeInfo {
 func (ch *channel) assignments(m *member) []StripeAssignment {
 	out := make([]StripeAssignment, len(m.stripes))
 	for s, a := range m.stripes {
-		out[s] = StripeAssignment{Parent: ch.nodeInfo(a.Parent), Backups: make([]NodeInfo, 0, len(a.Backups))}
+		out[s] = StripeAssignment{Parent: ch.nodeInfo(a.Parent), Backups: make([]NodeInfo, 0, len(a.Backups)), Relayed: a.Relayed}
 		for _, b := range a.Backups {
 			if ni := ch.nodeInfo(b); !ni.IsZero() {
 				if bm, ok := ch.peers[b]; ok {

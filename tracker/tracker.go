@@ -53,6 +53,11 @@ type Config struct {
 	Placer string
 	// Seed seeds the baseline placer's random choices.
 	Seed uint64
+	// Relay tells the placement that the peers can reach a relay
+	// (swarmtv tracker --relay): a peer no free slot can reach directly
+	// is then given a parent through the relay as a last resort
+	// (StripeAssignment.Relayed) instead of waiting on the origin.
+	Relay bool
 	// ISPs maps peers' addresses to ISPs for the HTTP join (nil: every
 	// peer is in one unknown ISP, unless it joins in-process with ISP
 	// set).
@@ -220,7 +225,7 @@ func (t *Tracker) Register(req RegisterRequest) (created bool, err error) {
 	name := req.Channel.Name
 	ch, ok := t.channels[name]
 	if !ok {
-		ch, err := newChannel(req, key, t.cfg.Placer, t.cfg.Seed)
+		ch, err := newChannel(req, key, t.cfg.Placer, t.cfg.Seed, t.cfg.Relay)
 		if err != nil {
 			return false, err
 		}
@@ -279,6 +284,14 @@ func (t *Tracker) Channel(name string) (ChannelInfo, error) {
 	return ch.info, nil
 }
 
+// SetRelay sets Config.Relay once the relay is up (or known to be off);
+// channels registered afterwards place by it.
+func (t *Tracker) SetRelay(on bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.cfg.Relay = on
+}
+
 // Placement returns a channel's placement counters.
 func (t *Tracker) Placement(name string) (PlacementStats, error) {
 	t.mu.Lock()
@@ -289,7 +302,8 @@ func (t *Tracker) Placement(name string) (PlacementStats, error) {
 	}
 	return PlacementStats{
 		Placer: ch.kind, Rounds: ch.rounds, EdgesChanged: ch.edgesChanged, MaxEdgesChanged: ch.maxMoved,
-		Deficit: ch.lastPlan.Deficit, RoundSeconds: float64(ch.roundNanos) / 1e9,
+		Deficit: ch.lastPlan.Deficit, RoundSeconds: float64(ch.roundNanos) / 1e9, Relayed: ch.relayed,
+		RelayedEdges: ch.lastPlan.RelayedEdges,
 	}, nil
 }
 

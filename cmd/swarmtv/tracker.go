@@ -63,6 +63,7 @@ Prometheus metrics at /metrics.`, stderr)
 		return err
 	}
 	defer ns.Close()
+	t.SetRelay(ns.relay != nil) // the placement may use it as a last resort
 	log.Info("tracker listening", "url", "http://"+ln.Addr().String(),
 		"dashboard", "http://"+ln.Addr().String()+"/", "metrics", "http://"+ln.Addr().String()+"/metrics")
 	return serveTracker(ctx, t, ln, ns.rv)

@@ -327,6 +327,7 @@ func (s *Sim) newTracker() error {
 		Now:               func() time.Time { return s.t(s.now) },
 		Placer:            s.cfg.Placer,
 		Seed:              s.cfg.Seed,
+		Relay:             s.cfg.Relay,
 	})
 	if err != nil {
 		return fmt.Errorf("sim: tracker: %w", err)
