@@ -32,9 +32,10 @@ type stream struct {
 	keyPkts  int    // packets of a keyframe slice
 	pkts     int    // packets of another slice
 	pktSize  int
-	start    time.Time // capture time of slice 0
+	start    time.Time     // capture time of slice 0
+	keep     time.Duration // how long the fast verifier remembers a chunk (keepSigned, longer across a partition)
 
-	// signed is every chunk encoding made in the last keepSigned slices,
+	// signed is every chunk encoding made in the last s.keep of slices,
 	// by the address of its first byte, with its length — the fast
 	// verifier's set (see verify) — and the chunk it was made from, so
 	// nodes share one parse (swarm.Config.Parse). bySeq lists them per
@@ -96,7 +97,18 @@ func newStream(cfg *Config, key ed25519.PrivateKey, channel string, start time.T
 	if cfg.KeyframeFirst {
 		shift = m - 1
 	}
-	return &stream{channel: channel, key: key, k: cfg.Stripes, slice: cfg.Slice, keyEvery: m, keyShift: shift,
+	// The side of a partition cut off from the origin holds the chunks
+	// of the cut's start until the heal (its windows do not move), and
+	// passes them to new children meanwhile.
+	keep := keepSigned
+	if cfg.PartitionAt > 0 {
+		end := cfg.HealAt
+		if end == 0 {
+			end = cfg.Duration
+		}
+		keep += max(end-cfg.PartitionAt, 0)
+	}
+	return &stream{channel: channel, key: key, k: cfg.Stripes, slice: cfg.Slice, keyEvery: m, keyShift: shift, keep: keep,
 		keyPkts: keyPkts, pkts: pkts, pktSize: size, start: start,
 		signed: make(map[*byte]made)}
 }
@@ -125,7 +137,7 @@ func (s *stream) parse(raw []byte) (*wire.Chunk, error) {
 }
 
 // remember adds slice seq's encodings to the fast verifier's set and
-// forgets those older than keepSigned.
+// forgets those older than s.keep.
 func (s *stream) remember(raws [][]byte, chunks []*wire.Chunk) {
 	ptrs := make([]*byte, 0, len(raws))
 	for i, raw := range raws {
@@ -133,7 +145,7 @@ func (s *stream) remember(raws [][]byte, chunks []*wire.Chunk) {
 		ptrs = append(ptrs, &raw[0])
 	}
 	s.bySeq = append(s.bySeq, ptrs)
-	if keep := int(keepSigned/s.slice) + 1; len(s.bySeq) > keep {
+	if keep := int(s.keep/s.slice) + 1; len(s.bySeq) > keep {
 		for _, p := range s.bySeq[0] {
 			delete(s.signed, p)
 			if p == s.lastAt {
