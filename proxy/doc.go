@@ -11,9 +11,14 @@
 //
 // The swarm core plays slices out in order at their capture timing,
 // whether or not a player is attached; the driver hands each played slice
-// to WriteSlice. The server keeps the slices since the newest keyframe
-// (the current GOP, bounded) and starts every new reader there: on PLAY it
-// queues the held GOP for that reader, then the live slices. Each reader
+// to WriteSlice. While the core catches up after a stall or a start on an
+// old group of pictures (swarm.Config.CatchUp) it plays up to a quarter
+// faster than the stream for a few seconds; RTP timestamps are left as
+// the broadcaster made them, so a player receives those slices a little
+// early and holds them in its own jitter buffer. The server keeps the
+// slices since the newest keyframe (the current GOP, bounded) and starts
+// every new reader there: on PLAY it queues the held GOP for that reader,
+// then the live slices. Each reader
 // gets its own RTP sequence numbers per media, continuous across skipped
 // slices and inserted packets; timestamps stay the broadcaster's; each
 // media has one SSRC for the life of the description; RTCP sender reports
