@@ -53,7 +53,7 @@ replays it.`, stderr)
 		fs.Var(&simFlag{name: o.Name, def: defaults.Get(o.Name), set: &set}, o.Name, o.Usage)
 	}
 	scenario := fs.String("scenario", "", "YAML scenario `file`; flags override its settings")
-	likeDemo := fs.Int("like-demo", 0, "model `swarmtv demo --peers N --duration 60s` (the clip's rate, its stripes and capacities, loopback, peers joining one after another; see scenarios/demo-*.yaml); flags override it")
+	likeDemo := fs.Int("like-demo", 0, "model swarmtv demo with `N` peers and --duration 60s (the clip's rate, its stripes and capacities, loopback, peers joining one after another; see scenarios/demo-*.yaml); flags override it")
 	reportFile := fs.String("report", "", "write the swarmtv.report/v1 JSON report to this `file`")
 	quiet := fs.Bool("quiet", false, "no progress lines on stderr")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this `file` (go tool pprof)")
