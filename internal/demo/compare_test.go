@@ -97,7 +97,7 @@ func TestDemoMatchesSim(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.Duration = time.Duration(math.Round(dr.DurationS)) * time.Second
+	cfg.Duration = time.Duration(dr.DurationS * float64(time.Second)).Round(time.Millisecond)
 	s, err := sim.New(cfg)
 	if err != nil {
 		t.Fatal(err)
