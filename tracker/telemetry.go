@@ -18,8 +18,11 @@ import (
 // dashboard. It samples the tracker's trees once per interval; between two
 // samples it adds each peer's growth of every counter. A peer's growth
 // after its last sample before it leaves is not counted (at most one
-// interval of one peer). A counter that shrinks (a peer process restarted
-// under the same ID) counts from zero again.
+// interval of one peer). A peer that leaves the tracker's view and comes
+// back under the same ID (removed as silent, then rejoined) counts from
+// the stats it had when last seen, which are kept for forgetAfter; a
+// counter that shrinks (a peer process restarted under the same ID)
+// counts from zero again.
 //
 // Origin egress is derived from the peers' origin_bytes_in: bytes a peer
 // received from the origin while its parent was the origin count as
@@ -48,7 +51,7 @@ type Telemetry struct {
 
 // chanTelemetry is one channel's aggregate. Guarded by Telemetry.mu.
 type chanTelemetry struct {
-	last    map[string]PeerStats // by peer ID: the stats of the previous sample
+	last    map[string]lastSeen // by peer ID: its stats when last sampled (kept forgetAfter)
 	started map[string]bool      // peers whose startup time was observed
 	totals  Totals
 	history []Point // oldest first, at most Telemetry.keep
@@ -59,6 +62,17 @@ type chanTelemetry struct {
 	// described at [ISPMatrix].
 	isp map[ispPair]int64
 }
+
+// lastSeen is a peer's stats at the last sample that saw it.
+type lastSeen struct {
+	stats PeerStats
+	at    time.Time
+}
+
+// forgetAfter is how long the telemetry keeps the stats of a peer that
+// left the tracker's view. Within it, a rejoin under the same ID adds
+// only the growth since; after it, the peer's totals count again in full.
+const forgetAfter = 10 * time.Minute
 
 // ispPair names a cell of the ISP matrix; "" is an unknown ISP.
 type ispPair struct{ from, to string }
@@ -236,7 +250,7 @@ func (m *Telemetry) Sample(now time.Time) {
 	for name, peers := range snap {
 		c := m.channels[name]
 		if c == nil {
-			c = &chanTelemetry{last: map[string]PeerStats{}, started: map[string]bool{}, isp: map[ispPair]int64{}}
+			c = &chanTelemetry{last: map[string]lastSeen{}, started: map[string]bool{}, isp: map[ispPair]int64{}}
 			m.channels[name] = c
 		}
 		m.sampleChannel(name, c, peers, now)
@@ -253,13 +267,12 @@ func (m *Telemetry) sampleChannel(name string, c *chanTelemetry, peers []peerSam
 		}
 	}
 	before := c.totals
-	seen := make(map[string]PeerStats, len(peers))
 	c.lagMS = c.lagMS[:0]
 	c.startMS = c.startMS[:0]
 	for _, p := range peers {
 		s := p.stats
-		seen[p.id] = s
-		d := delta(c.last[p.id], s)
+		d := delta(c.last[p.id].stats, s)
+		c.last[p.id] = lastSeen{stats: s, at: now}
 		if !plausible(d, s, secs) {
 			m.rejected++
 			continue
@@ -291,12 +304,12 @@ func (m *Telemetry) sampleChannel(name string, c *chanTelemetry, peers []peerSam
 			}
 		}
 	}
-	for id := range c.started {
-		if _, ok := seen[id]; !ok {
+	for id, l := range c.last {
+		if now.Sub(l.at) > forgetAfter {
+			delete(c.last, id)
 			delete(c.started, id)
 		}
 	}
-	c.last = seen
 	c.viewers = len(peers)
 
 	d := Totals{

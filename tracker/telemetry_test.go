@@ -326,3 +326,45 @@ func TestDashboardTreeSampled(t *testing.T) {
 		t.Errorf("origin children (stripe feeds) %d, want 32", tr.Origin.Children)
 	}
 }
+
+// A peer removed from the tracker's view (reported silent, or expired)
+// that rejoins under the same ID adds only what it received since it was
+// last sampled, not its whole history again.
+func TestTelemetryRejoinCountsOnce(t *testing.T) {
+	e := newEnv(t, 4)
+	tel := NewTelemetry(e.tr, TelemetryConfig{Interval: time.Second, History: 3})
+	e.join(t, 1, 4)
+	now := t0
+	e.report(t, 1, PeerStats{PlayerBytes: 1000, OriginBytesIn: 1000, PlayedSlices: 10, StartupMS: 500})
+	tel.Sample(now)
+	if err := e.cl.Leave(context.Background(), "live", nid(1)); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(time.Second)
+	tel.Sample(now) // peer 1 is not in the view
+	e.join(t, 1, 4)
+	e.report(t, 1, PeerStats{PlayerBytes: 1500, OriginBytesIn: 1500, PlayedSlices: 15, StartupMS: 500})
+	now = now.Add(time.Second)
+	tel.Sample(now)
+	c := tel.Channels()[0]
+	if c.Totals.PlayerBytes != 1500 || c.Totals.OriginSeedBytes != 1500 || c.Totals.PlayedSlices != 15 {
+		t.Errorf("totals after a rejoin %+v, want player 1500, origin 1500, played 15 (counted once)", c.Totals)
+	}
+	if n := testutil.CollectAndCount(tel, "swarmtv_startup_seconds"); n != 1 {
+		t.Errorf("startup histogram series: %d", n)
+	}
+
+	// Gone for longer than forgetAfter, its totals count again in full
+	// (the tracker cannot tell it from a new process under the same ID).
+	if err := e.cl.Leave(context.Background(), "live", nid(1)); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(forgetAfter + time.Second)
+	tel.Sample(now)
+	e.join(t, 1, 4)
+	e.report(t, 1, PeerStats{PlayerBytes: 100, PlayedSlices: 1})
+	tel.Sample(now.Add(time.Second))
+	if got := tel.Channels()[0].Totals.PlayerBytes; got != 1600 {
+		t.Errorf("player bytes %d after a rejoin past forgetAfter, want 1600", got)
+	}
+}
