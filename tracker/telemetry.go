@@ -52,7 +52,7 @@ type Telemetry struct {
 // chanTelemetry is one channel's aggregate. Guarded by Telemetry.mu.
 type chanTelemetry struct {
 	last    map[string]lastSeen // by peer ID: its stats when last sampled (kept forgetAfter)
-	started map[string]bool      // peers whose startup time was observed
+	started map[string]bool     // peers whose startup time was observed
 	totals  Totals
 	history []Point // oldest first, at most Telemetry.keep
 	viewers int
