@@ -2,6 +2,7 @@ package chandelier
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -148,4 +149,28 @@ func newBase(t testing.TB, cfg Config, seed uint64) *Baseline {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// simPeers draws n peers the way the simulator does (internal/sim): a
+// log-normal upload ratio (sigma 0.7) around ratio, capacity in whole
+// stripe feeds at 1.25 × headroom (the tracker plans with exactly that
+// upload), 4 equal ISPs, the simulator's NAT mix (port-restricted 40 %,
+// symmetric 20 %). Its supply is tighter than world's: an ISP's stripe
+// has only a few percent more feeds than peers.
+func simPeers(n int, seed uint64, ratio float64, now time.Time) []Peer {
+	r := rand.New(rand.NewPCG(seed, 7))
+	const rate, stripes = 4_000_000, 4
+	out := make([]Peer, n)
+	for k := range out {
+		x := min(max(ratio*math.Exp(0.7*r.NormFloat64()-0.245), 0.05), 50)
+		feeds := int(x * stripes / 1.25)
+		up := int64(0)
+		if feeds > 0 {
+			up = int64(math.Ceil(float64(feeds)*rate/stripes/DefaultUsable)) + 1
+		}
+		nat := []NAT{NATOpen, NATOpen, NATFullCone, NATRestricted, NATPortRestricted,
+			NATPortRestricted, NATPortRestricted, NATPortRestricted, NATSymmetric, NATSymmetric}[r.IntN(10)]
+		out[k] = Peer{ID: fmt.Sprintf("s%06d", k), Upload: up, ISP: fmt.Sprintf("isp%d", r.IntN(4)), NAT: nat, Joined: now}
+	}
+	return out
 }
