@@ -263,7 +263,10 @@ func (o *Optimizer) improve(st *stripeState) {
 		x, y := &o.nodes[a], &o.nodes[b]
 		return cmp.Or(cmp.Compare(rel(x), rel(y)), cmp.Compare(y.depth[s], x.depth[s]), cmp.Compare(y.score, x.score), cmp.Compare(a, b))
 	})
-	slack := int32(max(0, o.cfg.ISPSlack))
+	slack := int32(o.cfg.ISPSlack)
+	if slack < 0 {
+		slack = 1 << 20 // strict locality: home at any depth
+	}
 	for _, i := range cands {
 		if budget <= 0 {
 			return
