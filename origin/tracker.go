@@ -15,7 +15,12 @@ const (
 	// tracker drops the channel after tracker.ExpiryIntervals of silence).
 	originHeartbeat = time.Second
 	// rateWindow is the span the reported stream rate is measured over.
-	rateWindow = 10 * time.Second
+	// Nothing is reported before the samples span rateMinSpan: over a
+	// second or two a paced source on a loaded machine looks 30 % slow
+	// or fast, and a re-plan at the tracker re-places every peer (a
+	// 3-peer demo under load was re-planned twice in its first 5 s).
+	rateWindow  = 10 * time.Second
+	rateMinSpan = rateWindow * 9 / 10
 	// movedBeats is how many heartbeats in a row the tracker must name a
 	// child as placed elsewhere before the origin lets go of it (a moved
 	// child normally leaves by itself at once).
@@ -34,7 +39,7 @@ type rateSample struct {
 }
 
 // add records the byte count at now and returns the rate in bit/s over
-// the samples kept (0 until they span a second).
+// the samples kept (0 until they span rateMinSpan).
 func (m *rateMeter) add(now time.Time, bytes uint64) int64 {
 	m.samples = append(m.samples, rateSample{now, bytes})
 	for len(m.samples) > 2 && now.Sub(m.samples[1].at) >= rateWindow {
@@ -42,7 +47,7 @@ func (m *rateMeter) add(now time.Time, bytes uint64) int64 {
 	}
 	first := m.samples[0]
 	span := now.Sub(first.at)
-	if span < time.Second || bytes < first.bytes {
+	if span < rateMinSpan || bytes < first.bytes {
 		return 0
 	}
 	return int64(float64(bytes-first.bytes) * 8 / span.Seconds())

@@ -104,6 +104,9 @@ func TestRateMeter(t *testing.T) {
 	var r int64
 	for i := 1; i <= 30; i++ { // 1 Mbit/s for 30 s
 		r = m.add(t0.Add(time.Duration(i)*time.Second), uint64(i)*125_000)
+		if i < 9 && r != 0 {
+			t.Fatalf("rate %d after %d s, want 0 until the samples span %v", r, i, rateMinSpan)
+		}
 	}
 	if r != 1_000_000 {
 		t.Fatalf("rate %d, want 1000000", r)

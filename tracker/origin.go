@@ -28,11 +28,16 @@ func rateChanged(old, new int64) bool {
 	return math.Abs(float64(new-old)) > StreamRateTolerance*float64(old)
 }
 
+// MinReplanInterval is the least time between two re-plans of a channel
+// for its origin's measured stream rate: a re-plan re-places every peer.
+const MinReplanInterval = 30 * time.Second
+
 // originBeat is the heartbeat state of a channel whose origin promised
 // heartbeats (RegisterRequest.HeartbeatMS).
 type originBeat struct {
-	every time.Duration
-	last  time.Time
+	every     time.Duration
+	last      time.Time
+	replanned time.Time // the last re-plan for a measured rate; zero: none
 }
 
 // originRegisteredLocked records a (re-)registration: it counts as a
@@ -73,7 +78,9 @@ func (t *Tracker) expireChannelsLocked(now time.Time) {
 // OriginHeartbeat keeps a channel alive for its origin and takes the
 // stream rate it measured: when it differs from the rate the placement
 // plans with by more than StreamRateTolerance, the channel re-plans with
-// it. The answer names the origin's children that are gone or moved.
+// it (at most once per MinReplanInterval for an origin that promised
+// heartbeats). The answer names the origin's children that are gone or
+// moved.
 func (t *Tracker) OriginHeartbeat(name string, req OriginHeartbeatRequest) (OriginHeartbeatResponse, error) {
 	if err := req.validate(); err != nil {
 		return OriginHeartbeatResponse{}, err
@@ -89,10 +96,12 @@ func (t *Tracker) OriginHeartbeat(name string, req OriginHeartbeatRequest) (Orig
 	if req.Origin != ch.info.Origin.ID {
 		return OriginHeartbeatResponse{}, fmt.Errorf("%w: %s for %q", ErrNotOrigin, req.Origin, truncate(name))
 	}
-	if b := t.origins[name]; b != nil {
+	b := t.origins[name]
+	if b != nil {
 		b.last = now
 	}
-	if r := req.StreamBPS; r > 0 && r != ch.info.StreamBPS {
+	recent := b != nil && !b.replanned.IsZero() && now.Sub(b.replanned) < MinReplanInterval
+	if r := req.StreamBPS; r > 0 && r != ch.info.StreamBPS && !recent {
 		if planned := ch.streamRate(); rateChanged(planned, r) {
 			old := ch.info
 			ch.info.StreamBPS = r
@@ -101,6 +110,9 @@ func (t *Tracker) OriginHeartbeat(name string, req OriginHeartbeatRequest) (Orig
 				return OriginHeartbeatResponse{}, err
 			}
 			t.events[eventReplan]++
+			if b != nil {
+				b.replanned = now
+			}
 			t.log.Info("channel re-planned for its measured stream rate", "channel", name, "stream_bps", r, "was", planned)
 		}
 	}

@@ -111,6 +111,31 @@ func TestOriginHeartbeatStreamRate(t *testing.T) {
 	if r := beat(1_100_000); r.StreamBPS != 1_100_000 {
 		t.Fatalf("planned rate after measuring 1.1 Mbit/s: %d", r.StreamBPS)
 	}
+	// A heartbeating origin's channel re-plans at most once per
+	// MinReplanInterval.
+	reg := e.reg
+	reg.HeartbeatMS = 1000
+	reg.Channel.StreamBPS = 1_100_000
+	if err := e.cl.Register(ctx, reg); err != nil {
+		t.Fatal(err)
+	}
+	if r := beat(3_000_000); r.StreamBPS != 3_000_000 {
+		t.Fatalf("first re-plan of a heartbeating origin refused: rate %d", r.StreamBPS)
+	}
+	wait := func(d time.Duration) { // heartbeats every second meanwhile
+		for end := e.clock.Now().Add(d); e.clock.Now().Before(end); {
+			e.clock.Advance(time.Second)
+			beat(0)
+		}
+	}
+	wait(MinReplanInterval / 2)
+	if r := beat(1_100_000); r.StreamBPS != 3_000_000 {
+		t.Fatalf("re-planned again %v after the last: rate %d", MinReplanInterval/2, r.StreamBPS)
+	}
+	wait(MinReplanInterval / 2)
+	if r := beat(1_100_000); r.StreamBPS != 1_100_000 {
+		t.Fatalf("no re-plan %v after the last: rate %d", MinReplanInterval, r.StreamBPS)
+	}
 	info, _ := e.cl.Channel(ctx, "live")
 	if info.StreamBPS != 1_100_000 {
 		t.Fatalf("channel info stream_bps = %d", info.StreamBPS)
