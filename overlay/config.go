@@ -72,6 +72,14 @@ type Config struct {
 	// EpochRounds is the length, in rounds, of a push-sum epoch of the
 	// global estimates (default 30).
 	EpochRounds int
+	// Offers is how many offers of room (partner discovery, see
+	// SetOffers) a node keeps per stripe (default 8); OffersRelayed how
+	// many of them per stripe each gossip message passes on (default 2);
+	// OfferTTL how old an offer may grow before it is dropped (default
+	// 10s).
+	Offers        int
+	OffersRelayed int
+	OfferTTL      time.Duration
 }
 
 // Defaults for the zero fields of Config.
@@ -89,6 +97,9 @@ const (
 	DefaultRemember        = 32
 	DefaultRememberFor     = 30 * time.Minute
 	DefaultEpochRounds     = 30
+	DefaultOffers          = 8
+	DefaultOffersRelayed   = 2
+	DefaultOfferTTL        = 10 * time.Second
 )
 
 func (c Config) withDefaults() Config {
@@ -115,6 +126,9 @@ func (c Config) withDefaults() Config {
 	setInt(&c.Remember, DefaultRemember)
 	setDur(&c.RememberFor, DefaultRememberFor)
 	setInt(&c.EpochRounds, DefaultEpochRounds)
+	setInt(&c.Offers, DefaultOffers)
+	setInt(&c.OffersRelayed, DefaultOffersRelayed)
+	setDur(&c.OfferTTL, DefaultOfferTTL)
 	return c
 }
 
@@ -125,9 +139,10 @@ func (c *Config) validate() error {
 	case c.Successors < 2:
 		return fmt.Errorf("%w: Successors must be at least 2, got %d", ErrConfig, c.Successors)
 	case c.Round <= 0 || c.ProbeTimeout <= 0 || c.LookupTimeout <= 0 || c.MergeCooldown <= 0 ||
-		c.ContactInterval <= 0 || c.RecheckInterval <= 0 || c.RememberFor <= 0:
+		c.ContactInterval <= 0 || c.RecheckInterval <= 0 || c.RememberFor <= 0 || c.OfferTTL <= 0:
 		return fmt.Errorf("%w: durations must be positive", ErrConfig)
-	case c.FingersPerRound < 0 || c.LookupRetries < 0 || c.Remember < 0 || c.EpochRounds < 1:
+	case c.FingersPerRound < 0 || c.LookupRetries < 0 || c.Remember < 0 || c.EpochRounds < 1 ||
+		c.Offers < 1 || c.OffersRelayed < 0:
 		return fmt.Errorf("%w: negative count", ErrConfig)
 	}
 	return nil

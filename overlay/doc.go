@@ -40,6 +40,8 @@
 //   - merge.go: remembered failed members, contacts, merge probes and
 //     their fanout-bounded spreading (the cost parameter MergeFanout).
 //   - gossip.go: push-sum estimates of peer count, mean upload, health.
+//   - offers.go: partner discovery: offers of room per stripe (depth, free
+//     child slots) carried by the gossip, the best few kept (Offers).
 //
 // Messages are typed Go values (messages.go); a wire encoding belongs in
 // internal/wire. Map iteration never reaches an output: all outputs are

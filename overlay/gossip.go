@@ -1,6 +1,9 @@
 package overlay
 
-import "math"
+import (
+	"math"
+	"time"
+)
 
 // Global estimates by push-sum (Kempe, Dobra and Gehrke, 2003): every node
 // holds a sum and a weight per figure, each round keeps half and sends
@@ -117,7 +120,7 @@ func (g *gossipState) finish() {
 
 // round sends half the mass to a random member and closes the epoch
 // when it is over.
-func (g *gossipState) round(n *Node) {
+func (g *gossipState) round(n *Node, now time.Time) {
 	g.rounds++
 	if g.rounds >= n.cfg.EpochRounds {
 		g.finish()
@@ -131,7 +134,7 @@ func (g *gossipState) round(n *Node) {
 		return
 	}
 	to := ms[intN(n.rng, len(ms))]
-	m := &Gossip{Epoch: g.epoch, Weight: g.weight / 2}
+	m := &Gossip{Epoch: g.epoch, Weight: g.weight / 2, Offers: n.offers.outgoing(n, now)}
 	for i := range g.sum {
 		g.sum[i] /= 2
 		m.Sum[i] = g.sum[i]

@@ -89,11 +89,14 @@ type Pong struct{ Req uint64 }
 // so that each node that hears it probes that ring for its own place.
 type MergeHint struct{ Contact Peer }
 
-// Gossip carries push-sum mass for the global estimates (see Estimates).
+// Gossip carries push-sum mass for the global estimates (see Estimates)
+// and offers of room for partner discovery (see SetOffers; at most
+// MaxOffersPerMessage, more are ignored).
 type Gossip struct {
 	Epoch  uint64
 	Sum    [numEstimates]float64
 	Weight float64
+	Offers []Offer
 }
 
 func (*FindSuccessor) isMessage() {}

@@ -41,6 +41,7 @@ type Node struct {
 	lastCheck  time.Time // last recheck ping
 
 	gossip gossipState
+	offers offerState
 
 	started   bool
 	nextRound time.Time
@@ -355,6 +356,7 @@ func (n *Node) Step(now time.Time, from Peer, m Message) {
 		n.mergeHint(now, m.Contact)
 	case *Gossip:
 		n.gossip.receive(n, m)
+		n.offers.receive(n, now, m.Offers)
 	}
 }
 
@@ -434,7 +436,7 @@ func (n *Node) round(now time.Time) {
 		}
 		n.send(s, &Notify{})
 		n.fixFingers(now)
-		n.gossip.round(n)
+		n.gossip.round(n, now)
 	}
 	n.recheck(now)
 	n.probeContact(now)
@@ -536,6 +538,7 @@ func (n *Node) failed(now time.Time, p Peer) {
 		}
 	}
 	n.remember(now, p)
+	n.offers.forget(p.ID)
 	n.emit(MemberFailed{Peer: p})
 	if len(n.succs) == 0 && n.joined {
 		// Cut off from every member known: rejoin through a bootstrap.

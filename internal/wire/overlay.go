@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"time"
 
 	"github.com/swarmtv/swarmtv/overlay"
 )
@@ -27,6 +28,13 @@ import (
 //	  8 pong            req uvarint
 //	  9 merge-hint      contact peer
 //	 10 gossip          epoch uvarint, 3 × sum f64, weight f64
+//	 11 gossip-offers   the gossip fields, then noffers uvarint (1 …
+//	                    MaxOverlayOffers), noffers × offer (a gossip
+//	                    message with offers of room for partner discovery;
+//	                    one without any is sent as type 10)
+//
+//	offer    peer, stripe u8, depth uvarint (< 2^16), free uvarint
+//	         (< 2^16), age-ms uvarint (at most MaxOfferAgeMS)
 //
 //	peer     id u64, addr string (at most MaxOverlayAddrLen bytes)
 //	f64      IEEE 754 bits, big-endian; finite
@@ -46,6 +54,8 @@ const (
 	MaxOverlayAddrLen = 200  // a peer's address ("nodeid@host:port")
 	MaxOverlayPeers   = 64   // successor list entries in one message
 	MaxOverlayHops    = 1024 // forwards of one lookup
+	MaxOverlayOffers  = overlay.MaxOffersPerMessage
+	MaxOfferAgeMS     = 3_600_000 // an offer's age: one hour
 	// MaxOverlayLen bounds an overlay frame's payload: the largest
 	// message (a Found with a full successor list) fits.
 	MaxOverlayLen = 2 + 8 + 8 + 1 + 3 + (MaxOverlayPeers+2)*(8+2+MaxOverlayAddrLen) + 2*binary.MaxVarintLen64
@@ -63,6 +73,7 @@ const (
 	ovPong
 	ovMergeHint
 	ovGossip
+	ovGossipOffers
 )
 
 const numWireKinds = 5 // overlay.KindLookup … overlay.KindPartner
@@ -143,6 +154,26 @@ func (r *reader) kind() overlay.Kind {
 	return overlay.Kind(k)
 }
 
+// offers reads a non-empty list of offers (gossip-offers).
+func (r *reader) offers() []overlay.Offer {
+	n := r.count(MaxOverlayOffers)
+	if r.err == nil && n == 0 {
+		r.fail("gossip-offers without offers")
+	}
+	var out []overlay.Offer
+	for range n {
+		if r.err != nil {
+			return nil
+		}
+		o := overlay.Offer{Peer: r.peer(), Stripe: r.u8()}
+		o.Depth = uint16(r.count(math.MaxUint16))
+		o.Free = uint16(r.count(math.MaxUint16))
+		o.Age = time.Duration(r.count(MaxOfferAgeMS)) * time.Millisecond
+		out = append(out, o)
+	}
+	return out
+}
+
 func (r *reader) hops() int { return r.count(MaxOverlayHops) }
 
 func (r *reader) f64() float64 {
@@ -210,12 +241,29 @@ func AppendOverlay(b []byte, m overlay.Message) ([]byte, error) {
 		b = append(b, ovMergeHint)
 		b = appendPeer(b, m.Contact)
 	case *overlay.Gossip:
-		b = append(b, ovGossip)
+		if len(m.Offers) == 0 {
+			b = append(b, ovGossip)
+		} else {
+			b = append(b, ovGossipOffers)
+		}
 		b = binary.AppendUvarint(b, m.Epoch)
 		for _, s := range m.Sum {
 			b = appendF64(b, s)
 		}
 		b = appendF64(b, m.Weight)
+		if len(m.Offers) > 0 {
+			b = binary.AppendUvarint(b, uint64(len(m.Offers)))
+			for _, o := range m.Offers {
+				b = appendPeer(b, o.Peer)
+				b = append(b, o.Stripe)
+				b = binary.AppendUvarint(b, uint64(o.Depth))
+				b = binary.AppendUvarint(b, uint64(o.Free))
+				b = binary.AppendUvarint(b, uint64(max(o.Age.Milliseconds(), 0)))
+				if o.Age < 0 || o.Age.Milliseconds() > MaxOfferAgeMS {
+					return b[:start], fmt.Errorf("%w: offer age %v", ErrMalformed, o.Age)
+				}
+			}
+		}
 	default:
 		return b[:start], fmt.Errorf("%w: overlay message %T", ErrMalformed, m)
 	}
@@ -277,12 +325,15 @@ func ParseOverlay(p []byte) (overlay.Message, error) {
 		m = &overlay.Pong{Req: r.uvarint()}
 	case ovMergeHint:
 		m = &overlay.MergeHint{Contact: r.peer()}
-	case ovGossip:
+	case ovGossip, ovGossipOffers:
 		g := &overlay.Gossip{Epoch: r.uvarint()}
 		for i := range g.Sum {
 			g.Sum[i] = r.f64()
 		}
 		g.Weight = r.f64()
+		if t == ovGossipOffers {
+			g.Offers = r.offers()
+		}
 		m = g
 	default:
 		if r.err == nil {

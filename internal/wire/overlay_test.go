@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/swarmtv/swarmtv/overlay"
 )
@@ -29,6 +30,10 @@ func overlaySamples() []overlay.Message {
 		&overlay.Pong{Req: 11},
 		&overlay.MergeHint{Contact: a},
 		&overlay.Gossip{Epoch: 12, Sum: [3]float64{1000.5, 2e6, 0.99}, Weight: 0.25},
+		&overlay.Gossip{Epoch: 13, Weight: 0.5, Offers: []overlay.Offer{
+			{Peer: a, Stripe: 2, Depth: 1, Free: 3, Age: 1500 * time.Millisecond},
+			{Peer: b, Stripe: 0, Depth: 65535, Free: 0},
+		}},
 	}
 }
 
@@ -77,6 +82,10 @@ func TestOverlayEncodeRefuses(t *testing.T) {
 		&overlay.FindSuccessor{Kind: overlay.Kind(200)},
 		&overlay.FindSuccessor{Hops: MaxOverlayHops + 1},
 		&overlay.Gossip{Weight: math.Inf(1)},
+		&overlay.Gossip{Weight: 1, Offers: make([]overlay.Offer, MaxOverlayOffers+1)},
+		&overlay.Gossip{Weight: 1, Offers: []overlay.Offer{{Peer: long}}},
+		&overlay.Gossip{Weight: 1, Offers: []overlay.Offer{{Age: -time.Second}}},
+		&overlay.Gossip{Weight: 1, Offers: []overlay.Offer{{Age: 2 * time.Hour}}},
 		nil,
 	} {
 		b, err := AppendOverlay([]byte{9}, m)
@@ -106,6 +115,8 @@ func TestParseOverlayErrors(t *testing.T) {
 		"non-minimal":    {Version, ovPing, 0x80, 0x00},
 		"nan gossip":     nan,
 		"too many succs": append([]byte{Version, ovPredReply, 1, 0}, 65),
+		"no offers":      append(append([]byte{Version, ovGossipOffers}, gossip[2:]...), 0),
+		"offer depth":    append(append([]byte{Version, ovGossipOffers}, gossip[2:]...), 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0x04, 0, 0),
 	}
 	for name, b := range cases {
 		if _, err := ParseOverlay(b); !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrVersion) {
