@@ -100,8 +100,17 @@ func (g *gossipState) reset(n *Node) {
 	g.weight = 1
 }
 
-// update adds the change of this node's own values since they entered.
+// update adds the change of this node's own values since they entered,
+// while this node holds at least half of a unit of weight; else it waits.
+// A change moves the node's ratio by change/weight: at a node holding
+// little weight it made wild outliers (a ring size of 17 × the truth, a
+// mean health above 1, in the simulator's 300-peer churn runs), and they
+// could close an epoch. A change not applied in an epoch is dropped with
+// it; the next epoch starts from the node's values as they are.
 func (g *gossipState) update(n *Node) {
+	if g.weight < 0.5 {
+		return
+	}
 	cur := g.local(n)
 	for i := range g.sum {
 		g.sum[i] += cur[i] - g.contrib[i]
