@@ -2,6 +2,7 @@ package sim
 
 import (
 	"fmt"
+	"math"
 	"math/bits"
 	"math/rand/v2"
 	"slices"
@@ -77,6 +78,12 @@ type ovPeer struct {
 	// depth is, per stripe, the depth this peer advertises over the ring
 	// (chandelier's ring rule); unknownDepth before it had a parent.
 	depth []int
+	// health is the peer's own continuity so far (slices played on time
+	// / slices due), fed to the gossip estimates; healthAt is when it was
+	// last refreshed (once a heartbeat interval).
+	health   float64
+	healthAt int64
+	offers   []overlay.Offer // what it offers for partner discovery (reused)
 }
 
 // unknownDepth is the depth a peer advertises before it has a parent.
@@ -101,6 +108,7 @@ type ovSim struct {
 	healedAt int64 // -1 until a heal
 
 	sent           uint64 // overlay messages sent
+	offerRepairs   uint64 // ring-rule switches to a member known only from its offer (partner discovery)
 	lookups        uint64 // counted lookups finished (answered or timed out)
 	lookupOK       uint64 // answered with the true owner
 	lookupAnswered uint64
@@ -575,7 +583,7 @@ func (s *Sim) ovReport(r *report.Report) {
 	o := s.ov
 	s.ovCheck()
 	if s.cfg.Media && (s.cfg.KillTrackerAt > 0 || s.cfg.PartitionAt > 0) {
-		s.notes = append(s.notes, fmt.Sprintf("overlay: %d stripes switched to a ring member by the ring rule while the tracker was away", s.m.ringRepairs))
+		s.notes = append(s.notes, fmt.Sprintf("overlay: %d stripes switched to a ring member by the ring rule while the tracker was away (%d to a member found by partner discovery)", s.m.ringRepairs, o.offerRepairs))
 	}
 	ro := &report.Overlay{}
 	ro.LookupSuccess = report.Ratio(float64(o.lookupOK), float64(o.lookups))
@@ -599,6 +607,11 @@ func (s *Sim) ovReport(r *report.Report) {
 	}
 	c := o.consistent
 	ro.Consistent = &c
+	if s.cfg.Media {
+		e := s.ovEstimates()
+		s.notes = append(s.notes, fmt.Sprintf("overlay: gossip estimates at the %d of %d members with a completed epoch, errors p90 (worst): ring size %.1f %% (%.1f %%), mean upload %.1f %% (%.1f %%), mean health %.3f (%.3f)",
+			e.Final, e.Members, 100*e.PeersP90, 100*e.PeersMax, 100*e.UploadP90, 100*e.UploadMax, e.HealthP90, e.HealthMax))
+	}
 	ro.MergeMs, ro.MergeMessagesPerPeer = o.mergeMs, o.mergeMsgs
 	r.Overlay = ro
 	if o.lookups > 0 {
@@ -698,6 +711,11 @@ func (s *Sim) ovAdvertise(p *peer, op *ovPeer) {
 	if !s.cfg.Media {
 		return
 	}
+	if s.now-op.healthAt >= int64(s.cfg.Heartbeat) {
+		op.healthAt = s.now
+		op.health = peerHealth(p)
+		op.node.SetLocal(p.ratio, op.health)
+	}
 	away := s.ovAway(p)
 	for st, q := range p.parents {
 		if q == noPeer {
@@ -709,6 +727,16 @@ func (s *Sim) ovAdvertise(p *peer, op *ovPeer) {
 		}
 		op.depth[st] = d
 	}
+	// Partner discovery: offer the room left in every stripe this peer
+	// is fed in (its upload is shared by the stripes).
+	free := max(p.capacity-s.ovFeeds(p, p), 0)
+	op.offers = op.offers[:0]
+	for st, d := range op.depth {
+		if d < unknownDepth && d <= math.MaxUint16 {
+			op.offers = append(op.offers, overlay.Offer{Stripe: uint8(st), Depth: uint16(d), Free: uint16(min(free, math.MaxUint16))})
+		}
+	}
+	op.node.SetOffers(op.offers)
 }
 
 // ovRepair is the ring rule (chandelier.RingParent) for a stripe of p
@@ -722,7 +750,15 @@ func (s *Sim) ovRepair(p *peer, st int, lost int32) (tracker.StripeSwitch, bool)
 	if op == nil || !op.joined || !s.ovAway(p) {
 		return tracker.StripeSwitch{}, false
 	}
+	// Candidates: the members in p's tables, then those partner
+	// discovery found offering room in the stripe.
 	ms := op.node.Members()
+	tables := len(ms)
+	for _, o := range op.node.Offers(s.t(s.now), uint8(st)) {
+		if !slices.Contains(ms, o.Peer) {
+			ms = append(ms, o.Peer)
+		}
+	}
 	idx := make([]int32, 0, len(ms))
 	cands := make([]chandelier.RingCandidate, 0, len(ms))
 	for _, m := range ms {
@@ -747,8 +783,72 @@ func (s *Sim) ovRepair(p *peer, st int, lost int32) (tracker.StripeSwitch, bool)
 	q := idx[i]
 	s.setStripe(p, st, q)
 	op.depth[st] = chandelier.RingDepth(op.depth[st], cands[i].Rank.Depth)
+	if !slices.Contains(ms[:tables], s.ov.nodes[q].node.Self()) {
+		s.ov.offerRepairs++
+	}
 	s.m.ringRepairs++
 	return tracker.StripeSwitch{Stripe: st, Parent: string(nodeID(q))}, true
+}
+
+// peerHealth is p's continuity so far: slices played complete and on
+// time / slices due (1 before any was due).
+func peerHealth(p *peer) float64 {
+	st := p.node.Stats()
+	due := st.PlayedSlices + st.LateSlices + st.LostSlices
+	if due == 0 {
+		return 1
+	}
+	return float64(st.PlayedSlices) / float64(due)
+}
+
+// estErrors are the errors of the gossip estimates at the members with
+// the figures of a completed epoch (Final; a newcomer has none for an
+// epoch), against the truth over the members: relative for the ring size
+// and the mean upload, absolute for the mean health. P90 is the 90th
+// percentile over those members, Max the worst.
+type estErrors struct {
+	Members, Final                 int
+	PeersP90, UploadP90, HealthP90 float64
+	PeersMax, UploadMax, HealthMax float64
+}
+
+// ovEstimates compares the members' gossip estimates with the truth.
+func (s *Sim) ovEstimates() estErrors {
+	var r estErrors
+	var upload, health float64
+	for _, m := range s.ov.ring {
+		upload += s.peers[m.idx].ratio
+		health += s.ov.nodes[m.idx].health
+		r.Members++
+	}
+	if r.Members == 0 {
+		return r
+	}
+	n := float64(r.Members)
+	upload /= n
+	health /= n
+	var pe, ue, he []float64
+	for _, m := range s.ov.ring {
+		e := s.ov.nodes[m.idx].node.Estimates()
+		if !e.Final {
+			continue
+		}
+		pe = append(pe, math.Abs(e.Peers-n)/n)
+		ue = append(ue, math.Abs(e.MeanUpload-upload)/upload)
+		he = append(he, math.Abs(e.Health-health))
+	}
+	r.Final = len(pe)
+	if r.Final == 0 {
+		return r
+	}
+	q := func(v []float64) (p90, worst float64) {
+		slices.Sort(v)
+		return v[min(len(v)*9/10, len(v)-1)], v[len(v)-1]
+	}
+	r.PeersP90, r.PeersMax = q(pe)
+	r.UploadP90, r.UploadMax = q(ue)
+	r.HealthP90, r.HealthMax = q(he)
+	return r
 }
 
 // ovFeeds counts the stripe feeds q serves its children, p's excepted.

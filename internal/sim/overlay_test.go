@@ -180,8 +180,34 @@ func TestOverlayOutageChurn(t *testing.T) {
 	if s.m.ringRepairs == 0 {
 		t.Error("no stripe was switched to a ring member during the outage")
 	}
+	if s.ov.offerRepairs == 0 {
+		t.Error("no stripe was switched to a member found by partner discovery (offers)")
+	}
 	if *r.Continuity < 0.88 {
 		t.Errorf("continuity %.4f through a tracker outage with churn, want >= 0.88 (%v)", *r.Continuity, s.Notes())
 	}
-	t.Logf("continuity %.4f, %d ring-rule switches, %d transient cycles", *r.Continuity, s.m.ringRepairs, s.TransientCycles())
+	t.Logf("continuity %.4f, %d ring-rule switches (%d to offers), %d transient cycles", *r.Continuity, s.m.ringRepairs, s.ov.offerRepairs, s.TransientCycles())
+}
+
+// Issue 6: the ring's gossip estimates (push-sum) of its size, the mean
+// upload and the mean stream health converge, at every member, to within
+// a margin of the truth over the members, with churn and the stream on.
+func TestOverlayGossipEstimates(t *testing.T) {
+	c := DefaultConfig()
+	c.Scenario = "gossip-estimates"
+	c.Peers = 200
+	c.Duration = 50 * time.Second
+	c.Seed = 3
+	c.FlashCrowd = 5 * time.Second
+	c.Churn = 0.05
+	c.Overlay = true
+	_, s := run(t, c)
+	e := s.ovEstimates()
+	t.Logf("%+v", e)
+	if e.Members < c.Peers*9/10 || e.Final < e.Members*8/10 {
+		t.Fatalf("%d members of %d viewers, %d of them with final figures", e.Members, c.Peers, e.Final)
+	}
+	if e.PeersP90 > 0.25 || e.UploadP90 > 0.10 || e.HealthP90 > 0.03 {
+		t.Errorf("gossip estimates off at the 90th percentile of the members: ring size %.1f %%, mean upload %.1f %% (want <= 25 %%, 10 %%), health %.3f (want <= 0.03)", 100*e.PeersP90, 100*e.UploadP90, e.HealthP90)
+	}
 }
