@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"net"
 	"slices"
@@ -171,6 +172,7 @@ func (p *Peer) ringLoop(ctx context.Context, ov *transport.Overlay, jr tracker.J
 		case <-t.C:
 		}
 		p.setLocal(ov)
+		p.setOffers(ov)
 		p.refreshCandidates(ov)
 		p.mu.Lock()
 		members := p.candidates
@@ -304,9 +306,39 @@ func (p *Peer) refreshCandidates(ov *transport.Overlay) {
 			break
 		}
 	}
+	var offers [][]overlay.Offer
+	p.mu.Lock()
+	stripes := len(p.stripes)
+	p.mu.Unlock()
+	for st := range min(stripes, overlay.MaxStripes) {
+		offers = append(offers, ov.Offers(uint8(st)))
+	}
 	p.mu.Lock()
 	p.candidates = cands
+	p.ringOffers = offers
 	p.mu.Unlock()
+}
+
+// setOffers hands the ring's partner discovery this peer's offers of
+// room: per stripe, its depth as the ring rule keeps it and how many more
+// children it takes.
+func (p *Peer) setOffers(ov *transport.Overlay) {
+	p.mu.Lock()
+	d := p.driver
+	depth := slices.Clone(p.ringSelf.depth)
+	p.mu.Unlock()
+	free := p.cfg.Capacity
+	if d != nil {
+		free -= len(d.Children())
+	}
+	free = max(free, 0)
+	var offers []overlay.Offer
+	for st, dd := range depth {
+		if dd > 0 && dd < unknownDepth && dd <= math.MaxUint16 && st < overlay.MaxStripes {
+			offers = append(offers, overlay.Offer{Stripe: uint8(st), Depth: uint16(dd), Free: uint16(free)})
+		}
+	}
+	ov.SetOffers(offers)
 }
 
 // ringRank is a node's place in the stripe trees for the ring rule.
@@ -374,16 +406,43 @@ func (p *Peer) overlayBackupLocked(now time.Time, stripe int) (tracker.NodeInfo,
 		return tracker.NodeInfo{}, false
 	}
 	self := chandelier.RingRank{Depth: p.ringDepthLocked(stripe), ID: uint64(transport.OverlayID(p.ID()))}
-	cands := make([]chandelier.RingCandidate, len(p.candidates))
-	for i, c := range p.candidates {
+	// Offers heard through the ring (partner discovery): members with
+	// room near the top, and the depths members advertise themselves,
+	// fresher than the tracker's last view (and, like it, true once:
+	// while the tracker is away a member's depth never grows).
+	var offers []overlay.Offer
+	if stripe < len(p.ringOffers) {
+		offers = p.ringOffers[stripe]
+	}
+	offerOf := func(id string) (overlay.Offer, bool) {
+		for _, o := range offers {
+			if tp, err := transport.ParseOverlayPeer(o.Peer); err == nil && string(tp.ID) == id {
+				return o, true
+			}
+		}
+		return overlay.Offer{}, false
+	}
+	nodes := slices.Clone(p.candidates)
+	for _, o := range offers {
+		tp, err := transport.ParseOverlayPeer(o.Peer)
+		if err != nil || tp.ID == p.ID() || slices.ContainsFunc(nodes, func(n tracker.NodeInfo) bool { return n.ID == string(tp.ID) }) {
+			continue
+		}
+		nodes = append(nodes, tracker.NodeInfo{ID: string(tp.ID), Addr: tp.Addr})
+	}
+	cands := make([]chandelier.RingCandidate, len(nodes))
+	for i, c := range nodes {
 		r, known := p.ringRanks[c.ID]
-		depth := unknownDepth
+		depth, spare := unknownDepth, r.spare
 		if known && stripe < len(r.depth) {
 			depth = r.depth[stripe]
 		}
+		if o, ok := offerOf(c.ID); ok {
+			depth, spare, known = int(o.Depth), o.Free > 0, true
+		}
 		cands[i] = chandelier.RingCandidate{
 			Rank:   chandelier.RingRank{Depth: depth, ID: uint64(transport.OverlayID(swarm.NodeID(c.ID)))},
-			Spare:  r.spare,
+			Spare:  spare,
 			Linked: slices.ContainsFunc(p.stripes, func(a tracker.StripeAssignment) bool { return a.Parent.ID == c.ID }),
 			Failed: !known || c.ID == string(p.ID()) || p.failedLocked(c.ID, now) || slices.Contains(p.ringSelf.children, c.ID),
 		}
@@ -395,7 +454,7 @@ func (p *Peer) overlayBackupLocked(now time.Time, stripe int) (tracker.NodeInfo,
 	if stripe < len(p.ringSelf.depth) {
 		p.ringSelf.depth[stripe] = chandelier.RingDepth(p.ringSelf.depth[stripe], cands[i].Rank.Depth)
 	}
-	return p.candidates[i], true
+	return nodes[i], true
 }
 
 // The peer's overlay series.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/swarmtv/swarmtv/internal/swarm"
 	"github.com/swarmtv/swarmtv/internal/transport"
+	"github.com/swarmtv/swarmtv/overlay"
 	"github.com/swarmtv/swarmtv/tracker"
 )
 
@@ -137,5 +138,48 @@ func TestOverlayMetrics(t *testing.T) {
 		if got[k] != v {
 			t.Errorf("%s = %v, want %v", k, got[k], v)
 		}
+	}
+}
+
+// Partner discovery feeds the ring rule: a member known only from its
+// offer of room (not among the ring-table candidates) is a candidate, and
+// a member's own offer overrides the tracker's older view of its depth
+// and room; an offer without room is not taken.
+func TestOverlayBackupOffers(t *testing.T) {
+	id, err := transport.NewIdentity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	self := string(id.ID())
+	node := func(c byte) tracker.NodeInfo {
+		return tracker.NodeInfo{ID: strings.Repeat(string(c), 32), Addr: "127.0.0.1:1"}
+	}
+	offer := func(n tracker.NodeInfo, depth, free uint16) overlay.Offer {
+		return overlay.Offer{Peer: transport.OverlayPeer(swarm.NodeID(n.ID), n.Addr), Depth: depth, Free: free}
+	}
+	a, far, full := node('a'), node('e'), node('f')
+	p := &Peer{id: id, failed: map[string]time.Time{}, candidates: []tracker.NodeInfo{a}, trackerAway: true}
+	p.setRingView(tracker.TreeView{Nodes: []tracker.TreeNode{
+		{ID: self, Capacity: 2, Stripes: []tracker.TreeStripe{{Depth: 3}}},
+		{ID: a.ID, Capacity: 2, Stripes: []tracker.TreeStripe{{Depth: 4}}}, // deeper in the tracker's view
+	}})
+	now := time.Now()
+	if c, ok := p.overlayBackupLocked(now, 0); ok {
+		t.Fatalf("took %v with no member ranking before the peer", c)
+	}
+	// Offers: a member beyond the ring tables with room at depth 1, one
+	// without room at depth 1.
+	p.ringOffers = [][]overlay.Offer{{offer(full, 1, 0), offer(far, 1, 2)}}
+	if c, ok := p.overlayBackupLocked(now, 0); !ok || c != far {
+		t.Fatalf("%v %v, want the member found by its offer (depth 1, room)", c, ok)
+	}
+	if d := p.ringDepthLocked(0); d != 2 {
+		t.Fatalf("depth %d under a depth-1 parent, want 2", d)
+	}
+	// a's own offer of depth 1 overrides the tracker's view of depth 4.
+	p.failed[far.ID] = now
+	p.ringOffers = [][]overlay.Offer{{offer(a, 1, 1), offer(far, 1, 2)}}
+	if c, ok := p.overlayBackupLocked(now, 0); !ok || c != a {
+		t.Fatalf("%v %v, want a by its own offer of depth 1", c, ok)
 	}
 }

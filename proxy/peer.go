@@ -13,6 +13,7 @@ import (
 
 	"github.com/swarmtv/swarmtv/internal/swarm"
 	"github.com/swarmtv/swarmtv/internal/transport"
+	"github.com/swarmtv/swarmtv/overlay"
 	"github.com/swarmtv/swarmtv/tracker"
 )
 
@@ -125,6 +126,11 @@ type Peer struct {
 	// rule, overlay.go). Guarded by mu.
 	ringRanks map[string]ringRank
 	ringSelf  ringRank
+	// ringOffers are, per stripe, the offers of room the ring's partner
+	// discovery found (overlay.Offers), best first, as of the last
+	// ringEvery; candidates beyond the members in the ring tables, and
+	// the depths members advertise themselves. Guarded by mu.
+	ringOffers [][]overlay.Offer
 	// stripes is, per stripe, the parent in use (after local repairs)
 	// and the tracker's ranked backups; guarded by mu, nil before Run
 	// joined. The driver's parents are set under mu, so they follow it.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -725,6 +726,21 @@ func (o *Overlay) Contact(p overlay.Peer) {
 // SetLocal sets the node's own figures for the gossip estimates.
 func (o *Overlay) SetLocal(upload, health float64) {
 	o.do(func() { o.node.SetLocal(upload, health) })
+}
+
+// SetOffers sets what the node offers per stripe for partner discovery
+// (see overlay.Node.SetOffers).
+func (o *Overlay) SetOffers(offers []overlay.Offer) {
+	offers = slices.Clone(offers)
+	o.do(func() { o.node.SetOffers(offers) })
+}
+
+// Offers returns the fresh offers of room the node heard for stripe,
+// best first (see overlay.Node.Offers).
+func (o *Overlay) Offers(stripe uint8) []overlay.Offer {
+	var out []overlay.Offer
+	o.call(func() { out = o.node.Offers(o.now(), stripe) })
+	return out
 }
 
 // Lookup finds the member responsible for key.
