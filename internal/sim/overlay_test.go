@@ -164,7 +164,9 @@ func TestOverlayPartitionWithMedia(t *testing.T) {
 // a ring member of smaller depth with room), and a parent that cannot
 // reach the tracker takes no more stripes than its upload carries, so the
 // trees stay loop-free and fed: continuity holds through the outage and
-// the tracker's restart (0.78 here before the rule and the cap).
+// the tracker's restart (0.78 here before the rule and the cap; 0.925
+// with the rule and the cap but candidates only from the ring tables;
+// 0.984 with the members found by partner discovery, offers of room).
 func TestOverlayOutageChurn(t *testing.T) {
 	c := DefaultConfig()
 	c.Scenario = "outage-churn"
@@ -183,8 +185,8 @@ func TestOverlayOutageChurn(t *testing.T) {
 	if s.ov.offerRepairs == 0 {
 		t.Error("no stripe was switched to a member found by partner discovery (offers)")
 	}
-	if *r.Continuity < 0.88 {
-		t.Errorf("continuity %.4f through a tracker outage with churn, want >= 0.88 (%v)", *r.Continuity, s.Notes())
+	if *r.Continuity < 0.96 {
+		t.Errorf("continuity %.4f through a tracker outage with churn, want >= 0.96 (%v)", *r.Continuity, s.Notes())
 	}
 	t.Logf("continuity %.4f, %d ring-rule switches (%d to offers), %d transient cycles", *r.Continuity, s.m.ringRepairs, s.ov.offerRepairs, s.TransientCycles())
 }
