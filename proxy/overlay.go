@@ -261,6 +261,18 @@ type OverlayView struct {
 	EstMeanUploadBPS float64 `json:"est_mean_upload_bps"`
 	EstHealth        float64 `json:"est_health"`
 	MessagesSent     uint64  `json:"messages_sent"`
+	// Offers are, per stripe, the members with room that partner
+	// discovery found (best first, as of the last ring refresh): the
+	// ring rule's candidates beyond the ring tables. Never null.
+	Offers [][]OfferView `json:"offers"`
+}
+
+// OfferView is one member's offer of room in a stripe tree.
+type OfferView struct {
+	Node  string `json:"node"`
+	Depth int    `json:"depth"`
+	Free  int    `json:"free"`   // children it still takes
+	AgeMS int64  `json:"age_ms"` // how old the offer was when heard
 }
 
 func nodeOf(m overlay.Peer) string {
@@ -284,6 +296,15 @@ func (p *Peer) overlayView() OverlayView {
 	if st.HasPred {
 		v.Predecessor = nodeOf(st.Pred)
 	}
+	p.mu.Lock()
+	v.Offers = make([][]OfferView, len(p.ringOffers))
+	for i, os := range p.ringOffers {
+		v.Offers[i] = []OfferView{}
+		for _, o := range os {
+			v.Offers[i] = append(v.Offers[i], OfferView{Node: nodeOf(o.Peer), Depth: int(o.Depth), Free: int(o.Free), AgeMS: o.Age.Milliseconds()})
+		}
+	}
+	p.mu.Unlock()
 	return v
 }
 

@@ -188,6 +188,26 @@ func TestOverlayRealRing(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 
+	// Partner discovery over the wire: one member's offer of room reaches
+	// every other member through the gossip (gossip-offers frames).
+	nodes[2].ov.SetOffers([]overlay.Offer{{Stripe: 1, Depth: 1, Free: 3}})
+	for _, m := range nodes {
+		if m == nodes[2] {
+			continue
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			os := m.ov.Offers(1)
+			if len(os) > 0 && os[0].Peer == nodes[2].peer() && os[0].Depth == 1 && os[0].Free == 3 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%v: offers %+v, want %v's offer of room", m.peer().ID, os, nodes[2].peer().ID)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+
 	// Kill a member: the rest notice and close the ring.
 	dead := nodes[3]
 	dead.stop()
