@@ -182,6 +182,9 @@ func (p *Peer) ringLoop(ctx context.Context, ov *transport.Overlay, jr tracker.J
 		tv, err := p.tracker.Tree(tctx, p.cfg.Channel)
 		cancel()
 		p.mu.Lock()
+		if err != nil && !p.trackerAway {
+			p.awaySince = time.Now()
+		}
 		p.trackerAway = err != nil
 		p.mu.Unlock()
 		if err != nil {
@@ -336,7 +339,7 @@ func (p *Peer) refreshCandidates(ov *transport.Overlay) {
 	}
 	p.mu.Lock()
 	p.candidates = cands
-	p.ringOffers = offers
+	p.ringOffers, p.ringOffersAt = offers, time.Now()
 	p.mu.Unlock()
 }
 
@@ -423,14 +426,18 @@ func (p *Peer) ringDepthLocked(stripe int) int {
 // that is full says so and the next loss moves on; the origin's fallback
 // covers the gap meanwhile. Ranks come from the tracker's last tree view.
 func (p *Peer) overlayBackupLocked(now time.Time, stripe int) (tracker.NodeInfo, bool) {
-	if !p.trackerAway || len(p.candidates) == 0 {
+	if !p.trackerAway || len(p.candidates) == 0 && len(p.ringOffers) == 0 {
 		return tracker.NodeInfo{}, false
 	}
 	self := chandelier.RingRank{Depth: p.ringDepthLocked(stripe), ID: uint64(transport.OverlayID(p.ID()))}
 	// Offers heard through the ring (partner discovery): members with
 	// room near the top, and the depths members advertise themselves,
-	// fresher than the tracker's last view (and, like it, true once:
-	// while the tracker is away a member's depth never grows).
+	// fresher than the tracker's last view. An offer made while the
+	// tracker was away holds a depth that was true once (it never grows
+	// meanwhile); one made before may be older than a move the tracker
+	// made just before the outage, so for a member the view also ranks
+	// the deeper of the two counts (ranking a member too deep only
+	// excludes it more often).
 	var offers []overlay.Offer
 	if stripe < len(p.ringOffers) {
 		offers = p.ringOffers[stripe]
@@ -459,7 +466,11 @@ func (p *Peer) overlayBackupLocked(now time.Time, stripe int) (tracker.NodeInfo,
 			depth = r.depth[stripe]
 		}
 		if o, ok := offerOf(c.ID); ok {
-			depth, spare, known = int(o.Depth), o.Free > 0, true
+			d := int(o.Depth)
+			if known && p.ringOffersAt.Add(-o.Age).Before(p.awaySince) {
+				d = max(d, depth)
+			}
+			depth, spare, known = d, o.Free > 0, true
 		}
 		cands[i] = chandelier.RingCandidate{
 			Rank:   chandelier.RingRank{Depth: depth, ID: uint64(transport.OverlayID(swarm.NodeID(c.ID)))},

@@ -182,4 +182,16 @@ func TestOverlayBackupOffers(t *testing.T) {
 	if c, ok := p.overlayBackupLocked(now, 0); !ok || c != a {
 		t.Fatalf("%v %v, want a by its own offer of depth 1", c, ok)
 	}
+	// An offer made before the tracker went away does not rank a member
+	// shallower than the tracker's view (a move just before the outage
+	// could have put it deeper): a counts at depth 4 again.
+	p.ringSelf.depth[0] = 3
+	p.ringOffersAt, p.awaySince = now, now.Add(time.Second)
+	if c, ok := p.overlayBackupLocked(now, 0); ok {
+		t.Fatalf("took %v on an offer older than the outage", c)
+	}
+	p.awaySince = now.Add(-time.Second) // made during the outage: true
+	if c, ok := p.overlayBackupLocked(now, 0); !ok || c != a {
+		t.Fatalf("%v %v, want a by its offer made during the outage", c, ok)
+	}
 }

@@ -131,6 +131,9 @@ type Peer struct {
 	// ringEvery; candidates beyond the members in the ring tables, and
 	// the depths members advertise themselves. Guarded by mu.
 	ringOffers [][]overlay.Offer
+	// ringOffersAt is when ringOffers were taken (their ages count from
+	// then); awaySince when the tracker last went away. Guarded by mu.
+	ringOffersAt, awaySince time.Time
 	// stripes is, per stripe, the parent in use (after local repairs)
 	// and the tracker's ranked backups; guarded by mu, nil before Run
 	// joined. The driver's parents are set under mu, so they follow it.
