@@ -274,18 +274,16 @@ func TestFastVerifyRejectsTampered(t *testing.T) {
 			if err := node.HandleChunk(epoch, "peer", tampered); !errors.Is(err, swarm.ErrBadChunk) {
 				t.Fatalf("tampered chunk: %v, want ErrBadChunk", err)
 			}
+			// An intact copy is not the origin's buffer: the fast
+			// verifier checks it with Ed25519 and it passes.
 			copied := slices.Clone(raws[1])
-			err = node.HandleChunk(epoch, "peer", copied)
-			if mode == VerifyFast && !errors.Is(err, swarm.ErrBadChunk) {
-				t.Fatalf("a copy passed the fast verifier: %v", err)
-			}
-			if mode == VerifyEd25519 && err != nil {
-				t.Fatalf("an intact copy failed Ed25519: %v", err)
+			if err := node.HandleChunk(epoch, "peer", copied); err != nil {
+				t.Fatalf("an intact copy failed: %v", err)
 			}
 			if err := node.HandleChunk(epoch, "origin", raws[0]); err != nil {
 				t.Fatalf("the origin's own chunk: %v", err)
 			}
-			if st := node.Stats(); st.BadChunks != map[string]uint64{VerifyFast: 2, VerifyEd25519: 1}[mode] {
+			if st := node.Stats(); st.BadChunks != 1 {
 				t.Fatalf("bad chunks %d", st.BadChunks)
 			}
 		})
@@ -331,5 +329,38 @@ func TestDetachedPeersPlay(t *testing.T) {
 	}
 	if detached < 3 {
 		t.Fatalf("%d peers with a detached stripe, want the 4 the origin has no slot for per stripe", detached)
+	}
+}
+
+// An intact chunk older than the fast verifier remembers (a node cut off
+// from every source for minutes still holds and forwards it) passes, by
+// Ed25519; a tampered old one fails. A 10-minute run of 10,000 peers
+// broke the invariant check on one such chunk.
+func TestFastVerifyOldChunk(t *testing.T) {
+	c := small(2, time.Second, 1)
+	s, err := New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.stream.keep = 3 * c.Slice // remember 3 slices
+	_, old, err := s.stream.make(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for seq := uint64(2); seq < 10; seq++ {
+		if _, _, err := s.stream.make(seq); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, ok := s.stream.lookup(old[0]); ok {
+		t.Fatal("slice 1 still remembered: the test checks nothing")
+	}
+	if err := s.stream.verify(old[0]); err != nil {
+		t.Fatalf("an intact old chunk failed: %v", err)
+	}
+	tampered := slices.Clone(old[0])
+	tampered[len(tampered)-wire.SignatureSize-1] ^= 1
+	if err := s.stream.verify(tampered); err == nil {
+		t.Fatal("a tampered old chunk passed")
 	}
 }

@@ -114,14 +114,20 @@ func newStream(cfg *Config, key ed25519.PrivateKey, channel string, start time.T
 }
 
 // verify is the simulator's cheap stand-in for the Ed25519 check
-// (swarm.Config.Verify): a chunk passes when its encoding is one the
-// origin made and signed — the very buffer, at its full length, since
-// every node shares the origin's encodings and never modifies them. A
-// tampered copy is another buffer and fails, even a byte-identical one;
-// a buffer modified in place is not caught (no simulated node does that).
+// (swarm.Config.Verify): a chunk passes at once when its encoding is one
+// the origin made and signed lately — the very buffer, at its full
+// length, since every node shares the origin's encodings and never
+// modifies them. Any other buffer (a copy, or an encoding older than the
+// verifier remembers, which a node cut off from every source for minutes
+// still holds and passes to a new child) is checked with Ed25519, as a
+// real node checks it: a tampered copy fails. A buffer modified in place
+// is not caught (no simulated node does that).
 func (s *stream) verify(raw []byte) error {
-	if _, ok := s.lookup(raw); !ok {
-		return errNotSigned
+	if _, ok := s.lookup(raw); ok {
+		return nil
+	}
+	if err := wire.VerifyChunk(raw, s.key.Public().(ed25519.PublicKey)); err != nil {
+		return fmt.Errorf("%w: %w", errNotSigned, err)
 	}
 	return nil
 }
