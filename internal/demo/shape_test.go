@@ -1,11 +1,10 @@
 package demo
 
+import "testing"
+
 // The shape check accepts the demo's trees under any numbering and
 // rejects detached peers, a peer forwarding two stripes and a leaf fed
 // by another leaf.
-
-import "testing"
-
 func TestShapeOfThree(t *testing.T) {
 	for _, c := range []struct {
 		ps [][]int
