@@ -3,6 +3,8 @@ package demo
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"math/rand/v2"
 	"net"
 	"slices"
 	"strings"
@@ -33,12 +35,26 @@ func (w *lockedBuffer) String() string {
 
 func freePort(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	// Below the kernel's ephemeral range (32768 up), so no connection
+	// another test opens meanwhile takes it, with the next 15 free too: a
+	// demo serves peer i's RTSP on the given port + i.
+	for try := 0; try < 200; try++ {
+		base := 20000 + rand.IntN(12000)
+		free := true
+		for p := base; p < base+16 && free; p++ {
+			ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+			if err != nil {
+				free = false
+				continue
+			}
+			ln.Close()
+		}
+		if free {
+			return base
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	t.Fatal("no 16 free ports in a row below 32000")
+	return 0
 }
 
 // Issue 6, acceptance (the short version): the tracker is killed mid-
