@@ -84,12 +84,29 @@ func (d *Driver) serveChild(c *Conn, s *quic.Stream, br *bufio.Reader, h wire.He
 }
 
 // addChild registers ch with the node, replacing an older subscription
-// of the same node. Run goroutine only.
+// of the same node. A replaced subscription stays the node's child: the
+// node remembers what it already sent it (and so sends the new one only
+// the backlog of stripes it did not have), and the chunks still queued
+// for the old stream move to the new one. Run goroutine only.
 func (d *Driver) addChild(ch *child, h wire.Hello) error {
 	if old := d.children[ch.id]; old != nil {
-		d.removeChild(old, wire.Bye{Code: wire.ByeNormal, Reason: "replaced by a new subscription"})
+		delete(d.children, ch.id)
+	drain:
+		for {
+			select {
+			case raw := <-old.queue:
+				select {
+				case ch.queue <- raw:
+				default:
+				}
+			default:
+				break drain
+			}
+		}
+		d.stopChild(old, wire.Bye{Code: wire.ByeNormal, Reason: "replaced by a new subscription"})
 	}
 	if err := d.node.AddChild(d.now(), ch.id, h); err != nil {
+		d.node.RemoveChild(ch.id)
 		return err
 	}
 	d.children[ch.id] = ch
