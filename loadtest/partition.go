@@ -365,12 +365,9 @@ func oneRing(vs map[*partPeer]proxy.View, peers []*partPeer) (bool, string) {
 	type member struct{ ring, id string }
 	var ms []member
 	for _, p := range peers {
-		v, ok := vs[p]
-		if !ok {
-			return false, p.Site + ": no status page"
-		}
-		if !v.Overlay.Joined || v.Overlay.RingID == "" {
-			return false, p.Site + ": not on a ring"
+		v, why := onRing(vs, p)
+		if why != "" {
+			return false, why
 		}
 		ms = append(ms, member{v.Overlay.RingID, v.ID})
 	}
@@ -387,10 +384,7 @@ func oneRing(vs map[*partPeer]proxy.View, peers []*partPeer) (bool, string) {
 		if len(ms) == 1 {
 			next, prev = "", ""
 		}
-		succ := ""
-		if len(v.Overlay.Successors) > 0 {
-			succ = v.Overlay.Successors[0]
-		}
+		succ := successor(v)
 		if succ != next || v.Overlay.Predecessor != prev {
 			return false, fmt.Sprintf("%s: successor %q, predecessor %q; want %q and %q", short(mb.id), short(succ), short(v.Overlay.Predecessor), short(next), short(prev))
 		}
@@ -407,24 +401,37 @@ func confined(vs map[*partPeer]proxy.View, peers []*partPeer) (bool, string) {
 		in[vs[p].ID] = true
 	}
 	for _, p := range peers {
-		v, ok := vs[p]
-		if !ok {
-			return false, p.Site + ": no status page"
+		v, why := onRing(vs, p)
+		if why != "" {
+			return false, why
 		}
-		if !v.Overlay.Joined || v.Overlay.RingID == "" {
-			return false, p.Site + ": not on a ring"
-		}
-		succ := ""
-		if len(v.Overlay.Successors) > 0 {
-			succ = v.Overlay.Successors[0]
-		}
-		for _, n := range []string{succ, v.Overlay.Predecessor} {
+		for _, n := range []string{successor(v), v.Overlay.Predecessor} {
 			if n != "" && !in[n] {
 				return false, fmt.Sprintf("%s: ring neighbour %s across the cut", short(v.ID), short(n))
 			}
 		}
 	}
 	return true, ""
+}
+
+// onRing returns p's status and, if p shows no ring, why.
+func onRing(vs map[*partPeer]proxy.View, p *partPeer) (proxy.View, string) {
+	v, ok := vs[p]
+	switch {
+	case !ok:
+		return v, p.Site + ": no status page"
+	case !v.Overlay.Joined || v.Overlay.RingID == "":
+		return v, p.Site + ": not on a ring"
+	}
+	return v, ""
+}
+
+// successor returns the first successor a status shows, or "".
+func successor(v proxy.View) string {
+	if len(v.Overlay.Successors) == 0 {
+		return ""
+	}
+	return v.Overlay.Successors[0]
 }
 
 func short(id string) string {

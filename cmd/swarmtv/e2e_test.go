@@ -12,7 +12,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -26,6 +25,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/swarmtv/swarmtv/internal/porttest"
 	"github.com/swarmtv/swarmtv/proxy"
 	"github.com/swarmtv/swarmtv/tracker"
 )
@@ -58,30 +58,9 @@ func needTool(t *testing.T, name string) {
 	}
 }
 
-// freePort returns a loopback TCP port that was free a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	// Below the kernel's ephemeral range (32768 up), so no connection
-	// another test opens meanwhile takes it, with the next 15 free too: a
-	// demo serves peer i's RTSP on the given port + i.
-	for try := 0; try < 200; try++ {
-		base := 20000 + rand.IntN(12000)
-		free := true
-		for p := base; p < base+16 && free; p++ {
-			ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
-			if err != nil {
-				free = false
-				continue
-			}
-			ln.Close()
-		}
-		if free {
-			return base
-		}
-	}
-	t.Fatal("no 16 free ports in a row below 32000")
-	return 0
-}
+// freePort returns a loopback TCP port that was free a moment ago, with
+// the 15 after it (a demo serves peer i on port + i).
+func freePort(t *testing.T) int { return porttest.Block(t, 16) }
 
 // proc is a swarmtv process started by a test.
 type proc struct {

@@ -3,15 +3,13 @@ package demo
 import (
 	"bytes"
 	"context"
-	"fmt"
-	"math/rand/v2"
-	"net"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/swarmtv/swarmtv/internal/porttest"
 	"github.com/swarmtv/swarmtv/overlay"
 )
 
@@ -33,29 +31,9 @@ func (w *lockedBuffer) String() string {
 	return w.b.String()
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	// Below the kernel's ephemeral range (32768 up), so no connection
-	// another test opens meanwhile takes it, with the next 15 free too: a
-	// demo serves peer i's RTSP on the given port + i.
-	for try := 0; try < 200; try++ {
-		base := 20000 + rand.IntN(12000)
-		free := true
-		for p := base; p < base+16 && free; p++ {
-			ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
-			if err != nil {
-				free = false
-				continue
-			}
-			ln.Close()
-		}
-		if free {
-			return base
-		}
-	}
-	t.Fatal("no 16 free ports in a row below 32000")
-	return 0
-}
+// freePort returns a loopback TCP port that was free a moment ago, with
+// the 15 after it (a demo serves peer i on port + i).
+func freePort(t *testing.T) int { return porttest.Block(t, 16) }
 
 // Issue 6, acceptance (the short version): the tracker is killed mid-
 // stream and restarted empty. The viewers keep playing; a viewer that
