@@ -633,23 +633,31 @@ func FuzzChunkerPush(f *testing.F) {
 			}
 			// H.264 packets over MaxRTPPacket may be fragmented: every
 			// packet out fits or is an input packet that could not be
-			// split, and the NAL units are the same, in order.
+			// split (renumbered after the fragments before it: compared
+			// without its sequence number), the sequence numbers out run
+			// on without a gap, and the NAL units are the same, in order.
 			var inPay, outPay [][]byte
 			unchanged := map[string]bool{}
 			for _, p := range in {
-				raw, _ := p.RTP.Marshal()
+				q := *p.RTP
+				q.SequenceNumber = 0
+				raw, _ := q.Marshal()
 				unchanged[string(raw)] = true
 				inPay = append(inPay, p.RTP.Payload)
 			}
 			for i, g := range got {
-				if len(g.RTP) > MaxRTPPacket && !unchanged[string(g.RTP)] {
-					t.Fatalf("packet %d out: %d bytes, over %d and not an input packet", i, len(g.RTP), MaxRTPPacket)
-				}
 				var q rtp.Packet
 				if err := q.Unmarshal(g.RTP); err != nil {
 					t.Fatalf("packet %d out does not parse: %v", i, err)
 				}
+				if want := in[0].RTP.SequenceNumber + uint16(i); q.SequenceNumber != want {
+					t.Fatalf("packet %d out has sequence number %d, want %d", i, q.SequenceNumber, want)
+				}
 				outPay = append(outPay, q.Payload)
+				q.SequenceNumber = 0
+				if raw, _ := q.Marshal(); len(g.RTP) > MaxRTPPacket && !unchanged[string(raw)] {
+					t.Fatalf("packet %d out: %d bytes, over %d and not an input packet", i, len(g.RTP), MaxRTPPacket)
+				}
 			}
 			if want, err := h264Units(inPay); err == nil {
 				have, err := h264Units(outPay)
