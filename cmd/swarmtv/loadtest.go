@@ -2,13 +2,13 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"time"
 
+	"github.com/swarmtv/swarmtv/internal/report"
 	"github.com/swarmtv/swarmtv/loadtest"
 )
 
@@ -60,11 +60,7 @@ Needs root, iproute2, nftables and nsenter (util-linux).`, stderr)
 	}
 	fmt.Fprint(stdout, rep.Table())
 	if *reportFile != "" {
-		b, err := json.MarshalIndent(rep, "", "  ")
-		if err != nil {
-			return err
-		}
-		if err := os.WriteFile(*reportFile, append(b, '\n'), 0o644); err != nil {
+		if err := report.WriteJSON(*reportFile, rep); err != nil {
 			return fmt.Errorf("--report: %w", err)
 		}
 	}
@@ -115,11 +111,7 @@ Needs root, iproute2, nftables and nsenter (util-linux).`, stderr)
 	}
 	fmt.Fprint(stdout, rep.Table())
 	if *reportFile != "" {
-		b, err := json.MarshalIndent(rep, "", "  ")
-		if err != nil {
-			return err
-		}
-		if err := os.WriteFile(*reportFile, append(b, '\n'), 0o644); err != nil {
+		if err := report.WriteJSON(*reportFile, rep); err != nil {
 			return fmt.Errorf("--report: %w", err)
 		}
 	}

@@ -170,8 +170,12 @@ func Millis(ds []time.Duration) []float64 {
 }
 
 // WriteFile writes r as indented JSON to path.
-func (r *Report) WriteFile(path string) error {
-	b, err := json.MarshalIndent(r, "", "  ")
+func (r *Report) WriteFile(path string) error { return WriteJSON(path, r) }
+
+// WriteJSON writes v, a report or a type that embeds one with more
+// figures (loadtest's), as indented JSON to path.
+func WriteJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err
 	}
