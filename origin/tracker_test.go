@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -27,21 +28,7 @@ func TestOriginHeartbeatsAndRate(t *testing.T) {
 	}
 	srv := httptest.NewServer(tr.Handler())
 	t.Cleanup(srv.Close)
-	_, key, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	o, err := New(Config{Channel: "hb", Source: NewClipSource(nil, nil), Tracker: srv.URL, Key: key, Stripes: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- o.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
+	_, stop := runOrigin(t, Config{Channel: "hb", Source: NewClipSource(nil, nil), Tracker: srv.URL, Stripes: 2})
 
 	clip, err := testclip.Default()
 	if err != nil {
@@ -78,11 +65,9 @@ func TestOriginHeartbeatsAndRate(t *testing.T) {
 	if info.StreamBPS != want {
 		t.Fatalf("stream_bps became %d (clip %d): a re-plan for a rate within tolerance", info.StreamBPS, want)
 	}
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	done <- nil // for the cleanup
 	time.Sleep(tracker.ExpiryIntervals*time.Second + 200*time.Millisecond)
 	tr.Round()
 	if _, err := tr.Channel("hb"); !errors.Is(err, tracker.ErrUnknownChannel) {
@@ -137,17 +122,7 @@ func TestOriginLetsGoOfChildTrackerForgot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o, err := New(Config{Channel: "gone", Source: NewClipSource(nil, nil), Tracker: srv.URL, Key: key, Stripes: 1, Capacity: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- o.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
+	o, _ := runOrigin(t, Config{Channel: "gone", Source: NewClipSource(nil, nil), Tracker: srv.URL, Key: key, Stripes: 1, Capacity: 1})
 
 	// The child: a real node and driver that subscribes without joining
 	// the tracker.
@@ -169,7 +144,7 @@ func TestOriginLetsGoOfChildTrackerForgot(t *testing.T) {
 		t.Fatal(err)
 	}
 	cdone := make(chan error, 1)
-	go func() { cdone <- drv.Run(ctx) }()
+	go func() { cdone <- drv.Run(context.Background()) }()
 	t.Cleanup(func() {
 		drv.Close()
 		<-cdone
@@ -203,4 +178,30 @@ func TestOriginFetchBudgetConfig(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "fetch budget") {
 		t.Fatalf("FetchKbps -1: err %v, want one naming the fetch budget", err)
 	}
+}
+
+// runOrigin runs an origin for cfg (with a fresh channel key if it has
+// none) until the test ends or stop is called; stop returns Run's error.
+func runOrigin(t *testing.T, cfg Config) (o *Origin, stop func() error) {
+	t.Helper()
+	if cfg.Key == nil {
+		_, key, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Key = key
+	}
+	o, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- o.Run(ctx) }()
+	stop = sync.OnceValue(func() error {
+		cancel()
+		return <-done
+	})
+	t.Cleanup(func() { stop() })
+	return o, stop
 }
