@@ -713,3 +713,35 @@ func h264Units(payloads [][]byte) ([][]byte, error) {
 	}
 	return units, nil
 }
+
+// BenchmarkChunkerHostile pushes the largest payloads an RTP packet can
+// carry (64 KiB, as over RTSP's TCP interleaving), of every H.264 packet
+// type the chunker splits or passes, to show that the chunker's cost stays
+// linear in the bytes a publisher sends: a hostile stream cannot stall the
+// origin. (A fuzz run's execs/s drop to 0 for up to -fuzzminimizetime, 60 s
+// by default, while a worker minimizes a new input; that is the fuzzer, not
+// a slow input.)
+func BenchmarkChunkerHostile(b *testing.B) {
+	for _, tc := range []struct {
+		name string
+		nal  byte
+	}{{"idr", 0x65}, {"stap-a", nalSTAPA}, {"fu-a", nalFUA}, {"stap-b", 25}} {
+		b.Run(tc.name, func(b *testing.B) {
+			payload := make([]byte, 65000)
+			for i := range payload {
+				payload[i] = byte(i * 7)
+			}
+			payload[0] = tc.nal
+			c, err := NewChunker(ChunkerConfig{Channel: "ch", Stripes: 4}, h264Desc(testSPS, testPPS))
+			if err != nil {
+				b.Fatal(err)
+			}
+			s := &stream{t0: time.Unix(100, 0)}
+			b.SetBytes(int64(len(payload)))
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				c.Push(s.pkt(0, i*40, uint32(i*3600), true, payload...))
+			}
+		})
+	}
+}
