@@ -268,7 +268,9 @@ func (n *Node) Parent(stripe int) NodeID {
 // subscription. It queues Sends of the held chunks of the subscribed
 // stripes — from the newest keyframe slice held when h.From is 0, else
 // from slice h.From (clamped to the window) — in seq, then stripe order,
-// then pushes new chunks as they arrive. A child never gets a chunk twice.
+// then pushes new chunks as they arrive. A child never gets a chunk twice,
+// nor one of a slice that arrived more than Window before now (a node cut
+// off from every source keeps its window until new chunks evict it).
 func (n *Node) AddChild(now time.Time, id NodeID, h wire.Hello) error {
 	if h.Channel != n.cfg.Channel {
 		return fmt.Errorf("%w: hello for channel %q on %q", ErrWrongChannel, h.Channel, n.cfg.Channel)
@@ -295,6 +297,9 @@ func (n *Node) AddChild(now time.Time, id NodeID, h wire.Hello) error {
 		start := n.backlogStart(now, h.From)
 		j, _ := n.find(start)
 		for _, sl := range n.win[j:] {
+			if now.Sub(sl.firstAt) > n.cfg.Window {
+				continue // held since the stream last reached this node: too old for a child
+			}
 			for s := 0; s < n.k; s++ {
 				if sl.raws[s] != nil {
 					n.sendTo(ch, sl, s, "")
