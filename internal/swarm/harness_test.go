@@ -2,6 +2,7 @@ package swarm
 
 import (
 	"bytes"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -49,15 +50,20 @@ type msg struct {
 // publishing st in real (fake) time, viewer nodes, and links that move
 // Sends and Fetches between them.
 type testNet struct {
-	t      testing.TB
-	now    time.Time
-	st     *swarmtest.Stream
-	nodes  map[NodeID]*Node
-	order  []NodeID // sorted
-	queue  []msg
-	nmsg   uint64
-	next   uint64 // next slice the origin publishes
-	stopAt uint64 // the origin publishes slices below this (0 = no limit)
+	t     testing.TB
+	now   time.Time
+	st    *swarmtest.Stream
+	nodes map[NodeID]*Node
+	order []NodeID // sorted
+	queue []msg
+	nmsg  uint64
+	// uncached nodes run playout at every step.
+	uncached bool
+	// outputs, when not nil, gets a line per Ready drained: when, which
+	// node, what it held.
+	outputs *[]string
+	next    uint64 // next slice the origin publishes
+	stopAt  uint64 // the origin publishes slices below this (0 = no limit)
 
 	// link decides the delivery of a pushed chunk: one delay per copy
 	// delivered (none: dropped). nil delivers one copy at once.
@@ -97,6 +103,7 @@ func newTestNet(t testing.TB, k int) *testNet {
 
 func (tn *testNet) add(id NodeID, cfg Config) *Node {
 	n := mustNew(tn.t, cfg)
+	n.uncached = tn.uncached
 	n.Tick(tn.now) // start its clock, as the drivers do
 	tn.nodes[id] = n
 	i, _ := slices.BinarySearch(tn.order, id)
@@ -162,6 +169,13 @@ func (tn *testNet) pump() {
 			}
 			busy = true
 			r := n.Ready()
+			if tn.outputs != nil {
+				line := fmt.Sprintf("%v %s fetches %v play %v lost %v cutoff %v deadline %v sends", tn.now.Sub(epoch), id, r.Fetches, seqsOf(r.Play), r.Lost, r.CutOff, n.NextDeadline().Sub(epoch))
+				for _, s := range r.Sends {
+					line += fmt.Sprintf(" %s:%v", s.To, s.ID)
+				}
+				*tn.outputs = append(*tn.outputs, line)
+			}
 			for _, s := range r.Sends {
 				delays := []time.Duration{0}
 				if tn.link != nil {

@@ -43,6 +43,34 @@ type Node struct {
 	scanKey  scanKey
 	scanNext time.Time // what the last scan returned
 	gen      uint64    // bumped by changes of parents, slots and outstanding fetches
+
+	// Playout is likewise skipped while its inputs are unchanged and the
+	// time it returned has not come (see step).
+	playKey   playKey
+	playNext  time.Time // what the last advancePlayout returned
+	completed uint64    // bumped when a slot gets its last chunk
+	// uncached runs playout at every step (a test compares it with the
+	// cached steps).
+	uncached bool
+}
+
+// playKey is what advancePlayout depends on besides the clock: the
+// window's slots (gen), which of them are complete (completed), and the
+// playout clock's own state. Any new input of advancePlayout must be
+// part of it.
+type playKey struct {
+	valid     bool // advancePlayout ran
+	gen       uint64
+	completed uint64
+	next      uint64
+	skew      time.Duration
+	started   bool
+	stalled   bool
+}
+
+// playKeyNow returns the current playKey.
+func (n *Node) playKeyNow() playKey {
+	return playKey{true, n.gen, n.completed, n.play.next, n.play.skew, n.play.started, n.play.stalled}
 }
 
 // scanKey is what the fetch scan depends on besides the clock.
@@ -524,7 +552,14 @@ func (n *Node) step(now time.Time) {
 		return
 	}
 	d := n.checkParents(now)
-	d = earliest(d, n.advancePlayout(now))
+	// Playout with unchanged inputs before the time it returned would
+	// return the same time and do nothing else: skip it (most chunks are
+	// not the last one of the next slice to play).
+	if n.uncached || n.playKeyNow() != n.playKey || (!n.playNext.IsZero() && !now.Before(n.playNext)) {
+		n.playNext = n.advancePlayout(now)
+		n.playKey = n.playKeyNow()
+	}
+	d = earliest(d, n.playNext)
 	k := scanKey{true, n.gen, n.play.next, n.play.skew, n.play.started, n.seen, n.newestSeq}
 	if k != n.scanKey || (!n.scanNext.IsZero() && !now.Before(n.scanNext)) {
 		n.scanKey = k

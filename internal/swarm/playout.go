@@ -64,7 +64,10 @@ func (n *Node) playAt(seq uint64) (time.Time, bool) {
 }
 
 // advancePlayout plays, stalls on and skips slices up to now. It returns
-// when it next needs to run (zero: not until an input).
+// when it next needs to run (zero: not until an input). step skips it
+// while playKey is unchanged and that time has not come, so what it
+// reads besides now must be in playKey, and a call before the time it
+// returned must change nothing.
 func (n *Node) advancePlayout(now time.Time) time.Time {
 	p := &n.play
 	if !p.started {

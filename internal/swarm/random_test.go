@@ -3,6 +3,8 @@ package swarm
 import (
 	"flag"
 	"math/rand/v2"
+	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -32,7 +34,7 @@ func TestRandomNetwork(t *testing.T) {
 			if t.Failed() {
 				return
 			}
-			s := randomNetwork(t, seed, harsh)
+			s, _ := randomNetwork(t, seed, harsh, false)
 			trouble.LateSlices += s.LateSlices
 			trouble.LostSlices += s.LostSlices
 			trouble.Stalls += s.Stalls
@@ -44,16 +46,19 @@ func TestRandomNetwork(t *testing.T) {
 	}
 }
 
-// randomNetwork runs one network and returns the viewers' summed stats.
-// A harsh network loses far more, answers fetches late or not at all,
-// and its viewers keep a short playout delay and stall limit.
-func randomNetwork(t *testing.T, seed uint64, harsh bool) (sum Stats) {
+// randomNetwork runs one network and returns the viewers' summed stats
+// and the network. A harsh network loses far more, answers fetches late
+// or not at all, and its viewers keep a short playout delay and stall
+// limit. uncached nodes run playout at every step.
+func randomNetwork(t *testing.T, seed uint64, harsh, uncached bool) (sum Stats, tn *testNet) {
 	r := rand.New(rand.NewPCG(seed, 0x5eed))
 	drop, fetchDrop, fetchSlow := 0.04, 0.05, 40
 	if harsh {
 		drop, fetchDrop, fetchSlow = 0.25, 0.4, 400
 	}
-	tn := newTestNet(t, 4)
+	tn = newTestNet(t, 4)
+	tn.uncached = uncached
+	tn.outputs = new([]string)
 	type key struct {
 		from, to NodeID
 		id       wire.ID
@@ -126,5 +131,51 @@ func randomNetwork(t *testing.T, seed uint64, harsh bool) (sum Stats) {
 		t.Logf("seed %d harsh %v %s: played %d late %d lost %d stalls %d fetches %d dup %d lost parents %d",
 			seed, harsh, id, s.PlayedSlices, s.LateSlices, s.LostSlices, s.Stalls, s.Fetches, s.Duplicates, len(tn.lost[id]))
 	}
-	return sum
+	return sum, tn
+}
+
+// TestPlayoutCacheChangesNothing runs random networks twice, with nodes that
+// skip playout while its inputs are unchanged (as they always do) and
+// with nodes that run it at every step: every node must put out exactly
+// the same at the same times, with the same deadlines, and count the
+// same.
+func TestPlayoutCacheChangesNothing(t *testing.T) {
+	seeds := []uint64{11, 12, 13}
+	if raceEnabled {
+		seeds = seeds[:1]
+	}
+	for _, harsh := range []bool{false, true} {
+		for _, seed := range seeds {
+			_, cached := randomNetwork(t, seed, harsh, false)
+			_, plain := randomNetwork(t, seed, harsh, true)
+			if t.Failed() {
+				return
+			}
+			// Every output, when it came out.
+			co, po := *cached.outputs, *plain.outputs
+			for i := range min(len(co), len(po)) {
+				if co[i] != po[i] {
+					t.Fatalf("seed %d harsh %v: output %d differs:\ncached   %s\nuncached %s", seed, harsh, i, co[i], po[i])
+				}
+			}
+			if len(co) != len(po) {
+				t.Fatalf("seed %d harsh %v: %d outputs cached, %d uncached", seed, harsh, len(co), len(po))
+			}
+			for _, id := range []NodeID{"A", "B", "C", "D"} {
+				a, b := cached.nodes[id], plain.nodes[id]
+				if !reflect.DeepEqual(a.Stats(), b.Stats()) {
+					t.Fatalf("seed %d harsh %v %s: stats %+v cached, %+v uncached", seed, harsh, id, a.Stats(), b.Stats())
+				}
+				if !reflect.DeepEqual(cached.played[id], plain.played[id]) {
+					t.Fatalf("seed %d harsh %v %s: played %v cached, %v uncached", seed, harsh, id, seqsOf(cached.played[id]), seqsOf(plain.played[id]))
+				}
+				if !slices.Equal(cached.fetches[id], plain.fetches[id]) || !slices.Equal(cached.lost[id], plain.lost[id]) {
+					t.Fatalf("seed %d harsh %v %s: fetches or lost parents differ", seed, harsh, id)
+				}
+				if !a.NextDeadline().Equal(b.NextDeadline()) {
+					t.Fatalf("seed %d harsh %v %s: deadline %v cached, %v uncached", seed, harsh, id, a.NextDeadline(), b.NextDeadline())
+				}
+			}
+		}
+	}
 }

@@ -180,6 +180,7 @@ func (n *Node) accept(now time.Time, from NodeID, c *wire.Chunk, raw []byte, cou
 	n.idx[i].held |= 1 << s
 	if sl.have == n.k {
 		sl.doneAt = now
+		n.completed++
 	}
 	if counted {
 		if from != "" && sameID(from, n.cfg.Origin) {
