@@ -49,6 +49,9 @@ type Node struct {
 	playKey   playKey
 	playNext  time.Time // what the last advancePlayout returned
 	completed uint64    // bumped when a slot gets its last chunk
+	// sparePackets is a played slice's packets array handed back by Recycle,
+	// reused by the next slice played (emit).
+	sparePackets []wire.Packet
 	// uncached runs playout at every step (a test compares it with the
 	// cached steps).
 	uncached bool
@@ -497,6 +500,12 @@ func (n *Node) Ready() Ready {
 // anything its slices hold (a Slice's Packets) may be used afterwards.
 // Recycling is optional.
 func (n *Node) Recycle(r Ready) {
+	for i := range r.Play {
+		if pk := r.Play[i].Packets; cap(pk) > cap(n.sparePackets) {
+			clear(pk)
+			n.sparePackets = pk[:0]
+		}
+	}
 	if n.ready.Sends == nil {
 		n.ready.Sends = recycled(r.Sends)
 	}

@@ -245,7 +245,8 @@ func (n *Node) emit(now time.Time, sl *slot, playAt time.Time) bool {
 	p := &n.play
 	p.next = sl.seq + 1
 	p.stalled = false
-	packets, err := wire.Merge(sl.chunks)
+	packets, err := wire.AppendMerge(n.sparePackets, sl.chunks)
+	n.sparePackets = nil
 	if err != nil {
 		n.stats.LostSlices++
 		p.disc = true

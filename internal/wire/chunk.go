@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // Version is the chunk format version this package writes and reads.
@@ -237,21 +238,25 @@ func Deal(packets []Packet, k int) [][]Packet {
 
 // Merge restores a slice's packet order from its chunks indexed by stripe
 // (chunks[s].Stripe == s, all of one slice), undoing Deal.
-func Merge(chunks []*Chunk) ([]Packet, error) {
+func Merge(chunks []*Chunk) ([]Packet, error) { return AppendMerge(nil, chunks) }
+
+// AppendMerge is Merge appending the packets to dst, so a caller can
+// reuse one array for many slices. On error dst is returned unchanged.
+func AppendMerge(dst []Packet, chunks []*Chunk) ([]Packet, error) {
 	total := 0
 	for s, c := range chunks {
 		if c == nil || int(c.Stripe) != s || c.Seq != chunks[0].Seq {
-			return nil, fmt.Errorf("%w: merge needs the %d chunks of one slice in stripe order", ErrMalformed, len(chunks))
+			return dst, fmt.Errorf("%w: merge needs the %d chunks of one slice in stripe order", ErrMalformed, len(chunks))
 		}
 		total += len(c.Packets)
 	}
 	k := len(chunks)
-	out := make([]Packet, 0, total)
+	out := slices.Grow(dst, total)
 	for i := 0; i < total; i++ {
 		c := chunks[i%k]
 		j := i / k
 		if j >= len(c.Packets) {
-			return nil, fmt.Errorf("%w: stripe %d holds too few packets", ErrMalformed, i%k)
+			return dst, fmt.Errorf("%w: stripe %d holds too few packets", ErrMalformed, i%k)
 		}
 		out = append(out, c.Packets[j])
 	}

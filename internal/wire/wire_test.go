@@ -158,7 +158,17 @@ func TestDealMerge(t *testing.T) {
 			if len(got) != n || (n > 0 && !reflect.DeepEqual(got, pkts)) {
 				t.Fatalf("k=%d n=%d: merge differs", k, n)
 			}
+			// AppendMerge appends after what dst holds.
+			head := []Packet{{Offset: 999}}
+			app, err := AppendMerge(head, chunks)
+			if err != nil || len(app) != n+1 || app[0].Offset != 999 || (n > 0 && !reflect.DeepEqual(app[1:], pkts)) {
+				t.Fatalf("k=%d n=%d: append merge differs (%v)", k, n, err)
+			}
 		}
+	}
+	// A short stripe leaves AppendMerge's dst as it was.
+	if got, err := AppendMerge(make([]Packet, 2, 8), []*Chunk{{Stripe: 0, Packets: Deal([]Packet{{}, {}, {}}, 2)[0]}, {Stripe: 1}}); err == nil || len(got) != 2 {
+		t.Fatalf("append merge with a short stripe: %d packets, error %v", len(got), err)
 	}
 	// A stripe missing its share is an error, not a panic.
 	dealt := Deal([]Packet{{}, {}, {}}, 2)
