@@ -78,6 +78,9 @@ func (o *Optimizer) backupStripe(s int) (deficit int) {
 		// changes nothing at the peer).
 		slices.SortStableFunc(kept[n:], func(a, b ref) int { return o.rankBackup(x, s, a, b) })
 		x.backups[s] = kept
+		if !x.dirty && !slices.Equal(kept, x.sentBack[s]) {
+			o.touch(i)
+		}
 	}
 	return deficit
 }
@@ -183,15 +186,17 @@ func mix(a, b uint64) uint64 {
 	return z ^ z>>31
 }
 
-// diff fills plan with the assignments that changed since the last Plan.
+// diff fills plan with the assignments that changed since the last Plan:
+// those of the peers touched since (Optimizer.dirty), not a walk over all.
 func (o *Optimizer) diff(plan *Plan) {
 	type change struct {
 		i int32
 		s int
 	}
 	var changed []change
-	for i := int32(1); int(i) < len(o.nodes); i++ {
+	for _, i := range o.dirty {
 		x := &o.nodes[i]
+		x.dirty = false
 		if !x.alive {
 			continue
 		}
@@ -217,6 +222,7 @@ func (o *Optimizer) diff(plan *Plan) {
 			changed = append(changed, change{i, s})
 		}
 	}
+	o.dirty = o.dirty[:0]
 	slices.SortFunc(changed, func(a, b change) int {
 		return cmp.Or(cmp.Compare(o.nodes[a.i].peer.ID, o.nodes[b.i].peer.ID), cmp.Compare(a.s, b.s))
 	})

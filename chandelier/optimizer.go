@@ -36,6 +36,9 @@ type node struct {
 	backups    [][]ref // per stripe, ranked
 	sentPar    []ref   // per stripe: the parent last reported in a Plan
 	sentBack   [][]ref // per stripe: the backups last reported
+	// dirty: its parent or backups may differ from those last reported
+	// (it is in Optimizer.dirty).
+	dirty bool
 }
 
 // ispState is the book-keeping of one ISP.
@@ -69,6 +72,12 @@ type Optimizer struct {
 	queue      []int32
 	color      []uint8
 	lists      [4][][]int32 // backup candidates: free per ISP, all per ISP (index 0,1); [2][0], [3][0] global
+	// dirty lists the peers whose parent or backups changed since the
+	// last Plan, so the round's diff looks at those alone.
+	dirty []int32
+	// shallowest is, per ISP, the depth of its shallowest free slot in
+	// the stripe being improved.
+	shallowest []int32
 }
 
 // New returns an Optimizer with no peers.
@@ -279,7 +288,16 @@ func (o *Optimizer) add(p Peer) int32 {
 	}
 	o.byID[p.ID] = i
 	o.isps[x.isp].peers++
+	o.touch(i)
 	return i
+}
+
+// touch marks i's parent or backups as changed since the last Plan.
+func (o *Optimizer) touch(i int32) {
+	if x := &o.nodes[i]; !x.dirty {
+		x.dirty = true
+		o.dirty = append(o.dirty, i)
+	}
 }
 
 func fill[T any](s []T, v T) []T {
@@ -326,6 +344,7 @@ func (o *Optimizer) dropInterior(i int32) {
 	}
 	for _, k := range x.kids {
 		o.nodes[k].parent[s] = -1
+		o.touch(k)
 	}
 	x.kids = x.kids[:0]
 	st := &o.isps[x.isp]
@@ -371,6 +390,7 @@ func (o *Optimizer) update(i int32, p Peer) {
 			})
 			for _, k := range x.kids[len(x.kids)-excess:] {
 				o.nodes[k].parent[s] = -1
+				o.touch(k)
 			}
 			x.kids = x.kids[:len(x.kids)-excess]
 		}
@@ -407,6 +427,7 @@ func (o *Optimizer) natOf(p int32) NAT {
 }
 
 func (o *Optimizer) link(i, p int32, s int) {
+	o.touch(i)
 	o.nodes[i].parent[s] = p
 	o.nodes[i].relayed[s] = false
 	o.nodes[i].unfedSince[s] = time.Time{}
@@ -419,6 +440,7 @@ func (o *Optimizer) unlink(i int32, s int) {
 	if p < 0 {
 		return
 	}
+	o.touch(i)
 	k := o.kidsOf(p, s)
 	if j := slices.Index(*k, i); j >= 0 {
 		*k = slices.Delete(*k, j, j+1)

@@ -241,6 +241,20 @@ func (o *Optimizer) improve(st *stripeState) {
 	if budget == 0 {
 		return
 	}
+	// A forwarder lifts only into a free slot of its ISP at least two
+	// levels above it: the shallowest free slot per ISP (whatever its
+	// NAT) rules out most forwarders before any sorting.
+	shallowest := o.shallowest[:0]
+	for k := range o.isps {
+		d := int32(1 << 30)
+		for pc := range numNAT {
+			if t, ok := o.top(&o.heaps[k*int(numNAT)+int(pc)], s); ok {
+				d = min(d, t.depth)
+			}
+		}
+		shallowest = append(shallowest, d)
+	}
+	o.shallowest = shallowest
 	var cands []int32
 	for i := 1; i < len(o.nodes); i++ {
 		x := &o.nodes[i]
@@ -249,7 +263,7 @@ func (o *Optimizer) improve(st *stripeState) {
 		}
 		p := x.parent[s]
 		cross := p > 0 && o.nodes[p].isp != x.isp
-		if cross || x.relayed[s] || int(x.interior) == s && len(x.kids) > 0 && x.depth[s] > 2 {
+		if cross || x.relayed[s] || int(x.interior) == s && len(x.kids) > 0 && x.depth[s] > 2 && shallowest[x.isp]+1 < x.depth[s] {
 			cands = append(cands, int32(i))
 		}
 	}
