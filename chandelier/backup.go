@@ -47,7 +47,7 @@ func (o *Optimizer) backupStripe(s int) (deficit int) {
 		if !x.alive {
 			continue
 		}
-		if x.depth[s] < 0 {
+		if o.depth[s][i] < 0 {
 			deficit++
 		}
 		p := x.parent[s]
@@ -55,8 +55,8 @@ func (o *Optimizer) backupStripe(s int) (deficit int) {
 		switch {
 		case p == 0:
 			limit = 1
-		case p > 0 && o.nodes[p].depth[s] > 0:
-			limit = o.nodes[p].depth[s]
+		case p > 0 && o.depth[s][p] > 0:
+			limit = o.depth[s][p]
 		}
 		kept := x.backups[s][:0]
 		for _, b := range x.backups[s] {
@@ -90,13 +90,13 @@ func (o *Optimizer) validBackup(b ref, x, p int32, s int, limit int32) bool {
 		return false
 	}
 	n := &o.nodes[b.i]
-	return n.alive && n.gen == b.g && int(n.interior) == s && n.depth[s] > 0 && n.depth[s] <= limit &&
+	return n.alive && n.gen == b.g && int(n.interior) == s && o.depth[s][b.i] > 0 && o.depth[s][b.i] <= limit &&
 		o.compat[n.nat][o.nodes[x].nat]
 }
 
 // draw appends backups for x from list (sorted by depth) to kept.
 func (o *Optimizer) draw(kept []ref, list []int32, x, p int32, s int, limit int32) []ref {
-	n := sort.Search(len(list), func(k int) bool { return o.nodes[list[k]].depth[s] > limit })
+	n := sort.Search(len(list), func(k int) bool { return o.depth[s][list[k]] > limit })
 	if n == 0 {
 		return kept
 	}

@@ -106,10 +106,10 @@ func randomRounds(t *testing.T, seed uint64, ratio float64, isps int) uint64 {
 			for i := 1; i < len(o.nodes); i++ {
 				x := &o.nodes[i]
 				for s := range cfg.Stripes {
-					if x.alive && x.depth[s] < 0 {
+					if x.alive && o.depth[s][i] < 0 {
 						free := map[NAT]int{}
 						for j := 1; j < len(o.nodes); j++ {
-							if y := &o.nodes[j]; y.alive && int(y.interior) == s && y.depth[s] > 0 && y.isp == x.isp {
+							if y := &o.nodes[j]; y.alive && int(y.interior) == s && o.depth[s][j] > 0 && y.isp == x.isp {
 								free[y.nat] += int(y.feeds) - len(y.kids)
 							}
 						}

@@ -27,7 +27,6 @@ type node struct {
 	interior int16   // the stripe this peer forwards, or -1
 	score    float64 // rank this round: feeds × maturity
 	parent   []int32 // per stripe: parent index (0 = origin) or -1
-	depth    []int32 // per stripe: 1 under the origin, -1 detached; valid within a round
 	kids     []int32 // children in the interior stripe
 	relayed  []bool  // per stripe: the parent reaches it only through a relay
 	// unfedSince is, per stripe, since when it has had no parent (zero:
@@ -52,11 +51,16 @@ type ispState struct {
 // Optimizer is the Chandelier placement (see the package doc). It is not
 // safe for concurrent use.
 type Optimizer struct {
-	cfg    Config
-	nodes  []node // index 0 is the origin
-	byID   map[string]int32
-	free   []int32    // slots to reuse
-	okids  [][]int32  // the origin's children, per stripe
+	cfg   Config
+	nodes []node // index 0 is the origin
+	byID  map[string]int32
+	free  []int32   // slots to reuse
+	okids [][]int32 // the origin's children, per stripe
+	// depth is, per stripe and node index, 1 under the origin, -1
+	// detached; valid within a round (set by depths and settle). One
+	// array per stripe: the round's walks read it without touching the
+	// nodes.
+	depth  [][]int32
 	isps   []ispState // by interned index
 	total  []int      // per stripe: feeds of all forwarders
 	ispIdx map[string]int32
@@ -91,8 +95,12 @@ func New(cfg Config) (*Optimizer, error) {
 		nodes:  make([]node, 1),
 		byID:   map[string]int32{},
 		okids:  make([][]int32, cfg.Stripes),
+		depth:  make([][]int32, cfg.Stripes),
 		total:  make([]int, cfg.Stripes),
 		ispIdx: map[string]int32{},
+	}
+	for s := range o.depth {
+		o.depth[s] = []int32{0} // the origin's (never read)
 	}
 	for p := NAT(0); p < numNAT; p++ {
 		for c := NAT(0); c < numNAT; c++ {
@@ -270,6 +278,12 @@ func (o *Optimizer) add(p Peer) int32 {
 	} else {
 		i = int32(len(o.nodes))
 		o.nodes = append(o.nodes, node{})
+		for s := range o.depth {
+			o.depth[s] = append(o.depth[s], -1)
+		}
+	}
+	for s := range o.depth {
+		o.depth[s][i] = -1
 	}
 	K := o.cfg.Stripes
 	x := &o.nodes[i]
@@ -279,7 +293,6 @@ func (o *Optimizer) add(p Peer) int32 {
 		isp: o.internISP(p.ISP), nat: p.NAT.class(),
 		feeds:      int32(o.cfg.Feeds(p.Upload)),
 		parent:     fill(make([]int32, K), -1),
-		depth:      fill(make([]int32, K), -1),
 		relayed:    make([]bool, K),
 		unfedSince: make([]time.Time, K),
 		backups:    make([][]ref, K),

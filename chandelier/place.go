@@ -10,12 +10,11 @@ import (
 // cuts any cycle among the detached nodes (a cycle can only come from a
 // bug or a corrupted switch; cutting keeps the round safe).
 func (o *Optimizer) depths(s int) {
-	for i := 1; i < len(o.nodes); i++ {
-		o.nodes[i].depth[s] = -1
-	}
+	dep := o.depth[s]
+	fill(dep, -1)
 	q := o.queue[:0]
 	for _, k := range o.okids[s] {
-		o.nodes[k].depth[s] = 1
+		dep[k] = 1
 		q = append(q, k)
 	}
 	for h := 0; h < len(q); h++ {
@@ -24,7 +23,7 @@ func (o *Optimizer) depths(s int) {
 			continue
 		}
 		for _, k := range x.kids {
-			o.nodes[k].depth[s] = x.depth[s] + 1
+			dep[k] = dep[q[h]] + 1
 			q = append(q, k)
 		}
 	}
@@ -38,11 +37,11 @@ func (o *Optimizer) depths(s int) {
 	color := o.color[:len(o.nodes)]
 	clear(color)
 	for i := 1; i < len(o.nodes); i++ {
-		if !o.nodes[i].alive || o.nodes[i].depth[s] >= 0 || color[i] != 0 {
+		if !o.nodes[i].alive || o.depth[s][i] >= 0 || color[i] != 0 {
 			continue
 		}
 		j := int32(i)
-		for j > 0 && o.nodes[j].depth[s] < 0 && color[j] == 0 && o.nodes[j].parent[s] >= 0 {
+		for j > 0 && o.depth[s][j] < 0 && color[j] == 0 && o.nodes[j].parent[s] >= 0 {
 			color[j] = 1
 			j = o.nodes[j].parent[s]
 		}
@@ -58,7 +57,7 @@ func (o *Optimizer) depths(s int) {
 // hasSlot reports whether attached node i can take one more child in s.
 func (o *Optimizer) hasSlot(i int32, s int) bool {
 	x := &o.nodes[i]
-	return int(x.interior) == s && len(x.kids) < int(x.feeds) && x.depth[s] > 0
+	return int(x.interior) == s && len(x.kids) < int(x.feeds) && o.depth[s][i] > 0
 }
 
 // top returns the best live slot of h, dropping stale entries.
@@ -258,12 +257,13 @@ func (o *Optimizer) improve(st *stripeState) {
 	var cands []int32
 	for i := 1; i < len(o.nodes); i++ {
 		x := &o.nodes[i]
-		if !x.alive || x.depth[s] <= 1 {
+		d := o.depth[s][i]
+		if !x.alive || d <= 1 {
 			continue
 		}
 		p := x.parent[s]
 		cross := p > 0 && o.nodes[p].isp != x.isp
-		if cross || x.relayed[s] || int(x.interior) == s && len(x.kids) > 0 && x.depth[s] > 2 && shallowest[x.isp]+1 < x.depth[s] {
+		if cross || x.relayed[s] || int(x.interior) == s && len(x.kids) > 0 && d > 2 && shallowest[x.isp]+1 < d {
 			cands = append(cands, int32(i))
 		}
 	}
@@ -275,7 +275,7 @@ func (o *Optimizer) improve(st *stripeState) {
 	}
 	slices.SortFunc(cands, func(a, b int32) int {
 		x, y := &o.nodes[a], &o.nodes[b]
-		return cmp.Or(cmp.Compare(rel(x), rel(y)), cmp.Compare(y.depth[s], x.depth[s]), cmp.Compare(y.score, x.score), cmp.Compare(a, b))
+		return cmp.Or(cmp.Compare(rel(x), rel(y)), cmp.Compare(o.depth[s][b], o.depth[s][a]), cmp.Compare(y.score, x.score), cmp.Compare(a, b))
 	})
 	slack := int32(o.cfg.ISPSlack)
 	if slack < 0 {
@@ -291,7 +291,7 @@ func (o *Optimizer) improve(st *stripeState) {
 		if cross && int(x.interior) == s && len(x.kids) < int(x.feeds) {
 			// A forwarder fed from another ISP goes home in a leaf's
 			// place when that costs at most ISPSlack levels.
-			d := x.depth[s]
+			d := o.depth[s][i]
 			o.unlink(i, s)
 			if o.displaceIn(i, st, d+slack, x.isp, true) {
 				if o.hasSlot(p, s) {
@@ -325,12 +325,12 @@ func (o *Optimizer) improve(st *stripeState) {
 		if !ok || sl.i == i {
 			continue
 		}
-		if !(sl.depth+1 < x.depth[s] || cross && sl.depth <= o.nodes[p].depth[s]+slack || relayed) {
+		if !(sl.depth+1 < o.depth[s][i] || cross && sl.depth <= o.depth[s][p]+slack || relayed) {
 			continue
 		}
 		// The slot is not below i: it is shallower than i, or i is a
 		// leaf here (a cross-ISP leaf has no subtree).
-		if sl.depth >= x.depth[s] && int(x.interior) == s && len(x.kids) > 0 {
+		if sl.depth >= o.depth[s][i] && int(x.interior) == s && len(x.kids) > 0 {
 			continue
 		}
 		o.unlink(i, s)
@@ -352,7 +352,7 @@ func (o *Optimizer) slotDepth(p int32) int32 {
 	case p < 0:
 		return 1 << 30
 	}
-	return o.nodes[p].depth[o.curStripe]
+	return o.depth[o.curStripe][p]
 }
 
 // rank orders the peers to place in stripe s: forwarders by capacity ×
@@ -366,7 +366,7 @@ func (o *Optimizer) rank(x *node, s int) float64 {
 
 func (o *Optimizer) pushSlot(i int32, s int) {
 	x := &o.nodes[i]
-	sl := slot{depth: x.depth[s], score: x.score, i: i}
+	sl := slot{depth: o.depth[s][i], score: x.score, i: i}
 	o.heaps[int(x.isp)*int(numNAT)+int(x.nat)].push(sl)
 	o.global[x.nat].push(sl)
 }
@@ -407,9 +407,9 @@ func (o *Optimizer) settle(i int32, st *stripeState) {
 	p := o.nodes[i].parent[s]
 	d := int32(1)
 	if p > 0 {
-		d = o.nodes[p].depth[s] + 1
+		d = o.depth[s][p] + 1
 	}
-	o.nodes[i].depth[s] = d
+	o.depth[s][i] = d
 	q := append(o.queue[:0], i)
 	for h := 0; h < len(q); h++ {
 		x := &o.nodes[q[h]]
@@ -424,7 +424,7 @@ func (o *Optimizer) settle(i int32, st *stripeState) {
 			o.pushSlot(q[h], s)
 		}
 		for _, k := range x.kids {
-			o.nodes[k].depth[s] = x.depth[s] + 1
+			o.depth[s][k] = o.depth[s][q[h]] + 1
 			q = append(q, k)
 		}
 	}
@@ -449,7 +449,7 @@ func (o *Optimizer) rescue(i int32, st *stripeState) bool {
 				break
 			}
 			l := &o.nodes[e.i]
-			if !l.alive || l.depth[s] != e.depth || restrictiveness(l.nat) != 0 || int(l.interior) == s {
+			if !l.alive || o.depth[s][e.i] != e.depth || restrictiveness(l.nat) != 0 || int(l.interior) == s {
 				continue
 			}
 			q := l.parent[s]
@@ -539,14 +539,12 @@ func (o *Optimizer) buildLeaves(st *stripeState) {
 		st.leaves = make([][]leafEntry, len(o.isps))
 		st.leafNext = make([]int, len(o.isps))
 		for j := 1; j < len(o.nodes); j++ {
-			if l := &o.nodes[j]; l.alive && int(l.interior) != s && l.depth[s] > 0 {
-				st.leaves[l.isp] = append(st.leaves[l.isp], leafEntry{int32(j), l.depth[s]})
+			if l := &o.nodes[j]; l.alive && int(l.interior) != s && o.depth[s][j] > 0 {
+				st.leaves[l.isp] = append(st.leaves[l.isp], leafEntry{int32(j), o.depth[s][j]})
 			}
 		}
 		for k := range st.leaves {
-			slices.SortFunc(st.leaves[k], func(a, b leafEntry) int {
-				return cmp.Or(cmp.Compare(a.depth, b.depth), cmp.Compare(a.i, b.i))
-			})
+			st.leaves[k] = sortByDepth(st.leaves[k])
 		}
 	}
 }
@@ -566,7 +564,7 @@ func (o *Optimizer) displaceIn(i int32, st *stripeState, maxDepth int32, isp int
 			return false
 		}
 		l := &o.nodes[e.i]
-		if !l.alive || l.depth[s] != e.depth || l.parent[s] < 0 || int(l.interior) == s {
+		if !l.alive || o.depth[s][e.i] != e.depth || l.parent[s] < 0 || int(l.interior) == s {
 			if k == *next {
 				*next = k + 1
 			}
@@ -621,7 +619,7 @@ func (o *Optimizer) rescueHome(i int32, st *stripeState) bool {
 	for k, n := st.leafNext[x.isp], 0; k < len(list) && n < probes; k, n = k+1, n+1 {
 		e := list[k]
 		l := &o.nodes[e.i]
-		if !l.alive || l.depth[s] != e.depth || int(l.interior) == s || !o.compat[qc][l.nat] {
+		if !l.alive || o.depth[s][e.i] != e.depth || int(l.interior) == s || !o.compat[qc][l.nat] {
 			continue
 		}
 		pp := l.parent[s]
@@ -669,4 +667,26 @@ func (o *Optimizer) relayPlace(i int32, st *stripeState) bool {
 	}
 	o.settle(i, st)
 	return true
+}
+
+// sortByDepth orders leaf entries listed by index by depth, then index
+// (a counting sort: depths are small).
+func sortByDepth(list []leafEntry) []leafEntry {
+	maxD := int32(0)
+	for _, e := range list {
+		maxD = max(maxD, e.depth)
+	}
+	start := make([]int, maxD+2)
+	for _, e := range list {
+		start[e.depth+1]++
+	}
+	for d := 1; d < len(start); d++ {
+		start[d] += start[d-1]
+	}
+	out := make([]leafEntry, len(list))
+	for _, e := range list {
+		out[start[e.depth]] = e
+		start[e.depth]++
+	}
+	return out
 }
