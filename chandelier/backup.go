@@ -58,6 +58,7 @@ func (o *Optimizer) backupStripe(s int) (deficit int) {
 		case p > 0 && o.depth[s][p] > 0:
 			limit = o.depth[s][p]
 		}
+		had := len(x.backups[s])
 		kept := x.backups[s][:0]
 		for _, b := range x.backups[s] {
 			if o.validBackup(b, i, p, s, limit) && !slices.Contains(kept, b) && len(kept) < B {
@@ -78,7 +79,9 @@ func (o *Optimizer) backupStripe(s int) (deficit int) {
 		// changes nothing at the peer).
 		slices.SortStableFunc(kept[n:], func(a, b ref) int { return o.rankBackup(x, s, a, b) })
 		x.backups[s] = kept
-		if !x.dirty && !slices.Equal(kept, x.sentBack[s]) {
+		// Kept in full and nothing drawn: the list is as it was, and as
+		// last reported unless i is touched already.
+		if len(kept) != had || len(kept) != n {
 			o.touch(i)
 		}
 	}

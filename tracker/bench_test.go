@@ -10,13 +10,15 @@ import (
 // Benchmarks of the tracker's placement work at scale. A join runs a
 // round at once (startup: the answer carries parents), so a join's cost
 // is one incremental round; Round is the periodic one; Heartbeat is the
-// per-peer steady-state cost. Figures on a shared 2-core machine are
-// noisy.
+// per-peer steady-state cost; ChurnRound is a round in which 0.5 % of
+// the peers left and as many joined (1 % churn). The channel's peers
+// heartbeat once a minute here, so none expires while the clock runs.
+// Figures on a shared 2-core machine are noisy.
 
 func benchChannel(b *testing.B, n int) (*Tracker, *clock, *rand.Rand) {
 	b.Helper()
 	c := &clock{now: t0}
-	tr, err := New(Config{Now: c.Now})
+	tr, err := New(Config{Now: c.Now, HeartbeatInterval: MaxHeartbeatInterval})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -66,11 +68,44 @@ func benchJoinRound(b *testing.B, n int) {
 	}
 }
 
-func BenchmarkRound10k(b *testing.B) {
-	tr, c, _ := benchChannel(b, 10_000)
+func BenchmarkRound1k(b *testing.B)   { benchRound(b, 1_000) }
+func BenchmarkRound10k(b *testing.B)  { benchRound(b, 10_000) }
+func BenchmarkRound100k(b *testing.B) { benchRound(b, 100_000) }
+
+// benchRound: a periodic round with nothing new.
+func benchRound(b *testing.B, n int) {
+	tr, c, _ := benchChannel(b, n)
 	for b.Loop() {
-		c.Advance(time.Second)
+		c.Advance(10 * time.Millisecond)
 		tr.Round()
+	}
+}
+
+func BenchmarkChurnRound1k(b *testing.B)   { benchChurnRound(b, 1_000) }
+func BenchmarkChurnRound10k(b *testing.B)  { benchChurnRound(b, 10_000) }
+func BenchmarkChurnRound100k(b *testing.B) { benchChurnRound(b, 100_000) }
+
+// benchChurnRound: n/200 peers leave and n/200 join in one batch (whose
+// round places them), once per simulated second.
+func benchChurnRound(b *testing.B, n int) {
+	tr, c, rng := benchChannel(b, n)
+	next := n + 1
+	k := max(1, n/200)
+	reqs := make([]JoinRequest, k)
+	for b.Loop() {
+		b.StopTimer()
+		c.Advance(time.Second)
+		for j := range k {
+			if err := tr.Leave("live", LeaveRequest{ID: nid(next - n + j)}); err != nil {
+				b.Fatal(err)
+			}
+			reqs[j] = benchJoin(rng, next+j)
+		}
+		next += k
+		b.StartTimer()
+		if _, errs := tr.JoinBatch("live", reqs); errs[0] != nil {
+			b.Fatal(errs[0])
+		}
 	}
 }
 
