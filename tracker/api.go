@@ -132,6 +132,39 @@ type JoinRequest struct {
 	// tracker's IP-prefix table (a peer's claim is not trusted); the
 	// simulator, calling the Tracker directly, sets it.
 	ISP string `json:"isp,omitempty"`
+	// Current, set by a rejoining peer (its tracker restarted or expired
+	// it), is the place the peer holds in the stripe trees now: the
+	// tracker keeps every reported link that is still valid and places
+	// only what is missing. Nil (a newcomer, or an older peer) is placed
+	// afresh.
+	Current *CurrentPlace `json:"current,omitempty"`
+}
+
+// PlaceVersion is the version of [CurrentPlace] this build writes and
+// reads. A tracker ignores a report of a later version (the peer is
+// placed afresh), so peers and trackers can be upgraded in any order.
+const PlaceVersion = 1
+
+// MaxDepth bounds the depths a peer reports.
+const MaxDepth = 1 << 16
+
+// CurrentPlace is a rejoining peer's place in the stripe trees.
+type CurrentPlace struct {
+	// Version is PlaceVersion of the peer that wrote it (1..).
+	Version int `json:"v"`
+	// Stripes holds one entry per stripe of the channel, by stripe; a
+	// report of another length is ignored.
+	Stripes []CurrentStripe `json:"stripes"`
+}
+
+// CurrentStripe is the peer's parent and depth in one stripe tree.
+type CurrentStripe struct {
+	// Parent is the node that feeds the stripe now (the origin's ID for
+	// the origin); zero when none does.
+	Parent NodeInfo `json:"parent"`
+	// Depth is the peer's own depth (1 under the origin) as its parent
+	// advertised it plus one; 0 unknown.
+	Depth int `json:"depth,omitempty"`
 }
 
 // NATClasses are the values of JoinRequest.NAT and HeartbeatRequest.NAT.
@@ -253,6 +286,13 @@ type PlacementStats struct {
 	Deficit int `json:"deficit"`
 	// RoundSeconds is the summed wall time of the rounds.
 	RoundSeconds float64 `json:"round_seconds"`
+	// RejoinLinks counts the links (parent per stripe) that rejoining
+	// peers reported in the rejoin window (JoinRequest.Current,
+	// Config.RejoinWindow); RejoinKept those the seed round kept.
+	RejoinLinks int `json:"rejoin_links,omitempty"`
+	RejoinKept  int `json:"rejoin_kept,omitempty"`
+	// SeedSeconds is the wall time of the seed round.
+	SeedSeconds float64 `json:"seed_seconds,omitempty"`
 }
 
 // ChannelList is the body of GET /v1/channels, sorted by name.
@@ -438,7 +478,44 @@ func (r JoinRequest) validate() error {
 	if len(r.Region) > maxLabelLen || len(r.ISP) > maxLabelLen {
 		return badRequest("region and isp must be at most %d bytes", maxLabelLen)
 	}
+	if err := r.Current.validate(r.ID); err != nil {
+		return err
+	}
 	return validateMeasurements(r.UploadBPS, r.NAT, r.Candidates)
+}
+
+// validate checks a rejoining peer's report of its place (nil is valid;
+// a later version is not checked: the tracker ignores it).
+func (c *CurrentPlace) validate(self string) error {
+	if c == nil || c.Version > PlaceVersion {
+		return nil
+	}
+	if c.Version < 1 {
+		return badRequest("current.v %d: the first version is 1", c.Version)
+	}
+	if len(c.Stripes) > MaxStripes {
+		return badRequest("current.stripes: %d entries; at most %d", len(c.Stripes), MaxStripes)
+	}
+	for s, st := range c.Stripes {
+		if st.Depth < 0 || st.Depth > MaxDepth {
+			return badRequest("current.stripes[%d].depth %d out of range 0..%d", s, st.Depth, MaxDepth)
+		}
+		if st.Parent.IsZero() {
+			continue
+		}
+		if err := st.Parent.validate(fmt.Sprintf("current.stripes[%d].parent", s)); err != nil {
+			return err
+		}
+		if st.Parent.ID == self {
+			return badRequest("current.stripes[%d].parent is the peer itself", s)
+		}
+	}
+	return nil
+}
+
+// usable reports whether the tracker reads c for a channel of k stripes.
+func (c *CurrentPlace) usable(k int) bool {
+	return c != nil && c.Version >= 1 && c.Version <= PlaceVersion && len(c.Stripes) == k
 }
 
 // validateMeasurements checks what a peer measured about itself.

@@ -42,6 +42,13 @@ type member struct {
 	// gave it, with the peer's own valid switches applied.
 	stripes []chandelier.Assignment
 	heapIdx int // index in the channel's expiry heap
+	// held marks a rejoining member whose reported place waits for the
+	// channel's seed round (channel.seedAt): stripes holds its reported
+	// parents, which the placer does not know yet. reported names them
+	// (with addresses, for parents that have not rejoined yet) and gives
+	// its reported depths.
+	held     bool
+	reported []CurrentStripe
 }
 
 // channel is one registered channel: its peers, its placer and the
@@ -71,6 +78,16 @@ type channel struct {
 	maxMoved     int    // the most edges one round changed
 	relayed      uint64 // edges placed through the relay, all rounds
 	lastPlan     chandelier.Plan
+
+	// seedAt ends the rejoin window of a channel the tracker has just
+	// learned of (registered, perhaps after a tracker restart): the
+	// rejoins that report their place until then are held and placed
+	// together by the first round from seedAt on, which keeps their
+	// valid links (chandelier.Seeder). Zero once that round ran.
+	seedAt    time.Time
+	held      []string // IDs of held members, in arrival order (may repeat)
+	seeded    chandelier.SeedStats
+	seedNanos int64 // wall time of the seed round (set by the shell)
 }
 
 func newChannel(req RegisterRequest, key []byte, kind string, seed uint64, relay bool) (*channel, error) {
@@ -122,8 +139,10 @@ func (ch *channel) reset(originCap int, now *time.Time) error {
 	ch.pcfg.MaxFeeds = chandelier.DefaultMaxFeeds
 	ch.pending = chandelier.Changes{}
 	clear(ch.kids)
+	ch.held, ch.seedAt = nil, time.Time{}
 	for _, id := range ch.sortedIDs() {
 		m := ch.peers[id]
+		m.held, m.reported = false, nil
 		m.stripes = emptyStripes(m.id, K)
 		ch.pending.Join = append(ch.pending.Join, ch.peerOf(m))
 	}
@@ -208,7 +227,111 @@ func (ch *channel) join(req JoinRequest, now time.Time, timeout time.Duration) {
 	}
 	ch.peers[m.id] = m
 	heap.Push(&ch.expiry, expiryItem{at: now.Add(timeout), m: m})
+	cur := req.Current
+	if !cur.usable(len(m.stripes)) {
+		ch.pending.Join = append(ch.pending.Join, ch.peerOf(m))
+		return
+	}
+	if !ch.seedAt.IsZero() {
+		// The rejoin window is open: hold the reported place for the
+		// seed round; until then the peer is told what it holds.
+		m.held, m.reported = true, slices.Clone(cur.Stripes)
+		for s, st := range cur.Stripes {
+			if p := ch.parentRef(st.Parent.ID); p != "" && p != m.id {
+				a := m.stripes[s]
+				a.Parent = p
+				ch.setAssignment(a)
+			}
+		}
+		ch.held = append(ch.held, m.id)
+		return
+	}
+	// Later rejoins (the tracker expired the peer): its links are
+	// switches the round keeps when valid.
 	ch.pending.Join = append(ch.pending.Join, ch.peerOf(m))
+	for s, st := range cur.Stripes {
+		p := ch.parentRef(st.Parent.ID)
+		if p == "" || p == m.id || (p != chandelier.Origin && ch.peers[p] == nil) {
+			continue
+		}
+		a := m.stripes[s]
+		a.Parent = p
+		ch.setAssignment(a)
+		ch.pending.Switched = append(ch.pending.Switched, chandelier.Switch{Peer: m.id, Stripe: s, Parent: p})
+	}
+}
+
+// parentRef maps a reported parent's node ID to the placer's name for
+// it (chandelier.Origin for the origin); "" for none.
+func (ch *channel) parentRef(id string) string {
+	if id != "" && id == ch.info.Origin.ID {
+		return chandelier.Origin
+	}
+	return id
+}
+
+// seedRound places the held members, keeping their valid links, and
+// closes the rejoin window. It returns false when there was nothing to
+// seed (the caller runs a plain round).
+func (ch *channel) seedRound(now time.Time) (chandelier.Plan, bool) {
+	ch.seedAt = time.Time{}
+	ids := ch.held
+	ch.held = nil
+	var (
+		peers []chandelier.Peer
+		links []chandelier.Link
+		seen  = make(map[string]bool, len(ids))
+	)
+	for _, id := range ids {
+		m := ch.peers[id]
+		if m == nil || !m.held || seen[id] {
+			continue
+		}
+		seen[id] = true
+		m.held = false
+		peers = append(peers, ch.peerOf(m))
+		for s, a := range m.stripes {
+			if a.Parent == "" {
+				continue
+			}
+			if a.Parent != chandelier.Origin && ch.peers[a.Parent] == nil {
+				continue // its parent never rejoined: placed afresh
+			}
+			d := 0
+			if s < len(m.reported) {
+				d = m.reported[s].Depth
+			}
+			links = append(links, chandelier.Link{Peer: m.id, Stripe: s, Parent: a.Parent, Depth: d})
+		}
+		m.reported = nil
+	}
+	if len(peers) == 0 {
+		return chandelier.Plan{}, false
+	}
+	sd, ok := ch.placer.(chandelier.Seeder)
+	if !ok {
+		// A placer that cannot seed: joins, and the links as switches.
+		ch.pending.Join = append(ch.pending.Join, peers...)
+		for _, l := range links {
+			ch.pending.Switched = append(ch.pending.Switched, chandelier.Switch{Peer: l.Peer, Stripe: l.Stripe, Parent: l.Parent})
+		}
+		return chandelier.Plan{}, false
+	}
+	changes := ch.pending
+	ch.pending = chandelier.Changes{}
+	plan, st := sd.Seed(now, peers, links, changes)
+	ch.seeded.Links += st.Links
+	ch.seeded.Kept += st.Kept
+	ch.seeded.Dropped += st.Dropped
+	ch.applyPlan(plan, changes)
+	// Every seeded peer's assignment as the placer has it now (a kept
+	// link is no change in the plan's diff against what it was told).
+	for _, p := range peers {
+		for _, a := range ch.placer.PeerAssignments(p.ID) {
+			ch.setAssignment(a)
+		}
+	}
+	return plan, true
 }
 
 // remove takes a member out at once; the placer hears of it in the next
@@ -274,9 +397,20 @@ func (ch *channel) setAssignment(a chandelier.Assignment) {
 // round runs one placer round over the pending changes and applies its
 // plan. It reports the plan.
 func (ch *channel) round(now time.Time) chandelier.Plan {
+	if !ch.seedAt.IsZero() && !now.Before(ch.seedAt) {
+		if plan, ok := ch.seedRound(now); ok {
+			return plan
+		}
+	}
 	changes := ch.pending
 	ch.pending = chandelier.Changes{}
 	plan := ch.placer.Round(now, changes)
+	ch.applyPlan(plan, changes)
+	return plan
+}
+
+// applyPlan records a round's plan.
+func (ch *channel) applyPlan(plan chandelier.Plan, changes chandelier.Changes) {
 	for _, a := range plan.Changed {
 		ch.setAssignment(a)
 	}
@@ -298,7 +432,6 @@ func (ch *channel) round(now time.Time) chandelier.Plan {
 	ch.maxMoved = max(ch.maxMoved, plan.Moved)
 	ch.relayed += uint64(plan.Relayed)
 	ch.lastPlan = plan
-	return plan
 }
 
 // switched records a peer's own switches: the assignment shows them at
@@ -352,6 +485,10 @@ func (ch *channel) assignments(m *member) []StripeAssignment {
 	out := make([]StripeAssignment, len(m.stripes))
 	for s, a := range m.stripes {
 		out[s] = StripeAssignment{Parent: ch.nodeInfo(a.Parent), Backups: make([]NodeInfo, 0, len(a.Backups)), Relayed: a.Relayed}
+		if m.held && out[s].Parent.IsZero() && s < len(m.reported) && ch.parentRef(m.reported[s].Parent.ID) == a.Parent {
+			// A held place whose parent has not rejoined yet.
+			out[s].Parent = m.reported[s].Parent
+		}
 		for _, b := range a.Backups {
 			if ni := ch.nodeInfo(b); !ni.IsZero() {
 				if bm, ok := ch.peers[b]; ok {

@@ -58,6 +58,17 @@ type Config struct {
 	// is then given a parent through the relay as a last resort
 	// (StripeAssignment.Relayed) instead of waiting on the origin.
 	Relay bool
+	// RejoinWindow is how long after the tracker learns of a channel
+	// (its registration: a new channel, or any channel after a tracker
+	// restart) the joins that report the peer's current place
+	// (JoinRequest.Current) are held, to be placed together by one seed
+	// round that keeps their valid links: a restarted tracker then
+	// rebuilds the swarm's trees as they stand instead of re-placing
+	// every stripe. Default 2 × HeartbeatInterval (every peer's next
+	// heartbeat finds the tracker back within one interval); negative
+	// disables it (rejoins are then placed one round at a time, their
+	// links kept as switches when the parent is known).
+	RejoinWindow time.Duration
 	// ISPs maps peers' addresses to ISPs for the HTTP join (nil: every
 	// peer is in one unknown ISP, unless it joins in-process with ISP
 	// set).
@@ -70,6 +81,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.RoundInterval == 0 {
 		c.RoundInterval = DefaultRoundInterval
+	}
+	if c.RejoinWindow == 0 {
+		c.RejoinWindow = 2 * c.HeartbeatInterval
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -167,8 +181,12 @@ func (t *Tracker) Round() {
 // roundLocked runs one round of ch's placer and times it.
 func (t *Tracker) roundLocked(ch *channel, now time.Time) chandelier.Plan {
 	start := time.Now()
+	seeding := !ch.seedAt.IsZero() && !now.Before(ch.seedAt) && len(ch.held) > 0
 	plan := ch.round(now)
 	d := time.Since(start).Nanoseconds()
+	if seeding {
+		ch.seedNanos += d
+	}
 	ch.roundNanos += d
 	ch.lastRoundNs = d
 	return plan
@@ -228,6 +246,9 @@ func (t *Tracker) Register(req RegisterRequest) (created bool, err error) {
 		ch, err := newChannel(req, key, t.cfg.Placer, t.cfg.Seed, t.cfg.Relay)
 		if err != nil {
 			return false, err
+		}
+		if t.cfg.RejoinWindow > 0 {
+			ch.seedAt = now.Add(t.cfg.RejoinWindow)
 		}
 		t.channels[name] = ch
 		t.originRegisteredLocked(name, req, now)
@@ -304,6 +325,7 @@ func (t *Tracker) Placement(name string) (PlacementStats, error) {
 		Placer: ch.kind, Rounds: ch.rounds, EdgesChanged: ch.edgesChanged, MaxEdgesChanged: ch.maxMoved,
 		Deficit: ch.lastPlan.Deficit, RoundSeconds: float64(ch.roundNanos) / 1e9, Relayed: ch.relayed,
 		RelayedEdges: ch.lastPlan.RelayedEdges,
+		RejoinLinks:  ch.seeded.Links, RejoinKept: ch.seeded.Kept, SeedSeconds: float64(ch.seedNanos) / 1e9,
 	}, nil
 }
 
