@@ -113,9 +113,26 @@ func (o *Optimizer) Seed(now time.Time, peers []Peer, links []Link, ch Changes) 
 			st.Dropped++
 		}
 	}
-	// The others with upload forward the stripe their ISP lacks most.
+	kept := make(map[int32][]int32, len(added)) // parents of peers still leaf-only
 	for _, i := range added {
+		if x := &o.nodes[i]; x.interior < 0 && x.feeds > 0 {
+			kept[i] = slices.Clone(x.parent)
+		}
+	}
+	// The others with upload forward the stripe their ISP lacks most;
+	// they keep their parent there (setInterior would re-place them).
+	for _, i := range added {
+		x := &o.nodes[i]
+		if x.interior >= 0 {
+			continue
+		}
 		o.assignInterior(i)
+		if s := int(x.interior); s >= 0 {
+			if l, ok := kept[i]; ok && l[s] >= 0 && x.parent[s] < 0 {
+				o.link(i, l[s], s)
+				x.relayed[s] = o.cfg.Relay && !o.compat[o.natOf(l[s])][x.nat]
+			}
+		}
 	}
 	return o.Round(now, ch), st
 }

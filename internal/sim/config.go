@@ -53,9 +53,13 @@ type Config struct {
 
 	KillTrackerAt    time.Duration // 0: never
 	RestartTrackerAt time.Duration // 0: never
-	PartitionAt      time.Duration // 0: never; cuts the network in two halves (see overlay.go)
-	HealAt           time.Duration // 0: never
-	ChurnStopAt      time.Duration // 0: never; churn ends at this time
+	// RejoinAfresh makes rejoining peers report no current place
+	// (tracker.JoinRequest.Current), as older peers do: the restarted
+	// tracker then places every stripe anew. For comparison.
+	RejoinAfresh bool
+	PartitionAt  time.Duration // 0: never; cuts the network in two halves (see overlay.go)
+	HealAt       time.Duration // 0: never
+	ChurnStopAt  time.Duration // 0: never; churn ends at this time
 
 	// Overlay runs the structured overlay core (package overlay) on
 	// every viewer; see overlay.go.
@@ -390,6 +394,7 @@ var Options = []Option{
 	durOpt("partition-at", "the network splits in two halves (by region; the origin and tracker in one) at this time (0: never)", func(c *Config) *time.Duration { return &c.PartitionAt }),
 	durOpt("heal-at", "the partition heals at this time (0: never)", func(c *Config) *time.Duration { return &c.HealAt }),
 	durOpt("churn-stop-at", "churn ends at this time (0: never)", func(c *Config) *time.Duration { return &c.ChurnStopAt }),
+	boolOpt("rejoin-afresh", "rejoining peers report no current parents, as older peers do (the restarted tracker places every stripe anew; for comparison)", func(c *Config) *bool { return &c.RejoinAfresh }),
 	boolOpt("overlay", "run the structured overlay on every viewer (ring, lookups, merge after a partition)", func(c *Config) *bool { return &c.Overlay }),
 	intOpt("merge-fanout", "overlay merge fanout F, the merge's cost parameter (0: default 2, -1: no spreading)", func(c *Config) *int { return &c.MergeFanout }),
 	durOpt("lookup-every", "each overlay member looks up a random key this often", func(c *Config) *time.Duration { return &c.LookupEvery }),

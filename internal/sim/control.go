@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/swarmtv/swarmtv/internal/swarm"
@@ -134,6 +135,7 @@ func (s *Sim) joinBatch() {
 			ID: string(p.id), Addr: addrOf(p), Capacity: p.capacity,
 			UploadBPS: int64(p.ratio * s.cfg.StreamKbps * 1000),
 			NAT:       p.nat.typ.String(), ISP: fmt.Sprintf("isp%d", p.isp), Region: fmt.Sprintf("region%d", p.region),
+			Current: s.currentPlace(p),
 		})
 	}
 	if len(reqs) == 0 {
@@ -302,4 +304,83 @@ func (s *Sim) churnStep() {
 	}
 	s.addPeer(s.now)
 	s.scheduleChurn(s.now)
+}
+
+// currentPlace is the place p reports when it joins again (after a
+// tracker restart, or fed through the overlay while the tracker was
+// away): its parent per stripe and the depth it advertises (its parent's
+// plus one; 0 unknown). Nil for a peer with no parent yet, as the real
+// peer sends.
+func (s *Sim) currentPlace(p *peer) *tracker.CurrentPlace {
+	if s.cfg.RejoinAfresh || !slices.ContainsFunc(p.parents, func(q int32) bool { return q != noPeer }) {
+		return nil
+	}
+	cp := &tracker.CurrentPlace{Version: tracker.PlaceVersion, Stripes: make([]tracker.CurrentStripe, len(p.parents))}
+	for st, q := range p.parents {
+		if q == noPeer {
+			continue
+		}
+		cs := &cp.Stripes[st]
+		cs.Parent = tracker.NodeInfo{ID: string(s.peers[q].id), Addr: addrOf(s.peers[q])}
+		if s.cfg.Overlay {
+			if d := s.ovDepthOf(p.idx, st); d > 0 && d <= tracker.MaxDepth {
+				cs.Depth = d
+			}
+		}
+	}
+	return cp
+}
+
+// trackerWindows marks the continuity around a tracker outage: the
+// viewers' played and due slices (alive and departed) when the tracker
+// dies, when it restarts and a minute later. check calls it.
+func (s *Sim) trackerWindows() {
+	if s.cfg.KillTrackerAt <= 0 {
+		return
+	}
+	marks := [3]int64{int64(s.cfg.KillTrackerAt), int64(s.cfg.RestartTrackerAt), min(int64(s.cfg.RestartTrackerAt+time.Minute), s.end)}
+	for k, at := range marks {
+		w := &s.trWin[k]
+		if w.taken || at <= 0 || s.now < at || (k == 2 && s.cfg.RestartTrackerAt <= 0) {
+			continue
+		}
+		w.taken, w.at = true, s.now
+		w.played, w.due = s.m.played, s.m.played+s.m.late+s.m.lost
+		for _, i := range s.alive {
+			if s.peers[i].collected {
+				continue
+			}
+			st := s.peers[i].node.Stats()
+			w.played += st.PlayedSlices
+			w.due += st.PlayedSlices + st.LateSlices + st.LostSlices
+		}
+	}
+}
+
+// trackerNotes reports the continuity during the outage and in the
+// minute after the restart (as far as the run went).
+func (s *Sim) trackerNotes() {
+	if s.cfg.KillTrackerAt <= 0 || !s.cfg.Media {
+		return
+	}
+	w := &s.trWin
+	span := func(a, b *winMark, what string) {
+		if !a.taken || !b.taken || b.due <= a.due {
+			return
+		}
+		c := float64(b.played-a.played) / float64(b.due-a.due)
+		s.notes = append(s.notes, fmt.Sprintf("tracker: continuity %.4f %s (%v to %v)", c, what, time.Duration(a.at), time.Duration(b.at)))
+	}
+	span(&w[0], &w[1], "while it was away")
+	span(&w[1], &w[2], "in the minute after its restart (or to the end)")
+	if ps := s.placementStats(); ps.RejoinLinks > 0 {
+		s.notes = append(s.notes, fmt.Sprintf("tracker: after its restart %d of %d reported links kept (seed round %.1f ms)", ps.RejoinKept, ps.RejoinLinks, 1000*ps.SeedSeconds))
+	}
+}
+
+// winMark is the played and due slices of every viewer at one time.
+type winMark struct {
+	taken       bool
+	at          int64
+	played, due uint64
 }

@@ -234,6 +234,7 @@ func (s *Sim) check() {
 		}
 	}
 	s.lastCheck = s.now
+	s.trackerWindows()
 	depth := make([]int32, len(s.peers))
 	var stack []int32
 	for st := range s.cfg.Stripes {
@@ -442,6 +443,8 @@ func (s *Sim) report() *report.Report {
 	if s.cfg.Media {
 		r.Placement = s.placementReport()
 	}
+	s.trackerWindows()
+	s.trackerNotes()
 	s.ovReport(r)
 	return r
 }
@@ -475,6 +478,9 @@ func (s *Sim) placementStats() tracker.PlacementStats {
 			ps.EdgesChanged += cur.EdgesChanged
 			ps.MaxEdgesChanged = max(ps.MaxEdgesChanged, cur.MaxEdgesChanged)
 			ps.Relayed += cur.Relayed
+			ps.RejoinLinks += cur.RejoinLinks
+			ps.RejoinKept += cur.RejoinKept
+			ps.SeedSeconds += cur.SeedSeconds
 		}
 	}
 	return ps

@@ -49,8 +49,9 @@ type Sim struct {
 	now   int64 // virtual ns
 	end   int64
 	net   *network
-	peers []*peer // index 0: the origin
-	alive []int32 // alive viewer indexes (order: swap-remove)
+	peers []*peer    // index 0: the origin
+	alive []int32    // alive viewer indexes (order: swap-remove)
+	trWin [3]winMark // continuity marks around a tracker outage (control.go)
 	pop   *rand.Rand
 	churn *rand.Rand
 
