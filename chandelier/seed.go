@@ -52,7 +52,7 @@ var _ Seeder = (*Optimizer)(nil)
 func (o *Optimizer) Seed(now time.Time, peers []Peer, links []Link, ch Changes) (Plan, SeedStats) {
 	st := SeedStats{Links: len(links)}
 	peers = slices.Clone(peers)
-	slices.SortStableFunc(peers, func(a, b Peer) int { return cmp.Compare(a.ID, b.ID) })
+	slices.SortFunc(peers, func(a, b Peer) int { return cmp.Compare(a.ID, b.ID) })
 	fresh := make(map[string]int32, len(peers))
 	var added []int32
 	for _, p := range peers {
@@ -69,7 +69,7 @@ func (o *Optimizer) Seed(now time.Time, peers []Peer, links []Link, ch Changes) 
 		added = append(added, i)
 	}
 	links = slices.Clone(links)
-	slices.SortStableFunc(links, func(a, b Link) int {
+	slices.SortFunc(links, func(a, b Link) int {
 		da, db := a.Depth, b.Depth
 		if da <= 0 {
 			da = 1 << 30
