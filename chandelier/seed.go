@@ -53,7 +53,6 @@ func (o *Optimizer) Seed(now time.Time, peers []Peer, links []Link, ch Changes) 
 	st := SeedStats{Links: len(links)}
 	peers = slices.Clone(peers)
 	slices.SortFunc(peers, func(a, b Peer) int { return cmp.Compare(a.ID, b.ID) })
-	fresh := make(map[string]int32, len(peers))
 	var added []int32
 	for _, p := range peers {
 		if p.ID == "" || p.ID == Origin {
@@ -64,50 +63,60 @@ func (o *Optimizer) Seed(now time.Time, peers []Peer, links []Link, ch Changes) 
 			ch.Update = append(ch.Update, p)
 			continue
 		}
-		i := o.add(p)
-		fresh[p.ID] = i
-		added = append(added, i)
+		added = append(added, o.add(p))
 	}
-	links = slices.Clone(links)
-	slices.SortFunc(links, func(a, b Link) int {
-		da, db := a.Depth, b.Depth
-		if da <= 0 {
-			da = 1 << 30
+	K := o.cfg.Stripes
+	fresh := make([]bool, len(o.nodes)) // by node index: added here
+	for _, i := range added {
+		fresh[i] = true
+	}
+	// Resolve the links once: child and parent indexes, valid stripes.
+	type rlink struct {
+		i, q  int32
+		s     int
+		depth int
+	}
+	rl := make([]rlink, 0, len(links))
+	for _, l := range links {
+		i, ok := o.byID[l.Peer]
+		q := int32(0)
+		if ok && l.Parent != Origin {
+			q, ok = o.byID[l.Parent]
 		}
-		if db <= 0 {
-			db = 1 << 30
+		if !ok || !fresh[i] || l.Stripe < 0 || l.Stripe >= K || q == i {
+			st.Dropped++
+			continue
 		}
-		return cmp.Or(cmp.Compare(a.Stripe, b.Stripe), cmp.Compare(da, db), cmp.Compare(a.Peer, b.Peer))
+		d := l.Depth
+		if d <= 0 {
+			d = 1 << 30
+		}
+		rl = append(rl, rlink{i: i, q: q, s: l.Stripe, depth: d})
+	}
+	slices.SortFunc(rl, func(a, b rlink) int {
+		return cmp.Or(cmp.Compare(a.s, b.s), cmp.Compare(a.depth, b.depth), cmp.Compare(a.i, b.i))
 	})
 	// A new parent forwards the stripe most of its children report.
-	votes := map[int32][]int{}
-	for _, l := range links {
-		q, ok := fresh[l.Parent]
-		if !ok || l.Stripe < 0 || l.Stripe >= o.cfg.Stripes || o.nodes[q].feeds < 1 {
-			continue
+	votes := make([]int32, len(o.nodes)*K)
+	for _, l := range rl {
+		if l.q > 0 && fresh[l.q] && o.nodes[l.q].feeds >= 1 {
+			votes[int(l.q)*K+l.s]++
 		}
-		v := votes[q]
-		if v == nil {
-			v = make([]int, o.cfg.Stripes)
-			votes[q] = v
-		}
-		v[l.Stripe]++
 	}
 	for _, i := range added {
-		v := votes[i]
-		if v == nil {
-			continue
-		}
+		v := votes[int(i)*K : int(i)*K+K]
 		best := 0
 		for s := range v {
 			if v[s] > v[best] {
 				best = s
 			}
 		}
-		o.setInterior(i, best)
+		if v[best] > 0 {
+			o.setInterior(i, best)
+		}
 	}
-	for _, l := range links {
-		if o.seedLink(l, fresh) {
+	for _, l := range rl {
+		if o.seedLink(l.i, l.q, l.s) {
 			st.Kept++
 		} else {
 			st.Dropped++
@@ -137,20 +146,9 @@ func (o *Optimizer) Seed(now time.Time, peers []Peer, links []Link, ch Changes) 
 	return o.Round(now, ch), st
 }
 
-// seedLink links l when it is valid (see Seed); only peers added by this
-// Seed take links.
-func (o *Optimizer) seedLink(l Link, fresh map[string]int32) bool {
-	i, ok := fresh[l.Peer]
-	if !ok || l.Stripe < 0 || l.Stripe >= o.cfg.Stripes {
-		return false
-	}
-	s := l.Stripe
-	q := int32(0)
-	if l.Parent != Origin {
-		if q, ok = o.byID[l.Parent]; !ok || q == i {
-			return false
-		}
-	}
+// seedLink links new peer i under q in stripe s when that is valid (see
+// Seed).
+func (o *Optimizer) seedLink(i, q int32, s int) bool {
 	x := &o.nodes[i]
 	if x.parent[s] >= 0 || len(*o.kidsOf(q, s)) >= o.capOf(q, s) {
 		return false

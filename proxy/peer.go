@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
@@ -316,6 +317,7 @@ func (p *Peer) join(ctx context.Context) (tracker.JoinResponse, error) {
 	for {
 		req := tracker.JoinRequest{ID: string(p.ID()), Addr: p.Addr(), Capacity: p.cfg.Capacity, UploadBPS: p.UploadBPS()}
 		req.NAT, req.Candidates = p.nat.report()
+		req.Current = p.currentPlace()
 		jctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		jr, err := p.tracker.Join(jctx, p.cfg.Channel, req)
 		cancel()
@@ -329,6 +331,27 @@ func (p *Peer) join(ctx context.Context) (tracker.JoinResponse, error) {
 		case <-time.After(time.Second):
 		}
 	}
+}
+
+// currentPlace is what a rejoining peer reports of its place: the
+// parent it uses per stripe (after its own repairs) and its depth there
+// (the ring rule's, which never grows while the tracker is away); nil
+// before the first join or with no parent at all, so that the tracker
+// places it afresh.
+func (p *Peer) currentPlace() *tracker.CurrentPlace {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !slices.ContainsFunc(p.stripes, func(a tracker.StripeAssignment) bool { return !a.Parent.IsZero() }) {
+		return nil
+	}
+	cp := &tracker.CurrentPlace{Version: tracker.PlaceVersion, Stripes: make([]tracker.CurrentStripe, len(p.stripes))}
+	for st, a := range p.stripes {
+		cp.Stripes[st].Parent = tracker.NodeInfo{ID: a.Parent.ID, Addr: a.Parent.Addr}
+		if d := p.ringDepthLocked(st); !a.Parent.IsZero() && d > 0 && d <= tracker.MaxDepth {
+			cp.Stripes[st].Depth = d
+		}
+	}
+	return cp
 }
 
 func (p *Peer) joinError(err error) error {

@@ -119,3 +119,58 @@ func BenchmarkHeartbeat10k(b *testing.B) {
 		i++
 	}
 }
+
+// Benchmarks of a restarted tracker rebuilding a channel of n peers from
+// their rejoins (issue 6): every peer reports its parents
+// (JoinRequest.Current); the joins are held in one batch and the seed
+// round keeps the reported links. Compare BenchmarkJoin* (a full build
+// is chandelier's BenchmarkRound*/full).
+func BenchmarkRestart10k(b *testing.B)  { benchRestart(b, 10_000) }
+func BenchmarkRestart100k(b *testing.B) { benchRestart(b, 100_000) }
+
+func benchRestart(b *testing.B, n int) {
+	tr, _, _ := benchChannel(b, n)
+	v, err := tr.Tree("live")
+	if err != nil {
+		b.Fatal(err)
+	}
+	reg := RegisterRequest{Channel: channelInfo("live", NodeInfo{ID: nid(0), Addr: "127.0.0.1:9000"}, 1), Capacity: 32}
+	reg.Channel.StreamBPS = 4_000_000
+	places := placesOf(v)
+	for _, afresh := range []bool{false, true} {
+		name := "rejoin"
+		if afresh {
+			name = "afresh" // older peers: no Current, a full build
+		}
+		rng := rand.New(rand.NewPCG(1, 2))
+		reqs := make([]JoinRequest, n)
+		for i := range reqs {
+			reqs[i] = benchJoin(rng, i+1)
+			if !afresh {
+				reqs[i].Current = places[reqs[i].ID]
+			}
+		}
+		b.Run(name, func(b *testing.B) {
+			var ps PlacementStats
+			b.ReportAllocs()
+			for b.Loop() {
+				c := &clock{now: t0.Add(time.Hour)}
+				tr, err := New(Config{Now: c.Now})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := tr.Register(reg); err != nil {
+					b.Fatal(err)
+				}
+				if _, errs := tr.JoinBatch("live", reqs); errs[0] != nil {
+					b.Fatal(errs[0])
+				}
+				c.Advance(2*DefaultHeartbeatInterval + time.Millisecond) // the window closes
+				tr.Round()
+				ps, _ = tr.Placement("live")
+			}
+			b.ReportMetric(float64(ps.RejoinKept)/float64(max(ps.RejoinLinks, 1)), "kept")
+			b.ReportMetric(ps.RoundSeconds, "rounds-s")
+		})
+	}
+}

@@ -50,15 +50,16 @@ func rejoinReq(i int) JoinRequest {
 
 // placeOf is the Current a peer reports: its parent and depth per
 // stripe, as the tree view shows them (what the peers hold).
-func placeOf(v TreeView, id string) *CurrentPlace {
+func placeOf(v TreeView, id string) *CurrentPlace { return placesOf(v)[id] }
+
+// placesOf is placeOf for every node of the view.
+func placesOf(v TreeView) map[string]*CurrentPlace {
 	addr := map[string]string{v.Origin.ID: v.Origin.Addr}
 	for _, n := range v.Nodes {
 		addr[n.ID] = n.Addr
 	}
+	out := make(map[string]*CurrentPlace, len(v.Nodes))
 	for _, n := range v.Nodes {
-		if n.ID != id {
-			continue
-		}
 		cp := &CurrentPlace{Version: PlaceVersion}
 		for _, st := range n.Stripes {
 			cs := CurrentStripe{Depth: st.Depth}
@@ -67,9 +68,9 @@ func placeOf(v TreeView, id string) *CurrentPlace {
 			}
 			cp.Stripes = append(cp.Stripes, cs)
 		}
-		return cp
+		out[n.ID] = cp
 	}
-	return nil
+	return out
 }
 
 // parents maps each node to its parent per stripe.

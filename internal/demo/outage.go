@@ -161,6 +161,39 @@ func (d *Demo) TrackerView() (known, peers int) {
 	return known, len(d.peers)
 }
 
+// TreeMismatch compares the tracker's stripe trees with the parents the
+// peers actually use (after their own repairs) and describes each
+// (peer, stripe) on which they differ; empty when the tracker's view is
+// the swarm's.
+func (d *Demo) TreeMismatch() []string {
+	tv, err := d.tracker.Tree(Channel)
+	if err != nil {
+		return []string{"tracker: " + err.Error()}
+	}
+	byID := make(map[string]tracker.TreeNode, len(tv.Nodes))
+	for _, n := range tv.Nodes {
+		byID[n.ID] = n
+	}
+	var out []string
+	for i, p := range d.peers {
+		n, ok := byID[string(p.ID())]
+		if !ok {
+			out = append(out, fmt.Sprintf("peer %d: unknown to the tracker", i))
+			continue
+		}
+		for st, a := range p.Status().Stripes {
+			if st >= len(n.Stripes) || n.Stripes[st].Parent != a.Parent.ID {
+				tp := ""
+				if st < len(n.Stripes) {
+					tp = n.Stripes[st].Parent
+				}
+				out = append(out, fmt.Sprintf("peer %d stripe %d: the tracker says %.8s, the peer uses %.8s", i, st, tp, a.Parent.ID))
+			}
+		}
+	}
+	return out
+}
+
 // outageStatus is the status line's tracker part when an outage is
 // configured.
 func (d *Demo) outageStatus() string {

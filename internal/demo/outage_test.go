@@ -48,9 +48,12 @@ func TestTrackerOutage(t *testing.T) {
 			played  uint64
 			startup time.Duration
 		}
-		ringOK bool
-		why    string
-		view   [4]float64 // peer 0's overlay view: members, est peers, est health, est upload
+		ringOK   bool
+		why      string
+		mismatch []string
+		kept     [2]int // links the rejoining peers reported, and kept
+		stripes  int
+		view     [4]float64 // peer 0's overlay view: members, est peers, est health, est upload
 	)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
@@ -72,9 +75,22 @@ func TestTrackerOutage(t *testing.T) {
 					break
 				}
 			}
+			// The rejoining peers reported their parents: the rebuilt
+			// trees are the ones the peers use.
+			for end := time.Now().Add(3 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+				if mismatch = d.TreeMismatch(); len(mismatch) == 0 || time.Now().After(end) {
+					break
+				}
+			}
 			if len(d.peers) > 3 {
 				st := d.peers[3].Status()
 				newcomer.played, newcomer.startup = st.Swarm.PlayedSlices, st.Startup
+			}
+			if ps, err := d.tracker.Placement(Channel); err == nil {
+				kept = [2]int{ps.RejoinLinks, ps.RejoinKept}
+			}
+			if ci, err := d.tracker.Channel(Channel); err == nil {
+				stripes = ci.Stripes
 			}
 			ringOK, why = ring(d)
 			ov := d.peers[0].View().Overlay
@@ -92,6 +108,16 @@ func TestTrackerOutage(t *testing.T) {
 	}
 	if peers != 4 || known != 4 {
 		t.Errorf("after the restart the tracker knows %d of %d peers, want 4 of 4", known, peers)
+	}
+	if len(mismatch) > 0 {
+		t.Errorf("after the restart the tracker's trees are not the peers' parents:\n%s", strings.Join(mismatch, "\n"))
+	}
+	t.Logf("the rejoining peers reported %d links; the restarted tracker kept %d", kept[0], kept[1])
+	// The three first viewers' links are the old tracker's, all valid;
+	// the newcomer's, all under its bootstrap member, are valid only in
+	// the stripe that member forwards.
+	if stripes == 0 || kept[0] < 3*stripes || kept[1] < 3*stripes {
+		t.Errorf("the restarted tracker kept %d of %d reported links; the 3 first viewers hold %d", kept[1], kept[0], 3*stripes)
 	}
 	if newcomer.played == 0 || newcomer.startup <= 0 {
 		t.Errorf("the viewer that joined during the outage played %d slices (startup %v)", newcomer.played, newcomer.startup)
