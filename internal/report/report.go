@@ -85,6 +85,44 @@ type Placement struct {
 	RelayedPlacements int64 `json:"relayed_placements"`
 }
 
+// Latency breaks startup_ms and lag_ms into their parts (the simulator
+// fills it; null elsewhere). Each part has percentiles over all its
+// samples; the Tail fields hold each part's mean over the samples at or
+// above the whole figure's p95, so the parts of the p95 viewer's budget
+// add up (the percentiles of the parts do not).
+type Latency struct {
+	// Startup, per viewer: join request → the tracker's answer
+	// (tracker), answer → first chunk (connect, punch, handshake and the
+	// parent's first send), first chunk → start keyframe slice complete
+	// (every stripe's parent delivered it), complete → played (the
+	// playout delay).
+	StartupTrackerMs    *Percentiles  `json:"startup_tracker_ms"`
+	StartupFirstChunkMs *Percentiles  `json:"startup_first_chunk_ms"`
+	StartupKeyframeMs   *Percentiles  `json:"startup_keyframe_ms"`
+	StartupPlayoutMs    *Percentiles  `json:"startup_playout_ms"`
+	StartupTail         *StartupParts `json:"startup_tail"`
+	// Lag, per played slice: capture → slice complete at the viewer
+	// (arrival: the origin's slice, the hops down the stripe trees,
+	// repairs and fetches) and complete → played (the playout margin).
+	ArrivalMs *Percentiles `json:"arrival_ms"`
+	MarginMs  *Percentiles `json:"margin_ms"`
+	LagTail   *LagParts    `json:"lag_tail"`
+}
+
+// StartupParts are the mean parts of the startups at or above p95 (ms).
+type StartupParts struct {
+	Tracker    float64 `json:"tracker"`
+	FirstChunk float64 `json:"first_chunk"`
+	Keyframe   float64 `json:"keyframe"`
+	Playout    float64 `json:"playout"`
+}
+
+// LagParts are the mean parts of the lags at or above p95 (ms).
+type LagParts struct {
+	Arrival float64 `json:"arrival"`
+	Margin  float64 `json:"margin"`
+}
+
 // Hops summarises lookup path lengths.
 type Hops struct {
 	Mean float64 `json:"mean"`
@@ -119,6 +157,7 @@ type Report struct {
 	TraceHash               *string      `json:"trace_hash"`
 	Overlay                 *Overlay     `json:"overlay"`
 	Placement               *Placement   `json:"placement"`
+	Latency                 *Latency     `json:"latency"`
 	WallS                   float64      `json:"wall_s"`
 }
 

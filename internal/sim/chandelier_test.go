@@ -80,6 +80,9 @@ func TestAcceptanceSteady(t *testing.T) {
 // behind live, at no cost in continuity beyond noise.
 func TestCatchUpCutsLag(t *testing.T) {
 	c := acceptance(150, 40*time.Second, 11, "chandelier")
+	// The start a playout delay after the first chunk: with a start at
+	// once (StartMargin), catch-up also gives the start its margin.
+	c.PlayoutDelay, c.StartMargin, c.KeyframeWait = time.Second, 0, 0
 	with, _ := run(t, c)
 	c.CatchUp = -1
 	without, _ := run(t, c)

@@ -13,6 +13,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/swarmtv/swarmtv/internal/swarm"
 	"github.com/swarmtv/swarmtv/tracker"
 )
 
@@ -94,6 +95,7 @@ type Config struct {
 	FetchMargin   time.Duration
 	MaxBacklog    time.Duration // swarm.Config.MaxBacklog
 	KeyframeWait  time.Duration // swarm.Config.KeyframeWait
+	StartMargin   time.Duration // swarm.Config.StartMargin (0: start PlayoutDelay after the first chunk)
 	CatchUp       float64       // swarm.Config.CatchUp (negative: off)
 
 	// Settings that model `swarmtv demo` (see scenarios/demo-*.yaml).
@@ -116,6 +118,13 @@ type Config struct {
 	// demo's clip (and an encoder's first picture) is; else the first
 	// keyframe comes a keyframe interval in.
 	KeyframeFirst bool
+	// Warmup is how long the stream has been live when the run starts:
+	// the origin holds the slices captured in it (published at time 0,
+	// before any viewer joins), as a real origin has been streaming
+	// before its viewers arrive. 0: the stream starts with the run, so a
+	// viewer joining in its first keyframe interval waits for the first
+	// keyframe.
+	Warmup time.Duration
 }
 
 // Chunk verification modes (Config.Verify).
@@ -159,9 +168,15 @@ func DefaultConfig() Config {
 		// reports of live parents against 31 of dead ones; at 2 s, 33
 		// and 29).
 		ParentTimeout: 2 * time.Second,
-		LookupEvery:   10 * time.Second,
-		Media:         true,
-		DelayScale:    1,
+		// The real peer's start and playout (see swarm.ViewerPlayoutDelay).
+		PlayoutDelay: swarm.ViewerPlayoutDelay,
+		StartMargin:  swarm.ViewerStartMargin,
+		KeyframeWait: swarm.ViewerKeyframeWait,
+		// A live stream is on the air before its viewers arrive.
+		Warmup:      2 * time.Second,
+		LookupEvery: 10 * time.Second,
+		Media:       true,
+		DelayScale:  1,
 	}
 }
 
@@ -207,6 +222,8 @@ func (c *Config) Validate() error {
 		return bad("crash-share must be in [0, 1], got %v", c.CrashShare)
 	case c.FlashCrowd < 0:
 		return bad("flash-crowd must not be negative, got %v", c.FlashCrowd)
+	case c.Warmup < 0 || c.Warmup > keepSigned:
+		return bad("warmup must be 0..%v, got %v", keepSigned, c.Warmup)
 	case c.Heartbeat < 10*time.Millisecond || c.Heartbeat > time.Minute:
 		return bad("heartbeat must be 10ms..1m, got %v", c.Heartbeat)
 	case c.CheckEvery < 10*time.Millisecond:
@@ -225,7 +242,7 @@ func (c *Config) Validate() error {
 	for _, t := range []struct {
 		name string
 		v    time.Duration
-	}{{"parent-timeout", c.ParentTimeout}, {"playout-delay", c.PlayoutDelay}, {"fetch-margin", c.FetchMargin}, {"max-backlog", c.MaxBacklog}, {"keyframe-wait", c.KeyframeWait}, {"kill-tracker-at", c.KillTrackerAt}, {"restart-tracker-at", c.RestartTrackerAt}, {"partition-at", c.PartitionAt}, {"heal-at", c.HealAt}, {"churn-stop-at", c.ChurnStopAt}} {
+	}{{"parent-timeout", c.ParentTimeout}, {"playout-delay", c.PlayoutDelay}, {"fetch-margin", c.FetchMargin}, {"max-backlog", c.MaxBacklog}, {"keyframe-wait", c.KeyframeWait}, {"start-margin", c.StartMargin}, {"kill-tracker-at", c.KillTrackerAt}, {"restart-tracker-at", c.RestartTrackerAt}, {"partition-at", c.PartitionAt}, {"heal-at", c.HealAt}, {"churn-stop-at", c.ChurnStopAt}} {
 		if t.v < 0 {
 			return bad("%s must not be negative, got %v", t.name, t.v)
 		}
@@ -423,6 +440,7 @@ var Options = []Option{
 	durOpt("playout-delay", "swarm core: playout runs this far behind a start slice's arrival (0: the core's default)", func(c *Config) *time.Duration { return &c.PlayoutDelay }),
 	durOpt("fetch-margin", "swarm core: a chunk missing this long before it is due is fetched from the origin (0: the core's default)", func(c *Config) *time.Duration { return &c.FetchMargin }),
 	durOpt("max-backlog", "swarm core: a child asking from a slice gets no backlog captured more than this before the newest (0: the core's default)", func(c *Config) *time.Duration { return &c.MaxBacklog }),
+	durOpt("start-margin", "swarm core: a viewer plays its start keyframe at once when it holds this much beyond it, then converges to the playout delay (0: it starts a playout delay after its first chunk)", func(c *Config) *time.Duration { return &c.StartMargin }),
 	durOpt("keyframe-wait", "swarm core: a new child gets only live chunks when the next keyframe is this near (0: never; always the group of pictures)", func(c *Config) *time.Duration { return &c.KeyframeWait }),
 	floatOpt("catch-up", "swarm core: playout behind the recent arrivals plays up to this fraction faster (0: the core's default, negative: never)", func(c *Config) *float64 { return &c.CatchUp }),
 	{"placer", "the tracker's stripe placement: chandelier (topology-aware) or baseline (random parent with spare upload)",
@@ -439,6 +457,7 @@ var Options = []Option{
 	intOpt("peer-feeds", "stripe feeds every viewer accepts, like a real peer's capacity (0: its drawn upload ÷ headroom)", func(c *Config) *int { return &c.PeerFeeds }),
 	floatOpt("delay-scale", "multiplies every network delay (1: the model's internet; 0.01: loopback-like)", func(c *Config) *float64 { return &c.DelayScale }),
 	floatOpt("download-ratio", "every viewer's download ÷ stream rate (0: drawn)", func(c *Config) *float64 { return &c.DownloadRatio }),
+	durOpt("warmup", "the stream is live this long before the run starts (its slices held at the origin; 0: it starts with the run)", func(c *Config) *time.Duration { return &c.Warmup }),
 	boolOpt("keyframe-first", "the stream's first slice is a keyframe, as the demo's clip's is (false: the first comes a keyframe interval in)", func(c *Config) *bool { return &c.KeyframeFirst }),
 	boolOpt("join-sequential", "the initial viewers join one after another, each once the one before has played, as swarmtv demo starts its peers", func(c *Config) *bool { return &c.JoinSequential }),
 }

@@ -160,6 +160,9 @@ func (s *Sim) joined(e *event) {
 		return
 	}
 	p.joined = true
+	if p.joinedAt == 0 {
+		p.joinedAt = s.now
+	}
 	if !p.beating {
 		p.beating = true
 		phase := int64(p.rng.Float64() * float64(s.cfg.Heartbeat))

@@ -42,6 +42,7 @@ func LikeDemo(peers int, d time.Duration) (Config, error) {
 	c.Stripes = k
 	c.Keyframe = time.Second
 	c.KeyframeFirst = true
+	c.Warmup = 0 // the demo starts its peers right after its origin
 	// Loopback: the capacities limit, not the upload. The origin's
 	// pushes go out at Headroom × the stream rate (the rest of its
 	// upload is the fetch budget): at the default 1.25 a keyframe slice

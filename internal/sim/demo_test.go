@@ -60,8 +60,8 @@ func TestLikeDemoRun(t *testing.T) {
 		t.Fatalf("joins at %v, want 3 from 0", joins)
 	}
 	for i := 1; i < len(joins); i++ {
-		if gap := joins[i] - joins[i-1]; gap < int64(500*time.Millisecond) || gap > int64(3*time.Second) {
-			t.Errorf("join %d came %v after the one before; want once it played (about a playout delay)", i, time.Duration(gap))
+		if gap := joins[i] - joins[i-1]; gap <= 0 || gap > int64(3*time.Second) {
+			t.Errorf("join %d came %v after the one before; want once it played (within 3 s)", i, time.Duration(gap))
 		}
 		if prev := s.peers[i]; joins[i] != prev.firstPlay+demoJoinGap {
 			t.Errorf("join %d at %v, want %v after peer %d's first play at %v", i, time.Duration(joins[i]), time.Duration(demoJoinGap), i, time.Duration(prev.firstPlay))

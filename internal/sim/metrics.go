@@ -35,6 +35,7 @@ type metrics struct {
 	startup, repair      []float64 // ms, one sample per peer / repair
 	lag                  []uint64  // histogram, 1 ms buckets
 	lagN                 uint64
+	lat                  latency // startup and lag broken into parts
 	depthSum             float64
 	depthN               int64
 	depthMax             int
@@ -90,6 +91,7 @@ type ispRing struct {
 
 func (m *metrics) init(cfg *Config) {
 	m.lag = make([]uint64, lagBuckets)
+	m.lat.init()
 	m.k = cfg.Stripes
 	// Enough slots for the chunks still in flight: a window and a half.
 	n := int(15*time.Second/cfg.Slice) + 16
@@ -157,6 +159,7 @@ func (s *Sim) played(p *peer, sl *swarm.Slice) {
 	} else {
 		p.firstPlay = s.now
 		s.m.startup = append(s.m.startup, float64(s.now-p.joinAt)/1e6)
+		s.m.lat.start(p, s.now, p.node.Stats().StartupDelay, s.t(0), sl)
 		s.joinNext(p)
 	}
 	p.played++
@@ -165,6 +168,7 @@ func (s *Sim) played(p *peer, sl *swarm.Slice) {
 	p.lagMS = max(lag, 0)
 	s.m.lag[min(max(lag, 0), lagBuckets-1)]++
 	s.m.lagN++
+	s.m.lat.slice(lag, sl)
 }
 
 // collect takes p's counters into the totals (when it leaves, or at the
@@ -426,6 +430,7 @@ func (s *Sim) report() *report.Report {
 	r.StartupMs = report.Of(m.startup)
 	r.LagMs = m.lagPercentiles()
 	r.RepairMs = report.Of(m.repair)
+	r.Latency = m.lat.report(m.startup, m.lagPercentiles())
 	if m.depthN > 0 {
 		r.TreeDepth = &report.Depth{Mean: m.depthSum / float64(m.depthN), Max: m.depthMax}
 	}

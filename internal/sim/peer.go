@@ -59,6 +59,7 @@ type peer struct {
 	timerGen  int64
 	alivePos  int // index in Sim.alive while alive
 	joinAt    int64
+	joinedAt  int64 // the tracker's first answer; 0 before
 	leftAt    int64
 	collected bool
 	// fetching holds the fetches sent and not yet answered: like the real

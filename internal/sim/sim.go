@@ -101,7 +101,7 @@ func New(cfg Config) (*Sim, error) {
 		seed[i] = byte(cfg.Seed>>(8*(i%8))) ^ byte(i)
 	}
 	s.key = ed25519.NewKeyFromSeed(seed)
-	s.stream = newStream(&cfg, s.key, channelName, epoch)
+	s.stream = newStream(&cfg, s.key, channelName, epoch.Add(-cfg.Warmup))
 	if cfg.Verify == VerifyFast {
 		s.verify = s.stream.verify
 	}
@@ -134,6 +134,7 @@ func (s *Sim) nodeConfig(source bool, maxChildren int) swarm.Config {
 		FetchMargin:   s.cfg.FetchMargin,
 		MaxBacklog:    s.cfg.MaxBacklog,
 		KeyframeWait:  s.cfg.KeyframeWait,
+		StartMargin:   s.cfg.StartMargin,
 		CatchUp:       s.cfg.CatchUp,
 		Verify:        s.verify,
 		Parse:         s.stream.parse,
@@ -251,8 +252,13 @@ func (s *Sim) Run() (*report.Report, error) {
 	}
 	if s.cfg.Media {
 		s.push(event{at: 0, kind: evRegister, node: originIdx})
-		// A slice is published when it ends: slice seq at (seq+1) × Slice.
-		s.push(event{at: int64(s.nextSeq+1) * int64(s.cfg.Slice), kind: evPublish, node: originIdx})
+		// A slice is published when it ends (see publishAt); those of the
+		// warm-up are published before anything else happens.
+		if s.publishAt(s.nextSeq) <= 0 {
+			s.publish()
+		} else {
+			s.push(event{at: s.publishAt(s.nextSeq), kind: evPublish, node: originIdx})
+		}
 	}
 	for i := range s.cfg.Peers {
 		var at int64
@@ -484,7 +490,17 @@ func (s *Sim) publish() {
 		o.node.Publish(s.t(s.now), chunks[i], raws[i])
 	}
 	s.process(o)
-	s.push(event{at: int64(s.nextSeq+1) * int64(s.cfg.Slice), kind: evPublish, node: originIdx})
+	if s.publishAt(s.nextSeq) <= 0 {
+		s.publish() // the warm-up's slices, at once
+		return
+	}
+	s.push(event{at: s.publishAt(s.nextSeq), kind: evPublish, node: originIdx})
+}
+
+// publishAt is when slice seq is published: when it ends, (seq+1) ×
+// Slice after the stream's start, which is Warmup before the run's.
+func (s *Sim) publishAt(seq uint64) int64 {
+	return int64(seq+1)*int64(s.cfg.Slice) - int64(s.cfg.Warmup)
 }
 
 // process acts on what p's core has ready, then arms its timer.

@@ -38,6 +38,24 @@ func WriteSummary(w io.Writer, r *report.Report, events uint64) {
 	fmt.Fprintf(tw, "startup ms\t%s\n", pc(r.StartupMs))
 	fmt.Fprintf(tw, "lag ms\t%s\n", pc(r.LagMs))
 	fmt.Fprintf(tw, "repair ms\t%s\n", pc(r.RepairMs))
+	if l := r.Latency; l != nil {
+		p5 := func(p *report.Percentiles) string {
+			if p == nil {
+				return "n/a"
+			}
+			return fmt.Sprintf("%.0f/%.0f", p.P50, p.P95)
+		}
+		fmt.Fprintf(tw, "startup parts ms\tp50/p95: tracker %s  first chunk %s  keyframe %s  playout %s\n",
+			p5(l.StartupTrackerMs), p5(l.StartupFirstChunkMs), p5(l.StartupKeyframeMs), p5(l.StartupPlayoutMs))
+		if t := l.StartupTail; t != nil {
+			fmt.Fprintf(tw, "startup >= p95\tmean: tracker %.0f  first chunk %.0f  keyframe %.0f  playout %.0f\n",
+				t.Tracker, t.FirstChunk, t.Keyframe, t.Playout)
+		}
+		fmt.Fprintf(tw, "lag parts ms\tp50/p95: arrival %s  margin %s\n", p5(l.ArrivalMs), p5(l.MarginMs))
+		if t := l.LagTail; t != nil {
+			fmt.Fprintf(tw, "lag >= p95\tmean: arrival %.0f  margin %.0f\n", t.Arrival, t.Margin)
+		}
+	}
 	if d := r.TreeDepth; d != nil {
 		fmt.Fprintf(tw, "tree depth\tmean %.2f  max %d\n", d.Mean, d.Max)
 	}

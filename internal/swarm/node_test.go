@@ -1366,3 +1366,69 @@ func TestNoStaleBacklogAfterCut(t *testing.T) {
 		})
 	}
 }
+
+// With StartMargin a node plays its start slice as soon as it completes
+// when it holds that much of the stream beyond it (a start on an old
+// group of pictures), else that much later (a fresh keyframe); either
+// way playout then converges to PlayoutDelay behind the slices' arrival,
+// never more than CatchUp faster or slower than the stream, and without
+// a stall.
+func TestStartMargin(t *testing.T) {
+	st := swarmtest.NewStream(testChannel, 4, epoch)
+	kf := uint64(0)
+	for seq := uint64(1); seq < 40 && kf == 0; seq++ {
+		if st.Keyframe(seq) {
+			kf = seq
+		}
+	}
+	const (
+		transit = 50 * time.Millisecond
+		delay   = 500 * time.Millisecond
+		margin  = 200 * time.Millisecond
+	)
+	for _, tt := range []struct {
+		name string
+		old  uint64 // slices of the group held beyond the start slice on arrival
+		wait time.Duration
+	}{{"old group", 5, 0}, {"fresh keyframe", 0, margin}} {
+		t.Run(tt.name, func(t *testing.T) {
+			n := directNode(t, st, func(c *Config) { c.PlayoutDelay, c.StartMargin = delay, margin })
+			var played []Slice
+			arrive := st.Capture(kf + tt.old).Add(transit)
+			for seq := kf; seq <= kf+tt.old; seq++ {
+				feed(t, n, st, arrive, "P", seq)
+				played = append(played, n.Ready().Play...)
+			}
+			for seq := kf + tt.old + 1; seq < kf+200; seq++ {
+				now := st.Capture(seq).Add(transit)
+				for dl := n.NextDeadline(); !dl.IsZero() && dl.Before(now); dl = n.NextDeadline() {
+					n.Tick(dl)
+					played = append(played, n.Ready().Play...)
+				}
+				feed(t, n, st, now, "P", seq)
+				played = append(played, n.Ready().Play...)
+			}
+			checkPlayed(t, st, played)
+			if s := n.Stats(); s.Stalls != 0 || s.LostSlices != 0 {
+				t.Fatalf("stalls %d, lost %d", s.Stalls, s.LostSlices)
+			}
+			first, last := played[0], played[len(played)-1]
+			if first.Seq != kf || !first.PlayAt.Equal(arrive.Add(tt.wait)) {
+				t.Fatalf("start slice %d due %v, want slice %d due %v (arrival + %v)", first.Seq, first.PlayAt.Sub(epoch), kf, arrive.Add(tt.wait).Sub(epoch), tt.wait)
+			}
+			if !first.Done.Equal(arrive) {
+				t.Fatalf("start slice done %v, want %v", first.Done.Sub(epoch), arrive.Sub(epoch))
+			}
+			if lag := last.PlayAt.Sub(last.Capture); lag < delay+transit-time.Millisecond || lag > delay+transit+time.Millisecond {
+				t.Fatalf("slice %d played %v behind capture, want converged to %v", last.Seq, lag, delay+transit)
+			}
+			lo := time.Duration(float64(DefaultSliceDuration) * (1 - DefaultCatchUp))
+			hi := time.Duration(float64(DefaultSliceDuration) * (1 + DefaultCatchUp))
+			for i := 1; i < len(played); i++ {
+				if gap := played[i].PlayAt.Sub(played[i-1].PlayAt); gap < lo-time.Millisecond || gap > hi+time.Millisecond {
+					t.Fatalf("slices %d and %d played %v apart, want %v..%v", played[i-1].Seq, played[i].Seq, gap, lo, hi)
+				}
+			}
+		})
+	}
+}

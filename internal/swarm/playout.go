@@ -26,7 +26,32 @@ type playout struct {
 	// catch-up plays faster while skew exceeds the largest of them.
 	transit  [catchUpWindow]time.Duration
 	transitN int
+	startSeq uint64 // the slice the clock started at (not judged by catchUp)
+	pending  bool   // StartMargin: the start slice waits to play (see startSkew)
+
+	// extra: with StartMargin, margin kept beyond PlayoutDelay after
+	// stalls (see catchUp), grown by each stall, worn down while slices
+	// play on time.
+	extra time.Duration
 }
+
+// extraDecay is how much of a slice's duration the extra margin loses
+// per slice played on time: a stall's margin lasts about 50 × its length
+// (half a second, 25 s).
+const extraDecay = 50
+
+// The start and playout settings a viewer runs with (the real peer and
+// the simulator alike; the core's own defaults keep the older, slower
+// start): a start on the newest complete keyframe slice at once with a
+// short margin (StartMargin), converging to PlayoutDelay behind the
+// slowest recent arrival (more after stalls), and only live chunks for a
+// new child when the next keyframe is near (KeyframeWait). swarmtv sim's
+// TestStartLevers compares them with the older start on one seed.
+const (
+	ViewerPlayoutDelay = 600 * time.Millisecond
+	ViewerStartMargin  = 250 * time.Millisecond
+	ViewerKeyframeWait = 700 * time.Millisecond
+)
 
 // catchUpWindow is how many recently played slices catch-up judges by.
 const catchUpWindow = 16
@@ -35,7 +60,14 @@ const catchUpWindow = 16
 // next Tick (the deadline is then now).
 const maxPlaySteps = 1 << 16
 
-// startPlayout starts the clock at sl, a complete keyframe slice.
+// startPlayout starts the clock at sl, a complete keyframe slice. With
+// no StartMargin, sl is due PlayoutDelay after its first chunk arrived
+// (or when it completed, if later). With one, it plays at once when the node holds StartMargin of the stream beyond it
+// (it started on an older group of pictures, whose later slices came in
+// its backlog), else as much later as that is short. The clock then
+// converges to PlayoutDelay behind the slices' arrival (see catchUp):
+// a start on a fresh keyframe plays slower until it has the margin, one
+// on an old group faster until it is back near live.
 func (n *Node) startPlayout(sl *slot) {
 	p := &n.play
 	if p.resyncing {
@@ -46,12 +78,34 @@ func (n *Node) startPlayout(sl *slot) {
 	}
 	p.started = true
 	p.next = sl.seq
-	p.skew = sl.firstAt.Sub(sl.capture)
-	// A start slice that took longer than the delay to complete still
-	// plays on time.
-	if late := sl.doneAt.Sub(sl.firstAt.Add(n.cfg.PlayoutDelay)); late > 0 {
-		p.skew += late
+	if n.cfg.StartMargin <= 0 {
+		p.skew = sl.firstAt.Sub(sl.capture)
+		// A start slice that took longer than the delay to complete
+		// still plays on time.
+		if late := sl.doneAt.Sub(sl.firstAt.Add(n.cfg.PlayoutDelay)); late > 0 {
+			p.skew += late
+		}
+		return
 	}
+	p.transitN = 0
+	p.startSeq, p.pending = sl.seq, true
+	n.startSkew(sl, sl.doneAt)
+}
+
+// startSkew sets the clock for the start slice sl, not yet played at
+// now: due now (or when it completed, if later) once the node holds
+// StartMargin of the stream beyond it, else StartMargin after it
+// completed. Run again while sl waits, so the rest of its group
+// arriving meanwhile brings the start forward.
+func (n *Node) startSkew(sl *slot, now time.Time) {
+	at := sl.doneAt.Add(n.cfg.StartMargin)
+	if n.newestCap.Sub(sl.capture) >= n.cfg.StartMargin {
+		at = now
+		if sl.doneAt.After(now) {
+			at = sl.doneAt
+		}
+	}
+	n.play.skew = at.Sub(sl.capture) - n.cfg.PlayoutDelay
 }
 
 // playAt returns when slice seq is due.
@@ -83,6 +137,10 @@ func (n *Node) advancePlayout(now time.Time) time.Time {
 			sl = n.win[i]
 		}
 		complete := sl != nil
+		if p.pending && complete && sl.seq == p.startSeq {
+			n.startSkew(sl, now)
+			due, _ = n.playAt(p.next)
+		}
 		switch {
 		case complete && !sl.doneAt.After(due):
 			// Complete in time: play it when due.
@@ -102,6 +160,7 @@ func (n *Node) advancePlayout(now time.Time) time.Time {
 			}
 			n.stats.StallTime += stall
 			p.skew += stall
+			n.addExtra(stall)
 			if n.emit(now, sl, sl.doneAt) {
 				n.stats.LateSlices++
 			}
@@ -127,28 +186,54 @@ func (n *Node) advancePlayout(now time.Time) time.Time {
 	return now
 }
 
-// catchUp notes a played slice's completion time and, when playout runs
-// later than the slices of the last catchUpWindow played needed — each
+// catchUp notes a played slice's completion time (arrival minus
+// capture) and moves the clock towards PlayoutDelay behind the slowest
+// of the last catchUpWindow played, by at most CatchUp of a slice's
+// duration per slice. When playout runs later than they needed — each
 // completed more than PlayoutDelay before it was due, as after a stall
-// whose cause is gone, or a start on an old group of pictures — takes
-// skew back towards the largest of their completion times, by at most
-// CatchUp of a slice's duration per slice: playout runs up to that much
-// faster than the stream until it is back to PlayoutDelay behind the
-// slowest recent arrival.
+// whose cause is gone, or a start on an old group of pictures — it takes
+// skew back (plays up to CatchUp faster than the stream); when a slice
+// completed less than PlayoutDelay before it was due, as after a start
+// on a fresh keyframe (see startPlayout) or a late arrival, it gives
+// skew more (plays up to CatchUp slower) until it has it again — with
+// StartMargin only, which also leaves the start slice unjudged (it plays
+// as soon as it completes) and keeps the margin stalls added for a while
+// (see addExtra): the playout delay is short while arrivals are on time,
+// longer after late ones and stalls.
 func (n *Node) catchUp(sl *slot) {
 	p := &n.play
-	p.transit[p.transitN%catchUpWindow] = sl.doneAt.Sub(sl.capture)
-	p.transitN++
-	if n.cfg.CatchUp <= 0 || p.transitN < catchUpWindow {
+	fast := n.cfg.StartMargin > 0 // converge both ways (see startPlayout)
+	if n.cfg.CatchUp <= 0 || (fast && sl.seq == p.startSeq) {
 		return
 	}
+	p.transit[p.transitN%catchUpWindow] = sl.doneAt.Sub(sl.capture)
+	p.transitN++
 	worst := p.transit[0]
-	for _, t := range p.transit[1:] {
+	for _, t := range p.transit[1:min(p.transitN, catchUpWindow)] {
 		worst = max(worst, t)
 	}
-	if excess := p.skew - worst; excess > 0 {
-		step := time.Duration(float64(n.cfg.SliceDuration) * n.cfg.CatchUp)
-		p.skew -= min(excess, step)
+	if fast {
+		worst += p.extra
+		if !sl.doneAt.After(sl.capture.Add(p.skew + n.cfg.PlayoutDelay)) { // on time
+			p.extra = max(0, p.extra-n.cfg.SliceDuration/extraDecay)
+		}
+	}
+	step := time.Duration(float64(n.cfg.SliceDuration) * n.cfg.CatchUp)
+	switch {
+	case fast && p.skew < worst:
+		p.skew += min(worst-p.skew, step)
+	case p.transitN >= catchUpWindow && p.skew > worst:
+		p.skew -= min(p.skew-worst, step)
+	}
+}
+
+// addExtra grows the margin kept after stalls by a stall's length, up to
+// PlayoutDelay (with StartMargin only): playout that just stalled keeps
+// up to twice the delay, and comes back to PlayoutDelay only while the
+// slices arrive on time.
+func (n *Node) addExtra(stall time.Duration) {
+	if n.cfg.StartMargin > 0 {
+		n.play.extra = min(n.play.extra+stall, n.cfg.PlayoutDelay)
 	}
 }
 
@@ -164,6 +249,7 @@ func (n *Node) skip(now time.Time) {
 	n.stats.LostSlices++
 	n.stats.StallTime += n.cfg.StallLimit
 	p.skew += n.cfg.StallLimit
+	n.addExtra(n.cfg.StallLimit)
 	p.stalled = false
 	p.disc = true
 	p.next++
@@ -245,6 +331,7 @@ func (n *Node) emit(now time.Time, sl *slot, playAt time.Time) bool {
 	p := &n.play
 	p.next = sl.seq + 1
 	p.stalled = false
+	p.pending = false
 	packets, err := wire.AppendMerge(n.sparePackets, sl.chunks)
 	n.sparePackets = nil
 	if err != nil {
@@ -270,6 +357,7 @@ func (n *Node) emit(now time.Time, sl *slot, playAt time.Time) bool {
 		Params:        params,
 		Packets:       packets,
 		PlayAt:        playAt,
+		Done:          sl.doneAt,
 		Discontinuity: p.disc,
 	})
 	p.disc = false

@@ -55,6 +55,15 @@ type Config struct {
 	// PlayoutDelay is how far behind its start slice's arrival playout
 	// runs (default 300ms): a switch costs the new parent little upload; the node fetches what it misses at the margin.
 	PlayoutDelay time.Duration
+	// StartMargin, when positive, makes a node start at once: it plays
+	// its start slice (the first keyframe slice it holds complete) as
+	// soon as it is complete when it holds this much of the stream
+	// beyond it, else that much later, and playout then converges to
+	// PlayoutDelay behind the slices' arrival, up to CatchUp slower or
+	// faster than the stream (see catchUp). 0 (the default): the start
+	// slice plays PlayoutDelay after its first chunk arrived, and
+	// playout only ever catches up.
+	StartMargin time.Duration
 	// FetchMargin: a chunk still missing this long before its slice is
 	// due is fetched from the origin (default 400ms).
 	FetchMargin time.Duration
@@ -192,6 +201,7 @@ func (c *Config) validate() error {
 		{"StallLimit", c.StallLimit},
 		{"FetchRetry", c.FetchRetry},
 		{"MaxBacklog", c.MaxBacklog},
+		{"StartMargin", c.StartMargin},
 	} {
 		if d.v < 0 {
 			return fmt.Errorf("%w: negative %s %v", ErrConfig, d.name, d.v)
@@ -221,6 +231,10 @@ type Slice struct {
 	// of consecutive slices advances with their capture times, so it can
 	// pace the packets.
 	PlayAt time.Time
+	// Done is when the node held the slice complete (its last chunk
+	// arrived): Done - Capture is the slice's arrival delay, PlayAt -
+	// Done the playout margin it had.
+	Done time.Time
 	// Discontinuity is set when slices before this one were skipped.
 	Discontinuity bool
 }

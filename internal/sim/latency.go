@@ -1,0 +1,136 @@
+package sim
+
+import (
+	"time"
+
+	"github.com/swarmtv/swarmtv/internal/report"
+	"github.com/swarmtv/swarmtv/internal/swarm"
+)
+
+// latency breaks the report's startup and lag figures into their parts
+// (report.Latency): per viewer, where its startup went; per played
+// slice, how much of its lag was arrival and how much playout margin.
+type latency struct {
+	// Per viewer, parallel to metrics.startup (ms).
+	tracker, first, key, playout []float64
+	// Per played slice: histograms (1 ms buckets, like metrics.lag) of
+	// arrival (capture → complete) and margin (complete → played), and
+	// the sums of both by the slice's lag bucket, for the tail's means.
+	arrival, margin       []uint64
+	arrivalSum, marginSum []float64 // by lag bucket, ms
+	count                 []uint64  // slices recorded, by lag bucket
+	n                     uint64
+}
+
+func (l *latency) init() {
+	l.arrival = make([]uint64, lagBuckets)
+	l.margin = make([]uint64, lagBuckets)
+	l.arrivalSum = make([]float64, lagBuckets)
+	l.marginSum = make([]float64, lagBuckets)
+	l.count = make([]uint64, lagBuckets)
+}
+
+// start records p's startup parts when its first slice (sl) plays at
+// now: startup is the core's first-chunk-to-first-play delay, zero the
+// virtual time origin.
+func (l *latency) start(p *peer, now int64, startup time.Duration, zero time.Time, sl *swarm.Slice) {
+	ms := func(d int64) float64 { return float64(max(d, 0)) / 1e6 }
+	joined := p.joinedAt
+	if joined == 0 || joined < p.joinAt {
+		joined = p.joinAt
+	}
+	first := now - int64(startup)
+	done := int64(sl.Done.Sub(zero))
+	if sl.Done.IsZero() {
+		done = now
+	}
+	first = min(max(first, joined), done)
+	l.tracker = append(l.tracker, ms(joined-p.joinAt))
+	l.first = append(l.first, ms(first-joined))
+	l.key = append(l.key, ms(done-first))
+	l.playout = append(l.playout, ms(now-done))
+}
+
+// slice records a played slice's parts; lag is its capture-to-played
+// delay in ms.
+func (l *latency) slice(lag int64, sl *swarm.Slice) {
+	if sl.Done.IsZero() {
+		return
+	}
+	arr := sl.Done.Sub(sl.Capture).Milliseconds()
+	mar := lag - arr
+	b := min(max(lag, 0), lagBuckets-1)
+	l.arrival[min(max(arr, 0), lagBuckets-1)]++
+	l.margin[min(max(mar, 0), lagBuckets-1)]++
+	l.arrivalSum[b] += float64(arr)
+	l.marginSum[b] += float64(mar)
+	l.count[b]++
+	l.n++
+}
+
+// report returns the report's latency section: startup holds the
+// viewers' startups (ms, parallel to the parts), lag the lag
+// percentiles.
+func (l *latency) report(startup []float64, lag *report.Percentiles) *report.Latency {
+	r := &report.Latency{
+		StartupTrackerMs:    report.Of(l.tracker),
+		StartupFirstChunkMs: report.Of(l.first),
+		StartupKeyframeMs:   report.Of(l.key),
+		StartupPlayoutMs:    report.Of(l.playout),
+		ArrivalMs:           histPercentiles(l.arrival, l.n),
+		MarginMs:            histPercentiles(l.margin, l.n),
+	}
+	if sp := report.Of(startup); sp != nil && len(startup) == len(l.tracker) {
+		var t report.StartupParts
+		n := 0
+		for i, v := range startup {
+			if v >= sp.P95 {
+				t.Tracker += l.tracker[i]
+				t.FirstChunk += l.first[i]
+				t.Keyframe += l.key[i]
+				t.Playout += l.playout[i]
+				n++
+			}
+		}
+		if n > 0 {
+			f := float64(n)
+			t.Tracker, t.FirstChunk, t.Keyframe, t.Playout = t.Tracker/f, t.FirstChunk/f, t.Keyframe/f, t.Playout/f
+			r.StartupTail = &t
+		}
+	}
+	if lag != nil && l.n > 0 {
+		var t report.LagParts
+		var n uint64
+		for b := int(lag.P95); b < lagBuckets; b++ {
+			t.Arrival += l.arrivalSum[b]
+			t.Margin += l.marginSum[b]
+			n += l.count[b]
+		}
+		if n > 0 {
+			t.Arrival /= float64(n)
+			t.Margin /= float64(n)
+			r.LagTail = &t
+		}
+	}
+	return r
+}
+
+// histPercentiles returns nearest-rank percentiles of a 1 ms histogram
+// of n samples.
+func histPercentiles(h []uint64, n uint64) *report.Percentiles {
+	if n == 0 {
+		return nil
+	}
+	rank := func(p float64) float64 {
+		want := max(uint64(p*float64(n)+0.999999999), 1)
+		var acc uint64
+		for i, c := range h {
+			acc += c
+			if acc >= want {
+				return float64(i)
+			}
+		}
+		return float64(len(h) - 1)
+	}
+	return &report.Percentiles{P50: rank(0.50), P95: rank(0.95), P99: rank(0.99)}
+}
