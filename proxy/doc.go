@@ -11,21 +11,27 @@
 //
 // The swarm core plays slices out in order at their capture timing,
 // whether or not a player is attached; the driver hands each played slice
-// to WriteSlice. While the core catches up after a stall or a start on an
-// old group of pictures (swarm.Config.CatchUp) it plays up to a quarter
-// faster than the stream for a few seconds; RTP timestamps are left as
-// the broadcaster made them, so a player receives those slices a little
-// early and holds them in its own jitter buffer. The server keeps the
-// slices since the newest keyframe (the current GOP, bounded) and starts
-// every new reader there: on PLAY it queues the held GOP for that reader,
-// then the live slices. Each reader
-// gets its own RTP sequence numbers per media, continuous across skipped
-// slices and inserted packets; timestamps stay the broadcaster's; each
-// media has one SSRC for the life of the description; RTCP sender reports
-// (the first right after a reader's first packet of each media, then
-// every few seconds) pair a packet's RTP timestamp with its capture time
-// (slice capture + packet offset) as NTP time, so players see the
-// origin's clock unchanged through every hop.
+// to WriteSlice. A new viewer starts at once on its start keyframe slice
+// with a short margin and converges to the playout delay; after a stall
+// or a start on an old group of pictures it catches up
+// (swarm.Config.StartMargin, CatchUp): meanwhile the core plays up to a
+// quarter slower or faster than the stream. A player schedules frames by
+// their RTP timestamps, so each reader moves its timestamps with the
+// core's playout (reader.shiftFor): video frames a little shorter while
+// catching up, longer while slowing down, continuous and monotonic;
+// audio, whose frames have fixed lengths, gets its share by whole
+// packets dropped (catching up) or small gaps (slowing down). The server
+// keeps the slices since the newest keyframe (the current GOP, bounded)
+// and starts every new reader there: on PLAY it queues the held GOP for
+// that reader, then the live slices. Each reader gets its own RTP
+// sequence numbers per media, continuous across skipped slices,
+// inserted and dropped packets; each media has one SSRC for the life of
+// the description; RTCP sender reports (the first right after a reader's
+// first packet of each media, then every few seconds) pair a packet's
+// RTP timestamp with its capture time (slice capture + packet offset)
+// plus the reader's timestamp shift as NTP time, so players see the
+// origin's clock unchanged through every hop while no catch-up happened,
+// and RTP and NTP time stay linear when one did.
 //
 // A keyframe slice of an H.264 or H.265 media whose parameter sets are
 // not in band (ffmpeg sends them only in the SDP) gets them inserted, from

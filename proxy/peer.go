@@ -42,8 +42,10 @@ type PeerConfig struct {
 	// NoProbe skips the upload probe at start (the forwarding rate is
 	// still measured).
 	NoProbe bool
-	// PlayoutDelay is how far behind its first slice's arrival playout
-	// runs (default 1s).
+	// PlayoutDelay is how far behind the slowest recent slice's arrival
+	// playout runs once it has converged (default DefaultPlayoutDelay); the peer starts playing its start
+	// keyframe slice at once, with swarm.ViewerStartMargin, and slows
+	// down or catches up to it.
 	PlayoutDelay time.Duration
 	// Logger receives the peer's logs (default: discard).
 	Logger *slog.Logger
@@ -63,6 +65,9 @@ type PeerConfig struct {
 	// neither the tracker nor Bootstrap answers. Empty: no cache.
 	StateDir string
 }
+
+// DefaultPlayoutDelay is PeerConfig.PlayoutDelay's default.
+const DefaultPlayoutDelay = swarm.ViewerPlayoutDelay
 
 func (c *PeerConfig) validate() error {
 	if c.Channel == "" {
@@ -87,7 +92,7 @@ func (c *PeerConfig) validate() error {
 		return fmt.Errorf("peer: the upload cap must be 0..%d bit/s, not %d", int64(tracker.MaxUploadBPS), c.MaxUploadBPS)
 	}
 	if c.PlayoutDelay == 0 {
-		c.PlayoutDelay = time.Second
+		c.PlayoutDelay = DefaultPlayoutDelay
 	}
 	if c.Bootstrap != "" {
 		if _, _, err := net.SplitHostPort(c.Bootstrap); err != nil {
@@ -243,6 +248,8 @@ func (p *Peer) Run(ctx context.Context) error {
 		MaxChildren:   tracker.AcceptLimit(p.cfg.Capacity), // a moved child leaves late
 		SliceDuration: time.Duration(jr.Channel.SliceMS) * time.Millisecond,
 		PlayoutDelay:  p.cfg.PlayoutDelay,
+		StartMargin:   min(swarm.ViewerStartMargin, p.cfg.PlayoutDelay),
+		KeyframeWait:  swarm.ViewerKeyframeWait,
 		// A parent that delivers 2 s of slices in a row only after the
 		// origin's fallback did has fallen behind: switch to a backup.
 		// (Longer than a parent's own repair, so no cascade.)

@@ -237,6 +237,10 @@ type feedOptions struct {
 	noParams bool                                // send keyframe slices without Params
 	// onSlice is called with every slice written (from the feeder's goroutine).
 	onSlice func(sl swarm.Slice)
+	// pace, when set, maps the stream's media time (since the feeder
+	// started) to when the slice is played, as the core's playout clock
+	// does while it catches up or slows down (nil: real time).
+	pace func(media time.Duration) time.Duration
 }
 
 // feeder writes the clip, looped, to a server at real-time pace.
@@ -274,7 +278,11 @@ func (f *feeder) run(srv *RTSPServer, c *testClip, opt feedOptions) {
 		for i := range c.slices {
 			cs := &c.slices[i]
 			seq++
-			due := start.Add(time.Duration(loop)*c.loop + cs.at)
+			media := time.Duration(loop)*c.loop + cs.at
+			due := start.Add(media)
+			if opt.pace != nil {
+				due = start.Add(opt.pace(media))
+			}
 			timer.Reset(time.Until(due))
 			select {
 			case <-f.stop:
@@ -285,7 +293,8 @@ func (f *feeder) run(srv *RTSPServer, c *testClip, opt feedOptions) {
 				skipped = true
 				continue
 			}
-			sl := c.slice(cs, loop, seq, due, opt.noParams)
+			sl := c.slice(cs, loop, seq, start.Add(media), opt.noParams)
+			sl.PlayAt = due
 			sl.Discontinuity, skipped = skipped, false
 			if opt.onSlice != nil {
 				opt.onSlice(sl)

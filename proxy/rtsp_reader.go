@@ -19,6 +19,13 @@ type readerMedia struct {
 	setup  bool   // set up by this session
 	seq    uint16 // next sequence number
 	seqSet bool   // seq initialised
+	// The media's timestamp shift (see reader.shiftFor) at the capture
+	// time shAt of its last packet, and how fast it moves towards the
+	// reader's shift during the current slice (shift per media time).
+	sh    time.Duration
+	shAt  time.Time
+	shSet bool
+	rate  float64
 }
 
 // srState is a reader's sender-report state for one SSRC.
@@ -43,6 +50,13 @@ type reader struct {
 	waitKey bool
 	playAt  time.Time
 	started bool // a keyframe has been queued (startup sample taken)
+	// RTP timestamp rescaling (see shiftFor): shift is how far the
+	// reader's timeline has moved from the broadcaster's at the end of
+	// the last slice written; ref is the playout delay (play time minus
+	// capture) it counts from.
+	shift    time.Duration
+	ref      time.Duration
+	refValid bool
 }
 
 func newReader(ss *gortsplib.ServerSession, st *streamState, now time.Time) *reader {
@@ -93,6 +107,14 @@ func (r *reader) writeSlice(o *outSlice, now time.Time, s *RTSPServer) bool {
 		}
 		r.waitKey = false
 	}
+	to := r.shiftFor(o)
+	for m := range r.medias {
+		rm := &r.medias[m]
+		rm.rate = 0
+		if o.duration > 0 {
+			rm.rate = min(maxShiftRate, float64((to-rm.sh).Abs())/float64(o.duration))
+		}
+	}
 	for i := range o.packets {
 		p := &o.packets[i]
 		rm := &r.medias[p.media]
@@ -105,7 +127,29 @@ func (r *reader) writeSlice(o *outSlice, now time.Time, s *RTSPServer) bool {
 		media := r.st.medias[p.media]
 		pkt := p.pkt // copy: gortsplib sets the SSRC
 		pkt.SequenceNumber = rm.seq
-		if err := r.ss.WritePacketRTPWithNTP(media.media, &pkt, p.ntp); err != nil {
+		var sh time.Duration
+		if media.codecs[pkt.PayloadType] == codecOpaque {
+			// Audio (and anything else not looked inside): its frames
+			// have fixed lengths, so shorter timestamps would overlap
+			// them. It gets its share of a catch-up by dropping whole
+			// packets instead.
+			var drop bool
+			if sh, drop = rm.dropFor(p.ntp, to); drop {
+				continue
+			}
+		} else {
+			sh = rm.shiftAt(p.ntp, to)
+		}
+		ntpAt := p.ntp
+		if sh != 0 {
+			rate := int64(90000)
+			if f := media.formats[pkt.PayloadType]; f != nil && f.ClockRate() > 0 {
+				rate = int64(f.ClockRate())
+			}
+			pkt.Timestamp += uint32(int64(sh) * rate / int64(time.Second))
+			ntpAt = ntpAt.Add(sh) // sender reports pair RTP time with NTP linearly
+		}
+		if err := r.ss.WritePacketRTPWithNTP(media.media, &pkt, ntpAt); err != nil {
 			if isQueueFull(err) {
 				return false
 			}
@@ -126,7 +170,7 @@ func (r *reader) writeSlice(o *outSlice, now time.Time, s *RTSPServer) bool {
 		if (sr.last.IsZero() || now.Sub(sr.last) >= srPeriod) && media.formats[pkt.PayloadType].PTSEqualsDTS(&pkt) {
 			err := r.ss.WritePacketRTCP(media.media, &rtcp.SenderReport{
 				SSRC:        pkt.SSRC,
-				NTPTime:     ntp.Encode(p.ntp),
+				NTPTime:     ntp.Encode(ntpAt),
 				RTPTime:     pkt.Timestamp,
 				PacketCount: sr.packets,
 				OctetCount:  sr.octets,
@@ -137,11 +181,100 @@ func (r *reader) writeSlice(o *outSlice, now time.Time, s *RTSPServer) bool {
 			sr.last = now
 		}
 	}
+	r.shift = to
 	if o.keyframe && !r.started {
 		r.started = true
 		s.addStartupLocked(max(0, now.Sub(r.playAt)))
 	}
 	return true
+}
+
+// maxShiftRate bounds how fast a media's timestamp shift moves, per
+// media time: timestamps never advance slower than half the stream's
+// pace (nor faster than one and a half), so they stay monotonic.
+const maxShiftRate = 0.5
+
+// shiftAt moves the media's shift towards to for a packet captured at
+// ntp, at most rm.rate per media time since its last packet — across a
+// slice, so every frame is shortened (or stretched) alike — and returns
+// it.
+func (rm *readerMedia) shiftAt(ntp time.Time, to time.Duration) time.Duration {
+	if !rm.shSet {
+		rm.sh, rm.shAt, rm.shSet = to, ntp, true
+		return rm.sh
+	}
+	if d := ntp.Sub(rm.shAt); d > 0 {
+		step := time.Duration(float64(d) * rm.rate)
+		switch {
+		case rm.sh < to:
+			rm.sh = min(to, rm.sh+step)
+		case rm.sh > to:
+			rm.sh = max(to, rm.sh-step)
+		}
+		rm.shAt = ntp
+	}
+	return rm.sh
+}
+
+// dropFor decides a packet of a media whose frames cannot be shortened
+// (audio), captured at ntp, while the reader's shift is to: when the
+// media's shift is ahead of to by at least the time since its last
+// packet (about one packet's length), the packet is dropped and the
+// media's shift moves back by that much, so the packets kept run on
+// without overlap or gap; a shift behind to moves forward at most
+// maxShiftRate of the media time (small gaps: slower playout). It
+// returns the shift for the packet and whether to drop it.
+func (rm *readerMedia) dropFor(ntp time.Time, to time.Duration) (time.Duration, bool) {
+	if !rm.shSet {
+		rm.sh, rm.shAt, rm.shSet = to, ntp, true
+		return rm.sh, false
+	}
+	d := ntp.Sub(rm.shAt)
+	if d <= 0 {
+		return rm.sh, false
+	}
+	rm.shAt = ntp
+	switch {
+	case rm.sh-to >= d:
+		rm.sh -= d
+		return rm.sh, true
+	case rm.sh < to:
+		rm.sh = min(to, rm.sh+time.Duration(float64(d)*maxShiftRate))
+	}
+	return rm.sh, false
+}
+
+// shiftFor returns the reader's timestamp shift at the end of slice o.
+//
+// The core plays slices at their capture timing a playout delay behind,
+// but while it catches up (after a stall, or a start on an old group of
+// pictures) or slows down (a start with a short margin) that delay
+// shrinks or grows by up to swarm.Config.CatchUp of each slice. A player
+// schedules frames by their RTP timestamps, not by when they arrive, so
+// unchanged timestamps would leave the gain (or the margin) in its own
+// buffer. The reader therefore moves each media's timestamps by the
+// change of the delay since its first slice: its timeline follows the
+// core's playout exactly, frames a little shorter while catching up,
+// longer while slowing down. The move per slice is bounded by half the
+// slice's duration backwards, so timestamps stay monotonic even when the
+// core's clock restarts (a resync); a larger jump back re-bases the
+// reader instead. Sender reports carry capture time plus the same shift,
+// so RTP and NTP time stay linear for the player (equal to capture time
+// whenever no catch-up has happened since the reader started).
+func (r *reader) shiftFor(o *outSlice) time.Duration {
+	if o.playAt.IsZero() {
+		return r.shift
+	}
+	delay := o.playAt.Sub(o.capture)
+	if !r.refValid {
+		r.ref, r.refValid = delay-r.shift, true
+	}
+	sh := delay - r.ref
+	if lo := r.shift - o.duration/2; sh < lo {
+		r.ref += sh - lo
+		sh = lo
+	}
+	return sh
 }
 
 func isQueueFull(err error) bool {

@@ -88,7 +88,13 @@ type outSlice struct {
 	keyframe      bool
 	discontinuity bool
 	capture       time.Time
-	packets       []outPacket
+	duration      time.Duration
+	// playAt is when the core played the slice (zero: unknown); its
+	// distance from capture moves while the core catches up or slows
+	// down, and readers move their RTP timestamps with it (see
+	// reader.shiftFor).
+	playAt  time.Time
+	packets []outPacket
 }
 
 // prepare parses a slice's packets, drops those that cannot be served and
@@ -99,6 +105,8 @@ func (st *streamState) prepare(sl *swarm.Slice) (*outSlice, int) {
 		keyframe:      sl.Keyframe || !st.keyed,
 		discontinuity: sl.Discontinuity,
 		capture:       sl.Capture,
+		duration:      sl.Duration,
+		playAt:        sl.PlayAt,
 		packets:       make([]outPacket, 0, len(sl.Packets)+2),
 	}
 	unusable := 0

@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/swarmtv/swarmtv/proxy"
 	"github.com/swarmtv/swarmtv/tracker"
@@ -34,7 +33,7 @@ keyframe the peer holds.`, stderr)
 	advertise := fs.String("advertise", "", "`host:port` other peers dial to reach this one (default: the --quic address)")
 	capacity := fs.Int("capacity", 2, "children this peer accepts, each fed one or more stripes; with 4 stripes, 4 children of its interior stripe cost one stream of upload (0: receive only)")
 	maxUpload := fs.Int64("max-upload-kbps", 0, "cap, in `kbit/s`, on the upload capacity reported to the tracker (0: none); the capacity itself is measured (a timed upload to the tracker, then the forwarding rate)")
-	delay := fs.Duration("playout-delay", time.Second, "how far behind the first received slice playout runs")
+	delay := fs.Duration("playout-delay", proxy.DefaultPlayoutDelay, "how far behind the slowest recent slice's arrival playout runs (it starts at once and converges to it)")
 	statusAddr := fs.String("status", "", "serve this peer's status page at http://`ADDR`/ (and /api/v1/peer, /status JSON, /metrics); off when empty")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	bootstrap := fs.String("bootstrap", "", "a running peer's `HOST:PORT` (its QUIC address): join the channel's overlay through it, and if the tracker is unreachable take the channel from it and join the tracker once it is back")
