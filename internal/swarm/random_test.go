@@ -89,6 +89,7 @@ func randomNetwork(t *testing.T, seed uint64, harsh, uncached bool) (sum Stats, 
 		cfg.PlayoutDelay = 400 * time.Millisecond
 		cfg.FetchMargin = 200 * time.Millisecond
 		cfg.StallLimit = 500 * time.Millisecond
+		cfg.StartMargin = 150 * time.Millisecond // a start at once, converging
 	}
 	tn.viewer("A", "origin", cfg)
 	tn.viewer("C", "origin", cfg)
