@@ -279,9 +279,12 @@ func TestChainPlaysThroughPeers(t *testing.T) {
 	}
 
 	for _, transport := range []string{"tcp", "udp"} {
+		// 6 s of player time: while B's playout still slows down to its
+		// delay (it starts at once) its RTP timestamps run up to a
+		// quarter slower than the stream, so fewer frames fit.
 		frames, errs := decode(t, b.rtsp, transport, 6)
-		if frames < 5*30 {
-			t.Errorf("ffmpeg over %s decoded %d frames from B, want at least 150 (5 s at 30 fps)", transport, frames)
+		if frames < 135 {
+			t.Errorf("ffmpeg over %s decoded %d frames from B, want at least 135 (6 s at 30 fps, up to a quarter slower)", transport, frames)
 		}
 		if strings.TrimSpace(errs) != "" {
 			t.Errorf("ffmpeg over %s reported errors:\n%s", transport, errs)
