@@ -356,7 +356,11 @@ func (n *Node) Step(now time.Time, from Peer, m Message) {
 		n.mergeHint(now, m.Contact)
 	case *Gossip:
 		n.gossip.receive(n, m)
+		n.offers.heardFrom(n, now, from, m.Offers)
 		n.offers.receive(n, now, m.Offers)
+		if m.Weight == 0 {
+			n.answerTell(now, from)
+		}
 	}
 }
 
@@ -486,6 +490,7 @@ func (n *Node) joinFailed(via Peer) {
 // remembered for rechecks.
 func (n *Node) NodeFailed(now time.Time, id ID) {
 	n.start(now)
+	delete(n.offers.direct, id) // its depth, as it told it, is void
 	if n.joining() && n.joinVia.ID == id {
 		n.joinFailed(n.joinVia)
 		return

@@ -62,6 +62,111 @@ type heldOffer struct {
 type offerState struct {
 	own  []Offer               // this member's, by stripe order as set
 	held map[uint8][]heldOffer // per stripe, best first; iterated by stripe order only
+	// direct are, per member heard from directly, the own offers its
+	// latest gossip carried and when (see Heard); read by key only,
+	// pruned by age.
+	direct map[ID]directOffers
+	// told is when this member last told each member its offers (Tell);
+	// read by key only, pruned by age.
+	told map[ID]time.Time
+}
+
+// directOffers are a member's own offers as it sent them.
+type directOffers struct {
+	at     time.Time
+	offers []Offer
+}
+
+// maxDirect bounds how many members' own offers a node keeps (and how
+// many members it remembers telling).
+const maxDirect = 256
+
+// tellGap is how soon after telling a member this one answers its Tell
+// again: a parent answers each child's Tell at most once a tellGap.
+const tellGap = time.Second
+
+// Tell sends this member's own offers to p at once: a gossip message
+// without estimate mass (a round's gossip always carries some). A member
+// that receives one answers with its own Tell, unless it told the sender
+// within tellGap, so the exchange ends. A child
+// tells its parent (a peer it can reach) and so hears the parent's depth
+// in each stripe back (Heard): it takes its own depth from its parent's
+// rather than from an older view of the trees. A member of an older
+// build takes a Tell for gossip without mass and does not answer.
+func (n *Node) Tell(now time.Time, p Peer) {
+	n.start(now)
+	if p.ID == n.self.ID {
+		return
+	}
+	s := &n.offers
+	if s.told == nil {
+		s.told = map[ID]time.Time{}
+	}
+	if _, known := s.told[p.ID]; !known && len(s.told) >= maxDirect {
+		for id, at := range s.told { // deletes only: order does not matter
+			if now.Sub(at) > tellGap {
+				delete(s.told, id)
+			}
+		}
+	}
+	s.told[p.ID] = now
+	n.send(p, &Gossip{Epoch: n.gossip.epoch, Offers: slices.Clone(n.offers.own)})
+}
+
+// answerTell answers a Tell from p with this member's own.
+func (n *Node) answerTell(now time.Time, p Peer) {
+	if len(n.offers.own) == 0 {
+		return // nothing to tell
+	}
+	if at, ok := n.offers.told[p.ID]; ok && now.Sub(at) < tellGap {
+		return
+	}
+	n.Tell(now, p)
+}
+
+// Heard returns the own offers member id last sent this node directly
+// (Tell, or a gossip round), with their age at now; ok is false when none
+// younger than Config.OfferTTL was heard.
+func (n *Node) Heard(now time.Time, id ID) (offers []Offer, ok bool) {
+	d, found := n.offers.direct[id]
+	if !found || now.Sub(d.at) > n.cfg.OfferTTL {
+		return nil, false
+	}
+	out := slices.Clone(d.offers)
+	for i := range out {
+		out[i].Age = max(now.Sub(d.at), 0)
+	}
+	return out, true
+}
+
+// heardFrom records the own offers of the sender of a gossip message.
+func (s *offerState) heardFrom(n *Node, now time.Time, from Peer, offers []Offer) {
+	var own []Offer
+	for i, o := range offers {
+		if i == MaxOffersPerMessage {
+			break
+		}
+		if o.Peer.ID == from.ID && o.Age == 0 {
+			own = append(own, o)
+		}
+	}
+	if len(own) == 0 {
+		return
+	}
+	if s.direct == nil {
+		s.direct = map[ID]directOffers{}
+	}
+	if _, known := s.direct[from.ID]; !known && len(s.direct) >= maxDirect {
+		for id, d := range s.direct { // deletes only: order does not matter
+			if now.Sub(d.at) > n.cfg.OfferTTL {
+				delete(s.direct, id)
+			}
+		}
+		if len(s.direct) >= maxDirect {
+			return // all fresh: the newcomer waits for room
+		}
+	}
+	s.direct[from.ID] = directOffers{at: now, offers: own}
 }
 
 // SetOffers sets what this member offers per stripe (Peer and Age are
@@ -166,6 +271,7 @@ func (s *offerState) receive(n *Node, now time.Time, offers []Offer) {
 
 // forget drops the offers of a failed member.
 func (s *offerState) forget(id ID) {
+	delete(s.direct, id)
 	for st, list := range s.held {
 		s.held[st] = slices.DeleteFunc(list, func(x heldOffer) bool { return x.Peer.ID == id })
 	}

@@ -93,3 +93,83 @@ func TestOffersBounded(t *testing.T) {
 		t.Fatal("offers outlived OfferTTL")
 	}
 }
+
+// TestTellHeard: a parent tells a child its own offers (its depth per
+// stripe); the child reads them back with Heard, keyed by the sender,
+// whatever its best-offers list holds. Offers the sender only relays,
+// stale ones and a failed member's are not its own; a message carries no
+// estimate mass.
+func TestTellHeard(t *testing.T) {
+	a, b, c := peer(100, "a"), peer(200, "b"), peer(300, "c")
+	pa, pb := newNode(t, a), newNode(t, b)
+	pa.SetOffers([]Offer{{Stripe: 0, Depth: 3, Free: 0}, {Stripe: 2, Depth: 5, Free: 1}})
+	pa.Tell(t0, a) // to itself: nothing
+	pa.Tell(t0, b)
+	r := pa.Ready()
+	if len(r.Messages) != 1 || r.Messages[0].To != b {
+		t.Fatalf("Tell sent %+v", r.Messages)
+	}
+	g, ok := r.Messages[0].Msg.(*Gossip)
+	if !ok || g.Weight != 0 || g.Sum != [numEstimates]float64{} {
+		t.Fatalf("Tell sent %+v, want a gossip message without mass", r.Messages[0].Msg)
+	}
+	if _, ok := pb.Heard(t0, a.ID); ok {
+		t.Fatal("heard before anything arrived")
+	}
+	// A relayed offer of c in the same message is not a's own.
+	g.Offers = append(g.Offers, Offer{Peer: c, Stripe: 1, Depth: 1, Free: 1, Age: time.Second})
+	pb.Step(t0.Add(time.Second), a, g)
+	// b has no offers of its own yet: no answer.
+	if r := pb.Ready(); len(r.Messages) != 0 {
+		t.Fatalf("b answered with %+v without offers", r.Messages)
+	}
+	got, ok := pb.Heard(t0.Add(2*time.Second), a.ID)
+	if !ok || len(got) != 2 || got[0].Stripe != 0 || got[0].Depth != 3 || got[1].Stripe != 2 || got[1].Depth != 5 || got[0].Age != time.Second {
+		t.Fatalf("heard %+v, %v; want a's two offers, a second old", got, ok)
+	}
+	if _, ok := pb.Heard(t0, c.ID); ok {
+		t.Fatal("a relayed offer counted as heard from its member")
+	}
+	if _, ok := pb.Heard(t0.Add(time.Second+pb.Config().OfferTTL+time.Millisecond), a.ID); ok {
+		t.Fatal("heard offers outlived OfferTTL")
+	}
+	pb.NodeFailed(t0.Add(3*time.Second), a.ID)
+	if _, ok := pb.Heard(t0.Add(3*time.Second), a.ID); ok {
+		t.Fatal("a failed member's offers are still heard")
+	}
+}
+
+// TestTellAnswered: a child tells its parent its offers and hears the
+// parent's back; the exchange ends after one answer.
+func TestTellAnswered(t *testing.T) {
+	child, parent := peer(100, "child"), peer(200, "parent")
+	c, p := newNode(t, child), newNode(t, parent)
+	// The child knows no depth yet: it tells nothing, and asks.
+	p.SetOffers([]Offer{{Stripe: 1, Depth: 2, Free: 1}})
+	now := t0
+	c.Tell(now, parent)
+	msgs := 0
+	for range 10 { // deliver until quiet
+		moved := false
+		for _, pair := range [][2]*Node{{c, p}, {p, c}} {
+			for _, e := range pair[0].Ready().Messages {
+				msgs++
+				moved = true
+				pair[1].Step(now, pair[0].Self(), e.Msg)
+			}
+		}
+		if !moved {
+			break
+		}
+	}
+	if msgs != 2 {
+		t.Errorf("%d messages exchanged, want the tell and its answer", msgs)
+	}
+	got, ok := c.Heard(now, parent.ID)
+	if !ok || len(got) != 1 || got[0].Depth != 2 {
+		t.Fatalf("the child heard %+v, %v from its parent; want depth 2", got, ok)
+	}
+	if _, ok := p.Heard(now, child.ID); ok {
+		t.Fatal("the parent heard offers from a child that has none")
+	}
+}

@@ -172,6 +172,7 @@ func (p *Peer) ringLoop(ctx context.Context, ov *transport.Overlay, jr tracker.J
 		case <-t.C:
 		}
 		p.setLocal(ov)
+		p.depthFromParents(ov)
 		p.setOffers(ov)
 		p.refreshCandidates(ov)
 		p.mu.Lock()
@@ -365,6 +366,74 @@ func (p *Peer) setOffers(ov *transport.Overlay) {
 	ov.SetOffers(offers)
 }
 
+// depthFromParents takes this peer's depth in each stripe from its
+// parent: 1 under the origin, else the depth the parent last told it
+// (overlay Tell/Heard) plus one. While the tracker is away the depth
+// never grows (chandelier.RingDepth). It tells each parent its own
+// offers, which the parent answers with its own: the depths flow down the
+// trees one level per ringEvery, and a move made just before an outage
+// does not leave a stale depth. A stripe whose parent has not told its
+// depth keeps the tracker's view of it.
+func (p *Peer) depthFromParents(ov *transport.Overlay) {
+	p.mu.Lock()
+	origin := p.channel.Origin.ID
+	parents := make([]tracker.NodeInfo, len(p.stripes))
+	for st, a := range p.stripes {
+		parents[st] = a.Parent
+	}
+	p.mu.Unlock()
+	depth := make([]int, len(parents)) // 0: not heard
+	told := map[string]bool{}
+	for st, par := range parents {
+		switch {
+		case par.IsZero():
+		case par.ID == origin:
+			depth[st] = 1
+		default:
+			if !told[par.ID] {
+				told[par.ID] = true
+				ov.Tell(transport.OverlayPeer(swarm.NodeID(par.ID), par.Addr))
+			}
+			offers, ok := ov.Heard(transport.OverlayID(swarm.NodeID(par.ID)))
+			if !ok {
+				continue
+			}
+			for _, o := range offers {
+				if int(o.Stripe) == st && o.Depth > 0 {
+					depth[st] = int(o.Depth) + 1
+				}
+			}
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.parentDepth = depth
+	p.applyParentDepthLocked()
+}
+
+// applyParentDepthLocked sets ringSelf's depths from parentDepth.
+func (p *Peer) applyParentDepthLocked() {
+	if len(p.ringSelf.depth) < len(p.parentDepth) {
+		d := make([]int, len(p.parentDepth))
+		for st := range d {
+			d[st] = unknownDepth
+			if st < len(p.ringSelf.depth) {
+				d[st] = p.ringSelf.depth[st]
+			}
+		}
+		p.ringSelf.depth = d
+	}
+	for st, d := range p.parentDepth {
+		switch {
+		case d <= 0:
+		case p.trackerAway:
+			p.ringSelf.depth[st] = chandelier.RingDepth(p.ringSelf.depth[st], d-1)
+		default:
+			p.ringSelf.depth[st] = d
+		}
+	}
+}
+
 // ringRank is a node's place in the stripe trees for the ring rule.
 type ringRank struct {
 	depth    []int    // per stripe: hops from the origin; unknownDepth when not connected
@@ -407,6 +476,7 @@ func (p *Peer) setRingView(tv tracker.TreeView) {
 	}
 	p.ringRanks = ranks
 	p.ringSelf = ranks[self]
+	p.applyParentDepthLocked() // the parents' word is fresher than the view
 }
 
 // ringDepthLocked is this peer's depth in stripe for the ring rule.

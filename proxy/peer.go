@@ -132,6 +132,11 @@ type Peer struct {
 	// rule, overlay.go). Guarded by mu.
 	ringRanks map[string]ringRank
 	ringSelf  ringRank
+	// parentDepth is, per stripe, this peer's depth as its parent last
+	// told it (the parent's plus one; 1 under the origin; 0 not heard),
+	// as of the last ringEvery; it overrides the tree view's depth in
+	// ringSelf. Guarded by mu.
+	parentDepth []int
 	// ringOffers are, per stripe, the offers of room the ring's partner
 	// discovery found (overlay.Offers), best first, as of the last
 	// ringEvery; candidates beyond the members in the ring tables, and

@@ -743,6 +743,23 @@ func (o *Overlay) Offers(stripe uint8) []overlay.Offer {
 	return out
 }
 
+// Tell sends the node's own offers to p (see overlay.Node.Tell): a child
+// tells its parent and hears the parent's depth back (Heard).
+func (o *Overlay) Tell(p overlay.Peer) {
+	o.do(func() { o.node.Tell(o.now(), p) })
+}
+
+// Heard returns the own offers member id last sent the node directly
+// (see overlay.Node.Heard).
+func (o *Overlay) Heard(id overlay.ID) ([]overlay.Offer, bool) {
+	var (
+		out []overlay.Offer
+		ok  bool
+	)
+	o.call(func() { out, ok = o.node.Heard(o.now(), id) })
+	return out, ok
+}
+
 // Lookup finds the member responsible for key.
 func (o *Overlay) Lookup(ctx context.Context, key overlay.ID) (overlay.LookupDone, error) {
 	ch := make(chan overlay.LookupDone, 1)
