@@ -97,6 +97,7 @@ func (o *Optimizer) rebalance() {
 func (o *Optimizer) setInterior(i int32, s int) {
 	x := &o.nodes[i]
 	o.unlink(i, s)
+	o.stale[s] = true // its slots are new to the stripe
 	x.interior = int16(s)
 	st := &o.isps[x.isp]
 	st.supply[s] += int(x.feeds)

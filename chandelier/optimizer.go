@@ -38,6 +38,9 @@ type node struct {
 	// dirty: its parent or backups may differ from those last reported
 	// (it is in Optimizer.dirty).
 	dirty bool
+	// young: its rank still grows with its session age, or its feeds or
+	// NAT changed (it is in Optimizer.young, ranked again next round).
+	young bool
 }
 
 // ispState is the book-keeping of one ISP.
@@ -82,6 +85,18 @@ type Optimizer struct {
 	// shallowest is, per ISP, the depth of its shallowest free slot in
 	// the stripe being improved.
 	shallowest []int32
+	// young lists the peers to rank again (node.young); recheck those
+	// whose NAT changed, whose edges (as child and as parent) are checked
+	// again.
+	young, recheck []int32
+	// stale marks, per stripe, that its trees changed since it was last
+	// placed (a link or unlink in it, a peer added, removed or changed),
+	// or that its last placement wants another pass (improving moves
+	// made, relayed placements waiting): a round places and refreshes
+	// the backups of the stale stripes only. deficit is each stripe's
+	// deficit from its last refresh.
+	stale   []bool
+	deficit []int
 }
 
 // New returns an Optimizer with no peers.
@@ -91,13 +106,15 @@ func New(cfg Config) (*Optimizer, error) {
 		return nil, err
 	}
 	o := &Optimizer{
-		cfg:    cfg,
-		nodes:  make([]node, 1),
-		byID:   map[string]int32{},
-		okids:  make([][]int32, cfg.Stripes),
-		depth:  make([][]int32, cfg.Stripes),
-		total:  make([]int, cfg.Stripes),
-		ispIdx: map[string]int32{},
+		cfg:     cfg,
+		nodes:   make([]node, 1),
+		byID:    map[string]int32{},
+		okids:   make([][]int32, cfg.Stripes),
+		depth:   make([][]int32, cfg.Stripes),
+		stale:   make([]bool, cfg.Stripes),
+		deficit: make([]int, cfg.Stripes),
+		total:   make([]int, cfg.Stripes),
+		ispIdx:  map[string]int32{},
 	}
 	for s := range o.depth {
 		o.depth[s] = []int32{0} // the origin's (never read)
@@ -163,14 +180,21 @@ func (o *Optimizer) Round(now time.Time, ch Changes) Plan {
 	o.now = now
 	o.rebalance()
 	o.validate(now)
+	again := make([]bool, o.cfg.Stripes)
 	for s := range o.cfg.Stripes {
-		o.placeStripe(s)
+		if o.stale[s] {
+			again[s] = o.placeStripe(s)
+		}
 	}
 	for s := range o.cfg.Stripes {
-		plan.Deficit += o.backupStripe(s)
+		if o.stale[s] {
+			o.deficit[s] = o.backupStripe(s)
+			o.stale[s] = again[s]
+		}
+		plan.Deficit += o.deficit[s]
 	}
 	plan.Relayed, o.relayedNow = o.relayedNow, 0
-	for i := 1; i < len(o.nodes); i++ {
+	for i := 1; o.cfg.Relay && i < len(o.nodes); i++ { // relayed edges exist only with Relay
 		if x := &o.nodes[i]; x.alive {
 			for _, r := range x.relayed {
 				if r {
@@ -302,7 +326,24 @@ func (o *Optimizer) add(p Peer) int32 {
 	o.byID[p.ID] = i
 	o.isps[x.isp].peers++
 	o.touch(i)
+	o.markYoung(i)
+	o.staleAll()
 	return i
+}
+
+// markYoung has i ranked again in the next validate.
+func (o *Optimizer) markYoung(i int32) {
+	if x := &o.nodes[i]; !x.young {
+		x.young = true
+		o.young = append(o.young, i)
+	}
+}
+
+// staleAll marks every stripe to be placed again.
+func (o *Optimizer) staleAll() {
+	for s := range o.stale {
+		o.stale[s] = true
+	}
 }
 
 // touch marks i's parent or backups as changed since the last Plan.
@@ -360,6 +401,7 @@ func (o *Optimizer) dropInterior(i int32) {
 		o.touch(k)
 	}
 	x.kids = x.kids[:0]
+	o.stale[s] = true
 	st := &o.isps[x.isp]
 	st.supply[s] -= int(x.feeds)
 	o.total[s] -= int(x.feeds)
@@ -375,6 +417,7 @@ func (o *Optimizer) remove(i int32) {
 	o.dropInterior(i)
 	o.isps[x.isp].peers--
 	delete(o.byID, x.peer.ID)
+	o.staleAll() // its backup entries turn invalid
 	x.alive = false
 	x.gen++
 	x.kids = nil
@@ -386,6 +429,15 @@ func (o *Optimizer) update(i int32, p Peer) {
 		p.Joined = x.peer.Joined
 	}
 	feeds := int32(o.cfg.Feeds(p.Upload))
+	if feeds != x.feeds || p.ISP != x.peer.ISP || p.NAT.class() != x.nat || !p.Joined.Equal(x.peer.Joined) {
+		// Its rank, its slots, its reach or its ISP's supply changed:
+		// every stripe is placed again.
+		o.markYoung(i)
+		o.staleAll()
+	}
+	if p.NAT.class() != x.nat {
+		o.recheck = append(o.recheck, i)
+	}
 	if p.ISP != x.peer.ISP || feeds == 0 {
 		o.dropInterior(i)
 		o.isps[x.isp].peers--
@@ -405,6 +457,7 @@ func (o *Optimizer) update(i int32, p Peer) {
 				o.nodes[k].parent[s] = -1
 				o.touch(k)
 			}
+			o.stale[s] = true
 			x.kids = x.kids[:len(x.kids)-excess]
 		}
 		o.isps[x.isp].supply[s] += int(feeds - x.feeds)
@@ -441,6 +494,7 @@ func (o *Optimizer) natOf(p int32) NAT {
 
 func (o *Optimizer) link(i, p int32, s int) {
 	o.touch(i)
+	o.stale[s] = true
 	o.nodes[i].parent[s] = p
 	o.nodes[i].relayed[s] = false
 	o.nodes[i].unfedSince[s] = time.Time{}
@@ -454,6 +508,7 @@ func (o *Optimizer) unlink(i int32, s int) {
 		return
 	}
 	o.touch(i)
+	o.stale[s] = true
 	k := o.kidsOf(p, s)
 	if j := slices.Index(*k, i); j >= 0 {
 		*k = slices.Delete(*k, j, j+1)
@@ -504,33 +559,68 @@ func (o *Optimizer) applySwitch(sw Switch) bool {
 // symmetric children, symmetric parents only the first three classes.
 var natWorth = [numNAT]float64{1, 1, 1, 0.85, 0.5, 0.5}
 
-// validate ranks the peers and cuts the edges that became invalid (a NAT
-// changed, an origin over its share).
+// validate ranks the peers whose rank may have changed (new, changed or
+// still maturing: node.young) and cuts the edges that became invalid:
+// those of peers whose NAT changed, as child and as parent, and origin
+// children over its share.
 func (o *Optimizer) validate(now time.Time) {
 	mature := float64(o.cfg.MatureAge)
-	for i := 1; i < len(o.nodes); i++ {
+	keep := o.young[:0]
+	for _, i := range o.young {
 		x := &o.nodes[i]
-		if !x.alive {
+		if !x.alive || !x.young {
 			continue
 		}
 		m := 1.0
 		if age := float64(now.Sub(x.peer.Joined)); mature > 0 && age < mature {
 			m = 0.5 + 0.5*max(0, age)/mature
 		}
-		x.score = float64(x.feeds) * m * natWorth[x.nat]
+		score := float64(x.feeds) * m * natWorth[x.nat]
+		if score != x.score && x.interior >= 0 {
+			// A forwarder's rank orders its stripe's slots and
+			// placements: the stripe is placed again.
+			o.stale[x.interior] = true
+		}
+		x.score = score
+		if x.young = m < 1; x.young {
+			keep = append(keep, i)
+		}
+	}
+	o.young = keep
+	for _, i := range o.recheck {
+		x := &o.nodes[i]
+		if !x.alive {
+			continue
+		}
 		for s := range o.cfg.Stripes {
-			p := x.parent[s]
-			if p > 0 && (int(o.nodes[p].interior) != s || !o.compat[o.nodes[p].nat][x.nat] && !(x.relayed[s] && o.cfg.Relay)) {
-				o.unlink(int32(i), s)
-			} else if p > 0 && x.relayed[s] && o.compat[o.nodes[p].nat][x.nat] {
-				x.relayed[s] = false // a NAT changed: the path is direct now
+			o.checkEdge(i, s)
+		}
+		if s := int(x.interior); s >= 0 {
+			for _, k := range slices.Clone(x.kids) {
+				o.checkEdge(k, s)
 			}
 		}
 	}
+	o.recheck = o.recheck[:0]
 	for s := range o.cfg.Stripes {
 		for len(o.okids[s]) > o.cfg.originSlots(s) {
 			o.unlink(o.okids[s][len(o.okids[s])-1], s)
 		}
+	}
+}
+
+// checkEdge cuts i's edge in stripe s when its parent no longer forwards
+// s or can no longer reach it (unless relayed), and clears the relayed
+// mark of a path that became direct.
+func (o *Optimizer) checkEdge(i int32, s int) {
+	x := &o.nodes[i]
+	p := x.parent[s]
+	switch {
+	case p <= 0:
+	case int(o.nodes[p].interior) != s || !o.compat[o.nodes[p].nat][x.nat] && !(x.relayed[s] && o.cfg.Relay):
+		o.unlink(i, s)
+	case x.relayed[s] && o.compat[o.nodes[p].nat][x.nat]:
+		x.relayed[s] = false // a NAT changed: the path is direct now
 	}
 }
 

@@ -104,12 +104,17 @@ type stripeState struct {
 	leaves     [][]leafEntry // per ISP: attached leaves by depth, for displacement; built lazily
 	leafNext   []int         // per ISP: entries before it are used or stale
 	leavesOK   bool
+	swap       [][][]leafEntry // per child NAT class, per ISP: see swapLeaves; built lazily
+	swapNext   [][]int
 	home       bool // leaves take only their ISP's slots or the origin's
 }
 
 // placeStripe attaches the detached roots of stripe s (new peers and
-// orphaned subtrees), best ranked first.
-func (o *Optimizer) placeStripe(s int) {
+// orphaned subtrees), best ranked first, then improves the stripe. It
+// reports whether the stripe wants another pass even if nothing changes
+// meanwhile: improving moves were made (more may follow), or a peer
+// waits for a relayed placement.
+func (o *Optimizer) placeStripe(s int) (again bool) {
 	o.curStripe = s
 	o.depths(s)
 	nISP := len(o.isps)
@@ -140,20 +145,30 @@ func (o *Optimizer) placeStripe(s int) {
 			st.reserved++
 		}
 	}
-	var items []int32
+	// The sort keys are read once per peer, not per comparison.
+	type item struct {
+		rank  float64
+		restr int
+		sec   int64 // Joined, as Unix seconds and nanoseconds
+		nsec  int32
+		i     int32
+	}
+	var keyed []item
 	for i := 1; i < len(o.nodes); i++ {
 		if x := &o.nodes[i]; x.alive && x.parent[s] < 0 {
-			items = append(items, int32(i))
+			keyed = append(keyed, item{o.rank(x, s), restrictiveness(x.nat), x.peer.Joined.Unix(), int32(x.peer.Joined.Nanosecond()), int32(i)})
 		}
 	}
-	slices.SortFunc(items, func(a, b int32) int {
-		x, y := &o.nodes[a], &o.nodes[b]
-		return cmp.Or(
-			cmp.Compare(o.rank(y, s), o.rank(x, s)),
-			cmp.Compare(restrictiveness(y.nat), restrictiveness(x.nat)),
-			x.peer.Joined.Compare(y.peer.Joined),
-			cmp.Compare(x.peer.ID, y.peer.ID))
+	slices.SortFunc(keyed, func(a, b item) int {
+		if c := cmp.Or(cmp.Compare(b.rank, a.rank), cmp.Compare(b.restr, a.restr), cmp.Compare(a.sec, b.sec), cmp.Compare(a.nsec, b.nsec)); c != 0 {
+			return c
+		}
+		return cmp.Compare(o.nodes[a.i].peer.ID, o.nodes[b.i].peer.ID)
 	})
+	items := make([]int32, len(keyed))
+	for k, it := range keyed {
+		items[k] = it.i
+	}
 	// A peer that finds no slot is retried after the others: the slots
 	// it can use may come with a forwarder placed after it. Leaves are
 	// first placed at home only (their ISP's slots or the origin's);
@@ -216,12 +231,17 @@ func (o *Optimizer) placeStripe(s int) {
 			case x.parent[s] >= 0:
 			case x.unfedSince[s].IsZero():
 				x.unfedSince[s] = o.now
+				again = true
 			case o.now.Sub(x.unfedSince[s]) >= o.cfg.RelayAfter:
-				o.relayPlace(i, &st)
+				if !o.relayPlace(i, &st) {
+					again = true
+				}
+			default:
+				again = true
 			}
 		}
 	}
-	o.improve(&st)
+	return o.improve(&st) || again
 }
 
 // improve spends a small budget of edge changes per round (Config.Moves
@@ -233,13 +253,14 @@ func (o *Optimizer) placeStripe(s int) {
 // reach it, swaps NATs with a leaf of its ISP); a peer fed through a
 // relay moves first, to any direct slot. Churn leaves orphans wherever
 // there was room; these moves bring the trees back towards a fresh
-// build, a few edges at a time.
-func (o *Optimizer) improve(st *stripeState) {
+// build, a few edges at a time. It reports whether it moved anything.
+func (o *Optimizer) improve(st *stripeState) bool {
 	s := st.s
 	budget := (len(o.byID)*o.cfg.Moves + 999) / 1000
 	if budget == 0 {
-		return
+		return false
 	}
+	start := budget
 	// A forwarder lifts only into a free slot of its ISP at least two
 	// levels above it: the shallowest free slot per ISP (whatever its
 	// NAT) rules out most forwarders before any sorting.
@@ -283,7 +304,7 @@ func (o *Optimizer) improve(st *stripeState) {
 	}
 	for _, i := range cands {
 		if budget <= 0 {
-			return
+			return budget < start
 		}
 		x := &o.nodes[i]
 		p := x.parent[s]
@@ -341,6 +362,7 @@ func (o *Optimizer) improve(st *stripeState) {
 		o.settle(i, st)
 		budget--
 	}
+	return budget < start
 }
 
 // slotDepth is the depth of parent p's slot (0 for the origin); with no
@@ -591,10 +613,11 @@ func (o *Optimizer) displaceIn(i int32, st *stripeState, maxDepth int32, isp int
 // free slots are all behind parents i cannot reach (a symmetric or
 // port-restricted child when only symmetric parents have room, as
 // arrivals in mixed order leave it). [Optimizer.improve] calls it for
-// peers fed across a border, within its budget of moves: a leaf of i's ISP that any such
-// parent can reach moves to the free slot, and i takes the leaf's place
-// under a home parent that can reach i. It costs two edges and keeps a
-// feed from crossing an ISP border. It reports whether i was placed.
+// peers fed across a border, within its budget of moves: a leaf of i's
+// ISP that the free slot's parent can reach moves there, and i takes the
+// leaf's place under a home parent that can reach i. It costs two edges
+// and keeps a feed from crossing an ISP border. It reports whether i
+// was placed.
 func (o *Optimizer) rescueHome(i int32, st *stripeState) bool {
 	s := st.s
 	x := &o.nodes[i]
@@ -605,7 +628,7 @@ func (o *Optimizer) rescueHome(i int32, st *stripeState) bool {
 		if o.compat[pc][x.nat] {
 			continue
 		}
-		if t, ok := o.top(&o.heaps[base+int(pc)], s); ok && !o.under(t.i, i, s) && (!found || t.before(q)) {
+		if t, ok := o.topOutside(&o.heaps[base+int(pc)], s, i); ok && (!found || t.before(q)) {
 			q, found = t, true
 		}
 	}
@@ -613,13 +636,18 @@ func (o *Optimizer) rescueHome(i int32, st *stripeState) bool {
 		return false
 	}
 	qc := o.nodes[q.i].nat
-	o.buildLeaves(st)
+	list, next := o.swapLeaves(st, x.nat, x.isp)
 	const probes = 256
-	list := st.leaves[x.isp]
-	for k, n := st.leafNext[x.isp], 0; k < len(list) && n < probes; k, n = k+1, n+1 {
+	for k, n := *next, 0; k < len(list) && n < probes; k, n = k+1, n+1 {
 		e := list[k]
 		l := &o.nodes[e.i]
-		if !l.alive || o.depth[s][e.i] != e.depth || int(l.interior) == s || !o.compat[qc][l.nat] {
+		if !l.alive || o.depth[s][e.i] != e.depth || int(l.interior) == s {
+			if k == *next {
+				*next = k + 1
+			}
+			continue
+		}
+		if !o.compat[qc][l.nat] {
 			continue
 		}
 		pp := l.parent[s]
@@ -634,6 +662,57 @@ func (o *Optimizer) rescueHome(i int32, st *stripeState) bool {
 		return true
 	}
 	return false
+}
+
+// topOutside returns the best live slot of h that is not i's or below
+// it: the top, or when that one is (i's own free slot, typically) the
+// best of the rest.
+func (o *Optimizer) topOutside(h *slotHeap, s int, i int32) (slot, bool) {
+	t, ok := o.top(h, s)
+	if !ok || !o.under(t.i, i, s) {
+		return t, ok
+	}
+	var b slot
+	found := false
+	for _, e := range (*h)[1:] {
+		if (!found || e.before(b)) && o.hasSlot(e.i, s) && !o.under(e.i, i, s) {
+			b, found = e, true
+		}
+	}
+	return b, found
+}
+
+// swapLeaves returns the leaves of ISP isp, by depth, whose parent is in
+// the ISP (or the origin) and could feed a child behind NAT class c — the
+// leaves whose place such a child can take in rescueHome — and the index
+// before which the list's entries are used or stale. Built once per
+// round, stripe and class: skipping the leaves under parents the child
+// cannot use would otherwise spend rescueHome's probes on the shallow
+// levels, where parents behind hard NATs are common.
+func (o *Optimizer) swapLeaves(st *stripeState, c NAT, isp int32) ([]leafEntry, *int) {
+	o.buildLeaves(st)
+	if st.swap == nil {
+		st.swap = make([][][]leafEntry, numNAT)
+		st.swapNext = make([][]int, numNAT)
+	}
+	if st.swap[c] == nil {
+		s := st.s
+		lists := make([][]leafEntry, len(o.isps))
+		for k := range lists {
+			for _, e := range st.leaves[k][st.leafNext[k]:] {
+				l := &o.nodes[e.i]
+				pp := l.parent[s]
+				if !l.alive || o.depth[s][e.i] != e.depth || int(l.interior) == s || pp < 0 ||
+					pp > 0 && o.nodes[pp].isp != int32(k) || !o.compat[o.natOf(pp)][c] {
+					continue
+				}
+				lists[k] = append(lists[k], e)
+			}
+		}
+		st.swap[c] = lists
+		st.swapNext[c] = make([]int, len(o.isps))
+	}
+	return st.swap[c][isp], &st.swapNext[c][isp]
 }
 
 // relayPlace is the last resort for detached root i, which no free slot

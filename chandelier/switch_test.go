@@ -1,6 +1,7 @@
 package chandelier
 
 import (
+	"slices"
 	"testing"
 	"time"
 )
@@ -14,6 +15,14 @@ func TestSwitchKeptWhenValid(t *testing.T) {
 	peers := w.joinN(300, t0)
 	o := newOpt(t, testConfig(16))
 	o.Round(t0, Changes{Join: peers})
+	// Quiet rounds until the improving moves are spent, so the switch's
+	// round has nothing else to do.
+	now := t0
+	for range 20 {
+		if now = now.Add(time.Second); o.Round(now, Changes{}).Moved == 0 {
+			break
+		}
+	}
 	all := o.Assignments()
 	children := map[string]int{}
 	for _, a := range all {
@@ -33,7 +42,7 @@ func TestSwitchKeptWhenValid(t *testing.T) {
 	if sw.Peer == "" {
 		t.Fatal("no assignment with a backup that has a free slot")
 	}
-	plan := o.Round(t0.Add(time.Second), Changes{Switched: []Switch{sw}})
+	plan := o.Round(now.Add(time.Second), Changes{Switched: []Switch{sw}})
 	if len(plan.Changed) != 1 || plan.Changed[0].Parent != sw.Parent || plan.Moved != 1 {
 		t.Fatalf("switch %+v: plan %+v, want the switch confirmed alone", sw, plan)
 	}
@@ -48,7 +57,7 @@ func TestSwitchKeptWhenValid(t *testing.T) {
 			}
 		}
 	}
-	o.Round(t0.Add(2*time.Second), Changes{Switched: []Switch{bad}})
+	o.Round(now.Add(2*time.Second), Changes{Switched: []Switch{bad}})
 	f := Measure(o.Config(), w.list(), o.Assignments())
 	checkInvariants(t, "after a cyclic switch", f)
 	if f.Deficit != 0 {
@@ -58,5 +67,52 @@ func TestSwitchKeptWhenValid(t *testing.T) {
 		if a.Peer == bad.Peer && a.Stripe == bad.Stripe && a.Parent == bad.Parent {
 			t.Errorf("cyclic switch %+v kept", bad)
 		}
+	}
+}
+
+// TestQuietRoundsSkipStripes: once the improving moves are spent, a round
+// with nothing new places no stripe again (each is marked stale only by a
+// change in it) and reports nothing; a peer's own switch marks its stripe
+// alone; a leave marks them all.
+func TestQuietRoundsSkipStripes(t *testing.T) {
+	w := newWorld(8, 1.5, 4)
+	o := newOpt(t, testConfig(16))
+	now := t0
+	o.Round(now, Changes{Join: w.joinN(2000, now)})
+	settled := false
+	for range 40 {
+		now = now.Add(time.Second)
+		o.Round(now, Changes{})
+		if !slices.Contains(o.stale, true) {
+			settled = true
+			break
+		}
+	}
+	if !settled {
+		t.Fatalf("stripes still stale after 40 quiet rounds: %v", o.stale)
+	}
+	now = now.Add(time.Second)
+	if plan := o.Round(now, Changes{}); len(plan.Changed) != 0 || plan.Moved != 0 || slices.Contains(o.stale, true) {
+		t.Fatalf("quiet round: %d changed, %d moved, stale %v", len(plan.Changed), plan.Moved, o.stale)
+	}
+	var sw Switch
+	for _, a := range o.Assignments() {
+		if a.Parent != Origin && len(a.Backups) > 0 {
+			sw = Switch{Peer: a.Peer, Stripe: a.Stripe, Parent: a.Backups[0]}
+			break
+		}
+	}
+	o.applySwitch(sw)
+	for s, st := range o.stale {
+		if st != (s == sw.Stripe) {
+			t.Fatalf("after a switch in stripe %d: stale %v", sw.Stripe, o.stale)
+		}
+	}
+	now = now.Add(time.Second)
+	o.Round(now, Changes{Leave: w.leaveN(1)})
+	f := Measure(o.Config(), w.list(), o.Assignments())
+	checkInvariants(t, "after a leave", f)
+	if f.Deficit != 0 {
+		t.Fatalf("deficit %d after a leave", f.Deficit)
 	}
 }
