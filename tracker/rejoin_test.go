@@ -318,3 +318,50 @@ func TestLateRejoinKeepsLinks(t *testing.T) {
 		}
 	}
 }
+
+// The baseline placer cannot seed: the held rejoins are then placed as
+// joins with their links as switches, and every peer gets its place.
+func TestRejoinBaselinePlacer(t *testing.T) {
+	const n = 20
+	old, _, reg := swarmOf(t, n, 2)
+	before, _ := old.Tree("live")
+	c := &clock{now: t0.Add(time.Hour)}
+	tr, err := New(Config{HeartbeatInterval: time.Second, Now: c.Now, Logger: testLogger(t), Placer: PlacerBaseline, Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tr.Register(reg); err != nil {
+		t.Fatal(err)
+	}
+	places := placesOf(before)
+	for i := 1; i <= n; i++ {
+		req := rejoinReq(i)
+		req.Current = places[req.ID]
+		if _, err := tr.Join("live", req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.Advance(2 * time.Second)
+	tr.Round()
+	tr.Round()
+	after, _ := tr.Tree("live")
+	if len(after.Nodes) != n {
+		t.Fatalf("%d peers after the seed round, want %d", len(after.Nodes), n)
+	}
+	if err := checkTrees(after); err != nil {
+		t.Error(err)
+	}
+	kept := 0
+	want := parents(before)
+	for id, ps := range parents(after) {
+		for s, p := range ps {
+			if p != "" && p == want[id][s] {
+				kept++
+			}
+		}
+	}
+	if kept == 0 {
+		t.Error("the baseline placer kept none of the reported links")
+	}
+	t.Logf("baseline: %d links kept as switches", kept)
+}
