@@ -39,8 +39,9 @@
 //
 // Types: Hello (first frame a subscriber sends), Chunk (payload is an
 // encoded chunk), Request and Missing (fallback fetch), Bye (the sender is
-// closing, with a reason), and OverlayHello and Overlay (the channel's
-// structured overlay; see overlay.go for their payloads).
+// closing, with a reason), Partner, BufferMap and Alive (the partner mesh
+// and parent liveness; see mesh.go), and OverlayHello and Overlay (the
+// channel's structured overlay; see overlay.go for their payloads).
 //
 // Every decoder in this package takes untrusted input: it never panics and
 // returns an error wrapping [ErrMalformed] on anything it cannot parse.

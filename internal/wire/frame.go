@@ -32,6 +32,12 @@ func (t FrameType) String() string {
 		return "missing"
 	case FrameBye:
 		return "bye"
+	case FramePartner:
+		return "partner"
+	case FrameBufferMap:
+		return "buffer-map"
+	case FrameAlive:
+		return "alive"
 	case FrameOverlayHello:
 		return "overlay-hello"
 	case FrameOverlay:
@@ -79,7 +85,7 @@ func ReadFrame(r *bufio.Reader, max int) (Frame, error) {
 	if err != nil {
 		return Frame{}, err
 	}
-	if (t < byte(FrameHello) || t > byte(FrameBye)) && t != byte(FrameOverlayHello) && t != byte(FrameOverlay) && t != byte(FrameOverlayInfo) {
+	if (t < byte(FrameHello) || t > byte(FrameAlive)) && t != byte(FrameOverlayHello) && t != byte(FrameOverlay) && t != byte(FrameOverlayInfo) {
 		return Frame{}, fmt.Errorf("%w: unknown frame type %d", ErrMalformed, t)
 	}
 	n, err := binary.ReadUvarint(r)

@@ -32,6 +32,13 @@ func FuzzReadFrame(f *testing.F) {
 	f.Add(AppendFrame(nil, FrameHello, Hello{Channel: "demo", Stripes: 1}.Append(nil)))
 	f.Add(AppendFrame(nil, FrameRequest, ID{Seq: 1}.Append(nil)))
 	f.Add([]byte{2, 0x80, 0x80, 0x01})
+	f.Add(AppendFrame(nil, FramePartner, Partner{Channel: "demo"}.Append(nil)))
+	if mb, err := (BufferMap{First: 9, Stripes: 4, Held: []uint16{15, 7}}).Append(nil); err == nil {
+		f.Add(AppendFrame(nil, FrameBufferMap, mb))
+	}
+	if ab, err := (Alive{Newest: []uint64{9, 8, 9, 9}}).Append(nil); err == nil {
+		f.Add(AppendFrame(nil, FrameAlive, ab))
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r := bufio.NewReader(bytes.NewReader(b))
 		for i := 0; i < 16; i++ {
@@ -48,6 +55,12 @@ func FuzzReadFrame(f *testing.F) {
 				ParseBye(fr.Payload)
 			case FrameChunk:
 				ParseChunk(fr.Payload)
+			case FramePartner:
+				ParsePartner(fr.Payload)
+			case FrameBufferMap:
+				ParseBufferMap(fr.Payload)
+			case FrameAlive:
+				ParseAlive(fr.Payload)
 			}
 		}
 	})
