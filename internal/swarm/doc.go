@@ -65,8 +65,8 @@
 // A parent named by SetParent has ParentConnectTimeout to come up: the
 // driver calls ParentUp when the parent accepted the subscription (a
 // chunk from it counts too). From then on liveness is judged per parent,
-// not per stripe: any chunk from the parent, on any of its stripes,
-// proves it alive. A parent silent for ParentTimeout while the stream
+// not per stripe: any chunk from the parent, on any of its stripes, or
+// an Alive from it, proves it alive. A parent silent for ParentTimeout while the stream
 // evidently goes on is lost: it is reported in Ready.Lost (once per
 // stripe) and its stripes fetched as soon as their slices should exist
 // until the driver sets a new parent. A live parent whose chunks lag on
@@ -85,6 +85,22 @@
 // below half of ParentTimeout. The children, which see the same silence,
 // fetch at most one such chunk per half ParentTimeout themselves until
 // the forwarded ones arrive.
+//
+// # Partner mesh and Alive
+//
+// Push, then pull, then origin (mesh.go): the driver names a few
+// partners (SetPartners), which send their buffer maps (HandleMap); a
+// chunk still missing PullMargin before its slice is due — at once on a
+// stripe without a parent, or whose parent's Alive says it lacks the
+// chunk — is pulled (Ready.Pulls; answers through HandlePulled and
+// HandleMissing) from a partner whose map shows it, and fetched from the
+// origin only at FetchMargin. Partners that do not answer or send bad
+// data are dropped (Ready.DropPartners). Nodes that made this node their
+// partner (AddWatcher) get its map every MapInterval (Ready.Maps). A
+// parent sends an Alive to each child that had nothing pushed for
+// AliveInterval (Ready.Alives; HandleAlive): an Alive proves the parent
+// alive like a chunk, so a short ParentTimeout tells a dead parent from
+// one starved by its own upstream.
 //
 // # Detached nodes
 //

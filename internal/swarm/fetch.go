@@ -217,7 +217,9 @@ func (n *Node) scanFetches(now time.Time) time.Time {
 				at := margin
 				switch {
 				case n.stripes[s].parent == "":
-					if exists.Before(at) {
+					// At once, unless a partner was asked (the origin is
+					// then the last resort, at the margin).
+					if exists.Before(at) && !n.pulling(id) {
 						at = exists
 					}
 				case keep[s] && exists.After(now):

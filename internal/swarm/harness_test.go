@@ -44,6 +44,7 @@ type msg struct {
 	raw      []byte
 	missing  bool
 	id       wire.ID
+	mesh     meshMsg // a pull answer, buffer map or Alive (mesh_test.go)
 }
 
 // testNet is a tiny deterministic network: an origin node in source mode
@@ -75,6 +76,13 @@ type testNet struct {
 	// does for pushes.
 	fetchLink func(to NodeID, id wire.ID) []time.Duration
 
+	// meshLink decides the delivery of pull answers, maps and Alives
+	// from one node to another (false: dropped); nil delivers at once.
+	meshLink func(from, to NodeID) (time.Duration, bool)
+	// pullAnswer, when set, replaces the chunk a node answers a pull with.
+	pullAnswer func(from NodeID, id wire.ID, raw []byte) []byte
+	dropped    map[NodeID][]NodeID // Ready.DropPartners by node
+
 	played  map[NodeID][]Slice
 	lost    map[NodeID][]Lost
 	cutoff  map[NodeID][]NodeID
@@ -93,6 +101,7 @@ func newTestNet(t testing.TB, k int) *testNet {
 		lost:    map[NodeID][]Lost{},
 		cutoff:  map[NodeID][]NodeID{},
 		fetches: map[NodeID][]wire.ID{},
+		dropped: map[NodeID][]NodeID{},
 	}
 	cfg := testConfig(st)
 	cfg.Source = true
@@ -159,6 +168,9 @@ func (tn *testNet) pump() {
 				to.HandleMissing(tn.now, m.from, m.id)
 				continue
 			}
+			if tn.meshIn(to, m) {
+				continue
+			}
 			// Errors are visible through CutOff and stats.
 			_ = to.HandleChunk(tn.now, m.from, m.raw)
 		}
@@ -204,6 +216,7 @@ func (tn *testNet) pump() {
 					tn.t.Fatalf("%s: slice %d played at %v before it is due at %v", id, sl.Seq, tn.now.Sub(epoch), sl.PlayAt.Sub(epoch))
 				}
 			}
+			tn.meshOut(id, r)
 			tn.played[id] = append(tn.played[id], r.Play...)
 			tn.lost[id] = append(tn.lost[id], r.Lost...)
 			tn.cutoff[id] = append(tn.cutoff[id], r.CutOff...)

@@ -33,6 +33,7 @@ type Node struct {
 	children []child             // sorted by id (values: one array to read per chunk)
 	fetching []fetch             // outstanding fetches, with when they were asked
 	late     map[NodeID]lagCount // parent → slices in a row it sent after they were fetched (LagSlices)
+	mesh     mesh                // partners, watchers, pulls, Alives (mesh.go)
 	play     playout             // playout clock (not in source mode)
 	ready    Ready               // outputs not yet drained
 	stats    Stats               // counters
@@ -212,6 +213,7 @@ func (n *Node) bad(now time.Time, from NodeID, err error) error {
 func (n *Node) HandleMissing(now time.Time, from NodeID, id wire.ID) {
 	// The outstanding entry stays until its retry time, which both paces
 	// the retry and keeps it counted against MaxFetches.
+	n.pullMissing(from, id) // a partner's answer to a pull
 	n.step(now)
 }
 
@@ -429,6 +431,7 @@ func (n *Node) RemoveChild(id NodeID) {
 func (n *Node) NodeGone(now time.Time, id NodeID) {
 	n.loseParent(now, id)
 	n.RemoveChild(id)
+	n.meshGone(id)
 	n.step(now)
 }
 
@@ -521,6 +524,15 @@ func (n *Node) Recycle(r Ready) {
 	if n.ready.Lost == nil {
 		n.ready.Lost = recycled(r.Lost)
 	}
+	if n.ready.Pulls == nil {
+		n.ready.Pulls = recycled(r.Pulls)
+	}
+	if n.ready.Maps == nil {
+		n.ready.Maps = recycled(r.Maps)
+	}
+	if n.ready.Alives == nil {
+		n.ready.Alives = recycled(r.Alives)
+	}
 }
 
 // recycled returns s emptied and cleared (no references kept), or nil
@@ -536,7 +548,8 @@ func recycled[T any](s []T) []T {
 // HasReady reports whether Ready has anything to hand out.
 func (n *Node) HasReady() bool {
 	r := &n.ready
-	return len(r.Sends) > 0 || len(r.Fetches) > 0 || len(r.Play) > 0 || len(r.CutOff) > 0 || len(r.Lost) > 0
+	return len(r.Sends) > 0 || len(r.Fetches) > 0 || len(r.Play) > 0 || len(r.CutOff) > 0 || len(r.Lost) > 0 ||
+		len(r.Pulls) > 0 || len(r.Maps) > 0 || len(r.Alives) > 0 || len(r.DropPartners) > 0
 }
 
 // NextDeadline is when the node next needs a Tick; zero when nothing is
@@ -569,6 +582,7 @@ func (n *Node) step(now time.Time) {
 		n.playKey = n.playKeyNow()
 	}
 	d = earliest(d, n.playNext)
+	d = earliest(d, n.stepMesh(now))
 	k := scanKey{true, n.gen, n.play.next, n.play.skew, n.play.started, n.seen, n.newestSeq}
 	if k != n.scanKey || (!n.scanNext.IsZero() && !now.Before(n.scanNext)) {
 		n.scanKey = k

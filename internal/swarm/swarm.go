@@ -119,6 +119,23 @@ type Config struct {
 	// and a switch), or a parent's repair makes its children leave it. 0
 	// (the default) never judges a parent by its lag.
 	LagSlices int
+	// PullMargin: a chunk still missing this long before its slice is
+	// due is pulled from a partner that holds it (see SetPartners; default
+	// DefaultPullMargin). Keep it above FetchMargin: the origin is asked
+	// only FetchMargin before the slice is due.
+	PullMargin time.Duration
+	// MapInterval: how often the node sends its buffer map to the nodes
+	// that made it their partner (default DefaultMapInterval).
+	MapInterval time.Duration
+	// MaxWatchers bounds the nodes that may make this node their partner
+	// (default DefaultMaxWatchers).
+	MaxWatchers int
+	// AliveInterval: a child none of whose stripes had a chunk pushed
+	// for this long is sent an Alive, so that it can tell a parent
+	// starved by its own upstream from a dead one (default
+	// DefaultAliveInterval; negative: never). Keep it well below the
+	// children's ParentTimeout.
+	AliveInterval time.Duration
 }
 
 // Defaults for the zero fields of Config.
@@ -158,6 +175,12 @@ func (c Config) withDefaults() Config {
 	setDur(&c.StallLimit, DefaultStallLimit)
 	setDur(&c.FetchRetry, DefaultFetchRetry)
 	setDur(&c.MaxBacklog, DefaultMaxBacklog)
+	setDur(&c.PullMargin, DefaultPullMargin)
+	setDur(&c.MapInterval, DefaultMapInterval)
+	setDur(&c.AliveInterval, DefaultAliveInterval)
+	if c.MaxWatchers == 0 {
+		c.MaxWatchers = DefaultMaxWatchers
+	}
 	if c.CatchUp == 0 {
 		c.CatchUp = DefaultCatchUp
 	}
@@ -183,6 +206,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("%w: CatchUp %v is above 1 (twice the stream's speed)", ErrConfig, c.CatchUp)
 	case c.LagSlices < 0:
 		return fmt.Errorf("%w: negative LagSlices %d", ErrConfig, c.LagSlices)
+	case c.MaxWatchers < 0:
+		return fmt.Errorf("%w: negative MaxWatchers %d", ErrConfig, c.MaxWatchers)
 	case c.MaxFetches < 0:
 		return fmt.Errorf("%w: negative MaxFetches %d", ErrConfig, c.MaxFetches)
 	case c.SliceDuration < minSliceDuration:
@@ -202,6 +227,8 @@ func (c *Config) validate() error {
 		{"FetchRetry", c.FetchRetry},
 		{"MaxBacklog", c.MaxBacklog},
 		{"StartMargin", c.StartMargin},
+		{"PullMargin", c.PullMargin},
+		{"MapInterval", c.MapInterval},
 	} {
 		if d.v < 0 {
 			return fmt.Errorf("%w: negative %s %v", ErrConfig, d.name, d.v)
@@ -252,6 +279,11 @@ type Ready struct {
 	Play    []Slice
 	CutOff  []NodeID // close these nodes' connections: they misbehaved
 	Lost    []Lost   // report to the tracker and find a new parent
+	// The partner mesh and parent liveness (see SetPartners).
+	Pulls        []Pull      // ask these partners for these chunks
+	Maps         []MapSend   // send these buffer maps to watchers
+	Alives       []AliveSend // send these Alives to children
+	DropPartners []NodeID    // partners given up on: close their streams, name others
 }
 
 // Stats are a node's counters since it started.
@@ -273,6 +305,15 @@ type Stats struct {
 	// Resyncs counts playout clock restarts after gaps no node can fill
 	// any more (older than the Window behind the newest capture).
 	Resyncs uint64
+	// The partner mesh and parent liveness.
+	Pulls           uint64 // chunks asked of partners
+	Pulled          uint64 // pulls answered with the chunk
+	PullMisses      uint64 // pulls answered Missing or not in time
+	PartnersDropped uint64 // partners given up on (silent, or bad maps or chunks)
+	MapsSent        uint64
+	AlivesSent      uint64
+	AlivesIn        uint64 // Alives from parents
+	StarvedParents  uint64 // parents lost for staying starved (their Alives)
 	// StartupDelay is first-chunk-received to first-slice-played (0 before).
 	StartupDelay time.Duration
 	// RepairTimes are recent parent-lost → next-chunk-of-that-stripe

@@ -1,0 +1,638 @@
+package swarm
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/swarmtv/swarmtv/internal/wire"
+)
+
+// The partner mesh and parent liveness: "push, then pull, then origin".
+//
+// Partners. The driver names a few partners (SetPartners): nodes that
+// hold the stream independently of this node's parents and that it can
+// reach. The drivers take them from the tracker's backups — per stripe, a
+// forwarder of that stripe outside the subtree of the node's parent that
+// the placement checked the node can connect to — so a partner of stripe
+// s still receives s when the node's parent of s fails, and it is the
+// node the node would switch to anyway (its connection is warm). A
+// partner sends the node its buffer map (wire.BufferMap: the last
+// mapSlices slices, K bits each) every MapInterval; the node sends maps
+// only to the nodes that made it their partner (its watchers, at most
+// MaxWatchers), so maps cost K bits per slice and watcher, a few hundred
+// bytes a second.
+//
+// Pull. A chunk still missing PullMargin before its slice is due is
+// pulled from a partner whose map shows it (or, when its newest map is
+// older, whose map showed the stripe flowing up to its last slice and
+// would have it by now), at once when its stripe has no parent or its
+// parent's Alive says it does not hold the chunk either. The origin
+// stays the last resort: it is asked FetchMargin before the slice is
+// due, as without a mesh; a stripe without a parent waits for the origin
+// only while a pull is outstanding. A pull answered Missing is asked of
+// another partner; one not answered within pullTimeout counts against
+// its partner, and maxPartnerMisses in a row drop the partner
+// (Ready.DropPartners). A partner that sends a chunk failing
+// verification is cut off like any node (chunks from partners are
+// verified like all others).
+//
+// Alive. A parent with children sends each child whose stripes had
+// nothing new for AliveInterval an Alive (the newest seq it holds per
+// stripe). Any frame from a parent proves it alive, so ParentTimeout
+// can be short (a dead parent sends nothing) without losing parents
+// starved by their own upstream (they keep sending Alive). A child whose
+// parent's Alive shows it does not hold a chunk pulls it at once; a
+// parent that stays that far behind for starveTimeout is lost like a
+// failed one.
+
+// Mesh defaults and limits.
+const (
+	DefaultPullMargin    = 700 * time.Millisecond
+	DefaultMapInterval   = 250 * time.Millisecond
+	DefaultAliveInterval = 150 * time.Millisecond
+	DefaultMaxWatchers   = 8
+	// MaxPartners bounds SetPartners.
+	MaxPartners = 8
+	// mapSlices is how many slices a buffer map describes.
+	mapSlices = 32
+	// pullTimeout: a pull not answered this long counts against its
+	// partner and is asked elsewhere (or of the origin).
+	pullTimeout = 300 * time.Millisecond
+	// maxPartnerMisses unanswered pulls in a row drop a partner.
+	maxPartnerMisses = 3
+	// maxPulls bounds the pulls outstanding at once; maxPartnerPulls
+	// those to one partner.
+	maxPulls        = 32
+	maxPartnerPulls = 8
+	// maxRefused bounds the chunks remembered per partner as answered
+	// Missing.
+	maxRefused = 16
+	// starveSlices: a parent whose Alive shows it this many slices behind
+	// the newest the node holds, on a stripe it feeds, is starved.
+	starveSlices = 3
+)
+
+// Pull asks a partner for a chunk (a Request on the partner stream).
+type Pull struct {
+	To NodeID
+	ID wire.ID
+}
+
+// MapSend is a buffer map to send to a watcher. Map.Held is shared by
+// the sends of one round: never modify it.
+type MapSend struct {
+	To  NodeID
+	Map wire.BufferMap
+}
+
+// AliveSend is an Alive to send to a child. Alive.Newest is shared by
+// the sends of one round: never modify it.
+type AliveSend struct {
+	To    NodeID
+	Alive wire.Alive
+}
+
+// Errors of the mesh.
+var (
+	ErrNotPartner = fmt.Errorf("swarm: not a partner")
+	ErrBadMap     = fmt.Errorf("swarm: buffer map does not fit the channel")
+)
+
+// mesh is a node's partner mesh and liveness state.
+type mesh struct {
+	partners []partner // as SetPartners named them
+	watchers []NodeID  // nodes the node sends maps to, sorted
+	pulls    []pull    // outstanding
+	mapNext  time.Time // next map round (zero: at once)
+	gen      uint64    // bumped by maps, answers and partner changes
+	scanGen  uint64    // gen and n.gen the last pull scan saw
+	scanNGen uint64
+	scanNext time.Time // what the last pull scan returned
+	scanPlay uint64    // play.next the last pull scan saw
+
+	// Alive, parent side: per stripe, the newest seq pushed and when it
+	// (or an Alive) last went out.
+	pushedNewest [wire.MaxStripes]uint64
+	pushedAt     [wire.MaxStripes]time.Time
+	// Alive, child side: per stripe, the newest seq the parent's last
+	// Alive named and when it came (zero: none since the parent was
+	// set); since when the parent has been starved.
+	aliveNewest [wire.MaxStripes]uint64
+	aliveAt     [wire.MaxStripes]time.Time
+	aliveFrom   [wire.MaxStripes]NodeID
+	starvedAt   [wire.MaxStripes]time.Time
+}
+
+// partner is a node the node pulls from.
+type partner struct {
+	id      NodeID
+	m       wire.BufferMap // its last map (Held owned here)
+	mapAt   time.Time      // when it came; zero: none yet
+	misses  int            // pulls in a row it did not answer
+	out     int            // pulls outstanding to it
+	refused []wire.ID      // chunks it answered Missing (newest last)
+}
+
+// pull is an outstanding pull.
+type pull struct {
+	id wire.ID
+	to NodeID
+	at time.Time
+}
+
+// SetPartners names the nodes the node pulls from (at most MaxPartners;
+// the first ones win; the node itself, duplicates and "" are skipped).
+// Partners kept keep their buffer maps; pulls to dropped ones are asked
+// elsewhere.
+func (n *Node) SetPartners(now time.Time, ids []NodeID) {
+	m := &n.mesh
+	var next []partner
+	for _, id := range ids {
+		if id == "" || len(next) >= MaxPartners || slices.ContainsFunc(next, func(p partner) bool { return p.id == id }) {
+			continue
+		}
+		if i := m.partnerIndex(id); i >= 0 {
+			next = append(next, m.partners[i])
+		} else {
+			next = append(next, partner{id: id})
+		}
+	}
+	m.partners = next
+	m.pulls = slices.DeleteFunc(m.pulls, func(p pull) bool { return m.partnerIndex(p.to) < 0 })
+	m.gen++
+	n.step(now)
+}
+
+// Partners returns the partners, in the order SetPartners named them.
+func (n *Node) Partners() []NodeID {
+	out := make([]NodeID, len(n.mesh.partners))
+	for i, p := range n.mesh.partners {
+		out[i] = p.id
+	}
+	return out
+}
+
+func (m *mesh) partnerIndex(id NodeID) int {
+	for i := range m.partners {
+		if sameID(m.partners[i].id, id) {
+			return i
+		}
+	}
+	return -1
+}
+
+// AddWatcher makes id a node the node sends its buffer map to every
+// MapInterval (the first at once) and whose pulls it serves: id made it
+// its partner. It fails with ErrFull beyond MaxWatchers.
+func (n *Node) AddWatcher(now time.Time, id NodeID) error {
+	m := &n.mesh
+	i, found := slices.BinarySearch(m.watchers, id)
+	if !found {
+		if len(m.watchers) >= n.cfg.MaxWatchers {
+			return fmt.Errorf("%w: %d partners watching", ErrFull, len(m.watchers))
+		}
+		m.watchers = slices.Insert(m.watchers, i, id)
+	}
+	if n.cfg.MapInterval > 0 {
+		n.sendMaps(now, []NodeID{id})
+	}
+	n.step(now)
+	return nil
+}
+
+// RemoveWatcher stops sending maps to id.
+func (n *Node) RemoveWatcher(id NodeID) {
+	if i, found := slices.BinarySearch(n.mesh.watchers, id); found {
+		n.mesh.watchers = slices.Delete(n.mesh.watchers, i, i+1)
+	}
+}
+
+// Watchers returns the nodes the node sends maps to, sorted.
+func (n *Node) Watchers() []NodeID { return slices.Clone(n.mesh.watchers) }
+
+// meshGone forgets id as a partner and a watcher: its connection is
+// gone. The driver names other partners.
+func (n *Node) meshGone(id NodeID) {
+	m := &n.mesh
+	n.RemoveWatcher(id)
+	if i := m.partnerIndex(id); i >= 0 {
+		m.partners = slices.Delete(m.partners, i, i+1)
+		m.pulls = slices.DeleteFunc(m.pulls, func(p pull) bool { return sameID(p.to, id) })
+		m.gen++
+		n.gen++
+	}
+}
+
+// dropPartner gives up on a partner: it is reported in
+// Ready.DropPartners.
+func (n *Node) dropPartner(id NodeID) {
+	if n.mesh.partnerIndex(id) < 0 {
+		return
+	}
+	n.meshGone(id)
+	n.stats.PartnersDropped++
+	n.ready.DropPartners = append(n.ready.DropPartners, id)
+}
+
+// HandleMap takes a partner's buffer map. A map from a node that is not
+// a partner is ignored (ErrNotPartner: it may have been dropped while
+// the map was on its way); one that does not fit the channel drops the
+// partner (ErrBadMap).
+func (n *Node) HandleMap(now time.Time, from NodeID, bm wire.BufferMap) error {
+	m := &n.mesh
+	i := m.partnerIndex(from)
+	if i < 0 {
+		return ErrNotPartner
+	}
+	if bm.Stripes != n.k || len(bm.Held) > wire.MaxMapSlices {
+		n.dropPartner(from)
+		n.step(now)
+		return fmt.Errorf("%w: %d stripes, %d slices", ErrBadMap, bm.Stripes, len(bm.Held))
+	}
+	p := &m.partners[i]
+	p.m.First, p.m.Stripes = bm.First, bm.Stripes
+	p.m.Held = append(p.m.Held[:0], bm.Held...)
+	p.mapAt = now
+	m.gen++
+	n.step(now)
+	return nil
+}
+
+// HandlePulled takes a chunk a partner sent in answer to a pull; it is
+// verified and stored like any chunk (see HandleChunk). A chunk that
+// fails verification cuts the partner off and drops it.
+func (n *Node) HandlePulled(now time.Time, from NodeID, raw []byte) error {
+	m := &n.mesh
+	var asked [maxPartnerPulls]wire.ID
+	na := 0
+	for _, p := range m.pulls {
+		if sameID(p.to, from) && na < len(asked) {
+			asked[na], na = p.id, na+1
+		}
+	}
+	err := n.HandleChunk(now, from, raw)
+	if err != nil {
+		n.dropPartner(from)
+		n.step(now)
+		return err
+	}
+	if i := m.partnerIndex(from); i >= 0 {
+		m.partners[i].misses = 0
+	}
+	// Answers come in order: a pull to from now held was answered (the
+	// step in HandleChunk already retired it).
+	for _, id := range asked[:na] {
+		if n.holds(id) {
+			n.stats.Pulled++
+		}
+	}
+	return nil
+}
+
+// unpull counts one pull to id as no longer outstanding.
+func (m *mesh) unpull(id NodeID) {
+	if i := m.partnerIndex(id); i >= 0 && m.partners[i].out > 0 {
+		m.partners[i].out--
+	}
+}
+
+// pullMissing handles a partner's Missing answer to a pull: the chunk is
+// asked elsewhere. It reports whether from was a partner asked for id.
+func (n *Node) pullMissing(from NodeID, id wire.ID) bool {
+	m := &n.mesh
+	j := slices.IndexFunc(m.pulls, func(p pull) bool { return p.id == id && sameID(p.to, from) })
+	if j < 0 {
+		return false
+	}
+	m.pulls = slices.Delete(m.pulls, j, j+1)
+	m.unpull(from)
+	if i := m.partnerIndex(from); i >= 0 {
+		p := &m.partners[i]
+		p.misses = 0 // it answered
+		if len(p.refused) >= maxRefused {
+			p.refused = slices.Delete(p.refused, 0, 1)
+		}
+		p.refused = append(p.refused, id)
+	}
+	n.stats.PullMisses++
+	m.gen++
+	n.gen++ // the fetch scan may ask the origin now
+	return true
+}
+
+// HandleAlive takes an Alive from a node: from a parent it proves the
+// parent alive (like a chunk) and tells how far it got on each stripe.
+// An Alive from a node that is no parent is ignored.
+func (n *Node) HandleAlive(now time.Time, from NodeID, a wire.Alive) {
+	m := &n.mesh
+	parent := false
+	for s := range n.stripes {
+		st := &n.stripes[s]
+		if from == "" || !sameID(st.parent, from) {
+			continue
+		}
+		parent = true
+		if s < len(a.Newest) {
+			m.aliveNewest[s], m.aliveAt[s], m.aliveFrom[s] = a.Newest[s], now, st.parent
+		}
+	}
+	if !parent {
+		return
+	}
+	n.stats.AlivesIn++
+	n.heard(now, from)
+	m.gen++
+	n.step(now)
+}
+
+// holds reports whether the node holds chunk id.
+func (n *Node) holds(id wire.ID) bool {
+	i, ok := n.find(id.Seq)
+	return ok && int(id.Stripe) < n.k && n.idx[i].held&(1<<id.Stripe) != 0
+}
+
+// pulling reports whether a pull of id is outstanding.
+func (n *Node) pulling(id wire.ID) bool {
+	return slices.ContainsFunc(n.mesh.pulls, func(p pull) bool { return p.id == id })
+}
+
+// stepMesh runs the mesh's time-driven work: maps to watchers, Alives to
+// quiet children, starved parents, pull timeouts and new pulls. It
+// returns when it next needs to run (zero: not until an input).
+func (n *Node) stepMesh(now time.Time) time.Time {
+	var next time.Time
+	if len(n.mesh.watchers) > 0 && n.cfg.MapInterval > 0 {
+		if !now.Before(n.mesh.mapNext) {
+			n.sendMaps(now, n.mesh.watchers)
+		}
+		next = n.mesh.mapNext
+	}
+	next = earliest(next, n.sendAlives(now))
+	next = earliest(next, n.checkStarved(now))
+	m := &n.mesh
+	if len(m.partners) == 0 && len(m.pulls) == 0 {
+		return next
+	}
+	if m.gen != m.scanGen || n.gen != m.scanNGen || n.play.next != m.scanPlay || !now.Before(m.scanNext) {
+		m.scanNext = n.scanPulls(now)
+		m.scanGen, m.scanNGen, m.scanPlay = m.gen, n.gen, n.play.next
+	}
+	return earliest(next, m.scanNext)
+}
+
+// sendMaps queues the node's buffer map for each of to and schedules the
+// next round.
+func (n *Node) sendMaps(now time.Time, to []NodeID) {
+	bm := n.bufferMap()
+	for _, id := range to {
+		n.ready.Maps = append(n.ready.Maps, MapSend{To: id, Map: bm})
+	}
+	n.stats.MapsSent += uint64(len(to))
+	n.mesh.mapNext = now.Add(n.cfg.MapInterval)
+}
+
+// bufferMap returns the node's map of its newest mapSlices slices.
+func (n *Node) bufferMap() wire.BufferMap {
+	bm := wire.BufferMap{Stripes: n.k}
+	if !n.seen || len(n.idx) == 0 {
+		return bm
+	}
+	first := n.idx[0].seq
+	if n.newestSeq >= mapSlices && n.newestSeq-mapSlices+1 > first {
+		first = n.newestSeq - mapSlices + 1
+	}
+	bm.First = first
+	bm.Held = make([]uint16, n.newestSeq-first+1)
+	j, _ := n.find(first)
+	for ; j < len(n.idx); j++ {
+		bm.Held[n.idx[j].seq-first] = n.idx[j].held
+	}
+	return bm
+}
+
+// sendAlives queues an Alive for each child none of whose stripes had a
+// chunk pushed (or an Alive) for AliveInterval, and returns when a
+// stripe next turns quiet.
+func (n *Node) sendAlives(now time.Time) time.Time {
+	m := &n.mesh
+	for s := range n.k {
+		if st := &n.stripes[s]; st.seen && st.newest != m.pushedNewest[s] {
+			m.pushedNewest[s], m.pushedAt[s] = st.newest, now
+		}
+	}
+	if n.cfg.AliveInterval <= 0 || len(n.children) == 0 || !n.seen {
+		return time.Time{}
+	}
+	var quiet uint16
+	var next time.Time
+	for s := range n.k {
+		if at := m.pushedAt[s].Add(n.cfg.AliveInterval); !at.After(now) {
+			quiet |= 1 << s
+		} else {
+			next = earliest(next, at)
+		}
+	}
+	if quiet == 0 {
+		return next
+	}
+	var newest []uint64
+	for i := range n.children {
+		ch := &n.children[i]
+		if ch.mask == 0 || ch.mask&quiet != ch.mask {
+			continue
+		}
+		if newest == nil {
+			newest = make([]uint64, n.k)
+			for s := range n.k {
+				newest[s] = n.stripes[s].newest
+			}
+		}
+		n.ready.Alives = append(n.ready.Alives, AliveSend{To: ch.id, Alive: wire.Alive{Newest: newest}})
+		n.stats.AlivesSent++
+	}
+	for s := range n.k {
+		if quiet&(1<<s) != 0 {
+			m.pushedAt[s] = now
+			next = earliest(next, now.Add(n.cfg.AliveInterval))
+		}
+	}
+	return next
+}
+
+// starved reports whether stripe s's parent said, in an Alive that came
+// after slice seq should have reached it, that it does not hold seq.
+func (n *Node) starved(s int, seq uint64, exists time.Time) bool {
+	m := &n.mesh
+	st := &n.stripes[s]
+	return st.parent != "" && sameID(m.aliveFrom[s], st.parent) && m.aliveAt[s].After(exists) && m.aliveNewest[s] < seq
+}
+
+// checkStarved loses a parent whose recent Alives show it starveSlices
+// behind the newest slice the node holds, on a stripe it feeds, for
+// 2 × ParentTimeout: its own repair failed, and its children should not
+// wait for it. It returns when a starved parent may be lost.
+func (n *Node) checkStarved(now time.Time) time.Time {
+	m := &n.mesh
+	var next time.Time
+	for s := range n.k {
+		st := &n.stripes[s]
+		// Only a recent Alive counts: a parent pushing again sends none.
+		behind := st.parent != "" && sameID(m.aliveFrom[s], st.parent) && !m.aliveAt[s].IsZero() &&
+			now.Sub(m.aliveAt[s]) < n.cfg.ParentTimeout && m.aliveNewest[s]+starveSlices <= n.newestSeq
+		if !behind {
+			m.starvedAt[s] = time.Time{}
+			continue
+		}
+		if m.starvedAt[s].IsZero() {
+			m.starvedAt[s] = now
+		}
+		at := m.starvedAt[s].Add(2 * n.cfg.ParentTimeout)
+		if !at.After(now) {
+			n.stats.StarvedParents++
+			m.starvedAt[s] = time.Time{}
+			n.loseParent(now, st.parent)
+			continue
+		}
+		next = earliest(next, at)
+	}
+	return next
+}
+
+// scanPulls times out unanswered pulls and queues new ones for the
+// chunks missing at their pull time, from the partner likeliest to hold
+// each. It returns when it next needs to look.
+func (n *Node) scanPulls(now time.Time) time.Time {
+	m := &n.mesh
+	var next time.Time
+	var drop []NodeID
+	pulls := len(m.pulls)
+	m.pulls = slices.DeleteFunc(m.pulls, func(p pull) bool {
+		if n.holds(p.id) || (n.play.started && p.id.Seq < n.play.next) {
+			m.unpull(p.to)
+			m.gen++
+			return true
+		}
+		if at := p.at.Add(pullTimeout); at.After(now) {
+			next = earliest(next, at)
+			return false
+		}
+		n.stats.PullMisses++
+		m.unpull(p.to)
+		if i := m.partnerIndex(p.to); i >= 0 {
+			if m.partners[i].misses++; m.partners[i].misses >= maxPartnerMisses {
+				drop = append(drop, p.to)
+			}
+		}
+		m.gen++
+		return true
+	})
+	for _, id := range drop {
+		n.dropPartner(id)
+	}
+	if len(m.pulls) != pulls {
+		n.gen++ // the fetch scan may ask the origin now
+	}
+	if !n.play.started || len(m.partners) == 0 {
+		return next
+	}
+	haveMap := false
+	for i := range m.partners {
+		haveMap = haveMap || !m.partners[i].mapAt.IsZero()
+	}
+	if !haveMap {
+		return next
+	}
+	lo := n.play.next
+	hi := max(n.newestSeq, lo) + fetchAhead
+	full := n.full()
+	waiting := false
+	for seq := lo; seq <= hi && seq-lo < maxFetchScan; seq++ {
+		var have uint16
+		i, held := n.find(seq)
+		if held {
+			have = n.idx[i].held
+			if have == full {
+				continue
+			}
+		}
+		c, ok := n.captureOf(seq)
+		if !ok {
+			continue
+		}
+		exists := c.Add(n.play.skew)
+		at := c.Add(n.play.skew + n.cfg.PlayoutDelay - n.cfg.PullMargin)
+		for s := range n.k {
+			if have&(1<<s) != 0 {
+				continue
+			}
+			id := wire.ID{Seq: seq, Stripe: uint8(s)}
+			t := at
+			if n.stripes[s].parent == "" || n.starved(s, seq, exists) {
+				t = exists
+			}
+			if t.After(now) {
+				next = earliest(next, t)
+				continue
+			}
+			if n.pulling(id) {
+				continue
+			}
+			if len(m.pulls) >= maxPulls {
+				return next // an answer or a timeout frees a slot (gen)
+			}
+			to, ok := n.pickPartner(now, id)
+			if !ok {
+				waiting = true
+				continue
+			}
+			m.pulls = append(m.pulls, pull{id: id, to: m.partners[to].id, at: now})
+			m.partners[to].out++
+			n.ready.Pulls = append(n.ready.Pulls, Pull{To: m.partners[to].id, ID: id})
+			n.stats.Pulls++
+			n.gen++ // the fetch scan waits for it (see scanFetches)
+			next = earliest(next, now.Add(pullTimeout))
+		}
+	}
+	if waiting {
+		// A partner's map grows older: its prediction may cover the
+		// chunk a slice later.
+		next = earliest(next, now.Add(n.cfg.SliceDuration))
+	}
+	return next
+}
+
+// pickPartner returns the index of the partner to pull id from: one
+// whose map shows it, else one whose map showed the stripe flowing to its
+// last slice and that should hold id by now (a slice later than its map
+// for every SliceDuration since, less one); the one with the fewest
+// pulls outstanding first, then the order of SetPartners. Partners that
+// answered Missing for id or have maxPartnerPulls outstanding are
+// skipped.
+func (n *Node) pickPartner(now time.Time, id wire.ID) (int, bool) {
+	m := &n.mesh
+	best, bestRank := -1, 0
+	for i := range m.partners {
+		p := &m.partners[i]
+		if p.mapAt.IsZero() || p.out >= maxPartnerPulls || slices.Contains(p.refused, id) {
+			continue
+		}
+		rank := 0 // lower is better
+		if !p.m.Has(id.Seq, int(id.Stripe)) {
+			last, ok := p.m.Last()
+			if !ok || !p.m.Has(last, int(id.Stripe)) || id.Seq <= last {
+				continue
+			}
+			grown := uint64(now.Sub(p.mapAt) / n.cfg.SliceDuration)
+			if grown == 0 || id.Seq > last+grown-1 {
+				continue
+			}
+			rank = 1 << 16
+		}
+		rank += p.out
+		if best < 0 || rank < bestRank {
+			best, bestRank = i, rank
+		}
+	}
+	return best, best >= 0
+}

@@ -1,0 +1,320 @@
+package swarm
+
+import (
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/swarmtv/swarmtv/internal/wire"
+)
+
+// meshMsg is the mesh part of a msg: at most one of its fields is set.
+type meshMsg struct {
+	pulled bool // raw answers a pull
+	bm     *wire.BufferMap
+	alive  *wire.Alive
+}
+
+// meshIn delivers a mesh message; it reports false for a plain chunk.
+func (tn *testNet) meshIn(to *Node, m msg) bool {
+	switch {
+	case m.mesh.pulled:
+		_ = to.HandlePulled(tn.now, m.from, m.raw)
+	case m.mesh.bm != nil:
+		_ = to.HandleMap(tn.now, m.from, *m.mesh.bm)
+	case m.mesh.alive != nil:
+		to.HandleAlive(tn.now, m.from, *m.mesh.alive)
+	default:
+		return false
+	}
+	return true
+}
+
+// meshOut carries a node's pulls (answered by the partner from its
+// window), maps and Alives.
+func (tn *testNet) meshOut(id NodeID, r Ready) {
+	link := func(from, to NodeID) (time.Duration, bool) {
+		if tn.meshLink == nil {
+			return 0, true
+		}
+		return tn.meshLink(from, to)
+	}
+	for _, p := range r.Pulls {
+		d, ok := link(p.To, id)
+		partner := tn.nodes[p.To]
+		if !ok || partner == nil {
+			continue
+		}
+		raw, held := partner.Lookup(p.ID)
+		if held && tn.pullAnswer != nil {
+			raw = tn.pullAnswer(p.To, p.ID, raw)
+		}
+		tn.send(msg{at: tn.now.Add(d), from: p.To, to: id, raw: raw, missing: !held, id: p.ID, mesh: meshMsg{pulled: held}})
+	}
+	for _, ms := range r.Maps {
+		if d, ok := link(id, ms.To); ok {
+			bm := ms.Map
+			tn.send(msg{at: tn.now.Add(d), from: id, to: ms.To, mesh: meshMsg{bm: &bm}})
+		}
+	}
+	for _, a := range r.Alives {
+		if d, ok := link(id, a.To); ok {
+			al := a.Alive
+			tn.send(msg{at: tn.now.Add(d), from: id, to: a.To, mesh: meshMsg{alive: &al}})
+		}
+	}
+	tn.dropped[id] = append(tn.dropped[id], r.DropPartners...)
+}
+
+// partner makes q a partner of c.
+func (tn *testNet) partner(c, q NodeID) {
+	tn.t.Helper()
+	tn.nodes[c].SetPartners(tn.now, append(tn.nodes[c].Partners(), q))
+	if err := tn.nodes[q].AddWatcher(tn.now, c); err != nil {
+		tn.t.Fatal(err)
+	}
+	tn.pump()
+}
+
+// lossyStripe drops every pushed chunk of stripe 1 from p to c.
+func lossyStripe(p, c NodeID) func(from, to NodeID, id wire.ID) []time.Duration {
+	return func(from, to NodeID, id wire.ID) []time.Duration {
+		if from == p && to == c && id.Stripe == 1 {
+			return nil
+		}
+		return []time.Duration{5 * time.Millisecond}
+	}
+}
+
+// meshNet is origin → P → C and origin → Q, with P dropping stripe 1 to
+// C; with partner set, Q is C's partner.
+func meshNet(t *testing.T, partner bool) *testNet {
+	tn := newTestNet(t, 4)
+	cfg := testConfig(tn.st)
+	tn.viewer("P", "origin", cfg)
+	tn.viewer("Q", "origin", cfg)
+	tn.viewer("C", "P", cfg)
+	tn.fetchDelay = 20 * time.Millisecond
+	tn.link = lossyStripe("P", "C")
+	if partner {
+		tn.partner("C", "Q")
+	}
+	return tn
+}
+
+// stripeFetches counts a node's origin fetches of stripe s.
+func stripeFetches(ids []wire.ID, s uint8) int {
+	n := 0
+	for _, id := range ids {
+		if id.Stripe == s && id.Seq > 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// DESIGN.md "Push, then pull, then origin": a chunk the tree did not
+// deliver is pulled from a partner that holds it; the origin is asked
+// only when no partner can help.
+func TestPullFromPartner(t *testing.T) {
+	without := meshNet(t, false)
+	without.run(6*time.Second, 10*time.Millisecond)
+	base := stripeFetches(without.fetches["C"], 1)
+
+	tn := meshNet(t, true)
+	tn.run(6*time.Second, 10*time.Millisecond)
+	c := tn.nodes["C"]
+	st := c.Stats()
+	checkPlayed(t, tn.st, tn.played["C"])
+	if len(tn.played["C"]) < 40 || st.LostSlices != 0 {
+		t.Fatalf("C played %d slices, lost %d", len(tn.played["C"]), st.LostSlices)
+	}
+	got := stripeFetches(tn.fetches["C"], 1)
+	t.Logf("stripe 1 from the origin: %d without a partner, %d with; pulls %d, pulled %d, misses %d, maps sent by Q %d",
+		base, got, st.Pulls, st.Pulled, st.PullMisses, tn.nodes["Q"].Stats().MapsSent)
+	if base < 40 {
+		t.Fatalf("without a partner C fetched only %d chunks of stripe 1: the test does not starve it", base)
+	}
+	if st.Pulled < uint64(base)*3/4 || got > base/4 {
+		t.Fatalf("with a partner: pulled %d, fetched %d of stripe 1 (%d without)", st.Pulled, got, base)
+	}
+	if st.PartnersDropped != 0 || len(tn.dropped["C"]) != 0 {
+		t.Fatalf("an honest partner was dropped: %v", tn.dropped["C"])
+	}
+	// Maps at MapInterval: about 4 a second (24 in 6 s), never many more.
+	if ms := tn.nodes["Q"].Stats().MapsSent; ms < 18 || ms > 30 {
+		t.Fatalf("Q sent %d maps in 6 s at a 250 ms interval", ms)
+	}
+}
+
+// A partner that never answers is dropped after maxPartnerMisses pulls;
+// the origin still covers the chunks.
+func TestSilentPartnerDropped(t *testing.T) {
+	tn := meshNet(t, true)
+	silent := false // from 2 s on, nothing from Q reaches C
+	tn.meshLink = func(from, to NodeID) (time.Duration, bool) {
+		return 5 * time.Millisecond, !(silent && from == "Q")
+	}
+	tn.run(2*time.Second, 10*time.Millisecond)
+	silent = true
+	tn.run(4*time.Second, 10*time.Millisecond)
+	c := tn.nodes["C"]
+	if !slices.Contains(tn.dropped["C"], NodeID("Q")) || slices.Contains(c.Partners(), "Q") {
+		t.Fatalf("silent partner kept: dropped %v, partners %v", tn.dropped["C"], c.Partners())
+	}
+	if st := c.Stats(); st.PartnersDropped != 1 || st.LostSlices != 0 {
+		t.Fatalf("partners dropped %d, slices lost %d", st.PartnersDropped, st.LostSlices)
+	}
+	checkPlayed(t, tn.st, tn.played["C"])
+}
+
+// A partner answering a pull with a chunk that fails verification is cut
+// off and dropped; chunks from partners are never trusted unchecked.
+func TestBadPartnerCutOff(t *testing.T) {
+	tn := meshNet(t, true)
+	tn.pullAnswer = func(from NodeID, id wire.ID, raw []byte) []byte {
+		bad := slices.Clone(raw)
+		bad[len(bad)-1] ^= 1 // the signature no longer verifies
+		return bad
+	}
+	tn.run(3*time.Second, 10*time.Millisecond)
+	c := tn.nodes["C"]
+	if !slices.Contains(tn.cutoff["C"], NodeID("Q")) || !slices.Contains(tn.dropped["C"], NodeID("Q")) {
+		t.Fatalf("bad partner: cut off %v, dropped %v", tn.cutoff["C"], tn.dropped["C"])
+	}
+	if st := c.Stats(); st.BadChunks == 0 || st.LostSlices != 0 {
+		t.Fatalf("bad chunks %d, lost slices %d", st.BadChunks, st.LostSlices)
+	}
+	checkPlayed(t, tn.st, tn.played["C"])
+	if len(tn.played["C"]) < 15 {
+		t.Fatalf("C played %d slices", len(tn.played["C"]))
+	}
+}
+
+func TestBufferMapAndWatchers(t *testing.T) {
+	tn := newTestNet(t, 4)
+	cfg := testConfig(tn.st)
+	cfg.MaxWatchers = 2
+	q := tn.viewer("Q", "origin", cfg)
+	tn.run(5*time.Second, 10*time.Millisecond)
+	bm := q.bufferMap()
+	last, ok := bm.Last()
+	if !ok || len(bm.Held) != mapSlices || last != q.newestSeq {
+		t.Fatalf("map: first %d, %d slices, newest %d", bm.First, len(bm.Held), q.newestSeq)
+	}
+	for seq := bm.First; seq <= last; seq++ {
+		for s := range 4 {
+			if bm.Has(seq, s) != q.holds(wire.ID{Seq: seq, Stripe: uint8(s)}) {
+				t.Fatalf("map of %d/%d disagrees with the window", seq, s)
+			}
+		}
+	}
+	for _, w := range []NodeID{"w1", "w2"} {
+		if err := q.AddWatcher(tn.now, w); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := q.AddWatcher(tn.now, "w3"); !errors.Is(err, ErrFull) {
+		t.Fatalf("third watcher over MaxWatchers 2: %v", err)
+	}
+	r := q.Ready()
+	if len(r.Maps) != 2 {
+		t.Fatalf("new watchers got %d maps at once, want 2", len(r.Maps))
+	}
+	q.RemoveWatcher("w1")
+	if !slices.Equal(q.Watchers(), []NodeID{"w2"}) {
+		t.Fatalf("watchers %v", q.Watchers())
+	}
+	// A map that does not fit the channel drops its partner.
+	c := tn.viewer("C", "origin", testConfig(tn.st))
+	c.SetPartners(tn.now, []NodeID{"Q", "Q", "C2", ""})
+	if !slices.Equal(c.Partners(), []NodeID{"Q", "C2"}) {
+		t.Fatalf("partners %v", c.Partners())
+	}
+	if err := c.HandleMap(tn.now, "Q", wire.BufferMap{Stripes: 3}); !errors.Is(err, ErrBadMap) {
+		t.Fatalf("map of 3 stripes: %v", err)
+	}
+	if err := c.HandleMap(tn.now, "X", wire.BufferMap{Stripes: 4}); !errors.Is(err, ErrNotPartner) {
+		t.Fatalf("map from a stranger: %v", err)
+	}
+	if r := c.Ready(); !slices.Equal(r.DropPartners, []NodeID{"Q"}) || !slices.Equal(c.Partners(), []NodeID{"C2"}) {
+		t.Fatalf("bad map: dropped %v, partners %v", r.DropPartners, c.Partners())
+	}
+}
+
+// starveNet is origin → P → C with short timeouts; while starve is set
+// nothing reaches P (pushes or fetch answers).
+func starveNet(t *testing.T, alive time.Duration) (tn *testNet, starve *bool) {
+	tn = newTestNet(t, 4)
+	cfg := testConfig(tn.st)
+	cfg.ParentTimeout = 300 * time.Millisecond
+	cfg.AliveInterval = alive
+	tn.viewer("P", "origin", cfg)
+	tn.viewer("C", "P", cfg)
+	starve = new(bool)
+	tn.link = func(from, to NodeID, id wire.ID) []time.Duration {
+		if *starve && to == "P" {
+			return nil
+		}
+		return []time.Duration{5 * time.Millisecond}
+	}
+	tn.fetchLink = func(to NodeID, id wire.ID) []time.Duration {
+		if *starve && to == "P" {
+			return nil
+		}
+		return []time.Duration{20 * time.Millisecond}
+	}
+	return tn, starve
+}
+
+// ROADMAP #4: with a short ParentTimeout, a parent starved by its own
+// upstream went quiet and its children left it. Its Alives keep them;
+// a dead parent is still lost within ParentTimeout.
+func TestAliveKeepsStarvedParent(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		alive time.Duration
+		lost  bool
+	}{{"alive", 100 * time.Millisecond, false}, {"no alive", -1, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			tn, starve := starveNet(t, tc.alive)
+			tn.run(3*time.Second, 10*time.Millisecond)
+			*starve = true
+			tn.run(500*time.Millisecond, 10*time.Millisecond)
+			*starve = false
+			tn.run(time.Second, 10*time.Millisecond)
+			lost := slices.ContainsFunc(tn.lost["C"], func(l Lost) bool { return l.Parent == "P" })
+			if lost != tc.lost {
+				t.Fatalf("C lost its starved parent: %v, want %v (alives sent %d)", lost, tc.lost, tn.nodes["P"].Stats().AlivesSent)
+			}
+			if tc.alive > 0 && tn.nodes["C"].Stats().AlivesIn == 0 {
+				t.Fatal("no Alive reached C")
+			}
+		})
+	}
+	t.Run("dead", func(t *testing.T) {
+		tn, _ := starveNet(t, 100*time.Millisecond)
+		tn.run(3*time.Second, 10*time.Millisecond)
+		delete(tn.nodes, "P") // crashed: sends nothing more
+		tn.order = slices.DeleteFunc(tn.order, func(id NodeID) bool { return id == "P" })
+		tn.run(time.Second, 10*time.Millisecond)
+		i := slices.IndexFunc(tn.lost["C"], func(l Lost) bool { return l.Parent == "P" })
+		if i < 0 {
+			t.Fatal("C never lost its dead parent within a second")
+		}
+	})
+}
+
+// A parent whose Alives show it stays behind is lost after twice
+// ParentTimeout, so its children do not wait on a failed repair.
+func TestStarvedParentLost(t *testing.T) {
+	tn, starve := starveNet(t, 100*time.Millisecond)
+	tn.run(3*time.Second, 10*time.Millisecond)
+	*starve = true
+	tn.run(1500*time.Millisecond, 10*time.Millisecond)
+	c := tn.nodes["C"]
+	if st := c.Stats(); st.StarvedParents == 0 || !slices.ContainsFunc(tn.lost["C"], func(l Lost) bool { return l.Parent == "P" }) {
+		t.Fatalf("starved parent kept: starved %d, lost %v", st.StarvedParents, tn.lost["C"])
+	}
+}
