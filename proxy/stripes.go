@@ -157,6 +157,7 @@ func (p *Peer) applyStripes(as []tracker.StripeAssignment, legacy tracker.NodeIn
 		changed = changed || next[s].Parent != cur
 	}
 	p.stripes = next
+	p.driver.SetPartners(p.partnersLocked(next)) // the mesh (mesh.go)
 	if !changed {
 		return
 	}

@@ -123,6 +123,26 @@ type LagParts struct {
 	Margin  float64 `json:"margin"`
 }
 
+// Mesh holds the partner mesh's and parent liveness figures (the
+// simulator fills it; null elsewhere).
+type Mesh struct {
+	// PullBytes: chunk bytes partners sent in answer to pulls (part of
+	// p2p_bytes); CrossISPPullBytes those crossing ISP borders.
+	PullBytes         int64 `json:"pull_bytes"`
+	CrossISPPullBytes int64 `json:"cross_isp_pull_bytes"`
+	// Pulls: chunks asked of partners; Pulled: answered with the chunk;
+	// PullMisses: answered Missing or not in time.
+	Pulls      uint64 `json:"pulls"`
+	Pulled     uint64 `json:"pulled"`
+	PullMisses uint64 `json:"pull_misses"`
+	// PartnersDropped: partners given up on (silent, or bad data).
+	PartnersDropped uint64 `json:"partners_dropped"`
+	// MapBytes and AliveBytes: the control bytes of buffer maps and
+	// Alives (part of control_overhead).
+	MapBytes   int64 `json:"map_bytes"`
+	AliveBytes int64 `json:"alive_bytes"`
+}
+
 // Hops summarises lookup path lengths.
 type Hops struct {
 	Mean float64 `json:"mean"`
@@ -158,6 +178,7 @@ type Report struct {
 	Overlay                 *Overlay     `json:"overlay"`
 	Placement               *Placement   `json:"placement"`
 	Latency                 *Latency     `json:"latency"`
+	Mesh                    *Mesh        `json:"mesh"`
 	WallS                   float64      `json:"wall_s"`
 }
 

@@ -98,6 +98,18 @@ type Config struct {
 	StartMargin   time.Duration // swarm.Config.StartMargin (0: start PlayoutDelay after the first chunk)
 	CatchUp       float64       // swarm.Config.CatchUp (negative: off)
 
+	// The partner mesh and parent liveness (internal/sim/mesh.go).
+	//
+	// Partners is how many partners each viewer pulls from, taken from
+	// the tracker's backups (0: no mesh; missing chunks go to the origin
+	// only). PullMargin and MapInterval are the core's levers (0: the
+	// core's defaults). AliveInterval is how long a parent leaves a child
+	// without anything before it sends an Alive (0: no Alives).
+	Partners      int
+	PullMargin    time.Duration
+	MapInterval   time.Duration
+	AliveInterval time.Duration
+
 	// Settings that model `swarmtv demo` (see scenarios/demo-*.yaml).
 	//
 	// PeerFeeds, when positive, is the stripe feeds every viewer
@@ -167,7 +179,16 @@ func DefaultConfig() Config {
 		// loses healthy parents in cascades (50 peers under churn: 2,715
 		// reports of live parents against 31 of dead ones; at 2 s, 33
 		// and 29).
+		//
+		// Parents' Alives (AliveInterval) keep a starved parent's
+		// children with it; they do not make a shorter timeout safe here:
+		// a congested parent's chunks queue behind its upload for longer
+		// and it sends no Alive while it pushes (300 peers, churn
+		// 20 %/min: 0.989 at 2 s with Alives, 0.982 at 1 s; at 600 ms
+		// 0.65).
 		ParentTimeout: 2 * time.Second,
+		AliveInterval: 150 * time.Millisecond,
+		Partners:      4,
 		// The real peer's start and playout (see swarm.ViewerPlayoutDelay).
 		PlayoutDelay: swarm.ViewerPlayoutDelay,
 		StartMargin:  swarm.ViewerStartMargin,
@@ -232,6 +253,8 @@ func (c *Config) Validate() error {
 		return bad("catch-up must be at most 1 (negative: off), got %v", c.CatchUp)
 	case c.Verify != VerifyFast && c.Verify != VerifyEd25519:
 		return bad("verify must be %q or %q, got %q", VerifyFast, VerifyEd25519, c.Verify)
+	case c.Partners < 0 || c.Partners > swarm.MaxPartners:
+		return bad("partners must be 0..%d, got %d", swarm.MaxPartners, c.Partners)
 	case c.PeerFeeds < 0 || c.PeerFeeds > tracker.MaxPeerCapacity:
 		return bad("peer-feeds must be 0..%d, got %d", tracker.MaxPeerCapacity, c.PeerFeeds)
 	case !(c.DelayScale > 0 && c.DelayScale <= 10):
@@ -242,7 +265,7 @@ func (c *Config) Validate() error {
 	for _, t := range []struct {
 		name string
 		v    time.Duration
-	}{{"parent-timeout", c.ParentTimeout}, {"playout-delay", c.PlayoutDelay}, {"fetch-margin", c.FetchMargin}, {"max-backlog", c.MaxBacklog}, {"keyframe-wait", c.KeyframeWait}, {"start-margin", c.StartMargin}, {"kill-tracker-at", c.KillTrackerAt}, {"restart-tracker-at", c.RestartTrackerAt}, {"partition-at", c.PartitionAt}, {"heal-at", c.HealAt}, {"churn-stop-at", c.ChurnStopAt}} {
+	}{{"parent-timeout", c.ParentTimeout}, {"playout-delay", c.PlayoutDelay}, {"fetch-margin", c.FetchMargin}, {"max-backlog", c.MaxBacklog}, {"keyframe-wait", c.KeyframeWait}, {"start-margin", c.StartMargin}, {"pull-margin", c.PullMargin}, {"map-interval", c.MapInterval}, {"alive-interval", c.AliveInterval}, {"kill-tracker-at", c.KillTrackerAt}, {"restart-tracker-at", c.RestartTrackerAt}, {"partition-at", c.PartitionAt}, {"heal-at", c.HealAt}, {"churn-stop-at", c.ChurnStopAt}} {
 		if t.v < 0 {
 			return bad("%s must not be negative, got %v", t.name, t.v)
 		}
@@ -437,6 +460,10 @@ var Options = []Option{
 			return nil
 		}},
 	durOpt("parent-timeout", "swarm core: a parent that is up and sends nothing on any stripe this long is lost (0: the core's default)", func(c *Config) *time.Duration { return &c.ParentTimeout }),
+	intOpt("partners", "partner mesh: partners each viewer pulls missing chunks from, taken from its tracker backups (0: none, the origin covers every gap)", func(c *Config) *int { return &c.Partners }),
+	durOpt("pull-margin", "partner mesh: a chunk missing this long before it is due is pulled from a partner (0: the core's default)", func(c *Config) *time.Duration { return &c.PullMargin }),
+	durOpt("map-interval", "partner mesh: how often a node sends its buffer map to each node pulling from it (0: the core's default)", func(c *Config) *time.Duration { return &c.MapInterval }),
+	durOpt("alive-interval", "a parent that pushed a child nothing this long sends it an Alive (0: never; then keep parent-timeout near 2s)", func(c *Config) *time.Duration { return &c.AliveInterval }),
 	durOpt("playout-delay", "swarm core: playout runs this far behind a start slice's arrival (0: the core's default)", func(c *Config) *time.Duration { return &c.PlayoutDelay }),
 	durOpt("fetch-margin", "swarm core: a chunk missing this long before it is due is fetched from the origin (0: the core's default)", func(c *Config) *time.Duration { return &c.FetchMargin }),
 	durOpt("max-backlog", "swarm core: a child asking from a slice gets no backlog captured more than this before the newest (0: the core's default)", func(c *Config) *time.Duration { return &c.MaxBacklog }),

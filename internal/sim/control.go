@@ -271,6 +271,7 @@ func (s *Sim) leave(p *peer, crash bool) {
 			s.push(event{at: after(s.peers[q]), kind: evLinkDown, node: q, from: p.idx})
 		}
 	}
+	s.meshLeave(p, after)
 	if !crash {
 		s.m.control += s.ctl.leave
 		s.push(event{at: s.now + s.trackerOWD(p), kind: evTrackerLeave, node: p.idx})

@@ -164,6 +164,7 @@ func (s *Sim) apply(p *peer, as []tracker.StripeAssignment) {
 		}
 		s.setStripe(p, st, q)
 	}
+	s.setPartners(p)
 }
 
 func nodeIDOf(n tracker.NodeInfo) swarm.NodeID { return swarm.NodeID(n.ID) }

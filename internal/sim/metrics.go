@@ -49,9 +49,13 @@ type metrics struct {
 	// Placement accounting: P2P bytes by why they were sent (all of
 	// them, and those crossing ISP borders), tree edges sampled, and
 	// the counters of trackers replaced by a restart.
-	cause             [numCauses]causeBytes
-	edges, crossEdges int64
-	placementBefore   tracker.PlacementStats
+	cause [numCauses]causeBytes
+	// The mesh: pulls asked, control bytes of maps and Alives, and the
+	// collected cores' mesh counters.
+	pulls, mapBytes, aliveBytes         int64
+	pulled, pullMisses, partnersDropped uint64
+	edges, crossEdges                   int64
+	placementBefore                     tracker.PlacementStats
 }
 
 // Why a P2P chunk was sent.
@@ -60,6 +64,7 @@ const (
 	causeBackup         // live, along an edge a repair switch chose
 	causeCatchup        // a new edge's backlog
 	causeStale          // from a parent the child had left
+	causePull           // pulled from a partner (the mesh)
 	numCauses
 )
 
@@ -103,13 +108,20 @@ func (m *metrics) init(cfg *Config) {
 }
 
 // sent counts a chunk transfer from a to b.
-func (m *metrics) sent(a, b *peer, id wire.ID, size int) {
+func (m *metrics) sent(a, b *peer, id wire.ID, size int) { m.sentAs(a, b, id, size, -1) }
+
+// sentAs counts size bytes of chunk id sent from a to b for cause (-1:
+// judged by causeOf).
+func (m *metrics) sentAs(a, b *peer, id wire.ID, size int, cause int) {
 	m.media += int64(size)
 	if a.idx == originIdx {
 		m.originEgress += int64(size)
 	} else {
 		m.p2p += int64(size)
-		c := &m.cause[causeOf(a, b, id)]
+		if cause < 0 {
+			cause = causeOf(a, b, id)
+		}
+		c := &m.cause[cause]
 		c.all += int64(size)
 		if a.isp != b.isp {
 			m.crossISP += int64(size)
@@ -205,6 +217,9 @@ func (s *Sim) collect(p *peer) {
 	for _, d := range st.RepairTimes {
 		m.repair = append(m.repair, float64(d)/1e6)
 	}
+	m.pulled += st.Pulled
+	m.pullMisses += st.PullMisses
+	m.partnersDropped += st.PartnersDropped
 }
 
 // InvariantError is an invariant the simulation found broken. Replay is
@@ -447,6 +462,13 @@ func (s *Sim) report() *report.Report {
 	}
 	if s.cfg.Media {
 		r.Placement = s.placementReport()
+		m := &s.m
+		r.Mesh = &report.Mesh{
+			PullBytes: m.cause[causePull].all, CrossISPPullBytes: m.cause[causePull].cross,
+			Pulls: uint64(m.pulls), Pulled: m.pulled, PullMisses: m.pullMisses,
+			PartnersDropped: m.partnersDropped,
+			MapBytes:        m.mapBytes, AliveBytes: m.aliveBytes,
+		}
 	}
 	s.trackerWindows()
 	s.trackerNotes()

@@ -83,6 +83,13 @@ type peer struct {
 	// reported it with the assignment (parallel to backups).
 	backupLag [][]time.Duration
 	lagMS     int64 // the latest slice's capture-to-playout lag, as heartbeats report it
+
+	// The partner mesh (mesh.go): the partners it pulls from, nodes that
+	// refused it or that it could not reach (not asked again until
+	// until), and a buffer for choosing them.
+	partners  []int32
+	noPartner []goneEntry
+	wantBuf   []int32
 }
 
 // nodeID returns the node ID of peer index i: 32 hex digits, which sort

@@ -136,6 +136,9 @@ func (s *Sim) nodeConfig(source bool, maxChildren int) swarm.Config {
 		KeyframeWait:  s.cfg.KeyframeWait,
 		StartMargin:   s.cfg.StartMargin,
 		CatchUp:       s.cfg.CatchUp,
+		PullMargin:    s.cfg.PullMargin,
+		MapInterval:   s.cfg.MapInterval,
+		AliveInterval: aliveInterval(s.cfg.AliveInterval),
 		Verify:        s.verify,
 		Parse:         s.stream.parse,
 	}
@@ -432,6 +435,8 @@ func (s *Sim) dispatch(e *event) {
 		s.register()
 	case evOvMsg, evOvTick, evOvFailed, evOvLookup, evOvCheck, evPartition, evHeal:
 		s.ovDispatch(e)
+	case evPartner, evPartnerRefused, evUnwatch, evMap, evAlive, evPull, evPulled, evPullMissing:
+		s.meshDispatch(e)
 	case evLinkUp:
 		// The parent accepted: its liveness timer starts now, so the
 		// dial (punch, handshake, hello) counts against the connect
@@ -535,6 +540,7 @@ func (s *Sim) process(p *peer) {
 		if len(rd.Lost) > 0 {
 			s.lostParents(p, rd.Lost)
 		}
+		s.meshOut(p, &rd)
 		p.node.Recycle(rd)
 	}
 	s.arm(p)
@@ -570,6 +576,7 @@ func (s *Sim) lostParents(p *peer, lost []swarm.Lost) {
 			s.push(event{at: s.now + s.owd(p, s.peers[q], l.relayed), kind: evBye, node: q, from: p.idx})
 			p.dropLink(q)
 		}
+		s.setPartners(p) // a new parent is no partner for its stripe
 		if !p.joined {
 			continue
 		}
@@ -586,6 +593,10 @@ func (s *Sim) linkDown(p *peer, q int32) {
 		p.dropLink(q)
 	}
 	p.node.NodeGone(s.t(s.now), s.peers[q].id)
+	if slices.Contains(p.partners, q) { // the core forgot it as a partner
+		s.dropPartner(p, q)
+		s.setPartners(p)
+	}
 }
 
 // arm keeps one pending Tick at p's core's next deadline.

@@ -69,6 +69,11 @@ func WriteSummary(w io.Writer, r *report.Report, events uint64) {
 		fmt.Fprintf(tw, "placement rounds\t%d, edges changed per round %s (max %d), relayed placements %d; catch-up bytes %s\n",
 			pl.Rounds, f(pl.EdgesChangedPerRound, "%.1f"), pl.EdgesChangedMax, pl.RelayedPlacements, human(pl.CatchupBytes))
 	}
+	if ms := r.Mesh; ms != nil {
+		fmt.Fprintf(tw, "mesh\tpulls %d  pulled %d  missed %d  pulled bytes %s (cross-ISP %s)  partners dropped %d  maps %s  alives %s\n",
+			ms.Pulls, ms.Pulled, ms.PullMisses, human(ms.PullBytes), human(ms.CrossISPPullBytes), ms.PartnersDropped,
+			human(ms.MapBytes), human(ms.AliveBytes))
+	}
 	if n := r.NAT; n != nil {
 		fmt.Fprintf(tw, "connections\tdirect %d  relayed %d  failed %d\n", n.Direct, n.Relayed, n.Failed)
 	}

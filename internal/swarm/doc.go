@@ -90,11 +90,11 @@
 //
 // Push, then pull, then origin (mesh.go): the driver names a few
 // partners (SetPartners), which send their buffer maps (HandleMap); a
-// chunk still missing PullMargin before its slice is due — at once on a
-// stripe without a parent, or whose parent's Alive says it lacks the
-// chunk — is pulled (Ready.Pulls; answers through HandlePulled and
-// HandleMissing) from a partner whose map shows it, and fetched from the
-// origin only at FetchMargin. Partners that do not answer or send bad
+// chunk of a stripe whose parent was lost is pulled at once (Ready.Pulls;
+// answers through HandlePulled and HandleMissing) from a partner whose
+// map shows it — of one whose new parent is still connecting,
+// PullMargin before it is due — and fetched from the origin only at
+// FetchMargin. Partners that do not answer or send bad
 // data are dropped (Ready.DropPartners). Nodes that made this node their
 // partner (AddWatcher) get its map every MapInterval (Ready.Maps). A
 // parent sends an Alive to each child that had nothing pushed for

@@ -79,7 +79,8 @@ type testNet struct {
 	// meshLink decides the delivery of pull answers, maps and Alives
 	// from one node to another (false: dropped); nil delivers at once.
 	meshLink func(from, to NodeID) (time.Duration, bool)
-	// pullAnswer, when set, replaces the chunk a node answers a pull with.
+	// pullAnswer, when set, replaces the chunk a node answers a pull
+	// with (nil: no answer at all).
 	pullAnswer func(from NodeID, id wire.ID, raw []byte) []byte
 	dropped    map[NodeID][]NodeID // Ready.DropPartners by node
 

@@ -48,7 +48,9 @@ func (tn *testNet) meshOut(id NodeID, r Ready) {
 		}
 		raw, held := partner.Lookup(p.ID)
 		if held && tn.pullAnswer != nil {
-			raw = tn.pullAnswer(p.To, p.ID, raw)
+			if raw = tn.pullAnswer(p.To, p.ID, raw); raw == nil {
+				continue // never answered
+			}
 		}
 		tn.send(msg{at: tn.now.Add(d), from: p.To, to: id, raw: raw, missing: !held, id: p.ID, mesh: meshMsg{pulled: held}})
 	}
@@ -77,30 +79,29 @@ func (tn *testNet) partner(c, q NodeID) {
 	tn.pump()
 }
 
-// lossyStripe drops every pushed chunk of stripe 1 from p to c.
-func lossyStripe(p, c NodeID) func(from, to NodeID, id wire.ID) []time.Duration {
-	return func(from, to NodeID, id wire.ID) []time.Duration {
-		if from == p && to == c && id.Stripe == 1 {
-			return nil
-		}
-		return []time.Duration{5 * time.Millisecond}
-	}
-}
-
-// meshNet is origin → P → C and origin → Q, with P dropping stripe 1 to
-// C; with partner set, Q is C's partner.
+// meshNet is origin → P → C and origin → Q; with partner set, Q is C's
+// partner. run runs it for d; crash kills P (it sends nothing more, and C
+// does not switch to another parent).
 func meshNet(t *testing.T, partner bool) *testNet {
 	tn := newTestNet(t, 4)
 	cfg := testConfig(tn.st)
+	cfg.ParentTimeout = 500 * time.Millisecond
 	tn.viewer("P", "origin", cfg)
 	tn.viewer("Q", "origin", cfg)
 	tn.viewer("C", "P", cfg)
 	tn.fetchDelay = 20 * time.Millisecond
-	tn.link = lossyStripe("P", "C")
+	tn.link = func(from, to NodeID, id wire.ID) []time.Duration { return []time.Duration{5 * time.Millisecond} }
+	tn.meshLink = func(from, to NodeID) (time.Duration, bool) { return 5 * time.Millisecond, true }
 	if partner {
 		tn.partner("C", "Q")
 	}
 	return tn
+}
+
+// crash removes a node: it sends and answers nothing more.
+func (tn *testNet) crash(id NodeID) {
+	delete(tn.nodes, id)
+	tn.order = slices.DeleteFunc(tn.order, func(o NodeID) bool { return o == id })
 }
 
 // stripeFetches counts a node's origin fetches of stripe s.
@@ -114,27 +115,31 @@ func stripeFetches(ids []wire.ID, s uint8) int {
 	return n
 }
 
-// DESIGN.md "Push, then pull, then origin": a chunk the tree did not
-// deliver is pulled from a partner that holds it; the origin is asked
-// only when no partner can help.
+// DESIGN.md "Push, then pull, then origin": when its parent dies, a node
+// pulls what the tree no longer delivers from a partner that holds it;
+// the origin is asked only when no partner can help.
 func TestPullFromPartner(t *testing.T) {
 	without := meshNet(t, false)
-	without.run(6*time.Second, 10*time.Millisecond)
+	without.run(2*time.Second, 10*time.Millisecond)
+	without.crash("P")
+	without.run(4*time.Second, 10*time.Millisecond)
 	base := stripeFetches(without.fetches["C"], 1)
 
 	tn := meshNet(t, true)
-	tn.run(6*time.Second, 10*time.Millisecond)
+	tn.run(2*time.Second, 10*time.Millisecond)
+	tn.crash("P")
+	tn.run(4*time.Second, 10*time.Millisecond)
 	c := tn.nodes["C"]
 	st := c.Stats()
 	checkPlayed(t, tn.st, tn.played["C"])
-	if len(tn.played["C"]) < 40 || st.LostSlices != 0 {
+	if len(tn.played["C"]) < 40 || st.LostSlices != 0 || !slices.ContainsFunc(tn.lost["C"], func(l Lost) bool { return l.Parent == "P" }) {
 		t.Fatalf("C played %d slices, lost %d", len(tn.played["C"]), st.LostSlices)
 	}
 	got := stripeFetches(tn.fetches["C"], 1)
 	t.Logf("stripe 1 from the origin: %d without a partner, %d with; pulls %d, pulled %d, misses %d, maps sent by Q %d",
 		base, got, st.Pulls, st.Pulled, st.PullMisses, tn.nodes["Q"].Stats().MapsSent)
 	if base < 40 {
-		t.Fatalf("without a partner C fetched only %d chunks of stripe 1: the test does not starve it", base)
+		t.Fatalf("without a partner C fetched only %d chunks of stripe 1 after its parent died", base)
 	}
 	if st.Pulled < uint64(base)*3/4 || got > base/4 {
 		t.Fatalf("with a partner: pulled %d, fetched %d of stripe 1 (%d without)", st.Pulled, got, base)
@@ -152,12 +157,16 @@ func TestPullFromPartner(t *testing.T) {
 // the origin still covers the chunks.
 func TestSilentPartnerDropped(t *testing.T) {
 	tn := meshNet(t, true)
-	silent := false // from 2 s on, nothing from Q reaches C
-	tn.meshLink = func(from, to NodeID) (time.Duration, bool) {
-		return 5 * time.Millisecond, !(silent && from == "Q")
+	silent := false // from 2 s on, Q answers no pull (its maps still come)
+	tn.pullAnswer = func(from NodeID, id wire.ID, raw []byte) []byte {
+		if silent {
+			return nil
+		}
+		return raw
 	}
 	tn.run(2*time.Second, 10*time.Millisecond)
 	silent = true
+	tn.crash("P")
 	tn.run(4*time.Second, 10*time.Millisecond)
 	c := tn.nodes["C"]
 	if !slices.Contains(tn.dropped["C"], NodeID("Q")) || slices.Contains(c.Partners(), "Q") {
@@ -178,7 +187,9 @@ func TestBadPartnerCutOff(t *testing.T) {
 		bad[len(bad)-1] ^= 1 // the signature no longer verifies
 		return bad
 	}
-	tn.run(3*time.Second, 10*time.Millisecond)
+	tn.run(2*time.Second, 10*time.Millisecond)
+	tn.crash("P")
+	tn.run(2*time.Second, 10*time.Millisecond)
 	c := tn.nodes["C"]
 	if !slices.Contains(tn.cutoff["C"], NodeID("Q")) || !slices.Contains(tn.dropped["C"], NodeID("Q")) {
 		t.Fatalf("bad partner: cut off %v, dropped %v", tn.cutoff["C"], tn.dropped["C"])
@@ -187,7 +198,7 @@ func TestBadPartnerCutOff(t *testing.T) {
 		t.Fatalf("bad chunks %d, lost slices %d", st.BadChunks, st.LostSlices)
 	}
 	checkPlayed(t, tn.st, tn.played["C"])
-	if len(tn.played["C"]) < 15 {
+	if len(tn.played["C"]) < 30 {
 		t.Fatalf("C played %d slices", len(tn.played["C"]))
 	}
 }
@@ -304,17 +315,4 @@ func TestAliveKeepsStarvedParent(t *testing.T) {
 			t.Fatal("C never lost its dead parent within a second")
 		}
 	})
-}
-
-// A parent whose Alives show it stays behind is lost after twice
-// ParentTimeout, so its children do not wait on a failed repair.
-func TestStarvedParentLost(t *testing.T) {
-	tn, starve := starveNet(t, 100*time.Millisecond)
-	tn.run(3*time.Second, 10*time.Millisecond)
-	*starve = true
-	tn.run(1500*time.Millisecond, 10*time.Millisecond)
-	c := tn.nodes["C"]
-	if st := c.Stats(); st.StarvedParents == 0 || !slices.ContainsFunc(tn.lost["C"], func(l Lost) bool { return l.Parent == "P" }) {
-		t.Fatalf("starved parent kept: starved %d, lost %v", st.StarvedParents, tn.lost["C"])
-	}
 }

@@ -119,10 +119,12 @@ type Config struct {
 	// and a switch), or a parent's repair makes its children leave it. 0
 	// (the default) never judges a parent by its lag.
 	LagSlices int
-	// PullMargin: a chunk still missing this long before its slice is
-	// due is pulled from a partner that holds it (see SetPartners; default
-	// DefaultPullMargin). Keep it above FetchMargin: the origin is asked
-	// only FetchMargin before the slice is due.
+	// PullMargin: a chunk of a stripe whose new parent is still
+	// connecting, missing this long before its slice is due, is pulled
+	// from a partner that holds it (a stripe without a parent pulls at
+	// once; see SetPartners; default DefaultPullMargin). Keep it above
+	// FetchMargin: the origin is asked FetchMargin before the slice is
+	// due.
 	PullMargin time.Duration
 	// MapInterval: how often the node sends its buffer map to the nodes
 	// that made it their partner (default DefaultMapInterval).
@@ -307,13 +309,12 @@ type Stats struct {
 	Resyncs uint64
 	// The partner mesh and parent liveness.
 	Pulls           uint64 // chunks asked of partners
-	Pulled          uint64 // pulls answered with the chunk
+	Pulled          uint64 // chunks new to the node that partners sent in answer to pulls
 	PullMisses      uint64 // pulls answered Missing or not in time
 	PartnersDropped uint64 // partners given up on (silent, or bad maps or chunks)
 	MapsSent        uint64
 	AlivesSent      uint64
 	AlivesIn        uint64 // Alives from parents
-	StarvedParents  uint64 // parents lost for staying starved (their Alives)
 	// StartupDelay is first-chunk-received to first-slice-played (0 before).
 	StartupDelay time.Duration
 	// RepairTimes are recent parent-lost → next-chunk-of-that-stripe

@@ -18,6 +18,7 @@ type child struct {
 	conn   *Conn
 	stream *quic.Stream
 	queue  chan []byte   // encoded chunks for the writer
+	alive  chan []byte   // an encoded Alive for the writer (mesh.go)
 	quit   chan struct{} // closed by the Run goroutine to stop the writer
 	// bye is the last frame the writer sends; set before quit is closed.
 	bye wire.Bye
@@ -33,6 +34,7 @@ func (d *Driver) serveChild(c *Conn, s *quic.Stream, br *bufio.Reader, h wire.He
 		conn:   c,
 		stream: s,
 		queue:  make(chan []byte, d.cfg.ChildQueue),
+		alive:  make(chan []byte, 1),
 		quit:   make(chan struct{}),
 	}
 	res := make(chan error, 1)
@@ -168,6 +170,12 @@ func (d *Driver) writeChild(ch *child) {
 		case <-ch.quit:
 			writeBye(ch.stream, ch.bye)
 			return
+		case a := <-ch.alive:
+			buf = wire.AppendFrame(buf[:0], wire.FrameAlive, a)
+			if _, err := ch.stream.Write(buf); err != nil {
+				ch.stream.CancelWrite(quic.StreamErrorCode(CodeNormal))
+				return
+			}
 		case raw := <-ch.queue:
 			buf = wire.AppendFrame(buf[:0], wire.FrameChunk, raw)
 			if _, err := ch.stream.Write(buf); err != nil {

@@ -118,23 +118,30 @@ type Driver struct {
 	// Owned by the Run goroutine.
 	node         *swarm.Node
 	children     map[swarm.NodeID]*child
-	rejected     map[swarm.NodeID]error       // why a node's chunk was rejected, until it is cut off
-	parents      map[swarm.NodeID]*parentLink // one link per distinct parent
-	stripeParent []Peer                       // by stripe: the parent set (zero: none)
-	fetch        *fetcher                     // nil in source mode
+	rejected     map[swarm.NodeID]error        // why a node's chunk was rejected, until it is cut off
+	parents      map[swarm.NodeID]*parentLink  // one link per distinct parent
+	stripeParent []Peer                        // by stripe: the parent set (zero: none)
+	fetch        *fetcher                      // nil in source mode
+	watchers     map[swarm.NodeID]*watcher     // nodes pulling from this one (mesh.go)
+	partners     map[swarm.NodeID]*partnerLink // nodes this one pulls from
+	banned       map[swarm.NodeID]time.Time    // partners dropped, until when
 
-	mu             sync.Mutex
-	running        bool                                // Run is running (guarded by mu)
-	stopped        bool                                // Close was called or Run returned (guarded by mu)
-	runDone        chan struct{}                       // closed when Run returns
-	pendingParents []parentChange                      // parent changes not applied yet (guarded by mu)
-	parentCh       chan struct{}                       // signals pendingParents, cap 1
-	conns          map[swarm.NodeID]map[*Conn]struct{} // live connections (guarded by mu)
-	out            map[swarm.NodeID]*outConn           // shared dialed connections (guarded by mu)
-	final          swarm.Stats                         // the node's stats when Run returned (guarded by mu)
+	mu              sync.Mutex
+	running         bool                                // Run is running (guarded by mu)
+	stopped         bool                                // Close was called or Run returned (guarded by mu)
+	runDone         chan struct{}                       // closed when Run returns
+	pendingParents  []parentChange                      // parent changes not applied yet (guarded by mu)
+	parentCh        chan struct{}                       // signals pendingParents and pendingPartners, cap 1
+	pendingPartners []Peer                              // the latest SetPartners (guarded by mu)
+	partnersChanged bool                                // SetPartners was called since applied (guarded by mu)
+	conns           map[swarm.NodeID]map[*Conn]struct{} // live connections (guarded by mu)
+	out             map[swarm.NodeID]*outConn           // shared dialed connections (guarded by mu)
+	final           swarm.Stats                         // the node's stats when Run returned (guarded by mu)
 
 	fetchServed  atomic.Uint64 // chunk bytes sent in answer to fetches
 	fetchRefused atomic.Uint64 // fetches answered Missing because the fetch budget was booked
+	pullsServed  atomic.Uint64 // pulls answered with a chunk
+	pullsRefused atomic.Uint64 // pulls answered Missing for lack of spare upload
 	fetches      fetchBudget   // the FetchBPS budget
 	upload       uploadMeter   // forwarding rate while children are backlogged
 }
@@ -177,6 +184,9 @@ func NewDriver(cfg DriverConfig) (*Driver, error) {
 		children:     make(map[swarm.NodeID]*child),
 		rejected:     make(map[swarm.NodeID]error),
 		parents:      make(map[swarm.NodeID]*parentLink),
+		watchers:     make(map[swarm.NodeID]*watcher),
+		partners:     make(map[swarm.NodeID]*partnerLink),
+		banned:       make(map[swarm.NodeID]time.Time),
 		runDone:      make(chan struct{}),
 		fetches:      fetchBudget{bps: cfg.FetchBPS},
 		parentCh:     make(chan struct{}, 1),
@@ -229,6 +239,7 @@ func (d *Driver) Run(ctx context.Context) error {
 			op()
 		case <-d.parentCh:
 			d.applyParents()
+			d.applyPartners()
 		case <-timer.C:
 			d.node.Tick(d.now())
 		}
@@ -269,6 +280,16 @@ func (d *Driver) process() {
 				d.cfg.OnPlay(s)
 			}
 		}
+		for _, p := range rd.Pulls {
+			d.pull(p)
+		}
+		for _, m := range rd.Maps {
+			d.sendMap(m)
+		}
+		for _, a := range rd.Alives {
+			d.sendAlive(a)
+		}
+		d.dropPartners(rd.DropPartners)
 		// A lost parent's link closes, so setting the same node again
 		// dials afresh.
 		for _, l := range d.lostParents(rd.Lost) {
@@ -363,6 +384,12 @@ func (d *Driver) shutdown() {
 	}
 	for _, link := range d.parents {
 		link.cancel()
+	}
+	for _, l := range d.partners {
+		l.cancel()
+	}
+	for _, w := range d.watchers {
+		d.removeWatcher(w, wire.Bye{Code: wire.ByeNormal, Reason: "shutting down"})
 	}
 	d.mu.Lock()
 	var conns []*Conn
@@ -530,6 +557,15 @@ func (d *Driver) serveStream(c *Conn, s *quic.Stream) {
 	}
 	if (f.Type == wire.FrameOverlayHello || f.Type == wire.FrameOverlayInfo) && d.cfg.Overlay != nil {
 		d.cfg.Overlay.ServeOverlayStream(c, s, br, f)
+		return
+	}
+	if f.Type == wire.FramePartner {
+		p, err := wire.ParsePartner(f.Payload)
+		if err != nil {
+			d.protocolError(c, err)
+			return
+		}
+		d.serveWatcher(c, s, br, p)
 		return
 	}
 	if f.Type != wire.FrameHello {

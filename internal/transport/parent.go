@@ -287,6 +287,15 @@ func (d *Driver) subscribe(ctx context.Context, link *parentLink) error {
 			if !d.chunkIn(p.ID, f.Payload) {
 				return d.ctx.Err()
 			}
+		case wire.FrameAlive:
+			a, err := wire.ParseAlive(f.Payload)
+			if err != nil {
+				d.protocolError(c, err)
+				return err
+			}
+			if !d.do(func() { d.node.HandleAlive(d.now(), p.ID, a) }) {
+				return d.ctx.Err()
+			}
 		case wire.FrameBye:
 			bye, err := wire.ParseBye(f.Payload)
 			if err != nil {
