@@ -47,6 +47,19 @@
 // or Missing: a peer that has received nothing asks so where the stream
 // is.
 //
+// # Partner mesh and Alives
+//
+// SetPartners names the nodes a node pulls missing chunks from (the proxy
+// takes its tracker backups). The node opens one partner stream to each
+// with a Partner frame; the partner registers it as a watcher, writes its
+// buffer map on the stream every swarm.Config.MapInterval and answers
+// the node's Request frames in order with Chunk or Missing — Missing
+// also when its children's send queues are backed up: pulls are served
+// from spare upload only. A partner the node gives up on (silent, bad
+// data) is closed and not taken again for a while. A parent writes an
+// Alive frame on a child's subscription stream when the node had nothing
+// to push to it for swarm.Config.AliveInterval (see mesh.go).
+//
 // # Overlay
 //
 // An [Overlay] runs the channel's overlay.Node the same way (one owner
@@ -61,6 +74,7 @@
 //
 // Endpoint owns its non-QUIC reader; Driver.Run owns every goroutine the
 // driver starts (accept loop, one per connection and per stream, child
-// writers, parent link, fetcher) and waits for all of them before it
+// writers, parent link, fetcher, partner links and watcher writers) and
+// waits for all of them before it
 // returns.
 package transport
