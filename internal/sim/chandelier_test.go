@@ -59,12 +59,13 @@ func TestAcceptanceSteady(t *testing.T) {
 	for _, r := range []struct {
 		name string
 		pl   *report.Placement
+		mesh *report.Mesh
 		all  int64
-	}{{"chandelier", ch.Placement, *ch.CrossISPBytes}, {"baseline", bl.Placement, *bl.CrossISPBytes}} {
-		if r.pl == nil || r.pl.Rounds == 0 {
-			t.Fatalf("%s: no placement figures: %+v", r.name, r.pl)
+	}{{"chandelier", ch.Placement, ch.Mesh, *ch.CrossISPBytes}, {"baseline", bl.Placement, bl.Mesh, *bl.CrossISPBytes}} {
+		if r.pl == nil || r.pl.Rounds == 0 || r.mesh == nil {
+			t.Fatalf("%s: no placement or mesh figures: %+v %+v", r.name, r.pl, r.mesh)
 		}
-		sum := r.pl.CrossISPTreeBytes + r.pl.CrossISPBackupBytes + r.pl.CrossISPCatchupBytes + r.pl.CrossISPStaleBytes
+		sum := r.pl.CrossISPTreeBytes + r.pl.CrossISPBackupBytes + r.pl.CrossISPCatchupBytes + r.pl.CrossISPStaleBytes + r.mesh.CrossISPPullBytes
 		if sum != r.all {
 			t.Errorf("%s: cross-ISP bytes by cause sum to %d, not %d", r.name, sum, r.all)
 		}

@@ -610,7 +610,7 @@ func (n *Node) pickPartner(now time.Time, id wire.ID) (int, bool) {
 				continue
 			}
 			grown := uint64(now.Sub(p.mapAt) / n.cfg.SliceDuration)
-			if grown == 0 || id.Seq > last+grown {
+			if grown == 0 || id.Seq > last+grown-1 {
 				continue
 			}
 			rank = 1 << 16
