@@ -30,9 +30,9 @@ import (
 // new parent is still connecting, PullMargin before its slice is due. A
 // chunk of a stripe whose parent is up is not pulled: the parent has it
 // on its way, and the origin covers it at FetchMargin (pulling routinely
-// late chunks floods partners with duplicates). While a partner sent a
-// map lately, the origin is asked for a parentless stripe's chunk only
-// FetchMargin before it is due: the origin stays the last resort. A pull
+// late chunks floods partners with duplicates). The origin is asked for
+// a parentless stripe's chunk at once only when no pull of it is in
+// flight: it stays the last resort. A pull
 // answered Missing is asked of another partner; one not answered within
 // pullTimeout counts against its partner, and maxPartnerMisses in a row
 // drop the partner (Ready.DropPartners). A partner that sends a chunk
@@ -347,18 +347,6 @@ func (n *Node) HandleAlive(now time.Time, from NodeID, a wire.Alive) {
 	n.step(now)
 }
 
-// meshUp reports whether a partner sent a map lately (within two
-// MapIntervals): pulls can then fill a stripe without a parent, and the
-// origin is asked only at FetchMargin.
-func (n *Node) meshUp(now time.Time) bool {
-	for i := range n.mesh.partners {
-		if at := n.mesh.partners[i].mapAt; !at.IsZero() && now.Sub(at) <= 2*n.cfg.MapInterval {
-			return true
-		}
-	}
-	return false
-}
-
 // holds reports whether the node holds chunk id.
 func (n *Node) holds(id wire.ID) bool {
 	i, ok := n.find(id.Seq)
@@ -591,7 +579,8 @@ func (n *Node) scanPulls(now time.Time) time.Time {
 // pickPartner returns the index of the partner to pull id from: one
 // whose map shows it, else one whose map showed the stripe flowing to its
 // last slice and that should hold id by now (a slice later than its map
-// for every SliceDuration since, less one); the one with the fewest
+// for every SliceDuration since, rounded up: a guess, answered Missing when wrong,
+// and the origin is asked at once then); the one with the fewest
 // pulls outstanding first, then the order of SetPartners. Partners that
 // answered Missing for id or have maxPartnerPulls outstanding are
 // skipped.
@@ -609,8 +598,8 @@ func (n *Node) pickPartner(now time.Time, id wire.ID) (int, bool) {
 			if !ok || !p.m.Has(last, int(id.Stripe)) || id.Seq <= last {
 				continue
 			}
-			grown := uint64(now.Sub(p.mapAt) / n.cfg.SliceDuration)
-			if grown == 0 || id.Seq > last+grown-1 {
+			grown := uint64((now.Sub(p.mapAt) + n.cfg.SliceDuration - 1) / n.cfg.SliceDuration) // rounded up
+			if grown == 0 || id.Seq > last+grown {
 				continue
 			}
 			rank = 1 << 16
