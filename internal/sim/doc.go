@@ -49,6 +49,15 @@
 // rate, less headroom) and it reports its upload; its core accepts a few
 // children more than that while moved children's byes are in flight.
 //
+// Partners (Config.Partners, mesh.go): each viewer pulls from the first
+// few of its tracker backups, rank by rank and stripe by stripe, over a
+// partner connection punched like a parent link; a partner sends its
+// buffer map every swarm.Config.MapInterval and answers pulls from its
+// own upload, only when the chunk would leave within 100 ms (else
+// Missing). Parents send Alives to quiet children
+// (Config.AliveInterval). The report's mesh section counts pulls, pulled
+// bytes and the maps' and Alives' control bytes.
+//
 // The origin serves its seeds (children) first; fetches come from a
 // separate budget (the rest of its upload) and are refused when that is
 // booked 250 ms ahead, so a fetch flood cannot starve the seeds.
