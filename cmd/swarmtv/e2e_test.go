@@ -292,7 +292,7 @@ func TestChainPlaysThroughPeers(t *testing.T) {
 	}
 	sb = b.mustStatus(t)
 	if sb.Swarm.OriginBytesIn != 0 {
-		t.Errorf("B received %d bytes from the origin while its parent A was alive", sb.Swarm.OriginBytesIn)
+		t.Errorf("B received %d bytes from the origin while its parent A was alive: %+v", sb.Swarm.OriginBytesIn, sb.Swarm)
 	}
 	if sb.Swarm.P2PBytesIn == 0 || sb.Swarm.BadChunks != 0 {
 		t.Errorf("B: p2p in %d, bad chunks %d", sb.Swarm.P2PBytesIn, sb.Swarm.BadChunks)
