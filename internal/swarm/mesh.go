@@ -34,7 +34,7 @@ import (
 // a parentless stripe's chunk at once only when no pull of it is in
 // flight: it stays the last resort. A pull
 // answered Missing is asked of another partner; one not answered within
-// pullTimeout counts against its partner, and maxPartnerMisses in a row
+// Config.PullTimeout counts against its partner, and maxPartnerMisses in a row
 // drop the partner (Ready.DropPartners). A partner that sends a chunk
 // failing verification is cut off like any node and dropped (chunks
 // from partners are verified like all others).
@@ -56,12 +56,10 @@ const (
 	DefaultAliveInterval = 150 * time.Millisecond
 	DefaultMaxWatchers   = 8
 	// MaxPartners bounds SetPartners.
-	MaxPartners = 8
+	MaxPartners        = 8
+	DefaultPullTimeout = 300 * time.Millisecond
 	// mapSlices is how many slices a buffer map describes.
 	mapSlices = 32
-	// pullTimeout: a pull not answered this long counts against its
-	// partner and is asked elsewhere (or of the origin).
-	pullTimeout = 300 * time.Millisecond
 	// maxPartnerMisses unanswered pulls in a row drop a partner.
 	maxPartnerMisses = 3
 	// maxPulls bounds the pulls outstanding at once; maxPartnerPulls
@@ -474,7 +472,7 @@ func (n *Node) scanPulls(now time.Time) time.Time {
 			m.gen++
 			return true
 		}
-		if at := p.at.Add(pullTimeout); at.After(now) {
+		if at := p.at.Add(n.cfg.PullTimeout); at.After(now) {
 			next = earliest(next, at)
 			return false
 		}
@@ -565,7 +563,7 @@ func (n *Node) scanPulls(now time.Time) time.Time {
 			n.ready.Pulls = append(n.ready.Pulls, Pull{To: m.partners[to].id, ID: id})
 			n.stats.Pulls++
 			n.gen++ // the fetch scan waits for it (see scanFetches)
-			next = earliest(next, now.Add(pullTimeout))
+			next = earliest(next, now.Add(n.cfg.PullTimeout))
 		}
 	}
 	if waiting {

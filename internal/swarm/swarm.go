@@ -126,6 +126,10 @@ type Config struct {
 	// FetchMargin: the origin is asked FetchMargin before the slice is
 	// due.
 	PullMargin time.Duration
+	// PullTimeout: a pull not answered this long counts against its
+	// partner and is asked elsewhere, or of the origin (default
+	// DefaultPullTimeout); maxPartnerMisses in a row drop the partner.
+	PullTimeout time.Duration
 	// MapInterval: how often the node sends its buffer map to the nodes
 	// that made it their partner (default DefaultMapInterval).
 	MapInterval time.Duration
@@ -179,6 +183,7 @@ func (c Config) withDefaults() Config {
 	setDur(&c.MaxBacklog, DefaultMaxBacklog)
 	setDur(&c.PullMargin, DefaultPullMargin)
 	setDur(&c.MapInterval, DefaultMapInterval)
+	setDur(&c.PullTimeout, DefaultPullTimeout)
 	setDur(&c.AliveInterval, DefaultAliveInterval)
 	if c.MaxWatchers == 0 {
 		c.MaxWatchers = DefaultMaxWatchers
@@ -231,6 +236,7 @@ func (c *Config) validate() error {
 		{"StartMargin", c.StartMargin},
 		{"PullMargin", c.PullMargin},
 		{"MapInterval", c.MapInterval},
+		{"PullTimeout", c.PullTimeout},
 	} {
 		if d.v < 0 {
 			return fmt.Errorf("%w: negative %s %v", ErrConfig, d.name, d.v)

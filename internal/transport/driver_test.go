@@ -231,6 +231,7 @@ func startNode(t testing.TB, s *stream, o nodeOpts) *testNode {
 		PlayoutDelay:  800 * time.Millisecond,
 		FetchMargin:   400 * time.Millisecond,
 		ParentTimeout: time.Second,
+		PullTimeout:   time.Second,
 		// The default (3s) unless a test shortens it.
 		ParentConnectTimeout: o.connectTimeout,
 	}
