@@ -3,6 +3,7 @@ package sim
 import (
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/swarmtv/swarmtv/internal/swarm"
@@ -25,26 +26,44 @@ const noPeer = -1
 // peer is one simulated node: its swarm core, its place in the network
 // and the driver state around the core. Index 0 is the origin.
 type peer struct {
-	idx   int32
-	id    swarm.NodeID
-	node  *swarm.Node
-	rng   *rand.Rand // this peer's own stream: jitter, loss
-	alive bool
-
-	// Network.
+	// What a chunk sent to the peer or arriving at it reads comes first,
+	// in the first 256 bytes (TestPeerLayout), with the per-stripe state
+	// for up to inlineStripes stripes inline: at 10,000 peers and more
+	// every chunk event touches a peer that is not in the cache, and
+	// neighbouring lines come in together.
+	idx      int32
+	alive    bool
 	isp      int // -1 for the origin's hosting network
 	region   int
+	access   int64   // last-mile one-way delay, ns
+	downNs   float64 // ns per byte of download
+	downFree int64   // when the download link is next idle
+	node     *swarm.Node
+	timerAt  int64 // armed Tick time; -1 none
+	timerGen int64
+	id       swarm.NodeID
+	conns    []upConn   // upload: the busy connections (pruned when drained)
+	upNs     float64    // ns per byte of upload
+	rng      *rand.Rand // this peer's own stream: jitter, loss
+	// The per-stripe state causeOf reads and its storage
+	// for up to inlineStripes stripes. since is, per stripe, the first
+	// slice the origin had not yet published when the stripe's parent was
+	// set: a chunk of an older slice from that parent is catch-up (the
+	// backlog a new edge sends, or a lagging parent's first chunks).
+	// viaBackup marks a parent chosen by the peer's own repair switch.
+	parents      []int32 // per stripe: the parent, noPeer for none
+	since        []uint64
+	parentsBuf   [inlineStripes]int32
+	viaBackup    []bool
+	sinceBuf     [inlineStripes]uint64
+	viaBackupBuf [inlineStripes]bool
+
+	// Network.
 	nat      *nat
-	access   int64    // last-mile one-way delay, ns
-	upNs     float64  // ns per byte of upload
-	downNs   float64  // ns per byte of download
-	conns    []upConn // upload: the busy connections (pruned when drained)
-	downFree int64    // when the download link is next idle
-	capacity int      // children (stripe feeds) it accepts
-	ratio    float64  // upload ÷ stream rate
+	capacity int     // children (stripe feeds) it accepts
+	ratio    float64 // upload ÷ stream rate
 
 	// Driver.
-	parents []int32   // per stripe: the parent, noPeer for none
 	backups [][]int32 // per stripe: ranked backups from the tracker
 	links   []plink   // connections to its parents
 	gone    []goneEntry
@@ -53,11 +72,9 @@ type peer struct {
 	// answer arrives; lost queues the parent-lost reports in flight.
 	answer    []tracker.StripeAssignment
 	lost      []lostReport
-	joined    bool  // the tracker knows it
-	beating   bool  // the heartbeat timer runs
-	timerAt   int64 // armed Tick time; -1 none
-	timerGen  int64
-	alivePos  int // index in Sim.alive while alive
+	joined    bool // the tracker knows it
+	beating   bool // the heartbeat timer runs
+	alivePos  int  // index in Sim.alive while alive
 	joinAt    int64
 	joinedAt  int64 // the tracker's first answer; 0 before
 	leftAt    int64
@@ -72,14 +89,7 @@ type peer struct {
 	lastSeq   uint64
 	firstPlay int64 // -1 until the first slice plays
 
-	// Placement accounting. since is, per stripe, the first slice the
-	// origin had not yet published when the stripe's parent was set: a
-	// chunk of an older slice from that parent is catch-up (the backlog
-	// a new edge sends, or a lagging parent's first chunks). viaBackup
-	// marks a parent chosen by the peer's own repair switch.
-	since     []uint64
-	viaBackup []bool
-	// backupLag is, per stripe, each backup's lag as the tracker
+	// Placement accounting (with since and viaBackup above). backupLag is, per stripe, each backup's lag as the tracker
 	// reported it with the assignment (parallel to backups).
 	backupLag [][]time.Duration
 	lagMS     int64 // the latest slice's capture-to-playout lag, as heartbeats report it
@@ -96,6 +106,30 @@ type peer struct {
 // like the indexes.
 func nodeID(i int32) swarm.NodeID {
 	return swarm.NodeID(fmt.Sprintf("%032x", i))
+}
+
+// inlineStripes is how many stripes' state a peer holds inline.
+const inlineStripes = 4
+
+// idBlock is how many node IDs one string of Sim.idBlocks holds.
+const idBlock = 2048
+
+// idOf returns nodeID(i) as a slice of one long string holding the IDs
+// of idBlock consecutive peers: the cores compare IDs on every chunk,
+// and IDs side by side stay in the cache, where IDs allocated one by one
+// would each cost a miss at 10,000 peers and more.
+func (s *Sim) idOf(i int32) swarm.NodeID {
+	b, j := int(i)/idBlock, int(i)%idBlock
+	for len(s.idBlocks) <= b {
+		base := int32(len(s.idBlocks) * idBlock)
+		var sb strings.Builder
+		sb.Grow(idBlock * 32)
+		for k := range int32(idBlock) {
+			sb.WriteString(string(nodeID(base + k)))
+		}
+		s.idBlocks = append(s.idBlocks, sb.String())
+	}
+	return swarm.NodeID(s.idBlocks[b][j*32 : (j+1)*32])
 }
 
 // index returns the peer index of a node ID, or noPeer.

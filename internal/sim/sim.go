@@ -65,6 +65,8 @@ type Sim struct {
 	verify func(raw []byte) error
 	// originID is the origin's node ID, one string shared by the cores.
 	originID swarm.NodeID
+	// idBlocks hold the peers' node IDs side by side (idOf).
+	idBlocks []string
 	// anyRelayed: a link was relayed (until then, sends skip the lookup).
 	anyRelayed bool
 
@@ -105,7 +107,7 @@ func New(cfg Config) (*Sim, error) {
 	if cfg.Verify == VerifyFast {
 		s.verify = s.stream.verify
 	}
-	s.originID = nodeID(originIdx)
+	s.originID = s.idOf(originIdx)
 	s.nextSeq = 1 // origins number slices from 1: slice 0 asks for the newest keyframe
 	s.trace.init()
 	s.m.init(&cfg)
@@ -186,7 +188,7 @@ func (s *Sim) addPeer(at int64) *peer {
 	}
 	isp := s.net.drawISP(r.Float64())
 	p := &peer{
-		idx: idx, id: nodeID(idx),
+		idx: idx, id: s.idOf(idx),
 		rng:     rand.New(rand.NewPCG(s.cfg.Seed, uint64(idx))),
 		isp:     isp,
 		region:  isp % s.cfg.Regions,
@@ -195,14 +197,17 @@ func (s *Sim) addPeer(at int64) *peer {
 		upNs:    1e9 / (ratio * s.streamBps()),
 		downNs:  1e9 / (down * s.streamBps()),
 		ratio:   ratio,
-		parents: make([]int32, s.cfg.Stripes),
 		backups: make([][]int32, s.cfg.Stripes),
 		timerAt: -1, firstPlay: -1, joinAt: at,
+	}
+	if k := s.cfg.Stripes; k <= inlineStripes {
+		p.parents, p.since, p.viaBackup = p.parentsBuf[:k], p.sinceBuf[:k], p.viaBackupBuf[:k]
+	} else {
+		p.parents, p.since, p.viaBackup = make([]int32, k), make([]uint64, k), make([]bool, k)
 	}
 	for st := range p.parents {
 		p.parents[st] = noPeer
 	}
-	p.since, p.viaBackup = make([]uint64, s.cfg.Stripes), make([]bool, s.cfg.Stripes)
 	p.backupLag = make([][]time.Duration, s.cfg.Stripes)
 	// Stripe feeds: the upload kept per feed is a stripe's rate times
 	// the headroom.
@@ -640,6 +645,7 @@ func (s *Sim) chunkIn(e *event) {
 	if !p.alive {
 		return
 	}
+	// The sender's ID without touching the sender (a cache miss).
 	if err := p.node.HandleChunk(s.t(s.now), s.peers[e.from].id, e.raw); err != nil {
 		s.fail("node %d rejected a chunk (slice %d stripe %d) from honest node %d: %v", p.idx, e.aux, e.stripe, e.from, err)
 		return

@@ -1,0 +1,38 @@
+package sim
+
+import (
+	"testing"
+	"unsafe"
+)
+
+// The IDs idOf hands out side by side are the peers' node IDs, and index
+// maps them back, across the blocks they are cut from.
+func TestIDOf(t *testing.T) {
+	s := &Sim{peers: make([]*peer, 3*idBlock+1)}
+	for _, i := range []int32{0, 1, 2047, 2048, 2049, 5000, 3 * idBlock} {
+		id := s.idOf(i)
+		if id != nodeID(i) {
+			t.Fatalf("idOf(%d) = %q, want %q", i, id, nodeID(i))
+		}
+		if got := s.index(id); got != i {
+			t.Fatalf("index(idOf(%d)) = %d", i, got)
+		}
+	}
+	if n := len(s.idBlocks); n != 4 {
+		t.Fatalf("%d blocks for peers up to %d, want 4", n, 3*idBlock)
+	}
+}
+
+// The fields a chunk event reads sit in a peer's first 256 bytes.
+func TestPeerLayout(t *testing.T) {
+	var p peer
+	for name, end := range map[string]uintptr{
+		"timerAt":      unsafe.Offsetof(p.timerAt) + unsafe.Sizeof(p.timerAt),
+		"rng":          unsafe.Offsetof(p.rng) + unsafe.Sizeof(p.rng),
+		"viaBackupBuf": unsafe.Offsetof(p.viaBackupBuf) + unsafe.Sizeof(p.viaBackupBuf),
+	} {
+		if end > 256 {
+			t.Errorf("peer.%s ends at byte %d, beyond the first 256", name, end)
+		}
+	}
+}
