@@ -9,6 +9,11 @@ import (
 // fails or falls behind.
 type Status struct {
 	Failed bool // unreachable, refused, or known gone
+	// Child: the backup takes this stripe from the repairing peer, so
+	// switching to it would close a cycle (it was outside the lost
+	// parent's subtree when the tracker ranked it, and has moved under
+	// the peer since). Never taken.
+	Child bool
 	// Lag is how far behind live the backup is: its newest chunk of the
 	// stripe behind the freshest known, or the lag it last reported to
 	// the tracker (capture to playout); 0 if unknown.
@@ -33,7 +38,8 @@ func MaxBackupLag(own time.Duration) time.Duration {
 // stripe (or the parent fell behind) and switches at once, without asking
 // the tracker, to the first ranked backup that has not failed and lags
 // at most maxLag; failing that, to the non-failed backup that lags least
-// (rank breaks ties). ok is false when every backup failed: the peer then
+// (rank breaks ties). A backup that is the peer's own child on the stripe
+// is never taken. ok is false when every backup failed: the peer then
 // pulls from partners and the origin until the tracker's next round.
 // The peer reports the switch ([Switch]) so the next round keeps it.
 func Repair(backups []string, status func(id string) Status, maxLag time.Duration) (next string, ok bool) {
@@ -41,7 +47,7 @@ func Repair(backups []string, status func(id string) Status, maxLag time.Duratio
 	var bestLag time.Duration
 	for k, b := range backups {
 		st := status(b)
-		if st.Failed {
+		if st.Failed || st.Child {
 			continue
 		}
 		if st.Lag <= maxLag {

@@ -10,6 +10,7 @@ import (
 func TestRepair(t *testing.T) {
 	status := map[string]Status{
 		"dead":  {Failed: true},
+		"child": {Child: true},
 		"slow":  {Lag: 800 * time.Millisecond},
 		"slow2": {Lag: 300 * time.Millisecond},
 		"ok":    {},
@@ -23,6 +24,8 @@ func TestRepair(t *testing.T) {
 	}{
 		{"first healthy in rank order", []string{"ok", "slow"}, "ok", true},
 		{"skips failed", []string{"dead", "ok"}, "ok", true},
+		{"never its own child (a cycle)", []string{"child", "slow"}, "slow", true},
+		{"a child is not the last resort", []string{"child"}, "", false},
 		{"skips laggards for a later healthy one", []string{"slow", "dead", "ok"}, "ok", true},
 		{"least lag when all lag", []string{"slow", "slow2", "dead"}, "slow2", true},
 		{"none left: pull and origin fallback", []string{"dead"}, "", false},

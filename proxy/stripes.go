@@ -50,7 +50,7 @@ func (p *Peer) onLost(l transport.Lost) {
 		}
 		a := &p.stripes[s]
 		a.Parent = tracker.NodeInfo{}
-		b, ok := p.backupLocked(a.Backups, now)
+		b, ok := p.backupLocked(a.Backups, now, s, l.Children)
 		if !ok {
 			b, ok = p.overlayBackupLocked(now, s) // the tracker is away: a ring member
 		}
@@ -71,8 +71,10 @@ func (p *Peer) onLost(l transport.Lost) {
 
 // backupLocked picks the backup to switch to: the first ranked one that
 // is not this peer, has not failed lately and is no further behind live
-// than this peer (chandelier.MaxBackupLag), else the least lagging.
-func (p *Peer) backupLocked(backups []tracker.NodeInfo, now time.Time) (tracker.NodeInfo, bool) {
+// than this peer (chandelier.MaxBackupLag), else the least lagging; never
+// one of children (the node's children and their stripe masks) that takes
+// stripe from this peer.
+func (p *Peer) backupLocked(backups []tracker.NodeInfo, now time.Time, stripe int, children map[swarm.NodeID]uint16) (tracker.NodeInfo, bool) {
 	ids := make([]string, len(backups))
 	for i, b := range backups {
 		ids[i] = b.ID
@@ -81,7 +83,11 @@ func (p *Peer) backupLocked(backups []tracker.NodeInfo, now time.Time) (tracker.
 	// tracker) is taken only when no other is left.
 	id, ok := chandelier.Repair(ids, func(id string) chandelier.Status {
 		b := backups[slices.Index(ids, id)]
-		return chandelier.Status{Failed: id == string(p.ID()) || p.failedLocked(id, now), Lag: time.Duration(b.LagMS) * time.Millisecond}
+		return chandelier.Status{
+			Failed: id == string(p.ID()) || p.failedLocked(id, now),
+			Child:  children[swarm.NodeID(id)]&(1<<stripe) != 0,
+			Lag:    time.Duration(b.LagMS) * time.Millisecond,
+		}
 	}, chandelier.MaxBackupLag(time.Duration(p.lagMS)*time.Millisecond))
 	if !ok {
 		return tracker.NodeInfo{}, false

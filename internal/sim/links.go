@@ -185,6 +185,9 @@ func (s *Sim) repair(p *peer, st int, lost int32) (tracker.StripeSwitch, bool) {
 	next, ok := chandelier.Repair(ids, func(id string) chandelier.Status {
 		q := s.index(swarm.NodeID(id))
 		status := chandelier.Status{Failed: q == noPeer || s.isGone(p, q)}
+		if q != noPeer {
+			status.Child = p.node.ChildStripes(s.peers[q].id)&(1<<st) != 0
+		}
 		if k := slices.Index(p.backups[st], q); k >= 0 && k < len(p.backupLag[st]) {
 			status.Lag = p.backupLag[st][k]
 		}

@@ -45,9 +45,12 @@ import (
 // can be short (a dead parent sends nothing) without losing parents
 // starved by their own upstream (they keep sending Alive). A child whose
 // parent's Alive shows it does not hold a chunk pulls it at once. A
-// parent that stays starved is not left on that account: its own repair
-// (a switch within ParentTimeout) feeds it again, and meanwhile its
-// children pull; Config.LagSlices still judges a parent by its lag.
+// parent that stays starved is not left on that account while its own
+// repair (a switch within ParentTimeout) may feed it again, and
+// meanwhile its children pull; but Alives that show it stuck keep it at
+// most twice ParentTimeout after it last moved (starveLimit), so two
+// nodes that took each other as parents (a cycle) cannot keep each other
+// with Alives. Config.LagSlices still judges a parent by its lag.
 
 // Mesh defaults and limits.
 const (
@@ -324,7 +327,7 @@ func (n *Node) pullMissing(from NodeID, id wire.ID) bool {
 // An Alive from a node that is no parent is ignored.
 func (n *Node) HandleAlive(now time.Time, from NodeID, a wire.Alive) {
 	m := &n.mesh
-	parent := false
+	parent, moving := false, false
 	for s := range n.stripes {
 		st := &n.stripes[s]
 		if from == "" || !sameID(st.parent, from) {
@@ -334,13 +337,22 @@ func (n *Node) HandleAlive(now time.Time, from NodeID, a wire.Alive) {
 		if s >= len(a.Newest) {
 			continue
 		}
+		// The parent moves on this stripe when it holds a chunk the node
+		// lacks (on its way) or got further since its last Alive.
+		if !st.up || !st.seen || a.Newest[s] > st.newest || !sameID(m.aliveFrom[s], st.parent) || a.Newest[s] > m.aliveNewest[s] {
+			moving = true
+		}
 		m.aliveNewest[s], m.aliveAt[s], m.aliveFrom[s] = a.Newest[s], now, st.parent
 	}
 	if !parent {
 		return
 	}
 	n.stats.AlivesIn++
-	n.heard(now, from)
+	if moving {
+		n.heard(now, from)
+	} else {
+		n.heardStuck(now, from)
+	}
 	m.gen++
 	n.step(now)
 }

@@ -304,6 +304,18 @@ func TestAliveKeepsStarvedParent(t *testing.T) {
 			}
 		})
 	}
+	// A parent stuck for longer than starveLimit is left although its
+	// Alives go on: else two nodes that took each other as parents (a
+	// cycle, both starved) would keep each other forever.
+	t.Run("stuck", func(t *testing.T) {
+		tn, starve := starveNet(t, 100*time.Millisecond)
+		tn.run(3*time.Second, 10*time.Millisecond)
+		*starve = true
+		tn.run(2*time.Second, 10*time.Millisecond)
+		if !slices.ContainsFunc(tn.lost["C"], func(l Lost) bool { return l.Parent == "P" }) {
+			t.Fatalf("C kept a parent stuck for 2 s (alives in %d)", tn.nodes["C"].Stats().AlivesIn)
+		}
+	})
 	t.Run("dead", func(t *testing.T) {
 		tn, _ := starveNet(t, 100*time.Millisecond)
 		tn.run(3*time.Second, 10*time.Millisecond)

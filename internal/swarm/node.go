@@ -100,6 +100,10 @@ type stripe struct {
 	// ParentUp and the last chunk from the parent on any stripe
 	// (ParentTimeout runs from it).
 	since time.Time
+	// moved is when the parent last showed it moving: it came up, a
+	// chunk came from it, or an Alive showed it further on. Alives that
+	// show it stuck keep it for at most starveLimit after that.
+	moved time.Time
 	// keepAt: no keepalive fetch for this parent before then (see
 	// keepaliveDue).
 	keepAt time.Time
@@ -231,11 +235,11 @@ func (n *Node) SetParent(now time.Time, stripe int, parent NodeID) {
 		if (stripe != -1 && s != stripe) || st.parent == parent {
 			continue
 		}
-		st.parent, st.up, st.since = parent, false, now
+		st.parent, st.up, st.since, st.moved = parent, false, now, now
 		n.gen++
 		for o := range n.stripes {
 			if sib := &n.stripes[o]; o != s && parent != "" && sib.parent == parent {
-				st.up, st.since = sib.up, sib.since
+				st.up, st.since, st.moved = sib.up, sib.since, sib.moved
 				break
 			}
 		}
@@ -255,7 +259,7 @@ func (n *Node) ParentUp(now time.Time, parent NodeID) {
 	}
 	for s := range n.stripes {
 		if st := &n.stripes[s]; st.parent == parent && !st.up {
-			st.up, st.since = true, now
+			st.up, st.since, st.moved = true, now, now
 			n.gen++
 		}
 	}
@@ -273,7 +277,24 @@ func (n *Node) heard(now time.Time, from NodeID) {
 			if !st.up {
 				n.gen++
 			}
-			st.up, st.since = true, now
+			st.up, st.since, st.moved = true, now, now
+		}
+	}
+}
+
+// starveLimit is how long Alives that show a parent stuck keep it: a
+// parent starved by its own upstream repairs within its ParentTimeout,
+// and one stuck for longer is left like a silent one. Else two nodes
+// that lost their parents and took each other as backups (a cycle)
+// would keep each other forever with Alives.
+func (n *Node) starveLimit() time.Duration { return 2 * n.cfg.ParentTimeout }
+
+// heardStuck records an Alive from parent from that shows it no further
+// on: it proves the parent alive while it moved within starveLimit.
+func (n *Node) heardStuck(now time.Time, from NodeID) {
+	for s := range n.stripes {
+		if st := &n.stripes[s]; sameID(st.parent, from) && st.up && now.Sub(st.moved) < n.starveLimit() {
+			st.since = now
 		}
 	}
 }
@@ -304,9 +325,20 @@ func (n *Node) Parent(stripe int) NodeID {
 // then pushes new chunks as they arrive. A child never gets a chunk twice,
 // nor one of a slice that arrived more than Window before now (a node cut
 // off from every source keeps its window until new chunks evict it).
+// It refuses (ErrCycle) a hello from the node's own parent on a stripe
+// the hello asks for.
 func (n *Node) AddChild(now time.Time, id NodeID, h wire.Hello) error {
 	if h.Channel != n.cfg.Channel {
 		return fmt.Errorf("%w: hello for channel %q on %q", ErrWrongChannel, h.Channel, n.cfg.Channel)
+	}
+	// Two peers that lost their parents at once may take each other as
+	// backups, each before the other's hello arrived: the one that hears
+	// its own parent subscribe to the same stripe refuses it (a cycle
+	// feeds neither), and the refused one repairs again.
+	for s := range n.k {
+		if h.Stripes&(1<<s) != 0 && id != "" && sameID(n.stripes[s].parent, id) {
+			return fmt.Errorf("%w: %s, stripe %d", ErrCycle, id, s)
+		}
 	}
 	i, found := slices.BinarySearchFunc(n.children, id, func(c child, id NodeID) int {
 		switch {
@@ -475,6 +507,18 @@ func (n *Node) Lookup(id wire.ID) ([]byte, bool) {
 		return nil, false
 	}
 	return sl.raws[id.Stripe], true
+}
+
+// ChildStripes returns the stripes id takes from the node as a mask (0:
+// id is no child). A peer repairing a stripe must not take a child on
+// that stripe as its parent: that closes a cycle.
+func (n *Node) ChildStripes(id NodeID) uint16 {
+	for _, c := range n.children {
+		if sameID(c.id, id) {
+			return c.mask
+		}
+	}
+	return 0
 }
 
 // Children returns the subscribed children, sorted.

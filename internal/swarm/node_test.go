@@ -1432,3 +1432,42 @@ func TestStartMargin(t *testing.T) {
 		})
 	}
 }
+
+// ChildStripes tells a repairing driver which stripes a node feeds whom:
+// taking a child of the stripe as the new parent would close a cycle.
+func TestChildStripes(t *testing.T) {
+	st := swarmtest.NewStream(testChannel, 4, epoch)
+	n := mustNew(t, testConfig(st))
+	if err := n.AddChild(epoch, "C", wire.Hello{Channel: testChannel, Stripes: 0b0110}); err != nil {
+		t.Fatal(err)
+	}
+	if got := n.ChildStripes("C"); got != 0b0110 {
+		t.Fatalf("ChildStripes(C) = %04b, want 0110", got)
+	}
+	if got := n.ChildStripes("D"); got != 0 {
+		t.Fatalf("ChildStripes of a stranger = %04b, want 0", got)
+	}
+	n.RemoveChild("C")
+	if got := n.ChildStripes("C"); got != 0 {
+		t.Fatalf("ChildStripes of a removed child = %04b, want 0", got)
+	}
+}
+
+// Two peers that lost their parents at once may take each other as
+// backups before either hello arrived: the one that hears its own parent
+// subscribe to the same stripe refuses it, so no cycle forms.
+func TestAddChildRefusesItsParent(t *testing.T) {
+	st := swarmtest.NewStream(testChannel, 4, epoch)
+	n := mustNew(t, testConfig(st))
+	n.SetParent(epoch, 1, "B")
+	if err := n.AddChild(epoch, "B", wire.Hello{Channel: testChannel, Stripes: 0b0010}); !errors.Is(err, ErrCycle) {
+		t.Fatalf("AddChild of its own parent on its stripe: %v, want ErrCycle", err)
+	}
+	if got := n.ChildStripes("B"); got != 0 {
+		t.Fatalf("the refused parent became a child on %04b", got)
+	}
+	// Its parent may take the other stripes from it.
+	if err := n.AddChild(epoch, "B", wire.Hello{Channel: testChannel, Stripes: 0b0101}); err != nil {
+		t.Fatalf("AddChild of its parent on other stripes: %v", err)
+	}
+}

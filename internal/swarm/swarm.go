@@ -17,6 +17,7 @@ var (
 	ErrBadChunk     = errors.New("swarm: chunk failed verification")
 	ErrWrongChannel = errors.New("swarm: chunk or hello for another channel")
 	ErrFull         = errors.New("swarm: no capacity for another child")
+	ErrCycle        = errors.New("swarm: the subscriber is this node's parent on a stripe it asks for")
 	ErrConfig       = errors.New("swarm: invalid configuration")
 )
 

@@ -17,6 +17,10 @@ import (
 type Lost struct {
 	Parent  swarm.NodeID
 	Stripes []int
+	// Children is the node's children when the parent was lost, with the
+	// stripes each takes from it: a repair must not take a child of the
+	// stripe as its parent (a cycle).
+	Children map[swarm.NodeID]uint16
 }
 
 // parentLink is the subscription to one parent for the stripes in mask.
@@ -211,9 +215,17 @@ func (d *Driver) lostParents(ls []swarm.Lost) []Lost {
 			d.stripeParent[l.Stripe] = Peer{}
 		}
 	}
+	var children map[swarm.NodeID]uint16
+	if len(out) > 0 {
+		children = map[swarm.NodeID]uint16{}
+		for _, c := range d.node.Children() {
+			children[c] = d.node.ChildStripes(c)
+		}
+	}
 	for i := range out {
 		slices.Sort(out[i].Stripes)
 		out[i].Stripes = slices.Compact(out[i].Stripes)
+		out[i].Children = children
 	}
 	if len(out) > 0 {
 		d.reconcileParents()
