@@ -37,14 +37,8 @@ func (d *Driver) serveChild(c *Conn, s *quic.Stream, br *bufio.Reader, h wire.He
 		alive:  make(chan []byte, 1),
 		quit:   make(chan struct{}),
 	}
-	res := make(chan error, 1)
-	if !d.do(func() { res <- d.addChild(ch, h) }) {
-		return
-	}
-	var err error
-	select {
-	case err = <-res:
-	case <-d.ctx.Done():
+	ok, err := d.call(func() error { return d.addChild(ch, h) })
+	if !ok {
 		return
 	}
 	if err != nil {

@@ -312,6 +312,30 @@ func (d *Driver) do(f func()) bool {
 	}
 }
 
+// call runs f on the Run goroutine and returns its error; ok is false
+// when the driver shut down before f ran or finished.
+func (d *Driver) call(f func() error) (ok bool, err error) {
+	res := make(chan error, 1)
+	if !d.do(func() { res <- f() }) {
+		return false, nil
+	}
+	select {
+	case err = <-res:
+		return true, err
+	case <-d.ctx.Done():
+		return false, nil
+	}
+}
+
+// cancelOnDone cancels both directions of s when ctx ends; defer the
+// returned stop.
+func cancelOnDone(ctx context.Context, s *quic.Stream) (stop func() bool) {
+	return context.AfterFunc(ctx, func() {
+		s.CancelRead(quic.StreamErrorCode(CodeNormal))
+		s.CancelWrite(quic.StreamErrorCode(CodeNormal))
+	})
+}
+
 // Publish hands a chunk made by this node (source mode) to the core. It
 // waits for Run to take it.
 func (d *Driver) Publish(c *wire.Chunk, raw []byte) {

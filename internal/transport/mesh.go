@@ -200,11 +200,7 @@ func (d *Driver) runPartner(ctx context.Context, l *partnerLink) error {
 	if err != nil {
 		return fmt.Errorf("open stream: %w", err)
 	}
-	stop := context.AfterFunc(ctx, func() {
-		s.CancelRead(quic.StreamErrorCode(CodeNormal))
-		s.CancelWrite(quic.StreamErrorCode(CodeNormal))
-	})
-	defer stop()
+	defer cancelOnDone(ctx, s)()
 	if err := wire.WriteFrame(s, wire.FramePartner, wire.Partner{Channel: d.cfg.Channel}.Append(nil)); err != nil {
 		return fmt.Errorf("write partner: %w", err)
 	}
@@ -277,14 +273,8 @@ func (d *Driver) runPartner(ctx context.Context, l *partnerLink) error {
 // node's buffer maps go out on it, and its pulls are answered in order.
 func (d *Driver) serveWatcher(c *Conn, s *quic.Stream, br *bufio.Reader, p wire.Partner) {
 	w := &watcher{id: c.Remote(), stream: s, out: make(chan []byte, watcherQueue), quit: make(chan struct{})}
-	res := make(chan error, 1)
-	if !d.do(func() { res <- d.addWatcher(w, p) }) {
-		return
-	}
-	var err error
-	select {
-	case err = <-res:
-	case <-d.ctx.Done():
+	ok, err := d.call(func() error { return d.addWatcher(w, p) })
+	if !ok {
 		return
 	}
 	if err != nil {

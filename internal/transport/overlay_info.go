@@ -59,11 +59,7 @@ func FetchChannelInfo(ctx context.Context, ep *Endpoint, hostport, channel strin
 	if err != nil {
 		return "", nil, fmt.Errorf("transport: asking %s for the channel: %w", hostport, err)
 	}
-	stop := context.AfterFunc(ctx, func() {
-		st.CancelRead(quic.StreamErrorCode(CodeNormal))
-		st.CancelWrite(quic.StreamErrorCode(CodeNormal))
-	})
-	defer stop()
+	defer cancelOnDone(ctx, st)()
 	if err := wire.WriteFrame(st, wire.FrameOverlayInfo, wire.AppendInfoRequest(nil, channel)); err != nil {
 		return "", nil, fmt.Errorf("transport: asking %s for the channel: %w", hostport, err)
 	}

@@ -267,11 +267,7 @@ func (d *Driver) subscribe(ctx context.Context, link *parentLink) error {
 	if err != nil {
 		return fmt.Errorf("open stream: %w", err)
 	}
-	stop := context.AfterFunc(ctx, func() {
-		s.CancelRead(quic.StreamErrorCode(CodeNormal))
-		s.CancelWrite(quic.StreamErrorCode(CodeNormal))
-	})
-	defer stop()
+	defer cancelOnDone(ctx, s)()
 	hello := wire.Hello{Channel: d.cfg.Channel, Stripes: link.mask, From: link.from}
 	if err := wire.WriteFrame(s, wire.FrameHello, hello.Append(nil)); err != nil {
 		return fmt.Errorf("write hello: %w", err)
