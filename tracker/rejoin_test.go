@@ -365,3 +365,53 @@ func TestRejoinBaselinePlacer(t *testing.T) {
 	}
 	t.Logf("baseline: %d links kept as switches", kept)
 }
+
+// Config.RejoinWindow (swarmtv tracker --rejoin-window) sets how long a
+// restarted tracker holds rejoins before its seed round: with 5 s, a
+// round 2 s after the restart still holds them and one at 5 s seeds
+// them; too long a window is refused.
+func TestRejoinWindowConfig(t *testing.T) {
+	const n = 20
+	old, _, reg := swarmOf(t, n, 2)
+	before, err := old.Tree("live")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &clock{now: t0.Add(time.Hour)}
+	tr, err := New(Config{HeartbeatInterval: time.Second, RejoinWindow: 5 * time.Second, Now: c.Now, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tr.Register(reg); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= n; i++ {
+		req := rejoinReq(i)
+		req.Current = placeOf(before, req.ID)
+		if _, err := tr.Join("live", req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	beat := func(secs int) {
+		for range secs {
+			c.Advance(time.Second)
+			for i := 1; i <= n; i++ {
+				if _, err := tr.Heartbeat("live", HeartbeatRequest{ID: nid(i)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			tr.Round()
+		}
+	}
+	beat(2)
+	if ps, _ := tr.Placement("live"); ps.RejoinLinks != 0 {
+		t.Errorf("2 s into a 5 s window: %d links seeded, want the rejoins still held", ps.RejoinLinks)
+	}
+	beat(3)
+	if ps, _ := tr.Placement("live"); ps.RejoinLinks == 0 || ps.RejoinKept != ps.RejoinLinks {
+		t.Errorf("at the end of the window: %d links reported, %d kept; want all seeded and kept", ps.RejoinLinks, ps.RejoinKept)
+	}
+	if _, err := New(Config{RejoinWindow: 2 * time.Minute}); err == nil {
+		t.Error("a 2 min rejoin window was accepted")
+	}
+}

@@ -21,6 +21,9 @@ const (
 	// ExpiryIntervals is how many heartbeat intervals a peer may stay
 	// silent before it is removed.
 	ExpiryIntervals = 3
+	// MaxRejoinWindow bounds Config.RejoinWindow: every rejoin it holds
+	// waits that long for its answer (the peers keep streaming meanwhile).
+	MaxRejoinWindow = time.Minute
 )
 
 // DefaultRoundInterval is how often the placement runs a round.
@@ -107,6 +110,9 @@ func (c *Config) validate() error {
 	}
 	if c.JoinWindow < 0 || c.JoinWindow > time.Second {
 		return fmt.Errorf("tracker: join window %v is out of range [0, 1s]", c.JoinWindow)
+	}
+	if c.RejoinWindow > MaxRejoinWindow {
+		return fmt.Errorf("tracker: rejoin window %v is too long (at most %v; negative disables it)", c.RejoinWindow, MaxRejoinWindow)
 	}
 	if c.Placer != PlacerChandelier && c.Placer != PlacerBaseline {
 		return fmt.Errorf("tracker: unknown placer %q (use %q or %q)", c.Placer, PlacerChandelier, PlacerBaseline)

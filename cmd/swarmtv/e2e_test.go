@@ -457,6 +457,7 @@ func TestBadInput(t *testing.T) {
 		{[]string{"origin", "--source", "rtsp://", "--key", filepath.Join(t.TempDir(), "k")}, "bad RTSP URL"},
 		{[]string{"origin"}, "no stream"},
 		{[]string{"peer", "--stripes"}, "flag provided but not defined"},
+		{[]string{"tracker", "--listen", "127.0.0.1:0", "--rejoin-window", "5m"}, "rejoin window 5m0s is too long"},
 		{[]string{"nosuch"}, "unknown command"},
 	} {
 		code, out := run(c.args...)
@@ -469,6 +470,9 @@ func TestBadInput(t *testing.T) {
 		if code != 0 || !strings.Contains(out, "Usage: swarmtv "+cmd) {
 			t.Errorf("swarmtv %s --help: exit %d\n%s", cmd, code, out)
 		}
+	}
+	if _, out := run("tracker", "--help"); !strings.Contains(out, "-rejoin-window duration") {
+		t.Errorf("swarmtv tracker --help does not show --rejoin-window:\n%s", out)
 	}
 
 	// A peer for an unknown channel says so and exits.

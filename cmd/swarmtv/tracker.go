@@ -25,6 +25,10 @@ trees (a parent and ranked backups per stripe) by measured upload, NAT
 class and ISP, about once a second. Peers whose heartbeats stop are
 removed and their children placed elsewhere.
 
+The tracker keeps no state on disk: after a restart the running peers
+rejoin with the parents they hold, and it rebuilds the trees from them
+(--rejoin-window).
+
 Its HTTP JSON API lives under /v1 (see the README). The same address
 serves the operator's dashboard at / (live over server-sent events) and
 Prometheus metrics at /metrics.`, stderr)
@@ -34,6 +38,7 @@ Prometheus metrics at /metrics.`, stderr)
 	natFlags := addTrackerNATFlags(fs)
 	placer := fs.String("placer", tracker.PlacerChandelier, "stripe placement: chandelier (topology-aware) or baseline (random, for comparison)")
 	joinWindow := fs.Duration("join-window", 0, "joins arriving within this `duration` share one placement round (0: a round per join; tens of ms for 100,000-peer swarms)")
+	rejoinWindow := fs.Duration("rejoin-window", 0, "after a restart, hold for this `duration` the joins of peers that report their current parents, then rebuild the trees from them in one round that keeps every valid link (0: 2 heartbeat intervals; negative: place every rejoin afresh, one round at a time; at most 1m)")
 	ispTable := fs.String("isp-table", "", "CSV `file` of \"prefix,isp\" lines mapping peers' addresses to ISPs (longest prefix wins; see deploy/isp-prefixes.csv)")
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
@@ -49,7 +54,7 @@ Prometheus metrics at /metrics.`, stderr)
 	if err != nil {
 		return err
 	}
-	t, err := tracker.New(tracker.Config{HeartbeatInterval: *heartbeat, Logger: log, Placer: *placer, ISPs: isps, JoinWindow: *joinWindow})
+	t, err := tracker.New(tracker.Config{HeartbeatInterval: *heartbeat, Logger: log, Placer: *placer, ISPs: isps, JoinWindow: *joinWindow, RejoinWindow: *rejoinWindow})
 	if err != nil {
 		return err
 	}
