@@ -17,13 +17,19 @@ type child struct {
 	id     swarm.NodeID
 	conn   *Conn
 	stream *quic.Stream
-	queue  chan []byte   // encoded chunks for the writer
+	queue  chan queued   // encoded chunks for the writer
 	alive  chan []byte   // an encoded Alive for the writer (mesh.go)
 	quit   chan struct{} // closed by the Run goroutine to stop the writer
 	// bye is the last frame the writer sends; set before quit is closed.
 	bye wire.Bye
 	// stopped is set when quit is closed. Run goroutine only.
 	stopped bool
+}
+
+// queued is one encoded chunk in a child's send queue.
+type queued struct {
+	stripe uint8
+	raw    []byte
 }
 
 // serveChild serves a subscription: registers the child with the node,
@@ -33,7 +39,7 @@ func (d *Driver) serveChild(c *Conn, s *quic.Stream, br *bufio.Reader, h wire.He
 		id:     c.Remote(),
 		conn:   c,
 		stream: s,
-		queue:  make(chan []byte, d.cfg.ChildQueue),
+		queue:  make(chan queued, d.cfg.ChildQueue),
 		alive:  make(chan []byte, 1),
 		quit:   make(chan struct{}),
 	}
@@ -83,16 +89,22 @@ func (d *Driver) serveChild(c *Conn, s *quic.Stream, br *bufio.Reader, h wire.He
 // of the same node. A replaced subscription stays the node's child: the
 // node remembers what it already sent it (and so sends the new one only
 // the backlog of stripes it did not have), and the chunks still queued
-// for the old stream move to the new one. Run goroutine only.
+// for the old stream move to the new one, except those of stripes the
+// new subscription no longer asks for: the child moved them to another
+// parent, which sends them from the child's next missing slice. Run
+// goroutine only.
 func (d *Driver) addChild(ch *child, h wire.Hello) error {
 	if old := d.children[ch.id]; old != nil {
 		delete(d.children, ch.id)
 	drain:
 		for {
 			select {
-			case raw := <-old.queue:
+			case q := <-old.queue:
+				if h.Stripes&(1<<q.stripe) == 0 {
+					continue
+				}
 				select {
-				case ch.queue <- raw:
+				case ch.queue <- q:
 				default:
 				}
 			default:
@@ -143,7 +155,7 @@ func (d *Driver) send(s swarm.Send) {
 		return // gone since the node queued it
 	}
 	select {
-	case ch.queue <- s.Chunk:
+	case ch.queue <- queued{stripe: s.ID.Stripe, raw: s.Chunk}:
 	default:
 		d.log.Warn("dropping child: it does not keep up", "peer", s.To, "queue", cap(ch.queue))
 		d.removeChild(ch, wire.Bye{Code: wire.ByeSlow, Reason: "send queue full"})
@@ -170,8 +182,8 @@ func (d *Driver) writeChild(ch *child) {
 				ch.stream.CancelWrite(quic.StreamErrorCode(CodeNormal))
 				return
 			}
-		case raw := <-ch.queue:
-			buf = wire.AppendFrame(buf[:0], wire.FrameChunk, raw)
+		case q := <-ch.queue:
+			buf = wire.AppendFrame(buf[:0], wire.FrameChunk, q.raw)
 			if _, err := ch.stream.Write(buf); err != nil {
 				ch.stream.CancelWrite(quic.StreamErrorCode(CodeNormal))
 				select {

@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -86,6 +87,56 @@ func (s *stream) publish(t testing.TB, src *Driver, first, last uint64) {
 		}
 		<-tick.C
 	}
+}
+
+// livePublisher publishes one slice per slice duration until told to
+// finish. A test that waits on a move or a failure keeps the stream live
+// meanwhile: with a fixed count of slices, a slow machine (-race, other
+// tests) can reach the end of the stream before the test's move, and then
+// every parent falls silent and times out.
+type livePublisher struct {
+	seq  atomic.Uint64 // the last slice published
+	stop atomic.Uint64 // the last slice to publish; 0 until finish
+	done chan struct{}
+}
+
+// maxLiveSlices bounds a live publisher that is never finished.
+const maxLiveSlices = 3000
+
+// publishLive starts publishing from slice first on; it stops at the
+// test's end at the latest.
+func (s *stream) publishLive(t testing.TB, src *Driver, first uint64) *livePublisher {
+	t.Helper()
+	p := &livePublisher{done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		tick := time.NewTicker(s.slice)
+		defer tick.Stop()
+		for seq := first; seq < first+maxLiveSlices; seq++ {
+			cs, raws := s.chunks(t, seq, time.Now(), s.key)
+			for i := range cs {
+				src.Publish(cs[i], raws[i])
+			}
+			p.seq.Store(seq)
+			if stop := p.stop.Load(); stop != 0 && seq >= stop {
+				return
+			}
+			<-tick.C
+		}
+	}()
+	t.Cleanup(func() {
+		p.stop.CompareAndSwap(0, 1)
+		<-p.done
+	})
+	return p
+}
+
+// finish publishes more slices after the last one published, waits for
+// them, and returns the last slice published.
+func (p *livePublisher) finish(more uint64) uint64 {
+	p.stop.Store(p.seq.Load() + more)
+	<-p.done
+	return p.seq.Load()
 }
 
 // player records what a driver plays.

@@ -84,12 +84,7 @@ func TestStripesFromTwoParentsOneKilled(t *testing.T) {
 	waitChildren(t, b, c)
 	waitLinks(t, c, map[swarm.NodeID]uint16{a.ep.ID(): 0b0101, b.ep.ID(): 0b1010})
 
-	const last = 100
-	published := make(chan struct{})
-	go func() {
-		defer close(published)
-		s.publish(t, origin.drv, 1, last)
-	}()
+	pub := s.publishLive(t, origin.drv, 1)
 	c.play.waitFor(t, 20, 5*time.Second)
 	if st := c.drv.Stats(); st.OriginBytesIn != 0 {
 		t.Fatalf("c got %d bytes from the origin while both parents were up", st.OriginBytesIn)
@@ -100,7 +95,7 @@ func TestStripesFromTwoParentsOneKilled(t *testing.T) {
 	if from := got[b.ep.ID()][1]; from == 0 {
 		t.Fatal("the renewed link to b asked for the newest keyframe (From 0), not the next missing slice")
 	}
-	<-published
+	last := pub.finish(40)
 	c.play.waitFor(t, last, 5*time.Second)
 	c.play.check(t, s, 1, last)
 
@@ -144,12 +139,7 @@ func TestMoveOneStripe(t *testing.T) {
 	c.drv.SetParents(evenOdd(k, a.peer(), b.peer()))
 	waitLinks(t, c, map[swarm.NodeID]uint16{a.ep.ID(): 0b0101, b.ep.ID(): 0b1010})
 
-	const last = 80
-	published := make(chan struct{})
-	go func() {
-		defer close(published)
-		s.publish(t, origin.drv, 1, last)
-	}()
+	pub := s.publishLive(t, origin.drv, 1)
 	c.play.waitFor(t, 25, 5*time.Second)
 	before := c.drv.Stats().Duplicates
 	c.drv.SetStripeParent(2, b.peer())
@@ -159,7 +149,7 @@ func TestMoveOneStripe(t *testing.T) {
 			t.Fatalf("renewed link to %s asked from the newest keyframe", id)
 		}
 	}
-	<-published
+	last := pub.finish(40)
 	c.play.waitFor(t, last, 5*time.Second)
 	c.play.check(t, s, 1, last)
 	st := c.drv.Stats()
