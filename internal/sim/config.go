@@ -96,6 +96,7 @@ type Config struct {
 	MaxBacklog    time.Duration // swarm.Config.MaxBacklog
 	KeyframeWait  time.Duration // swarm.Config.KeyframeWait
 	StartMargin   time.Duration // swarm.Config.StartMargin (0: start PlayoutDelay after the first chunk)
+	StartFetch    time.Duration // swarm.Config.StartFetch (0: the core's default)
 	CatchUp       float64       // swarm.Config.CatchUp (negative: off)
 
 	// The partner mesh and parent liveness (internal/sim/mesh.go).
@@ -265,7 +266,7 @@ func (c *Config) Validate() error {
 	for _, t := range []struct {
 		name string
 		v    time.Duration
-	}{{"parent-timeout", c.ParentTimeout}, {"playout-delay", c.PlayoutDelay}, {"fetch-margin", c.FetchMargin}, {"max-backlog", c.MaxBacklog}, {"keyframe-wait", c.KeyframeWait}, {"start-margin", c.StartMargin}, {"pull-margin", c.PullMargin}, {"map-interval", c.MapInterval}, {"alive-interval", c.AliveInterval}, {"kill-tracker-at", c.KillTrackerAt}, {"restart-tracker-at", c.RestartTrackerAt}, {"partition-at", c.PartitionAt}, {"heal-at", c.HealAt}, {"churn-stop-at", c.ChurnStopAt}} {
+	}{{"parent-timeout", c.ParentTimeout}, {"playout-delay", c.PlayoutDelay}, {"fetch-margin", c.FetchMargin}, {"max-backlog", c.MaxBacklog}, {"keyframe-wait", c.KeyframeWait}, {"start-margin", c.StartMargin}, {"start-fetch", c.StartFetch}, {"pull-margin", c.PullMargin}, {"map-interval", c.MapInterval}, {"alive-interval", c.AliveInterval}, {"kill-tracker-at", c.KillTrackerAt}, {"restart-tracker-at", c.RestartTrackerAt}, {"partition-at", c.PartitionAt}, {"heal-at", c.HealAt}, {"churn-stop-at", c.ChurnStopAt}} {
 		if t.v < 0 {
 			return bad("%s must not be negative, got %v", t.name, t.v)
 		}
@@ -468,6 +469,7 @@ var Options = []Option{
 	durOpt("fetch-margin", "swarm core: a chunk missing this long before it is due is fetched from the origin (0: the core's default)", func(c *Config) *time.Duration { return &c.FetchMargin }),
 	durOpt("max-backlog", "swarm core: a child asking from a slice gets no backlog captured more than this before the newest (0: the core's default)", func(c *Config) *time.Duration { return &c.MaxBacklog }),
 	durOpt("start-margin", "swarm core: a viewer plays its start keyframe at once when it holds this much beyond it, then converges to the playout delay (0: it starts a playout delay after its first chunk)", func(c *Config) *time.Duration { return &c.StartMargin }),
+	durOpt("start-fetch", "swarm core: before playout starts, a chunk of the start keyframe slice still missing this long after its first chunk is fetched from the origin (0: the core's default, the parent timeout)", func(c *Config) *time.Duration { return &c.StartFetch }),
 	durOpt("keyframe-wait", "swarm core: a new child gets only live chunks when the next keyframe is this near (0: never; always the group of pictures)", func(c *Config) *time.Duration { return &c.KeyframeWait }),
 	floatOpt("catch-up", "swarm core: playout behind the recent arrivals plays up to this fraction faster (0: the core's default, negative: never)", func(c *Config) *float64 { return &c.CatchUp }),
 	{"placer", "the tracker's stripe placement: chandelier (topology-aware) or baseline (random parent with spare upload)",

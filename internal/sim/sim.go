@@ -137,6 +137,7 @@ func (s *Sim) nodeConfig(source bool, maxChildren int) swarm.Config {
 		MaxBacklog:    s.cfg.MaxBacklog,
 		KeyframeWait:  s.cfg.KeyframeWait,
 		StartMargin:   s.cfg.StartMargin,
+		StartFetch:    s.cfg.StartFetch,
 		CatchUp:       s.cfg.CatchUp,
 		PullMargin:    s.cfg.PullMargin,
 		MapInterval:   s.cfg.MapInterval,

@@ -123,8 +123,9 @@ func (n *Node) keptAlive(now time.Time, parent NodeID) {
 // and one chunk per half ParentTimeout of the stripes of a parent that is
 // up but quiet (see keepaliveDue). Before playout starts
 // (no skew yet), the missing chunks of the slices from the newest
-// keyframe held on are fetched once ParentTimeout has passed since that
-// slice's first chunk arrived — a push that late is not coming, and
+// keyframe held on are fetched once ParentTimeout (StartFetch for the
+// keyframe slice itself) has passed since that slice's first chunk
+// arrived — a push that late is not coming, and
 // without them a node with a lossy or missing parent would never start —
 // and at once on a stripe without a parent. Each chunk is asked at most
 // once per FetchRetry, at most MaxFetches at once.
@@ -254,6 +255,9 @@ func (n *Node) scanFetches(now time.Time) time.Time {
 					continue
 				}
 				at := kf.firstAt.Add(n.cfg.ParentTimeout)
+				if seq == kf.seq {
+					at = kf.firstAt.Add(n.cfg.StartFetch) // the start slice itself
+				}
 				if n.stripes[s].parent == "" {
 					at = kf.firstAt
 				}

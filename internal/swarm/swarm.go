@@ -65,6 +65,18 @@ type Config struct {
 	// slice plays PlayoutDelay after its first chunk arrived, and
 	// playout only ever catches up.
 	StartMargin time.Duration
+	// StartFetch: before playout starts, a chunk of the start keyframe
+	// slice (the newest keyframe slice held) still missing this long
+	// after that slice's first chunk arrived is fetched from the origin
+	// (default ParentTimeout); the rest of its group of pictures waits
+	// ParentTimeout for the parents. A new node's parents are often new
+	// themselves: a short StartFetch does not wait for a slow parent's
+	// copy of the start slice. Measured in the simulator (1,000 peers
+	// joining in 10 s, 20 s, seed 1): 200 ms cut startup p95 2,020 →
+	// 1,822 ms, but the rest of the older group then came late (lag p95
+	// 1,805 → 3,096 ms, continuity 0.994 → 0.989), so viewers keep the
+	// default.
+	StartFetch time.Duration
 	// FetchMargin: a chunk still missing this long before its slice is
 	// due is fetched from the origin (default 400ms).
 	FetchMargin time.Duration
@@ -182,6 +194,7 @@ func (c Config) withDefaults() Config {
 	setDur(&c.StallLimit, DefaultStallLimit)
 	setDur(&c.FetchRetry, DefaultFetchRetry)
 	setDur(&c.MaxBacklog, DefaultMaxBacklog)
+	setDur(&c.StartFetch, c.ParentTimeout)
 	setDur(&c.PullMargin, DefaultPullMargin)
 	setDur(&c.MapInterval, DefaultMapInterval)
 	setDur(&c.PullTimeout, DefaultPullTimeout)
@@ -235,6 +248,7 @@ func (c *Config) validate() error {
 		{"FetchRetry", c.FetchRetry},
 		{"MaxBacklog", c.MaxBacklog},
 		{"StartMargin", c.StartMargin},
+		{"StartFetch", c.StartFetch},
 		{"PullMargin", c.PullMargin},
 		{"MapInterval", c.MapInterval},
 		{"PullTimeout", c.PullTimeout},
