@@ -504,7 +504,7 @@ func (n *Node) scanPulls(now time.Time) time.Time {
 	if len(m.pulls) != pulls {
 		n.gen++ // the fetch scan may ask the origin now
 	}
-	if !n.play.started || len(m.partners) == 0 {
+	if !n.play.started || len(m.partners) == 0 || !n.pullable() {
 		return next
 	}
 	haveMap := false
