@@ -305,6 +305,32 @@ func TestFastVerifySameRun(t *testing.T) {
 	}
 }
 
+// Warming the next events' state (Sim.warm) changes nothing: the same
+// trace and report as a run without it.
+func TestWarmSameRun(t *testing.T) {
+	c := small(40, 10*time.Second, 5)
+	c.Churn = 0.2
+	warm, ws := run(t, c)
+	if ws.warmed == 0 {
+		t.Fatal("warm read nothing")
+	}
+	s, err := New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.cold = true
+	cold, err := s.Run()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.warmed != 0 {
+		t.Fatalf("a cold run warmed %d", s.warmed)
+	}
+	if ja, jb := reportJSON(t, warm), reportJSON(t, cold); ja != jb {
+		t.Fatalf("warm and cold runs differ:\n%s\n%s", ja, jb)
+	}
+}
+
 // Peers the tracker cannot place (no upload to offer, the origin's slots
 // taken) are detached: they ask the origin for its newest keyframe slice
 // after the connect grace and play from the origin.

@@ -328,3 +328,31 @@ func (n *Node) judgeLag(now time.Time, from NodeID, sl *slot, s int) {
 		n.loseParent(now, from)
 	}
 }
+
+// Warm reads a word of each array of the node's state that an input
+// reads first — the window's index and its newest slot, the stripes, the
+// children — and returns a value made of them that the caller should
+// keep (so that the reads happen). A driver that knows which node gets
+// an input a few inputs ahead can call it (after prefetching the Node
+// itself): the arrays then come into the cache in parallel while the
+// driver still works, instead of one after another while the input
+// runs. The simulator does: at 10,000 peers and more, almost every input
+// touches a node that is not in the cache. Warm changes nothing.
+func (n *Node) Warm() uint64 {
+	var v uint64
+	if k := len(n.idx); k > 0 {
+		v += n.idx[0].seq + n.idx[k-1].seq
+		sl := n.win[k-1]
+		v += sl.seq + uint64(len(sl.sent))
+		if len(sl.raws) > 0 {
+			v += uint64(len(sl.raws[0]))
+		}
+	}
+	for s := range n.stripes {
+		v += n.stripes[s].newest
+	}
+	if len(n.children) > 0 {
+		v += uint64(n.children[0].mask)
+	}
+	return v
+}
