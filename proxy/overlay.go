@@ -189,6 +189,7 @@ func (p *Peer) ringLoop(ctx context.Context, ov *transport.Overlay, jr tracker.J
 		p.trackerAway = err != nil
 		p.mu.Unlock()
 		if err != nil {
+			p.shedOverload()
 			continue // the tracker is away: the ring carries on
 		}
 		p.setRingView(tv)
@@ -208,6 +209,30 @@ func (p *Peer) ringLoop(ctx context.Context, ov *transport.Overlay, jr tracker.J
 			ov.Join(c)
 		} else {
 			ov.Contact(c)
+		}
+	}
+}
+
+// shedOverload lets go of children, the last taken first, while the
+// tracker is away and the peer feeds more children than its capacity
+// (chandelier.Shed): no round rebalances it meanwhile, and its queues
+// would put its whole subtree ever further behind live. They repair at
+// once, as from a parent that left.
+func (p *Peer) shedOverload() {
+	p.mu.Lock()
+	d := p.driver
+	p.mu.Unlock()
+	if d == nil {
+		return
+	}
+	cs := d.Children()
+	feeds := make([]int, len(cs))
+	for k := range feeds {
+		feeds[k] = 1 // the capacity counts children
+	}
+	for _, id := range cs[len(cs)-chandelier.Shed(feeds, p.cfg.Capacity):] {
+		if d.DropChild(id, "over capacity while the tracker is away") {
+			p.log.Info("let go of a child: over capacity while the tracker is away", "child", id, "capacity", p.cfg.Capacity)
 		}
 	}
 }

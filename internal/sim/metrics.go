@@ -42,6 +42,7 @@ type metrics struct {
 	nat                  report.NAT
 	transientCycles      int       // cycles seen in parent pointers that dissolved
 	ringRepairs          int       // stripes switched to a ring member by the ring rule (tracker away)
+	shed                 int       // children let go by a parent over its capacity while the tracker was away (ovShed)
 	fetchRefused         int64     // fetches the origin refused over its fetch budget
 	isps                 []ispRing // by slot: ISPs a chunk reached
 	k                    int

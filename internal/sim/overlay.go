@@ -583,7 +583,7 @@ func (s *Sim) ovReport(r *report.Report) {
 	o := s.ov
 	s.ovCheck()
 	if s.cfg.Media && (s.cfg.KillTrackerAt > 0 || s.cfg.PartitionAt > 0) {
-		s.notes = append(s.notes, fmt.Sprintf("overlay: %d stripes switched to a ring member by the ring rule while the tracker was away (%d to a member found by partner discovery)", s.m.ringRepairs, o.offerRepairs))
+		s.notes = append(s.notes, fmt.Sprintf("overlay: %d stripes switched to a ring member by the ring rule while the tracker was away (%d to a member found by partner discovery); %d children let go by parents over their capacity", s.m.ringRepairs, o.offerRepairs, s.m.shed))
 	}
 	ro := &report.Overlay{}
 	ro.LookupSuccess = report.Ratio(float64(o.lookupOK), float64(o.lookups))
@@ -717,6 +717,9 @@ func (s *Sim) ovAdvertise(p *peer, op *ovPeer) {
 		op.node.SetLocal(p.ratio, op.health)
 	}
 	away := s.ovAway(p)
+	if away {
+		s.ovShed(p)
+	}
 	for st, q := range p.parents {
 		if q == noPeer {
 			continue
@@ -874,4 +877,36 @@ func (s *Sim) ovRefuses(q, p *peer) bool {
 	}
 	l := p.link(q.idx)
 	return l != nil && s.ovFeeds(q, p)+bits.OnesCount16(l.mask) > q.capacity
+}
+
+// ovShed lets go of children while p cannot reach the tracker and feeds
+// more stripes than its upload capacity (chandelier.Shed): the last
+// taken first; they repair at once (backups, the ring rule).
+func (s *Sim) ovShed(p *peer) {
+	if s.ovFeeds(p, p) <= p.capacity {
+		return
+	}
+	cs := p.node.Children()
+	feeds := make([]int, len(cs))
+	for k, c := range cs {
+		if i := s.index(c); i != noPeer {
+			if l := s.peers[i].link(p.idx); l != nil {
+				feeds[k] = bits.OnesCount16(l.mask)
+			}
+		}
+	}
+	n := chandelier.Shed(feeds, p.capacity)
+	for _, id := range cs[len(cs)-n:] {
+		c := s.index(id)
+		p.node.RemoveChild(id)
+		if c == noPeer {
+			continue
+		}
+		s.m.shed++
+		relayed := false
+		if l := s.peers[c].link(p.idx); l != nil {
+			relayed = l.relayed
+		}
+		s.push(event{at: s.now + s.owd(p, s.peers[c], relayed), kind: evLinkDown, node: c, from: p.idx})
+	}
 }
