@@ -106,6 +106,14 @@ type MemberFailed struct{ Peer Peer }
 // PartnerFound: a member found by DiscoverPartners.
 type PartnerFound struct{ Peer Peer }
 
+// Told: a member sent this node its own offers with Tell (not a gossip
+// round): a parent or child passing on its depth at once. Offers are
+// the sender's own, as Heard returns them.
+type Told struct {
+	From   Peer
+	Offers []Offer
+}
+
 // RingMerge: probing a contact showed that it belongs to another ring;
 // Succ is this node's successor in that ring, now adopted if closer.
 type RingMerge struct {
@@ -119,6 +127,7 @@ func (LookupDone) isEvent()   {}
 func (MemberFailed) isEvent() {}
 func (PartnerFound) isEvent() {}
 func (RingMerge) isEvent()    {}
+func (Told) isEvent()         {}
 
 // Stats counts what a node sent.
 type Stats struct {
@@ -359,6 +368,9 @@ func (n *Node) Step(now time.Time, from Peer, m Message) {
 		n.offers.heardFrom(n, now, from, m.Offers)
 		n.offers.receive(n, now, m.Offers)
 		if m.Weight == 0 {
+			if offers, ok := n.Heard(now, from.ID); ok {
+				n.emit(Told{From: from, Offers: offers})
+			}
 			n.answerTell(now, from)
 		}
 	}

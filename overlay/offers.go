@@ -113,6 +113,28 @@ func (n *Node) Tell(now time.Time, p Peer) {
 	n.send(p, &Gossip{Epoch: n.gossip.epoch, Offers: slices.Clone(n.offers.own)})
 }
 
+// TellID tells member id this member's own offers at once (Tell), when
+// its address is known: it is in this node's tables, or it sent this
+// node its own offers within Config.OfferTTL (a child telling its parent
+// does). A parent whose depth changed so tells its children without
+// waiting for their next Tell. It reports whether it sent.
+func (n *Node) TellID(now time.Time, id ID) bool {
+	if id == n.self.ID {
+		return false
+	}
+	p, ok := n.peerOf(id)
+	if !ok {
+		if d, found := n.offers.direct[id]; found && now.Sub(d.at) <= n.cfg.OfferTTL && len(d.offers) > 0 {
+			p, ok = d.offers[0].Peer, true
+		}
+	}
+	if !ok {
+		return false
+	}
+	n.Tell(now, p)
+	return true
+}
+
 // answerTell answers a Tell from p with this member's own.
 func (n *Node) answerTell(now time.Time, p Peer) {
 	if len(n.offers.own) == 0 {
@@ -275,4 +297,22 @@ func (s *offerState) forget(id ID) {
 	for st, list := range s.held {
 		s.held[st] = slices.DeleteFunc(list, func(x heldOffer) bool { return x.Peer.ID == id })
 	}
+}
+
+// peerOf returns the member id of this node's tables.
+func (n *Node) peerOf(id ID) (Peer, bool) {
+	if n.hasPred && n.pred.ID == id {
+		return n.pred, true
+	}
+	for _, s := range n.succs {
+		if s.ID == id {
+			return s, true
+		}
+	}
+	for i, f := range n.fingers {
+		if n.fingerOK[i] && f.ID == id {
+			return f, true
+		}
+	}
+	return Peer{}, false
 }

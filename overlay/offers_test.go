@@ -173,3 +173,44 @@ func TestTellAnswered(t *testing.T) {
 		t.Fatal("the parent heard offers from a child that has none")
 	}
 }
+
+// TestTellIDTold: a parent whose depth changed tells a child at once by
+// its ID, known from the child's own Tell (not in the parent's tables);
+// the child's node reports the Tell as a Told event carrying the
+// parent's offers. An ID it knows nothing of is not told.
+func TestTellIDTold(t *testing.T) {
+	child, parent := peer(100, "child"), peer(200, "parent")
+	c, p := newNode(t, child), newNode(t, parent)
+	now := t0
+	if p.TellID(now, child.ID) {
+		t.Fatal("told a member it knows nothing of")
+	}
+	// The child (depth 4 in stripe 1) tells its parent: the parent now
+	// knows its address.
+	c.SetOffers([]Offer{{Stripe: 1, Depth: 4, Free: 1}})
+	c.Tell(now, parent)
+	for _, e := range c.Ready().Messages {
+		p.Step(now, child, e.Msg)
+	}
+	p.Ready() // (no answer: the parent has no offers yet)
+	// The parent's depth changes to 1: it tells the child at once.
+	p.SetOffers([]Offer{{Stripe: 1, Depth: 1, Free: 2}})
+	now = now.Add(2 * time.Second)
+	if !p.TellID(now, child.ID) {
+		t.Fatal("the parent could not tell its child")
+	}
+	r := p.Ready()
+	if len(r.Messages) != 1 || r.Messages[0].To != child {
+		t.Fatalf("TellID sent %+v", r.Messages)
+	}
+	c.Step(now, parent, r.Messages[0].Msg)
+	var told *Told
+	for _, ev := range c.Ready().Events {
+		if ev, ok := ev.(Told); ok {
+			told = &ev
+		}
+	}
+	if told == nil || told.From != parent || len(told.Offers) != 1 || told.Offers[0].Depth != 1 {
+		t.Fatalf("the child's events: Told %+v; want the parent's depth 1", told)
+	}
+}

@@ -69,12 +69,24 @@ func (p *Peer) newOverlay() (*transport.Overlay, error) {
 	if err != nil {
 		return nil, err
 	}
+	told := make(chan overlay.ID, 16)
+	p.mu.Lock()
+	p.parentTold = told
+	p.mu.Unlock()
 	return transport.NewOverlay(transport.OverlayConfig{
 		Node:     node,
 		Endpoint: p.ep,
 		Channel:  p.cfg.Channel,
 		Logger:   p.log,
 		Info:     p.channelInfo,
+		OnEvent: func(ev overlay.Event) {
+			if ev, ok := ev.(overlay.Told); ok {
+				select { // the ring loop takes the depth at once
+				case told <- ev.From.ID:
+				default: // it will at its next round
+				}
+			}
+		},
 	})
 }
 
@@ -164,16 +176,21 @@ func (p *Peer) ringLoop(ctx context.Context, ov *transport.Overlay, jr tracker.J
 	}
 	t := time.NewTicker(ringEvery)
 	defer t.Stop()
+	p.mu.Lock()
+	told := p.parentTold
+	p.mu.Unlock()
 	var saved []tracker.NodeInfo // the peer cache's members as last written
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case from := <-told:
+			p.onTold(ov, from)
+			continue
 		case <-t.C:
 		}
 		p.setLocal(ov)
-		p.depthFromParents(ov)
-		p.setOffers(ov)
+		p.refreshDepth(ov, true)
 		p.refreshCandidates(ov)
 		p.mu.Lock()
 		members := p.candidates
@@ -399,7 +416,7 @@ func (p *Peer) setOffers(ov *transport.Overlay) {
 // trees one level per ringEvery, and a move made just before an outage
 // does not leave a stale depth. A stripe whose parent has not told its
 // depth keeps the tracker's view of it.
-func (p *Peer) depthFromParents(ov *transport.Overlay) {
+func (p *Peer) depthFromParents(ov *transport.Overlay, tell bool) {
 	p.mu.Lock()
 	origin := p.channel.Origin.ID
 	parents := make([]tracker.NodeInfo, len(p.stripes))
@@ -415,7 +432,7 @@ func (p *Peer) depthFromParents(ov *transport.Overlay) {
 		case par.ID == origin:
 			depth[st] = 1
 		default:
-			if !told[par.ID] {
+			if tell && !told[par.ID] {
 				told[par.ID] = true
 				ov.Tell(transport.OverlayPeer(swarm.NodeID(par.ID), par.Addr))
 			}
@@ -434,6 +451,61 @@ func (p *Peer) depthFromParents(ov *transport.Overlay) {
 	defer p.mu.Unlock()
 	p.parentDepth = depth
 	p.applyParentDepthLocked()
+}
+
+// refreshDepth takes this peer's depths from its parents
+// (depthFromParents) and offers them to the ring; when one changed, it
+// tells its children at once (overlay TellID), which do the same: a
+// change of depth travels down a tree in a few one-way delays, not one
+// level per ringEvery.
+func (p *Peer) refreshDepth(ov *transport.Overlay, tell bool) {
+	p.mu.Lock()
+	before := slices.Clone(p.ringSelf.depth)
+	d := p.driver
+	p.mu.Unlock()
+	p.depthFromParents(ov, tell)
+	p.setOffers(ov)
+	p.mu.Lock()
+	changed := !slices.Equal(before, p.ringSelf.depth)
+	children := p.childIDs
+	p.mu.Unlock()
+	if !changed {
+		return
+	}
+	// The parents heard this peer's offers from before the change (or
+	// none yet): tell them again, so that they know how to reach it when
+	// their own depth changes.
+	p.depthFromParents(ov, true)
+	if children == nil && d != nil {
+		children = d.Children
+	}
+	if children == nil {
+		return
+	}
+	for _, c := range children() {
+		ov.TellID(transport.OverlayID(c))
+	}
+}
+
+// onTold takes this peer's depth at once when a parent told its own
+// (overlay Told), and passes a change on to its children.
+func (p *Peer) onTold(ov *transport.Overlay, from overlay.ID) {
+	if p.isParent(from) {
+		p.refreshDepth(ov, false)
+	}
+}
+
+// isParent reports whether ring member id is a parent of one of this
+// peer's stripes.
+func (p *Peer) isParent(id overlay.ID) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, a := range p.stripes {
+		if !a.Parent.IsZero() && transport.OverlayID(swarm.NodeID(a.Parent.ID)) == id {
+			return true
+		}
+	}
+	return false
 }
 
 // applyParentDepthLocked sets ringSelf's depths from parentDepth.

@@ -137,6 +137,13 @@ type Peer struct {
 	// as of the last ringEvery; it overrides the tree view's depth in
 	// ringSelf. Guarded by mu.
 	parentDepth []int
+	// parentTold carries the members that told their depth (overlay
+	// Told): the ring loop takes this peer's depth at once when one is a
+	// parent. Set by newOverlay; guarded by mu.
+	parentTold chan overlay.ID
+	// childIDs lists this peer's children for passing on a depth change;
+	// nil means the driver's (tests set it). Guarded by mu.
+	childIDs func() []swarm.NodeID
 	// ringOffers are, per stripe, the offers of room the ring's partner
 	// discovery found (overlay.Offers), best first, as of the last
 	// ringEvery; candidates beyond the members in the ring tables, and

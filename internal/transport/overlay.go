@@ -749,6 +749,13 @@ func (o *Overlay) Tell(p overlay.Peer) {
 	o.do(func() { o.node.Tell(o.now(), p) })
 }
 
+// TellID sends the node's own offers at once to member id, when its
+// address is known (see overlay.Node.TellID): a parent whose depth
+// changed tells its children.
+func (o *Overlay) TellID(id overlay.ID) {
+	o.do(func() { o.node.TellID(o.now(), id) })
+}
+
 // Heard returns the own offers member id last sent the node directly
 // (see overlay.Node.Heard).
 func (o *Overlay) Heard(id overlay.ID) ([]overlay.Offer, bool) {
