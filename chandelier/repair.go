@@ -14,6 +14,9 @@ type Status struct {
 	// parent's subtree when the tracker ranked it, and has moved under
 	// the peer since). Never taken.
 	Child bool
+	// Stale: switching to it is pointless (see [Pointless]): the stripe
+	// starves and it holds nothing newer. Never taken.
+	Stale bool
 	// Lag is how far behind live the backup is: its newest chunk of the
 	// stripe behind the freshest known, or the lag it last reported to
 	// the tracker (capture to playout); 0 if unknown.
@@ -38,16 +41,17 @@ func MaxBackupLag(own time.Duration) time.Duration {
 // stripe (or the parent fell behind) and switches at once, without asking
 // the tracker, to the first ranked backup that has not failed and lags
 // at most maxLag; failing that, to the non-failed backup that lags least
-// (rank breaks ties). A backup that is the peer's own child on the stripe
-// is never taken. ok is false when every backup failed: the peer then
-// pulls from partners and the origin until the tracker's next round.
+// (rank breaks ties). A backup that is the peer's own child on the
+// stripe, or a stale one, is never taken. ok is false when every backup
+// failed: the peer then pulls from partners and the origin until the
+// tracker's next round.
 // The peer reports the switch ([Switch]) so the next round keeps it.
 func Repair(backups []string, status func(id string) Status, maxLag time.Duration) (next string, ok bool) {
 	best := -1
 	var bestLag time.Duration
 	for k, b := range backups {
 		st := status(b)
-		if st.Failed || st.Child {
+		if st.Failed || st.Child || st.Stale {
 			continue
 		}
 		if st.Lag <= maxLag {

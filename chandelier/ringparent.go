@@ -46,6 +46,9 @@ type RingCandidate struct {
 	// this peer another stripe (no new child needed).
 	Spare, Linked bool
 	Failed        bool // lost lately, unreachable or refused
+	// Stale: the stripe starves and it holds nothing newer of it than the
+	// peer (see [Pointless]): never taken.
+	Stale bool
 }
 
 // RingParent picks the new parent of a stripe for a peer of rank self
@@ -57,7 +60,7 @@ type RingCandidate struct {
 func RingParent(self RingRank, cands []RingCandidate) (i int, ok bool) {
 	best := -1
 	for k, c := range cands {
-		if c.Failed || !(c.Spare || c.Linked) || !c.Rank.Less(self) {
+		if c.Failed || c.Stale || !(c.Spare || c.Linked) || !c.Rank.Less(self) {
 			continue
 		}
 		if best < 0 {

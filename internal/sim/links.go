@@ -188,6 +188,9 @@ func (s *Sim) repair(p *peer, st int, lost int32) (tracker.StripeSwitch, bool) {
 		if q != noPeer {
 			status.Child = p.node.ChildStripes(s.peers[q].id)&(1<<st) != 0
 		}
+		if q != noPeer && !status.Failed {
+			status.Stale = s.pointless(p, st, q)
+		}
 		if k := slices.Index(p.backups[st], q); k >= 0 && k < len(p.backupLag[st]) {
 			status.Lag = p.backupLag[st][k]
 		}
@@ -199,6 +202,7 @@ func (s *Sim) repair(p *peer, st int, lost int32) (tracker.StripeSwitch, bool) {
 	q := s.index(swarm.NodeID(next))
 	s.setStripe(p, st, q)
 	p.viaBackup[st] = true
+	s.m.backupSwitches++
 	return tracker.StripeSwitch{Stripe: st, Parent: next}, true
 }
 
@@ -210,4 +214,24 @@ func helloMask(p *peer, q int32, from uint64) wire.Hello {
 		h.Stripes = l.mask
 	}
 	return h
+}
+
+// pointless reports whether switching p's stripe st to q cannot help
+// (chandelier.Pointless): the stripe starves and q holds nothing newer of
+// it. What q holds is read from its core at once, a simplification of
+// what its buffer maps and Alives show.
+func (s *Sim) pointless(p *peer, st int, q int32) bool {
+	if s.peers[q].node == nil {
+		return false
+	}
+	own, capture, ok := p.node.StripeNewest(st)
+	if !ok {
+		return false
+	}
+	cand, _, known := s.peers[q].node.StripeNewest(st)
+	if chandelier.Pointless(own, s.t(s.now).Sub(capture), cand, known) {
+		s.m.pointless++
+		return true
+	}
+	return false
 }

@@ -43,6 +43,8 @@ type metrics struct {
 	transientCycles      int       // cycles seen in parent pointers that dissolved
 	ringRepairs          int       // stripes switched to a ring member by the ring rule (tracker away)
 	shed                 int       // children let go by a parent over its capacity while the tracker was away (ovShed)
+	pointless            int       // candidate parents passed over: the stripe starved and they held nothing newer (Sim.pointless)
+	backupSwitches       int       // stripes switched to a tracker backup by the peer's repair
 	fetchRefused         int64     // fetches the origin refused over its fetch budget
 	isps                 []ispRing // by slot: ISPs a chunk reached
 	k                    int

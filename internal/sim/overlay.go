@@ -583,7 +583,7 @@ func (s *Sim) ovReport(r *report.Report) {
 	o := s.ov
 	s.ovCheck()
 	if s.cfg.Media && (s.cfg.KillTrackerAt > 0 || s.cfg.PartitionAt > 0) {
-		s.notes = append(s.notes, fmt.Sprintf("overlay: %d stripes switched to a ring member by the ring rule while the tracker was away (%d to a member found by partner discovery); %d children let go by parents over their capacity", s.m.ringRepairs, o.offerRepairs, s.m.shed))
+		s.notes = append(s.notes, fmt.Sprintf("overlay: %d stripes switched to a ring member by the ring rule while the tracker was away (%d to a member found by partner discovery); %d children let go by parents over their capacity; %d candidate parents passed over as pointless (the stripe starved and they held nothing newer); %d switches to a backup", s.m.ringRepairs, o.offerRepairs, s.m.shed, s.m.pointless, s.m.backupSwitches))
 	}
 	ro := &report.Overlay{}
 	ro.LookupSuccess = report.Ratio(float64(o.lookupOK), float64(o.lookups))
@@ -720,15 +720,8 @@ func (s *Sim) ovAdvertise(p *peer, op *ovPeer) {
 	if away {
 		s.ovShed(p)
 	}
-	for st, q := range p.parents {
-		if q == noPeer {
-			continue
-		}
-		d := min(s.ovDepthOf(q, st), unknownDepth-1) + 1
-		if away {
-			d = chandelier.RingDepth(op.depth[st], d-1)
-		}
-		op.depth[st] = d
+	if s.ovDepths(p, op, away) {
+		s.ovTellChildren(p, 0)
 	}
 	// Partner discovery: offer the room left in every stripe this peer
 	// is fed in (its upload is shared by the stripes).
@@ -740,6 +733,51 @@ func (s *Sim) ovAdvertise(p *peer, op *ovPeer) {
 		}
 	}
 	op.node.SetOffers(op.offers)
+}
+
+// ovDepths takes p's depth per stripe from its parents' (plus one);
+// while p cannot reach the tracker they never grow. It reports whether
+// one changed.
+func (s *Sim) ovDepths(p *peer, op *ovPeer, away bool) bool {
+	changed := false
+	for st, q := range p.parents {
+		if q == noPeer {
+			continue
+		}
+		d := min(s.ovDepthOf(q, st), unknownDepth-1) + 1
+		if away {
+			d = chandelier.RingDepth(op.depth[st], d-1)
+		}
+		if d != op.depth[st] {
+			op.depth[st], changed = d, true
+		}
+	}
+	return changed
+}
+
+// ovMaxTell bounds how many levels one depth change is passed down at
+// once (a transient cycle must not loop).
+const ovMaxTell = 64
+
+// ovTellChildren passes a change of p's depth on to its children at
+// once, as the real peer's Tell does (proxy refreshDepth): each takes
+// its depth from its parents and passes a change on in turn. (The
+// message's one-way delay is not modelled: depths are read at once, as
+// elsewhere in the simulator.)
+func (s *Sim) ovTellChildren(p *peer, level int) {
+	if level >= ovMaxTell {
+		return
+	}
+	for _, id := range p.node.Children() {
+		c := s.index(id)
+		if c == noPeer || int(c) >= len(s.ov.nodes) || s.ov.nodes[c] == nil || !s.peers[c].alive {
+			continue
+		}
+		cp := s.peers[c]
+		if s.ovDepths(cp, s.ov.nodes[c], s.ovAway(cp)) {
+			s.ovTellChildren(cp, level+1)
+		}
+	}
 }
 
 // ovRepair is the ring rule (chandelier.RingParent) for a stripe of p
@@ -776,6 +814,7 @@ func (s *Sim) ovRepair(p *peer, st int, lost int32) (tracker.StripeSwitch, bool)
 			Failed: q == lost || q == p.idx || s.isGone(p, q) || !qp.alive || !s.ovReach(p, qp),
 		}
 		c.Spare = !c.Failed && s.ovFeeds(qp, p) < qp.capacity
+		c.Stale = !c.Failed && s.pointless(p, st, q)
 		idx = append(idx, q)
 		cands = append(cands, c)
 	}
@@ -785,7 +824,10 @@ func (s *Sim) ovRepair(p *peer, st int, lost int32) (tracker.StripeSwitch, bool)
 	}
 	q := idx[i]
 	s.setStripe(p, st, q)
-	op.depth[st] = chandelier.RingDepth(op.depth[st], cands[i].Rank.Depth)
+	if d := chandelier.RingDepth(op.depth[st], cands[i].Rank.Depth); d != op.depth[st] {
+		op.depth[st] = d
+		s.ovTellChildren(p, 0)
+	}
 	if !slices.Contains(ms[:tables], s.ov.nodes[q].node.Self()) {
 		s.ov.offerRepairs++
 	}
