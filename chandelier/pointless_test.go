@@ -48,3 +48,28 @@ func TestPointless(t *testing.T) {
 		t.Error("RingParent took a stale candidate")
 	}
 }
+
+// Issue 6: the peer side of Chandelier reads the gossip estimates: a
+// full backup is taken last, and not at all while the swarm's mean upload
+// (the overlay's estimate) leaves room elsewhere.
+func TestRepairFullBackup(t *testing.T) {
+	status := map[string]Status{"full": {Full: true}, "room": {Lag: 3 * time.Second}, "gone": {Failed: true}}
+	st := func(id string) Status { return status[id] }
+	spare := Estimates{Peers: 300, UploadRatio: 2.4}
+	scarce := Estimates{Peers: 300, UploadRatio: 1.05}
+	if next, ok := RepairWith([]string{"full", "room"}, st, time.Second, spare); !ok || next != "room" {
+		t.Errorf("took %q, %v; want room (behind, but not full) before full", next, ok)
+	}
+	if _, ok := RepairWith([]string{"full", "gone"}, st, time.Second, spare); ok {
+		t.Error("took a full backup while the swarm has upload to spare")
+	}
+	if next, ok := RepairWith([]string{"full", "gone"}, st, time.Second, scarce); !ok || next != "full" {
+		t.Errorf("took %q, %v with scarce upload; want full (nothing better anywhere)", next, ok)
+	}
+	if next, ok := Repair([]string{"full", "gone"}, st, time.Second); !ok || next != "full" {
+		t.Errorf("Repair without estimates took %q, %v; want full", next, ok)
+	}
+	if (Estimates{}).SpareUpload() || !spare.SpareUpload() || scarce.SpareUpload() {
+		t.Error("SpareUpload: unknown and scarce figures must say no, 2.4 yes")
+	}
+}

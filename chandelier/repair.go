@@ -17,6 +17,10 @@ type Status struct {
 	// Stale: switching to it is pointless (see [Pointless]): the stripe
 	// starves and it holds nothing newer. Never taken.
 	Stale bool
+	// Full: the backup is known to have no room for another child (its
+	// latest offer of room, see [SpareUpload]). Taken only when no other
+	// is left, and not at all while the swarm has upload to spare.
+	Full bool
 	// Lag is how far behind live the backup is: its newest chunk of the
 	// stripe behind the freshest known, or the lag it last reported to
 	// the tracker (capture to playout); 0 if unknown.
@@ -47,11 +51,27 @@ func MaxBackupLag(own time.Duration) time.Duration {
 // tracker's next round.
 // The peer reports the switch ([Switch]) so the next round keeps it.
 func Repair(backups []string, status func(id string) Status, maxLag time.Duration) (next string, ok bool) {
-	best := -1
+	return RepairWith(backups, status, maxLag, Estimates{})
+}
+
+// RepairWith is [Repair] with the swarm's global figures (the overlay's
+// gossip estimates): a backup known to be full is taken last, and not at
+// all while the swarm has upload to spare ([SpareUpload]): the stripe
+// then waits on partners and the origin for a placement with room (the
+// tracker's next round, or the ring rule's members with room), rather
+// than overloading a parent and putting its whole subtree behind live.
+func RepairWith(backups []string, status func(id string) Status, maxLag time.Duration, est Estimates) (next string, ok bool) {
+	best, full := -1, -1
 	var bestLag time.Duration
 	for k, b := range backups {
 		st := status(b)
 		if st.Failed || st.Child || st.Stale {
+			continue
+		}
+		if st.Full {
+			if full < 0 {
+				full = k
+			}
 			continue
 		}
 		if st.Lag <= maxLag {
@@ -61,8 +81,33 @@ func Repair(backups []string, status func(id string) Status, maxLag time.Duratio
 			best, bestLag = k, st.Lag
 		}
 	}
-	if best < 0 {
-		return "", false
+	switch {
+	case best >= 0:
+		return backups[best], true
+	case full >= 0 && !est.SpareUpload():
+		return backups[full], true
 	}
-	return backups[best], true
+	return "", false
+}
+
+// Estimates are the swarm's global figures a peer knows without the
+// tracker: the overlay's gossip estimates (push-sum over the ring).
+type Estimates struct {
+	Peers float64 // members of the ring; 0 unknown
+	// UploadRatio is the members' mean upload over the stream rate (1:
+	// the swarm's upload just carries the stream to everyone); 0 unknown.
+	UploadRatio float64
+	Health      float64 // the members' mean playout continuity, 0..1
+}
+
+// SpareRatio is the mean upload ratio above which the swarm has upload to
+// spare: beyond one stream per viewer, a fifth more for the stripes'
+// rounding and the peers that cannot reach each other.
+const SpareRatio = 1.2
+
+// SpareUpload reports whether the swarm has upload to spare, so that a
+// child turned away by a full parent finds room elsewhere. Unknown
+// figures count as no.
+func (e Estimates) SpareUpload() bool {
+	return e.UploadRatio >= SpareRatio
 }

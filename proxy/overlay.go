@@ -284,7 +284,8 @@ func (p *Peer) Overlay() transport.OverlayStatus {
 }
 
 // setLocal hands the ring's gossip this peer's figures: its measured
-// upload (bit/s) and its playout continuity.
+// upload (bit/s) and its playout continuity; and keeps the ring's
+// estimates for the repair policy (chandelier.RepairWith).
 func (p *Peer) setLocal(ov *transport.Overlay) {
 	st := p.Status().Swarm
 	health := 1.0
@@ -292,6 +293,34 @@ func (p *Peer) setLocal(ov *transport.Overlay) {
 		health = float64(st.PlayedSlices) / float64(due)
 	}
 	ov.SetLocal(float64(p.UploadBPS()), health)
+	e := ov.Status().Estimates
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.estimates = estimatesOf(e, p.channel.StreamBPS)
+}
+
+// estimatesOf turns the ring's gossip estimates into the repair policy's
+// figures: the mean upload (bit/s) over the stream rate (0: unknown).
+func estimatesOf(e overlay.Estimates, streamBPS int64) chandelier.Estimates {
+	out := chandelier.Estimates{Peers: e.Peers, Health: e.Health}
+	if streamBPS > 0 && e.MeanUpload > 0 {
+		out.UploadRatio = e.MeanUpload / float64(streamBPS)
+	}
+	return out
+}
+
+// fullLocked reports whether member id offered no room in stripe in the
+// offers partner discovery found (as of the last ring refresh).
+func (p *Peer) fullLocked(id string, stripe int) bool {
+	if stripe >= len(p.ringOffers) {
+		return false
+	}
+	for _, o := range p.ringOffers[stripe] {
+		if nodeOf(o.Peer) == id {
+			return o.Free == 0
+		}
+	}
+	return false
 }
 
 // OverlayView is the peer's overlay as its status page shows it.

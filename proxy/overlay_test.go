@@ -195,3 +195,28 @@ func TestOverlayBackupOffers(t *testing.T) {
 		t.Fatalf("%v %v, want a by its offer made during the outage", c, ok)
 	}
 }
+
+// Issue 6: the peer's repair reads the ring's gossip estimates: a backup
+// whose offer of room says it is full is passed over while the swarm's
+// mean upload leaves room elsewhere, and taken when upload is scarce.
+func TestBackupFullByEstimates(t *testing.T) {
+	id, err := transport.NewIdentity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	full := tracker.NodeInfo{ID: strings.Repeat("f", 32), Addr: "127.0.0.1:1"}
+	p := &Peer{id: id, failed: map[string]time.Time{}}
+	p.ringOffers = [][]overlay.Offer{{{Peer: transport.OverlayPeer(swarm.NodeID(full.ID), full.Addr), Depth: 1, Free: 0}}}
+	const stream = 4_000_000
+	p.estimates = estimatesOf(overlay.Estimates{Peers: 300, MeanUpload: 2.4 * stream, Health: 0.99}, stream)
+	if b, ok := p.backupLocked([]tracker.NodeInfo{full}, time.Now(), 0, nil); ok {
+		t.Fatalf("took the full backup %v while the swarm has upload to spare", b)
+	}
+	p.estimates = estimatesOf(overlay.Estimates{Peers: 300, MeanUpload: 1.05 * stream, Health: 0.99}, stream)
+	if b, ok := p.backupLocked([]tracker.NodeInfo{full}, time.Now(), 0, nil); !ok || b != full {
+		t.Fatalf("took %v, %v with scarce upload; want the full backup", b, ok)
+	}
+	if e := estimatesOf(overlay.Estimates{MeanUpload: 1e6}, 0); e.UploadRatio != 0 {
+		t.Errorf("upload ratio %v without a stream rate, want 0 (unknown)", e.UploadRatio)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/swarmtv/swarmtv/chandelier"
 	"github.com/swarmtv/swarmtv/internal/swarm"
 	"github.com/swarmtv/swarmtv/internal/transport"
 	"github.com/swarmtv/swarmtv/overlay"
@@ -137,6 +138,10 @@ type Peer struct {
 	// as of the last ringEvery; it overrides the tree view's depth in
 	// ringSelf. Guarded by mu.
 	parentDepth []int
+	// estimates are the ring's gossip estimates as the repair policy
+	// reads them (chandelier.RepairWith), as of the last ring round.
+	// Guarded by mu.
+	estimates chandelier.Estimates
 	// parentTold carries the members that told their depth (overlay
 	// Told): the ring loop takes this peer's depth at once when one is a
 	// parent. Set by newOverlay; guarded by mu.

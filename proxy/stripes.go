@@ -81,14 +81,17 @@ func (p *Peer) backupLocked(backups []tracker.NodeInfo, now time.Time, stripe in
 	}
 	// A backup further behind live than this peer (its lag from the
 	// tracker) is taken only when no other is left.
-	id, ok := chandelier.Repair(ids, func(id string) chandelier.Status {
+	// One known to be full (its offer of room) is taken last, and not
+	// while the swarm has upload to spare (the ring's estimates).
+	id, ok := chandelier.RepairWith(ids, func(id string) chandelier.Status {
 		b := backups[slices.Index(ids, id)]
 		return chandelier.Status{
 			Failed: id == string(p.ID()) || p.failedLocked(id, now),
 			Child:  children[swarm.NodeID(id)]&(1<<stripe) != 0,
+			Full:   p.fullLocked(id, stripe),
 			Lag:    time.Duration(b.LagMS) * time.Millisecond,
 		}
-	}, chandelier.MaxBackupLag(time.Duration(p.lagMS)*time.Millisecond))
+	}, chandelier.MaxBackupLag(time.Duration(p.lagMS)*time.Millisecond), p.estimates)
 	if !ok {
 		return tracker.NodeInfo{}, false
 	}

@@ -182,7 +182,16 @@ func (s *Sim) repair(p *peer, st int, lost int32) (tracker.StripeSwitch, bool) {
 	p.idsBuf = ids
 	// The backups' lags are those the tracker passed on (their latest
 	// heartbeats), as the real peer sees them.
-	next, ok := chandelier.Repair(ids, func(id string) chandelier.Status {
+	var est chandelier.Estimates
+	var op *ovPeer
+	if s.cfg.Overlay && int(p.idx) < len(s.ov.nodes) {
+		op = s.ov.nodes[p.idx]
+	}
+	if op != nil {
+		e := op.node.Estimates()
+		est = chandelier.Estimates{Peers: e.Peers, UploadRatio: e.MeanUpload, Health: e.Health}
+	}
+	next, ok := chandelier.RepairWith(ids, func(id string) chandelier.Status {
 		q := s.index(swarm.NodeID(id))
 		status := chandelier.Status{Failed: q == noPeer || s.isGone(p, q)}
 		if q != noPeer {
@@ -190,12 +199,14 @@ func (s *Sim) repair(p *peer, st int, lost int32) (tracker.StripeSwitch, bool) {
 		}
 		if q != noPeer && !status.Failed {
 			status.Stale = s.pointless(p, st, q)
+			// Its room, as its offers of room tell (read at once).
+			status.Full = op != nil && q != originIdx && s.ovFeeds(s.peers[q], p)+1 > s.peers[q].capacity
 		}
 		if k := slices.Index(p.backups[st], q); k >= 0 && k < len(p.backupLag[st]) {
 			status.Lag = p.backupLag[st][k]
 		}
 		return status
-	}, chandelier.MaxBackupLag(time.Duration(p.lagMS)*time.Millisecond))
+	}, chandelier.MaxBackupLag(time.Duration(p.lagMS)*time.Millisecond), est)
 	if !ok {
 		return tracker.StripeSwitch{}, false
 	}
