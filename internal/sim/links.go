@@ -198,7 +198,9 @@ func (s *Sim) repair(p *peer, st int, lost int32) (tracker.StripeSwitch, bool) {
 			status.Child = p.node.ChildStripes(s.peers[q].id)&(1<<st) != 0
 		}
 		if q != noPeer && !status.Failed {
-			status.Stale = s.pointless(p, st, q)
+			// With the overlay only, as the ring rule: a peer without it
+			// has nothing else to try.
+			status.Stale = op != nil && s.pointless(p, st, q)
 			// Its room, as its offers of room tell (read at once).
 			status.Full = op != nil && q != originIdx && s.ovFeeds(s.peers[q], p)+1 > s.peers[q].capacity
 		}
