@@ -106,8 +106,12 @@ type Config struct {
 	// only). PullMargin and MapInterval are the core's levers (0: the
 	// core's defaults). AliveInterval is how long a parent leaves a child
 	// without anything before it sends an Alive (0: no Alives).
-	Partners      int
-	PullMargin    time.Duration
+	Partners   int
+	PullMargin time.Duration
+	// Misses accounts for every chunk a stalled viewer lacked (see
+	// misses.go) and adds the account to the notes. It costs memory and
+	// time: a diagnostic for runs of a few thousand peers.
+	Misses        bool
 	MapInterval   time.Duration
 	AliveInterval time.Duration
 
@@ -436,6 +440,7 @@ var Options = []Option{
 	durOpt("heal-at", "the partition heals at this time (0: never)", func(c *Config) *time.Duration { return &c.HealAt }),
 	durOpt("churn-stop-at", "churn ends at this time (0: never)", func(c *Config) *time.Duration { return &c.ChurnStopAt }),
 	boolOpt("rejoin-afresh", "rejoining peers report no current parents, as older peers do (the restarted tracker places every stripe anew; for comparison)", func(c *Config) *bool { return &c.RejoinAfresh }),
+	boolOpt("misses", "account for every chunk a stalled viewer lacked (its parent, partners, origin fetch, arrival) in the notes: a diagnostic", func(c *Config) *bool { return &c.Misses }),
 	boolOpt("overlay", "run the structured overlay on every viewer (ring, lookups, merge after a partition)", func(c *Config) *bool { return &c.Overlay }),
 	intOpt("merge-fanout", "overlay merge fanout F, the merge's cost parameter (0: default 2, -1: no spreading)", func(c *Config) *int { return &c.MergeFanout }),
 	durOpt("lookup-every", "each overlay member looks up a random key this often", func(c *Config) *time.Duration { return &c.LookupEvery }),

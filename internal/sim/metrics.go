@@ -475,6 +475,9 @@ func (s *Sim) report() *report.Report {
 	}
 	s.trackerWindows()
 	s.trackerNotes()
+	if s.miss != nil {
+		s.notes = append(s.notes, s.miss.notes()...)
+	}
 	s.ovReport(r)
 	return r
 }

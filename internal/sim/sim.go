@@ -74,6 +74,7 @@ type Sim struct {
 	joinQ        []int32 // joins waiting for the tracker's batch
 	fetchNs      float64 // ns per byte of the origin's fetch budget
 	fetchFree    int64   // when the origin's fetch queue drains
+	miss         *misses // the account of missed slices (Config.Misses); nil: none
 	trace        tracer
 	m            metrics
 	err          error
@@ -158,6 +159,9 @@ func New(cfg Config) (*Sim, error) {
 	s.trace.init()
 	s.m.init(&cfg)
 	s.ctl = measureControl()
+	if cfg.Misses {
+		s.miss = newMisses()
+	}
 	s.ovInit()
 	if err := s.addOrigin(); err != nil {
 		return nil, err
@@ -405,6 +409,9 @@ func (s *Sim) newTracker() error {
 func (s *Sim) t(ns int64) time.Time { return epoch.Add(time.Duration(ns)) }
 
 func (s *Sim) dispatch(e *event) {
+	if s.miss != nil {
+		s.miss.event(s, e)
+	}
 	switch e.kind {
 	case evPublish:
 		s.publish()
@@ -567,6 +574,9 @@ func (s *Sim) publishAt(seq uint64) int64 {
 func (s *Sim) process(p *peer) {
 	for p.node.HasReady() {
 		rd := p.node.Ready()
+		if s.miss != nil {
+			s.miss.ready(s, p, &rd)
+		}
 		for _, id := range rd.CutOff {
 			s.cutOff(p, id)
 		}
@@ -597,6 +607,9 @@ func (s *Sim) process(p *peer) {
 		}
 		s.meshOut(p, &rd)
 		p.node.Recycle(rd)
+	}
+	if s.miss != nil {
+		s.miss.check(s, p)
 	}
 	s.arm(p)
 }
