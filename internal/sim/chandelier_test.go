@@ -150,18 +150,22 @@ func TestAcceptanceScarceUpload(t *testing.T) {
 	r, s := run(t, c)
 	// The bound: the peers' usable upload (the stripe feeds they offer,
 	// upload less headroom) over the stream rate, at most 1 - 1/N.
-	feeds, n := 0, 0
+	// Pulls from partners use the headroom beyond the feeds, so savings
+	// may pass the bound, though never the peers' whole upload.
+	feeds, n, upload := 0, 0, 0.0
 	for _, p := range s.peers[1:] {
 		feeds += p.capacity
+		upload += p.ratio
 		n++
 	}
 	bound := min(1-1/float64(n), float64(feeds)/float64(n*c.Stripes))
-	t.Logf("scarce upload: savings %.4f (bound %.4f) continuity %.4f", *r.Savings, bound, *r.Continuity)
+	ceiling := min(1-1/float64(n), upload/float64(n))
+	t.Logf("scarce upload: savings %.4f (bound %.4f, whole upload %.4f) continuity %.4f", *r.Savings, bound, ceiling, *r.Continuity)
 	if *r.Continuity < 0.99 {
 		t.Errorf("continuity %.4f with scarce upload, want >= 0.99 (the origin covers the gap)", *r.Continuity)
 	}
-	if *r.Savings < bound-0.1 || *r.Savings > bound+0.02 {
-		t.Errorf("savings %.4f, want within 10 points below the bound %.4f", *r.Savings, bound)
+	if *r.Savings < bound-0.1 || *r.Savings > ceiling {
+		t.Errorf("savings %.4f, want within 10 points below the bound %.4f at least, and at most the peers' upload %.4f", *r.Savings, bound, ceiling)
 	}
 }
 

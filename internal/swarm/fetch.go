@@ -37,6 +37,9 @@ func (n *Node) checkParents(now time.Time) time.Time {
 			continue // nothing flows yet: silence proves nothing
 		default:
 			t = st.since.Add(n.cfg.ParentTimeout)
+			if sl := n.silenceLimit(); sl > 0 {
+				t = earliest(t, st.heardAt.Add(sl))
+			}
 			newest, ok := n.parentNewest(st.parent)
 			if ok && newest >= n.newestSeq {
 				// No newer slice elsewhere: wait until the next slice
@@ -61,6 +64,26 @@ func (n *Node) checkParents(now time.Time) time.Time {
 	}
 	return next
 }
+
+// silenceLimit is how long a parent that is up may send nothing at all —
+// no chunk, no Alive — before it is lost while the stream evidently goes
+// on (0: no such limit, when Alives are off). A live parent sends its
+// child a chunk or, once the child's stripes had nothing new for
+// AliveInterval, an Alive: a starved parent keeps sending Alives, and a
+// congested one's chunks keep arriving, late; only a dead one (crashed,
+// or cut off) goes silent. So a crash is found after a few Alive
+// intervals rather than after ParentTimeout, which stays the limit for a
+// parent that is heard but does not move (see heardStuck). Parents and
+// children run the same AliveInterval.
+func (n *Node) silenceLimit() time.Duration {
+	if n.cfg.AliveInterval <= 0 {
+		return 0
+	}
+	return silenceAlives * n.cfg.AliveInterval
+}
+
+// silenceAlives is silenceLimit in Alive intervals.
+const silenceAlives = 4
 
 // parentNewest returns the highest seq received on the stripes parent
 // feeds; ok is false when none received anything.
@@ -238,6 +261,13 @@ func (n *Node) scanFetches(now time.Time) time.Time {
 						if n.stripes[o].parent == parent {
 							keep[o] = false
 						}
+					}
+				default:
+					// At the margin, unless a partner was asked for it
+					// just before (see scanPulls): then when it answers
+					// Missing, or pullPatience after the pull.
+					if pa, ok := n.pulledAt(id); ok && pa.Add(pullPatience).After(at) {
+						at = pa.Add(pullPatience)
 					}
 				}
 				consider(id, at)

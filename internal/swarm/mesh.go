@@ -28,11 +28,14 @@ import (
 // (or, when its newest map is older, whose map showed the stripe flowing
 // up to its last slice and would have it by now); one of a stripe whose
 // new parent is still connecting, PullMargin before its slice is due. A
-// chunk of a stripe whose parent is up is not pulled: the parent has it
-// on its way, and the origin covers it at FetchMargin (pulling routinely
-// late chunks floods partners with duplicates). The origin is asked for
-// a parentless stripe's chunk at once only when no pull of it is in
-// flight: it stays the last resort. A pull
+// chunk of a stripe whose parent is up mostly has it on its way: it is
+// pulled only when still missing just before the origin's margin
+// (FetchMargin before it is due), and only from a partner whose map
+// shows it (pulling every late chunk earlier, or on a guess, floods
+// partners with duplicates). The origin is asked for a chunk a pull is
+// in flight for only when that pull fails, or pullPatience after it: it
+// stays the last resort, and its fetch budget is the swarm's scarcest
+// resource. A pull
 // answered Missing is asked of another partner; one not answered within
 // Config.PullTimeout counts against its partner, and maxPartnerMisses in a row
 // drop the partner (Ready.DropPartners). A partner that sends a chunk
@@ -41,9 +44,10 @@ import (
 //
 // Alive. A parent with children sends each child whose stripes had
 // nothing new for AliveInterval an Alive (the newest seq it holds per
-// stripe). Any frame from a parent proves it alive, so ParentTimeout
-// can be short (a dead parent sends nothing) without losing parents
-// starved by their own upstream (they keep sending Alive). A child whose
+// stripe). Any frame from a parent proves it alive, so a parent silent
+// for a few Alive intervals (silenceLimit) is dead and lost, however
+// long ParentTimeout is, without losing parents starved by their own
+// upstream (they keep sending Alive). A child whose
 // parent's Alive shows it does not hold a chunk pulls it at once. A
 // parent that stays starved is not left on that account while its own
 // repair (a switch within ParentTimeout) may feed it again, and
@@ -72,6 +76,12 @@ const (
 	// maxRefused bounds the chunks remembered per partner as answered
 	// Missing.
 	maxRefused = 16
+	// pullLead: a chunk of a stripe whose parent is up is pulled this
+	// long before the origin's margin (FetchMargin before it is due),
+	// and pullPatience after a pull the origin is asked for a chunk
+	// still missing (at once when the partner answers Missing).
+	pullLead     = 100 * time.Millisecond
+	pullPatience = 150 * time.Millisecond
 )
 
 // Pull asks a partner for a chunk (a Request on the partner stream).
@@ -365,7 +375,19 @@ func (n *Node) holds(id wire.ID) bool {
 
 // pulling reports whether a pull of id is outstanding.
 func (n *Node) pulling(id wire.ID) bool {
-	return slices.ContainsFunc(n.mesh.pulls, func(p pull) bool { return p.id == id })
+	_, ok := n.pulledAt(id)
+	return ok
+}
+
+// pulledAt returns when the outstanding pull of id was asked; ok is
+// false when none is.
+func (n *Node) pulledAt(id wire.ID) (at time.Time, ok bool) {
+	for i := range n.mesh.pulls {
+		if n.mesh.pulls[i].id == id {
+			return n.mesh.pulls[i].at, true
+		}
+	}
+	return time.Time{}, false
 }
 
 // stepMesh runs the mesh's time-driven work: maps to watchers, Alives to
@@ -538,6 +560,7 @@ func (n *Node) scanPulls(now time.Time) time.Time {
 			}
 			id := wire.ID{Seq: seq, Stripe: uint8(s)}
 			var t time.Time
+			shown := false // pull only from a partner whose map shows it
 			switch st := &n.stripes[s]; {
 			case st.parent == "":
 				t = exists // the parent was lost: pull at once
@@ -546,14 +569,20 @@ func (n *Node) scanPulls(now time.Time) time.Time {
 				// PullMargin before it is due.
 				t = c.Add(n.play.skew + n.cfg.PlayoutDelay - n.cfg.PullMargin)
 			default:
-				// A parent that is up has it on its way, or the origin
-				// covers it at FetchMargin, as without a mesh: pulling
-				// routinely late chunks from partners floods them with
-				// duplicates (measured in the simulator: 300 peers,
-				// churn 20 %/min, pulling also from quiet or starved
-				// parents' stripes: 9,710 pulls of which 624 brought a
-				// new chunk, continuity 0.978 against 0.985).
-				continue
+				// A parent that is up mostly has it on its way: pull it
+				// only when it is late for the origin's margin, just
+				// before (pullLead), and only from a partner whose map
+				// shows it — the origin waits for that pull (see
+				// scanFetches). Pulling every late chunk earlier, or on a
+				// guess, flooded partners with duplicates (300 peers,
+				// churn 20 %/min: 9,710 pulls of which 624 brought a new
+				// chunk, continuity 0.978 against 0.985); leaving them all
+				// to the origin had its fetch budget refuse most of them
+				// under churn (2,000 peers, churn 10 %/min: 92 % of the
+				// chunks missing at a stall had been refused by the origin,
+				// and a partner held 92 % of them).
+				t = c.Add(n.play.skew + n.cfg.PlayoutDelay - n.cfg.FetchMargin - pullLead)
+				shown = true
 			}
 			if t.After(now) {
 				next = earliest(next, t)
@@ -565,9 +594,11 @@ func (n *Node) scanPulls(now time.Time) time.Time {
 			if len(m.pulls) >= maxPulls {
 				return next // an answer or a timeout frees a slot (gen)
 			}
-			to, ok := n.pickPartner(now, id)
+			to, ok := n.pickPartner(now, id, shown)
 			if !ok {
-				waiting = true
+				// A new map (gen) may show it; else the partner's
+				// predicted progress may cover it a slice later.
+				waiting = waiting || !shown
 				continue
 			}
 			m.pulls = append(m.pulls, pull{id: id, to: m.partners[to].id, at: now})
@@ -591,10 +622,11 @@ func (n *Node) scanPulls(now time.Time) time.Time {
 // last slice and that should hold id by now (a slice later than its map
 // for every SliceDuration since, rounded up: a guess, answered Missing when wrong,
 // and the origin is asked at once then); the one with the fewest
-// pulls outstanding first, then the order of SetPartners. Partners that
+// pulls outstanding first, then the order of SetPartners; with shown,
+// only a partner whose map shows id. Partners that
 // answered Missing for id or have maxPartnerPulls outstanding are
 // skipped.
-func (n *Node) pickPartner(now time.Time, id wire.ID) (int, bool) {
+func (n *Node) pickPartner(now time.Time, id wire.ID, shown bool) (int, bool) {
 	m := &n.mesh
 	best, bestRank := -1, 0
 	for i := range m.partners {
@@ -604,6 +636,9 @@ func (n *Node) pickPartner(now time.Time, id wire.ID) (int, bool) {
 		}
 		rank := 0 // lower is better
 		if !p.m.Has(id.Seq, int(id.Stripe)) {
+			if shown {
+				continue
+			}
 			last, ok := p.m.Last()
 			if !ok || !p.m.Has(last, int(id.Stripe)) || id.Seq <= last {
 				continue

@@ -328,3 +328,94 @@ func TestAliveKeepsStarvedParent(t *testing.T) {
 		}
 	})
 }
+
+// slowStripeNet is meshNet whose parent P, from 2 s on, delivers its
+// chunks of stripe 1 to C only after delay: a congested parent, alive
+// (its other stripes come on time) but late on one stripe.
+func slowStripeNet(t *testing.T, partner bool, delay time.Duration) *testNet {
+	tn := meshNet(t, partner)
+	tn.link = func(from, to NodeID, id wire.ID) []time.Duration {
+		if from == "P" && to == "C" && id.Stripe == 1 && !tn.now.Before(epoch.Add(2*time.Second)) {
+			return []time.Duration{delay}
+		}
+		return []time.Duration{5 * time.Millisecond}
+	}
+	return tn
+}
+
+// DESIGN.md "Push, then pull, then origin": a chunk a live parent has not
+// delivered by the origin's margin is pulled from a partner whose map
+// shows it, and the origin is asked only if that pull fails — the
+// origin's fetch budget is the swarm's scarcest resource. Before, only a
+// stripe without a parent pulled, and the origin was asked for every
+// chunk a slow parent delivered late.
+func TestPullLateChunkFromPartner(t *testing.T) {
+	const delay = 900 * time.Millisecond // past the margin, before the slice is due
+	without := slowStripeNet(t, false, delay)
+	without.run(6*time.Second, 10*time.Millisecond)
+	base := stripeFetches(without.fetches["C"], 1)
+
+	tn := slowStripeNet(t, true, delay)
+	tn.run(6*time.Second, 10*time.Millisecond)
+	c := tn.nodes["C"]
+	st := c.Stats()
+	checkPlayed(t, tn.st, tn.played["C"])
+	got := stripeFetches(tn.fetches["C"], 1)
+	t.Logf("stripe 1 from the origin: %d without a partner, %d with; pulls %d, pulled %d, misses %d", base, got, st.Pulls, st.Pulled, st.PullMisses)
+	if slices.ContainsFunc(tn.lost["C"], func(l Lost) bool { return l.Parent == "P" }) {
+		t.Fatal("C left its slow but live parent")
+	}
+	if st.LostSlices != 0 || st.Stalls != 0 {
+		t.Fatalf("C lost %d slices, stalled %d times", st.LostSlices, st.Stalls)
+	}
+	if base < 30 {
+		t.Fatalf("without a partner C fetched only %d late chunks of stripe 1", base)
+	}
+	if st.Pulled < uint64(base)*3/4 || got > base/4 {
+		t.Fatalf("with a partner: pulled %d, fetched %d of stripe 1 (%d without)", st.Pulled, got, base)
+	}
+	// Only late chunks are pulled: about one per slice of stripe 1 after
+	// 2 s, none of the stripes P delivers on time.
+	if st.Pulls > uint64(base)+10 {
+		t.Fatalf("%d pulls for %d late chunks", st.Pulls, base)
+	}
+}
+
+// ROADMAP #4, parent liveness judged by what the child receives: with a
+// long ParentTimeout (the simulator's 2 s), a crashed parent — no chunk,
+// no Alive — is lost after silenceLimit (four Alive intervals), while a
+// starved one that keeps sending Alives is kept for its own repair.
+func TestSilentParentLostEarly(t *testing.T) {
+	const alive = 100 * time.Millisecond
+	setup := func() (*testNet, *bool) {
+		tn, starve := starveNet(t, alive)
+		for _, n := range tn.nodes {
+			n.cfg.ParentTimeout = 2 * time.Second
+		}
+		tn.run(3*time.Second, 10*time.Millisecond)
+		return tn, starve
+	}
+	t.Run("dead", func(t *testing.T) {
+		tn, _ := setup()
+		tn.crash("P")
+		crashed := tn.now
+		for tn.now.Sub(crashed) < time.Second && !slices.ContainsFunc(tn.lost["C"], func(l Lost) bool { return l.Parent == "P" }) {
+			tn.run(10*time.Millisecond, 10*time.Millisecond)
+		}
+		took := tn.now.Sub(crashed)
+		t.Logf("dead parent lost after %v (ParentTimeout 2s, Alives every %v)", took, alive)
+		if took > silenceAlives*alive+2*DefaultSliceDuration {
+			t.Fatalf("C found its crashed parent lost only after %v", took)
+		}
+	})
+	t.Run("starved", func(t *testing.T) {
+		tn, starve := setup()
+		*starve = true
+		tn.run(time.Second, 10*time.Millisecond)
+		*starve = false
+		tn.run(time.Second, 10*time.Millisecond)
+		if slices.ContainsFunc(tn.lost["C"], func(l Lost) bool { return l.Parent == "P" }) {
+			t.Fatalf("C left a parent starved for 1 s that sent Alives (alives in %d)", tn.nodes["C"].Stats().AlivesIn)
+		}
+	})
+}

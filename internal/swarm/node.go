@@ -104,6 +104,10 @@ type stripe struct {
 	// chunk came from it, or an Alive showed it further on. Alives that
 	// show it stuck keep it for at most starveLimit after that.
 	moved time.Time
+	// heardAt is when anything last came from the parent (a chunk or an
+	// Alive, moving or stuck), or when it was named or came up: see
+	// silenceLimit.
+	heardAt time.Time
 	// keepAt: no keepalive fetch for this parent before then (see
 	// keepaliveDue).
 	keepAt time.Time
@@ -235,11 +239,11 @@ func (n *Node) SetParent(now time.Time, stripe int, parent NodeID) {
 		if (stripe != -1 && s != stripe) || st.parent == parent {
 			continue
 		}
-		st.parent, st.up, st.since, st.moved = parent, false, now, now
+		st.parent, st.up, st.since, st.moved, st.heardAt = parent, false, now, now, now
 		n.gen++
 		for o := range n.stripes {
 			if sib := &n.stripes[o]; o != s && parent != "" && sib.parent == parent {
-				st.up, st.since, st.moved = sib.up, sib.since, sib.moved
+				st.up, st.since, st.moved, st.heardAt = sib.up, sib.since, sib.moved, sib.heardAt
 				break
 			}
 		}
@@ -259,7 +263,7 @@ func (n *Node) ParentUp(now time.Time, parent NodeID) {
 	}
 	for s := range n.stripes {
 		if st := &n.stripes[s]; st.parent == parent && !st.up {
-			st.up, st.since, st.moved = true, now, now
+			st.up, st.since, st.moved, st.heardAt = true, now, now, now
 			n.gen++
 		}
 	}
@@ -277,7 +281,7 @@ func (n *Node) heard(now time.Time, from NodeID) {
 			if !st.up {
 				n.gen++
 			}
-			st.up, st.since, st.moved = true, now, now
+			st.up, st.since, st.moved, st.heardAt = true, now, now, now
 		}
 	}
 }
@@ -290,11 +294,15 @@ func (n *Node) heard(now time.Time, from NodeID) {
 func (n *Node) starveLimit() time.Duration { return 2 * n.cfg.ParentTimeout }
 
 // heardStuck records an Alive from parent from that shows it no further
-// on: it proves the parent alive while it moved within starveLimit.
+// on: it proves the parent alive while it moved within starveLimit, and
+// not silent (see silenceLimit) in any case.
 func (n *Node) heardStuck(now time.Time, from NodeID) {
 	for s := range n.stripes {
-		if st := &n.stripes[s]; sameID(st.parent, from) && st.up && now.Sub(st.moved) < n.starveLimit() {
-			st.since = now
+		if st := &n.stripes[s]; sameID(st.parent, from) && st.up {
+			st.heardAt = now
+			if now.Sub(st.moved) < n.starveLimit() {
+				st.since = now
+			}
 		}
 	}
 }

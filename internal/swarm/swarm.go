@@ -85,7 +85,9 @@ type Config struct {
 	// while the stream evidently goes on is lost (default 600ms). While a
 	// parent is silent for more than half of it, the node fetches one
 	// chunk of its stripes per half ParentTimeout and forwards it (see
-	// the package doc: no lost-parent cascade).
+	// the package doc: no lost-parent cascade). With Alives on
+	// (AliveInterval), one that sent nothing at all, not even an Alive,
+	// for four Alive intervals is lost sooner (see silenceLimit).
 	ParentTimeout time.Duration
 	// ParentConnectTimeout: a parent that is not up this long after
 	// SetParent named it is lost (default 3s). It is also the grace a
