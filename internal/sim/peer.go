@@ -100,6 +100,10 @@ type peer struct {
 	partners  []int32
 	noPartner []goneEntry
 	wantBuf   []int32
+
+	// downSpans are the bookings of the download link that may still
+	// matter (see download), sorted by start; downFree is the latest end.
+	downSpans []span
 }
 
 // nodeID returns the node ID of peer index i: 32 hex digits, which sort
