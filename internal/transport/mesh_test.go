@@ -72,3 +72,75 @@ func TestPartnerFillsKilledParent(t *testing.T) {
 		t.Fatalf("c dropped %d honest partners", st.PartnersDropped)
 	}
 }
+
+// A parent that crashes (its socket gone at once, no QUIC close: a
+// kill -9 or a pulled cable) leaves its child's connection open until
+// the idle timeout. The child finds it silent — no chunk, no Alive — and
+// loses it within about a second, pulls the gap from its partner meanwhile and
+// after, and plays on without a loss.
+func TestPartnerFillsCrashedParent(t *testing.T) {
+	s := newStream(t, 2)
+	origin := startNode(t, s, nodeOpts{source: true, maxChildren: 4})
+	a := startNode(t, s, nodeOpts{maxChildren: 4, origin: origin})
+	b := startNode(t, s, nodeOpts{maxChildren: 4, origin: origin})
+	c := startNode(t, s, nodeOpts{maxChildren: 4, origin: origin})
+	a.drv.SetParent(origin.peer())
+	b.drv.SetParent(origin.peer())
+	waitChildren(t, origin, a, b)
+	c.drv.SetParent(a.peer())
+	waitChildren(t, a, c)
+	c.drv.SetPartners([]Peer{b.peer()})
+	deadline := time.Now().Add(5 * time.Second)
+	for !slices.Equal(watchersOf(b), []swarm.NodeID{c.ep.ID()}) {
+		if time.Now().After(deadline) {
+			t.Fatalf("b's watchers: %v", watchersOf(b))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	const last = 150
+	published := make(chan struct{})
+	go func() {
+		defer close(published)
+		s.publish(t, origin.drv, 1, last)
+	}()
+	c.play.waitFor(t, 20, 5*time.Second)
+	lostAt := make(chan time.Time, 8)
+	c.play.mu.Lock()
+	c.play.repair = func(l Lost) {
+		if l.Parent == a.ep.ID() {
+			select {
+			case lostAt <- time.Now():
+			default:
+			}
+		}
+	}
+	c.play.mu.Unlock()
+	a.ep.udp.Close() // the crash: nothing leaves or reaches a any more
+	crashed := time.Now()
+	<-published
+	c.play.waitFor(t, last, 5*time.Second)
+	c.play.check(t, s, 1, last)
+
+	st := c.drv.Stats()
+	var took time.Duration
+	select {
+	case at := <-lostAt:
+		took = at.Sub(crashed)
+	default:
+		t.Fatal("c never lost its crashed parent")
+	}
+	t.Logf("c: pulls %d, pulled %d, misses %d, fetches %d; lost a %v after the crash", st.Pulls, st.Pulled, st.PullMisses, st.Fetches, took)
+	// ParentTimeout is 1 s here, silence 600 ms; the QUIC idle timeout
+	// (which would close the connection) is far longer. A margin for a
+	// loaded machine.
+	if took > 3*time.Second {
+		t.Fatalf("c lost its crashed parent only %v after the crash", took)
+	}
+	if st.LostSlices != 0 {
+		t.Fatalf("c skipped %d slices", st.LostSlices)
+	}
+	if st.Pulled < 50 {
+		t.Fatalf("c pulled %d chunks from its partner", st.Pulled)
+	}
+}
