@@ -399,12 +399,15 @@ func TestSilentParentLostEarly(t *testing.T) {
 		tn, _ := setup()
 		tn.crash("P")
 		crashed := tn.now
-		for tn.now.Sub(crashed) < time.Second && !slices.ContainsFunc(tn.lost["C"], func(l Lost) bool { return l.Parent == "P" }) {
+		for tn.now.Sub(crashed) < 2*time.Second && !slices.ContainsFunc(tn.lost["C"], func(l Lost) bool { return l.Parent == "P" }) {
 			tn.run(10*time.Millisecond, 10*time.Millisecond)
 		}
 		took := tn.now.Sub(crashed)
 		t.Logf("dead parent lost after %v (ParentTimeout 2s, Alives every %v)", took, alive)
-		if took > silenceAlives*alive+2*DefaultSliceDuration {
+		// P fed every stripe: C hears someone else (the origin's
+		// fetched chunks, at the margin) only a while after P fell
+		// silent, then loses it at once — well before ParentTimeout.
+		if took > time.Second {
 			t.Fatalf("C found its crashed parent lost only after %v", took)
 		}
 	})

@@ -34,6 +34,7 @@ type Node struct {
 	fetching []fetch             // outstanding fetches, with when they were asked
 	late     map[NodeID]lagCount // parent → slices in a row it sent after they were fetched (LagSlices)
 	mesh     mesh                // partners, watchers, pulls, Alives (mesh.go)
+	heardAny time.Time           // when a chunk, or an Alive showing progress, last came from any node (see silenceLimit)
 	play     playout             // playout clock (not in source mode)
 	ready    Ready               // outputs not yet drained
 	stats    Stats               // counters
@@ -276,6 +277,7 @@ func (n *Node) heard(now time.Time, from NodeID) {
 	if from == "" {
 		return
 	}
+	n.heardAny = now
 	for s := range n.stripes {
 		if st := &n.stripes[s]; sameID(st.parent, from) {
 			if !st.up {
