@@ -34,8 +34,9 @@ func TestAcceptanceSteady(t *testing.T) {
 	// cross-ISP 5.2 × the bound (4 ISPs × 4 stripes against the origin's
 	// 16 feeds: small swarms leave ISPs without a forwarder per stripe);
 	// the baseline 0.891, depth 12.3, cross-ISP 34 × the bound.
-	if *ch.Continuity < 0.985 {
-		t.Errorf("chandelier continuity %.4f, want >= 0.985", *ch.Continuity)
+	// Session 5: 0.9963.
+	if *ch.Continuity < 0.99 {
+		t.Errorf("chandelier continuity %.4f, want >= 0.99", *ch.Continuity)
 	}
 	if *ch.Savings < 0.9 {
 		t.Errorf("chandelier savings %.4f, want >= 0.9 (the origin seeds 4 of 150)", *ch.Savings)
@@ -105,11 +106,13 @@ func TestAcceptanceChurn(t *testing.T) {
 	c.Churn = 0.1
 	r, s := run(t, c)
 	t.Logf("churn: continuity %.4f savings %.4f repair %+v stalls %d over %d viewers", *r.Continuity, *r.Savings, *r.RepairMs, r.Stalls, s.m.viewers)
-	// Measured 0.953 (the origin's fetch budget refuses part of what the
-	// subtrees of crashed parents ask while they repair; with 4 × the
-	// origin upload, 0.98), repair p95 1,128 ms.
-	if *r.Continuity < 0.94 {
-		t.Errorf("continuity %.4f under 10 %%/min churn, want >= 0.94", *r.Continuity)
+	// Measured 0.997, repair p95 710 ms (0.953 and 1,128 ms while the
+	// origin alone covered chunks a live parent delivered late, and its
+	// fetch budget refused much of what the subtrees of crashed parents
+	// asked while they repaired: now partners whose maps show them are
+	// asked first, and a crashed parent is found after ~600 ms).
+	if *r.Continuity < 0.99 {
+		t.Errorf("continuity %.4f under 10 %%/min churn, want >= 0.99", *r.Continuity)
 	}
 	if *r.Savings < 0.9 {
 		t.Errorf("savings %.4f under churn, want >= 0.9", *r.Savings)
@@ -161,8 +164,9 @@ func TestAcceptanceScarceUpload(t *testing.T) {
 	bound := min(1-1/float64(n), float64(feeds)/float64(n*c.Stripes))
 	ceiling := min(1-1/float64(n), upload/float64(n))
 	t.Logf("scarce upload: savings %.4f (bound %.4f, whole upload %.4f) continuity %.4f", *r.Savings, bound, ceiling, *r.Continuity)
-	if *r.Continuity < 0.99 {
-		t.Errorf("continuity %.4f with scarce upload, want >= 0.99 (the origin covers the gap)", *r.Continuity)
+	// Measured 0.9999.
+	if *r.Continuity < 0.995 {
+		t.Errorf("continuity %.4f with scarce upload, want >= 0.995 (the origin covers the gap)", *r.Continuity)
 	}
 	if *r.Savings < bound-0.1 || *r.Savings > ceiling {
 		t.Errorf("savings %.4f, want within 10 points below the bound %.4f at least, and at most the peers' upload %.4f", *r.Savings, bound, ceiling)
