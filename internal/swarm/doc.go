@@ -69,9 +69,12 @@
 // an Alive from it, proves it alive. A parent silent for ParentTimeout while the stream
 // evidently goes on is lost: it is reported in Ready.Lost (once per
 // stripe) and its stripes fetched as soon as their slices should exist
-// until the driver sets a new parent. A live parent whose chunks lag on
-// one stripe is not lost: the stripe is repaired by fetching at the
-// margin. A parent that falls behind altogether — Config.LagSlices
+// until the driver sets a new parent. With Alives on, a parent that sent
+// nothing at all — no chunk, no Alive — for four Alive intervals, while
+// others were heard after it went quiet, is dead and lost at once,
+// whatever ParentTimeout is (see silenceLimit). A live parent whose
+// chunks lag on one stripe is not lost: the stripe is repaired by
+// pulling, then fetching, at the margin. A parent that falls behind altogether — Config.LagSlices
 // slices in a row whose chunks from it arrive only after the node fetched
 // them from the origin, with none in time between — is lost like a failed
 // one (Stats.LaggingParents), so the driver's owner switches to a backup.
@@ -93,8 +96,10 @@
 // chunk of a stripe whose parent was lost is pulled at once (Ready.Pulls;
 // answers through HandlePulled and HandleMissing) from a partner whose
 // map shows it — of one whose new parent is still connecting,
-// PullMargin before it is due — and fetched from the origin only at
-// FetchMargin. Partners that do not answer or send bad
+// PullMargin before it is due; of one whose parent is up but late, just
+// before FetchMargin, and only from a partner whose map shows it — and
+// fetched from the origin only when no pull can help: at FetchMargin, or
+// when a pull fails, or pullPatience after it. Partners that do not answer or send bad
 // data are dropped (Ready.DropPartners). Nodes that made this node their
 // partner (AddWatcher) get its map every MapInterval (Ready.Maps). A
 // parent sends an Alive to each child that had nothing pushed for
