@@ -526,7 +526,9 @@ func (n *Node) scanPulls(now time.Time) time.Time {
 	if len(m.pulls) != pulls {
 		n.gen++ // the fetch scan may ask the origin now
 	}
-	if !n.play.started || len(m.partners) == 0 || !n.pullable() {
+	// (Every stripe may pull now, parent up or not: a live parent's
+	// late chunks too, just before the origin's margin.)
+	if !n.play.started || len(m.partners) == 0 {
 		return next
 	}
 	haveMap := false

@@ -319,18 +319,6 @@ func (n *Node) ParentIsUp(stripe int) bool {
 	return st.parent != "" && st.up
 }
 
-// pullable reports whether a stripe has no parent or one still
-// connecting: only such stripes' chunks are pulled (see scanPulls), so
-// the pull scan has nothing to look for while every parent is up.
-func (n *Node) pullable() bool {
-	for s := range n.stripes {
-		if st := &n.stripes[s]; st.parent == "" || !st.up {
-			return true
-		}
-	}
-	return false
-}
-
 // Parent returns the parent of a stripe ("" for none or out of range).
 func (n *Node) Parent(stripe int) NodeID {
 	if stripe < 0 || stripe >= n.k {
