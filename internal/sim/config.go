@@ -80,6 +80,13 @@ type Config struct {
 	// ParentTimeout. false leaves it to the parent's first chunk.
 	LinkUpReset bool
 
+	// LiveFirst makes a parent other than the origin send live chunks
+	// ahead of a new child's backlog (backlog.go), as the real driver
+	// does with transport.DriverConfig.LiveFirst. Off by default: the
+	// real chain test (cmd/swarmtv TestChainPlaysThroughPeers) fetched
+	// from the origin with it (see the roadmap).
+	LiveFirst bool
+
 	// Verify is how chunks are verified: "fast" (the default) checks
 	// that a chunk is one the simulated origin signed, by identity of
 	// its encoding (see stream.verify) — cheap, and it still rejects any
@@ -445,6 +452,7 @@ var Options = []Option{
 	intOpt("merge-fanout", "overlay merge fanout F, the merge's cost parameter (0: default 2, -1: no spreading)", func(c *Config) *int { return &c.MergeFanout }),
 	durOpt("lookup-every", "each overlay member looks up a random key this often", func(c *Config) *time.Duration { return &c.LookupEvery }),
 	boolOpt("media", "simulate the stream and the tracker (false: the overlay only)", func(c *Config) *bool { return &c.Media }),
+	boolOpt("live-first", "a parent (not the origin) sends live chunks ahead of a new child's backlog, the backlog only while its upload is free (false: in line)", func(c *Config) *bool { return &c.LiveFirst }),
 	{"link-up-reset", "tell a child's core its parent is up when the parent accepts the hello, as internal/transport does (false: at its first chunk)",
 		func(c *Config) string { return strconv.FormatBool(c.LinkUpReset) },
 		func(c *Config, v string) error {

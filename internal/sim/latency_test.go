@@ -76,3 +76,35 @@ func TestStartLevers(t *testing.T) {
 		t.Errorf("start slice complete to played %+v ms, want p50 0", p)
 	}
 }
+
+// With live chunks ahead of a new child's backlog (--live-first,
+// backlog.go, swarm.Send.Backlog), in a flash crowd with churn the
+// backlogs of new children delay neither the other children's live
+// chunks nor their own, so lag and startup come down and continuity
+// holds, against the same run with backlog in line (the default).
+func TestLiveAheadOfBacklog(t *testing.T) {
+	c := DefaultConfig()
+	c.Scenario = "test"
+	c.Peers, c.Duration, c.Seed = 200, 20*time.Second, 3
+	c.UploadRatio, c.ISPs, c.OriginCapacity, c.FlashCrowd = 1.5, 4, 8, 5*time.Second
+	c.Churn = 0.1
+	before, _ := run(t, c)
+	c.LiveFirst = true
+	after, _ := run(t, c)
+	for _, x := range []struct {
+		name string
+		r    *report.Report
+	}{{"fifo", before}, {"live first", after}} {
+		t.Logf("%-10s startup p50/p95 %.0f/%.0f lag p50/p95 %.0f/%.0f continuity %.4f savings %.4f",
+			x.name, x.r.StartupMs.P50, x.r.StartupMs.P95, x.r.LagMs.P50, x.r.LagMs.P95, *x.r.Continuity, *x.r.Savings)
+	}
+	if after.LagMs.P95 > before.LagMs.P95 || after.StartupMs.P95 > before.StartupMs.P95 {
+		t.Errorf("live first: lag p95 %.0f, startup p95 %.0f ms; backlog in line: %.0f, %.0f",
+			after.LagMs.P95, after.StartupMs.P95, before.LagMs.P95, before.StartupMs.P95)
+	}
+	// Measured: lag p95 4,304 → 3,623 ms, startup p95 3,405 → 2,719 ms,
+	// continuity 0.9770 → 0.9832.
+	if *after.Continuity < *before.Continuity {
+		t.Errorf("continuity %.4f, backlog in line %.4f", *after.Continuity, *before.Continuity)
+	}
+}

@@ -123,6 +123,9 @@ func (s *Sim) transmit(a, b *peer, size int, relayed bool) int64 {
 		keep = append(keep, c)
 	}
 	a.conns = keep
+	if a.bulkEnd > s.now {
+		busy++ // a backlog chunk on the wire (backlog.go)
+	}
 	start := max(s.now, free)
 	done := start + int64(float64(size)*a.upNs*float64(busy))
 	if found {

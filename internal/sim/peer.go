@@ -104,6 +104,14 @@ type peer struct {
 	// downSpans are the bookings of the download link that may still
 	// matter (see download), sorted by start; downFree is the latest end.
 	downSpans []span
+
+	// The upload's backlog queue (backlog.go): chunks of new
+	// subscriptions' backlogs waiting for the live chunks to go out, the
+	// armed evBulk time (-1: none) and when the backlog chunk on the
+	// wire is out.
+	bulk    []bulkSend
+	bulkAt  int64
+	bulkEnd int64
 }
 
 // nodeID returns the node ID of peer index i: 32 hex digits, which sort

@@ -33,6 +33,7 @@ const (
 	evLinkUp                         // parent from accepted node's hello: the link is up
 	evJoinBatch                      // the tracker runs the joins gathered in a batch
 	evRound                          // the tracker's periodic placement round
+	evBulk                           // node's upload may send its next backlog chunk (aux: when it was armed)
 )
 
 // event is one entry of the queue. Events are values (no per-event

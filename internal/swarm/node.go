@@ -369,6 +369,7 @@ func (n *Node) AddChild(now time.Time, id NodeID, h wire.Hello) error {
 	ch := &n.children[i]
 	ch.mask = h.Stripes & uint16(1<<n.k-1)
 	if len(n.win) > 0 && ch.mask != 0 {
+		first := len(n.ready.Sends)
 		start := n.backlogStart(now, h.From)
 		j, _ := n.find(start)
 		for _, sl := range n.win[j:] {
@@ -380,6 +381,11 @@ func (n *Node) AddChild(now time.Time, id NodeID, h wire.Hello) error {
 					n.sendTo(ch, sl, s, "")
 				}
 			}
+		}
+		if !found {
+			// A new child's start; a renewed subscription's catch-up on
+			// the stripes it moved here is as urgent as live chunks.
+			n.markBacklog(first)
 		}
 	}
 	n.step(now)
@@ -684,4 +690,11 @@ func (n *Node) NextMissing(stripe int) uint64 {
 		}
 	}
 	return seq
+}
+
+// markBacklog marks the Sends queued from index first on as backlog.
+func (n *Node) markBacklog(first int) {
+	for i := first; i < len(n.ready.Sends); i++ {
+		n.ready.Sends[i].Backlog = true
+	}
 }

@@ -356,6 +356,9 @@ func TestChildBacklog(t *testing.T) {
 				if string(raw) != string(s.Chunk) {
 					t.Fatalf("send %v carries the wrong bytes", s.ID)
 				}
+				if !s.Backlog {
+					t.Fatalf("backlog send %v not marked Backlog", s.ID)
+				}
 				got = append(got, s.ID)
 			}
 			if !slices.Equal(got, want) {
@@ -365,8 +368,8 @@ func TestChildBacklog(t *testing.T) {
 			feed(t, n, st, st.Capture(25), "P", 25)
 			r = n.Ready()
 			for _, s := range r.Sends {
-				if s.ID.Seq != 25 || tt.mask&(1<<s.ID.Stripe) == 0 {
-					t.Fatalf("live send %v", s.ID)
+				if s.ID.Seq != 25 || tt.mask&(1<<s.ID.Stripe) == 0 || s.Backlog {
+					t.Fatalf("live send %+v", s)
 				}
 			}
 			if len(r.Sends) == 0 {

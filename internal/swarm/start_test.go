@@ -45,3 +45,40 @@ func TestStartFetchDefault(t *testing.T) {
 		t.Fatal("negative StartFetch accepted")
 	}
 }
+
+// A new child's backlog is marked Backlog (the driver sends it after
+// live chunks); a renewed subscription's catch-up on the stripes it
+// added is not: it is as urgent as the live chunks.
+func TestBacklogMarkedForNewChildOnly(t *testing.T) {
+	st := swarmtest.NewStream(testChannel, 4, epoch)
+	n := mustNew(t, testConfig(st))
+	for seq := uint64(0); seq < 5; seq++ {
+		feed(t, n, st, st.Capture(seq), "P", seq)
+	}
+	n.Ready()
+	now := st.Capture(4)
+	if err := n.AddChild(now, "C", wire.Hello{Channel: testChannel, Stripes: 0b0001}); err != nil {
+		t.Fatal(err)
+	}
+	r := n.Ready()
+	if len(r.Sends) != 5 {
+		t.Fatalf("new child's backlog %d sends, want 5", len(r.Sends))
+	}
+	for _, s := range r.Sends {
+		if !s.Backlog {
+			t.Fatalf("new child's send %v not marked Backlog", s.ID)
+		}
+	}
+	if err := n.AddChild(now, "C", wire.Hello{Channel: testChannel, Stripes: 0b0011, From: 2}); err != nil {
+		t.Fatal(err)
+	}
+	r = n.Ready()
+	if len(r.Sends) != 3 {
+		t.Fatalf("renewal sent %d chunks, want slices 2..4 of stripe 1", len(r.Sends))
+	}
+	for _, s := range r.Sends {
+		if s.Backlog || s.ID.Stripe != 1 {
+			t.Fatalf("renewal send %+v, want stripe 1 unmarked", s)
+		}
+	}
+}

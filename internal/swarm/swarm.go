@@ -267,6 +267,12 @@ type Send struct {
 	To    NodeID
 	ID    wire.ID
 	Chunk []byte // encoded, signed; shared, never modified
+	// Backlog marks a chunk of a new child's backlog (see AddChild; a
+	// renewed subscription's catch-up is not marked): the driver sends
+	// it after the live chunks queued for any child, so that a new
+	// child's backlog delays neither the other children's live chunks
+	// nor its own.
+	Backlog bool
 }
 
 // Slice is one time slice handed to the player, in order.

@@ -17,9 +17,13 @@ type child struct {
 	id     swarm.NodeID
 	conn   *Conn
 	stream *quic.Stream
-	queue  chan queued   // encoded chunks for the writer
-	alive  chan []byte   // an encoded Alive for the writer (mesh.go)
-	quit   chan struct{} // closed by the Run goroutine to stop the writer
+	queue  chan queued // encoded live chunks for the writer
+	// backlog holds the chunks of the subscription's backlog
+	// (swarm.Send.Backlog): the writer sends them only while no child has
+	// a live chunk queued (see backlogPoll).
+	backlog chan queued
+	alive   chan []byte   // an encoded Alive for the writer (mesh.go)
+	quit    chan struct{} // closed by the Run goroutine to stop the writer
 	// bye is the last frame the writer sends; set before quit is closed.
 	bye wire.Bye
 	// stopped is set when quit is closed. Run goroutine only.
@@ -36,12 +40,13 @@ type queued struct {
 // starts its writer, and reads what the child sends until the stream ends.
 func (d *Driver) serveChild(c *Conn, s *quic.Stream, br *bufio.Reader, h wire.Hello) {
 	ch := &child{
-		id:     c.Remote(),
-		conn:   c,
-		stream: s,
-		queue:  make(chan queued, d.cfg.ChildQueue),
-		alive:  make(chan []byte, 1),
-		quit:   make(chan struct{}),
+		id:      c.Remote(),
+		conn:    c,
+		stream:  s,
+		queue:   make(chan queued, d.cfg.ChildQueue),
+		backlog: make(chan queued, d.cfg.ChildQueue),
+		alive:   make(chan []byte, 1),
+		quit:    make(chan struct{}),
 	}
 	ok, err := d.call(func() error { return d.addChild(ch, h) })
 	if !ok {
@@ -100,11 +105,21 @@ func (d *Driver) addChild(ch *child, h wire.Hello) error {
 		for {
 			select {
 			case q := <-old.queue:
+				d.liveQueued.Add(-1)
 				if h.Stripes&(1<<q.stripe) == 0 {
 					continue
 				}
 				select {
 				case ch.queue <- q:
+					d.liveQueued.Add(1)
+				default:
+				}
+			case q := <-old.backlog:
+				if h.Stripes&(1<<q.stripe) == 0 {
+					continue
+				}
+				select {
+				case ch.backlog <- q:
 				default:
 				}
 			default:
@@ -145,6 +160,16 @@ func (d *Driver) stopChild(ch *child, bye wire.Bye) {
 	ch.stream.SetWriteDeadline(time.Now())
 	close(ch.quit)
 	ch.stream.CancelRead(quic.StreamErrorCode(bye.Code))
+	// Its live chunks will not be written: they no longer hold up the
+	// other children's backlog (the writer drains what it finds too).
+	for {
+		select {
+		case <-ch.queue:
+			d.liveQueued.Add(-1)
+		default:
+			return
+		}
+	}
 }
 
 // send queues one chunk for a child; a child whose queue is full is
@@ -154,17 +179,52 @@ func (d *Driver) send(s swarm.Send) {
 	if ch == nil {
 		return // gone since the node queued it
 	}
+	// With LiveFirst, backlog after live chunks; the origin sends its
+	// backlogs in line, as the simulator's does (internal/sim's Sim.send).
+	backlog := s.Backlog && d.cfg.LiveFirst && !d.source
+	q, to := queued{stripe: s.ID.Stripe, raw: s.Chunk}, ch.queue
+	if backlog {
+		to = ch.backlog
+	}
 	select {
-	case ch.queue <- queued{stripe: s.ID.Stripe, raw: s.Chunk}:
+	case to <- q:
+		if !backlog {
+			d.liveQueued.Add(1)
+		}
 	default:
 		d.log.Warn("dropping child: it does not keep up", "peer", s.To, "queue", cap(ch.queue))
 		d.removeChild(ch, wire.Bye{Code: wire.ByeSlow, Reason: "send queue full"})
 	}
 }
 
-// writeChild writes ch's queued chunks until stopped or the stream fails.
+// Backlog writes (child.backlog): a child's backlog chunk is written
+// only while no child has a live chunk queued, so that a new child's
+// backlog delays neither the other children's live chunks nor its own
+// (the simulator models the same upload, internal/sim/backlog.go). A
+// writer with backlog waiting looks again every backlogPoll; when the
+// node's last backlog write is maxBacklogWait old it writes one anyway,
+// so that a slow child whose queue never empties cannot hold every new
+// child's backlog for good (the simulator has no such child).
+const (
+	backlogPoll    = 2 * time.Millisecond
+	maxBacklogWait = 500 * time.Millisecond
+)
+
+// writeChild writes ch's queued chunks until stopped or the stream
+// fails: Alives and live chunks first, then backlog (see backlogPoll).
 func (d *Driver) writeChild(ch *child) {
 	var buf []byte
+	defer func() {
+		// What is left was never written: no longer live work queued.
+		for {
+			select {
+			case <-ch.queue:
+				d.liveQueued.Add(-1)
+			default:
+				return
+			}
+		}
+	}()
 	for {
 		select {
 		case <-ch.quit: // before more chunks
@@ -172,29 +232,74 @@ func (d *Driver) writeChild(ch *child) {
 			return
 		default:
 		}
+		var frame wire.FrameType
+		var payload []byte
 		select {
-		case <-ch.quit:
-			writeBye(ch.stream, ch.bye)
-			return
 		case a := <-ch.alive:
-			buf = wire.AppendFrame(buf[:0], wire.FrameAlive, a)
-			if _, err := ch.stream.Write(buf); err != nil {
-				ch.stream.CancelWrite(quic.StreamErrorCode(CodeNormal))
-				return
-			}
+			frame, payload = wire.FrameAlive, a
 		case q := <-ch.queue:
-			buf = wire.AppendFrame(buf[:0], wire.FrameChunk, q.raw)
-			if _, err := ch.stream.Write(buf); err != nil {
-				ch.stream.CancelWrite(quic.StreamErrorCode(CodeNormal))
-				select {
-				case <-ch.quit: // stopped by the Run goroutine
-				default:
-					d.log.Debug("write to child failed", "peer", ch.id, "err", err)
-					d.do(func() { d.removeChild(ch, wire.Bye{Code: wire.ByeNormal, Reason: "write failed"}) })
-				}
-				return
+			d.liveQueued.Add(-1)
+			frame, payload = wire.FrameChunk, q.raw
+		default:
+			// No live chunk for this child: its backlog, when no child
+			// has a live chunk waiting (or one has waited maxBacklogWait),
+			// else wait for a live chunk or for the others' to go out.
+			var backlog chan queued
+			wait := time.Duration(0)
+			switch {
+			case d.liveQueued.Load() <= 0 || d.now().UnixNano()-d.lastBacklog.Load() >= int64(maxBacklogWait):
+				backlog = ch.backlog // now, or as soon as some comes
+			case len(ch.backlog) > 0:
+				wait = backlogPoll
+			default:
+				// Backlog that comes while others' live chunks wait is
+				// looked at within maxBacklogWait.
+				wait = maxBacklogWait
 			}
-			d.upload.add(d.now(), len(buf), len(ch.queue) > 0)
+			var poll <-chan time.Time
+			var timer *time.Timer
+			if wait > 0 {
+				timer = time.NewTimer(wait)
+				poll = timer.C
+			}
+			stop := func() {
+				if timer != nil {
+					timer.Stop()
+				}
+			}
+			select {
+			case <-ch.quit:
+				stop()
+				writeBye(ch.stream, ch.bye)
+				return
+			case a := <-ch.alive:
+				frame, payload = wire.FrameAlive, a
+			case q := <-ch.queue:
+				d.liveQueued.Add(-1)
+				frame, payload = wire.FrameChunk, q.raw
+			case q := <-backlog:
+				frame, payload = wire.FrameChunk, q.raw
+				d.lastBacklog.Store(d.now().UnixNano())
+			case <-poll:
+				continue
+			}
+			stop()
+		}
+		buf = wire.AppendFrame(buf[:0], frame, payload)
+		if _, err := ch.stream.Write(buf); err != nil {
+			ch.stream.CancelWrite(quic.StreamErrorCode(CodeNormal))
+			select {
+			case <-ch.quit: // stopped by the Run goroutine
+			default:
+				d.log.Debug("write to child failed", "peer", ch.id, "err", err)
+				d.do(func() { d.removeChild(ch, wire.Bye{Code: wire.ByeNormal, Reason: "write failed"}) })
+			}
+			return
+		}
+		if frame == wire.FrameChunk {
+			// Backlogged: more to write at once (backlog that waits for
+			// other children's live chunks does not wait for the link).
+			d.upload.add(d.now(), len(buf), len(ch.queue) > 0 || (len(ch.backlog) > 0 && d.liveQueued.Load() <= 0))
 		}
 	}
 }
