@@ -162,6 +162,12 @@ func (d *Driver) stopChild(ch *child, bye wire.Bye) {
 	ch.stream.CancelRead(quic.StreamErrorCode(bye.Code))
 	// Its live chunks will not be written: they no longer hold up the
 	// other children's backlog (the writer drains what it finds too).
+	d.dropLive(ch)
+}
+
+// dropLive empties ch's live queue, which is never to be written, and
+// takes it off the count of live chunks queued. Any goroutine.
+func (d *Driver) dropLive(ch *child) {
 	for {
 		select {
 		case <-ch.queue:
@@ -214,17 +220,8 @@ const (
 // fails: Alives and live chunks first, then backlog (see backlogPoll).
 func (d *Driver) writeChild(ch *child) {
 	var buf []byte
-	defer func() {
-		// What is left was never written: no longer live work queued.
-		for {
-			select {
-			case <-ch.queue:
-				d.liveQueued.Add(-1)
-			default:
-				return
-			}
-		}
-	}()
+	// What is left was never written: no longer live work queued.
+	defer d.dropLive(ch)
 	for {
 		select {
 		case <-ch.quit: // before more chunks
