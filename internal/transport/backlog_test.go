@@ -17,23 +17,8 @@ func TestLiveBeforeBacklog(t *testing.T) {
 	a, b := newEndpoint(t), newEndpoint(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	accepted := make(chan *Conn, 1)
-	go func() {
-		c, err := b.Accept(ctx)
-		if err != nil {
-			t.Error(err)
-		}
-		accepted <- c
-	}()
-	c, err := a.Dial(ctx, b.Addr().String(), b.ID())
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, sc := dialPair(ctx, t, a, b)
 	t.Cleanup(func() { c.CloseWithError(CodeNormal, "") })
-	sc := <-accepted
-	if sc == nil {
-		t.FailNow()
-	}
 	s, err := c.OpenStreamSync(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -27,32 +27,40 @@ func newEndpoint(t testing.TB) *Endpoint {
 	return e
 }
 
-func TestDialAccept(t *testing.T) {
-	a, b := newEndpoint(t), newEndpoint(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-
-	accepted := make(chan *Conn, 1)
+// dialPair dials b from a and returns both ends: a's and the one b
+// accepted.
+func dialPair(ctx context.Context, t *testing.T, a, b *Endpoint) (dialed, accepted *Conn) {
+	t.Helper()
+	acc := make(chan *Conn, 1)
 	go func() {
 		c, err := b.Accept(ctx)
 		if err != nil {
 			t.Error(err)
 		}
-		accepted <- c
+		acc <- c
 	}()
 	c, err := a.Dial(ctx, b.Addr().String(), b.ID())
 	if err != nil {
 		t.Fatal(err)
 	}
+	sc := <-acc
+	if sc == nil {
+		t.FailNow()
+	}
+	return c, sc
+}
+
+func TestDialAccept(t *testing.T) {
+	a, b := newEndpoint(t), newEndpoint(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+
+	c, sc := dialPair(ctx, t, a, b)
 	if c.Remote() != b.ID() {
 		t.Fatalf("dialer sees %s, want %s", c.Remote(), b.ID())
 	}
 	if p := c.ConnectionState().TLS.NegotiatedProtocol; p != ALPN {
 		t.Fatalf("ALPN %q, want %q", p, ALPN)
-	}
-	sc := <-accepted
-	if sc == nil {
-		t.FailNow()
 	}
 	if sc.Remote() != a.ID() {
 		t.Fatalf("acceptor sees %s, want %s", sc.Remote(), a.ID())
