@@ -9,7 +9,8 @@ import (
 //
 // The overlay knows nothing of stripes or trees; its user (the swarm's
 // driver) sets, with SetOffers, what this member offers per stripe: its
-// depth in the stripe's tree and how many more children it would take.
+// depth in the stripe's tree, how many more children it would take and
+// the newest slice of the stripe it holds.
 // Every gossip round carries this member's own offers and the best few it
 // has heard per stripe (smallest depth with room first) to a random
 // member, so offers of the shallow members with room spread through the
@@ -28,6 +29,11 @@ type Offer struct {
 	Stripe uint8
 	Depth  uint16 // its depth in the stripe tree (the origin is 0)
 	Free   uint16 // children it would still take in the stripe
+	// Newest is the newest slice (seq) of the stripe the member held
+	// when it made the offer; 0 unknown. A peer whose stripe starves
+	// does not switch to a member that held nothing newer (chandelier's
+	// Pointless).
+	Newest uint64
 	// Age is how long ago the member made the offer (at the node that
 	// holds or sends it).
 	Age time.Duration

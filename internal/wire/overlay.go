@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/swarmtv/swarmtv/overlay"
@@ -32,6 +33,12 @@ import (
 //	                    MaxOverlayOffers), noffers × offer (a gossip
 //	                    message with offers of room for partner discovery;
 //	                    one without any is sent as type 10)
+//	 12 gossip-newest   as gossip-offers, each offer followed by newest
+//	                    uvarint (the newest slice of the stripe the
+//	                    member held; 0 unknown). Sent when an offer
+//	                    carries one; type 11 otherwise, and a type-11
+//	                    offer decodes with newest 0 (unknown). A build
+//	                    older than type 12 refuses it.
 //
 //	offer    peer, stripe u8, depth uvarint (< 2^16), free uvarint
 //	         (< 2^16), age-ms uvarint (at most MaxOfferAgeMS)
@@ -74,6 +81,7 @@ const (
 	ovMergeHint
 	ovGossip
 	ovGossipOffers
+	ovGossipNewest
 )
 
 const numWireKinds = 5 // overlay.KindLookup … overlay.KindPartner
@@ -154,8 +162,9 @@ func (r *reader) kind() overlay.Kind {
 	return overlay.Kind(k)
 }
 
-// offers reads a non-empty list of offers (gossip-offers).
-func (r *reader) offers() []overlay.Offer {
+// offers reads a non-empty list of offers (gossip-offers; with newest,
+// gossip-newest).
+func (r *reader) offers(newest bool) []overlay.Offer {
 	n := r.count(MaxOverlayOffers)
 	if r.err == nil && n == 0 {
 		r.fail("gossip-offers without offers")
@@ -169,6 +178,9 @@ func (r *reader) offers() []overlay.Offer {
 		o.Depth = uint16(r.count(math.MaxUint16))
 		o.Free = uint16(r.count(math.MaxUint16))
 		o.Age = time.Duration(r.count(MaxOfferAgeMS)) * time.Millisecond
+		if newest {
+			o.Newest = r.uvarint()
+		}
 		out = append(out, o)
 	}
 	return out
@@ -241,9 +253,13 @@ func AppendOverlay(b []byte, m overlay.Message) ([]byte, error) {
 		b = append(b, ovMergeHint)
 		b = appendPeer(b, m.Contact)
 	case *overlay.Gossip:
-		if len(m.Offers) == 0 {
+		newest := slices.ContainsFunc(m.Offers, func(o overlay.Offer) bool { return o.Newest > 0 })
+		switch {
+		case len(m.Offers) == 0:
 			b = append(b, ovGossip)
-		} else {
+		case newest:
+			b = append(b, ovGossipNewest)
+		default:
 			b = append(b, ovGossipOffers)
 		}
 		b = binary.AppendUvarint(b, m.Epoch)
@@ -259,6 +275,9 @@ func AppendOverlay(b []byte, m overlay.Message) ([]byte, error) {
 				b = binary.AppendUvarint(b, uint64(o.Depth))
 				b = binary.AppendUvarint(b, uint64(o.Free))
 				b = binary.AppendUvarint(b, uint64(max(o.Age.Milliseconds(), 0)))
+				if newest {
+					b = binary.AppendUvarint(b, o.Newest)
+				}
 				if o.Age < 0 || o.Age.Milliseconds() > MaxOfferAgeMS {
 					return b[:start], fmt.Errorf("%w: offer age %v", ErrMalformed, o.Age)
 				}
@@ -325,14 +344,14 @@ func ParseOverlay(p []byte) (overlay.Message, error) {
 		m = &overlay.Pong{Req: r.uvarint()}
 	case ovMergeHint:
 		m = &overlay.MergeHint{Contact: r.peer()}
-	case ovGossip, ovGossipOffers:
+	case ovGossip, ovGossipOffers, ovGossipNewest:
 		g := &overlay.Gossip{Epoch: r.uvarint()}
 		for i := range g.Sum {
 			g.Sum[i] = r.f64()
 		}
 		g.Weight = r.f64()
-		if t == ovGossipOffers {
-			g.Offers = r.offers()
+		if t != ovGossip {
+			g.Offers = r.offers(t == ovGossipNewest)
 		}
 		m = g
 	default:

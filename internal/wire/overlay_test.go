@@ -34,6 +34,43 @@ func overlaySamples() []overlay.Message {
 			{Peer: a, Stripe: 2, Depth: 1, Free: 3, Age: 1500 * time.Millisecond},
 			{Peer: b, Stripe: 0, Depth: 65535, Free: 0},
 		}},
+		&overlay.Gossip{Epoch: 14, Weight: 0.5, Offers: []overlay.Offer{
+			{Peer: a, Stripe: 2, Depth: 1, Free: 3, Age: 1500 * time.Millisecond, Newest: 1 << 40},
+			{Peer: b, Stripe: 0, Depth: 3, Free: 0}, // newest unknown
+		}},
+	}
+}
+
+// An offer's newest slice travels in type 12 (gossip-newest); offers
+// without one go as type 11, which a build older than type 12 decodes,
+// and a type-11 frame of such a build decodes with newest 0 (unknown).
+func TestOverlayOffersNewestVersions(t *testing.T) {
+	a := overlay.Peer{ID: 1, Addr: "a@127.0.0.1:1"}
+	with := &overlay.Gossip{Epoch: 1, Weight: 1, Offers: []overlay.Offer{{Peer: a, Stripe: 1, Depth: 2, Free: 1, Newest: 300}}}
+	without := &overlay.Gossip{Epoch: 1, Weight: 1, Offers: []overlay.Offer{{Peer: a, Stripe: 1, Depth: 2, Free: 1}}}
+	bw, err := AppendOverlay(nil, with)
+	if err != nil || bw[1] != ovGossipNewest {
+		t.Fatalf("with newest: type %d, %v; want %d", bw[1], err, ovGossipNewest)
+	}
+	bo, err := AppendOverlay(nil, without)
+	if err != nil || bo[1] != ovGossipOffers {
+		t.Fatalf("without newest: type %d, %v; want %d", bo[1], err, ovGossipOffers)
+	}
+	// The older build's encoding of the same offer, written out.
+	old := append([]byte{Version, ovGossipOffers}, bo[2:]...)
+	m, err := ParseOverlay(old)
+	if err != nil || !reflect.DeepEqual(m, without) {
+		t.Fatalf("type 11: %+v, %v", m, err)
+	}
+	// Type 12 is type 11 with one uvarint per offer.
+	if len(bw) != len(bo)+2 || !bytes.Equal(bw[2:len(bw)-2], bo[2:]) {
+		t.Fatalf("type 12 %x is not type 11 %x plus newest", bw, bo)
+	}
+	// An older build's decoder (type 11 only) cannot take type 12: the
+	// trailing newest makes it refuse, rather than misread an offer.
+	asOld := append([]byte{Version, ovGossipOffers}, bw[2:]...)
+	if _, err := ParseOverlay(asOld); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("type 12 read as 11: %v", err)
 	}
 }
 
@@ -117,6 +154,8 @@ func TestParseOverlayErrors(t *testing.T) {
 		"too many succs": append([]byte{Version, ovPredReply, 1, 0}, 65),
 		"no offers":      append(append([]byte{Version, ovGossipOffers}, gossip[2:]...), 0),
 		"offer depth":    append(append([]byte{Version, ovGossipOffers}, gossip[2:]...), 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0x04, 0, 0),
+		"no newest":      append(append([]byte{Version, ovGossipNewest}, gossip[2:]...), 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0),
+		"newest minimal": append(append([]byte{Version, ovGossipNewest}, gossip[2:]...), 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0x80, 0x00),
 	}
 	for name, b := range cases {
 		if _, err := ParseOverlay(b); !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrVersion) {
