@@ -39,6 +39,7 @@ type Node struct {
 	ready    Ready               // outputs not yet drained
 	stats    Stats               // counters
 	deadline time.Time           // earliest scheduled work; zero = none
+	est      Estimates           // the swarm's global figures (SetEstimates)
 
 	// The fetch scan is skipped while its inputs are unchanged and its
 	// next time has not come (see step).
@@ -359,10 +360,13 @@ func (n *Node) AddChild(now time.Time, id NodeID, h wire.Hello) error {
 		}
 		return 0
 	})
+	if !found && len(n.children) >= n.cfg.MaxChildren {
+		return fmt.Errorf("%w: %d children", ErrFull, len(n.children))
+	}
+	if err := n.checkFeeds(id, h.Stripes&uint16(1<<n.k-1)); err != nil {
+		return err
+	}
 	if !found {
-		if len(n.children) >= n.cfg.MaxChildren {
-			return fmt.Errorf("%w: %d children", ErrFull, len(n.children))
-		}
 		n.children = slices.Insert(n.children, i, child{id: id, ci: n.freeChildIndex()})
 		n.gen++ // keepalives depend on having children
 	}

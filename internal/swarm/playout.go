@@ -213,7 +213,7 @@ func (n *Node) catchUp(sl *slot) {
 		worst = max(worst, t)
 	}
 	if fast {
-		worst += p.extra
+		worst += max(p.extra, n.healthMargin())
 		if !sl.doneAt.After(sl.capture.Add(p.skew + n.cfg.PlayoutDelay)) { // on time
 			p.extra = max(0, p.extra-n.cfg.SliceDuration/extraDecay)
 		}

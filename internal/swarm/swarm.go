@@ -47,6 +47,10 @@ type Config struct {
 	Source bool
 	// MaxChildren bounds the children pushed to (0 = none; a leaf).
 	MaxChildren int
+	// Capacity is how many stripe feeds the node's upload carries (0:
+	// not known). While the tracker is away and the swarm has upload to
+	// spare, the node takes no more (see SetEstimates).
+	Capacity int
 	// SliceDuration is the nominal slice length (default 100ms); used to
 	// predict when slices not yet seen are due.
 	SliceDuration time.Duration
@@ -225,6 +229,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("%w: stripes must be 1..%d, got %d", ErrConfig, wire.MaxStripes, c.Stripes)
 	case c.MaxChildren < 0:
 		return fmt.Errorf("%w: negative MaxChildren %d", ErrConfig, c.MaxChildren)
+	case c.Capacity < 0:
+		return fmt.Errorf("%w: negative Capacity %d", ErrConfig, c.Capacity)
 	case c.CatchUp > 1 || c.CatchUp != c.CatchUp:
 		return fmt.Errorf("%w: CatchUp %v is above 1 (twice the stream's speed)", ErrConfig, c.CatchUp)
 	case c.LagSlices < 0:
