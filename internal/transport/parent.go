@@ -21,6 +21,10 @@ type Lost struct {
 	// stripes each takes from it: a repair must not take a child of the
 	// stripe as its parent (a cycle).
 	Children map[swarm.NodeID]uint16
+	// Newest is the node's newest slice per stripe when the parent was
+	// lost: a starved stripe does not switch to a candidate that holds
+	// nothing newer (chandelier.Pointless).
+	Newest []StripeNewest
 }
 
 // parentLink is the subscription to one parent for the stripes in mask.
@@ -216,16 +220,19 @@ func (d *Driver) lostParents(ls []swarm.Lost) []Lost {
 		}
 	}
 	var children map[swarm.NodeID]uint16
+	var newest []StripeNewest
 	if len(out) > 0 {
 		children = map[swarm.NodeID]uint16{}
 		for _, c := range d.node.Children() {
 			children[c] = d.node.ChildStripes(c)
 		}
+		newest = d.newestLocked()
 	}
 	for i := range out {
 		slices.Sort(out[i].Stripes)
 		out[i].Stripes = slices.Compact(out[i].Stripes)
 		out[i].Children = children
+		out[i].Newest = newest
 	}
 	if len(out) > 0 {
 		d.reconcileParents()
