@@ -47,7 +47,9 @@ func measureControl() controlSizes {
 func (s *Sim) join(e *event) {
 	p := s.peers[e.node]
 	if e.aux == 1 {
-		node, err := swarm.New(s.nodeConfig(false, acceptLimit(p.capacity)))
+		cfg := s.nodeConfig(false, acceptLimit(p.capacity))
+		cfg.Capacity = p.capacity
+		node, err := swarm.New(cfg)
 		if err != nil {
 			s.err = err
 			return

@@ -11,6 +11,7 @@ import (
 
 	"github.com/swarmtv/swarmtv/chandelier"
 	"github.com/swarmtv/swarmtv/internal/report"
+	"github.com/swarmtv/swarmtv/internal/swarm"
 	"github.com/swarmtv/swarmtv/overlay"
 	"github.com/swarmtv/swarmtv/tracker"
 )
@@ -83,7 +84,10 @@ type ovPeer struct {
 	// last refreshed (once a heartbeat interval).
 	health   float64
 	healthAt int64
-	offers   []overlay.Offer // what it offers for partner discovery (reused)
+	// playedAt and dueAt are the core's played and due slices when
+	// health was last figured (recentHealth).
+	playedAt, dueAt uint64
+	offers          []overlay.Offer // what it offers for partner discovery (reused)
 }
 
 // unknownDepth is the depth a peer advertises before it has a parent.
@@ -193,7 +197,7 @@ func (s *Sim) ovArrive(p *peer) {
 		s.err = fmt.Errorf("sim: overlay core: %w", err)
 		return
 	}
-	op := &ovPeer{node: node, rng: rng, timerAt: -1, depth: make([]int, s.cfg.Stripes)}
+	op := &ovPeer{node: node, rng: rng, timerAt: -1, depth: make([]int, s.cfg.Stripes), health: 1}
 	for st := range op.depth {
 		op.depth[st] = unknownDepth
 	}
@@ -713,10 +717,15 @@ func (s *Sim) ovAdvertise(p *peer, op *ovPeer) {
 	}
 	if s.now-op.healthAt >= int64(s.cfg.Heartbeat) {
 		op.healthAt = s.now
-		op.health = peerHealth(p)
+		op.health = op.recentHealth(p)
 		op.node.SetLocal(p.ratio, op.health)
 	}
 	away := s.ovAway(p)
+	if s.cfg.Estimates {
+		e := op.node.Estimates()
+		p.node.SetEstimates(s.t(s.now), swarm.Estimates{Peers: e.Peers, UploadRatio: e.MeanUpload, Health: e.Health, TrackerAway: away})
+		s.process(p)
+	}
 	if away {
 		s.ovShed(p)
 	}
@@ -835,16 +844,24 @@ func (s *Sim) ovRepair(p *peer, st int, lost int32) (tracker.StripeSwitch, bool)
 	return tracker.StripeSwitch{Stripe: st, Parent: string(nodeID(q))}, true
 }
 
-// peerHealth is p's continuity so far: slices played complete and on
-// time / slices due (1 before any was due).
-func peerHealth(p *peer) float64 {
+// recentHealth is p's recent continuity, as the real peer gives the
+// gossip (proxy setLocal): slices played complete and on time / slices
+// due since the last refresh of at least healthSpan; the figure before
+// while too few were due (1 before any).
+func (op *ovPeer) recentHealth(p *peer) float64 {
 	st := p.node.Stats()
-	due := st.PlayedSlices + st.LateSlices + st.LostSlices
-	if due == 0 {
-		return 1
+	played, due := st.PlayedSlices, st.PlayedSlices+st.LateSlices+st.LostSlices
+	if due-op.dueAt < healthSlices {
+		return op.health
 	}
-	return float64(st.PlayedSlices) / float64(due)
+	h := float64(played-op.playedAt) / float64(due-op.dueAt)
+	op.playedAt, op.dueAt = played, due
+	return h
 }
+
+// healthSlices is how many slices due a recent health figure spans at
+// least (5 s of 100 ms slices).
+const healthSlices = 50
 
 // estErrors are the errors of the gossip estimates at the members with
 // the figures of a completed epoch (Final; a newcomer has none for an
@@ -907,18 +924,6 @@ func (s *Sim) ovFeeds(q, p *peer) int {
 		}
 	}
 	return n
-}
-
-// ovRefuses reports whether q, unable to reach the tracker, refuses p's
-// subscription: it would feed more stripes than its upload capacity. With
-// the tracker up, its next round rebalances a parent that backups
-// overloaded; without it, the load would stay and starve q's subtree.
-func (s *Sim) ovRefuses(q, p *peer) bool {
-	if !s.cfg.Overlay || q.idx == originIdx || !s.ovAway(q) {
-		return false
-	}
-	l := p.link(q.idx)
-	return l != nil && s.ovFeeds(q, p)+bits.OnesCount16(l.mask) > q.capacity
 }
 
 // ovShed lets go of children while p cannot reach the tracker and feeds

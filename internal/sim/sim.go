@@ -814,10 +814,6 @@ func (s *Sim) hello(e *event) {
 		s.push(event{at: back, kind: evLinkDown, node: p.idx, from: q.idx})
 		return
 	}
-	if s.ovRefuses(q, p) {
-		s.push(event{at: back, kind: evLinkDown, node: p.idx, from: q.idx})
-		return
-	}
 	if err := q.node.AddChild(s.t(s.now), p.id, helloMask(p, q.idx, uint64(e.aux))); err != nil {
 		// The parent says bye: it is full.
 		s.push(event{at: back, kind: evLinkDown, node: p.idx, from: q.idx})
