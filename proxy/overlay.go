@@ -205,6 +205,7 @@ func (p *Peer) ringLoop(ctx context.Context, ov *transport.Overlay, jr tracker.J
 		}
 		p.trackerAway = err != nil
 		p.mu.Unlock()
+		p.setEstimates()
 		if err != nil {
 			p.shedOverload()
 			continue // the tracker is away: the ring carries on
@@ -284,19 +285,55 @@ func (p *Peer) Overlay() transport.OverlayStatus {
 }
 
 // setLocal hands the ring's gossip this peer's figures: its measured
-// upload (bit/s) and its playout continuity; and keeps the ring's
-// estimates for the repair policy (chandelier.RepairWith).
+// upload (bit/s) and its recent playout continuity (recentHealth); and
+// keeps the ring's estimates for the repair policy (chandelier.RepairWith)
+// and the swarm core (setEstimates).
 func (p *Peer) setLocal(ov *transport.Overlay) {
 	st := p.Status().Swarm
-	health := 1.0
-	if due := st.PlayedSlices + st.LateSlices + st.LostSlices; due > 0 {
-		health = float64(st.PlayedSlices) / float64(due)
-	}
+	p.mu.Lock()
+	health := p.recentHealthLocked(st)
+	p.mu.Unlock()
 	ov.SetLocal(float64(p.UploadBPS()), health)
 	e := ov.Status().Estimates
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.estimates = estimatesOf(e, p.channel.StreamBPS)
+}
+
+// healthSlices is how many slices due a recent health figure spans at
+// least (5 s of 100 ms slices).
+const healthSlices = 50
+
+// recentHealthLocked is this peer's recent continuity: slices played
+// complete and on time / slices due since it was last figured, once at
+// least healthSlices were due; the figure before until then (1 at first).
+// The gossip's mean health so follows the swarm's state now, not its
+// whole history.
+func (p *Peer) recentHealthLocked(st swarm.Stats) float64 {
+	if p.health == 0 {
+		p.health = 1
+	}
+	played, due := st.PlayedSlices, st.PlayedSlices+st.LateSlices+st.LostSlices
+	if due < p.healthDue || played < p.healthPlayed {
+		p.healthPlayed, p.healthDue = played, due // a new core
+	}
+	if due-p.healthDue >= healthSlices {
+		p.health = float64(played-p.healthPlayed) / float64(due-p.healthDue)
+		p.healthPlayed, p.healthDue = played, due
+	}
+	return p.health
+}
+
+// setEstimates hands the swarm core the ring's estimates and whether the
+// tracker answers (swarm.Node.SetEstimates: the accept limit while the
+// tracker is away, the fetch margin while the swarm's health is poor).
+func (p *Peer) setEstimates() {
+	p.mu.Lock()
+	d, e, away := p.driver, p.estimates, p.trackerAway
+	p.mu.Unlock()
+	if d != nil {
+		d.SetEstimates(swarm.Estimates{Peers: e.Peers, UploadRatio: e.UploadRatio, Health: e.Health, TrackerAway: away})
+	}
 }
 
 // estimatesOf turns the ring's gossip estimates into the repair policy's
@@ -307,6 +344,32 @@ func estimatesOf(e overlay.Estimates, streamBPS int64) chandelier.Estimates {
 		out.UploadRatio = e.MeanUpload / float64(streamBPS)
 	}
 	return out
+}
+
+// staleLocked reports whether switching stripe to member id cannot help
+// (chandelier.Pointless): this peer's newest slice of the stripe (own)
+// is older than chandelier.Starved, and the member's offer (as of the
+// last ring refresh) showed no newer one — even had it received a slice
+// every slice duration since it made the offer. A member whose offer
+// carries no newest slice (an older build, or none heard) is worth a
+// try.
+func (p *Peer) staleLocked(id string, stripe int, now time.Time, own transport.StripeNewest) bool {
+	if !own.OK || stripe >= len(p.ringOffers) || p.channel.SliceMS <= 0 {
+		return false
+	}
+	for _, o := range p.ringOffers[stripe] {
+		if nodeOf(o.Peer) != id {
+			continue
+		}
+		if o.Newest == 0 {
+			return false
+		}
+		slice := time.Duration(p.channel.SliceMS) * time.Millisecond
+		since := max(now.Sub(p.ringOffersAt)+o.Age, 0)
+		bound := o.Newest + uint64((since+slice-1)/slice)
+		return chandelier.Pointless(own.Seq, now.Sub(own.Capture), bound, true)
+	}
+	return false
 }
 
 // fullLocked reports whether member id offered no room in stripe in the
@@ -416,8 +479,8 @@ func (p *Peer) refreshCandidates(ov *transport.Overlay) {
 }
 
 // setOffers hands the ring's partner discovery this peer's offers of
-// room: per stripe, its depth as the ring rule keeps it and how many more
-// children it takes.
+// room: per stripe, its depth as the ring rule keeps it, how many more
+// children it takes and the newest slice of the stripe it holds.
 func (p *Peer) setOffers(ov *transport.Overlay) {
 	p.mu.Lock()
 	d := p.driver
@@ -428,10 +491,18 @@ func (p *Peer) setOffers(ov *transport.Overlay) {
 		free -= len(d.Children())
 	}
 	free = max(free, 0)
+	var newest []transport.StripeNewest
+	if d != nil {
+		newest = d.Newest()
+	}
 	var offers []overlay.Offer
 	for st, dd := range depth {
 		if dd > 0 && dd < unknownDepth && dd <= math.MaxUint16 && st < overlay.MaxStripes {
-			offers = append(offers, overlay.Offer{Stripe: uint8(st), Depth: uint16(dd), Free: uint16(free)})
+			o := overlay.Offer{Stripe: uint8(st), Depth: uint16(dd), Free: uint16(free)}
+			if st < len(newest) && newest[st].OK {
+				o.Newest = newest[st].Seq
+			}
+			offers = append(offers, o)
 		}
 	}
 	ov.SetOffers(offers)
@@ -621,7 +692,7 @@ func (p *Peer) ringDepthLocked(stripe int) int {
 // failed lately; the shallowest. No cycle can form that way. A member
 // that is full says so and the next loss moves on; the origin's fallback
 // covers the gap meanwhile. Ranks come from the tracker's last tree view.
-func (p *Peer) overlayBackupLocked(now time.Time, stripe int) (tracker.NodeInfo, bool) {
+func (p *Peer) overlayBackupLocked(now time.Time, stripe int, own transport.StripeNewest) (tracker.NodeInfo, bool) {
 	if !p.trackerAway || len(p.candidates) == 0 && len(p.ringOffers) == 0 {
 		return tracker.NodeInfo{}, false
 	}
@@ -673,6 +744,7 @@ func (p *Peer) overlayBackupLocked(now time.Time, stripe int) (tracker.NodeInfo,
 			Spare:  spare,
 			Linked: slices.ContainsFunc(p.stripes, func(a tracker.StripeAssignment) bool { return a.Parent.ID == c.ID }),
 			Failed: !known || c.ID == string(p.ID()) || p.failedLocked(c.ID, now) || slices.Contains(p.ringSelf.children, c.ID),
+			Stale:  p.staleLocked(c.ID, stripe, now, own),
 		}
 	}
 	i, ok := chandelier.RingParent(self, cands)

@@ -78,32 +78,32 @@ func TestOverlayBackup(t *testing.T) {
 		{ID: b.ID, Capacity: 2, Children: []string{}, Stripes: two(1, 2)},
 	}})
 	now := time.Now()
-	if _, ok := p.overlayBackupLocked(now, 0); ok {
+	if _, ok := p.overlayBackupLocked(now, 0, transport.StripeNewest{}); ok {
 		t.Fatal("a ring member taken while the tracker answers")
 	}
 	p.trackerAway = true
-	if c, ok := p.overlayBackupLocked(now, 0); !ok || c != b {
+	if c, ok := p.overlayBackupLocked(now, 0, transport.StripeNewest{}); !ok || c != b {
 		t.Fatalf("stripe 0: %v %v, want b (depth 1)", c, ok)
 	}
 	if d := p.ringDepthLocked(0); d != 2 {
 		t.Fatalf("depth %d in stripe 0 under a depth-1 parent, want 2", d)
 	}
-	if c, ok := p.overlayBackupLocked(now, 1); !ok || c != a {
+	if c, ok := p.overlayBackupLocked(now, 1, transport.StripeNewest{}); !ok || c != a {
 		t.Fatalf("stripe 1: %v %v, want a (depth 1)", c, ok)
 	}
 	p.failed[a.ID] = now
 	// Stripe 1: b has depth 2 like the peer; it ranks before the peer
 	// only if its ring ID is smaller.
-	c, ok := p.overlayBackupLocked(now, 1)
+	c, ok := p.overlayBackupLocked(now, 1, transport.StripeNewest{})
 	bFirst := transport.OverlayID(swarm.NodeID(b.ID)) < transport.OverlayID(id.ID())
 	if ok != bFirst || ok && c != b {
 		t.Fatalf("a failed: %v %v, want b only if its ring ID is smaller (%v)", c, ok, bFirst)
 	}
 	p.failed[b.ID] = now
-	if c, ok := p.overlayBackupLocked(now, 0); ok {
+	if c, ok := p.overlayBackupLocked(now, 0, transport.StripeNewest{}); ok {
 		t.Fatalf("only a deeper member, a child and a full one left, got %v", c)
 	}
-	if _, ok := p.overlayBackupLocked(now.Add(failedFor), 0); !ok {
+	if _, ok := p.overlayBackupLocked(now.Add(failedFor), 0, transport.StripeNewest{}); !ok {
 		t.Fatal("members that failed long ago are not tried again")
 	}
 }
@@ -164,13 +164,13 @@ func TestOverlayBackupOffers(t *testing.T) {
 		{ID: a.ID, Capacity: 2, Stripes: []tracker.TreeStripe{{Depth: 4}}}, // deeper in the tracker's view
 	}})
 	now := time.Now()
-	if c, ok := p.overlayBackupLocked(now, 0); ok {
+	if c, ok := p.overlayBackupLocked(now, 0, transport.StripeNewest{}); ok {
 		t.Fatalf("took %v with no member ranking before the peer", c)
 	}
 	// Offers: a member beyond the ring tables with room at depth 1, one
 	// without room at depth 1.
 	p.ringOffers = [][]overlay.Offer{{offer(full, 1, 0), offer(far, 1, 2)}}
-	if c, ok := p.overlayBackupLocked(now, 0); !ok || c != far {
+	if c, ok := p.overlayBackupLocked(now, 0, transport.StripeNewest{}); !ok || c != far {
 		t.Fatalf("%v %v, want the member found by its offer (depth 1, room)", c, ok)
 	}
 	if d := p.ringDepthLocked(0); d != 2 {
@@ -179,7 +179,7 @@ func TestOverlayBackupOffers(t *testing.T) {
 	// a's own offer of depth 1 overrides the tracker's view of depth 4.
 	p.failed[far.ID] = now
 	p.ringOffers = [][]overlay.Offer{{offer(a, 1, 1), offer(far, 1, 2)}}
-	if c, ok := p.overlayBackupLocked(now, 0); !ok || c != a {
+	if c, ok := p.overlayBackupLocked(now, 0, transport.StripeNewest{}); !ok || c != a {
 		t.Fatalf("%v %v, want a by its own offer of depth 1", c, ok)
 	}
 	// An offer made before the tracker went away does not rank a member
@@ -187,11 +187,11 @@ func TestOverlayBackupOffers(t *testing.T) {
 	// could have put it deeper): a counts at depth 4 again.
 	p.ringSelf.depth[0] = 3
 	p.ringOffersAt, p.awaySince = now, now.Add(time.Second)
-	if c, ok := p.overlayBackupLocked(now, 0); ok {
+	if c, ok := p.overlayBackupLocked(now, 0, transport.StripeNewest{}); ok {
 		t.Fatalf("took %v on an offer older than the outage", c)
 	}
 	p.awaySince = now.Add(-time.Second) // made during the outage: true
-	if c, ok := p.overlayBackupLocked(now, 0); !ok || c != a {
+	if c, ok := p.overlayBackupLocked(now, 0, transport.StripeNewest{}); !ok || c != a {
 		t.Fatalf("%v %v, want a by its offer made during the outage", c, ok)
 	}
 }
@@ -209,11 +209,11 @@ func TestBackupFullByEstimates(t *testing.T) {
 	p.ringOffers = [][]overlay.Offer{{{Peer: transport.OverlayPeer(swarm.NodeID(full.ID), full.Addr), Depth: 1, Free: 0}}}
 	const stream = 4_000_000
 	p.estimates = estimatesOf(overlay.Estimates{Peers: 300, MeanUpload: 2.4 * stream, Health: 0.99}, stream)
-	if b, ok := p.backupLocked([]tracker.NodeInfo{full}, time.Now(), 0, nil); ok {
+	if b, ok := p.backupLocked([]tracker.NodeInfo{full}, time.Now(), 0, nil, transport.StripeNewest{}); ok {
 		t.Fatalf("took the full backup %v while the swarm has upload to spare", b)
 	}
 	p.estimates = estimatesOf(overlay.Estimates{Peers: 300, MeanUpload: 1.05 * stream, Health: 0.99}, stream)
-	if b, ok := p.backupLocked([]tracker.NodeInfo{full}, time.Now(), 0, nil); !ok || b != full {
+	if b, ok := p.backupLocked([]tracker.NodeInfo{full}, time.Now(), 0, nil, transport.StripeNewest{}); !ok || b != full {
 		t.Fatalf("took %v, %v with scarce upload; want the full backup", b, ok)
 	}
 	if e := estimatesOf(overlay.Estimates{MeanUpload: 1e6}, 0); e.UploadRatio != 0 {

@@ -142,6 +142,12 @@ type Peer struct {
 	// reads them (chandelier.RepairWith), as of the last ring round.
 	// Guarded by mu.
 	estimates chandelier.Estimates
+	// health is this peer's recent playout continuity as given to the
+	// gossip, with the core's played and due slices when it was figured
+	// (recentHealth). Guarded by mu.
+	health       float64
+	healthPlayed uint64
+	healthDue    uint64
 	// parentTold carries the members that told their depth (overlay
 	// Told): the ring loop takes this peer's depth at once when one is a
 	// parent. Set by newOverlay; guarded by mu.
@@ -258,11 +264,14 @@ func (p *Peer) Run(ctx context.Context) error {
 		return fmt.Errorf("peer: the channel's SDP: %w", err)
 	}
 	node, err := swarm.New(swarm.Config{
-		Channel:       p.cfg.Channel,
-		PublicKey:     ed25519.PublicKey(pub),
-		Stripes:       jr.Channel.Stripes,
-		Origin:        swarm.NodeID(jr.Channel.Origin.ID),
-		MaxChildren:   tracker.AcceptLimit(p.cfg.Capacity), // a moved child leaves late
+		Channel:     p.cfg.Channel,
+		PublicKey:   ed25519.PublicKey(pub),
+		Stripes:     jr.Channel.Stripes,
+		Origin:      swarm.NodeID(jr.Channel.Origin.ID),
+		MaxChildren: tracker.AcceptLimit(p.cfg.Capacity), // a moved child leaves late
+		// The stripe feeds the tracker deals it: while the tracker is
+		// away, no more (no round would rebalance an overload).
+		Capacity:      p.cfg.Capacity,
 		SliceDuration: time.Duration(jr.Channel.SliceMS) * time.Millisecond,
 		PlayoutDelay:  p.cfg.PlayoutDelay,
 		StartMargin:   min(swarm.ViewerStartMargin, p.cfg.PlayoutDelay),

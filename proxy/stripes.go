@@ -50,9 +50,13 @@ func (p *Peer) onLost(l transport.Lost) {
 		}
 		a := &p.stripes[s]
 		a.Parent = tracker.NodeInfo{}
-		b, ok := p.backupLocked(a.Backups, now, s, l.Children)
+		var own transport.StripeNewest
+		if s < len(l.Newest) {
+			own = l.Newest[s]
+		}
+		b, ok := p.backupLocked(a.Backups, now, s, l.Children, own)
 		if !ok {
-			b, ok = p.overlayBackupLocked(now, s) // the tracker is away: a ring member
+			b, ok = p.overlayBackupLocked(now, s, own) // the tracker is away: a ring member
 		}
 		if ok {
 			a.Parent = b
@@ -73,8 +77,9 @@ func (p *Peer) onLost(l transport.Lost) {
 // is not this peer, has not failed lately and is no further behind live
 // than this peer (chandelier.MaxBackupLag), else the least lagging; never
 // one of children (the node's children and their stripe masks) that takes
-// stripe from this peer.
-func (p *Peer) backupLocked(backups []tracker.NodeInfo, now time.Time, stripe int, children map[swarm.NodeID]uint16) (tracker.NodeInfo, bool) {
+// stripe from this peer, nor one that holds nothing newer of a starved
+// stripe than this peer's newest (own; see staleLocked).
+func (p *Peer) backupLocked(backups []tracker.NodeInfo, now time.Time, stripe int, children map[swarm.NodeID]uint16, own transport.StripeNewest) (tracker.NodeInfo, bool) {
 	ids := make([]string, len(backups))
 	for i, b := range backups {
 		ids[i] = b.ID
@@ -88,6 +93,7 @@ func (p *Peer) backupLocked(backups []tracker.NodeInfo, now time.Time, stripe in
 		return chandelier.Status{
 			Failed: id == string(p.ID()) || p.failedLocked(id, now),
 			Child:  children[swarm.NodeID(id)]&(1<<stripe) != 0,
+			Stale:  p.staleLocked(id, stripe, now, own),
 			Full:   p.fullLocked(id, stripe),
 			Lag:    time.Duration(b.LagMS) * time.Millisecond,
 		}
