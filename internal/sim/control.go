@@ -255,6 +255,8 @@ func (s *Sim) leave(p *peer, crash bool) {
 	}
 	p.alive = false
 	p.leftAt = s.now
+	s.disarm(p) // its Tick would only be skipped
+	p.timerAt = -1
 	last := s.alive[len(s.alive)-1]
 	s.alive[p.alivePos] = last
 	s.peers[last].alivePos = p.alivePos

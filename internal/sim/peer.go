@@ -64,10 +64,13 @@ type peer struct {
 	ratio    float64 // upload ÷ stream rate
 
 	// Driver.
-	backups [][]int32 // per stripe: ranked backups from the tracker
-	links   []plink   // connections to its parents
-	gone    []goneEntry
-	idsBuf  []string
+	// timerSlot is the armed Tick's queue slot (queue.cancel); -1: none
+	// or not cancelable.
+	timerSlot int32
+	backups   [][]int32 // per stripe: ranked backups from the tracker
+	links     []plink   // connections to its parents
+	gone      []goneEntry
+	idsBuf    []string
 	// answer is the tracker's latest assignment for it, applied when the
 	// answer arrives; lost queues the parent-lost reports in flight.
 	answer    []tracker.StripeAssignment

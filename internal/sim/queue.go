@@ -36,6 +36,10 @@ const (
 	evBulk                           // node's upload may send its next backlog chunk (aux: when it was armed)
 )
 
+// evDead marks a slab entry whose event was canceled (queue.cancel): it
+// is dropped when its bucket is gathered, never popped.
+const evDead kind = 255
+
 // event is one entry of the queue. Events are values (no per-event
 // allocation); raw aliases a chunk encoding shared by every node.
 type event struct {
@@ -97,12 +101,19 @@ type queue struct {
 	ev     []event // the slab, indexed by key.slot
 	free   []int32 // free slab slots
 	seq    uint64
+	dead   int // canceled events whose keys still wait in the ring or far
+
+	canceled uint64 // events canceled so far
 }
 
-func (q *queue) len() int { return len(q.run) - q.pos + q.inRing + len(q.far) }
+// len is the number of events waiting (canceled ones not counted).
+func (q *queue) len() int { return len(q.run) - q.pos + q.inRing + len(q.far) - q.dead }
 
-// push adds e, stamping its sequence number.
-func (q *queue) push(e event) {
+// push adds e, stamping its sequence number. It returns the slab slot e
+// waits in (a handle for cancel), or -1 when e went straight into the
+// sorted run (it is due within the current bucket) and cannot be
+// canceled.
+func (q *queue) push(e event) int32 {
 	q.seq++
 	e.seq = q.seq
 	if q.ring == nil {
@@ -119,7 +130,7 @@ func (q *queue) push(e event) {
 			return 1
 		})
 		q.run = slices.Insert(q.run, q.pos+i, e)
-		return
+		return -1
 	}
 	var slot int32
 	if n := len(q.free); n > 0 {
@@ -135,9 +146,30 @@ func (q *queue) push(e event) {
 		r := &q.ring[b&(ringBuckets-1)]
 		*r = append(*r, k)
 		q.inRing++
-		return
+		return slot
 	}
 	q.far.push(k)
+	return slot
+}
+
+// cancel drops the event push returned slot for, if that slot still
+// holds an event of kind at node with aux (a slot is reused once its
+// event was gathered into the run, so the check tells a later event
+// apart): the event never pops. Its key stays in its bucket and is
+// dropped when the bucket is gathered. It reports whether it dropped
+// one.
+func (q *queue) cancel(slot int32, k kind, node int32, aux int64) bool {
+	if slot < 0 || int(slot) >= len(q.ev) {
+		return false
+	}
+	e := &q.ev[slot]
+	if e.kind != k || e.node != node || e.aux != aux {
+		return false
+	}
+	*e = event{kind: evDead}
+	q.dead++
+	q.canceled++
+	return true
 }
 
 // fill makes run[pos] the earliest event, moving to later buckets as
@@ -173,7 +205,11 @@ func (q *queue) fill() bool {
 		clear(q.run) // the popped events' raw references
 		q.run, q.pos = slices.Grow(q.run[:0], len(keys)), 0
 		for _, k := range keys {
-			q.run = append(q.run, q.ev[k.slot])
+			if q.ev[k.slot].kind == evDead {
+				q.dead--
+			} else {
+				q.run = append(q.run, q.ev[k.slot])
+			}
 			q.ev[k.slot] = event{} // drop the raw reference
 			q.free = append(q.free, k.slot)
 		}

@@ -2,16 +2,20 @@ package sim
 
 import (
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
 // The queue hands events out by time, then by insertion order, whatever
-// the order of pushes and pops in between.
+// the order of pushes, pops and cancels in between; a canceled event
+// never pops, and a cancel with a stale handle drops nothing.
 func TestQueueOrder(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	var q queue
 	var want []event // pushed and not popped, kept sorted by (at, seq)
+	slots := map[int64]int32{}
 	now := int64(0)
+	canceled, refused := 0, 0
 	for step := range 20_000 {
 		if q.len() != len(want) {
 			t.Fatalf("step %d: len %d, want %d", step, q.len(), len(want))
@@ -33,14 +37,39 @@ func TestQueueOrder(t *testing.T) {
 			default:
 				d = 4e9 + rng.Int64N(30e9)
 			}
-			e := event{at: now + d, aux: int64(step)}
-			q.push(e)
+			e := event{at: now + d, aux: int64(step), kind: evTick}
+			slots[e.aux] = q.push(e)
 			e.seq = q.seq
 			i := len(want)
 			for i > 0 && (want[i-1].at > e.at || want[i-1].at == e.at && want[i-1].seq > e.seq) {
 				i--
 			}
 			want = append(want[:i], append([]event{e}, want[i:]...)...)
+			continue
+		}
+		if rng.IntN(8) == 0 {
+			// Cancel a waiting event (it fails when the event is in the
+			// sorted run already), or one popped before (always fails:
+			// its slot was reused or cleared).
+			j := rng.IntN(len(want))
+			if rng.IntN(4) == 0 && step > 0 {
+				if aux := rng.Int64N(int64(step)); !slices.ContainsFunc(want, func(e event) bool { return e.aux == aux }) {
+					if q.cancel(slots[aux], evTick, 0, aux) {
+						t.Fatalf("step %d: canceled popped event %d", step, aux)
+					}
+					refused++
+					continue
+				}
+			}
+			if q.cancel(slots[want[j].aux], evTick, 0, want[j].aux) {
+				if slots[want[j].aux] < 0 {
+					t.Fatalf("step %d: canceled an event of the run", step)
+				}
+				want = append(want[:j], want[j+1:]...)
+				canceled++
+			} else if !slices.ContainsFunc(q.run[q.pos:], func(e event) bool { return e.aux == want[j].aux }) {
+				t.Fatalf("step %d: cancel of event %+v failed, and it is not in the sorted run", step, want[j])
+			}
 			continue
 		}
 		if q.peekAt() != want[0].at {
@@ -52,6 +81,9 @@ func TestQueueOrder(t *testing.T) {
 		}
 		now = got.at
 		want = want[1:]
+	}
+	if canceled < 100 || refused < 10 || q.canceled != uint64(canceled) {
+		t.Fatalf("%d canceled (queue: %d), %d refused: the test cancels too little", canceled, q.canceled, refused)
 	}
 }
 

@@ -90,6 +90,9 @@ type Sim struct {
 	// test compares the runs).
 	warmed uint64
 	cold   bool
+	// keepStale leaves the Ticks arm replaces in the queue (they pop and
+	// are skipped) instead of canceling them: a test compares the runs.
+	keepStale bool
 }
 
 // Warming distances in events ahead (see warm).
@@ -218,7 +221,7 @@ func (s *Sim) addOrigin() error {
 		rng:   rand.New(rand.NewPCG(s.cfg.Seed, originIdx)),
 		alive: true, isp: -1, region: 0, nat: newNAT(NATOpen, 0x0a000002),
 		access: originAccess, upNs: 1e9 / seed, downNs: 1e9 / up,
-		capacity: s.cfg.OriginCapacity * s.cfg.Stripes, timerAt: -1, firstPlay: -1, bulkAt: -1,
+		capacity: s.cfg.OriginCapacity * s.cfg.Stripes, timerAt: -1, timerSlot: -1, firstPlay: -1, bulkAt: -1,
 	}
 	s.peers = append(s.peers, o)
 	return nil
@@ -249,7 +252,7 @@ func (s *Sim) addPeer(at int64) *peer {
 		downNs:  1e9 / (down * s.streamBps()),
 		ratio:   ratio,
 		backups: make([][]int32, s.cfg.Stripes),
-		timerAt: -1, firstPlay: -1, joinAt: at, bulkAt: -1,
+		timerAt: -1, timerSlot: -1, firstPlay: -1, joinAt: at, bulkAt: -1,
 	}
 	if k := s.cfg.Stripes; k <= inlineStripes {
 		p.parents, p.since, p.viaBackup = p.parentsBuf[:k], p.sinceBuf[:k], p.viaBackupBuf[:k]
@@ -290,11 +293,11 @@ func (s *Sim) joinNext(p *peer) {
 	s.push(event{at: q.joinAt, kind: evJoin, node: q.idx, aux: 1})
 }
 
-func (s *Sim) push(e event) {
+func (s *Sim) push(e event) int32 {
 	if e.at < s.now {
 		e.at = s.now
 	}
-	s.q.push(e)
+	return s.q.push(e)
 }
 
 // Run runs the simulation to its end (or to the first invariant
@@ -348,6 +351,9 @@ func (s *Sim) Run() (*report.Report, error) {
 			break
 		}
 		e := s.q.pop()
+		if e.kind == evTick && s.staleTick(&e) {
+			continue // not part of the trace: canceled ones never pop
+		}
 		if !s.cold {
 			s.warm()
 		}
@@ -405,6 +411,15 @@ func (s *Sim) newTracker() error {
 	return nil
 }
 
+// staleTick reports whether e, a Tick, was replaced by a later arm or
+// its peer left. Such a Tick does nothing and is no event of the trace:
+// arm cancels most of them in the queue (those due within the current
+// bucket still pop).
+func (s *Sim) staleTick(e *event) bool {
+	p := s.peers[e.node]
+	return !p.alive || e.aux != p.timerGen
+}
+
 // t converts virtual ns to the cores' time.
 func (s *Sim) t(ns int64) time.Time { return epoch.Add(time.Duration(ns)) }
 
@@ -417,10 +432,7 @@ func (s *Sim) dispatch(e *event) {
 		s.publish()
 	case evTick:
 		p := s.peers[e.node]
-		if !p.alive || e.aux != p.timerGen {
-			return
-		}
-		p.timerAt = -1
+		p.timerAt, p.timerSlot = -1, -1
 		p.node.Tick(s.t(s.now))
 		s.process(p)
 	case evChunk:
@@ -674,6 +686,7 @@ func (s *Sim) arm(p *peer) {
 	dl := p.node.NextDeadline()
 	if dl.IsZero() {
 		if p.timerAt >= 0 {
+			s.disarm(p)
 			p.timerGen++
 			p.timerAt = -1
 		}
@@ -683,9 +696,19 @@ func (s *Sim) arm(p *peer) {
 	if at == p.timerAt {
 		return
 	}
+	s.disarm(p)
 	p.timerGen++
 	p.timerAt = at
-	s.push(event{at: at, kind: evTick, node: p.idx, aux: p.timerGen})
+	p.timerSlot = s.push(event{at: at, kind: evTick, node: p.idx, aux: p.timerGen})
+}
+
+// disarm cancels p's pending Tick, if any: a Tick whose deadline moved
+// would only pop to be ignored (a fifth of all Ticks did).
+func (s *Sim) disarm(p *peer) {
+	if p.timerAt >= 0 && !s.keepStale {
+		s.q.cancel(p.timerSlot, evTick, p.idx, p.timerGen)
+	}
+	p.timerSlot = -1
 }
 
 // send carries one pushed chunk to a child.

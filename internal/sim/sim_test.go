@@ -331,6 +331,33 @@ func TestWarmSameRun(t *testing.T) {
 	}
 }
 
+// Canceling the Ticks a new arm replaces (Sim.disarm) changes nothing:
+// the same trace and report as a run that leaves them to pop and skips
+// them.
+func TestCanceledTicksSameRun(t *testing.T) {
+	c := small(40, 10*time.Second, 5)
+	c.Churn = 0.2
+	fast, fs := run(t, c)
+	if fs.q.canceled == 0 {
+		t.Fatal("no Tick was canceled")
+	}
+	s, err := New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.keepStale = true
+	slow, err := s.Run()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.q.canceled != 0 {
+		t.Fatalf("a run keeping stale Ticks canceled %d", s.q.canceled)
+	}
+	if ja, jb := reportJSON(t, fast), reportJSON(t, slow); ja != jb {
+		t.Fatalf("runs with and without canceled Ticks differ:\n%s\n%s", ja, jb)
+	}
+}
+
 // Peers the tracker cannot place (no upload to offer, the origin's slots
 // taken) are detached: they ask the origin for its newest keyframe slice
 // after the connect grace and play from the origin.
