@@ -121,16 +121,8 @@ type mesh struct {
 	scanNGen uint64
 	scanNext time.Time // what the last pull scan returned
 	scanPlay uint64    // play.next the last pull scan saw
-
-	// Alive, parent side: per stripe, the newest seq pushed and when it
-	// (or an Alive) last went out.
-	pushedNewest [wire.MaxStripes]uint64
-	pushedAt     [wire.MaxStripes]time.Time
-	// Alive, child side: per stripe, the newest seq the parent's last
-	// Alive named, when it came and from which parent.
-	aliveNewest [wire.MaxStripes]uint64
-	aliveAt     [wire.MaxStripes]time.Time
-	aliveFrom   [wire.MaxStripes]NodeID
+	// The Alives' per-stripe state lives in the node's stripes (stripe's
+	// pushed and alive fields): K entries, not MaxStripes.
 }
 
 // partner is a node the node pulls from.
@@ -349,10 +341,10 @@ func (n *Node) HandleAlive(now time.Time, from NodeID, a wire.Alive) {
 		}
 		// The parent moves on this stripe when it holds a chunk the node
 		// lacks (on its way) or got further since its last Alive.
-		if !st.up || !st.seen || a.Newest[s] > st.newest || !sameID(m.aliveFrom[s], st.parent) || a.Newest[s] > m.aliveNewest[s] {
+		if !st.up || !st.seen || a.Newest[s] > st.newest || !sameID(st.aliveFrom, st.parent) || a.Newest[s] > st.aliveNewest {
 			moving = true
 		}
-		m.aliveNewest[s], m.aliveAt[s], m.aliveFrom[s] = a.Newest[s], now, st.parent
+		st.aliveNewest, st.aliveFrom = a.Newest[s], st.parent
 	}
 	if !parent {
 		return
@@ -447,10 +439,9 @@ func (n *Node) bufferMap() wire.BufferMap {
 // chunk pushed (or an Alive) for AliveInterval, and returns when a
 // stripe next turns quiet.
 func (n *Node) sendAlives(now time.Time) time.Time {
-	m := &n.mesh
 	for s := range n.k {
-		if st := &n.stripes[s]; st.seen && st.newest != m.pushedNewest[s] {
-			m.pushedNewest[s], m.pushedAt[s] = st.newest, now
+		if st := &n.stripes[s]; st.seen && st.newest != st.pushedNewest {
+			st.pushedNewest, st.pushedAt = st.newest, now
 		}
 	}
 	if n.cfg.AliveInterval <= 0 || len(n.children) == 0 || !n.seen {
@@ -459,7 +450,7 @@ func (n *Node) sendAlives(now time.Time) time.Time {
 	var quiet uint16
 	var next time.Time
 	for s := range n.k {
-		if at := m.pushedAt[s].Add(n.cfg.AliveInterval); !at.After(now) {
+		if at := n.stripes[s].pushedAt.Add(n.cfg.AliveInterval); !at.After(now) {
 			quiet |= 1 << s
 		} else {
 			next = earliest(next, at)
@@ -485,7 +476,7 @@ func (n *Node) sendAlives(now time.Time) time.Time {
 	}
 	for s := range n.k {
 		if quiet&(1<<s) != 0 {
-			m.pushedAt[s] = now
+			n.stripes[s].pushedAt = now
 			next = earliest(next, now.Add(n.cfg.AliveInterval))
 		}
 	}

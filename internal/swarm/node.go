@@ -116,6 +116,15 @@ type stripe struct {
 	lostAt time.Time // when its parent was lost; zero unless repairing
 	newest uint64    // highest seq received on this stripe
 	seen   bool      // newest is valid
+
+	// Alive, parent side (mesh.go): the newest seq pushed on the stripe
+	// and when it (or an Alive) last went out.
+	pushedNewest uint64
+	pushedAt     time.Time
+	// Alive, child side: the newest seq the parent's last Alive named,
+	// and which parent sent it.
+	aliveNewest uint64
+	aliveFrom   NodeID
 }
 
 // child is a subscriber the node pushes chunks to.
