@@ -437,7 +437,11 @@ func (n *Node) bufferMap() wire.BufferMap {
 
 // sendAlives queues an Alive for each child none of whose stripes had a
 // chunk pushed (or an Alive) for AliveInterval, and returns when a
-// stripe next turns quiet.
+// stripe some child takes next turns quiet. A stripe no child takes is
+// not watched: its quiet spells would wake the node for nothing (at
+// 1,000 simulated peers, four in five quiet rounds were of such stripes
+// only, a quarter of all Ticks); when a child takes it later, the time
+// of its last chunk tells whether it is quiet.
 func (n *Node) sendAlives(now time.Time) time.Time {
 	for s := range n.k {
 		if st := &n.stripes[s]; st.seen && st.newest != st.pushedNewest {
@@ -447,9 +451,16 @@ func (n *Node) sendAlives(now time.Time) time.Time {
 	if n.cfg.AliveInterval <= 0 || len(n.children) == 0 || !n.seen {
 		return time.Time{}
 	}
+	var taken uint16
+	for i := range n.children {
+		taken |= n.children[i].mask
+	}
 	var quiet uint16
 	var next time.Time
 	for s := range n.k {
+		if taken&(1<<s) == 0 {
+			continue
+		}
 		if at := n.stripes[s].pushedAt.Add(n.cfg.AliveInterval); !at.After(now) {
 			quiet |= 1 << s
 		} else {
