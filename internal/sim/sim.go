@@ -97,9 +97,10 @@ type Sim struct {
 
 // Warming distances in events ahead (see warm).
 const (
-	warmPeer = 12
-	warmNode = 8
-	warmRest = 4
+	warmPeer   = 12
+	warmNode   = 8
+	warmArrays = 6
+	warmRest   = 3
 )
 
 // nodeSize is the size of a core's state (its arrays aside).
@@ -112,7 +113,9 @@ const nodeSize = unsafe.Sizeof(swarm.Node{})
 // prefetches a peer's struct warmPeer events ahead, its core's struct
 // warmNode events ahead (when the peer, holding the pointer, is cached)
 // and reads the core's arrays (swarm.Node.Warm) warmRest events ahead.
-// It changes nothing the run computes.
+// In between it prefetches the starts of the core's arrays
+// (swarm.Node.WarmRefs, read from the core's struct, by then cached), so
+// that Warm's reads find them. It changes nothing the run computes.
 func (s *Sim) warm() {
 	q := &s.q
 	if i := q.pos + warmPeer; i < len(q.run) {
@@ -124,6 +127,26 @@ func (s *Sim) warm() {
 		if e := &q.run[i]; e.node >= 0 && int(e.node) < len(s.peers) {
 			if n := s.peers[e.node].node; n != nil {
 				prefetch(unsafe.Pointer(n), nodeSize)
+			}
+		}
+	}
+	if i := q.pos + warmArrays; i < len(q.run) {
+		if e := &q.run[i]; e.node >= 0 && int(e.node) < len(s.peers) {
+			if n := s.peers[e.node].node; n != nil {
+				first, newest, win, st, ch := n.WarmRefs()
+				if first != nil {
+					prefetch(unsafe.Pointer(first), 1)
+					prefetch(unsafe.Pointer(newest), unsafe.Sizeof(*newest))
+				}
+				if win != nil {
+					prefetch(unsafe.Pointer(win), 1)
+				}
+				if st != nil {
+					prefetch(unsafe.Pointer(st), uintptr(s.cfg.Stripes)*unsafe.Sizeof(*st))
+				}
+				if ch != nil {
+					prefetch(unsafe.Pointer(ch), 2*64)
+				}
 			}
 		}
 	}

@@ -329,6 +329,30 @@ func (n *Node) judgeLag(now time.Time, from NodeID, sl *slot, s int) {
 	}
 }
 
+// WarmRefs returns where the arrays an input reads first begin — the
+// window index's first and newest entries, the newest slot's place in
+// the window, the stripes and the children — computed from the Node's
+// own fields without reading the arrays (nil for an empty one). A driver
+// that knows which node gets an input a few inputs ahead prefetches
+// them (after the Node itself), and calls Warm closer to the input:
+// Warm's reads then find the arrays in the cache instead of stalling on
+// each. Nothing may be written through them; WarmRefs changes nothing.
+func (n *Node) WarmRefs() (first, newest *entry, win **slot, stripes *stripe, children *child) {
+	if k := len(n.idx); k > 0 {
+		first, newest = &n.idx[0], &n.idx[k-1]
+	}
+	if k := len(n.win); k > 0 {
+		win = &n.win[k-1]
+	}
+	if len(n.stripes) > 0 {
+		stripes = &n.stripes[0]
+	}
+	if len(n.children) > 0 {
+		children = &n.children[0]
+	}
+	return
+}
+
 // Warm reads a word of each array of the node's state that an input
 // reads first — the window's index and its newest slot, the stripes, the
 // children — and returns a value made of them that the caller should
