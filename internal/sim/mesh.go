@@ -3,6 +3,7 @@ package sim
 import (
 	"slices"
 	"time"
+	"unsafe"
 
 	"github.com/swarmtv/swarmtv/internal/swarm"
 	"github.com/swarmtv/swarmtv/internal/wire"
@@ -94,6 +95,9 @@ func (s *Sim) meshDispatch(e *event) {
 // meshOut carries what p's core has ready for the mesh: pulls to
 // partners, maps to watchers, Alives to children, and partners given up.
 func (s *Sim) meshOut(p *peer, rd *swarm.Ready) {
+	if !s.cold && len(rd.Maps)+len(rd.Alives)+len(rd.Pulls) > 1 {
+		s.warmMesh(rd)
+	}
 	for _, pl := range rd.Pulls {
 		q := s.index(pl.To)
 		if q == noPeer {
@@ -152,6 +156,28 @@ func (s *Sim) meshOut(p *peer, rd *swarm.Ready) {
 	}
 	if len(rd.DropPartners) > 0 {
 		s.setPartners(p)
+	}
+}
+
+// warmMesh prefetches the first line of each peer rd's maps, Alives and
+// pulls go to (what sending reads of it: whether it is alive, its place
+// in the network), so that their misses overlap (see warmSends).
+func (s *Sim) warmMesh(rd *swarm.Ready) {
+	for i := range rd.Maps {
+		s.warmPeer(rd.Maps[i].To)
+	}
+	for i := range rd.Alives {
+		s.warmPeer(rd.Alives[i].To)
+	}
+	for i := range rd.Pulls {
+		s.warmPeer(rd.Pulls[i].To)
+	}
+}
+
+// warmPeer prefetches the first line of node id's peer.
+func (s *Sim) warmPeer(id swarm.NodeID) {
+	if q := s.index(id); q != noPeer {
+		prefetch(unsafe.Pointer(s.peers[q]), 64)
 	}
 }
 
