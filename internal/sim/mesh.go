@@ -59,17 +59,19 @@ func (s *Sim) meshDispatch(e *event) {
 	case evMap:
 		bm, err := wire.ParseBufferMap(e.raw)
 		if err != nil {
-			s.fail("node %d: buffer map from %d does not parse: %v", p.idx, from.idx, err)
+			s.fail("node %d: buffer map from %d does not parse: %v", p.idx, e.from, err)
 			return
 		}
-		_ = p.node.HandleMap(s.t(s.now), from.id, bm) // a map from a dropped partner is ignored
+		// The sender's ID from the ID blocks, not its peer (a cache
+		// miss): they are the same string.
+		_ = p.node.HandleMap(s.t(s.now), s.idOf(e.from), bm) // a map from a dropped partner is ignored
 	case evAlive:
 		a, err := wire.ParseAlive(e.raw)
 		if err != nil {
-			s.fail("node %d: Alive from %d does not parse: %v", p.idx, from.idx, err)
+			s.fail("node %d: Alive from %d does not parse: %v", p.idx, e.from, err)
 			return
 		}
-		p.node.HandleAlive(s.t(s.now), from.id, a)
+		p.node.HandleAlive(s.t(s.now), s.idOf(e.from), a)
 	case evPull:
 		id := wire.ID{Seq: uint64(e.aux), Stripe: e.stripe}
 		raw, ok := p.node.Lookup(id)
@@ -82,12 +84,12 @@ func (s *Sim) meshDispatch(e *event) {
 		s.m.sentAs(p, from, id, len(raw), causePull)
 		s.push(event{at: arrive, kind: evPulled, node: from.idx, from: p.idx, raw: raw, aux: e.aux, stripe: e.stripe})
 	case evPulled:
-		if err := p.node.HandlePulled(s.t(s.now), from.id, e.raw); err != nil {
+		if err := p.node.HandlePulled(s.t(s.now), s.idOf(e.from), e.raw); err != nil {
 			s.fail("node %d rejected a pulled chunk (slice %d stripe %d) from honest node %d: %v", p.idx, e.aux, e.stripe, e.from, err)
 			return
 		}
 	case evPullMissing:
-		p.node.HandleMissing(s.t(s.now), from.id, wire.ID{Seq: uint64(e.aux), Stripe: e.stripe})
+		p.node.HandleMissing(s.t(s.now), s.idOf(e.from), wire.ID{Seq: uint64(e.aux), Stripe: e.stripe})
 	}
 	s.process(p)
 }

@@ -389,11 +389,11 @@ func (s *Sim) Run() (*report.Report, error) {
 			break
 		}
 		e := s.q.pop()
-		if e.kind == evTick && s.staleTick(&e) {
-			continue // not part of the trace: canceled ones never pop
-		}
 		if !s.cold {
 			s.warm()
+		}
+		if e.kind == evTick && s.staleTick(&e) {
+			continue // not part of the trace: canceled ones never pop
 		}
 		s.now = e.at
 		s.events++
@@ -782,8 +782,9 @@ func (s *Sim) chunkIn(e *event) {
 	if !p.alive {
 		return
 	}
-	// The sender's ID without touching the sender (a cache miss).
-	if err := p.node.HandleChunk(s.t(s.now), s.peers[e.from].id, e.raw); err != nil {
+	// The sender's ID from the ID blocks, without touching the sender (a
+	// cache miss): peer i's ID is idOf(i), the same string.
+	if err := p.node.HandleChunk(s.t(s.now), s.idOf(e.from), e.raw); err != nil {
 		s.fail("node %d rejected a chunk (slice %d stripe %d) from honest node %d: %v", p.idx, e.aux, e.stripe, e.from, err)
 		return
 	}
