@@ -264,14 +264,11 @@ func (p *Peer) Run(ctx context.Context) error {
 		return fmt.Errorf("peer: the channel's SDP: %w", err)
 	}
 	node, err := swarm.New(swarm.Config{
-		Channel:     p.cfg.Channel,
-		PublicKey:   ed25519.PublicKey(pub),
-		Stripes:     jr.Channel.Stripes,
-		Origin:      swarm.NodeID(jr.Channel.Origin.ID),
-		MaxChildren: tracker.AcceptLimit(p.cfg.Capacity), // a moved child leaves late
-		// The stripe feeds the tracker deals it: while the tracker is
-		// away, no more (no round would rebalance an overload).
-		Capacity:      p.cfg.Capacity,
+		Channel:       p.cfg.Channel,
+		PublicKey:     ed25519.PublicKey(pub),
+		Stripes:       jr.Channel.Stripes,
+		Origin:        swarm.NodeID(jr.Channel.Origin.ID),
+		MaxChildren:   tracker.AcceptLimit(p.cfg.Capacity), // a moved child leaves late
 		SliceDuration: time.Duration(jr.Channel.SliceMS) * time.Millisecond,
 		PlayoutDelay:  p.cfg.PlayoutDelay,
 		StartMargin:   min(swarm.ViewerStartMargin, p.cfg.PlayoutDelay),
