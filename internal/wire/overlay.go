@@ -36,7 +36,8 @@ import (
 //	 12 gossip-newest   as gossip-offers, each offer followed by newest
 //	                    uvarint (the newest slice of the stripe the
 //	                    member held; 0 unknown). Sent when an offer
-//	                    carries one; type 11 otherwise, and a type-11
+//	                    carries one (else refused: one encoding per
+//	                    message); type 11 otherwise, and a type-11
 //	                    offer decodes with newest 0 (unknown). A build
 //	                    older than type 12 refuses it.
 //
@@ -352,6 +353,9 @@ func ParseOverlay(p []byte) (overlay.Message, error) {
 		g.Weight = r.f64()
 		if t != ovGossip {
 			g.Offers = r.offers(t == ovGossipNewest)
+		}
+		if t == ovGossipNewest && r.err == nil && !slices.ContainsFunc(g.Offers, func(o overlay.Offer) bool { return o.Newest > 0 }) {
+			r.fail("gossip-newest without a newest slice (type 11 carries those)")
 		}
 		m = g
 	default:

@@ -155,6 +155,7 @@ func TestParseOverlayErrors(t *testing.T) {
 		"no offers":      append(append([]byte{Version, ovGossipOffers}, gossip[2:]...), 0),
 		"offer depth":    append(append([]byte{Version, ovGossipOffers}, gossip[2:]...), 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0x04, 0, 0),
 		"no newest":      append(append([]byte{Version, ovGossipNewest}, gossip[2:]...), 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0),
+		"newest all 0":   append(append([]byte{Version, ovGossipNewest}, gossip[2:]...), 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0),
 		"newest minimal": append(append([]byte{Version, ovGossipNewest}, gossip[2:]...), 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0x80, 0x00),
 	}
 	for name, b := range cases {
