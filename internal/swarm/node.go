@@ -194,6 +194,7 @@ func (n *Node) HandleChunk(now time.Time, from NodeID, raw []byte) error {
 	// A byte-identical copy of a held chunk needs no second verification.
 	if i, ok := n.find(c.Seq); ok && n.idx[i].held&(1<<c.Stripe) != 0 && bytes.Equal(n.win[i].raws[c.Stripe], raw) {
 		n.judgeLag(now, from, n.win[i], int(c.Stripe))
+		n.latePush(now, from, n.win[i], int(c.Stripe))
 		n.duplicate(now, from)
 		n.step(now)
 		return nil

@@ -206,8 +206,10 @@ func (n *Node) catchUp(sl *slot) {
 	if n.cfg.CatchUp <= 0 || (fast && sl.seq == p.startSeq) {
 		return
 	}
-	p.transit[p.transitN%catchUpWindow] = sl.doneAt.Sub(sl.capture)
-	p.transitN++
+	if sl.pushAt.IsZero() {
+		return // every chunk asked for: see noteTransit
+	}
+	n.noteTransit(sl.pushAt.Sub(sl.capture))
 	worst := p.transit[0]
 	for _, t := range p.transit[1:min(p.transitN, catchUpWindow)] {
 		worst = max(worst, t)
@@ -225,6 +227,44 @@ func (n *Node) catchUp(sl *slot) {
 	case p.transitN >= catchUpWindow && p.skew > worst:
 		p.skew -= min(p.skew-worst, step)
 	}
+}
+
+// noteTransit records how long a slice took to arrive by itself, for
+// catchUp: the last of its chunks that came unasked (pushed by a parent,
+// or forwarded by another node). Chunks that answered a fetch or a pull
+// do not count: those were asked at a time set by this very clock (their
+// slice due less FetchMargin, or when it should exist), so judging skew
+// by them would push playout later with every such slice, without end
+// (2,000 peers with scarce upload, where most slices need one: lag p95
+// ~9 s, and playout fell a window behind, lost slices and resynced).
+// Leaving them out altogether would judge skew by the slices whose
+// pushes all came early, so a parent's copy of a chunk the node asked
+// for elsewhere is noted when it arrives (latePush): parents' pushes,
+// not requests, set the playout delay. A late answer still stalls
+// playout, which grows skew.
+func (n *Node) noteTransit(d time.Duration) {
+	p := &n.play
+	p.transit[p.transitN%catchUpWindow] = d
+	p.transitN++
+}
+
+// latePush notes, for catchUp, when the stripe's parent's copy of
+// chunk s of sl arrived after the node had got it by asking (a fetch or
+// a pull): once per chunk, while the slice is not played (its last
+// unasked arrival) or at once (a slice already played).
+func (n *Node) latePush(now time.Time, from NodeID, sl *slot, s int) {
+	bit := uint16(1) << s
+	if sl.asked&bit == 0 || from == "" || !sameID(n.stripes[s].parent, from) {
+		return
+	}
+	sl.asked &^= bit
+	if n.play.started && sl.seq < n.play.next {
+		if n.cfg.CatchUp > 0 {
+			n.noteTransit(now.Sub(sl.capture))
+		}
+		return
+	}
+	sl.pushAt = now
 }
 
 // addExtra grows the margin kept after stalls by a stall's length, up to

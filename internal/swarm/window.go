@@ -26,6 +26,11 @@ type slot struct {
 	fetched  uint16        // stripes whose chunk came by an origin fetch
 	firstAt  time.Time     // when its first chunk arrived
 	doneAt   time.Time     // when its last chunk arrived; zero until complete
+	// asked: stripes whose chunk came in answer to a fetch or a pull;
+	// pushAt: when the last of the others arrived (zero: none yet). See
+	// catchUp.
+	asked  uint16
+	pushAt time.Time
 	// sent: by child index (child.ci), the stripes of this slice already
 	// queued for that child; shorter than a child's index means none.
 	sent []uint16
@@ -157,6 +162,7 @@ func (n *Node) accept(now time.Time, from NodeID, c *wire.Chunk, raw []byte, cou
 	}
 	if found && n.idx[i].held&(1<<s) != 0 { // held: sl.chunks[s] != nil
 		n.judgeLag(now, from, sl, s)
+		n.latePush(now, from, sl, s)
 		n.duplicate(now, from)
 		return
 	}
@@ -177,6 +183,11 @@ func (n *Node) accept(now time.Time, from NodeID, c *wire.Chunk, raw []byte, cou
 	sl.chunks[s] = c
 	sl.raws[s] = raw
 	sl.have++
+	if n.answers(from, c.ID()) {
+		sl.asked |= 1 << s
+	} else {
+		sl.pushAt = now
+	}
 	n.idx[i].held |= 1 << s
 	if sl.have == n.k {
 		sl.doneAt = now
@@ -226,6 +237,24 @@ func (n *Node) accept(now time.Time, from NodeID, c *wire.Chunk, raw []byte, cou
 		n.startPlayout(sl)
 	}
 	n.evict()
+}
+
+// answers reports whether a chunk id from is the answer to a request
+// of the node's: a fetch from the origin (not its parent on the
+// stripe, whose copy is a push), or a pull from that partner.
+func (n *Node) answers(from NodeID, id wire.ID) bool {
+	if from == "" {
+		return false
+	}
+	if sameID(from, n.cfg.Origin) && !sameID(n.stripes[id.Stripe].parent, from) && n.fetchIndex(id) >= 0 {
+		return true
+	}
+	for i := range n.mesh.pulls {
+		if p := &n.mesh.pulls[i]; p.id == id && sameID(p.to, from) {
+			return true
+		}
+	}
+	return false
 }
 
 // duplicate handles a second copy of a held chunk.
