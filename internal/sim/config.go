@@ -94,6 +94,13 @@ type Config struct {
 	// only; false gives the cores none.
 	Estimates bool
 
+	// QueueLimit bounds how long a chunk may wait in a parent's queue
+	// to one child: a push that would wait longer is dropped (the child
+	// pulls or fetches it), as the real driver's writer drops chunks
+	// queued longer than transport.DriverConfig.MaxQueueDelay (0: no
+	// bound, queues grow with the parent's overload).
+	QueueLimit time.Duration
+
 	// Verify is how chunks are verified: "fast" (the default) checks
 	// that a chunk is one the simulated origin signed, by identity of
 	// its encoding (see stream.verify) — cheap, and it still rejects any
@@ -105,6 +112,7 @@ type Config struct {
 
 	// The swarm core's levers (0: the core's default).
 	ParentTimeout time.Duration
+	LagSlices     int // swarm.Config.LagSlices (0: parents are not judged by their lag)
 	PlayoutDelay  time.Duration
 	FetchMargin   time.Duration
 	MaxBacklog    time.Duration // swarm.Config.MaxBacklog
@@ -275,6 +283,8 @@ func (c *Config) Validate() error {
 		return bad("verify must be %q or %q, got %q", VerifyFast, VerifyEd25519, c.Verify)
 	case c.Partners < 0 || c.Partners > swarm.MaxPartners:
 		return bad("partners must be 0..%d, got %d", swarm.MaxPartners, c.Partners)
+	case c.LagSlices < 0 || c.LagSlices > 1000:
+		return bad("lag-slices must be 0..1000, got %d", c.LagSlices)
 	case c.PeerFeeds < 0 || c.PeerFeeds > tracker.MaxPeerCapacity:
 		return bad("peer-feeds must be 0..%d, got %d", tracker.MaxPeerCapacity, c.PeerFeeds)
 	case !(c.DelayScale > 0 && c.DelayScale <= 10):
@@ -285,7 +295,7 @@ func (c *Config) Validate() error {
 	for _, t := range []struct {
 		name string
 		v    time.Duration
-	}{{"parent-timeout", c.ParentTimeout}, {"playout-delay", c.PlayoutDelay}, {"fetch-margin", c.FetchMargin}, {"max-backlog", c.MaxBacklog}, {"keyframe-wait", c.KeyframeWait}, {"start-margin", c.StartMargin}, {"start-fetch", c.StartFetch}, {"pull-margin", c.PullMargin}, {"map-interval", c.MapInterval}, {"alive-interval", c.AliveInterval}, {"kill-tracker-at", c.KillTrackerAt}, {"restart-tracker-at", c.RestartTrackerAt}, {"partition-at", c.PartitionAt}, {"heal-at", c.HealAt}, {"churn-stop-at", c.ChurnStopAt}} {
+	}{{"parent-timeout", c.ParentTimeout}, {"playout-delay", c.PlayoutDelay}, {"fetch-margin", c.FetchMargin}, {"max-backlog", c.MaxBacklog}, {"keyframe-wait", c.KeyframeWait}, {"start-margin", c.StartMargin}, {"start-fetch", c.StartFetch}, {"pull-margin", c.PullMargin}, {"map-interval", c.MapInterval}, {"alive-interval", c.AliveInterval}, {"kill-tracker-at", c.KillTrackerAt}, {"restart-tracker-at", c.RestartTrackerAt}, {"partition-at", c.PartitionAt}, {"heal-at", c.HealAt}, {"churn-stop-at", c.ChurnStopAt}, {"queue-limit", c.QueueLimit}} {
 		if t.v < 0 {
 			return bad("%s must not be negative, got %v", t.name, t.v)
 		}
@@ -483,6 +493,8 @@ var Options = []Option{
 			return nil
 		}},
 	durOpt("parent-timeout", "swarm core: a parent that is up and sends nothing on any stripe this long is lost (0: the core's default)", func(c *Config) *time.Duration { return &c.ParentTimeout }),
+	intOpt("lag-slices", "swarm core: a parent whose chunks of this many slices in a row arrive only after they were fetched from the origin is lost (0: never)", func(c *Config) *int { return &c.LagSlices }),
+	durOpt("queue-limit", "a push that would wait longer than this in its parent's queue to the child is dropped, as the real driver does (0: queues unbounded)", func(c *Config) *time.Duration { return &c.QueueLimit }),
 	intOpt("partners", "partner mesh: partners each viewer pulls missing chunks from, taken from its tracker backups (0: none, the origin covers every gap)", func(c *Config) *int { return &c.Partners }),
 	durOpt("pull-margin", "partner mesh: a chunk missing this long before it is due is pulled from a partner (0: the core's default)", func(c *Config) *time.Duration { return &c.PullMargin }),
 	durOpt("map-interval", "partner mesh: how often a node sends its buffer map to each node pulling from it (0: the core's default)", func(c *Config) *time.Duration { return &c.MapInterval }),

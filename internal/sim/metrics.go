@@ -29,6 +29,8 @@ type metrics struct {
 	// Totals of the cores' counters, taken when a peer leaves or at the end.
 	playerBytes          int64
 	played, late, lost   uint64
+	resyncs              uint64
+	queueDrops           uint64 // pushes dropped by Config.QueueLimit
 	stalls, badChunks    uint64
 	stallTime, watchTime int64
 	neverPlayed, viewers int
@@ -209,6 +211,7 @@ func (s *Sim) collect(p *peer) {
 	m.played += st.PlayedSlices
 	m.late += st.LateSlices
 	m.lost += st.LostSlices
+	m.resyncs += st.Resyncs
 	m.stalls += st.Stalls
 	m.badChunks += st.BadChunks
 	m.stallTime += int64(st.StallTime)
@@ -472,6 +475,10 @@ func (s *Sim) report() *report.Report {
 			PartnersDropped: m.partnersDropped,
 			MapBytes:        m.mapBytes, AliveBytes: m.aliveBytes,
 		}
+	}
+	if s.cfg.Media {
+		s.notes = append(s.notes, fmt.Sprintf("slices: %d due, %d played on time, %d late (after a stall), %d lost; %d stalls, %d resyncs (playout restarted after a gap older than the window); %d pushes dropped by the queue limit",
+			m.played+m.late+m.lost, m.played, m.late, m.lost, m.stalls, m.resyncs, m.queueDrops))
 	}
 	s.trackerWindows()
 	s.trackerNotes()

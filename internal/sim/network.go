@@ -141,6 +141,17 @@ func (s *Sim) transmit(a, b *peer, size int, relayed bool) int64 {
 	return s.deliver(a, b, size, done, relayed)
 }
 
+// queued returns how long a chunk p sends to q now waits behind the
+// chunks already queued on that connection (0: it goes out at once).
+func (p *peer) queued(q int32, now int64) int64 {
+	for _, c := range p.conns {
+		if c.to == q {
+			return max(c.free-now, 0)
+		}
+	}
+	return 0
+}
+
 // upConn is a busy connection on a peer's upload: its destination and
 // when its queue drains.
 type upConn struct {

@@ -223,6 +223,7 @@ func (s *Sim) nodeConfig(source bool, maxChildren int) swarm.Config {
 		MaxChildren:   maxChildren,
 		SliceDuration: s.cfg.Slice,
 		ParentTimeout: s.cfg.ParentTimeout,
+		LagSlices:     s.cfg.LagSlices,
 		PlayoutDelay:  s.cfg.PlayoutDelay,
 		FetchMargin:   s.cfg.FetchMargin,
 		MaxBacklog:    s.cfg.MaxBacklog,
@@ -768,6 +769,13 @@ func (s *Sim) send(p *peer, snd *swarm.Send) {
 	// with the origin too, 0.9925 without).
 	if snd.Backlog && s.cfg.LiveFirst && p.idx != originIdx {
 		s.sendBacklog(p, c, snd)
+		return
+	}
+	if s.cfg.QueueLimit > 0 && p.queued(c.idx, s.now) > int64(s.cfg.QueueLimit) {
+		// It would wait too long behind the chunks queued for c: the
+		// parent drops it, as the real driver's writer drops what waited
+		// longer than MaxQueueDelay; c gets it elsewhere.
+		s.m.queueDrops++
 		return
 	}
 	// Until a link was relayed, none is: no need to look it up.
