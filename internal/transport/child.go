@@ -34,6 +34,7 @@ type child struct {
 type queued struct {
 	stripe uint8
 	raw    []byte
+	at     int64 // when it was queued, Unix ns (see DriverConfig.MaxQueueDelay)
 }
 
 // serveChild serves a subscription: registers the child with the node,
@@ -188,7 +189,7 @@ func (d *Driver) send(s swarm.Send) {
 	// With LiveFirst, backlog after live chunks; the origin sends its
 	// backlogs in line, as the simulator's does (internal/sim's Sim.send).
 	backlog := s.Backlog && d.cfg.LiveFirst && !d.source
-	q, to := queued{stripe: s.ID.Stripe, raw: s.Chunk}, ch.queue
+	q, to := queued{stripe: s.ID.Stripe, raw: s.Chunk, at: d.now().UnixNano()}, ch.queue
 	if backlog {
 		to = ch.backlog
 	}
@@ -236,6 +237,9 @@ func (d *Driver) writeChild(ch *child) {
 			frame, payload = wire.FrameAlive, a
 		case q := <-ch.queue:
 			d.liveQueued.Add(-1)
+			if d.stale(q) {
+				continue
+			}
 			frame, payload = wire.FrameChunk, q.raw
 		default:
 			// No live chunk for this child: its backlog, when no child
@@ -273,6 +277,10 @@ func (d *Driver) writeChild(ch *child) {
 				frame, payload = wire.FrameAlive, a
 			case q := <-ch.queue:
 				d.liveQueued.Add(-1)
+				if d.stale(q) {
+					stop()
+					continue
+				}
 				frame, payload = wire.FrameChunk, q.raw
 			case q := <-backlog:
 				frame, payload = wire.FrameChunk, q.raw
@@ -299,6 +307,19 @@ func (d *Driver) writeChild(ch *child) {
 			d.upload.add(d.now(), len(buf), len(ch.queue) > 0 || (len(ch.backlog) > 0 && d.liveQueued.Load() <= 0))
 		}
 	}
+}
+
+// stale reports whether live chunk q waited longer than MaxQueueDelay
+// in its child's queue, and counts it dropped then: the parent's upload
+// does not keep up with what its children ask, and a chunk that late
+// only holds up the ones behind it (the child pulls or fetches it in
+// time instead).
+func (d *Driver) stale(q queued) bool {
+	if d.cfg.MaxQueueDelay <= 0 || d.now().UnixNano()-q.at <= int64(d.cfg.MaxQueueDelay) {
+		return false
+	}
+	d.queueDropped.Add(1)
+	return true
 }
 
 // writeBye writes a last Bye frame on s and closes its send side, giving

@@ -28,6 +28,10 @@ func (p Peer) IsZero() bool { return p.ID == "" }
 // DefaultChildQueue is the per-child send queue length, in chunks.
 const DefaultChildQueue = 512
 
+// DefaultMaxQueueDelay is how long a live chunk may wait in a child's
+// queue before its writer drops it (DriverConfig.MaxQueueDelay).
+const DefaultMaxQueueDelay = 500 * time.Millisecond
+
 // DriverConfig configures a Driver.
 type DriverConfig struct {
 	// Node is the protocol core the driver owns from NewDriver on; nothing
@@ -61,6 +65,14 @@ type DriverConfig struct {
 	// DefaultChildQueue); a child whose queue overflows is dropped with
 	// Bye Slow.
 	ChildQueue int
+	// MaxQueueDelay: a live chunk that waited longer than this in a
+	// child's queue is dropped by its writer instead of written (default
+	// DefaultMaxQueueDelay; negative: never). A parent whose children
+	// ask more than its upload carries would otherwise queue without
+	// bound and put its whole subtree seconds behind live; the child
+	// gets the chunks it misses from a partner or the origin, in time
+	// (internal/sim's --queue-limit models it).
+	MaxQueueDelay time.Duration
 	// LiveFirst makes the node (unless it is the origin) write a new
 	// child's backlog (swarm.Send.Backlog) only while no child has a live
 	// chunk queued (child.go). Off by default: in the real chain test the
@@ -149,6 +161,7 @@ type Driver struct {
 	fetchRefused atomic.Uint64 // fetches answered Missing because the fetch budget was booked
 	pullsServed  atomic.Uint64 // pulls answered with a chunk
 	pullsRefused atomic.Uint64 // pulls answered Missing for lack of spare upload
+	queueDropped atomic.Uint64 // live chunks dropped after MaxQueueDelay in a child's queue
 	fetches      fetchBudget   // the FetchBPS budget
 	upload       uploadMeter   // forwarding rate while children are backlogged
 	// liveQueued counts the live chunks queued for children and not yet
@@ -166,6 +179,11 @@ type Driver struct {
 // because its fetch budget (DriverConfig.FetchBPS) was booked.
 func (d *Driver) FetchesRefused() uint64 { return d.fetchRefused.Load() }
 
+// QueueDropped is the number of live chunks this node's writers dropped
+// because they waited longer than DriverConfig.MaxQueueDelay in a
+// child's queue.
+func (d *Driver) QueueDropped() uint64 { return d.queueDropped.Load() }
+
 // FetchBytesServed is the number of chunk bytes this node sent in answer
 // to other nodes' fetches (the origin's fallback traffic).
 func (d *Driver) FetchBytesServed() uint64 { return d.fetchServed.Load() }
@@ -180,6 +198,9 @@ func NewDriver(cfg DriverConfig) (*Driver, error) {
 	}
 	if cfg.ChildQueue == 0 {
 		cfg.ChildQueue = DefaultChildQueue
+	}
+	if cfg.MaxQueueDelay == 0 {
+		cfg.MaxQueueDelay = DefaultMaxQueueDelay
 	}
 	now := cfg.Now
 	if now == nil {
