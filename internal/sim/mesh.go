@@ -191,7 +191,10 @@ func (s *Sim) warmPeer(id swarm.NodeID) {
 const pullServeMax = int64(100 * time.Millisecond)
 
 // uploadBusy reports whether p's upload cannot send size bytes to q
-// within pullServeMax.
+// within pullServeMax, or another of its connections has more than
+// pullServeMax queued: as the real driver (internal/transport's
+// uploadBusy) refuses a pull while any child's queue holds a few
+// chunks, a partner serves pulls only while its pushes are out.
 func (s *Sim) uploadBusy(p, q *peer, size int) bool {
 	busy := 1
 	start := s.now
@@ -202,6 +205,9 @@ func (s *Sim) uploadBusy(p, q *peer, size int) bool {
 		if c.to == q.idx {
 			start = max(start, c.free)
 		} else {
+			if c.free-s.now > pullServeMax {
+				return true
+			}
 			busy++
 		}
 	}
