@@ -172,6 +172,11 @@ const (
 	VerifyEd25519 = "ed25519"
 )
 
+// defaultQueueLimit is the real driver's
+// transport.DefaultMaxQueueDelay (internal/sim does not import the
+// driver).
+const defaultQueueLimit = 500 * time.Millisecond
+
 // DefaultConfig returns the defaults of every option.
 func DefaultConfig() Config {
 	return Config{
@@ -201,20 +206,14 @@ func DefaultConfig() Config {
 		LinkUpReset:     true,
 		Verify:          VerifyFast,
 		Placer:          tracker.PlacerChandelier,
-		// Per-stripe trees of different depths deliver the stripes of a
-		// slice at different times; the core's 600 ms default, which
-		// judges a parent against the newest slice on any stripe, then
-		// loses healthy parents in cascades (50 peers under churn: 2,715
-		// reports of live parents against 31 of dead ones; at 2 s, 33
-		// and 29).
-		//
-		// Parents' Alives (AliveInterval) keep a starved parent's
-		// children with it; they do not make a shorter timeout safe here:
-		// a congested parent's chunks queue behind its upload for longer
-		// and it sends no Alive while it pushes (300 peers, churn
-		// 20 %/min: 0.989 at 2 s with Alives, 0.982 at 1 s; at 600 ms
-		// 0.65).
-		ParentTimeout: 2 * time.Second,
+		// The real peer's parent liveness (proxy.Peer): the core's
+		// ParentTimeout (600 ms) and a parent lost after 2 s of slices
+		// in a row that came only after the origin's fallback. Before
+		// queues were bounded (QueueLimit) a congested parent's chunks
+		// queued behind its upload for seconds, and the sim kept 2 s
+		// (300 peers, churn 20 %/min: 0.989 at 2 s, 0.65 at 600 ms).
+		LagSlices:     int(2 * time.Second / (100 * time.Millisecond)),
+		QueueLimit:    defaultQueueLimit,
 		AliveInterval: 150 * time.Millisecond,
 		Partners:      4,
 		// The real peer's start and playout (see swarm.ViewerPlayoutDelay).

@@ -476,6 +476,20 @@ func (s *Sim) report() *report.Report {
 			MapBytes:        m.mapBytes, AliveBytes: m.aliveBytes,
 		}
 	}
+	if s.cfg.Media && len(s.peers) > 1 {
+		// Issue 4's bound for scarce upload: the stripe feeds the peers
+		// offer (upload less headroom, whole feeds) over the stream, at
+		// most 1 - 1/N; pulls use the headroom, so savings may pass it,
+		// never the peers' whole upload.
+		feeds, upload := 0, 0.0
+		for _, p := range s.peers[1:] {
+			feeds += p.capacity
+			upload += p.ratio
+		}
+		n := float64(len(s.peers) - 1)
+		s.notes = append(s.notes, fmt.Sprintf("savings bound %.4f (the peers' feeds over the stream, at most 1 - 1/N), whole upload %.4f",
+			min(1-1/n, float64(feeds)/(n*float64(s.cfg.Stripes))), min(1-1/n, upload/n)))
+	}
 	if s.cfg.Media {
 		s.notes = append(s.notes, fmt.Sprintf("slices: %d due, %d played on time, %d late (after a stall), %d lost; %d stalls, %d resyncs (playout restarted after a gap older than the window); %d pushes dropped by the queue limit",
 			m.played+m.late+m.lost, m.played, m.late, m.lost, m.stalls, m.resyncs, m.queueDrops))
