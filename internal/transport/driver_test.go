@@ -258,7 +258,8 @@ type nodeOpts struct {
 	childQueue  int
 	// connectTimeout is swarm.Config.ParentConnectTimeout (0: default).
 	connectTimeout time.Duration
-	fetchBPS       int64 // DriverConfig.FetchBPS
+	fetchBPS       int64         // DriverConfig.FetchBPS
+	queueDelay     time.Duration // DriverConfig.MaxQueueDelay (0: default)
 }
 
 func startNode(t testing.TB, s *stream, o nodeOpts) *testNode {
@@ -299,15 +300,16 @@ func startNode(t testing.TB, s *stream, o nodeOpts) *testNode {
 	}
 	p := newPlayer()
 	drv, err := NewDriver(DriverConfig{
-		Node:       node,
-		Endpoint:   ep,
-		Channel:    testChannel,
-		Origin:     origin,
-		Logger:     testLogger(t).With("role", map[bool]string{true: "origin", false: "peer"}[o.source]),
-		OnPlay:     p.onPlay,
-		OnLost:     p.onLost,
-		ChildQueue: o.childQueue,
-		FetchBPS:   o.fetchBPS,
+		Node:          node,
+		Endpoint:      ep,
+		Channel:       testChannel,
+		Origin:        origin,
+		Logger:        testLogger(t).With("role", map[bool]string{true: "origin", false: "peer"}[o.source]),
+		OnPlay:        p.onPlay,
+		OnLost:        p.onLost,
+		ChildQueue:    o.childQueue,
+		MaxQueueDelay: o.queueDelay,
+		FetchBPS:      o.fetchBPS,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -129,9 +129,14 @@ func TestStripesFromTwoParentsOneKilled(t *testing.T) {
 func TestMoveOneStripe(t *testing.T) {
 	const k = 4
 	s := newStream(t, k)
-	origin := startNode(t, s, nodeOpts{source: true, maxChildren: 4})
-	a := startNode(t, s, nodeOpts{maxChildren: 4, origin: origin})
-	b := startNode(t, s, nodeOpts{maxChildren: 4, origin: origin})
+	origin := startNode(t, s, nodeOpts{source: true, maxChildren: 4, queueDelay: -1})
+	// The parents keep every queued chunk: a writer starved by a loaded
+	// machine would drop some after MaxQueueDelay, and the child's hello
+	// to its new parent then asks from such a hole (duplicates that are
+	// not the move's).
+	keep := nodeOpts{maxChildren: 4, origin: origin, queueDelay: -1}
+	a := startNode(t, s, keep)
+	b := startNode(t, s, keep)
 	c := startNode(t, s, nodeOpts{maxChildren: 4, origin: origin})
 	a.drv.SetParent(origin.peer())
 	b.drv.SetParent(origin.peer())
