@@ -51,6 +51,10 @@ func TestStartLevers(t *testing.T) {
 	// The playout levers alone, as measured: without the partner mesh and
 	// Alives (with them the old levers' lag p95 is 3,776 ms, not 5,225).
 	c.Partners, c.AliveInterval = 0, 0
+	// Without Alives a parent starved by its own upstream is silent: the
+	// 2 s parent timeout the levers were measured with (the real peer's
+	// 600 ms relies on Alives).
+	c.ParentTimeout = 2 * time.Second
 	after, _ := run(t, c)
 	c.PlayoutDelay, c.KeyframeWait, c.StartMargin = time.Second, 0, 0
 	before, _ := run(t, c)
@@ -78,16 +82,21 @@ func TestStartLevers(t *testing.T) {
 }
 
 // With live chunks ahead of a new child's backlog (--live-first,
-// backlog.go, swarm.Send.Backlog), in a flash crowd with churn the
-// backlogs of new children delay neither the other children's live
-// chunks nor their own, so lag and startup come down and continuity
-// holds, against the same run with backlog in line (the default).
+// backlog.go, swarm.Send.Backlog), in a flash crowd with churn, lag,
+// startup and continuity are no worse than with backlog in line (the
+// default). Before parents dropped pushes that waited too long and
+// partners refused pulls beside queued pushes, live first cut lag p95
+// 4,304 -> 3,623 ms and startup p95 3,405 -> 2,719 ms here; now backlog
+// in line does as well (lag p95 2,310 against 2,385 ms, startup p95
+// 2,353 against 2,348 ms, continuity 0.9948 against 0.9935, queues
+// unbounded; about the same with the default QueueLimit).
 func TestLiveAheadOfBacklog(t *testing.T) {
 	c := DefaultConfig()
 	c.Scenario = "test"
 	c.Peers, c.Duration, c.Seed = 200, 20*time.Second, 3
 	c.UploadRatio, c.ISPs, c.OriginCapacity, c.FlashCrowd = 1.5, 4, 8, 5*time.Second
 	c.Churn = 0.1
+	c.QueueLimit = 0 // both unbounded: live first's backlog queue has no limit (backlog.go)
 	before, _ := run(t, c)
 	c.LiveFirst = true
 	after, _ := run(t, c)
@@ -98,13 +107,11 @@ func TestLiveAheadOfBacklog(t *testing.T) {
 		t.Logf("%-10s startup p50/p95 %.0f/%.0f lag p50/p95 %.0f/%.0f continuity %.4f savings %.4f",
 			x.name, x.r.StartupMs.P50, x.r.StartupMs.P95, x.r.LagMs.P50, x.r.LagMs.P95, *x.r.Continuity, *x.r.Savings)
 	}
-	if after.LagMs.P95 > before.LagMs.P95 || after.StartupMs.P95 > before.StartupMs.P95 {
+	if after.LagMs.P95 > 1.1*before.LagMs.P95 || after.StartupMs.P95 > 1.1*before.StartupMs.P95 {
 		t.Errorf("live first: lag p95 %.0f, startup p95 %.0f ms; backlog in line: %.0f, %.0f",
 			after.LagMs.P95, after.StartupMs.P95, before.LagMs.P95, before.StartupMs.P95)
 	}
-	// Measured: lag p95 4,304 → 3,623 ms, startup p95 3,405 → 2,719 ms,
-	// continuity 0.9770 → 0.9832.
-	if *after.Continuity < *before.Continuity {
+	if *after.Continuity < *before.Continuity-0.003 {
 		t.Errorf("continuity %.4f, backlog in line %.4f", *after.Continuity, *before.Continuity)
 	}
 }
