@@ -82,9 +82,10 @@ type Config struct {
 
 	// LiveFirst makes a parent other than the origin send live chunks
 	// ahead of a new child's backlog (backlog.go), as the real driver
-	// does with transport.DriverConfig.LiveFirst. Off by default: the
-	// real chain test (cmd/swarmtv TestChainPlaysThroughPeers) fetched
-	// from the origin with it (see the roadmap).
+	// does with transport.DriverConfig.LiveFirst, and viewers then start
+	// on a held run of their group (swarm.Config.StartHeldRun). Off by
+	// default, as in the real peer (see transport.DriverConfig.LiveFirst:
+	// its gate fails on a loaded machine).
 	LiveFirst bool
 
 	// Estimates hands each viewer's swarm core the overlay's gossip

@@ -229,6 +229,7 @@ func (s *Sim) nodeConfig(source bool, maxChildren int) swarm.Config {
 		MaxBacklog:    s.cfg.MaxBacklog,
 		KeyframeWait:  s.cfg.KeyframeWait,
 		StartMargin:   s.cfg.StartMargin,
+		StartHeldRun:  s.cfg.LiveFirst, // live before backlog: see swarm.Config.StartHeldRun
 		StartFetch:    s.cfg.StartFetch,
 		CatchUp:       s.cfg.CatchUp,
 		PullMargin:    s.cfg.PullMargin,

@@ -94,18 +94,46 @@ func (n *Node) startPlayout(sl *slot) {
 
 // startSkew sets the clock for the start slice sl, not yet played at
 // now: due now (or when it completed, if later) once the node holds
-// StartMargin of the stream beyond it, else StartMargin after it
-// completed. Run again while sl waits, so the rest of its group
-// arriving meanwhile brings the start forward.
+// StartMargin of the stream beyond it (with StartHeldRun, complete and
+// without a gap), else StartMargin after it completed. Run again while
+// sl waits, so the rest of its group arriving meanwhile brings the start
+// forward.
 func (n *Node) startSkew(sl *slot, now time.Time) {
 	at := sl.doneAt.Add(n.cfg.StartMargin)
-	if n.newestCap.Sub(sl.capture) >= n.cfg.StartMargin {
+	held := n.newestCap
+	if n.cfg.StartHeldRun {
+		held = n.completeRun(sl)
+	}
+	if held.Sub(sl.capture) >= n.cfg.StartMargin {
 		at = now
 		if sl.doneAt.After(now) {
 			at = sl.doneAt
 		}
 	}
 	n.play.skew = at.Sub(sl.capture) - n.cfg.PlayoutDelay
+}
+
+// completeRun returns the capture of the last slice of the run of
+// complete slices that starts at sl (held, in seq order without a gap),
+// looking no further than StartMargin beyond sl.
+func (n *Node) completeRun(sl *slot) time.Time {
+	i, ok := n.find(sl.seq)
+	if !ok {
+		return sl.capture
+	}
+	last := sl.capture
+	full := n.full()
+	for j := i + 1; j < len(n.idx); j++ {
+		e := &n.idx[j]
+		if e.seq != n.idx[j-1].seq+1 || e.held != full {
+			break
+		}
+		last = e.captureTime()
+		if last.Sub(sl.capture) >= n.cfg.StartMargin {
+			break
+		}
+	}
+	return last
 }
 
 // playAt returns when slice seq is due.

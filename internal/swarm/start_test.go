@@ -82,3 +82,42 @@ func TestBacklogMarkedForNewChildOnly(t *testing.T) {
 		}
 	}
 }
+
+// With StartHeldRun a start slice plays at once only when the slices
+// after it are held complete, without a gap, for StartMargin: newer
+// slices alone do not count. With live chunks ahead of the backlog (a
+// parent's LiveFirst), the live slices come before the rest of the
+// start's group, and a start on them played the start slice, then
+// waited for (or fetched) the slices after it.
+func TestStartWaitsForTheGroup(t *testing.T) {
+	st := swarmtest.NewStream(testChannel, 4, epoch)
+	kf := st.KeyframeEvery
+	const margin = 200 * time.Millisecond
+	n := directNode(t, st, func(c *Config) {
+		c.PlayoutDelay, c.StartMargin, c.StartHeldRun = 500*time.Millisecond, margin, true
+	})
+	t0 := st.Capture(kf + 6).Add(50 * time.Millisecond)
+	for _, seq := range []uint64{kf + 5, kf + 6} { // live first
+		feed(t, n, st, t0, "P", seq)
+	}
+	feed(t, n, st, t0.Add(10*time.Millisecond), "P", kf) // the start slice
+	if p := n.Ready().Play; len(p) != 0 {
+		t.Fatalf("played %d slices with the group's rest missing", len(p))
+	}
+	n.Tick(t0.Add(60 * time.Millisecond))
+	if p := n.Ready().Play; len(p) != 0 {
+		t.Fatalf("played %d slices with the group's rest missing", len(p))
+	}
+	if dl := n.NextDeadline(); dl.IsZero() || dl.After(t0.Add(10*time.Millisecond+margin)) {
+		t.Fatalf("next deadline %v, want by StartMargin after the start slice completed", dl.Sub(t0))
+	}
+	// The rest of the group comes: the start plays at once.
+	group := t0.Add(100 * time.Millisecond)
+	for seq := kf + 1; seq <= kf+4; seq++ {
+		feed(t, n, st, group, "P", seq)
+	}
+	p := n.Ready().Play
+	if len(p) == 0 || p[0].Seq != kf || !p[0].PlayAt.Equal(group) {
+		t.Fatalf("played %+v, want slice %d at once when its group completed", p, kf)
+	}
+}
