@@ -115,3 +115,57 @@ func TestLiveAheadOfBacklog(t *testing.T) {
 		t.Errorf("continuity %.4f, backlog in line %.4f", *after.Continuity, *before.Continuity)
 	}
 }
+
+// Issue 4's start and lag, scaled down: the acceptance scenario
+// (scenarios/chandelier-steady-10k.yaml: a 4 Mbit/s stream in 100 ms
+// slices and 1 s groups of pictures, 4 stripes, mean upload 1.5 × the
+// stream over 4 ISPs, a flash crowd) with 300 viewers joining in 5 s,
+// steady and with churn, on the viewers' settings. The bounds hold the
+// measured figures with about a tenth to spare: the simulator is
+// deterministic, so they catch regressions; issue 4's targets (startup
+// p95 1 s, lag p95 1.5 s at 10,000 viewers) are not met. Live chunks
+// ahead of the backlog (--live-first, with the start on a held run)
+// play closer to live with fewer stalls and start about as soon; the
+// real peer keeps it off (see transport.DriverConfig.LiveFirst).
+func TestStartupAndLagScaled(t *testing.T) {
+	for _, x := range []struct {
+		name               string
+		churn              float64
+		startupP95, lagP95 float64 // bounds, ms
+		continuity         float64 // at least
+	}{
+		// Measured in line: startup p95 2,118 ms, lag p95 1,852 ms,
+		// continuity 0.9976; live first 2,171, 1,697, 0.9992.
+		{"steady", 0, 2350, 2050, 0.997},
+		// In line 2,104, 1,931, 0.9976; live first 2,171, 1,820, 0.9992.
+		{"churn", 0.1, 2350, 2150, 0.997},
+	} {
+		t.Run(x.name, func(t *testing.T) {
+			c := DefaultConfig()
+			c.Scenario = "test"
+			c.Peers, c.Duration, c.Seed = 300, 30*time.Second, 1
+			c.UploadRatio, c.ISPs, c.OriginCapacity, c.FlashCrowd = 1.5, 4, 8, 5*time.Second
+			c.Churn = x.churn
+			r, _ := run(t, c)
+			c.LiveFirst = true
+			lf, _ := run(t, c)
+			for _, y := range []struct {
+				name string
+				r    *report.Report
+			}{{"in line", r}, {"live first", lf}} {
+				t.Logf("%-10s startup p50/p95 %.0f/%.0f lag p50/p95 %.0f/%.0f continuity %.4f savings %.4f",
+					y.name, y.r.StartupMs.P50, y.r.StartupMs.P95, y.r.LagMs.P50, y.r.LagMs.P95, *y.r.Continuity, *y.r.Savings)
+			}
+			if r.StartupMs.P95 > x.startupP95 || r.LagMs.P95 > x.lagP95 {
+				t.Errorf("startup p95 %.0f ms, lag p95 %.0f ms; want at most %.0f and %.0f", r.StartupMs.P95, r.LagMs.P95, x.startupP95, x.lagP95)
+			}
+			if *r.Continuity < x.continuity {
+				t.Errorf("continuity %.4f, want at least %.3f", *r.Continuity, x.continuity)
+			}
+			if lf.StartupMs.P95 > 1.05*r.StartupMs.P95 || lf.LagMs.P95 >= r.LagMs.P95 || *lf.Continuity < *r.Continuity {
+				t.Errorf("live first: startup p95 %.0f ms, lag p95 %.0f ms, continuity %.4f; in line %.0f, %.0f, %.4f (want startup at most 5 %% higher, lag lower, continuity not lower)",
+					lf.StartupMs.P95, lf.LagMs.P95, *lf.Continuity, r.StartupMs.P95, r.LagMs.P95, *r.Continuity)
+			}
+		})
+	}
+}

@@ -75,10 +75,12 @@ type Config struct {
 	// backlog (transport.DriverConfig.LiveFirst) needs it: the live
 	// slices come before the rest of the start's group, and a start on
 	// them played the start slice and then stalled on, or fetched from
-	// the origin, the slices after it (simulator, 2,000 viewers x 60 s,
-	// seed 1, live first: stalls 437 -> 72, continuity 0.9996 -> 0.9999,
-	// startup p95 1,857 -> 1,982 ms). Without live first it costs startup
-	// (1,953 -> 2,110 ms) for fewer stalls (506 -> 93).
+	// the origin, the slices after it (simulator with a 2 s parent
+	// timeout, 2,000 viewers x 60 s, seed 1, live first: stalls 437 ->
+	// 72, continuity 0.9996 -> 0.9999, startup p95 1,857 -> 1,982 ms).
+	// Without live first it cost startup (1,953 -> 2,110 ms) for fewer
+	// stalls (506 -> 93), so the real peer, without live first, leaves it
+	// off; the simulator sets it with --live-first.
 	StartHeldRun bool
 	// StartFetch: before playout starts, a chunk of the start keyframe
 	// slice (the newest keyframe slice held) still missing this long
