@@ -90,9 +90,10 @@ type Config struct {
 
 	// Estimates hands each viewer's swarm core the overlay's gossip
 	// estimates and whether it reaches the tracker (swarm.SetEstimates:
-	// the accept limit while the tracker is away, the fetch margin while
-	// the swarm's health is poor), as the real peer does. With Overlay
-	// only; false gives the cores none.
+	// the accept limit while the tracker is away, more playout margin
+	// while the swarm's health is poor), as the real peer takes the
+	// estimates (the real peer sets no feed capacity, so it has no
+	// accept limit). With Overlay only; false gives the cores none.
 	Estimates bool
 
 	// QueueLimit bounds how long a chunk may wait in a parent's queue
@@ -470,7 +471,7 @@ var Options = []Option{
 	intOpt("merge-fanout", "overlay merge fanout F, the merge's cost parameter (0: default 2, -1: no spreading)", func(c *Config) *int { return &c.MergeFanout }),
 	durOpt("lookup-every", "each overlay member looks up a random key this often", func(c *Config) *time.Duration { return &c.LookupEvery }),
 	boolOpt("media", "simulate the stream and the tracker (false: the overlay only)", func(c *Config) *bool { return &c.Media }),
-	boolOpt("estimates", "with --overlay, viewers' swarm cores take the gossip estimates: while the tracker is away a parent takes no more than its capacity when the swarm has upload to spare; while the swarm's health is poor chunks are fetched earlier (false: the cores get none)", func(c *Config) *bool { return &c.Estimates }),
+	boolOpt("estimates", "with --overlay, viewers' swarm cores take the gossip estimates: while the tracker is away a parent takes no more stripe feeds than its capacity; while the swarm's health is poor viewers keep half a playout delay more margin (false: the cores get none)", func(c *Config) *bool { return &c.Estimates }),
 	boolOpt("live-first", "a parent (not the origin) sends live chunks ahead of a new child's backlog, the backlog only while its upload is free (false: in line)", func(c *Config) *bool { return &c.LiveFirst }),
 	{"link-up-reset", "tell a child's core its parent is up when the parent accepts the hello, as internal/transport does (false: at its first chunk)",
 		func(c *Config) string { return strconv.FormatBool(c.LinkUpReset) },
