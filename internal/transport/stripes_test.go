@@ -146,7 +146,10 @@ func TestMoveOneStripe(t *testing.T) {
 
 	pub := s.publishLive(t, origin.drv, 1)
 	c.play.waitFor(t, 25, 5*time.Second)
-	before := c.drv.Stats().Duplicates
+	// Only what the move costs counts: on a loaded machine the start
+	// itself may come late enough to fetch a few chunks from the origin.
+	start := c.drv.Stats()
+	before := start.Duplicates
 	c.drv.SetStripeParent(2, b.peer())
 	got := waitLinks(t, c, map[swarm.NodeID]uint16{a.ep.ID(): 0b0001, b.ep.ID(): 0b1110})
 	for id, l := range got {
@@ -162,8 +165,8 @@ func TestMoveOneStripe(t *testing.T) {
 	if dups > 2*k {
 		t.Fatalf("%d duplicate chunks after moving one stripe, want at most %d", dups, 2*k)
 	}
-	if st.LostSlices != 0 || st.OriginBytesIn != 0 {
-		t.Fatalf("moving a stripe between live parents cost slices or origin fetches: %+v", st)
+	if st.LostSlices != 0 || st.OriginBytesIn != start.OriginBytesIn {
+		t.Fatalf("moving a stripe between live parents cost slices or origin fetches (%d origin bytes before the move): %+v", start.OriginBytesIn, st)
 	}
 	c.play.mu.Lock()
 	defer c.play.mu.Unlock()
