@@ -14,55 +14,16 @@ import (
 // backlog only while no child has a live chunk queued; then the backlog
 // goes out in order. Real QUIC between two endpoints on loopback.
 func TestLiveBeforeBacklog(t *testing.T) {
-	a, b := newEndpoint(t), newEndpoint(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c, sc := dialPair(ctx, t, a, b)
-	t.Cleanup(func() { c.CloseWithError(CodeNormal, "") })
-	s, err := c.OpenStreamSync(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-
 	d := &Driver{now: time.Now, log: testLogger(t)}
-	ch := &child{
-		id: sc.Remote(), conn: c, stream: s,
-		queue:   make(chan queued, 8),
-		backlog: make(chan queued, 8),
-		alive:   make(chan []byte, 1),
-		quit:    make(chan struct{}),
-	}
-	for i := range 3 {
-		ch.backlog <- queued{raw: fmt.Appendf(nil, "backlog %d", i)}
-	}
-	for i := range 2 {
-		ch.queue <- queued{raw: fmt.Appendf(nil, "live %d", i)}
-	}
 	// Two live chunks of this child and one of another child are queued.
-	d.liveQueued.Store(3)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		d.writeChild(ch)
-	}()
-	t.Cleanup(func() {
-		close(ch.quit)
-		<-done
-	})
-
-	ss, err := sc.AcceptStream(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	br := bufio.NewReader(ss)
-	read := func() string {
-		t.Helper()
-		f, err := wire.ReadFrame(br, 0)
-		if err != nil {
-			t.Fatal(err)
+	ch, read := runWriter(t, d, 3, func(ch *child) {
+		for i := range 3 {
+			ch.backlog <- queued{raw: fmt.Appendf(nil, "backlog %d", i)}
 		}
-		return string(f.Payload)
-	}
+		for i := range 2 {
+			ch.queue <- queued{raw: fmt.Appendf(nil, "live %d", i)}
+		}
+	})
 	for i := range 2 {
 		if got, want := read(), fmt.Sprintf("live %d", i); got != want {
 			t.Fatalf("frame %d: %q, want %q (live first)", i, got, want)
@@ -82,5 +43,54 @@ func TestLiveBeforeBacklog(t *testing.T) {
 	ch.backlog <- queued{raw: []byte("late backlog")}
 	if got := read(); got != "late backlog" {
 		t.Fatalf("frame %q, want the late backlog", got)
+	}
+}
+
+// runWriter runs d's writer for one child over real QUIC between two
+// endpoints on loopback: fill queues the child's chunks first, and
+// liveQueued is the driver's count of live chunks queued to all its
+// children when the writer starts. read returns the payload of the
+// next frame the child receives. The writer stops at the test's end.
+func runWriter(t *testing.T, d *Driver, liveQueued int64, fill func(*child)) (ch *child, read func() string) {
+	t.Helper()
+	a, b := newEndpoint(t), newEndpoint(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	c, sc := dialPair(ctx, t, a, b)
+	t.Cleanup(func() { c.CloseWithError(CodeNormal, "") })
+	s, err := c.OpenStreamSync(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch = &child{
+		id: sc.Remote(), conn: c, stream: s,
+		queue:   make(chan queued, 8),
+		backlog: make(chan queued, 8),
+		alive:   make(chan []byte, 1),
+		quit:    make(chan struct{}),
+	}
+	fill(ch)
+	d.liveQueued.Store(liveQueued)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		d.writeChild(ch)
+	}()
+	t.Cleanup(func() {
+		close(ch.quit)
+		<-done
+	})
+	ss, err := sc.AcceptStream(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(ss)
+	return ch, func() string {
+		t.Helper()
+		f, err := wire.ReadFrame(br, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(f.Payload)
 	}
 }
