@@ -69,12 +69,7 @@ func TestAcceptLimitWhileTrackerAway(t *testing.T) {
 // margin behind the arrivals, and gives it back once health is good.
 func TestPlayoutMarginFollowsHealth(t *testing.T) {
 	st := swarmtest.NewStream(testChannel, 4, epoch)
-	kf := uint64(0)
-	for seq := uint64(1); seq < 40 && kf == 0; seq++ {
-		if st.Keyframe(seq) {
-			kf = seq
-		}
-	}
+	kf := firstKeyframe(t, st)
 	const (
 		transit = 50 * time.Millisecond
 		delay   = 400 * time.Millisecond

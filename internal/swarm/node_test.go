@@ -1011,15 +1011,7 @@ func TestNextMissing(t *testing.T) {
 	if got := n.NextMissing(0); got != 0 {
 		t.Fatalf("empty node: NextMissing = %d, want 0 (newest keyframe)", got)
 	}
-	kf := uint64(0)
-	for seq := uint64(1); seq < 40 && kf == 0; seq++ {
-		if st.Keyframe(seq) {
-			kf = seq
-		}
-	}
-	if kf == 0 {
-		t.Fatal("the test stream has no keyframe in its first 40 slices")
-	}
+	kf := firstKeyframe(t, st)
 	// Both stripes up to kf+3, then stripe 0 only for two more slices and
 	// a hole in stripe 1 at kf+1.
 	for seq := kf; seq <= kf+3; seq++ {
@@ -1187,12 +1179,7 @@ func TestRecycleSameOutputs(t *testing.T) {
 func TestNextMissingBeforeStart(t *testing.T) {
 	st := swarmtest.NewStream(testChannel, 2, epoch)
 	n := mustNew(t, testConfig(st))
-	kf := uint64(0)
-	for seq := uint64(1); seq < 40 && kf == 0; seq++ {
-		if st.Keyframe(seq) {
-			kf = seq
-		}
-	}
+	kf := firstKeyframe(t, st)
 	feed(t, n, st, epoch, "P", kf, 0)
 	feed(t, n, st, epoch, "P", kf+1, 0, 1)
 	feed(t, n, st, epoch, "P", kf+2, 0)
@@ -1268,12 +1255,7 @@ func TestBacklogKeyframeWait(t *testing.T) {
 // faster than CatchUp allows; with CatchUp negative it stays behind.
 func TestCatchUp(t *testing.T) {
 	st := swarmtest.NewStream(testChannel, 4, epoch)
-	kf := uint64(0)
-	for seq := uint64(1); seq < 40 && kf == 0; seq++ {
-		if st.Keyframe(seq) {
-			kf = seq
-		}
-	}
+	kf := firstKeyframe(t, st)
 	const transit = 50 * time.Millisecond
 	for _, tt := range []struct {
 		name    string
@@ -1378,12 +1360,7 @@ func TestNoStaleBacklogAfterCut(t *testing.T) {
 // a stall.
 func TestStartMargin(t *testing.T) {
 	st := swarmtest.NewStream(testChannel, 4, epoch)
-	kf := uint64(0)
-	for seq := uint64(1); seq < 40 && kf == 0; seq++ {
-		if st.Keyframe(seq) {
-			kf = seq
-		}
-	}
+	kf := firstKeyframe(t, st)
 	const (
 		transit = 50 * time.Millisecond
 		delay   = 500 * time.Millisecond
@@ -1473,4 +1450,17 @@ func TestAddChildRefusesItsParent(t *testing.T) {
 	if err := n.AddChild(epoch, "B", wire.Hello{Channel: testChannel, Stripes: 0b0101}); err != nil {
 		t.Fatalf("AddChild of its parent on other stripes: %v", err)
 	}
+}
+
+// firstKeyframe returns the first keyframe slice after slice 0 of the
+// test stream.
+func firstKeyframe(t *testing.T, st *swarmtest.Stream) uint64 {
+	t.Helper()
+	for seq := uint64(1); seq < 40; seq++ {
+		if st.Keyframe(seq) {
+			return seq
+		}
+	}
+	t.Fatal("the test stream has no keyframe in its first 40 slices")
+	return 0
 }
