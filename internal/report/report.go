@@ -107,6 +107,22 @@ type Latency struct {
 	ArrivalMs *Percentiles `json:"arrival_ms"`
 	MarginMs  *Percentiles `json:"margin_ms"`
 	LagTail   *LagParts    `json:"lag_tail"`
+	// ByTime splits startup and lag by when they happened: startups by
+	// the viewer's join time, lags by the slice's play time, in windows
+	// of 10 s for the first minute and of a minute after it. It tells a
+	// flash crowd (a swarm that is itself starting) from joins into an
+	// established swarm.
+	ByTime []TimeWindow `json:"by_time"`
+}
+
+// TimeWindow holds the startup and lag percentiles of one window of a
+// run (Latency.ByTime); nil where the window had no sample.
+type TimeWindow struct {
+	FromS     float64      `json:"from_s"`
+	ToS       float64      `json:"to_s"`
+	Joins     int          `json:"joins"` // viewers that joined in it and played
+	StartupMs *Percentiles `json:"startup_ms"`
+	LagMs     *Percentiles `json:"lag_ms"` // 10 ms resolution
 }
 
 // StartupParts are the mean parts of the startups at or above p95 (ms).

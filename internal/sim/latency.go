@@ -20,6 +20,55 @@ type latency struct {
 	arrivalSum, marginSum []float64 // by lag bucket, ms
 	count                 []uint64  // slices recorded, by lag bucket
 	n                     uint64
+	// win splits startup and lag by time (see windowOf): startups by the
+	// viewer's join time, lags by the slice's play time.
+	win []timeWindow
+}
+
+// timeWindow holds one window's startups (ms) and a lag histogram
+// (winLagStep buckets up to winLagMax).
+type timeWindow struct {
+	startup []float64
+	lag     []uint64
+	lagN    uint64
+}
+
+// The by-time windows: 10 s each for the first minute, then a minute
+// each; their lag histograms have 10 ms buckets up to a minute.
+const (
+	winShort   = 10 * time.Second
+	winLong    = time.Minute
+	winLagStep = 10 // ms
+	winLagMax  = 60_000 / winLagStep
+)
+
+// windowOf returns the index of the window of virtual time t (ns).
+func windowOf(t int64) int {
+	d := time.Duration(max(t, 0))
+	if d < winLong {
+		return int(d / winShort)
+	}
+	return int(winLong/winShort) + int((d-winLong)/winLong)
+}
+
+// windowBounds returns where window i starts and ends.
+func windowBounds(i int) (from, to time.Duration) {
+	short := int(winLong / winShort)
+	if i < short {
+		from = time.Duration(i) * winShort
+		return from, from + winShort
+	}
+	from = winLong + time.Duration(i-short)*winLong
+	return from, from + winLong
+}
+
+// window returns the window of virtual time t, growing the list.
+func (l *latency) window(t int64) *timeWindow {
+	i := windowOf(t)
+	for len(l.win) <= i {
+		l.win = append(l.win, timeWindow{})
+	}
+	return &l.win[i]
 }
 
 func (l *latency) init() {
@@ -45,15 +94,23 @@ func (l *latency) start(p *peer, now int64, startup time.Duration, zero time.Tim
 		done = now
 	}
 	first = min(max(first, joined), done)
+	w := l.window(p.joinAt)
+	w.startup = append(w.startup, ms(now-p.joinAt))
 	l.tracker = append(l.tracker, ms(joined-p.joinAt))
 	l.first = append(l.first, ms(first-joined))
 	l.key = append(l.key, ms(done-first))
 	l.playout = append(l.playout, ms(now-done))
 }
 
-// slice records a played slice's parts; lag is its capture-to-played
-// delay in ms.
-func (l *latency) slice(lag int64, sl *swarm.Slice) {
+// slice records a slice played at now: its lag (capture to played,
+// ms) by window, and its parts.
+func (l *latency) slice(now, lag int64, sl *swarm.Slice) {
+	w := l.window(now)
+	if w.lag == nil {
+		w.lag = make([]uint64, winLagMax)
+	}
+	w.lag[min(max(lag, 0)/winLagStep, winLagMax-1)]++
+	w.lagN++
 	if sl.Done.IsZero() {
 		return
 	}
@@ -97,6 +154,18 @@ func (l *latency) report(startup []float64, lag *report.Percentiles) *report.Lat
 			t.Tracker, t.FirstChunk, t.Keyframe, t.Playout = t.Tracker/f, t.FirstChunk/f, t.Keyframe/f, t.Playout/f
 			r.StartupTail = &t
 		}
+	}
+	for i := range l.win {
+		w := &l.win[i]
+		if len(w.startup) == 0 && w.lagN == 0 {
+			continue
+		}
+		from, to := windowBounds(i)
+		tw := report.TimeWindow{FromS: from.Seconds(), ToS: to.Seconds(), Joins: len(w.startup), StartupMs: report.Of(w.startup)}
+		if lp := histPercentiles(w.lag, w.lagN); lp != nil {
+			tw.LagMs = &report.Percentiles{P50: lp.P50 * winLagStep, P95: lp.P95 * winLagStep, P99: lp.P99 * winLagStep}
+		}
+		r.ByTime = append(r.ByTime, tw)
 	}
 	if lag != nil && l.n > 0 {
 		var t report.LagParts

@@ -27,6 +27,21 @@ func TestLatencyBreakdown(t *testing.T) {
 	if lag := l.LagTail.Arrival + l.LagTail.Margin; lag < r.LagMs.P95-1 {
 		t.Errorf("lag tail parts sum to %.0f ms, under the p95 %.0f", lag, r.LagMs.P95)
 	}
+	// The by-time windows hold every startup, in join order: the flash
+	// crowd's joins all fall in the first window.
+	joins := 0
+	for i, w := range l.ByTime {
+		joins += w.Joins
+		if w.ToS <= w.FromS || (i > 0 && w.FromS < l.ByTime[i-1].ToS) {
+			t.Errorf("window %d: %.0f-%.0f s after %+v", i, w.FromS, w.ToS, l.ByTime[max(i-1, 0)])
+		}
+		if w.LagMs == nil || w.LagMs.P50 > w.LagMs.P95 {
+			t.Errorf("window %.0f-%.0f s: lag %+v", w.FromS, w.ToS, w.LagMs)
+		}
+	}
+	if len(l.ByTime) != 2 || joins != 100 || l.ByTime[0].Joins != 100 {
+		t.Errorf("by time: %d windows, %d joins (%+v), want 2 windows of 20 s and all 100 joins in the first", len(l.ByTime), joins, l.ByTime)
+	}
 	for name, p := range map[string]*report.Percentiles{"tracker": l.StartupTrackerMs, "first chunk": l.StartupFirstChunkMs, "keyframe": l.StartupKeyframeMs, "playout": l.StartupPlayoutMs, "arrival": l.ArrivalMs} {
 		// A start slice mostly plays as soon as it is complete: the
 		// playout part may be 0 up to p95.

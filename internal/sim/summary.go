@@ -55,6 +55,10 @@ func WriteSummary(w io.Writer, r *report.Report, events uint64) {
 		if t := l.LagTail; t != nil {
 			fmt.Fprintf(tw, "lag >= p95\tmean: arrival %.0f  margin %.0f\n", t.Arrival, t.Margin)
 		}
+		for _, w := range l.ByTime {
+			fmt.Fprintf(tw, "  %.0f-%.0f s\tjoins %d  startup p50/p95 %s  lag p50/p95 %s (by play time)\n",
+				w.FromS, w.ToS, w.Joins, p5(w.StartupMs), p5(w.LagMs))
+		}
 	}
 	if d := r.TreeDepth; d != nil {
 		fmt.Fprintf(tw, "tree depth\tmean %.2f  max %d\n", d.Mean, d.Max)
