@@ -21,9 +21,10 @@ func (n *Node) Stalled() (seq uint64, held uint16, ok bool) {
 
 // Due reports when slice seq is due on the node's playout clock; ok is
 // false before playout starts or when the node cannot place seq.
-func (n *Node) Due(seq uint64) (at time.Time, ok bool) {
+func (n *Node) Due(seq uint64) (time.Time, bool) {
 	if !n.play.started {
 		return time.Time{}, false
 	}
-	return n.playAt(seq)
+	t, ok := n.playAt(seq)
+	return t.Time(), ok
 }

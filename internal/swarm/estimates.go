@@ -51,7 +51,8 @@ const PoorHealth = 0.99
 //     margin gives them time before this viewer stalls too. It takes
 //     the margin by playing up to CatchUp slower, and gives it back the
 //     same way once the swarm's health is good again.
-func (n *Node) SetEstimates(now time.Time, e Estimates) {
+func (n *Node) SetEstimates(nowT time.Time, e Estimates) {
+	now := at(nowT)
 	if e == n.est {
 		return
 	}

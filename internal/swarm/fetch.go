@@ -22,14 +22,14 @@ const maxFetchScan = 256
 // forwards anything — even chunks it fetched from the origin after its
 // own parent failed — is alive; a stripe of a live parent that lags is
 // repaired by fetching. It returns the next time a parent may fail.
-func (n *Node) checkParents(now time.Time) time.Time {
-	var next time.Time
+func (n *Node) checkParents(now instant) instant {
+	var next instant
 	for s := range n.stripes {
 		st := &n.stripes[s]
 		if st.parent == "" || (s > 0 && sameID(n.stripes[s-1].parent, st.parent)) {
 			continue // none, or judged with the previous stripe
 		}
-		var t time.Time
+		var t instant
 		switch {
 		case !st.up:
 			t = st.since.Add(n.cfg.ParentConnectTimeout)
@@ -117,10 +117,10 @@ func (n *Node) parentNewest(parent NodeID) (newest uint64, ok bool) {
 // children, which see the same silence, fetch at most one such chunk
 // per half ParentTimeout themselves until the forwarded ones arrive. A
 // node without children has nobody to keep waiting and does not.
-func (n *Node) keepaliveDue(now time.Time, s int) (due bool, next time.Time) {
+func (n *Node) keepaliveDue(now instant, s int) (due bool, next instant) {
 	st := &n.stripes[s]
 	if st.parent == "" || !st.up || len(n.children) == 0 {
-		return false, time.Time{} // a leaf keeps nobody waiting
+		return false, 0 // a leaf keeps nobody waiting
 	}
 	at := st.since.Add(n.cfg.ParentTimeout / 2)
 	if st.keepAt.After(at) {
@@ -129,11 +129,11 @@ func (n *Node) keepaliveDue(now time.Time, s int) (due bool, next time.Time) {
 	if at.After(now) {
 		return false, at
 	}
-	return true, time.Time{}
+	return true, 0
 }
 
 // keptAlive records a keepalive fetch for parent's stripes.
-func (n *Node) keptAlive(now time.Time, parent NodeID) {
+func (n *Node) keptAlive(now instant, parent NodeID) {
 	for s := range n.stripes {
 		if st := &n.stripes[s]; st.parent == parent {
 			st.keepAt = now.Add(n.cfg.ParentTimeout / 2)
@@ -161,14 +161,14 @@ func (n *Node) keptAlive(now time.Time, parent NodeID) {
 // without them a node with a lossy or missing parent would never start —
 // and at once on a stripe without a parent. Each chunk is asked at most
 // once per FetchRetry, at most MaxFetches at once.
-func (n *Node) scanFetches(now time.Time) time.Time {
+func (n *Node) scanFetches(now instant) instant {
 	n.fetching = slices.DeleteFunc(n.fetching, func(f fetch) bool { return !f.at.Add(n.cfg.FetchRetry).After(now) })
 	if n.cfg.MaxFetches == 0 {
-		return time.Time{}
+		return 0
 	}
-	var next time.Time
+	var next instant
 	blocked := false
-	consider := func(id wire.ID, at time.Time) {
+	consider := func(id wire.ID, at instant) {
 		if i := n.fetchIndex(id); i >= 0 {
 			next = earliest(next, n.fetching[i].at.Add(n.cfg.FetchRetry))
 			return
@@ -199,7 +199,7 @@ func (n *Node) scanFetches(now time.Time) time.Time {
 	case n.play.started:
 		var keep [wire.MaxStripes]bool
 		for s := range n.k {
-			var at time.Time
+			var at instant
 			keep[s], at = n.keepaliveDue(now, s)
 			next = earliest(next, at)
 		}
@@ -220,7 +220,7 @@ func (n *Node) scanFetches(now time.Time) time.Time {
 					continue // complete: nothing to fetch
 				}
 			}
-			var c time.Time
+			var c instant
 			switch {
 			case held >= 0:
 				c = n.idx[held].captureTime()
@@ -325,7 +325,7 @@ func (n *Node) newestKeyframe() *slot {
 // fetch is an outstanding fetch: a chunk asked of the origin, and when.
 type fetch struct {
 	id wire.ID
-	at time.Time
+	at instant
 }
 
 // fetchIndex returns the index of id in n.fetching, or -1. There are at

@@ -115,12 +115,12 @@ type mesh struct {
 	partners []partner // as SetPartners named them
 	watchers []NodeID  // nodes the node sends maps to, sorted
 	pulls    []pull    // outstanding
-	mapNext  time.Time // next map round (zero: at once)
+	mapNext  instant   // next map round (zero: at once)
 	gen      uint64    // bumped by maps, answers and partner changes
 	scanGen  uint64    // gen and n.gen the last pull scan saw
 	scanNGen uint64
-	scanNext time.Time // what the last pull scan returned
-	scanPlay uint64    // play.next the last pull scan saw
+	scanNext instant // what the last pull scan returned
+	scanPlay uint64  // play.next the last pull scan saw
 	// The Alives' per-stripe state lives in the node's stripes (stripe's
 	// pushed and alive fields): K entries, not MaxStripes.
 }
@@ -129,7 +129,7 @@ type mesh struct {
 type partner struct {
 	id      NodeID
 	m       wire.BufferMap // its last map (Held owned here)
-	mapAt   time.Time      // when it came; zero: none yet
+	mapAt   instant        // when it came; zero: none yet
 	misses  int            // pulls in a row it did not answer
 	out     int            // pulls outstanding to it
 	refused []wire.ID      // chunks it answered Missing (newest last)
@@ -139,14 +139,15 @@ type partner struct {
 type pull struct {
 	id wire.ID
 	to NodeID
-	at time.Time
+	at instant
 }
 
 // SetPartners names the nodes the node pulls from (at most MaxPartners;
 // the first ones win; the node itself, duplicates and "" are skipped).
 // Partners kept keep their buffer maps; pulls to dropped ones are asked
 // elsewhere.
-func (n *Node) SetPartners(now time.Time, ids []NodeID) {
+func (n *Node) SetPartners(nowT time.Time, ids []NodeID) {
+	now := at(nowT)
 	m := &n.mesh
 	var next []partner
 	for _, id := range ids {
@@ -186,7 +187,8 @@ func (m *mesh) partnerIndex(id NodeID) int {
 // AddWatcher makes id a node the node sends its buffer map to every
 // MapInterval (the first at once) and whose pulls it serves: id made it
 // its partner. It fails with ErrFull beyond MaxWatchers.
-func (n *Node) AddWatcher(now time.Time, id NodeID) error {
+func (n *Node) AddWatcher(nowT time.Time, id NodeID) error {
+	now := at(nowT)
 	m := &n.mesh
 	i, found := slices.BinarySearch(m.watchers, id)
 	if !found {
@@ -232,7 +234,8 @@ func (n *Node) removePartner(id NodeID) {
 
 // PartnerGone tells the node that the driver lost its partner stream to
 // id: it is no partner any more (pulls to it are asked elsewhere).
-func (n *Node) PartnerGone(now time.Time, id NodeID) {
+func (n *Node) PartnerGone(nowT time.Time, id NodeID) {
+	now := at(nowT)
 	n.removePartner(id)
 	n.step(now)
 }
@@ -252,7 +255,8 @@ func (n *Node) dropPartner(id NodeID) {
 // a partner is ignored (ErrNotPartner: it may have been dropped while
 // the map was on its way); one that does not fit the channel drops the
 // partner (ErrBadMap).
-func (n *Node) HandleMap(now time.Time, from NodeID, bm wire.BufferMap) error {
+func (n *Node) HandleMap(nowT time.Time, from NodeID, bm wire.BufferMap) error {
+	now := at(nowT)
 	m := &n.mesh
 	i := m.partnerIndex(from)
 	if i < 0 {
@@ -275,10 +279,11 @@ func (n *Node) HandleMap(now time.Time, from NodeID, bm wire.BufferMap) error {
 // HandlePulled takes a chunk a partner sent in answer to a pull; it is
 // verified and stored like any chunk (see HandleChunk). A chunk that
 // fails verification cuts the partner off and drops it.
-func (n *Node) HandlePulled(now time.Time, from NodeID, raw []byte) error {
+func (n *Node) HandlePulled(nowT time.Time, from NodeID, raw []byte) error {
+	now := at(nowT)
 	m := &n.mesh
 	before := n.stats.P2PBytesIn
-	err := n.HandleChunk(now, from, raw)
+	err := n.handleChunk(now, from, raw)
 	if err != nil {
 		n.dropPartner(from)
 		n.step(now)
@@ -327,7 +332,8 @@ func (n *Node) pullMissing(from NodeID, id wire.ID) bool {
 // HandleAlive takes an Alive from a node: from a parent it proves the
 // parent alive (like a chunk) and tells how far it got on each stripe.
 // An Alive from a node that is no parent is ignored.
-func (n *Node) HandleAlive(now time.Time, from NodeID, a wire.Alive) {
+func (n *Node) HandleAlive(nowT time.Time, from NodeID, a wire.Alive) {
+	now := at(nowT)
 	m := &n.mesh
 	parent, moving := false, false
 	for s := range n.stripes {
@@ -373,20 +379,20 @@ func (n *Node) pulling(id wire.ID) bool {
 
 // pulledAt returns when the outstanding pull of id was asked; ok is
 // false when none is.
-func (n *Node) pulledAt(id wire.ID) (at time.Time, ok bool) {
+func (n *Node) pulledAt(id wire.ID) (at instant, ok bool) {
 	for i := range n.mesh.pulls {
 		if n.mesh.pulls[i].id == id {
 			return n.mesh.pulls[i].at, true
 		}
 	}
-	return time.Time{}, false
+	return 0, false
 }
 
 // stepMesh runs the mesh's time-driven work: maps to watchers, Alives to
 // quiet children, starved parents, pull timeouts and new pulls. It
 // returns when it next needs to run (zero: not until an input).
-func (n *Node) stepMesh(now time.Time) time.Time {
-	var next time.Time
+func (n *Node) stepMesh(now instant) instant {
+	var next instant
 	if len(n.mesh.watchers) > 0 && n.cfg.MapInterval > 0 {
 		if !now.Before(n.mesh.mapNext) {
 			n.sendMaps(now, n.mesh.watchers)
@@ -407,7 +413,7 @@ func (n *Node) stepMesh(now time.Time) time.Time {
 
 // sendMaps queues the node's buffer map for each of to and schedules the
 // next round.
-func (n *Node) sendMaps(now time.Time, to []NodeID) {
+func (n *Node) sendMaps(now instant, to []NodeID) {
 	bm := n.bufferMap()
 	for _, id := range to {
 		n.ready.Maps = append(n.ready.Maps, MapSend{To: id, Map: bm})
@@ -442,21 +448,21 @@ func (n *Node) bufferMap() wire.BufferMap {
 // 1,000 simulated peers, four in five quiet rounds were of such stripes
 // only, a quarter of all Ticks); when a child takes it later, the time
 // of its last chunk tells whether it is quiet.
-func (n *Node) sendAlives(now time.Time) time.Time {
+func (n *Node) sendAlives(now instant) instant {
 	for s := range n.k {
 		if st := &n.stripes[s]; st.seen && st.newest != st.pushedNewest {
 			st.pushedNewest, st.pushedAt = st.newest, now
 		}
 	}
 	if n.cfg.AliveInterval <= 0 || len(n.children) == 0 || !n.seen {
-		return time.Time{}
+		return 0
 	}
 	var taken uint16
 	for i := range n.children {
 		taken |= n.children[i].mask
 	}
 	var quiet uint16
-	var next time.Time
+	var next instant
 	for s := range n.k {
 		if taken&(1<<s) == 0 {
 			continue
@@ -497,9 +503,9 @@ func (n *Node) sendAlives(now time.Time) time.Time {
 // scanPulls times out unanswered pulls and queues new ones for the
 // chunks missing at their pull time, from the partner likeliest to hold
 // each. It returns when it next needs to look.
-func (n *Node) scanPulls(now time.Time) time.Time {
+func (n *Node) scanPulls(now instant) instant {
 	m := &n.mesh
-	var next time.Time
+	var next instant
 	var drop []NodeID
 	pulls := len(m.pulls)
 	m.pulls = slices.DeleteFunc(m.pulls, func(p pull) bool {
@@ -563,7 +569,7 @@ func (n *Node) scanPulls(now time.Time) time.Time {
 				continue
 			}
 			id := wire.ID{Seq: seq, Stripe: uint8(s)}
-			var t time.Time
+			var t instant
 			shown := false // pull only from a partner whose map shows it
 			switch st := &n.stripes[s]; {
 			case st.parent == "":
@@ -630,7 +636,7 @@ func (n *Node) scanPulls(now time.Time) time.Time {
 // only a partner whose map shows id. Partners that
 // answered Missing for id or have maxPartnerPulls outstanding are
 // skipped.
-func (n *Node) pickPartner(now time.Time, id wire.ID, shown bool) (int, bool) {
+func (n *Node) pickPartner(now instant, id wire.ID, shown bool) (int, bool) {
 	m := &n.mesh
 	best, bestRank := -1, 0
 	for i := range m.partners {

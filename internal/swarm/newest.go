@@ -12,6 +12,6 @@ func (n *Node) StripeNewest(stripe int) (seq uint64, capture time.Time, ok bool)
 		return 0, time.Time{}, false
 	}
 	seq = n.stripes[stripe].newest
-	capture, ok = n.captureOf(seq)
-	return seq, capture, ok
+	c, ok := n.captureOf(seq)
+	return seq, c.Time(), ok
 }

@@ -22,36 +22,36 @@ type Node struct {
 	idx   []entry
 	spare []*slot
 
-	clock     bool      // an input with a time arrived
-	startAt   time.Time // the time of the first input
-	seen      bool      // a chunk was accepted
-	firstAt   time.Time // when the first chunk was accepted
-	newestSeq uint64    // highest seq accepted
-	newestCap time.Time // latest capture accepted
+	clock     bool    // an input with a time arrived
+	startAt   instant // the time of the first input
+	seen      bool    // a chunk was accepted
+	firstAt   instant // when the first chunk was accepted
+	newestSeq uint64  // highest seq accepted
+	newestCap instant // latest capture accepted
 
 	stripes  []stripe            // by stripe index
 	children []child             // sorted by id (values: one array to read per chunk)
 	fetching []fetch             // outstanding fetches, with when they were asked
 	late     map[NodeID]lagCount // parent → slices in a row it sent after they were fetched (LagSlices)
 	mesh     mesh                // partners, watchers, pulls, Alives (mesh.go)
-	heardAny time.Time           // when a chunk, or an Alive showing progress, last came from any node (see silenceLimit)
+	heardAny instant             // when a chunk, or an Alive showing progress, last came from any node (see silenceLimit)
 	play     playout             // playout clock (not in source mode)
 	ready    Ready               // outputs not yet drained
 	stats    Stats               // counters
-	deadline time.Time           // earliest scheduled work; zero = none
+	deadline instant             // earliest scheduled work; zero = none
 	est      Estimates           // the swarm's global figures (SetEstimates)
 
 	// The fetch scan is skipped while its inputs are unchanged and its
 	// next time has not come (see step).
 	scanKey  scanKey
-	scanNext time.Time // what the last scan returned
-	gen      uint64    // bumped by changes of parents, slots and outstanding fetches
+	scanNext instant // what the last scan returned
+	gen      uint64  // bumped by changes of parents, slots and outstanding fetches
 
 	// Playout is likewise skipped while its inputs are unchanged and the
 	// time it returned has not come (see step).
 	playKey   playKey
-	playNext  time.Time // what the last advancePlayout returned
-	completed uint64    // bumped when a slot gets its last chunk
+	playNext  instant // what the last advancePlayout returned
+	completed uint64  // bumped when a slot gets its last chunk
 	// sparePackets is a played slice's packets array handed back by Recycle,
 	// reused by the next slice played (emit).
 	sparePackets []wire.Packet
@@ -101,26 +101,26 @@ type stripe struct {
 	// parent (ParentConnectTimeout runs from it); then the later of
 	// ParentUp and the last chunk from the parent on any stripe
 	// (ParentTimeout runs from it).
-	since time.Time
+	since instant
 	// moved is when the parent last showed it moving: it came up, a
 	// chunk came from it, or an Alive showed it further on. Alives that
 	// show it stuck keep it for at most starveLimit after that.
-	moved time.Time
+	moved instant
 	// heardAt is when anything last came from the parent (a chunk or an
 	// Alive, moving or stuck), or when it was named or came up: see
 	// silenceLimit.
-	heardAt time.Time
+	heardAt instant
 	// keepAt: no keepalive fetch for this parent before then (see
 	// keepaliveDue).
-	keepAt time.Time
-	lostAt time.Time // when its parent was lost; zero unless repairing
-	newest uint64    // highest seq received on this stripe
-	seen   bool      // newest is valid
+	keepAt instant
+	lostAt instant // when its parent was lost; zero unless repairing
+	newest uint64  // highest seq received on this stripe
+	seen   bool    // newest is valid
 
 	// Alive, parent side (mesh.go): the newest seq pushed on the stripe
 	// and when it (or an Alive) last went out.
 	pushedNewest uint64
-	pushedAt     time.Time
+	pushedAt     instant
 	// Alive, child side: the newest seq the parent's last Alive named,
 	// and which parent sent it.
 	aliveNewest uint64
@@ -158,7 +158,8 @@ func (n *Node) Config() Config { return n.cfg }
 // encoding; the node keeps raw and hands it to Sends, so the caller must
 // not modify it afterwards. Only a source node publishes: on other nodes,
 // and for a chunk of another channel or stripe count, Publish does nothing.
-func (n *Node) Publish(now time.Time, c *wire.Chunk, raw []byte) {
+func (n *Node) Publish(nowT time.Time, c *wire.Chunk, raw []byte) {
+	now := at(nowT)
 	if !n.cfg.Source || c == nil || c.Channel != n.cfg.Channel ||
 		int(c.Stripes) != n.k || int(c.Stripe) >= n.k {
 		return
@@ -177,6 +178,11 @@ func (n *Node) Publish(now time.Time, c *wire.Chunk, raw []byte) {
 // parent, lost. Duplicates and chunks too old to use are dropped without
 // error.
 func (n *Node) HandleChunk(now time.Time, from NodeID, raw []byte) error {
+	return n.handleChunk(at(now), from, raw)
+}
+
+// handleChunk is HandleChunk.
+func (n *Node) handleChunk(now instant, from NodeID, raw []byte) error {
 	parse := wire.ParseChunk
 	if n.cfg.Parse != nil {
 		parse = n.cfg.Parse
@@ -218,7 +224,7 @@ func (n *Node) verify(raw []byte) error {
 
 // bad handles a chunk that failed checks: count it, cut the sender off,
 // and lose it as a parent.
-func (n *Node) bad(now time.Time, from NodeID, err error) error {
+func (n *Node) bad(now instant, from NodeID, err error) error {
 	n.stats.BadChunks++
 	if !slices.Contains(n.ready.CutOff, from) {
 		n.ready.CutOff = append(n.ready.CutOff, from)
@@ -230,7 +236,8 @@ func (n *Node) bad(now time.Time, from NodeID, err error) error {
 
 // HandleMissing notes that the origin does not hold id (yet); the fetch
 // is asked again after Config.FetchRetry.
-func (n *Node) HandleMissing(now time.Time, from NodeID, id wire.ID) {
+func (n *Node) HandleMissing(nowT time.Time, from NodeID, id wire.ID) {
+	now := at(nowT)
 	// The outstanding entry stays until its retry time, which both paces
 	// the retry and keeps it counted against MaxFetches.
 	n.pullMissing(from, id) // a partner's answer to a pull
@@ -242,7 +249,8 @@ func (n *Node) HandleMissing(now time.Time, from NodeID, id wire.ID) {
 // parent again. A new parent starts down: it has ParentConnectTimeout to
 // come up (ParentUp) before it is lost — unless it is already up as the
 // parent of another stripe, whose liveness it then shares.
-func (n *Node) SetParent(now time.Time, stripe int, parent NodeID) {
+func (n *Node) SetParent(nowT time.Time, stripe int, parent NodeID) {
+	now := at(nowT)
 	if stripe < -1 || stripe >= n.k {
 		return
 	}
@@ -269,7 +277,8 @@ func (n *Node) SetParent(now time.Time, stripe int, parent NodeID) {
 // here on ParentTimeout applies instead of ParentConnectTimeout. It does
 // nothing when parent is no stripe's parent or is already up. A chunk
 // from a parent also brings it up.
-func (n *Node) ParentUp(now time.Time, parent NodeID) {
+func (n *Node) ParentUp(nowT time.Time, parent NodeID) {
+	now := at(nowT)
 	if parent == "" {
 		return
 	}
@@ -284,7 +293,7 @@ func (n *Node) ParentUp(now time.Time, parent NodeID) {
 
 // heard records that a chunk (new or a duplicate) from from arrived: a
 // parent that sends anything is alive and up, on all its stripes.
-func (n *Node) heard(now time.Time, from NodeID) {
+func (n *Node) heard(now instant, from NodeID) {
 	if from == "" {
 		return
 	}
@@ -309,7 +318,7 @@ func (n *Node) starveLimit() time.Duration { return 2 * n.cfg.ParentTimeout }
 // heardStuck records an Alive from parent from that shows it no further
 // on: it proves the parent alive while it moved within starveLimit, and
 // not silent (see silenceLimit) in any case.
-func (n *Node) heardStuck(now time.Time, from NodeID) {
+func (n *Node) heardStuck(now instant, from NodeID) {
 	for s := range n.stripes {
 		if st := &n.stripes[s]; sameID(st.parent, from) && st.up {
 			st.heardAt = now
@@ -348,7 +357,8 @@ func (n *Node) Parent(stripe int) NodeID {
 // off from every source keeps its window until new chunks evict it).
 // It refuses (ErrCycle) a hello from the node's own parent on a stripe
 // the hello asks for.
-func (n *Node) AddChild(now time.Time, id NodeID, h wire.Hello) error {
+func (n *Node) AddChild(nowT time.Time, id NodeID, h wire.Hello) error {
+	now := at(nowT)
 	if h.Channel != n.cfg.Channel {
 		return fmt.Errorf("%w: hello for channel %q on %q", ErrWrongChannel, h.Channel, n.cfg.Channel)
 	}
@@ -421,12 +431,12 @@ func (n *Node) AddChild(now time.Time, id NodeID, h wire.Hello) error {
 // Then it gets only the live chunks and starts at that next keyframe,
 // closer to live, while a stale group of pictures does not delay the
 // live chunks queued behind it at every hop.
-func (n *Node) backlogStart(now time.Time, from uint64) uint64 {
+func (n *Node) backlogStart(now instant, from uint64) uint64 {
 	newest := n.win[len(n.win)-1]
 	if from > 0 {
 		lo := n.win[0]
 		if cut := newest.capture.Add(-n.cfg.MaxBacklog); lo.capture.Before(cut) {
-			j, _ := slices.BinarySearchFunc(n.win, cut, func(sl *slot, t time.Time) int {
+			j, _ := slices.BinarySearchFunc(n.win, cut, func(sl *slot, t instant) int {
 				return sl.capture.Compare(t)
 			})
 			if j < len(n.win) {
@@ -490,7 +500,8 @@ func (n *Node) RemoveChild(id NodeID) {
 
 // NodeGone tells the node that the driver lost its connection to id: a
 // parent is lost on its stripes (reported in Ready.Lost), a child removed.
-func (n *Node) NodeGone(now time.Time, id NodeID) {
+func (n *Node) NodeGone(nowT time.Time, id NodeID) {
+	now := at(nowT)
 	n.loseParent(now, id)
 	n.RemoveChild(id)
 	n.meshGone(id)
@@ -499,7 +510,7 @@ func (n *Node) NodeGone(now time.Time, id NodeID) {
 
 // loseParent drops parent from every stripe it feeds, reports each and
 // starts their repair timers.
-func (n *Node) loseParent(now time.Time, parent NodeID) {
+func (n *Node) loseParent(now instant, parent NodeID) {
 	if parent == "" {
 		return
 	}
@@ -561,7 +572,7 @@ func (n *Node) Children() []NodeID {
 }
 
 // Tick advances the node's clock: parent timeouts, playout, fetches.
-func (n *Node) Tick(now time.Time) { n.step(now) }
+func (n *Node) Tick(now time.Time) { n.step(at(now)) }
 
 // Ready returns the outputs accumulated since the last call and clears
 // them.
@@ -628,7 +639,7 @@ func (n *Node) HasReady() bool {
 
 // NextDeadline is when the node next needs a Tick; zero when nothing is
 // scheduled.
-func (n *Node) NextDeadline() time.Time { return n.deadline }
+func (n *Node) NextDeadline() time.Time { return n.deadline.Time() }
 
 // Stats returns a copy of the node's counters.
 func (n *Node) Stats() Stats {
@@ -639,12 +650,12 @@ func (n *Node) Stats() Stats {
 
 // step runs the time-driven work after an input and recomputes the
 // deadline.
-func (n *Node) step(now time.Time) {
+func (n *Node) step(now instant) {
 	if !n.clock {
 		n.clock, n.startAt = true, now
 	}
 	if n.cfg.Source {
-		n.deadline = time.Time{}
+		n.deadline = 0
 		return
 	}
 	d := n.checkParents(now)
@@ -667,7 +678,7 @@ func (n *Node) step(now time.Time) {
 }
 
 // earliest returns the earlier of two times, zero meaning none.
-func earliest(a, b time.Time) time.Time {
+func earliest(a, b instant) instant {
 	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
 		return b
 	}

@@ -1049,7 +1049,7 @@ func TestLaggingParentLost(t *testing.T) {
 	fetchedThenLate := func(n *Node, seq uint64, from NodeID) {
 		t.Helper()
 		for s := range 2 {
-			n.fetching = append(n.fetching, fetch{wire.ID{Seq: seq, Stripe: uint8(s)}, epoch})
+			n.fetching = append(n.fetching, fetch{wire.ID{Seq: seq, Stripe: uint8(s)}, at(epoch)})
 		}
 		feed(t, n, st, epoch, "origin", seq) // the fetch answers first
 		feed(t, n, st, epoch, from, seq)     // then the parent's copies

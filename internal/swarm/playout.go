@@ -98,7 +98,7 @@ func (n *Node) startPlayout(sl *slot) {
 // without a gap), else StartMargin after it completed. Run again while
 // sl waits, so the rest of its group arriving meanwhile brings the start
 // forward.
-func (n *Node) startSkew(sl *slot, now time.Time) {
+func (n *Node) startSkew(sl *slot, now instant) {
 	at := sl.doneAt.Add(n.cfg.StartMargin)
 	held := n.newestCap
 	if n.cfg.StartHeldRun {
@@ -116,7 +116,7 @@ func (n *Node) startSkew(sl *slot, now time.Time) {
 // completeRun returns the capture of the last slice of the run of
 // complete slices that starts at sl (held, in seq order without a gap),
 // looking no further than StartMargin beyond sl.
-func (n *Node) completeRun(sl *slot) time.Time {
+func (n *Node) completeRun(sl *slot) instant {
 	i, ok := n.find(sl.seq)
 	if !ok {
 		return sl.capture
@@ -137,10 +137,10 @@ func (n *Node) completeRun(sl *slot) time.Time {
 }
 
 // playAt returns when slice seq is due.
-func (n *Node) playAt(seq uint64) (time.Time, bool) {
+func (n *Node) playAt(seq uint64) (instant, bool) {
 	c, ok := n.captureOf(seq)
 	if !ok {
-		return time.Time{}, false
+		return 0, false
 	}
 	return c.Add(n.play.skew + n.cfg.PlayoutDelay), true
 }
@@ -150,15 +150,15 @@ func (n *Node) playAt(seq uint64) (time.Time, bool) {
 // while playKey is unchanged and that time has not come, so what it
 // reads besides now must be in playKey, and a call before the time it
 // returned must change nothing.
-func (n *Node) advancePlayout(now time.Time) time.Time {
+func (n *Node) advancePlayout(now instant) instant {
 	p := &n.play
 	if !p.started {
-		return time.Time{}
+		return 0
 	}
 	for range maxPlaySteps {
 		due, ok := n.playAt(p.next)
 		if !ok {
-			return time.Time{}
+			return 0
 		}
 		var sl *slot // the slot of p.next when complete
 		if i, ok := n.find(p.next); ok && n.idx[i].held == n.full() {
@@ -208,7 +208,7 @@ func (n *Node) advancePlayout(now time.Time) time.Time {
 		}
 		n.skip(now)
 		if !p.started {
-			return time.Time{} // resync: until a keyframe slice completes
+			return 0 // resync: until a keyframe slice completes
 		}
 	}
 	return now
@@ -280,7 +280,7 @@ func (n *Node) noteTransit(d time.Duration) {
 // chunk s of sl arrived after the node had got it by asking (a fetch or
 // a pull): once per chunk, while the slice is not played (its last
 // unasked arrival) or at once (a slice already played).
-func (n *Node) latePush(now time.Time, from NodeID, sl *slot, s int) {
+func (n *Node) latePush(now instant, from NodeID, sl *slot, s int) {
 	bit := uint16(1) << s
 	if sl.asked&bit == 0 || from == "" || !sameID(n.stripes[s].parent, from) {
 		return
@@ -308,7 +308,7 @@ func (n *Node) addExtra(stall time.Duration) {
 // skip gives up on the next slice after a full stall, and on the slices
 // after it that are also missing and would be overdue had playout not
 // stalled, in one step.
-func (n *Node) skip(now time.Time) {
+func (n *Node) skip(now instant) {
 	p := &n.play
 	if n.resync() {
 		return
@@ -395,7 +395,7 @@ func (n *Node) heldAbove(seq uint64) int {
 
 // emit hands a complete slice to the player. It reports false, counting
 // the slice lost, when its chunks do not merge (an origin bug).
-func (n *Node) emit(now time.Time, sl *slot, playAt time.Time) bool {
+func (n *Node) emit(now instant, sl *slot, playAt instant) bool {
 	p := &n.play
 	p.next = sl.seq + 1
 	p.stalled = false
@@ -419,13 +419,13 @@ func (n *Node) emit(now time.Time, sl *slot, playAt time.Time) bool {
 	}
 	n.ready.Play = append(n.ready.Play, Slice{
 		Seq:           sl.seq,
-		Capture:       sl.capture,
+		Capture:       sl.capture.Time(),
 		Duration:      sl.duration,
 		Keyframe:      sl.keyframe,
 		Params:        params,
 		Packets:       packets,
-		PlayAt:        playAt,
-		Done:          sl.doneAt,
+		PlayAt:        playAt.Time(),
+		Done:          sl.doneAt.Time(),
 		Discontinuity: p.disc,
 	})
 	p.disc = false

@@ -17,20 +17,20 @@ const maxGap = 1 << 24
 // slot is one slice's chunks held in the window.
 type slot struct {
 	seq      uint64
-	capture  time.Time
+	capture  instant
 	duration time.Duration
 	keyframe bool
 	chunks   []*wire.Chunk // by stripe; nil = not held
 	raws     [][]byte      // encodings, by stripe
 	have     int           // chunks held
 	fetched  uint16        // stripes whose chunk came by an origin fetch
-	firstAt  time.Time     // when its first chunk arrived
-	doneAt   time.Time     // when its last chunk arrived; zero until complete
+	firstAt  instant       // when its first chunk arrived
+	doneAt   instant       // when its last chunk arrived; zero until complete
 	// asked: stripes whose chunk came in answer to a fetch or a pull;
 	// pushAt: when the last of the others arrived (zero: none yet). See
 	// catchUp.
 	asked  uint16
-	pushAt time.Time
+	pushAt instant
 	// sent: by child index (child.ci), the stripes of this slice already
 	// queued for that child; shorter than a child's index means none.
 	sent []uint16
@@ -46,7 +46,7 @@ type entry struct {
 }
 
 // captureTime is the entry's capture time, equal to its slot's capture.
-func (e *entry) captureTime() time.Time { return time.Unix(0, e.capture) }
+func (e *entry) captureTime() instant { return instant(e.capture) }
 
 // full is the mask of all stripes held.
 func (n *Node) full() uint16 { return uint16(1)<<n.k - 1 }
@@ -143,7 +143,7 @@ func (n *Node) maxSlots() int {
 
 // stale reports whether a chunk of slice seq captured at capture is too
 // old to be of use: outside the window, or already passed by playout.
-func (n *Node) stale(seq uint64, capture time.Time) bool {
+func (n *Node) stale(seq uint64, capture instant) bool {
 	if n.seen && capture.Before(n.newestCap.Add(-n.cfg.Window)) {
 		return true
 	}
@@ -152,8 +152,8 @@ func (n *Node) stale(seq uint64, capture time.Time) bool {
 
 // accept stores a new, verified chunk and forwards it. counted says
 // whether its bytes count as received (false for Publish).
-func (n *Node) accept(now time.Time, from NodeID, c *wire.Chunk, raw []byte, counted bool) {
-	capture := time.Unix(0, c.Capture)
+func (n *Node) accept(now instant, from NodeID, c *wire.Chunk, raw []byte, counted bool) {
+	capture := instant(c.Capture)
 	s := int(c.Stripe)
 	i, found := n.find(c.Seq)
 	var sl *slot
@@ -222,7 +222,7 @@ func (n *Node) accept(now time.Time, from NodeID, c *wire.Chunk, raw []byte, cou
 		if over := len(n.stats.RepairTimes) - maxRepairTimes; over > 0 {
 			n.stats.RepairTimes = slices.Delete(n.stats.RepairTimes, 0, over)
 		}
-		st.lostAt = time.Time{}
+		st.lostAt = 0
 	}
 	n.judgeLag(now, from, sl, s)
 	if n.unfetch(c.ID()) {
@@ -258,7 +258,7 @@ func (n *Node) answers(from NodeID, id wire.ID) bool {
 }
 
 // duplicate handles a second copy of a held chunk.
-func (n *Node) duplicate(now time.Time, from NodeID) {
+func (n *Node) duplicate(now instant, from NodeID) {
 	n.stats.Duplicates++
 	n.heard(now, from) // the parent is alive, if slow
 }
@@ -307,7 +307,7 @@ func (n *Node) evict() {
 // captureOf returns the capture time of slice seq: its own when held,
 // else predicted from the nearest held slice below it (or above it) at
 // one SliceDuration per slice. ok is false when nothing is held.
-func (n *Node) captureOf(seq uint64) (t time.Time, ok bool) {
+func (n *Node) captureOf(seq uint64) (t instant, ok bool) {
 	i, found := n.find(seq)
 	if found {
 		return n.idx[i].captureTime(), true
@@ -320,7 +320,7 @@ func (n *Node) captureOf(seq uint64) (t time.Time, ok bool) {
 		a := &n.idx[i]
 		return a.captureTime().Add(-time.Duration(min(a.seq-seq, maxGap)) * n.cfg.SliceDuration), true
 	}
-	return time.Time{}, false
+	return 0, false
 }
 
 // lagCount is a parent's run of late slices.
@@ -333,7 +333,7 @@ type lagCount struct {
 // parent, delivers after the node fetched it from the origin (sl holds the
 // chunk already); Config.LagSlices of them in a row lose the parent. A
 // chunk in time resets the count. The origin is never judged.
-func (n *Node) judgeLag(now time.Time, from NodeID, sl *slot, s int) {
+func (n *Node) judgeLag(now instant, from NodeID, sl *slot, s int) {
 	if n.cfg.LagSlices == 0 || from == "" || sameID(from, n.cfg.Origin) || !sameID(n.stripes[s].parent, from) {
 		return
 	}
