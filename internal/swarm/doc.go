@@ -30,6 +30,16 @@
 // publishes the chunks it makes and serves them to its children and to
 // fallback requests; it does not play out or fetch.
 //
+// # Time
+//
+// The inputs take now as a time.Time; inside, every time is an instant,
+// Unix nanoseconds as an int64 (the unit of a chunk's capture time), so
+// the core's clock is the wall clock its driver reads (the simulator's:
+// a fixed epoch plus virtual time). NextDeadline and the played slices'
+// times come back as time.Time without a monotonic reading: a driver
+// arms its timer from NextDeadline().Sub(now), which then follows the
+// wall clock like the core itself.
+//
 // # Data path
 //
 // A chunk is verified against the channel key (or Config.Verify) before
