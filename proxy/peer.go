@@ -273,6 +273,7 @@ func (p *Peer) Run(ctx context.Context) error {
 		PlayoutDelay:  p.cfg.PlayoutDelay,
 		StartMargin:   min(swarm.ViewerStartMargin, p.cfg.PlayoutDelay),
 		KeyframeWait:  swarm.ViewerKeyframeWait,
+		StartAge:      swarm.ViewerStartAge, // every stripe from one keyframe
 		// A parent that delivers 2 s of slices in a row only after the
 		// origin's fallback did has fallen behind: switch to a backup.
 		// (Longer than a parent's own repair, so no cascade.)

@@ -119,6 +119,7 @@ type Config struct {
 	FetchMargin   time.Duration
 	MaxBacklog    time.Duration // swarm.Config.MaxBacklog
 	KeyframeWait  time.Duration // swarm.Config.KeyframeWait
+	StartAge      time.Duration // swarm.Config.StartAge (0: hellos carry no start)
 	StartMargin   time.Duration // swarm.Config.StartMargin (0: start PlayoutDelay after the first chunk)
 	StartFetch    time.Duration // swarm.Config.StartFetch (0: the core's default)
 	CatchUp       float64       // swarm.Config.CatchUp (negative: off)
@@ -222,6 +223,7 @@ func DefaultConfig() Config {
 		PlayoutDelay: swarm.ViewerPlayoutDelay,
 		StartMargin:  swarm.ViewerStartMargin,
 		KeyframeWait: swarm.ViewerKeyframeWait,
+		StartAge:     swarm.ViewerStartAge,
 		// A live stream is on the air before its viewers arrive.
 		Warmup:      2 * time.Second,
 		LookupEvery: 10 * time.Second,
@@ -296,7 +298,7 @@ func (c *Config) Validate() error {
 	for _, t := range []struct {
 		name string
 		v    time.Duration
-	}{{"parent-timeout", c.ParentTimeout}, {"playout-delay", c.PlayoutDelay}, {"fetch-margin", c.FetchMargin}, {"max-backlog", c.MaxBacklog}, {"keyframe-wait", c.KeyframeWait}, {"start-margin", c.StartMargin}, {"start-fetch", c.StartFetch}, {"pull-margin", c.PullMargin}, {"map-interval", c.MapInterval}, {"alive-interval", c.AliveInterval}, {"kill-tracker-at", c.KillTrackerAt}, {"restart-tracker-at", c.RestartTrackerAt}, {"partition-at", c.PartitionAt}, {"heal-at", c.HealAt}, {"churn-stop-at", c.ChurnStopAt}, {"queue-limit", c.QueueLimit}} {
+	}{{"parent-timeout", c.ParentTimeout}, {"playout-delay", c.PlayoutDelay}, {"fetch-margin", c.FetchMargin}, {"max-backlog", c.MaxBacklog}, {"keyframe-wait", c.KeyframeWait}, {"start-age", c.StartAge}, {"start-margin", c.StartMargin}, {"start-fetch", c.StartFetch}, {"pull-margin", c.PullMargin}, {"map-interval", c.MapInterval}, {"alive-interval", c.AliveInterval}, {"kill-tracker-at", c.KillTrackerAt}, {"restart-tracker-at", c.RestartTrackerAt}, {"partition-at", c.PartitionAt}, {"heal-at", c.HealAt}, {"churn-stop-at", c.ChurnStopAt}, {"queue-limit", c.QueueLimit}} {
 		if t.v < 0 {
 			return bad("%s must not be negative, got %v", t.name, t.v)
 		}
@@ -505,6 +507,7 @@ var Options = []Option{
 	durOpt("max-backlog", "swarm core: a child asking from a slice gets no backlog captured more than this before the newest (0: the core's default)", func(c *Config) *time.Duration { return &c.MaxBacklog }),
 	durOpt("start-margin", "swarm core: a viewer plays its start keyframe at once when it holds this much beyond it, then converges to the playout delay (0: it starts a playout delay after its first chunk)", func(c *Config) *time.Duration { return &c.StartMargin }),
 	durOpt("start-fetch", "swarm core: before playout starts, a chunk of the start keyframe slice still missing this long after its first chunk is fetched from the origin (0: the core's default, the parent timeout)", func(c *Config) *time.Duration { return &c.StartFetch }),
+	durOpt("start-age", "swarm core: a viewer that has not started asks every parent for the backlog from the first keyframe captured at most this before its first hello, so its stripes start at one keyframe (0: each parent chooses by keyframe-wait)", func(c *Config) *time.Duration { return &c.StartAge }),
 	durOpt("keyframe-wait", "swarm core: a new child gets only live chunks when the next keyframe is this near (0: never; always the group of pictures)", func(c *Config) *time.Duration { return &c.KeyframeWait }),
 	floatOpt("catch-up", "swarm core: playout behind the recent arrivals plays up to this fraction faster (0: the core's default, negative: never)", func(c *Config) *float64 { return &c.CatchUp }),
 	{"placer", "the tracker's stripe placement: chandelier (topology-aware) or baseline (random parent with spare upload)",

@@ -70,6 +70,12 @@ func TestStartLevers(t *testing.T) {
 	// 2 s parent timeout the levers were measured with (the real peer's
 	// 600 ms relies on Alives).
 	c.ParentTimeout = 2 * time.Second
+	// The start a child names (StartAge) came later, and costs lag in
+	// this setting: with it 1,010/2,070 ms startup, 1,477/3,648 ms lag,
+	// continuity 0.9928 (shallow parents send older groups, up to
+	// StartAge, and with neither partners nor Alives the stalls they
+	// cause last). TestStartupAndLagScaled measures it with the mesh.
+	c.StartAge = 0
 	after, _ := run(t, c)
 	c.PlayoutDelay, c.KeyframeWait, c.StartMargin = time.Second, 0, 0
 	before, _ := run(t, c)
@@ -138,10 +144,13 @@ func TestLiveAheadOfBacklog(t *testing.T) {
 // steady and with churn, on the viewers' settings. The bounds hold the
 // measured figures with about a tenth to spare: the simulator is
 // deterministic, so they catch regressions; issue 4's targets (startup
-// p95 1 s, lag p95 1.5 s at 10,000 viewers) are not met. Live chunks
-// ahead of the backlog (--live-first, with the start on a held run)
-// play closer to live with fewer stalls and start about as soon; the
-// real peer keeps it off (see transport.DriverConfig.LiveFirst).
+// p95 1 s, lag p95 1.5 s at 10,000 viewers) are not met. A start the
+// child names for every stripe (StartAge) starts viewers much sooner
+// than parents that each choose by what they hold (StartAge 0), for
+// about the same lag and continuity. Live chunks ahead of the backlog
+// (--live-first, with the start on a held run) play closer to live
+// with fewer stalls; the real peer keeps it off (see
+// transport.DriverConfig.LiveFirst).
 func TestStartupAndLagScaled(t *testing.T) {
 	for _, x := range []struct {
 		name               string
@@ -149,11 +158,13 @@ func TestStartupAndLagScaled(t *testing.T) {
 		startupP95, lagP95 float64 // bounds, ms
 		continuity         float64 // at least
 	}{
-		// Measured in line: startup p95 2,118 ms, lag p95 1,852 ms,
-		// continuity 0.9976; live first 2,171, 1,697, 0.9992.
-		{"steady", 0, 2350, 2050, 0.997},
-		// In line 2,104, 1,931, 0.9976; live first 2,171, 1,820, 0.9992.
-		{"churn", 0.1, 2350, 2150, 0.997},
+		// Measured in line: startup p95 1,521 ms, lag p95 1,814 ms,
+		// continuity 0.9974 (parents choosing: 2,118, 1,852, 0.9976);
+		// live first 2,072, 1,713, 0.9993.
+		{"steady", 0, 1700, 2000, 0.997},
+		// In line 1,521, 1,895, 0.9974 (parents choosing: 2,104, 1,931,
+		// 0.9976); live first 2,062, 1,846, 0.9993.
+		{"churn", 0.1, 1700, 2100, 0.997},
 	} {
 		t.Run(x.name, func(t *testing.T) {
 			c := DefaultConfig()
@@ -162,13 +173,15 @@ func TestStartupAndLagScaled(t *testing.T) {
 			c.UploadRatio, c.ISPs, c.OriginCapacity, c.FlashCrowd = 1.5, 4, 8, 5*time.Second
 			c.Churn = x.churn
 			r, _ := run(t, c)
-			c.LiveFirst = true
+			c.StartAge = 0
+			pc, _ := run(t, c)
+			c.StartAge, c.LiveFirst = DefaultConfig().StartAge, true
 			lf, _ := run(t, c)
 			for _, y := range []struct {
 				name string
 				r    *report.Report
-			}{{"in line", r}, {"live first", lf}} {
-				t.Logf("%-10s startup p50/p95 %.0f/%.0f lag p50/p95 %.0f/%.0f continuity %.4f savings %.4f",
+			}{{"in line", r}, {"parents choose", pc}, {"live first", lf}} {
+				t.Logf("%-14s startup p50/p95 %.0f/%.0f lag p50/p95 %.0f/%.0f continuity %.4f savings %.4f",
 					y.name, y.r.StartupMs.P50, y.r.StartupMs.P95, y.r.LagMs.P50, y.r.LagMs.P95, *y.r.Continuity, *y.r.Savings)
 			}
 			if r.StartupMs.P95 > x.startupP95 || r.LagMs.P95 > x.lagP95 {
@@ -177,8 +190,12 @@ func TestStartupAndLagScaled(t *testing.T) {
 			if *r.Continuity < x.continuity {
 				t.Errorf("continuity %.4f, want at least %.3f", *r.Continuity, x.continuity)
 			}
-			if lf.StartupMs.P95 > 1.05*r.StartupMs.P95 || lf.LagMs.P95 >= r.LagMs.P95 || *lf.Continuity < *r.Continuity {
-				t.Errorf("live first: startup p95 %.0f ms, lag p95 %.0f ms, continuity %.4f; in line %.0f, %.0f, %.4f (want startup at most 5 %% higher, lag lower, continuity not lower)",
+			if r.StartupMs.P95 > 0.85*pc.StartupMs.P95 || r.StartupMs.P50 > pc.StartupMs.P50 || r.LagMs.P95 > 1.05*pc.LagMs.P95 || *r.Continuity < *pc.Continuity-0.001 {
+				t.Errorf("one start for every stripe: startup p50/p95 %.0f/%.0f ms, lag p95 %.0f ms, continuity %.4f; parents choosing %.0f/%.0f, %.0f, %.4f (want startup p95 15 %% lower, p50 not higher, lag at most 5 %% higher, continuity at most 0.001 lower)",
+					r.StartupMs.P50, r.StartupMs.P95, r.LagMs.P95, *r.Continuity, pc.StartupMs.P50, pc.StartupMs.P95, pc.LagMs.P95, *pc.Continuity)
+			}
+			if lf.StartupMs.P95 > 2300 || lf.LagMs.P95 >= r.LagMs.P95 || *lf.Continuity < *r.Continuity {
+				t.Errorf("live first: startup p95 %.0f ms, lag p95 %.0f ms, continuity %.4f; in line %.0f, %.0f, %.4f (want startup at most 2,300, lag lower, continuity not lower)",
 					lf.StartupMs.P95, lf.LagMs.P95, *lf.Continuity, r.StartupMs.P95, r.LagMs.P95, *r.Continuity)
 			}
 		})

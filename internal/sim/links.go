@@ -112,15 +112,20 @@ func (s *Sim) setStripe(p *peer, st int, q int32) {
 }
 
 // subscribe sends p's hello (its current stripes mask) to q after delay
-// plus the one-way delay. The slice it asks from is fixed now, as the
-// real driver fixes it when it starts the link (see helloFrom).
+// plus the one-way delay. The slice it asks from (or, from none, the
+// start it names) is fixed now, as the real driver fixes it when it
+// starts the link (see helloFrom); the event's aux carries it (see
+// helloMask).
 func (s *Sim) subscribe(p, q *peer, delay int64) {
 	s.m.control += s.ctl.hello
-	var from uint64
+	var aux int64
 	if l := p.link(q.idx); l != nil {
-		from = helloFrom(p.node, l.mask, s.cfg.Stripes)
+		aux = int64(helloFrom(p.node, l.mask, s.cfg.Stripes))
+		if aux == 0 {
+			aux = -p.node.HelloStart(s.t(s.now))
+		}
 	}
-	s.push(event{at: s.now + delay + s.owd(p, q, p.relayedFrom(q.idx)), kind: evHello, node: q.idx, from: p.idx, aux: int64(from)})
+	s.push(event{at: s.now + delay + s.owd(p, q, p.relayedFrom(q.idx)), kind: evHello, node: q.idx, from: p.idx, aux: aux})
 }
 
 // helloFrom is the slice a hello for the stripes in mask asks from, as
@@ -220,9 +225,15 @@ func (s *Sim) repair(p *peer, st int, lost int32) (tracker.StripeSwitch, bool) {
 }
 
 // helloMask is the hello p sends q: the stripes it takes from q, from
-// slice from on (0: the parent's newest keyframe on).
-func helloMask(p *peer, q int32, from uint64) wire.Hello {
-	h := wire.Hello{Channel: channelName, From: from}
+// slice aux on when positive, else from the keyframe its start -aux
+// names (wire.Hello.Start; 0: the parent's newest keyframe on).
+func helloMask(p *peer, q int32, aux int64) wire.Hello {
+	h := wire.Hello{Channel: channelName}
+	if aux > 0 {
+		h.From = uint64(aux)
+	} else {
+		h.Start = -aux
+	}
 	if l := p.link(q); l != nil {
 		h.Stripes = l.mask
 	}

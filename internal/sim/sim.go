@@ -228,6 +228,7 @@ func (s *Sim) nodeConfig(source bool, maxChildren int) swarm.Config {
 		FetchMargin:   s.cfg.FetchMargin,
 		MaxBacklog:    s.cfg.MaxBacklog,
 		KeyframeWait:  s.cfg.KeyframeWait,
+		StartAge:      s.cfg.StartAge,
 		StartMargin:   s.cfg.StartMargin,
 		StartHeldRun:  s.cfg.LiveFirst, // live before backlog: see swarm.Config.StartHeldRun
 		StartFetch:    s.cfg.StartFetch,
@@ -888,7 +889,7 @@ func (s *Sim) hello(e *event) {
 		s.push(event{at: back, kind: evLinkDown, node: p.idx, from: q.idx})
 		return
 	}
-	if err := q.node.AddChild(s.t(s.now), p.id, helloMask(p, q.idx, uint64(e.aux))); err != nil {
+	if err := q.node.AddChild(s.t(s.now), p.id, helloMask(p, q.idx, e.aux)); err != nil {
 		// The parent says bye: it is full.
 		s.push(event{at: back, kind: evLinkDown, node: p.idx, from: q.idx})
 		return

@@ -26,6 +26,7 @@ type Node struct {
 	startAt   instant // the time of the first input
 	seen      bool    // a chunk was accepted
 	firstAt   instant // when the first chunk was accepted
+	startCut  instant // the hellos' Start before playout starts (0: none yet; see HelloStart)
 	newestSeq uint64  // highest seq accepted
 	newestCap instant // latest capture accepted
 
@@ -394,7 +395,7 @@ func (n *Node) AddChild(nowT time.Time, id NodeID, h wire.Hello) error {
 	ch.mask = h.Stripes & uint16(1<<n.k-1)
 	if len(n.win) > 0 && ch.mask != 0 {
 		first := len(n.ready.Sends)
-		start := n.backlogStart(now, h.From)
+		start := n.backlogStart(now, h.From, h.Start)
 		j, _ := n.find(start)
 		for _, sl := range n.win[j:] {
 			if now.Sub(sl.firstAt) > n.cfg.Window {
@@ -430,9 +431,17 @@ func (n *Node) AddChild(nowT time.Time, id NodeID, h wire.Hello) error {
 // newest keyframes held, minus the newest's age) while the stream flows.
 // Then it gets only the live chunks and starts at that next keyframe,
 // closer to live, while a stale group of pictures does not delay the
-// live chunks queued behind it at every hop.
-func (n *Node) backlogStart(now instant, from uint64) uint64 {
+// live chunks queued behind it at every hop. A child that names a start
+// (wire.Hello.Start, see HelloStart) decides instead: it gets the first
+// keyframe slice held captured at or after start and the slices after
+// it, or only live chunks when none is held (the keyframe is still to
+// come); a start more than twice MaxBacklog before the newest slice held
+// counts from there.
+func (n *Node) backlogStart(now instant, from uint64, start int64) uint64 {
 	newest := n.win[len(n.win)-1]
+	if from == 0 && start > 0 {
+		return n.keyframeFrom(max(instant(start), newest.capture.Add(-2*n.cfg.MaxBacklog)))
+	}
 	if from > 0 {
 		lo := n.win[0]
 		if cut := newest.capture.Add(-n.cfg.MaxBacklog); lo.capture.Before(cut) {
@@ -470,6 +479,36 @@ func (n *Node) backlogStart(now instant, from uint64) uint64 {
 		return newest.seq + 1 // only live chunks: the next keyframe is near
 	}
 	return kf.seq
+}
+
+// keyframeFrom returns the seq of the first keyframe slice held captured
+// at or after cut, or the seq after the newest held when there is none.
+func (n *Node) keyframeFrom(cut instant) uint64 {
+	seq := n.win[len(n.win)-1].seq + 1
+	for i := len(n.idx) - 1; i >= 0 && !n.win[i].capture.Before(cut); i-- {
+		if n.win[i].keyframe {
+			seq = n.win[i].seq
+		}
+	}
+	return seq
+}
+
+// HelloStart returns the wire.Hello.Start the node asks a new parent for
+// when it holds nothing (Hello.From 0): before playout starts, StartAge
+// before the first such hello, kept for the hellos up to StartAge after
+// it (the other stripes' parents, moves before the first chunk) and
+// renewed for a later one (nothing came from the earlier parents, and an
+// old start would cost a long backlog); 0 once playout runs, in source
+// mode or without StartAge.
+func (n *Node) HelloStart(nowT time.Time) int64 {
+	if n.cfg.StartAge <= 0 || n.cfg.Source || n.play.started {
+		return 0
+	}
+	now := at(nowT)
+	if n.startCut.IsZero() || now.Sub(n.startCut) > 2*n.cfg.StartAge {
+		n.startCut = max(now.Add(-n.cfg.StartAge), 1)
+	}
+	return int64(n.startCut)
 }
 
 // freeChildIndex returns the smallest child index (child.ci) no child

@@ -121,3 +121,124 @@ func TestStartWaitsForTheGroup(t *testing.T) {
 		t.Fatalf("played %+v, want slice %d at once when its group completed", p, kf)
 	}
 }
+
+// Two parents that hold different parts of the stream (one is deeper: its
+// newest slice is older) judge a child's start by themselves with
+// KeyframeWait and disagree: one sends the group of the newest keyframe,
+// the other only live chunks, and the child holds that keyframe on some
+// stripes only. A child that names its start (Hello.Start) gets every
+// stripe from the same keyframe: the first captured at or after it, or
+// live chunks that bring it when a parent does not hold it yet.
+func TestHelloStartOneKeyframe(t *testing.T) {
+	st := swarmtest.NewStream(testChannel, 4, epoch)
+	kf := firstKeyframe(t, st) + st.KeyframeEvery // a keyframe with one before it
+	parent := func(newest uint64) *Node {
+		cfg := testConfig(st)
+		cfg.KeyframeWait = 700 * time.Millisecond
+		n := mustNew(t, cfg)
+		for seq := kf - st.KeyframeEvery; seq <= newest; seq++ {
+			feed(t, n, st, st.Capture(seq), "P", seq)
+		}
+		n.Ready()
+		return n
+	}
+	first := func(n *Node, now time.Time, h wire.Hello) uint64 { // first seq sent; 0: none
+		t.Helper()
+		if err := n.AddChild(now, "C", h); err != nil {
+			t.Fatal(err)
+		}
+		r := n.Ready()
+		if len(r.Sends) == 0 {
+			return 0
+		}
+		return r.Sends[0].ID.Seq
+	}
+	now := st.Capture(kf + 5)
+	shallow, deep := parent(kf+4), parent(kf+1)
+	hello := wire.Hello{Channel: testChannel, Stripes: 0b0001}
+	if a, b := first(shallow, now, hello), first(deep, now, hello); a == b {
+		t.Fatalf("without a start both parents sent from %d: the test does not show the disagreement", a)
+	}
+	for _, tt := range []struct {
+		name        string
+		start       time.Time
+		shallow     uint64 // first seq sent (0: none, live only)
+		deep        uint64
+		deepNewest  uint64
+		liveBringKF bool // the deep parent's next live chunk is the keyframe
+	}{
+		{"the held keyframe", st.Capture(kf).Add(-50 * time.Millisecond), kf, kf, kf + 1, false},
+		{"a keyframe to come", st.Capture(kf).Add(50 * time.Millisecond), 0, 0, kf + 1, false},
+		{"the deep parent does not hold it yet", st.Capture(kf).Add(-50 * time.Millisecond), kf, 0, kf - 1, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			shallow, deep := parent(kf+4), parent(tt.deepNewest)
+			h := hello
+			h.Start = tt.start.UnixNano()
+			if got := first(shallow, now, h); got != tt.shallow {
+				t.Errorf("shallow parent sent from %d, want %d", got, tt.shallow)
+			}
+			if got := first(deep, now, h); got != tt.deep {
+				t.Errorf("deep parent sent from %d, want %d", got, tt.deep)
+			}
+			if tt.liveBringKF {
+				feed(t, deep, st, st.Capture(kf), "P", kf)
+				if r := deep.Ready(); len(r.Sends) != 1 || r.Sends[0].ID != (wire.ID{Seq: kf, Stripe: 0}) {
+					t.Errorf("the keyframe arriving live: sends %v, want its stripe 0", r.Sends)
+				}
+			}
+		})
+	}
+	// A start far in the past (a child's clock behind) counts from twice
+	// MaxBacklog before the newest slice: not the whole window.
+	old := parent(kf + 4)
+	for seq := kf + 5; seq < kf+5*st.KeyframeEvery; seq++ {
+		feed(t, old, st, st.Capture(seq), "P", seq)
+	}
+	old.Ready()
+	newest := kf + 5*st.KeyframeEvery - 1
+	h := hello
+	h.Start = epoch.Add(-time.Hour).UnixNano()
+	got := first(old, st.Capture(newest), h)
+	if lim := st.Capture(newest).Add(-2 * DefaultMaxBacklog); st.Capture(got).Before(lim) || !st.Keyframe(got) {
+		t.Errorf("a start an hour old: sent from %d (captured %v before the newest), want a keyframe within 2 s", got, st.Capture(newest).Sub(st.Capture(got)))
+	}
+}
+
+// HelloStart is StartAge before the node's first hello, the same for the
+// hellos up to StartAge after it while the node has not started, renewed
+// for a later one, and 0 once playout runs or without StartAge.
+func TestHelloStart(t *testing.T) {
+	st := swarmtest.NewStream(testChannel, 4, epoch)
+	const age = 600 * time.Millisecond
+	n := directNode(t, st, func(c *Config) { c.StartAge = age })
+	t0 := epoch.Add(time.Second)
+	want := t0.Add(-age).UnixNano()
+	if got := n.HelloStart(t0); got != want {
+		t.Fatalf("first hello's start %d, want %d", got, want)
+	}
+	if got := n.HelloStart(t0.Add(age)); got != want {
+		t.Fatalf("a later hello's start %d, want the first's %d", got, want)
+	}
+	later := t0.Add(age + time.Millisecond)
+	if got := n.HelloStart(later); got != later.Add(-age).UnixNano() {
+		t.Fatalf("a stale start was kept: %d", got)
+	}
+	kf := firstKeyframe(t, st)
+	for seq := kf; seq < kf+4; seq++ {
+		feed(t, n, st, later, "P", seq)
+	}
+	n.Tick(later.Add(time.Second))
+	if len(n.Ready().Play) == 0 {
+		t.Fatal("the node did not start")
+	}
+	if got := n.HelloStart(later.Add(time.Second)); got != 0 {
+		t.Fatalf("start %d once playing, want 0", got)
+	}
+	if got := directNode(t, st, nil).HelloStart(t0); got != 0 {
+		t.Fatalf("start %d without StartAge, want 0", got)
+	}
+	if _, err := New(Config{Channel: "tv", PublicKey: st.Public(), Stripes: 4, StartAge: -time.Second}); err == nil {
+		t.Fatal("negative StartAge accepted")
+	}
+}

@@ -136,6 +136,18 @@ type Config struct {
 	// completes its start keyframe only by fetching it from the origin;
 	// catch-up (CatchUp) takes back the group's age instead.
 	KeyframeWait time.Duration
+	// StartAge: a node that holds nothing yet asks each new parent
+	// (wire.Hello.Start) for the backlog from the first keyframe
+	// captured at most StartAge before its first hello — the same for
+	// every stripe's parent, so all
+	// stripes start at one keyframe, where each parent judging by what
+	// it holds itself (KeyframeWait) sends some stripes an older
+	// keyframe's group and others only live chunks, and the node then
+	// waits for the next keyframe. A parent that does not hold that
+	// keyframe yet sends live chunks, which bring it (see HelloStart
+	// for how long the start is kept). 0 (the default): hellos carry no
+	// start and parents use KeyframeWait.
+	StartAge time.Duration
 	// MaxBacklog bounds the backlog a child that asks from a slice
 	// (wire.Hello.From) is sent: nothing captured more than this before
 	// the newest slice held (default 1s). Older chunks would reach the
@@ -270,6 +282,7 @@ func (c *Config) validate() error {
 		{"MaxBacklog", c.MaxBacklog},
 		{"StartMargin", c.StartMargin},
 		{"StartFetch", c.StartFetch},
+		{"StartAge", c.StartAge},
 		{"PullMargin", c.PullMargin},
 		{"MapInterval", c.MapInterval},
 		{"PullTimeout", c.PullTimeout},

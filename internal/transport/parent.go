@@ -33,6 +33,7 @@ type parentLink struct {
 	peer   Peer
 	mask   uint16             // stripes asked for in the Hello
 	from   uint64             // Hello.From
+	start  int64              // Hello.Start (with from 0)
 	held   *Conn              // a connection already acquired for the link, or nil
 	cancel context.CancelFunc // ends the link's goroutine
 }
@@ -196,10 +197,14 @@ func (d *Driver) startLink(p Peer, mask uint16, held *Conn) {
 			from = m
 		}
 	}
+	var start int64
+	if from == 0 { // one start keyframe for every stripe (swarm.Config.StartAge)
+		start = d.node.HelloStart(d.now())
+	}
 	ctx, cancel := context.WithCancel(d.ctx)
-	link := &parentLink{peer: p, mask: mask, from: from, held: held, cancel: cancel}
+	link := &parentLink{peer: p, mask: mask, from: from, start: start, held: held, cancel: cancel}
 	d.parents[p.ID] = link
-	d.log.Info("parent link", "parent", p.ID, "addr", p.Addr, "stripes", fmt.Sprintf("%#x", mask), "from", from)
+	d.log.Info("parent link", "parent", p.ID, "addr", p.Addr, "stripes", fmt.Sprintf("%#x", mask), "from", from, "start", start)
 	d.wg.Go(func() { d.runParent(ctx, link) })
 }
 
@@ -275,7 +280,7 @@ func (d *Driver) subscribe(ctx context.Context, link *parentLink) error {
 		return fmt.Errorf("open stream: %w", err)
 	}
 	defer cancelOnDone(ctx, s)()
-	hello := wire.Hello{Channel: d.cfg.Channel, Stripes: link.mask, From: link.from}
+	hello := wire.Hello{Channel: d.cfg.Channel, Stripes: link.mask, From: link.from, Start: link.start}
 	if err := wire.WriteFrame(s, wire.FrameHello, hello.Append(nil)); err != nil {
 		return fmt.Errorf("write hello: %w", err)
 	}

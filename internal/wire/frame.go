@@ -118,6 +118,13 @@ type Hello struct {
 	// From is the first slice sequence number wanted; 0 asks for the
 	// newest keyframe slice the sender holds and everything after it.
 	From uint64
+	// Start, with From 0 and when positive, asks instead for the
+	// backlog from the first keyframe slice captured at or after Start
+	// (Unix nanoseconds); 0 leaves the choice to the parent. A child
+	// sends every parent the same Start, so all of its stripes start at
+	// the same keyframe. Encoded only when positive, as 8 trailing
+	// bytes: a hello without it reads as before.
+	Start int64
 }
 
 // Append appends h's encoding to b.
@@ -125,7 +132,11 @@ func (h Hello) Append(b []byte) []byte {
 	b = append(b, Version)
 	b = appendString(b, h.Channel)
 	b = binary.BigEndian.AppendUint16(b, h.Stripes)
-	return binary.BigEndian.AppendUint64(b, h.From)
+	b = binary.BigEndian.AppendUint64(b, h.From)
+	if h.Start > 0 {
+		b = binary.BigEndian.AppendUint64(b, uint64(h.Start))
+	}
+	return b
 }
 
 // ParseHello decodes a Hello payload.
@@ -140,6 +151,11 @@ func ParseHello(p []byte) (Hello, error) {
 		h.Stripes = binary.BigEndian.Uint16(s)
 	}
 	h.From = r.u64()
+	if r.err == nil && len(r.b) == 8 {
+		if h.Start = int64(r.u64()); h.Start <= 0 {
+			r.fail("hello start not positive")
+		}
+	}
 	if r.err == nil && len(r.b) != 0 {
 		r.fail("trailing bytes in hello")
 	}

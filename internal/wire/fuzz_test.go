@@ -68,6 +68,7 @@ func FuzzReadFrame(f *testing.F) {
 
 func FuzzParseHello(f *testing.F) {
 	f.Add(Hello{Channel: "demo", Stripes: 15, From: 3}.Append(nil))
+	f.Add(Hello{Channel: "demo", Stripes: 15, Start: 1_700_000_000_000_000_000}.Append(nil))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		h, err := ParseHello(b)
 		if err != nil {

@@ -232,6 +232,35 @@ func TestReadFrameErrors(t *testing.T) {
 	if _, err := ParseHello([]byte{1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}); err == nil {
 		t.Error("hello without channel accepted")
 	}
+	withStart := Hello{Channel: "c", Start: 1}.Append(nil)
+	for name, b := range map[string][]byte{
+		"start 0":        append(Hello{Channel: "c"}.Append(nil), 0, 0, 0, 0, 0, 0, 0, 0),
+		"start negative": append(Hello{Channel: "c"}.Append(nil), 0x80, 0, 0, 0, 0, 0, 0, 0),
+		"start short":    withStart[:len(withStart)-1],
+		"after start":    append(withStart, 0),
+	} {
+		if _, err := ParseHello(b); err == nil {
+			t.Errorf("hello, %s: accepted", name)
+		}
+	}
+}
+
+// A hello's Start travels as 8 trailing bytes only when set: one without
+// it is byte for byte the older hello.
+func TestHelloStart(t *testing.T) {
+	old := Hello{Channel: "demo", Stripes: 3, From: 7}
+	if b := old.Append(nil); len(b) != 1+1+4+2+8 {
+		t.Errorf("hello without start: %d bytes", len(b))
+	}
+	h := Hello{Channel: "demo", Stripes: 3, Start: 1_700_000_000_123_456_789}
+	b := h.Append(nil)
+	if len(b) != len(old.Append(nil))+8 {
+		t.Errorf("hello with start: %d bytes", len(b))
+	}
+	got, err := ParseHello(b)
+	if err != nil || got != h {
+		t.Fatalf("hello with start: %+v %v", got, err)
+	}
 	if _, err := ParseID([]byte{0, 0, 0, 0, 0, 0, 0, 1, MaxStripes}); err == nil {
 		t.Error("request for stripe MaxStripes accepted")
 	}
