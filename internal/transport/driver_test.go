@@ -260,6 +260,7 @@ type nodeOpts struct {
 	connectTimeout time.Duration
 	fetchBPS       int64         // DriverConfig.FetchBPS
 	queueDelay     time.Duration // DriverConfig.MaxQueueDelay (0: default)
+	startAge       time.Duration // swarm.Config.StartAge
 }
 
 func startNode(t testing.TB, s *stream, o nodeOpts) *testNode {
@@ -286,6 +287,7 @@ func startNode(t testing.TB, s *stream, o nodeOpts) *testNode {
 		PullTimeout:   time.Second,
 		// The default (3s) unless a test shortens it.
 		ParentConnectTimeout: o.connectTimeout,
+		StartAge:             o.startAge,
 	}
 	var origin Peer
 	if o.source {

@@ -122,6 +122,51 @@ func TestStripesFromTwoParentsOneKilled(t *testing.T) {
 	t.Logf("c: %d duplicates, %d fetches, %d origin bytes, repairs %v", st.Duplicates, st.Fetches, st.OriginBytesIn, st.RepairTimes)
 }
 
+// A new child that names its start (swarm.Config.StartAge) sends both of
+// its parents the same Hello.Start over real QUIC; both send their
+// stripes from the first keyframe captured at or after it, so the child
+// starts there with every chunk from its parents, none from the origin.
+func TestOneStartKeyframeFromTwoParents(t *testing.T) {
+	const k = 4
+	s := newStream(t, k)
+	origin := startNode(t, s, nodeOpts{source: true, maxChildren: 4})
+	a := startNode(t, s, nodeOpts{maxChildren: 4, origin: origin})
+	b := startNode(t, s, nodeOpts{maxChildren: 4, origin: origin})
+	// Keyframes every 10 slices of 20 ms: a start 100 ms back is the
+	// newest keyframe half the time, the next one otherwise.
+	c := startNode(t, s, nodeOpts{maxChildren: 4, origin: origin, startAge: 100 * time.Millisecond})
+	a.drv.SetParent(origin.peer())
+	b.drv.SetParent(origin.peer())
+	waitChildren(t, origin, a, b)
+	pub := s.publishLive(t, origin.drv, 1)
+	a.play.waitFor(t, 15, 5*time.Second)
+	b.play.waitFor(t, 15, 5*time.Second)
+
+	c.drv.SetParents(evenOdd(k, a.peer(), b.peer()))
+	waitLinks(t, c, map[swarm.NodeID]uint16{a.ep.ID(): 0b0101, b.ep.ID(): 0b1010})
+	starts := make(chan [2]int64, 1)
+	c.drv.do(func() {
+		starts <- [2]int64{c.drv.parents[a.ep.ID()].start, c.drv.parents[b.ep.ID()].start}
+	})
+	st := <-starts
+	if st[0] == 0 || st[0] != st[1] {
+		t.Fatalf("hello starts %v, want one start for both parents", st)
+	}
+	c.play.waitFor(t, pub.seq.Load()+10, 5*time.Second)
+	c.play.mu.Lock()
+	first := c.play.slices[0]
+	c.play.mu.Unlock()
+	if !first.Keyframe || first.Capture.UnixNano() < st[0] {
+		t.Fatalf("c started at slice %d (keyframe %v, captured %v after the start), want a keyframe at or after it",
+			first.Seq, first.Keyframe, first.Capture.Sub(time.Unix(0, st[0])))
+	}
+	last := pub.finish(20)
+	c.play.check(t, s, first.Seq, last)
+	if bytes := c.drv.Stats().OriginBytesIn; bytes != 0 {
+		t.Fatalf("c fetched %d bytes from the origin: its parents did not send every stripe from one keyframe", bytes)
+	}
+}
+
 // Moving one stripe between two live parents touches only the links of
 // those parents, asks from the next missing slice, and costs at most a
 // few duplicate chunks (From 0 would re-send everything since the
