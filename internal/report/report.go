@@ -106,7 +106,12 @@ type Latency struct {
 	// repairs and fetches) and complete → played (the playout margin).
 	ArrivalMs *Percentiles `json:"arrival_ms"`
 	MarginMs  *Percentiles `json:"margin_ms"`
-	LagTail   *LagParts    `json:"lag_tail"`
+	// KeyframeArrivalMs is the arrival of the keyframe slices alone: a
+	// keyframe slice is larger than the others, so it takes longer at
+	// every hop, and a viewer that starts on the next keyframe waits for
+	// it.
+	KeyframeArrivalMs *Percentiles `json:"keyframe_arrival_ms"`
+	LagTail           *LagParts    `json:"lag_tail"`
 	// ByTime splits startup and lag by when they happened: startups by
 	// the viewer's join time, lags by the slice's play time, in windows
 	// of 10 s for the first minute and of a minute after it. It tells a

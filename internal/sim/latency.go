@@ -17,6 +17,8 @@ type latency struct {
 	// arrival (capture → complete) and margin (complete → played), and
 	// the sums of both by the slice's lag bucket, for the tail's means.
 	arrival, margin       []uint64
+	keyArrival            []uint64 // arrival of the keyframe slices
+	keyN                  uint64
 	arrivalSum, marginSum []float64 // by lag bucket, ms
 	count                 []uint64  // slices recorded, by lag bucket
 	n                     uint64
@@ -74,6 +76,7 @@ func (l *latency) window(t int64) *timeWindow {
 func (l *latency) init() {
 	l.arrival = make([]uint64, lagBuckets)
 	l.margin = make([]uint64, lagBuckets)
+	l.keyArrival = make([]uint64, lagBuckets)
 	l.arrivalSum = make([]float64, lagBuckets)
 	l.marginSum = make([]float64, lagBuckets)
 	l.count = make([]uint64, lagBuckets)
@@ -118,6 +121,10 @@ func (l *latency) slice(now, lag int64, sl *swarm.Slice) {
 	mar := lag - arr
 	b := min(max(lag, 0), lagBuckets-1)
 	l.arrival[min(max(arr, 0), lagBuckets-1)]++
+	if sl.Keyframe {
+		l.keyArrival[min(max(arr, 0), lagBuckets-1)]++
+		l.keyN++
+	}
 	l.margin[min(max(mar, 0), lagBuckets-1)]++
 	l.arrivalSum[b] += float64(arr)
 	l.marginSum[b] += float64(mar)
@@ -136,6 +143,7 @@ func (l *latency) report(startup []float64, lag *report.Percentiles) *report.Lat
 		StartupPlayoutMs:    report.Of(l.playout),
 		ArrivalMs:           histPercentiles(l.arrival, l.n),
 		MarginMs:            histPercentiles(l.margin, l.n),
+		KeyframeArrivalMs:   histPercentiles(l.keyArrival, l.keyN),
 	}
 	if sp := report.Of(startup); sp != nil && len(startup) == len(l.tracker) {
 		var t report.StartupParts

@@ -42,7 +42,12 @@ func TestLatencyBreakdown(t *testing.T) {
 	if len(l.ByTime) != 2 || joins != 100 || l.ByTime[0].Joins != 100 {
 		t.Errorf("by time: %d windows, %d joins (%+v), want 2 windows of 20 s and all 100 joins in the first", len(l.ByTime), joins, l.ByTime)
 	}
-	for name, p := range map[string]*report.Percentiles{"tracker": l.StartupTrackerMs, "first chunk": l.StartupFirstChunkMs, "keyframe": l.StartupKeyframeMs, "playout": l.StartupPlayoutMs, "arrival": l.ArrivalMs} {
+	// A keyframe slice is three times a slice's size in the simulated
+	// stream: it arrives later than the others.
+	if k := l.KeyframeArrivalMs; k == nil || k.P50 <= l.ArrivalMs.P50 {
+		t.Errorf("keyframe slices' arrival %+v, all slices' %+v: want the keyframes later", k, l.ArrivalMs)
+	}
+	for name, p := range map[string]*report.Percentiles{"tracker": l.StartupTrackerMs, "first chunk": l.StartupFirstChunkMs, "keyframe": l.StartupKeyframeMs, "playout": l.StartupPlayoutMs, "arrival": l.ArrivalMs, "keyframe arrival": l.KeyframeArrivalMs} {
 		// A start slice mostly plays as soon as it is complete: the
 		// playout part may be 0 up to p95.
 		if p == nil || (p.P95 <= 0 && name != "playout") || p.P50 > p.P95 || p.P95 > p.P99 {

@@ -51,7 +51,7 @@ func WriteSummary(w io.Writer, r *report.Report, events uint64) {
 			fmt.Fprintf(tw, "startup >= p95\tmean: tracker %.0f  first chunk %.0f  keyframe %.0f  playout %.0f\n",
 				t.Tracker, t.FirstChunk, t.Keyframe, t.Playout)
 		}
-		fmt.Fprintf(tw, "lag parts ms\tp50/p95: arrival %s  margin %s\n", p5(l.ArrivalMs), p5(l.MarginMs))
+		fmt.Fprintf(tw, "lag parts ms\tp50/p95: arrival %s (keyframe slices %s)  margin %s\n", p5(l.ArrivalMs), p5(l.KeyframeArrivalMs), p5(l.MarginMs))
 		if t := l.LagTail; t != nil {
 			fmt.Fprintf(tw, "lag >= p95\tmean: arrival %.0f  margin %.0f\n", t.Arrival, t.Margin)
 		}
