@@ -550,17 +550,30 @@ func (n *Node) scanPulls(now instant) instant {
 	hi := max(n.newestSeq, lo) + fetchAhead
 	full := n.full()
 	waiting := false
+	// Walk the held seqs alongside, as scanFetches does: captures of
+	// slices not held are predicted as captureOf does, without a lookup
+	// per seq.
+	j, _ := n.find(lo)
+	below := j - 1 // index of the nearest held slot below seq; -1: none
 	for seq := lo; seq <= hi && seq-lo < maxFetchScan; seq++ {
 		var have uint16
-		i, held := n.find(seq)
-		if held {
-			have = n.idx[i].held
-			if have == full {
+		var c instant
+		switch {
+		case j < len(n.idx) && n.idx[j].seq == seq:
+			e := &n.idx[j]
+			below = j
+			j++
+			if have = e.held; have == full {
 				continue
 			}
-		}
-		c, ok := n.captureOf(seq)
-		if !ok {
+			c = e.captureTime()
+		case below >= 0:
+			b := &n.idx[below]
+			c = b.captureTime().Add(time.Duration(min(seq-b.seq, maxGap)) * n.cfg.SliceDuration)
+		case j < len(n.idx):
+			a := &n.idx[j]
+			c = a.captureTime().Add(-time.Duration(min(a.seq-seq, maxGap)) * n.cfg.SliceDuration)
+		default:
 			continue
 		}
 		exists := c.Add(n.play.skew)
