@@ -176,7 +176,7 @@ func checkWindow(t *testing.T, n *Node) {
 			}
 		}
 		e := n.idx[i]
-		if e.seq != sl.seq || e.held != mask || e.captureTime() != sl.capture || (i > 0 && n.idx[i-1].seq >= sl.seq) {
+		if e.seq != sl.seq || e.held != mask || e.captureTime() != sl.capture || e.done != sl.doneAt || (i > 0 && n.idx[i-1].seq >= sl.seq) {
 			t.Fatalf("window entry %d: %+v, slot seq %d mask %b capture %v", i, e, sl.seq, mask, sl.capture)
 		}
 	}

@@ -113,6 +113,7 @@ var (
 // mesh is a node's partner mesh and liveness state.
 type mesh struct {
 	partners []partner // as SetPartners named them
+	mapped   int       // partners with a map (mapAt set)
 	watchers []NodeID  // nodes the node sends maps to, sorted
 	pulls    []pull    // outstanding
 	mapNext  instant   // next map round (zero: at once)
@@ -161,6 +162,12 @@ func (n *Node) SetPartners(nowT time.Time, ids []NodeID) {
 		}
 	}
 	m.partners = next
+	m.mapped = 0
+	for i := range next {
+		if !next[i].mapAt.IsZero() {
+			m.mapped++
+		}
+	}
 	m.pulls = slices.DeleteFunc(m.pulls, func(p pull) bool { return m.partnerIndex(p.to) < 0 })
 	m.gen++
 	n.step(now)
@@ -225,6 +232,9 @@ func (n *Node) meshGone(id NodeID) {
 func (n *Node) removePartner(id NodeID) {
 	m := &n.mesh
 	if i := m.partnerIndex(id); i >= 0 {
+		if !m.partners[i].mapAt.IsZero() {
+			m.mapped--
+		}
 		m.partners = slices.Delete(m.partners, i, i+1)
 		m.pulls = slices.DeleteFunc(m.pulls, func(p pull) bool { return sameID(p.to, id) })
 		m.gen++
@@ -270,6 +280,9 @@ func (n *Node) HandleMap(nowT time.Time, from NodeID, bm wire.BufferMap) error {
 	p := &m.partners[i]
 	p.m.First, p.m.Stripes = bm.First, bm.Stripes
 	p.m.Held = append(p.m.Held[:0], bm.Held...)
+	if p.mapAt.IsZero() && !now.IsZero() {
+		m.mapped++
+	}
 	p.mapAt = now
 	m.gen++
 	n.step(now)
@@ -539,12 +552,8 @@ func (n *Node) scanPulls(now instant) instant {
 	if !n.play.started || len(m.partners) == 0 {
 		return next
 	}
-	haveMap := false
-	for i := range m.partners {
-		haveMap = haveMap || !m.partners[i].mapAt.IsZero()
-	}
-	if !haveMap {
-		return next
+	if m.mapped == 0 {
+		return next // no partner's map yet
 	}
 	lo := n.play.next
 	hi := max(n.newestSeq, lo) + fetchAhead

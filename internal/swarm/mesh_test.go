@@ -422,3 +422,42 @@ func TestSilentParentLostEarly(t *testing.T) {
 		}
 	})
 }
+
+// The count of partners with a map (which lets the pull scan skip
+// nodes no partner told anything yet) follows maps, partners kept and
+// dropped by SetPartners, and partners gone.
+func TestMappedPartnersCounted(t *testing.T) {
+	tn := newTestNet(t, 4)
+	c := tn.viewer("C", "origin", testConfig(tn.st))
+	check := func(want int) {
+		t.Helper()
+		got := 0
+		for _, p := range c.mesh.partners {
+			if !p.mapAt.IsZero() {
+				got++
+			}
+		}
+		if got != want || c.mesh.mapped != want {
+			t.Fatalf("partners with a map: %d, counted %d, want %d", got, c.mesh.mapped, want)
+		}
+	}
+	bm := wire.BufferMap{Stripes: 4, First: 1, Held: []uint16{0xf}}
+	c.SetPartners(tn.now, []NodeID{"A", "B", "D"})
+	check(0)
+	for _, id := range []NodeID{"A", "B", "A"} {
+		if err := c.HandleMap(tn.now, id, bm); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check(2)
+	c.SetPartners(tn.now, []NodeID{"B", "D", "E"}) // A's map goes with it, B's stays
+	check(1)
+	c.PartnerGone(tn.now, "D")
+	check(1)
+	c.NodeGone(tn.now, "B")
+	check(0)
+	if err := c.HandleMap(tn.now, "E", wire.BufferMap{Stripes: 3}); !errors.Is(err, ErrBadMap) {
+		t.Fatalf("map of 3 stripes: %v", err)
+	}
+	check(0)
+}

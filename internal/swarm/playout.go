@@ -168,9 +168,10 @@ func (n *Node) advancePlayout(now instant) instant {
 		if !ok {
 			return 0
 		}
-		var sl *slot // the slot of p.next when complete
+		var sl *slot     // the slot of p.next when complete
+		var done instant // when it completed: from the index, which is read anyway
 		if i, ok := n.find(p.next); ok && n.idx[i].held == n.full() {
-			sl = n.win[i]
+			sl, done = n.win[i], n.idx[i].done
 		}
 		complete := sl != nil
 		if p.pending && complete && sl.seq == p.startSeq {
@@ -178,7 +179,7 @@ func (n *Node) advancePlayout(now instant) instant {
 			due, _ = n.playAt(p.next)
 		}
 		switch {
-		case complete && !sl.doneAt.After(due):
+		case complete && !done.After(due):
 			// Complete in time: play it when due.
 			if now.Before(due) {
 				return due
@@ -188,16 +189,16 @@ func (n *Node) advancePlayout(now instant) instant {
 			}
 			n.catchUp(sl)
 			continue
-		case complete && sl.doneAt.Sub(due) < n.cfg.StallLimit:
+		case complete && done.Sub(due) < n.cfg.StallLimit:
 			// Completed during a stall: play it now, later by the stall.
-			stall := sl.doneAt.Sub(due)
+			stall := done.Sub(due)
 			if !p.stalled {
 				n.stats.Stalls++
 			}
 			n.stats.StallTime += stall
 			p.skew += stall
 			n.addExtra(stall)
-			if n.emit(now, sl, sl.doneAt) {
+			if n.emit(now, sl, done) {
 				n.stats.LateSlices++
 			}
 			n.catchUp(sl)

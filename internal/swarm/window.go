@@ -41,8 +41,9 @@ type slot struct {
 // touch a slot only when they need its chunks.
 type entry struct {
 	seq     uint64
-	capture int64  // the slot's capture, Unix ns (as in its chunks)
-	held    uint16 // stripes held
+	capture int64   // the slot's capture, Unix ns (as in its chunks)
+	done    instant // the slot's doneAt (playout reads it here)
+	held    uint16  // stripes held
 }
 
 // captureTime is the entry's capture time, equal to its slot's capture.
@@ -190,7 +191,7 @@ func (n *Node) accept(now instant, from NodeID, c *wire.Chunk, raw []byte, count
 	}
 	n.idx[i].held |= 1 << s
 	if sl.have == n.k {
-		sl.doneAt = now
+		sl.doneAt, n.idx[i].done = now, now
 		n.completed++
 	}
 	if counted {
@@ -338,7 +339,9 @@ func (n *Node) judgeLag(now instant, from NodeID, sl *slot, s int) {
 		return
 	}
 	if sl.chunks[s] == nil || sl.fetched&(1<<s) == 0 {
-		delete(n.late, from) // in time (or a copy that was not fetched)
+		if len(n.late) > 0 {
+			delete(n.late, from) // in time (or a copy that was not fetched)
+		}
 		return
 	}
 	if n.late == nil {
