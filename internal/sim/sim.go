@@ -133,10 +133,13 @@ func (s *Sim) warm() {
 	if i := q.pos + warmArrays; i < len(q.run) {
 		if e := &q.run[i]; e.node >= 0 && int(e.node) < len(s.peers) {
 			if n := s.peers[e.node].node; n != nil {
-				first, newest, win, st, ch := n.WarmRefs()
+				first, newest, next, win, st, ch := n.WarmRefs()
 				if first != nil {
 					prefetch(unsafe.Pointer(first), 1)
 					prefetch(unsafe.Pointer(newest), unsafe.Sizeof(*newest))
+				}
+				if next != nil {
+					prefetch(unsafe.Pointer(next), 1)
 				}
 				if win != nil {
 					prefetch(unsafe.Pointer(win), 1)

@@ -362,16 +362,22 @@ func (n *Node) judgeLag(now instant, from NodeID, sl *slot, s int) {
 }
 
 // WarmRefs returns where the arrays an input reads first begin — the
-// window index's first and newest entries, the newest slot's place in
-// the window, the stripes and the children — computed from the Node's
-// own fields without reading the arrays (nil for an empty one). A driver
+// window index's first and newest entries and the one of the next slice
+// to play (where playout and the fetch and pull scans start; a guess
+// from the newest seq, as if the window held every seq), the newest
+// slot's place in the window, the stripes and the children — computed
+// from the Node's own fields without reading the arrays (nil for an
+// empty one). A driver
 // that knows which node gets an input a few inputs ahead prefetches
 // them (after the Node itself), and calls Warm closer to the input:
 // Warm's reads then find the arrays in the cache instead of stalling on
 // each. Nothing may be written through them; WarmRefs changes nothing.
-func (n *Node) WarmRefs() (first, newest *entry, win **slot, stripes *stripe, children *child) {
+func (n *Node) WarmRefs() (first, newest, next *entry, win **slot, stripes *stripe, children *child) {
 	if k := len(n.idx); k > 0 {
 		first, newest = &n.idx[0], &n.idx[k-1]
+		if d := n.newestSeq - n.play.next; n.play.started && n.play.next <= n.newestSeq && d < uint64(k) {
+			next = &n.idx[k-1-int(d)]
+		}
 	}
 	if k := len(n.win); k > 0 {
 		win = &n.win[k-1]
