@@ -62,3 +62,39 @@ func TestMeshDeterministic(t *testing.T) {
 		t.Fatalf("two runs differ: %s / %s, pulls %d / %d", *a.TraceHash, *b.TraceHash, a.Mesh.Pulls, b.Mesh.Pulls)
 	}
 }
+
+// A peer does not ask a partner that refused it (its watchers full)
+// again for refusedMemory: asking every goneMemory made partner
+// requests and refusals a few per cent of a steady run's events.
+func TestRefusingPartnerAskedLater(t *testing.T) {
+	c := small(200, 40*time.Second, 1)
+	c.Partners = 4
+	s, err := New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type pair struct{ p, q int32 }
+	refusedAt := map[pair]int64{} // p's last refusal by q arrived then
+	refusals, early := 0, 0
+	s.debug = func(e *event) {
+		switch e.kind {
+		case evPartnerRefused: // q (from) refused p (node)
+			refusals++
+			refusedAt[pair{e.node, e.from}] = e.at
+		case evPartner: // p's (from) request reaches q (node)
+			if at, ok := refusedAt[pair{e.from, e.node}]; ok && e.at < at+int64(refusedMemory) {
+				early++
+			}
+		}
+	}
+	if _, err := s.Run(); err != nil {
+		t.Fatal(err)
+	}
+	if refusals == 0 {
+		t.Fatal("no partner refused anyone: the test checks nothing")
+	}
+	if early > 0 {
+		t.Fatalf("%d of %d refusals were followed by a request to the same partner within %v", early, refusals, refusedMemory)
+	}
+	t.Logf("%d refusals", refusals)
+}
