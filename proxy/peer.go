@@ -273,7 +273,7 @@ func (p *Peer) Run(ctx context.Context) error {
 		PlayoutDelay:  p.cfg.PlayoutDelay,
 		StartMargin:   min(swarm.ViewerStartMargin, p.cfg.PlayoutDelay),
 		KeyframeWait:  swarm.ViewerKeyframeWait,
-		StartAge:      swarm.ViewerStartAge, // every stripe from one keyframe
+		StartAge:      startAge(jr.StartAgeMS), // every stripe from one keyframe
 		// A parent that delivers 2 s of slices in a row only after the
 		// origin's fallback did has fallen behind: switch to a backup.
 		// (Longer than a parent's own repair, so no cascade.)
@@ -549,4 +549,13 @@ func lagSlices(sliceMS int) int {
 		return 20
 	}
 	return max(2000/sliceMS, 2)
+}
+
+// startAge is the start age the tracker's join answer names (shorter
+// during a flash crowd), or swarm.ViewerStartAge when it names none.
+func startAge(ms int64) time.Duration {
+	if ms <= 0 {
+		return swarm.ViewerStartAge
+	}
+	return time.Duration(ms) * time.Millisecond
 }

@@ -193,6 +193,10 @@ type JoinResponse struct {
 	// Stripes holds one assignment per stripe of the channel.
 	Stripes     []StripeAssignment `json:"stripes"`
 	HeartbeatMS int                `json:"heartbeat_ms"` // send a heartbeat this often
+	// StartAgeMS, when positive, is the start age the peer should use
+	// (swarm.Config.StartAge): shorter while the channel has a flash
+	// crowd (see Config.StartAge). 0: the peer keeps its own.
+	StartAgeMS int64 `json:"start_age_ms,omitempty"`
 }
 
 // PeerStats are the counters a peer reports with each heartbeat: totals

@@ -63,7 +63,10 @@ type channel struct {
 	seed      uint64
 	relay     bool // Config.Relay
 
-	peers   map[string]*member
+	peers map[string]*member
+	// joins holds the times of the joins of the last crowdWindow, oldest
+	// first (see crowded).
+	joins   []time.Time
 	kids    map[string]map[string]uint16 // parent ID (chandelier.Origin for the origin) → child → stripes mask
 	pending chandelier.Changes
 	expiry  expiryHeap
@@ -88,6 +91,50 @@ type channel struct {
 	held      []string // IDs of held members, in arrival order (may repeat)
 	seeded    chandelier.SeedStats
 	seedNanos int64 // wall time of the seed round (set by the shell)
+}
+
+// A channel is crowded (a flash crowd) while more peers joined it within
+// crowdWindow than crowdShare of its peers, and more than crowdFloor:
+// 2,000 (or 300) joining in 10 s is one from the 11th join on, 10 %
+// churn per minute is not, and neither is a demo's handful of peers.
+const (
+	crowdWindow = 10 * time.Second
+	crowdShare  = 0.1
+	crowdFloor  = 10
+)
+
+// noteJoin records a join at now and forgets those older than
+// crowdWindow.
+func (ch *channel) noteJoin(now time.Time) {
+	cut := now.Add(-crowdWindow)
+	i := 0
+	for i < len(ch.joins) && !ch.joins[i].After(cut) {
+		i++
+	}
+	if i > 0 && i >= len(ch.joins)/2 {
+		ch.joins = append(ch.joins[:0], ch.joins[i:]...)
+		i = 0
+	}
+	ch.joins = append(ch.joins[i:], now)
+}
+
+// crowded reports whether the channel has a flash crowd: the joins of
+// the last crowdWindow (as of the newest) are more than crowdShare of its
+// peers and more than crowdFloor.
+func (ch *channel) crowded() bool {
+	n := len(ch.joins)
+	if n == 0 {
+		return false
+	}
+	cut := ch.joins[n-1].Add(-crowdWindow)
+	recent, _ := slices.BinarySearchFunc(ch.joins, cut, func(t, c time.Time) int {
+		if t.After(c) {
+			return 1
+		}
+		return -1
+	})
+	recent = n - recent
+	return recent > crowdFloor && float64(recent) > crowdShare*float64(len(ch.peers))
 }
 
 func newChannel(req RegisterRequest, key []byte, kind string, seed uint64, relay bool) (*channel, error) {
@@ -219,6 +266,7 @@ func (ch *channel) join(req JoinRequest, now time.Time, timeout time.Duration) {
 	if old, ok := ch.peers[req.ID]; ok {
 		ch.remove(old)
 	}
+	ch.noteJoin(now)
 	m := &member{
 		id: req.ID, addr: req.Addr, capacity: req.Capacity, upload: req.UploadBPS,
 		nat: req.NAT, isp: req.ISP, region: req.Region, candidates: slices.Clone(req.Candidates),

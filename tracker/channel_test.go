@@ -570,3 +570,52 @@ func TestJoinWindow(t *testing.T) {
 	}
 	checkChannel(t, tr, "live")
 }
+
+// A join answer names the start age for the swarm as it is: the longer
+// StartAge while the channel is settled (its first peers, and joins at
+// a tenth of the audience per 10 s or fewer), the shorter CrowdStartAge
+// during a flash crowd (more joins within 10 s than a tenth of the
+// peers, and over 10), the longer one again once the crowd's joins are
+// older than 10 s.
+func TestJoinStartAge(t *testing.T) {
+	tr, c := newCore(t, 8, PlacerChandelier)
+	age := func(i int) time.Duration {
+		t.Helper()
+		resp, err := tr.Join("live", joinReq(i, 4))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return time.Duration(resp.StartAgeMS) * time.Millisecond
+	}
+	for i := 1; i <= crowdFloor; i++ {
+		if got := age(i); got != DefaultStartAge {
+			t.Fatalf("join %d of a new channel: start age %v, want %v", i, got, DefaultStartAge)
+		}
+	}
+	for i := crowdFloor + 1; i <= 200; i++ {
+		c.Advance(20 * time.Millisecond)
+		if got := age(i); got != DefaultCrowdStartAge {
+			t.Fatalf("join %d, 50 a second: start age %v, want %v", i, got, DefaultCrowdStartAge)
+		}
+	}
+	c.Advance(crowdWindow)
+	if got := age(201); got != DefaultStartAge {
+		t.Fatalf("a join after the crowd: start age %v, want %v", got, DefaultStartAge)
+	}
+	// 9 more at once: 10 joins within 10 s, not over the floor.
+	for i := 202; i <= 210; i++ {
+		if got := age(i); got != DefaultStartAge {
+			t.Fatalf("join %d, settled: start age %v, want %v", i, got, DefaultStartAge)
+		}
+	}
+	tr2, err := New(Config{HeartbeatInterval: time.Second, Now: c.Now, StartAge: -1, CrowdStartAge: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tr2.Register(RegisterRequest{Channel: channelInfo("live", NodeInfo{ID: nid(0), Addr: "127.0.0.1:9000"}, 1), Capacity: 8}); err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := tr2.Join("live", joinReq(1, 4)); err != nil || resp.StartAgeMS != 0 {
+		t.Fatalf("start ages off: answer names %d ms (%v), want none", resp.StartAgeMS, err)
+	}
+}

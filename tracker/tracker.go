@@ -76,7 +76,29 @@ type Config struct {
 	// peer is in one unknown ISP, unless it joins in-process with ISP
 	// set).
 	ISPs *ISPTable
+	// StartAge and CrowdStartAge are the start ages a join answer
+	// (JoinResponse.StartAgeMS) tells a new peer (swarm.Config.StartAge:
+	// every stripe from the first keyframe captured at most that long
+	// before its first hello): StartAge into a settled swarm, whose
+	// parents hold the newest group of pictures, so the peer starts on it
+	// at once; CrowdStartAge during a flash crowd (see crowded), whose
+	// new parents do not hold an older keyframe and whose uploads carry
+	// many new children's backlogs, so a shorter one keeps those small.
+	// Defaults DefaultStartAge and DefaultCrowdStartAge; negative: the
+	// answer names none (the peer keeps its own).
+	StartAge, CrowdStartAge time.Duration
 }
+
+// Defaults of Config.StartAge and Config.CrowdStartAge. Measured in the
+// simulator (2,000 viewers, 10 s flash crowd, seed 1): a start age of
+// 1 s starts the viewers joining a settled swarm (10 % churn per minute)
+// at p50/p95 540/819 ms against 763/1,280 ms with 600 ms, at the same
+// lag; in the flash crowd itself 1 s cost lag (p95 1,953 against
+// 1,511 ms over 60 s) and continuity (0.9983 against 0.9995).
+const (
+	DefaultStartAge      = time.Second
+	DefaultCrowdStartAge = 600 * time.Millisecond
+)
 
 func (c *Config) setDefaults() {
 	if c.HeartbeatInterval == 0 {
@@ -96,6 +118,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.Placer == "" {
 		c.Placer = PlacerChandelier
+	}
+	if c.StartAge == 0 {
+		c.StartAge = DefaultStartAge
+	}
+	if c.CrowdStartAge == 0 {
+		c.CrowdStartAge = DefaultCrowdStartAge
 	}
 }
 
@@ -397,11 +425,16 @@ func (t *Tracker) joinedLocked(name string, ch *channel, m *member, req JoinRequ
 	t.log.Debug("peer joined", "channel", name, "peer", req.ID, "addr", req.Addr,
 		"capacity", req.Capacity, "upload_bps", req.UploadBPS, "nat", req.NAT, "isp", req.ISP,
 		"parent", as[0].Parent.ID)
+	age := t.cfg.StartAge
+	if ch.crowded() {
+		age = t.cfg.CrowdStartAge
+	}
 	return JoinResponse{
 		Channel:     ch.info,
 		Parent:      as[0].Parent,
 		Stripes:     as,
 		HeartbeatMS: int(t.cfg.HeartbeatInterval / time.Millisecond),
+		StartAgeMS:  max(age, 0).Milliseconds(),
 	}
 }
 

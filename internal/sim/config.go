@@ -119,7 +119,8 @@ type Config struct {
 	FetchMargin   time.Duration
 	MaxBacklog    time.Duration // swarm.Config.MaxBacklog
 	KeyframeWait  time.Duration // swarm.Config.KeyframeWait
-	StartAge      time.Duration // swarm.Config.StartAge (0: hellos carry no start)
+	StartAge      time.Duration // tracker.Config.StartAge, told viewers joining a settled swarm (0: hellos carry no start)
+	CrowdStartAge time.Duration // tracker.Config.CrowdStartAge, told viewers joining during a flash crowd
 	StartMargin   time.Duration // swarm.Config.StartMargin (0: start PlayoutDelay after the first chunk)
 	StartFetch    time.Duration // swarm.Config.StartFetch (0: the core's default)
 	CatchUp       float64       // swarm.Config.CatchUp (negative: off)
@@ -220,10 +221,11 @@ func DefaultConfig() Config {
 		AliveInterval: 150 * time.Millisecond,
 		Partners:      4,
 		// The real peer's start and playout (see swarm.ViewerPlayoutDelay).
-		PlayoutDelay: swarm.ViewerPlayoutDelay,
-		StartMargin:  swarm.ViewerStartMargin,
-		KeyframeWait: swarm.ViewerKeyframeWait,
-		StartAge:     swarm.ViewerStartAge,
+		PlayoutDelay:  swarm.ViewerPlayoutDelay,
+		StartMargin:   swarm.ViewerStartMargin,
+		KeyframeWait:  swarm.ViewerKeyframeWait,
+		StartAge:      tracker.DefaultStartAge,
+		CrowdStartAge: tracker.DefaultCrowdStartAge,
 		// A live stream is on the air before its viewers arrive.
 		Warmup:      2 * time.Second,
 		LookupEvery: 10 * time.Second,
@@ -298,7 +300,7 @@ func (c *Config) Validate() error {
 	for _, t := range []struct {
 		name string
 		v    time.Duration
-	}{{"parent-timeout", c.ParentTimeout}, {"playout-delay", c.PlayoutDelay}, {"fetch-margin", c.FetchMargin}, {"max-backlog", c.MaxBacklog}, {"keyframe-wait", c.KeyframeWait}, {"start-age", c.StartAge}, {"start-margin", c.StartMargin}, {"start-fetch", c.StartFetch}, {"pull-margin", c.PullMargin}, {"map-interval", c.MapInterval}, {"alive-interval", c.AliveInterval}, {"kill-tracker-at", c.KillTrackerAt}, {"restart-tracker-at", c.RestartTrackerAt}, {"partition-at", c.PartitionAt}, {"heal-at", c.HealAt}, {"churn-stop-at", c.ChurnStopAt}, {"queue-limit", c.QueueLimit}} {
+	}{{"parent-timeout", c.ParentTimeout}, {"playout-delay", c.PlayoutDelay}, {"fetch-margin", c.FetchMargin}, {"max-backlog", c.MaxBacklog}, {"keyframe-wait", c.KeyframeWait}, {"start-age", c.StartAge}, {"crowd-start-age", c.CrowdStartAge}, {"start-margin", c.StartMargin}, {"start-fetch", c.StartFetch}, {"pull-margin", c.PullMargin}, {"map-interval", c.MapInterval}, {"alive-interval", c.AliveInterval}, {"kill-tracker-at", c.KillTrackerAt}, {"restart-tracker-at", c.RestartTrackerAt}, {"partition-at", c.PartitionAt}, {"heal-at", c.HealAt}, {"churn-stop-at", c.ChurnStopAt}, {"queue-limit", c.QueueLimit}} {
 		if t.v < 0 {
 			return bad("%s must not be negative, got %v", t.name, t.v)
 		}
@@ -507,7 +509,8 @@ var Options = []Option{
 	durOpt("max-backlog", "swarm core: a child asking from a slice gets no backlog captured more than this before the newest (0: the core's default)", func(c *Config) *time.Duration { return &c.MaxBacklog }),
 	durOpt("start-margin", "swarm core: a viewer plays its start keyframe at once when it holds this much beyond it, then converges to the playout delay (0: it starts a playout delay after its first chunk)", func(c *Config) *time.Duration { return &c.StartMargin }),
 	durOpt("start-fetch", "swarm core: before playout starts, a chunk of the start keyframe slice still missing this long after its first chunk is fetched from the origin (0: the core's default, the parent timeout)", func(c *Config) *time.Duration { return &c.StartFetch }),
-	durOpt("start-age", "swarm core: a viewer that has not started asks every parent for the backlog from the first keyframe captured at most this before its first hello, so its stripes start at one keyframe (0: each parent chooses by keyframe-wait)", func(c *Config) *time.Duration { return &c.StartAge }),
+	durOpt("start-age", "the tracker tells a viewer joining a settled swarm to ask every parent for the backlog from the first keyframe captured at most this before its first hello, so its stripes start at one keyframe (0: no start named, each parent chooses by keyframe-wait)", func(c *Config) *time.Duration { return &c.StartAge }),
+	durOpt("crowd-start-age", "the start age the tracker tells viewers joining during a flash crowd (more joins in 10 s than a tenth of the peers, and over 50)", func(c *Config) *time.Duration { return &c.CrowdStartAge }),
 	durOpt("keyframe-wait", "swarm core: a new child gets only live chunks when the next keyframe is this near (0: never; always the group of pictures)", func(c *Config) *time.Duration { return &c.KeyframeWait }),
 	floatOpt("catch-up", "swarm core: playout behind the recent arrivals plays up to this fraction faster (0: the core's default, negative: never)", func(c *Config) *float64 { return &c.CatchUp }),
 	{"placer", "the tracker's stripe placement: chandelier (topology-aware) or baseline (random parent with spare upload)",

@@ -151,6 +151,9 @@ func (s *Sim) joinBatch() {
 			continue
 		}
 		p.answer = resps[k].Stripes
+		if ms := resps[k].StartAgeMS; ms > 0 {
+			p.node.SetStartAge(time.Duration(ms) * time.Millisecond)
+		}
 		s.push(event{at: s.now + s.trackerOWD(p), kind: evJoined, node: p.idx})
 	}
 }

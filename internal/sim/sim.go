@@ -447,12 +447,24 @@ func (s *Sim) newTracker() error {
 		Placer:            s.cfg.Placer,
 		Seed:              s.cfg.Seed,
 		Relay:             s.cfg.Relay,
+		StartAge:          startAgeHint(s.cfg.StartAge, s.cfg.StartAge),
+		CrowdStartAge:     startAgeHint(s.cfg.StartAge, s.cfg.CrowdStartAge),
 	})
 	if err != nil {
 		return fmt.Errorf("sim: tracker: %w", err)
 	}
 	s.tr = tr
 	return nil
+}
+
+// startAgeHint is the tracker's start age d for the viewers' StartAge
+// setting on: none (negative) when it is off, so they keep 0 and their
+// parents choose.
+func startAgeHint(on, d time.Duration) time.Duration {
+	if on <= 0 || d <= 0 {
+		return -1
+	}
+	return d
 }
 
 // staleTick reports whether e, a Tick, was replaced by a later arm or

@@ -493,6 +493,14 @@ func (n *Node) keyframeFrom(cut instant) uint64 {
 	return seq
 }
 
+// SetStartAge sets Config.StartAge (a negative d counts as 0): the
+// tracker's join answer tells a new node the start age for the swarm as
+// it is now (shorter during a flash crowd). It applies to the hellos
+// from then on.
+func (n *Node) SetStartAge(d time.Duration) {
+	n.cfg.StartAge = max(d, 0)
+}
+
 // HelloStart returns the wire.Hello.Start the node asks a new parent for
 // when it holds nothing (Hello.From 0): before playout starts, StartAge
 // before the first such hello, kept for the hellos up to StartAge after

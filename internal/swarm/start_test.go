@@ -235,8 +235,13 @@ func TestHelloStart(t *testing.T) {
 	if got := n.HelloStart(later.Add(time.Second)); got != 0 {
 		t.Fatalf("start %d once playing, want 0", got)
 	}
-	if got := directNode(t, st, nil).HelloStart(t0); got != 0 {
+	m := directNode(t, st, nil)
+	if got := m.HelloStart(t0); got != 0 {
 		t.Fatalf("start %d without StartAge, want 0", got)
+	}
+	m.SetStartAge(time.Second) // the tracker's answer
+	if got := m.HelloStart(t0); got != t0.Add(-time.Second).UnixNano() {
+		t.Fatalf("start %d after SetStartAge, want a second before the hello", got)
 	}
 	if _, err := New(Config{Channel: "tv", PublicKey: st.Public(), Stripes: 4, StartAge: -time.Second}); err == nil {
 		t.Fatal("negative StartAge accepted")
