@@ -3,7 +3,6 @@ package sim
 import (
 	"math"
 	"math/rand/v2"
-	"slices"
 	"time"
 )
 
@@ -181,7 +180,9 @@ func (s *Sim) transmitFetch(o, b *peer, size int) (arrive int64, ok bool) {
 }
 
 // deliver carries size bytes that left a's uplink at done across the
-// network to b and through b's download link; it returns the arrival.
+// network to b; it returns when they reach b's download link. The
+// transfer's event books that link when it gets there (Sim.book): b's
+// state is written in b's own events only.
 func (s *Sim) deliver(a, b *peer, size int, done int64, relayed bool) int64 {
 	d := s.owd(a, b, relayed)
 	lat := d + int64(a.rng.Float64()*jitterShare*float64(d))
@@ -191,49 +192,42 @@ func (s *Sim) deliver(a, b *peer, size int, done int64, relayed bool) int64 {
 			lat += 2*d + 10e6 // detection and one retransmission
 		}
 	}
-	return b.download(s.now, done+lat, int64(float64(size)*b.downNs))
+	return done + lat
 }
 
 // download books a transfer that takes d on b's download link and
-// reaches it at t, and returns when it has arrived: the earliest time a
-// >= t such that [a-d, a) overlaps no earlier booking. A transfer thus
-// waits only for those that reach the link before it, whatever the
+// reaches the link at t, and returns when it has arrived: at t, or once
+// the transfers that reached the link before it are through (its last
+// byte d after theirs). Transfers book the link as they reach it
+// (Sim.book), so the link serves them in arrival order, whatever the
 // order they were sent in: a chunk queued behind a congested parent's
 // upload, due in a second, does not hold up the fetches and pushes that
-// arrive meanwhile (it did while the link was one "free at" time:
-// 2,000 peers with scarce upload waited about a second for origin
-// fetches). Bookings that ended before now are forgotten.
-func (b *peer) download(now, t, d int64) int64 {
-	if b.downFree <= now { // idle: the common case
-		b.downSpans = b.downSpans[:0]
-	}
+// arrive meanwhile (it did while the link was booked at send time as
+// one "free at" time: 2,000 peers with scarce upload waited about a
+// second for origin fetches).
+func (b *peer) download(t, d int64) int64 {
 	a := max(t, b.downFree+d)
-	if t < b.downFree { // a gap before the latest booking may take it
-		a = t
-		for _, sp := range b.downSpans {
-			if sp.from >= a {
-				break // this and the later ones start after it: it fits
-			}
-			if sp.to > a-d {
-				a = sp.to + d // overlaps: after it
-			}
-		}
-	}
-	// Insert [a-d, a) in order of start, dropping the ended ones.
-	keep := b.downSpans[:0]
-	for _, sp := range b.downSpans {
-		if sp.to > now {
-			keep = append(keep, sp)
-		}
-	}
-	i := len(keep)
-	for i > 0 && keep[i-1].from > a-d {
-		i--
-	}
-	b.downSpans = slices.Insert(keep, i, span{a - d, a})
-	b.downFree = max(b.downFree, a)
+	b.downFree = a
 	return a
 }
 
-// span is a booking [from, to) of a download link, virtual ns.
-type span struct{ from, to int64 }
+// book books the download link of the node a transfer's event e reaches
+// (a chunk pushed, pulled or fetched), as the transfer gets there. It
+// reports true when the transfer must wait for the link: e is then
+// pushed again for when it has arrived (booked), and is no event of the
+// trace until then.
+func (s *Sim) book(e *event) bool {
+	if e.booked {
+		return false
+	}
+	b := s.peers[e.node]
+	if !b.alive {
+		return false // its handler drops it
+	}
+	if a := b.download(e.at, int64(float64(len(e.raw))*b.downNs)); a > e.at {
+		e.at, e.booked = a, true
+		s.q.push(*e)
+		return true
+	}
+	return false
+}

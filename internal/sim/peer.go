@@ -104,10 +104,6 @@ type peer struct {
 	noPartner []goneEntry
 	wantBuf   []int32
 
-	// downSpans are the bookings of the download link that may still
-	// matter (see download), sorted by start; downFree is the latest end.
-	downSpans []span
-
 	// The upload's backlog queue (backlog.go): chunks of new
 	// subscriptions' backlogs waiting for the live chunks to go out, the
 	// armed evBulk time (-1: none) and when the backlog chunk on the

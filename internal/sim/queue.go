@@ -51,6 +51,7 @@ type event struct {
 	from   int32
 	kind   kind
 	stripe uint8
+	booked bool // a transfer that booked its receiver's download link (Sim.book)
 }
 
 // key is an event's place in the queue: its time, its insertion order

@@ -163,7 +163,7 @@ func (s *Sim) warm() {
 }
 
 // warmSends prefetches what sending a chunk reads of each receiver (its
-// first 256 bytes and its download bookings) before the sends run: a
+// first 256 bytes) before the sends run: a
 // node forwards a chunk to several children, none of them cached at
 // 10,000 peers, and their misses then overlap instead of following each
 // other. It changes nothing the run computes.
@@ -172,7 +172,6 @@ func (s *Sim) warmSends(sends []swarm.Send) {
 		if q := s.index(sends[i].To); q != noPeer {
 			c := s.peers[q]
 			prefetch(unsafe.Pointer(c), 256)
-			prefetch(unsafe.Pointer(&c.downSpans), unsafe.Sizeof(c.downSpans))
 		}
 	}
 }
@@ -400,6 +399,9 @@ func (s *Sim) Run() (*report.Report, error) {
 		}
 		if e.kind == evTick && s.staleTick(&e) {
 			continue // not part of the trace: canceled ones never pop
+		}
+		if (e.kind == evChunk || e.kind == evFetched || e.kind == evPulled) && s.book(&e) {
+			continue // it waits for the download link
 		}
 		s.now = e.at
 		s.events++
