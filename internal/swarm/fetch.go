@@ -272,9 +272,17 @@ func (n *Node) scanFetches(now instant) instant {
 						}
 					}
 				default:
-					// At the margin, unless a partner was asked for it
-					// just before (see scanPulls): then when it answers
-					// Missing, or pullPatience after the pull.
+					// At the margin — a later one while the parent is
+					// still pushing the stripe (see pushing) — unless a
+					// partner was asked for it just before (see
+					// scanPulls): then when it answers Missing, or
+					// pullPatience after the pull.
+					if until, ok := n.pushing(now, s, seq); ok {
+						at = at.Add(n.cfg.FetchMargin - n.cfg.PushedMargin)
+						if at.After(now) {
+							next = earliest(next, until.Add(1))
+						}
+					}
 					if pa, ok := n.pulledAt(id); ok && pa.Add(pullPatience).After(at) {
 						at = pa.Add(pullPatience)
 					}
@@ -311,6 +319,31 @@ func (n *Node) scanFetches(now instant) instant {
 	}
 	return next
 }
+
+// pushing reports whether stripe s's parent is evidently still pushing
+// the stripe towards chunk seq, and until when it counts as such: the
+// parent is up, pushed a chunk of the stripe within the last
+// pushedSlices slice durations, and none at or after seq. Its chunks go
+// out in order over one stream, so seq is then most likely queued at it
+// and comes moments later: the node asks the origin for it at
+// PushedMargin rather than FetchMargin while the stripe keeps flowing,
+// and at once when it stops. Measured in the simulator (2,000 peers
+// joining in 10 s, 60 s, seed 1): 89 % of the origin's fetch answers
+// were chunks the node held by then, 79 % of those while its parent
+// held them when the fetch went out, the other copy arriving a median
+// 51 ms after the fetch; the origin's fetch budget, booked with them,
+// refused three fetches for every one it answered.
+func (n *Node) pushing(now instant, s int, seq uint64) (until instant, ok bool) {
+	st := &n.stripes[s]
+	if st.parent == "" || !st.up || st.pushAt.IsZero() || st.pushSeq >= seq {
+		return 0, false
+	}
+	until = st.pushAt.Add(pushedSlices * n.cfg.SliceDuration)
+	return until, !now.After(until)
+}
+
+// pushedSlices: see pushing.
+const pushedSlices = 2
 
 // newestKeyframe returns the newest keyframe slice held, or nil.
 func (n *Node) newestKeyframe() *slot {

@@ -117,6 +117,10 @@ type stripe struct {
 	lostAt instant // when its parent was lost; zero unless repairing
 	newest uint64  // highest seq received on this stripe
 	seen   bool    // newest is valid
+	// pushSeq is the highest seq the parent pushed on this stripe, and
+	// pushAt when it arrived (zero: none from this parent); see pushing.
+	pushSeq uint64
+	pushAt  instant
 
 	// Alive, parent side (mesh.go): the newest seq pushed on the stripe
 	// and when it (or an Alive) last went out.
@@ -261,6 +265,7 @@ func (n *Node) SetParent(nowT time.Time, stripe int, parent NodeID) {
 			continue
 		}
 		st.parent, st.up, st.since, st.moved, st.heardAt = parent, false, now, now, now
+		st.pushAt = 0
 		n.gen++
 		for o := range n.stripes {
 			if sib := &n.stripes[o]; o != s && parent != "" && sib.parent == parent {

@@ -1464,3 +1464,68 @@ func firstKeyframe(t *testing.T, st *swarmtest.Stream) uint64 {
 	t.Fatal("the test stream has no keyframe in its first 40 slices")
 	return 0
 }
+
+// TestFetchLaterWhilePushed: a chunk whose stripe's parent is still
+// pushing that stripe in order (it pushed an earlier chunk of it within
+// the last two slices) is fetched at PushedMargin rather than
+// FetchMargin while the stripe keeps flowing — it is most likely queued
+// at the parent — and as soon as the stripe stops; one the parent
+// skipped (it pushed a later one), or whose stripe went quiet before
+// the margin, at FetchMargin.
+func TestFetchLaterWhilePushed(t *testing.T) {
+	const ms = time.Millisecond
+	flow := 2 * DefaultSliceDuration // a stripe flows this long after a push
+	for _, tc := range []struct {
+		name   string
+		pushes map[uint64]time.Duration // stripe-2 chunk P pushes late → when, relative to (8, 2)'s margin
+		fetch  time.Duration            // when (8, 2) is fetched, relative to its margin
+	}{
+		{"flowing", map[uint64]time.Duration{6: -50 * ms, 7: 50 * ms}, DefaultFetchMargin - DefaultPushedMargin},
+		{"stops", map[uint64]time.Duration{7: -110 * ms}, -110*ms + flow + ms}, // the first step after it stopped
+		{"skipped", map[uint64]time.Duration{7: -110 * ms, 9: -100 * ms}, 0},
+		{"quiet", map[uint64]time.Duration{7: -300 * ms}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := swarmtest.NewStream(testChannel, 4, epoch)
+			n := directNode(t, st, nil)
+			// Slices 0..9 on time, except stripe 2 of 6 to 9.
+			for seq := uint64(0); seq < 10; seq++ {
+				if seq >= 6 {
+					feed(t, n, st, st.Capture(seq), "P", seq, 0, 1, 3)
+				} else {
+					feed(t, n, st, st.Capture(seq), "P", seq)
+				}
+			}
+			due, ok := n.Due(8)
+			if !ok {
+				t.Fatal("slice 8 has no due time")
+			}
+			margin := due.Add(-DefaultFetchMargin)
+			fetched := func() bool {
+				for _, id := range n.Ready().Fetches {
+					if id == (wire.ID{Seq: 8, Stripe: 2}) {
+						return true
+					}
+				}
+				return false
+			}
+			// Time runs in steps of a millisecond from well before the
+			// margin; P's late pushes come at their times.
+			for now := margin.Add(-400 * ms); !now.After(due); now = now.Add(ms) {
+				for seq, at := range tc.pushes {
+					if margin.Add(at).Equal(now) {
+						feed(t, n, st, now, "P", seq, 2)
+					}
+				}
+				n.Tick(now)
+				if fetched() {
+					if got := now.Sub(margin); got != tc.fetch {
+						t.Fatalf("(8, 2) fetched %v after its margin, want %v", got, tc.fetch)
+					}
+					return
+				}
+			}
+			t.Fatal("(8, 2) never fetched")
+		})
+	}
+}

@@ -97,6 +97,15 @@ type Config struct {
 	// FetchMargin: a chunk still missing this long before its slice is
 	// due is fetched from the origin (default 400ms).
 	FetchMargin time.Duration
+	// PushedMargin replaces FetchMargin for a chunk its stripe's parent
+	// is evidently still pushing: the parent pushed a chunk of that
+	// stripe within the last pushedRecent and nothing after the chunk
+	// (see pushing). Such a chunk is mostly queued at the parent and
+	// comes moments later, so a fetch at FetchMargin mostly answered a
+	// chunk the node had by then, and took the origin's fetch budget
+	// from the viewers that needed it (default DefaultPushedMargin;
+	// negative: FetchMargin).
+	PushedMargin time.Duration
 	// ParentTimeout: a parent that is up (ParentUp, or a chunk from it)
 	// and delivered no chunk at all, on any of its stripes, for this long
 	// while the stream evidently goes on is lost (default 600ms). While a
@@ -194,6 +203,7 @@ const (
 	DefaultWindow        = 10 * time.Second
 	DefaultPlayoutDelay  = time.Second
 	DefaultFetchMargin   = 400 * time.Millisecond
+	DefaultPushedMargin  = 200 * time.Millisecond
 	DefaultParentTimeout = 600 * time.Millisecond
 	// DefaultParentConnectTimeout covers a dial: hole punching through
 	// the tracker, the QUIC handshake and the hello.
@@ -220,6 +230,10 @@ func (c Config) withDefaults() Config {
 	setDur(&c.Window, DefaultWindow)
 	setDur(&c.PlayoutDelay, DefaultPlayoutDelay)
 	setDur(&c.FetchMargin, DefaultFetchMargin)
+	setDur(&c.PushedMargin, DefaultPushedMargin)
+	if c.PushedMargin < 0 || c.PushedMargin > c.FetchMargin {
+		c.PushedMargin = c.FetchMargin
+	}
 	setDur(&c.ParentTimeout, DefaultParentTimeout)
 	setDur(&c.ParentConnectTimeout, DefaultParentConnectTimeout)
 	setDur(&c.StallLimit, DefaultStallLimit)

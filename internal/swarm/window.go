@@ -164,6 +164,7 @@ func (n *Node) accept(now instant, from NodeID, c *wire.Chunk, raw []byte, count
 	if found && n.idx[i].held&(1<<s) != 0 { // held: sl.chunks[s] != nil
 		n.judgeLag(now, from, sl, s)
 		n.latePush(now, from, sl, s)
+		n.notePush(now, from, s, c.Seq)
 		n.duplicate(now, from)
 		return
 	}
@@ -188,6 +189,7 @@ func (n *Node) accept(now instant, from NodeID, c *wire.Chunk, raw []byte, count
 		sl.asked |= 1 << s
 	} else {
 		sl.pushAt = now
+		n.notePush(now, from, s, c.Seq)
 	}
 	n.idx[i].held |= 1 << s
 	if sl.have == n.k {
@@ -238,6 +240,19 @@ func (n *Node) accept(now instant, from NodeID, c *wire.Chunk, raw []byte, count
 		n.startPlayout(sl)
 	}
 	n.evict()
+}
+
+// notePush records chunk seq of stripe s from from, if from is the
+// stripe's parent, as the parent's newest push of it (see pushing). A
+// copy of a chunk the node had already counts: the parent got that far.
+func (n *Node) notePush(now instant, from NodeID, s int, seq uint64) {
+	st := &n.stripes[s]
+	if from == "" || !sameID(st.parent, from) {
+		return
+	}
+	if st.pushAt.IsZero() || seq > st.pushSeq {
+		st.pushSeq, st.pushAt = seq, now
+	}
 }
 
 // answers reports whether a chunk id from is the answer to a request

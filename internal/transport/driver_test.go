@@ -261,6 +261,7 @@ type nodeOpts struct {
 	fetchBPS       int64         // DriverConfig.FetchBPS
 	queueDelay     time.Duration // DriverConfig.MaxQueueDelay (0: default)
 	startAge       time.Duration // swarm.Config.StartAge
+	pushedMargin   time.Duration // swarm.Config.PushedMargin (0: default)
 }
 
 func startNode(t testing.TB, s *stream, o nodeOpts) *testNode {
@@ -288,6 +289,7 @@ func startNode(t testing.TB, s *stream, o nodeOpts) *testNode {
 		// The default (3s) unless a test shortens it.
 		ParentConnectTimeout: o.connectTimeout,
 		StartAge:             o.startAge,
+		PushedMargin:         o.pushedMargin,
 	}
 	var origin Peer
 	if o.source {
