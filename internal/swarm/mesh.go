@@ -613,8 +613,17 @@ func (n *Node) scanPulls(now instant) instant {
 				// under churn (2,000 peers, churn 10 %/min: 92 % of the
 				// chunks missing at a stall had been refused by the origin,
 				// and a partner held 92 % of them).
+				// While the parent is still pushing the stripe (see
+				// pushing), at PushedMargin rather than FetchMargin, as
+				// the origin.
 				t = c.Add(n.play.skew + n.cfg.PlayoutDelay - n.cfg.FetchMargin - pullLead)
 				shown = true
+				if until, ok := n.pushing(now, s, seq); ok {
+					t = t.Add(n.cfg.FetchMargin - n.cfg.PushedMargin)
+					if t.After(now) {
+						next = earliest(next, until.Add(1))
+					}
+				}
 			}
 			if t.After(now) {
 				next = earliest(next, t)

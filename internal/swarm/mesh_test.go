@@ -82,10 +82,13 @@ func (tn *testNet) partner(c, q NodeID) {
 // meshNet is origin → P → C and origin → Q; with partner set, Q is C's
 // partner. run runs it for d; crash kills P (it sends nothing more, and C
 // does not switch to another parent).
-func meshNet(t *testing.T, partner bool) *testNet {
+func meshNet(t *testing.T, partner bool, mutate ...func(*Config)) *testNet {
 	tn := newTestNet(t, 4)
 	cfg := testConfig(tn.st)
 	cfg.ParentTimeout = 500 * time.Millisecond
+	for _, m := range mutate {
+		m(&cfg)
+	}
 	tn.viewer("P", "origin", cfg)
 	tn.viewer("Q", "origin", cfg)
 	tn.viewer("C", "P", cfg)
@@ -332,8 +335,8 @@ func TestAliveKeepsStarvedParent(t *testing.T) {
 // slowStripeNet is meshNet whose parent P, from 2 s on, delivers its
 // chunks of stripe 1 to C only after delay: a congested parent, alive
 // (its other stripes come on time) but late on one stripe.
-func slowStripeNet(t *testing.T, partner bool, delay time.Duration) *testNet {
-	tn := meshNet(t, partner)
+func slowStripeNet(t *testing.T, partner bool, delay time.Duration, mutate ...func(*Config)) *testNet {
+	tn := meshNet(t, partner, mutate...)
 	tn.link = func(from, to NodeID, id wire.ID) []time.Duration {
 		if from == "P" && to == "C" && id.Stripe == 1 && !tn.now.Before(epoch.Add(2*time.Second)) {
 			return []time.Duration{delay}
@@ -378,6 +381,31 @@ func TestPullLateChunkFromPartner(t *testing.T) {
 	// 2 s, none of the stripes P delivers on time.
 	if st.Pulls > uint64(base)+10 {
 		t.Fatalf("%d pulls for %d late chunks", st.Pulls, base)
+	}
+}
+
+// A live parent's stripe that flows late — each chunk after the
+// origin's FetchMargin but before PushedMargin, one per slice — is
+// neither pulled nor fetched: its chunks are on their way (see
+// pushing). With PushedMargin at FetchMargin each is pulled.
+func TestNoPullWhileStripeFlows(t *testing.T) {
+	const delay = 650 * time.Millisecond // due in 1 s: pulled at 500 ms, or at 700 ms while it flows
+	off := slowStripeNet(t, true, delay, func(c *Config) { c.PushedMargin = -1 })
+	off.run(6*time.Second, 10*time.Millisecond)
+	tn := slowStripeNet(t, true, delay)
+	tn.run(6*time.Second, 10*time.Millisecond)
+	checkPlayed(t, tn.st, tn.played["C"])
+	st, was := tn.nodes["C"].Stats(), off.nodes["C"].Stats()
+	t.Logf("stripe 1: pulls %d, fetches %d; with PushedMargin at FetchMargin pulls %d, fetches %d",
+		st.Pulls, stripeFetches(tn.fetches["C"], 1), was.Pulls, stripeFetches(off.fetches["C"], 1))
+	if st.LostSlices != 0 || st.Stalls != 0 {
+		t.Fatalf("C lost %d slices, stalled %d times", st.LostSlices, st.Stalls)
+	}
+	if was.Pulls < 30 {
+		t.Fatalf("with PushedMargin at FetchMargin C pulled only %d late chunks", was.Pulls)
+	}
+	if st.Pulls > 2 || stripeFetches(tn.fetches["C"], 1) > 2 {
+		t.Fatalf("C pulled %d and fetched %d chunks of a stripe that flowed in time", st.Pulls, stripeFetches(tn.fetches["C"], 1))
 	}
 }
 

@@ -206,6 +206,7 @@ func (n *Node) handleChunk(now instant, from NodeID, raw []byte) error {
 	if i, ok := n.find(c.Seq); ok && n.idx[i].held&(1<<c.Stripe) != 0 && bytes.Equal(n.win[i].raws[c.Stripe], raw) {
 		n.judgeLag(now, from, n.win[i], int(c.Stripe))
 		n.latePush(now, from, n.win[i], int(c.Stripe))
+		n.notePush(now, from, int(c.Stripe), c.Seq)
 		n.duplicate(now, from)
 		n.step(now)
 		return nil
