@@ -117,6 +117,10 @@ type Config struct {
 	LagSlices     int // swarm.Config.LagSlices (0: parents are not judged by their lag)
 	PlayoutDelay  time.Duration
 	FetchMargin   time.Duration
+	// PushedMargin is the fetch and pull margin for a chunk whose
+	// stripe's parent still pushes the stripe (swarm.Config.PushedMargin;
+	// 0: the core's default; at or above the fetch margin: none).
+	PushedMargin  time.Duration
 	MaxBacklog    time.Duration // swarm.Config.MaxBacklog
 	KeyframeWait  time.Duration // swarm.Config.KeyframeWait
 	StartAge      time.Duration // tracker.Config.StartAge, told viewers joining a settled swarm (0: hellos carry no start)
@@ -300,7 +304,7 @@ func (c *Config) Validate() error {
 	for _, t := range []struct {
 		name string
 		v    time.Duration
-	}{{"parent-timeout", c.ParentTimeout}, {"playout-delay", c.PlayoutDelay}, {"fetch-margin", c.FetchMargin}, {"max-backlog", c.MaxBacklog}, {"keyframe-wait", c.KeyframeWait}, {"start-age", c.StartAge}, {"crowd-start-age", c.CrowdStartAge}, {"start-margin", c.StartMargin}, {"start-fetch", c.StartFetch}, {"pull-margin", c.PullMargin}, {"map-interval", c.MapInterval}, {"alive-interval", c.AliveInterval}, {"kill-tracker-at", c.KillTrackerAt}, {"restart-tracker-at", c.RestartTrackerAt}, {"partition-at", c.PartitionAt}, {"heal-at", c.HealAt}, {"churn-stop-at", c.ChurnStopAt}, {"queue-limit", c.QueueLimit}} {
+	}{{"parent-timeout", c.ParentTimeout}, {"playout-delay", c.PlayoutDelay}, {"fetch-margin", c.FetchMargin}, {"pushed-margin", c.PushedMargin}, {"max-backlog", c.MaxBacklog}, {"keyframe-wait", c.KeyframeWait}, {"start-age", c.StartAge}, {"crowd-start-age", c.CrowdStartAge}, {"start-margin", c.StartMargin}, {"start-fetch", c.StartFetch}, {"pull-margin", c.PullMargin}, {"map-interval", c.MapInterval}, {"alive-interval", c.AliveInterval}, {"kill-tracker-at", c.KillTrackerAt}, {"restart-tracker-at", c.RestartTrackerAt}, {"partition-at", c.PartitionAt}, {"heal-at", c.HealAt}, {"churn-stop-at", c.ChurnStopAt}, {"queue-limit", c.QueueLimit}} {
 		if t.v < 0 {
 			return bad("%s must not be negative, got %v", t.name, t.v)
 		}
@@ -506,6 +510,7 @@ var Options = []Option{
 	durOpt("alive-interval", "a parent that pushed a child nothing this long sends it an Alive (0: never; then keep parent-timeout near 2s)", func(c *Config) *time.Duration { return &c.AliveInterval }),
 	durOpt("playout-delay", "swarm core: playout runs this far behind a start slice's arrival (0: the core's default)", func(c *Config) *time.Duration { return &c.PlayoutDelay }),
 	durOpt("fetch-margin", "swarm core: a chunk missing this long before it is due is fetched from the origin (0: the core's default)", func(c *Config) *time.Duration { return &c.FetchMargin }),
+	durOpt("pushed-margin", "swarm core: the fetch margin for a chunk whose stripe's parent still pushes the stripe in order (0: the core's default; at or above the fetch margin: the fetch margin)", func(c *Config) *time.Duration { return &c.PushedMargin }),
 	durOpt("max-backlog", "swarm core: a child asking from a slice gets no backlog captured more than this before the newest (0: the core's default)", func(c *Config) *time.Duration { return &c.MaxBacklog }),
 	durOpt("start-margin", "swarm core: a viewer plays its start keyframe at once when it holds this much beyond it, then converges to the playout delay (0: it starts a playout delay after its first chunk)", func(c *Config) *time.Duration { return &c.StartMargin }),
 	durOpt("start-fetch", "swarm core: before playout starts, a chunk of the start keyframe slice still missing this long after its first chunk is fetched from the origin (0: the core's default, the parent timeout)", func(c *Config) *time.Duration { return &c.StartFetch }),

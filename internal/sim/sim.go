@@ -228,6 +228,7 @@ func (s *Sim) nodeConfig(source bool, maxChildren int) swarm.Config {
 		LagSlices:     s.cfg.LagSlices,
 		PlayoutDelay:  s.cfg.PlayoutDelay,
 		FetchMargin:   s.cfg.FetchMargin,
+		PushedMargin:  s.cfg.PushedMargin,
 		MaxBacklog:    s.cfg.MaxBacklog,
 		KeyframeWait:  s.cfg.KeyframeWait,
 		StartAge:      s.cfg.StartAge,
