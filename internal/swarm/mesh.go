@@ -615,7 +615,7 @@ func (n *Node) scanPulls(now instant) instant {
 				// and a partner held 92 % of them).
 				// While the parent is still pushing the stripe (see
 				// pushing), at PushedMargin rather than FetchMargin, as
-				// the origin.
+				// the origin is asked.
 				t = c.Add(n.play.skew + n.cfg.PlayoutDelay - n.cfg.FetchMargin - pullLead)
 				shown = true
 				if until, ok := n.pushing(now, s, seq); ok {

@@ -97,14 +97,16 @@ type Config struct {
 	// FetchMargin: a chunk still missing this long before its slice is
 	// due is fetched from the origin (default 400ms).
 	FetchMargin time.Duration
-	// PushedMargin replaces FetchMargin for a chunk its stripe's parent
-	// is evidently still pushing: the parent pushed a chunk of that
-	// stripe within the last pushedRecent and nothing after the chunk
-	// (see pushing). Such a chunk is mostly queued at the parent and
-	// comes moments later, so a fetch at FetchMargin mostly answered a
-	// chunk the node had by then, and took the origin's fetch budget
-	// from the viewers that needed it (default DefaultPushedMargin;
-	// negative: FetchMargin).
+	// PushedMargin replaces FetchMargin (for the origin and for pulls
+	// from partners) for a chunk its stripe's parent is evidently still
+	// pushing: the parent pushed a chunk of that stripe within the last
+	// two slice durations and none at or after it (see pushing). Such a
+	// chunk is mostly queued at the parent and comes moments later, so a
+	// fetch at FetchMargin mostly answered a chunk the node had by then,
+	// and took the origin's fetch budget from the viewers that needed
+	// it. When the stripe stops flowing, the chunk is asked for at once
+	// (default DefaultPushedMargin; negative or above FetchMargin:
+	// FetchMargin).
 	PushedMargin time.Duration
 	// ParentTimeout: a parent that is up (ParentUp, or a chunk from it)
 	// and delivered no chunk at all, on any of its stripes, for this long
