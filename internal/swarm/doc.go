@@ -68,7 +68,11 @@
 //
 // A missing chunk of a slice the node waits for is fetched from the
 // origin FetchMargin before the slice is due, or as soon as the slice
-// should exist when its stripe has no parent.
+// should exist when its stripe has no parent. While the stripe's parent
+// still pushes the stripe in order (it pushed an earlier chunk of it
+// within the last two slices), the chunk is most likely queued there:
+// it is pulled and fetched only PushedMargin before the slice is due,
+// or at once when the stripe stops flowing.
 //
 // # Parent liveness
 //
