@@ -40,7 +40,7 @@ origin without losing viewers.`, stderr)
 	stripes := fs.Int("stripes", 1, "number of stripes a slice is dealt into")
 	slice := fs.Duration("slice", 100*time.Millisecond, "target slice duration")
 	capacity := fs.Int("capacity", 4, "peers the origin feeds directly")
-	fetchKbps := fs.Int64("fetch-kbps", 0, "upload `kbit/s` for peers' fallback fetches, kept apart from the pushes to its children; a fetch that would wait over 250 ms is refused at once (0: unlimited)")
+	fetchKbps := fs.Int64("fetch-kbps", 0, "upload `kbit/s` for peers' fallback fetches, kept apart from the pushes to its children; a fetch that would wait over 150 ms is refused at once (0: unlimited)")
 	metricsAddr := fs.String("metrics", "", "serve Prometheus metrics at http://`ADDR`/metrics (off when empty)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := parseFlags(fs, args, stdout); err != nil {
