@@ -221,16 +221,11 @@ func (n *Node) scanFetches(now instant) instant {
 				}
 			}
 			var c instant
-			switch {
-			case held >= 0:
+			if held >= 0 {
 				c = n.idx[held].captureTime()
-			case below >= 0:
-				b := &n.idx[below]
-				c = b.captureTime().Add(time.Duration(min(seq-b.seq, maxGap)) * n.cfg.SliceDuration)
-			case j < len(n.idx):
-				a := &n.idx[j]
-				c = a.captureTime().Add(-time.Duration(min(a.seq-seq, maxGap)) * n.cfg.SliceDuration)
-			default:
+			} else if p, ok := n.predictCapture(seq, below, j); ok {
+				c = p
+			} else {
 				continue
 			}
 			if c.Before(cutoff) {

@@ -576,14 +576,12 @@ func (n *Node) scanPulls(now instant) instant {
 				continue
 			}
 			c = e.captureTime()
-		case below >= 0:
-			b := &n.idx[below]
-			c = b.captureTime().Add(time.Duration(min(seq-b.seq, maxGap)) * n.cfg.SliceDuration)
-		case j < len(n.idx):
-			a := &n.idx[j]
-			c = a.captureTime().Add(-time.Duration(min(a.seq-seq, maxGap)) * n.cfg.SliceDuration)
 		default:
-			continue
+			p, ok := n.predictCapture(seq, below, j)
+			if !ok {
+				continue
+			}
+			c = p
 		}
 		exists := c.Add(n.play.skew)
 		for s := range n.k {

@@ -328,12 +328,21 @@ func (n *Node) captureOf(seq uint64) (t instant, ok bool) {
 	if found {
 		return n.idx[i].captureTime(), true
 	}
-	if i > 0 {
-		b := &n.idx[i-1]
+	return n.predictCapture(seq, i-1, i)
+}
+
+// predictCapture predicts the capture time of seq, a slice the node does
+// not hold, from the nearest held slice below it (index below; -1: none)
+// or else the nearest above it (index above; len(n.idx): none), one
+// SliceDuration per slice between them (at most maxGap). It is false
+// when the node holds no slice at all.
+func (n *Node) predictCapture(seq uint64, below, above int) (instant, bool) {
+	if below >= 0 {
+		b := &n.idx[below]
 		return b.captureTime().Add(time.Duration(min(seq-b.seq, maxGap)) * n.cfg.SliceDuration), true
 	}
-	if i < len(n.idx) {
-		a := &n.idx[i]
+	if above < len(n.idx) {
+		a := &n.idx[above]
 		return a.captureTime().Add(-time.Duration(min(a.seq-seq, maxGap)) * n.cfg.SliceDuration), true
 	}
 	return 0, false
