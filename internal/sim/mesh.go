@@ -57,7 +57,9 @@ func (s *Sim) meshDispatch(e *event) {
 	case evUnwatch:
 		p.node.RemoveWatcher(from.id)
 	case evMap:
-		bm, err := wire.ParseBufferMap(e.raw)
+		// HandleMap copies the map's Held: parse into one array.
+		bm, err := wire.ParseBufferMapInto(e.raw, s.held[:0])
+		s.held = bm.Held
 		if err != nil {
 			s.fail("node %d: buffer map from %d does not parse: %v", p.idx, e.from, err)
 			return

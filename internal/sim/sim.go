@@ -47,7 +47,8 @@ type Sim struct {
 	Cancel <-chan struct{}
 
 	q     queue
-	now   int64 // virtual ns
+	held  []uint16 // the array buffer maps are parsed into (see evMap)
+	now   int64    // virtual ns
 	end   int64
 	net   *network
 	peers []*peer    // index 0: the origin

@@ -121,6 +121,14 @@ func (m BufferMap) Append(b []byte) ([]byte, error) {
 
 // ParseBufferMap decodes a BufferMap payload.
 func ParseBufferMap(p []byte) (BufferMap, error) {
+	return ParseBufferMapInto(p, nil)
+}
+
+// ParseBufferMapInto decodes a BufferMap payload as ParseBufferMap does,
+// reusing held's array for the map's Held when it is large enough (held
+// nil: a new one), so a caller that reads the map before its next parse
+// decodes without allocating.
+func ParseBufferMapInto(p []byte, held []uint16) (BufferMap, error) {
 	r := reader{b: p}
 	if v := r.u8(); r.err == nil && v != Version {
 		return BufferMap{}, fmt.Errorf("%w: buffer map version %d", ErrVersion, v)
@@ -142,7 +150,12 @@ func ParseBufferMap(p []byte) (BufferMap, error) {
 	if nbits%8 != 0 && bits[len(bits)-1]>>(nbits%8) != 0 {
 		return BufferMap{}, fmt.Errorf("%w: buffer map padding bits set", ErrMalformed)
 	}
-	m.Held = make([]uint16, n)
+	if held != nil && cap(held) >= n {
+		m.Held = held[:n]
+		clear(m.Held)
+	} else {
+		m.Held = make([]uint16, n)
+	}
 	for i := range m.Held {
 		for s := range m.Stripes {
 			if k := i*m.Stripes + s; bits[k/8]&(1<<(k%8)) != 0 {

@@ -119,6 +119,35 @@ func TestReadFrameMeshTypes(t *testing.T) {
 	}
 }
 
+// ParseBufferMapInto decodes as ParseBufferMap does into the array it is
+// given: a stale longer map's bits do not survive, and an array too
+// small is replaced.
+func TestParseBufferMapInto(t *testing.T) {
+	held := make([]uint16, 8, 16)
+	for i := range held {
+		held[i] = 0xffff
+	}
+	want := BufferMap{First: 5, Stripes: 4, Held: []uint16{0x1, 0x0, 0x8}}
+	b, err := want.Append(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ParseBufferMapInto(b, held[:0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.First != want.First || got.Stripes != want.Stripes || !slices.Equal(got.Held, want.Held) {
+		t.Fatalf("got %+v, want %+v", got, want)
+	}
+	if &got.Held[0] != &held[0] {
+		t.Fatal("the given array was not reused")
+	}
+	small := make([]uint16, 0, 2)
+	if got, err = ParseBufferMapInto(b, small); err != nil || !slices.Equal(got.Held, want.Held) || cap(got.Held) == cap(small) {
+		t.Fatalf("into a small array: %+v, %v", got, err)
+	}
+}
+
 func FuzzParseBufferMap(f *testing.F) {
 	for _, m := range []BufferMap{
 		{First: 1, Stripes: 4, Held: []uint16{0xf, 0x5, 0x0, 0x8}},
@@ -140,6 +169,11 @@ func FuzzParseBufferMap(f *testing.F) {
 		}
 		if !bytes.Equal(again, b) {
 			t.Fatal("buffer map re-encoding differs")
+		}
+		stale := []uint16{0xffff, 0xffff, 0xffff, 0xffff}
+		into, err := ParseBufferMapInto(b, stale[:0])
+		if err != nil || into.First != m.First || into.Stripes != m.Stripes || !slices.Equal(into.Held, m.Held) {
+			t.Fatalf("ParseBufferMapInto gives %+v, %v; ParseBufferMap %+v", into, err, m)
 		}
 	})
 }
