@@ -272,12 +272,7 @@ func (n *Node) scanFetches(now instant) instant {
 					// partner was asked for it just before (see
 					// scanPulls): then when it answers Missing, or
 					// pullPatience after the pull.
-					if until, ok := n.pushing(now, s, seq); ok {
-						at = at.Add(n.cfg.FetchMargin - n.cfg.PushedMargin)
-						if at.After(now) {
-							next = earliest(next, until.Add(1))
-						}
-					}
+					at = n.pushedLater(now, s, seq, at, &next)
 					if pa, ok := n.pulledAt(id); ok && pa.Add(pullPatience).After(at) {
 						at = pa.Add(pullPatience)
 					}
@@ -335,6 +330,21 @@ func (n *Node) pushing(now instant, s int, seq uint64) (until instant, ok bool) 
 	}
 	until = st.pushAt.Add(pushedSlices * n.cfg.SliceDuration)
 	return until, !now.After(until)
+}
+
+// pushedLater returns t, the time chunk seq of stripe s is due to be
+// asked for at FetchMargin, moved to PushedMargin while the stripe's
+// parent is still pushing it (see pushing); while that time is ahead,
+// *next is brought forward to when the stripe stops counting as
+// flowing, so the chunk is asked for at once then.
+func (n *Node) pushedLater(now instant, s int, seq uint64, t instant, next *instant) instant {
+	if until, ok := n.pushing(now, s, seq); ok {
+		t = t.Add(n.cfg.FetchMargin - n.cfg.PushedMargin)
+		if t.After(now) {
+			*next = earliest(*next, until.Add(1))
+		}
+	}
+	return t
 }
 
 // pushedSlices: see pushing.

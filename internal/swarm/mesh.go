@@ -616,12 +616,7 @@ func (n *Node) scanPulls(now instant) instant {
 				// the origin is asked.
 				t = c.Add(n.play.skew + n.cfg.PlayoutDelay - n.cfg.FetchMargin - pullLead)
 				shown = true
-				if until, ok := n.pushing(now, s, seq); ok {
-					t = t.Add(n.cfg.FetchMargin - n.cfg.PushedMargin)
-					if t.After(now) {
-						next = earliest(next, until.Add(1))
-					}
-				}
+				t = n.pushedLater(now, s, seq, t, &next)
 			}
 			if t.After(now) {
 				next = earliest(next, t)
