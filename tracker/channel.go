@@ -119,22 +119,11 @@ func (ch *channel) noteJoin(now time.Time) {
 }
 
 // crowded reports whether the channel has a flash crowd: the joins of
-// the last crowdWindow (as of the newest) are more than crowdShare of its
-// peers and more than crowdFloor.
+// the last crowdWindow as of the newest (all noteJoin keeps) are more
+// than crowdShare of its peers and more than crowdFloor.
 func (ch *channel) crowded() bool {
 	n := len(ch.joins)
-	if n == 0 {
-		return false
-	}
-	cut := ch.joins[n-1].Add(-crowdWindow)
-	recent, _ := slices.BinarySearchFunc(ch.joins, cut, func(t, c time.Time) int {
-		if t.After(c) {
-			return 1
-		}
-		return -1
-	})
-	recent = n - recent
-	return recent > crowdFloor && float64(recent) > crowdShare*float64(len(ch.peers))
+	return n > crowdFloor && float64(n) > crowdShare*float64(len(ch.peers))
 }
 
 func newChannel(req RegisterRequest, key []byte, kind string, seed uint64, relay bool) (*channel, error) {
