@@ -26,8 +26,8 @@ func (n *Node) checkParents(now instant) instant {
 	var next instant
 	for s := range n.stripes {
 		st := &n.stripes[s]
-		if st.parent == "" || (s > 0 && sameID(n.stripes[s-1].parent, st.parent)) {
-			continue // none, or judged with the previous stripe
+		if st.group != uint8(s) {
+			continue // none, or judged with an earlier stripe
 		}
 		var t instant
 		switch {
@@ -43,7 +43,7 @@ func (n *Node) checkParents(now instant) instant {
 			if sl := n.silenceLimit(); sl > 0 && n.heardAny.Sub(st.heardAt) >= sl/2 {
 				t = earliest(t, st.heardAt.Add(sl))
 			}
-			newest, ok := n.parentNewest(st.parent)
+			newest, ok := n.parentNewest(st.group)
 			if ok && newest >= n.newestSeq {
 				// No newer slice elsewhere: wait until the next slice
 				// is predicted to have arrived.
@@ -94,11 +94,12 @@ func (n *Node) silenceLimit() time.Duration {
 // silenceAlives is silenceLimit in Alive intervals.
 const silenceAlives = 4
 
-// parentNewest returns the highest seq received on the stripes parent
-// feeds; ok is false when none received anything.
-func (n *Node) parentNewest(parent NodeID) (newest uint64, ok bool) {
+// parentNewest returns the highest seq received on the stripes of
+// parent group g (one parent feeds them); ok is false when none received
+// anything.
+func (n *Node) parentNewest(g uint8) (newest uint64, ok bool) {
 	for s := range n.stripes {
-		if st := &n.stripes[s]; st.seen && sameID(st.parent, parent) {
+		if st := &n.stripes[s]; st.seen && st.group == g {
 			newest, ok = max(newest, st.newest), true
 		}
 	}

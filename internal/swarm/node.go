@@ -98,6 +98,10 @@ type stripe struct {
 	// up: the parent accepted the subscription (ParentUp, or a chunk
 	// from it arrived).
 	up bool
+	// group is the first stripe with the same parent (noGroup while
+	// parent is ""): the stripes one parent feeds share it, so loops
+	// over a parent's stripes compare bytes, not IDs (see regroup).
+	group uint8
 	// since is the liveness timer: until up, when SetParent named the
 	// parent (ParentConnectTimeout runs from it); then the later of
 	// ParentUp and the last chunk from the parent on any stripe
@@ -148,11 +152,35 @@ func New(cfg Config) (*Node, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	return &Node{
+	n := &Node{
 		cfg:     cfg,
 		k:       cfg.Stripes,
 		stripes: make([]stripe, cfg.Stripes),
-	}, nil
+	}
+	n.regroup()
+	return n, nil
+}
+
+// noGroup is the group of a stripe without a parent.
+const noGroup = 0xff
+
+// regroup sets every stripe's group from the parents: it runs whenever a
+// stripe's parent changes.
+func (n *Node) regroup() {
+	for s := range n.stripes {
+		st := &n.stripes[s]
+		st.group = noGroup
+		if st.parent == "" {
+			continue
+		}
+		st.group = uint8(s)
+		for o := range s {
+			if n.stripes[o].parent == st.parent {
+				st.group = uint8(o)
+				break
+			}
+		}
+	}
 }
 
 // Config returns the node's configuration with defaults applied.
@@ -274,6 +302,7 @@ func (n *Node) SetParent(nowT time.Time, stripe int, parent NodeID) {
 				break
 			}
 		}
+		n.regroup()
 	}
 	n.step(now)
 }
@@ -580,6 +609,7 @@ func (n *Node) loseParent(now instant, parent NodeID) {
 			st.lostAt = now
 		}
 	}
+	n.regroup()
 }
 
 // NewestKeyframe returns the seq of the newest keyframe slice held (in

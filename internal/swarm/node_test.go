@@ -1529,3 +1529,41 @@ func TestFetchLaterWhilePushed(t *testing.T) {
 		})
 	}
 }
+
+// The stripes one parent feeds share a group (its first stripe); a
+// stripe without a parent has none, also after its parent is lost.
+func TestParentGroups(t *testing.T) {
+	st := swarmtest.NewStream(testChannel, 4, epoch)
+	n := mustNew(t, testConfig(st))
+	groups := func() []uint8 {
+		var g []uint8
+		for s := range n.stripes {
+			g = append(g, n.stripes[s].group)
+		}
+		return g
+	}
+	if g := groups(); !slices.Equal(g, []uint8{noGroup, noGroup, noGroup, noGroup}) {
+		t.Fatalf("new node's groups %v", g)
+	}
+	n.SetParent(epoch, 1, "b")
+	n.SetParent(epoch, 2, "a")
+	n.SetParent(epoch, 3, "b")
+	if g := groups(); !slices.Equal(g, []uint8{noGroup, 1, 2, 1}) {
+		t.Fatalf("groups %v, want [none 1 2 1]", g)
+	}
+	n.SetParent(epoch, 0, "a")
+	if g := groups(); !slices.Equal(g, []uint8{0, 1, 0, 1}) {
+		t.Fatalf("groups %v, want [0 1 0 1]", g)
+	}
+	if nw, ok := n.parentNewest(1); ok || nw != 0 {
+		t.Fatalf("parentNewest of a group that received nothing: %d %v", nw, ok)
+	}
+	n.loseParent(at(epoch), "a")
+	if g := groups(); !slices.Equal(g, []uint8{noGroup, 1, noGroup, 1}) {
+		t.Fatalf("groups after losing a: %v", g)
+	}
+	n.SetParent(epoch, -1, "c")
+	if g := groups(); !slices.Equal(g, []uint8{0, 0, 0, 0}) {
+		t.Fatalf("groups with one parent: %v", g)
+	}
+}
