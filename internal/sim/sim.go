@@ -416,7 +416,8 @@ func (s *Sim) Run() (*report.Report, error) {
 		}
 		s.trace.add(&e)
 		if s.debug != nil {
-			s.debug(&e)
+			d := e // a copy: handing the hook &e would move e to the heap, an allocation per event
+			s.debug(&d)
 		}
 		s.dispatch(&e)
 	}
