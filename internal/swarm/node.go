@@ -18,9 +18,13 @@ type Node struct {
 	// The window: the held slots in ascending seq order (see find),
 	// their index entries alongside (idx[i] describes win[i]), and a few
 	// evicted slots kept for reuse.
-	win   []*slot
-	idx   []entry
-	spare []*slot
+	win []*slot
+	idx []entry
+	// winBase and idxBase are the backing arrays win and idx are
+	// windows of (see windowInsert).
+	winBase []*slot
+	idxBase []entry
+	spare   []*slot
 
 	clock     bool    // an input with a time arrived
 	startAt   instant // the time of the first input

@@ -1567,3 +1567,36 @@ func TestParentGroups(t *testing.T) {
 		t.Fatalf("groups with one parent: %v", g)
 	}
 }
+
+// A window that moves on (appends at its end, evictions at its front)
+// keeps its contents in order and settles in one backing array: it
+// moves back to the array's start instead of growing without end.
+func TestWindowInsertMovesBack(t *testing.T) {
+	var w, base []int
+	for v := range 100 {
+		w, base = windowInsert(w, base, len(w), v)
+	}
+	var settled *int
+	for v := 100; v < 5000; v++ {
+		w, base = windowInsert(w, base, len(w), v)
+		w = w[1:]
+		if len(w) != 100 || w[0] != v-99 || w[99] != v {
+			t.Fatalf("after %d: window of %d from %d to %d", v, len(w), w[0], w[len(w)-1])
+		}
+		if v == 1000 {
+			settled = &base[:1][0]
+		}
+		if v > 1000 && &base[:1][0] != settled {
+			t.Fatalf("after %d: a new backing array (cap %d)", v, cap(base))
+		}
+	}
+	if cap(base) > 400 {
+		t.Fatalf("backing array of %d for a window of 100", cap(base))
+	}
+	// An insert in the middle of a window at the end of its array.
+	w = w[:len(w):len(w)]
+	w, base = windowInsert(w, base, 1, -1)
+	if len(w) != 101 || w[0] != 4900 || w[1] != -1 || w[2] != 4901 || w[100] != 4999 {
+		t.Fatalf("middle insert: %v ... %v", w[:3], w[len(w)-1])
+	}
+}

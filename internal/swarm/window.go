@@ -179,8 +179,8 @@ func (n *Node) accept(now instant, from NodeID, c *wire.Chunk, raw []byte, count
 		sl.keyframe = c.Keyframe
 		sl.firstAt = now
 		n.gen++
-		n.win = slices.Insert(n.win, i, sl)
-		n.idx = slices.Insert(n.idx, i, entry{seq: c.Seq, capture: c.Capture})
+		n.win, n.winBase = windowInsert(n.win, n.winBase, i, sl)
+		n.idx, n.idxBase = windowInsert(n.idx, n.idxBase, i, entry{seq: c.Seq, capture: c.Capture})
 	}
 	sl.chunks[s] = c
 	sl.raws[s] = raw
@@ -312,12 +312,34 @@ func (n *Node) evict() {
 		n.gen++
 	}
 	if i > 0 {
-		for _, sl := range n.win[:i] {
+		for j, sl := range n.win[:i] {
 			n.release(sl)
+			n.win[j] = nil
 		}
-		n.win = slices.Delete(n.win, 0, i)
-		n.idx = slices.Delete(n.idx, 0, i)
+		// The window moves on in its backing arrays: windowInsert moves
+		// it back to their start once their end is reached, one copy
+		// per many evictions rather than one per eviction.
+		n.win = n.win[i:]
+		n.idx = n.idx[i:]
 	}
+}
+
+// windowInsert inserts v at index i of w, a window of the backing array
+// base whose front evict resliced away, and returns the new window and
+// backing array. When w has no room at its end and fills at most half of
+// base, it moves to the start of base first; else it grows into a new
+// backing array.
+func windowInsert[T any](w, base []T, i int, v T) ([]T, []T) {
+	if len(w) == cap(w) && 2*len(w) <= cap(base) {
+		k := copy(base[:cap(base)], w)
+		clear(base[k:cap(base)])
+		w = base[:k]
+	}
+	w = slices.Insert(w, i, v)
+	if cap(w) > cap(base) { // a new backing array
+		base = w[:0]
+	}
+	return w, base
 }
 
 // captureOf returns the capture time of slice seq: its own when held,
