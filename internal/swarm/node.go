@@ -84,6 +84,13 @@ func (n *Node) playKeyNow() playKey {
 	return playKey{true, n.gen, n.completed, n.play.next, n.play.skew, n.play.started, n.play.stalled}
 }
 
+// same reports whether k equals o, field by field: == on the struct
+// compares its padded fields through a call.
+func (k *playKey) same(o *playKey) bool {
+	return k.gen == o.gen && k.completed == o.completed && k.next == o.next && k.skew == o.skew &&
+		k.valid == o.valid && k.started == o.started && k.stalled == o.stalled
+}
+
 // scanKey is what the fetch scan depends on besides the clock.
 type scanKey struct {
 	valid     bool // a scan ran
@@ -93,6 +100,12 @@ type scanKey struct {
 	started   bool
 	seen      bool
 	newestSeq uint64
+}
+
+// same reports whether k equals o, field by field (see playKey.same).
+func (k *scanKey) same(o *scanKey) bool {
+	return k.gen == o.gen && k.next == o.next && k.skew == o.skew && k.newestSeq == o.newestSeq &&
+		k.valid == o.valid && k.started == o.started && k.seen == o.seen
 }
 
 // stripe is the node's state for one stripe tree. The stripes that share
@@ -749,14 +762,14 @@ func (n *Node) step(now instant) {
 	// Playout with unchanged inputs before the time it returned would
 	// return the same time and do nothing else: skip it (most chunks are
 	// not the last one of the next slice to play).
-	if n.uncached || n.playKeyNow() != n.playKey || (!n.playNext.IsZero() && !now.Before(n.playNext)) {
+	if pk := n.playKeyNow(); n.uncached || !pk.same(&n.playKey) || (!n.playNext.IsZero() && !now.Before(n.playNext)) {
 		n.playNext = n.advancePlayout(now)
 		n.playKey = n.playKeyNow()
 	}
 	d = earliest(d, n.playNext)
 	d = earliest(d, n.stepMesh(now))
 	k := scanKey{true, n.gen, n.play.next, n.play.skew, n.play.started, n.seen, n.newestSeq}
-	if k != n.scanKey || (!n.scanNext.IsZero() && !now.Before(n.scanNext)) {
+	if !k.same(&n.scanKey) || (!n.scanNext.IsZero() && !now.Before(n.scanNext)) {
 		n.scanKey = k
 		n.scanNext = n.scanFetches(now)
 	}

@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -1598,5 +1599,43 @@ func TestWindowInsertMovesBack(t *testing.T) {
 	w, base = windowInsert(w, base, 1, -1)
 	if len(w) != 101 || w[0] != 4900 || w[1] != -1 || w[2] != 4901 || w[100] != 4999 {
 		t.Fatalf("middle insert: %v ... %v", w[:3], w[len(w)-1])
+	}
+}
+
+// playKey.same and scanKey.same compare every field: a key that differs
+// in any one is not the same, and a field added to a key must be added
+// to its same (the field counts below fail until it is).
+func TestKeysSame(t *testing.T) {
+	if n := reflect.TypeFor[playKey]().NumField(); n != 7 {
+		t.Fatalf("playKey has %d fields: compare the new ones in playKey.same", n)
+	}
+	if n := reflect.TypeFor[scanKey]().NumField(); n != 7 {
+		t.Fatalf("scanKey has %d fields: compare the new ones in scanKey.same", n)
+	}
+	p := playKey{true, 1, 2, 3, 4, true, true}
+	for i, q := range []playKey{
+		{false, 1, 2, 3, 4, true, true}, {true, 9, 2, 3, 4, true, true}, {true, 1, 9, 3, 4, true, true},
+		{true, 1, 2, 9, 4, true, true}, {true, 1, 2, 3, 9, true, true}, {true, 1, 2, 3, 4, false, true},
+		{true, 1, 2, 3, 4, true, false},
+	} {
+		if p.same(&q) || q.same(&p) {
+			t.Errorf("playKey %d: %+v same as %+v", i, q, p)
+		}
+	}
+	if q := p; !p.same(&q) {
+		t.Errorf("playKey not the same as its copy")
+	}
+	s := scanKey{true, 1, 2, 3, true, true, 4}
+	for i, q := range []scanKey{
+		{false, 1, 2, 3, true, true, 4}, {true, 9, 2, 3, true, true, 4}, {true, 1, 9, 3, true, true, 4},
+		{true, 1, 2, 9, true, true, 4}, {true, 1, 2, 3, false, true, 4}, {true, 1, 2, 3, true, false, 4},
+		{true, 1, 2, 3, true, true, 9},
+	} {
+		if s.same(&q) || q.same(&s) {
+			t.Errorf("scanKey %d: %+v same as %+v", i, q, s)
+		}
+	}
+	if q := s; !s.same(&q) {
+		t.Errorf("scanKey not the same as its copy")
 	}
 }
