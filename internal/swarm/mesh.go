@@ -129,6 +129,7 @@ type mesh struct {
 // partner is a node the node pulls from.
 type partner struct {
 	id      NodeID
+	tag     uint64         // idTag(id): most lookups compare it alone
 	m       wire.BufferMap // its last map (Held owned here)
 	mapAt   instant        // when it came; zero: none yet
 	misses  int            // pulls in a row it did not answer
@@ -158,7 +159,7 @@ func (n *Node) SetPartners(nowT time.Time, ids []NodeID) {
 		if i := m.partnerIndex(id); i >= 0 {
 			next = append(next, m.partners[i])
 		} else {
-			next = append(next, partner{id: id})
+			next = append(next, partner{id: id, tag: idTag(id)})
 		}
 	}
 	m.partners = next
@@ -183,8 +184,9 @@ func (n *Node) Partners() []NodeID {
 }
 
 func (m *mesh) partnerIndex(id NodeID) int {
+	t := idTag(id)
 	for i := range m.partners {
-		if sameID(m.partners[i].id, id) {
+		if p := &m.partners[i]; p.tag == t && p.id == id {
 			return i
 		}
 	}
@@ -349,9 +351,10 @@ func (n *Node) HandleAlive(nowT time.Time, from NodeID, a wire.Alive) {
 	now := at(nowT)
 	m := &n.mesh
 	parent, moving := false, false
+	t := idTag(from)
 	for s := range n.stripes {
 		st := &n.stripes[s]
-		if from == "" || !sameID(st.parent, from) {
+		if from == "" || st.ptag != t || st.parent != from {
 			continue
 		}
 		parent = true

@@ -119,6 +119,9 @@ type stripe struct {
 	// parent is ""): the stripes one parent feeds share it, so loops
 	// over a parent's stripes compare bytes, not IDs (see regroup).
 	group uint8
+	// ptag is idTag(parent), set with group: loops over the stripes
+	// looking for one sender's compare it first.
+	ptag uint64
 	// since is the liveness timer: until up, when SetParent named the
 	// parent (ParentConnectTimeout runs from it); then the later of
 	// ParentUp and the last chunk from the parent on any stripe
@@ -186,7 +189,7 @@ const noGroup = 0xff
 func (n *Node) regroup() {
 	for s := range n.stripes {
 		st := &n.stripes[s]
-		st.group = noGroup
+		st.group, st.ptag = noGroup, idTag(st.parent)
 		if st.parent == "" {
 			continue
 		}
@@ -351,8 +354,9 @@ func (n *Node) heard(now instant, from NodeID) {
 		return
 	}
 	n.heardAny = now
+	t := idTag(from)
 	for s := range n.stripes {
-		if st := &n.stripes[s]; sameID(st.parent, from) {
+		if st := &n.stripes[s]; st.ptag == t && st.parent == from {
 			if !st.up {
 				n.gen++
 			}
@@ -372,8 +376,9 @@ func (n *Node) starveLimit() time.Duration { return 2 * n.cfg.ParentTimeout }
 // on: it proves the parent alive while it moved within starveLimit, and
 // not silent (see silenceLimit) in any case.
 func (n *Node) heardStuck(now instant, from NodeID) {
+	t := idTag(from)
 	for s := range n.stripes {
-		if st := &n.stripes[s]; sameID(st.parent, from) && st.up {
+		if st := &n.stripes[s]; st.ptag == t && st.parent == from && st.up {
 			st.heardAt = now
 			if now.Sub(st.moved) < n.starveLimit() {
 				st.since = now

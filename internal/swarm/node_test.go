@@ -1639,3 +1639,33 @@ func TestKeysSame(t *testing.T) {
 		t.Errorf("scanKey not the same as its copy")
 	}
 }
+
+// Lookups by tag still compare whole IDs: two partners whose IDs share
+// their last 8 bytes (and so their tag) are told apart, and an ID of
+// fewer than 8 bytes has a tag too.
+func TestIDTagLookups(t *testing.T) {
+	st := swarmtest.NewStream(testChannel, 4, epoch)
+	n := mustNew(t, testConfig(st))
+	a, b := NodeID("aaaa-12345678"), NodeID("bbbb-12345678")
+	if idTag(a) != idTag(b) || idTag("x") == idTag("y") || idTag("") != 0 {
+		t.Fatalf("tags: %x %x, short %x %x", idTag(a), idTag(b), idTag("x"), idTag("y"))
+	}
+	n.SetPartners(epoch, []NodeID{a, b, "c"})
+	for i, id := range []NodeID{a, b, "c"} {
+		if got := n.mesh.partnerIndex(id); got != i {
+			t.Fatalf("partnerIndex(%q) = %d, want %d", id, got, i)
+		}
+	}
+	if got := n.mesh.partnerIndex("cccc-12345678"); got != -1 {
+		t.Fatalf("partnerIndex of a stranger with the same tag = %d", got)
+	}
+	n.SetParent(epoch, 0, a)
+	n.SetParent(epoch, 1, b)
+	n.ParentUp(epoch, a)
+	n.ParentUp(epoch, b)
+	n.stripes[0].up, n.stripes[1].up = false, false
+	n.heard(at(epoch.Add(time.Second)), b)
+	if n.stripes[0].up || !n.stripes[1].up {
+		t.Fatalf("a chunk from b brought up stripes 0 %v and 1 %v, want only 1", n.stripes[0].up, n.stripes[1].up)
+	}
+}
