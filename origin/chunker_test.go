@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -559,6 +560,9 @@ func TestChunkerConfigErrors(t *testing.T) {
 		{ChunkerConfig{Channel: "ch", Stripes: -1}, desc},
 		{ChunkerConfig{Channel: "ch", SliceDuration: time.Microsecond}, desc},
 		{ChunkerConfig{Channel: "ch", SliceDuration: time.Hour}, desc},
+		{ChunkerConfig{Channel: "ch", SliceCap: 0.1}, desc},
+		{ChunkerConfig{Channel: "ch", SliceCap: 101}, desc},
+		{ChunkerConfig{Channel: "ch", SliceCap: math.NaN()}, desc},
 		{ChunkerConfig{Channel: "ch"}, nil},
 		{ChunkerConfig{Channel: "ch"}, &description.Session{}},
 	} {
@@ -570,7 +574,7 @@ func TestChunkerConfigErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg := c.Config(); cfg.Stripes != 1 || cfg.SliceDuration != DefaultSliceDuration {
+	if cfg := c.Config(); cfg.Stripes != 1 || cfg.SliceDuration != DefaultSliceDuration || cfg.SliceCap != DefaultSliceCap {
 		t.Fatalf("defaults not applied: %+v", cfg)
 	}
 }
@@ -743,5 +747,142 @@ func BenchmarkChunkerHostile(b *testing.B) {
 				c.Push(s.pkt(0, i*40, uint32(i*3600), true, payload...))
 			}
 		})
+	}
+}
+
+// capStream pushes seconds of H.264 at 30 fps and returns the chunks of
+// stripe 0, the packets pushed and the packets in all chunks. Frame f
+// is one access unit of packets of 1,000 payload bytes, all captured at
+// once: an IDR every 30 frames is 9 of them, any other frame 3.
+func capStream(t *testing.T, c *Chunker, seconds int) (slices []*wire.Chunk, pushed, got int) {
+	t.Helper()
+	s := &stream{t0: time.Unix(200, 0)}
+	idrStart := append([]byte{0x7c, 0x85}, make([]byte, 998)...)
+	idrMid := append([]byte{0x7c, 0x05}, make([]byte, 998)...)
+	idrEnd := append([]byte{0x7c, 0x45}, make([]byte, 998)...)
+	p := append([]byte{0x41, 0x9a}, make([]byte, 998)...)
+	var out []*wire.Chunk
+	for f := 0; f < 30*seconds; f++ {
+		ms, ts := f*100/3, uint32(f*3000)
+		var frame []Packet
+		if f%30 == 0 {
+			frame = append(frame, s.pkt(0, ms, ts, false, idrStart...))
+			for range 7 {
+				frame = append(frame, s.pkt(0, ms, ts, false, idrMid...))
+			}
+			frame = append(frame, s.pkt(0, ms, ts, true, idrEnd...))
+		} else {
+			for i := range 3 {
+				frame = append(frame, s.pkt(0, ms, ts, i == 2, p...))
+			}
+		}
+		for _, pk := range frame {
+			out = append(out, c.Push(pk)...)
+			pushed++
+		}
+	}
+	out = append(out, c.Flush()...)
+	for _, ch := range out {
+		got += len(ch.Packets)
+		if ch.Stripe == 0 {
+			slices = append(slices, ch)
+		}
+	}
+	return slices, pushed, got
+}
+
+// TestChunkerSliceCap: once the stream's rate is known, a slice that
+// would grow over SliceCap × the mean slice closes early and the next
+// slice continues it at the same capture; the slice it continues lasts
+// 0 and only the first part is a keyframe with parameter sets. Every
+// packet comes out once, in order.
+func TestChunkerSliceCap(t *testing.T) {
+	for _, tc := range []struct {
+		cap       float64
+		wantSplit bool
+	}{{0, true}, {1.5, true}, {-1, false}} {
+		c, err := NewChunker(ChunkerConfig{Channel: "ch", Stripes: 2, SliceCap: tc.cap}, h264Desc(testSPS, testPPS))
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices, pushed, got := capStream(t, c, 4)
+		// The mean slice (100 ms, 3 frames): 4 s hold 4 × (9 + 29 × 3) =
+		// 384 packets of ~1,012 bytes in 40 slices, 9.6 packets each; the
+		// cap at 1.5 is 14.4: an IDR slice (9 + 6 packets) is cut.
+		split, keys := 0, 0
+		var prev *wire.Chunk
+		for i, sl := range slices {
+			if sl.Seq != uint64(i+1) {
+				t.Fatalf("cap %v: slice %d has seq %d", tc.cap, i+1, sl.Seq)
+			}
+			if prev != nil && prev.Duration == 0 {
+				split++
+				if sl.Capture != prev.Capture || sl.Keyframe || len(sl.Params) != 0 {
+					t.Fatalf("cap %v: continuation slice %d: capture %d (before %d), keyframe %v, %d params", tc.cap, sl.Seq, sl.Capture, prev.Capture, sl.Keyframe, len(sl.Params))
+				}
+			}
+			if prev != nil && prev.Duration != 0 && sl.Capture == prev.Capture {
+				t.Fatalf("cap %v: slice %d has the capture of slice %d, which lasts %d µs", tc.cap, sl.Seq, prev.Seq, prev.Duration)
+			}
+			if sl.Keyframe {
+				keys++
+				if len(sl.Params) != 2 {
+					t.Fatalf("cap %v: keyframe slice %d carries %d params", tc.cap, sl.Seq, len(sl.Params))
+				}
+			}
+			// Stripe 0 holds every other packet of the slice.
+			if n := len(sl.Packets); time.Unix(0, sl.Capture).Sub(time.Unix(200, 0)) >= 2*time.Second && n > 8 {
+				t.Fatalf("cap %v: slice %d holds %d packets on stripe 0, over the cap's 7", tc.cap, sl.Seq, n)
+			}
+			prev = sl
+		}
+		if keys != 4 {
+			t.Fatalf("cap %v: %d keyframe slices, want 4", tc.cap, keys)
+		}
+		if tc.wantSplit != (split > 0) {
+			t.Fatalf("cap %v: %d slices closed by size", tc.cap, split)
+		}
+		if tc.wantSplit && split < 2 {
+			t.Fatalf("cap %v: only %d of the last 3 keyframes' slices split", tc.cap, split)
+		}
+		if got != pushed {
+			t.Fatalf("cap %v: %d packets in the chunks, %d pushed", tc.cap, got, pushed)
+		}
+		t.Logf("cap %v: %d slices, %d closed by size", tc.cap, len(slices), split)
+	}
+}
+
+// TestChunkerSliceCapOnClip: the bundled clip's keyframe slices are
+// ~1.7 times the mean: at the default cap most are cut in two, and the
+// pieces keep one capture.
+func TestChunkerSliceCapOnClip(t *testing.T) {
+	desc, pkts := clipPackets(t, 2)
+	ch, err := NewChunker(ChunkerConfig{Channel: "ch", Stripes: 4}, desc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var chunks []*wire.Chunk
+	for _, p := range pkts {
+		chunks = append(chunks, ch.Push(p)...)
+	}
+	chunks = append(chunks, ch.Flush()...)
+	slices := groupSlices(t, chunks, 4)
+	split := 0
+	for i, s := range slices[:len(slices)-1] {
+		if s[0].Duration != 0 {
+			continue
+		}
+		split++
+		next := slices[i+1][0]
+		if next.Capture != s[0].Capture || next.Keyframe {
+			t.Fatalf("slice %d continues slice %d: capture %d (want %d), keyframe %v", next.Seq, s[0].Seq, next.Capture, s[0].Capture, next.Keyframe)
+		}
+		if !s[0].Keyframe && !slices[i-1][0].Keyframe {
+			t.Fatalf("slice %d, closed by size, is not a keyframe's", s[0].Seq)
+		}
+	}
+	// 20 keyframes in 2 loops; the first second has no rate yet.
+	if split < 10 || split > 20 {
+		t.Fatalf("%d slices closed by size, want 10..20 (the keyframes')", split)
 	}
 }

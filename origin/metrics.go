@@ -14,6 +14,8 @@ var (
 		"Peers the origin feeds directly.", []string{"channel"}, nil)
 	descDropped = prometheus.NewDesc("swarmtv_origin_dropped_packets_total",
 		"Source packets the chunker dropped.", []string{"channel"}, nil)
+	descCapped = prometheus.NewDesc("swarmtv_origin_capped_slices_total",
+		"Slices the chunker closed early at its size cap (--slice-cap), each continued by the next at the same capture.", []string{"channel"}, nil)
 	descRefused = prometheus.NewDesc("swarmtv_origin_fetches_refused_total",
 		"Fallback fetches answered missing because the origin's fetch budget (--fetch-kbps) was booked.", []string{"channel"}, nil)
 )
@@ -21,7 +23,7 @@ var (
 // Describe implements [prometheus.Collector], so an Origin can be
 // registered for /metrics.
 func (o *Origin) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descChunks, descSent, descChildren, descDropped, descRefused} {
+	for _, d := range []*prometheus.Desc{descChunks, descSent, descChildren, descDropped, descRefused, descCapped} {
 		ch <- d
 	}
 }
@@ -39,4 +41,5 @@ func (o *Origin) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descChildren, prometheus.GaugeValue, float64(st.Children), name)
 	ch <- prometheus.MustNewConstMetric(descDropped, prometheus.CounterValue, float64(dropped), name)
 	ch <- prometheus.MustNewConstMetric(descRefused, prometheus.CounterValue, float64(st.FetchesRefused), name)
+	ch <- prometheus.MustNewConstMetric(descCapped, prometheus.CounterValue, float64(st.CappedSlices), name)
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync"
 	"time"
 
@@ -38,6 +39,10 @@ type Config struct {
 	Stripes int
 	// SliceDuration is the target slice length (default 100ms).
 	SliceDuration time.Duration
+	// SliceCap closes a slice over SliceCap × the mean slice size early,
+	// its rest continuing at the same capture (ChunkerConfig.SliceCap):
+	// 0 selects DefaultSliceCap, negative never.
+	SliceCap float64
 	// Capacity is how many peers the origin feeds directly (default 4).
 	Capacity int
 	// Window is how long chunks are kept for fallback (default 10s).
@@ -79,6 +84,12 @@ func (c *Config) validate() error {
 	}
 	if c.SliceDuration < 10*time.Millisecond || c.SliceDuration > 10*time.Second {
 		return fmt.Errorf("origin: slice duration must be 10ms..10s, not %v", c.SliceDuration)
+	}
+	if c.SliceCap == 0 {
+		c.SliceCap = DefaultSliceCap
+	}
+	if c.SliceCap > MaxSliceCap || c.SliceCap > 0 && c.SliceCap < 0.25 || math.IsNaN(c.SliceCap) {
+		return fmt.Errorf("origin: slice cap must be 0.25..%d times the mean slice (negative: none), not %v", MaxSliceCap, c.SliceCap)
 	}
 	if c.Capacity == 0 {
 		c.Capacity = 4
@@ -129,6 +140,7 @@ type Origin struct {
 	chunks     uint64 // guarded by mu: chunks made
 	chunkBytes uint64 // guarded by mu: bytes of the signed chunks made
 	dropped    int    // guarded by mu: packets the chunker dropped
+	capped     int    // guarded by mu: slices the chunker's size cap closed
 }
 
 // New binds the origin's socket. Run starts it.
@@ -215,7 +227,7 @@ func (o *Origin) Run(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("origin: describing the stream: %w", err)
 		}
-		c, err := NewChunker(ChunkerConfig{Channel: o.cfg.Channel, Stripes: o.cfg.Stripes, SliceDuration: o.cfg.SliceDuration}, desc)
+		c, err := NewChunker(ChunkerConfig{Channel: o.cfg.Channel, Stripes: o.cfg.Stripes, SliceDuration: o.cfg.SliceDuration, SliceCap: o.cfg.SliceCap}, desc)
 		if err != nil {
 			return err
 		}
@@ -247,7 +259,7 @@ func (o *Origin) Run(ctx context.Context) error {
 		o.log.Info("stream described", "channel", o.cfg.Channel, "medias", len(desc.Medias))
 		return nil
 	}
-	dropped := 0
+	dropped, capped := 0, 0
 	emit := func(p Packet) {
 		for _, c := range chunker.Push(p) {
 			o.publish(c)
@@ -256,6 +268,12 @@ func (o *Origin) Run(ctx context.Context) error {
 			dropped = n
 			o.mu.Lock()
 			o.dropped = n
+			o.mu.Unlock()
+		}
+		if n := chunker.Capped(); n != capped {
+			capped = n
+			o.mu.Lock()
+			o.capped = n
 			o.mu.Unlock()
 		}
 	}
@@ -301,6 +319,9 @@ type Stats struct {
 	// fetch budget (Config.FetchKbps) was booked.
 	FetchesRefused uint64
 	Children       int
+	// CappedSlices counts the slices the chunker's size cap closed
+	// early (Config.SliceCap), each continued by the next.
+	CappedSlices uint64
 }
 
 // Stats returns the origin's counters.
@@ -316,6 +337,7 @@ func (o *Origin) Stats() Stats {
 		EgressBytes:    ds.BytesForwarded + fetch,
 		FetchesRefused: o.driver.FetchesRefused(),
 		Children:       len(o.driver.Children()),
+		CappedSlices:   uint64(o.capped),
 	}
 }
 

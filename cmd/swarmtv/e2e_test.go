@@ -258,7 +258,8 @@ func decode(t *testing.T, url, transport string, seconds int) (frames int, errs 
 func TestChainPlaysThroughPeers(t *testing.T) {
 	needTool(t, "ffmpeg")
 	s := startTracker(t)
-	s.startOrigin(t)
+	originMetrics := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	s.startOrigin(t, "--metrics", originMetrics)
 	a := s.startPeer(t, "A", 2)
 	b := s.startPeer(t, "B", 2)
 	c := s.startPeer(t, "C", 2)
@@ -296,6 +297,12 @@ func TestChainPlaysThroughPeers(t *testing.T) {
 	}
 	if sb.Swarm.P2PBytesIn == 0 || sb.Swarm.BadChunks != 0 {
 		t.Errorf("B: p2p in %d, bad chunks %d", sb.Swarm.P2PBytesIn, sb.Swarm.BadChunks)
+	}
+	// The clip's keyframe slices are ~1.7 times the mean: the origin's
+	// default size cap cut them (a keyframe a second), and the pieces
+	// went down the chain and decoded above.
+	if n := scrape(t, "http://"+originMetrics+"/metrics")[`swarmtv_origin_capped_slices_total{channel="e2e"}`]; n < 3 {
+		t.Errorf("origin closed %v slices at its size cap, want a keyframe's every second", n)
 	}
 }
 

@@ -161,6 +161,12 @@ type Config struct {
 	// each when the one before has played its first slice, as the demo
 	// starts its peers (FlashCrowd is then ignored for them).
 	JoinSequential bool
+	// SliceCap, when positive, cuts a slice larger than SliceCap × the
+	// mean slice size into parts of at most that size (a keyframe's
+	// slice, three times another's), as origin.ChunkerConfig.SliceCap
+	// does: the parts pipeline through the trees instead of one big
+	// chunk per hop (see stream). 0: never.
+	SliceCap float64
 	// KeyframeFirst makes the stream's first slice a keyframe, as the
 	// demo's clip (and an encoder's first picture) is; else the first
 	// keyframe comes a keyframe interval in.
@@ -184,6 +190,10 @@ const (
 // transport.DefaultMaxQueueDelay (internal/sim does not import the
 // driver).
 const defaultQueueLimit = 500 * time.Millisecond
+
+// defaultSliceCap is the real origin's origin.DefaultSliceCap
+// (internal/sim does not import the origin; a test checks they agree).
+const defaultSliceCap = 1.5
 
 // DefaultConfig returns the defaults of every option.
 func DefaultConfig() Config {
@@ -230,6 +240,8 @@ func DefaultConfig() Config {
 		KeyframeWait:  swarm.ViewerKeyframeWait,
 		StartAge:      tracker.DefaultStartAge,
 		CrowdStartAge: tracker.DefaultCrowdStartAge,
+		// The origin's default size cap (origin.DefaultSliceCap).
+		SliceCap: defaultSliceCap,
 		// A live stream is on the air before its viewers arrive.
 		Warmup:      2 * time.Second,
 		LookupEvery: 10 * time.Second,
@@ -294,6 +306,8 @@ func (c *Config) Validate() error {
 		return bad("partners must be 0..%d, got %d", swarm.MaxPartners, c.Partners)
 	case c.LagSlices < 0 || c.LagSlices > 1000:
 		return bad("lag-slices must be 0..1000, got %d", c.LagSlices)
+	case !(c.SliceCap == 0 || c.SliceCap >= 0.25 && c.SliceCap <= 100):
+		return bad("slice-cap must be 0 (off) or 0.25..100, got %v", c.SliceCap)
 	case c.PeerFeeds < 0 || c.PeerFeeds > tracker.MaxPeerCapacity:
 		return bad("peer-feeds must be 0..%d, got %d", tracker.MaxPeerCapacity, c.PeerFeeds)
 	case !(c.DelayScale > 0 && c.DelayScale <= 10):
@@ -533,6 +547,7 @@ var Options = []Option{
 	floatOpt("delay-scale", "multiplies every network delay (1: the model's internet; 0.01: loopback-like)", func(c *Config) *float64 { return &c.DelayScale }),
 	floatOpt("download-ratio", "every viewer's download ÷ stream rate (0: drawn)", func(c *Config) *float64 { return &c.DownloadRatio }),
 	durOpt("warmup", "the stream is live this long before the run starts (its slices held at the origin; 0: it starts with the run)", func(c *Config) *time.Duration { return &c.Warmup }),
+	floatOpt("slice-cap", "a slice over this many times the mean slice size is cut into parts of at most that size, as the origin's --slice-cap does (0: never)", func(c *Config) *float64 { return &c.SliceCap }),
 	boolOpt("keyframe-first", "the stream's first slice is a keyframe, as the demo's clip's is (false: the first comes a keyframe interval in)", func(c *Config) *bool { return &c.KeyframeFirst }),
 	boolOpt("join-sequential", "the initial viewers join one after another, each once the one before has played, as swarmtv demo starts its peers", func(c *Config) *bool { return &c.JoinSequential }),
 }

@@ -106,8 +106,9 @@ func (l *latency) start(p *peer, now int64, startup time.Duration, zero time.Tim
 }
 
 // slice records a slice played at now: its lag (capture to played,
-// ms) by window, and its parts.
-func (l *latency) slice(now, lag int64, sl *swarm.Slice) {
+// ms) by window, and its parts. key: the slice is a keyframe's, or a
+// part the size cap cut off it (its arrival counts as the keyframe's).
+func (l *latency) slice(now, lag int64, sl *swarm.Slice, key bool) {
 	w := l.window(now)
 	if w.lag == nil {
 		w.lag = make([]uint64, winLagMax)
@@ -121,7 +122,7 @@ func (l *latency) slice(now, lag int64, sl *swarm.Slice) {
 	mar := lag - arr
 	b := min(max(lag, 0), lagBuckets-1)
 	l.arrival[min(max(arr, 0), lagBuckets-1)]++
-	if sl.Keyframe {
+	if key {
 		l.keyArrival[min(max(arr, 0), lagBuckets-1)]++
 		l.keyN++
 	}

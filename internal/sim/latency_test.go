@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/swarmtv/swarmtv/internal/report"
+	"github.com/swarmtv/swarmtv/internal/swarm"
 )
 
 // The report's latency section breaks startup and lag into parts that
@@ -106,9 +107,13 @@ func TestStartLevers(t *testing.T) {
 	if *after.Continuity < *before.Continuity {
 		t.Errorf("continuity %.4f, before %.4f", *after.Continuity, *before.Continuity)
 	}
-	// A viewer starts as soon as its start slice is complete.
-	if p := after.Latency.StartupPlayoutMs; p == nil || p.P50 != 0 {
-		t.Errorf("start slice complete to played %+v ms, want p50 0", p)
+	// A viewer starts as soon as its start slice is complete and it
+	// holds StartMargin of the stream beyond it, at most StartMargin
+	// after the start slice and its continuations completed (measured
+	// from the keyframe's own slice: p50 137 ms with the size cap; 0
+	// without, when the big keyframe slice came last).
+	if p := after.Latency.StartupPlayoutMs; p == nil || p.P50 > float64(swarm.ViewerStartMargin/time.Millisecond) {
+		t.Errorf("start slice complete to played %+v ms, want p50 within the start margin", p)
 	}
 }
 
@@ -176,13 +181,15 @@ func TestStartupAndLagScaled(t *testing.T) {
 		startupP95, lagP95 float64 // bounds, ms
 		continuity         float64 // at least
 	}{
-		// Measured in line: startup p95 1,521 ms, lag p95 1,814 ms,
-		// continuity 0.9974 (parents choosing: 2,118, 1,852, 0.9976);
-		// live first 2,072, 1,713, 0.9993.
-		{"steady", 0, 1700, 2000, 0.997},
-		// In line 1,518, 1,911, 0.9974 (parents choosing: 2,104, 1,931,
-		// 0.9976); live first 2,062, 1,849, 0.9993.
-		{"churn", 0.1, 1700, 2100, 0.997},
+		// Measured in line: startup p95 1,490 ms, lag p95 1,608 ms,
+		// continuity 0.9987 (parents choosing: 1,981, 1,530, 0.9992);
+		// live first 1,854, 1,449, 0.9998. Before the size cap
+		// (whole keyframe slices): 1,521, 1,814, 0.9974.
+		{"steady", 0, 1700, 1800, 0.998},
+		// In line 1,483, 1,727, 0.9987 (parents choosing: 1,978, 1,673,
+		// 0.9991); live first 1,839, 1,653, 0.9998. Before the size
+		// cap: 1,518, 1,911, 0.9974.
+		{"churn", 0.1, 1700, 1900, 0.998},
 	} {
 		t.Run(x.name, func(t *testing.T) {
 			c := DefaultConfig()
@@ -208,8 +215,10 @@ func TestStartupAndLagScaled(t *testing.T) {
 			if *r.Continuity < x.continuity {
 				t.Errorf("continuity %.4f, want at least %.3f", *r.Continuity, x.continuity)
 			}
-			if r.StartupMs.P95 > 0.85*pc.StartupMs.P95 || r.StartupMs.P50 > pc.StartupMs.P50 || r.LagMs.P95 > 1.05*pc.LagMs.P95 || *r.Continuity < *pc.Continuity-0.001 {
-				t.Errorf("one start for every stripe: startup p50/p95 %.0f/%.0f ms, lag p95 %.0f ms, continuity %.4f; parents choosing %.0f/%.0f, %.0f, %.4f (want startup p95 15 %% lower, p50 not higher, lag at most 5 %% higher, continuity at most 0.001 lower)",
+			// Lag: the size cap cut parents choosing more (steady 1,852
+			// -> 1,530 ms) than one start (1,814 -> 1,608): 5.1 % apart.
+			if r.StartupMs.P95 > 0.85*pc.StartupMs.P95 || r.StartupMs.P50 > pc.StartupMs.P50 || r.LagMs.P95 > 1.08*pc.LagMs.P95 || *r.Continuity < *pc.Continuity-0.001 {
+				t.Errorf("one start for every stripe: startup p50/p95 %.0f/%.0f ms, lag p95 %.0f ms, continuity %.4f; parents choosing %.0f/%.0f, %.0f, %.4f (want startup p95 15 %% lower, p50 not higher, lag at most 8 %% higher, continuity at most 0.001 lower)",
 					r.StartupMs.P50, r.StartupMs.P95, r.LagMs.P95, *r.Continuity, pc.StartupMs.P50, pc.StartupMs.P95, pc.LagMs.P95, *pc.Continuity)
 			}
 			// Joins into the settled swarm (after the flash crowd; the
@@ -240,5 +249,44 @@ func TestStartupAndLagScaled(t *testing.T) {
 					lf.StartupMs.P95, lf.LagMs.P95, *lf.Continuity, r.StartupMs.P95, r.LagMs.P95, *r.Continuity)
 			}
 		})
+	}
+}
+
+// The origin's size cap (Config.SliceCap, origin.ChunkerConfig.SliceCap)
+// cuts the keyframe's slice (three times another) in two: its chunks
+// cross each hop in halves that follow each other instead of one big
+// chunk received whole before it is forwarded, so the keyframe arrives
+// sooner and playout, which keeps its delay behind the slowest recent
+// arrival, runs closer to live. The scenario at 300 viewers.
+func TestSliceCapCutsLag(t *testing.T) {
+	c := DefaultConfig()
+	c.Scenario = "test"
+	c.Peers, c.Duration, c.Seed = 300, 30*time.Second, 1
+	c.UploadRatio, c.ISPs, c.OriginCapacity, c.FlashCrowd = 1.5, 4, 8, 5*time.Second
+	capped, _ := run(t, c)
+	c.SliceCap = 0
+	whole, _ := run(t, c)
+	for _, y := range []struct {
+		name string
+		r    *report.Report
+	}{{"capped", capped}, {"whole", whole}} {
+		t.Logf("%-7s startup p50/p95 %.0f/%.0f lag p50/p95 %.0f/%.0f keyframe arrival p50 %.0f continuity %.4f stalls %d",
+			y.name, y.r.StartupMs.P50, y.r.StartupMs.P95, y.r.LagMs.P50, y.r.LagMs.P95, y.r.Latency.KeyframeArrivalMs.P50, *y.r.Continuity, y.r.Stalls)
+	}
+	// Measured: lag p50/p95 1,144/1,621 ms against 1,320/1,722,
+	// keyframe arrival p50 485 against 700 ms, continuity 0.9985
+	// against 0.9981, startup p95 1,550 against 1,579 ms. (Seed 2
+	// starts worse, p95 2,043 against 1,701 ms: in its flash crowd
+	// parents' full queues drop the second half of some start
+	// keyframes; at 2,000 viewers startup p95 is better on seeds 1 and
+	// 2, 1,453/1,385 -> 1,395/1,317 ms.)
+	if capped.LagMs.P95 > 0.96*whole.LagMs.P95 || capped.LagMs.P50 > 0.92*whole.LagMs.P50 {
+		t.Errorf("lag p50/p95 %.0f/%.0f ms with the cap, not 8/4 %% under %.0f/%.0f without", capped.LagMs.P50, capped.LagMs.P95, whole.LagMs.P50, whole.LagMs.P95)
+	}
+	if capped.Latency.KeyframeArrivalMs.P50 > 0.9*whole.Latency.KeyframeArrivalMs.P50 {
+		t.Errorf("keyframe arrival p50 %.0f ms with the cap, not 10 %% under %.0f without", capped.Latency.KeyframeArrivalMs.P50, whole.Latency.KeyframeArrivalMs.P50)
+	}
+	if *capped.Continuity < *whole.Continuity-0.0005 || capped.StartupMs.P95 > 1.05*whole.StartupMs.P95 {
+		t.Errorf("continuity %.4f, startup p95 %.0f ms with the cap; without %.4f, %.0f", *capped.Continuity, capped.StartupMs.P95, *whole.Continuity, whole.StartupMs.P95)
 	}
 }

@@ -185,7 +185,7 @@ func (s *Sim) played(p *peer, sl *swarm.Slice) {
 	p.lagMS = max(lag, 0)
 	s.m.lag[min(max(lag, 0), lagBuckets-1)]++
 	s.m.lagN++
-	s.m.lat.slice(s.now, lag, sl)
+	s.m.lat.slice(s.now, lag, sl, s.stream.keyGroup(sl.Seq))
 }
 
 // collect takes p's counters into the totals (when it leaves, or at the

@@ -639,10 +639,11 @@ func (s *Sim) publish() {
 	s.push(event{at: s.publishAt(s.nextSeq), kind: evPublish, node: originIdx})
 }
 
-// publishAt is when slice seq is published: when it ends, (seq+1) ×
-// Slice after the stream's start, which is Warmup before the run's.
+// publishAt is when slice seq is published: when it ends ((seq+1) ×
+// Slice after the stream's start, which is Warmup before the run's),
+// or when the size cap closes it (stream.publishAt).
 func (s *Sim) publishAt(seq uint64) int64 {
-	return int64(seq+1)*int64(s.cfg.Slice) - int64(s.cfg.Warmup)
+	return int64(s.stream.publishAt(seq)) - int64(s.cfg.Warmup)
 }
 
 // process acts on what p's core has ready, then arms its timer.

@@ -22,18 +22,35 @@ const rtpHeader = 12
 // slice, carrying parameter sets) every keyframe interval, dealt into K
 // stripes and signed once with the channel key. Every simulated node
 // shares the encodings.
+//
+// The stream is made of nominal slices, one per Slice of capture time
+// (nominal slice n captured at start + n × Slice). With Config.SliceCap,
+// a nominal slice holding more than SliceCap × the mean slice size is
+// cut into parts of at most that size, as origin.Chunker closes a slice
+// at its size cap: each part is a slice of its own (one seq), all parts
+// carry the nominal slice's capture, the first alone its keyframe flag,
+// every part but the last a zero Duration. A part leaves the origin when
+// the chunker would close it: when the packet after its last one was
+// captured (the packets of a nominal slice are captured evenly over it).
+// Without a cap every nominal slice is one slice and seq = n.
 type stream struct {
 	channel  string
 	key      ed25519.PrivateKey
 	k        int
 	slice    time.Duration
-	keyEvery uint64 // slices per keyframe interval
+	keyEvery uint64 // nominal slices per keyframe interval
 	keyShift uint64 // keyEvery-1 when the first slice is a keyframe, else 0
-	keyPkts  int    // packets of a keyframe slice
-	pkts     int    // packets of another slice
-	pktSize  int
-	start    time.Time     // capture time of slice 0
-	keep     time.Duration // how long the fast verifier remembers a chunk (keepSigned, longer across a partition)
+	keyPkts  int    // packets of a keyframe nominal slice
+	pkts     int    // packets of another nominal slice
+	// keyParts and parts are how many slices a keyframe nominal slice
+	// and another one are cut into (1: not cut); period is the seqs of a
+	// keyframe interval and seqOff what maps seqs onto it (see locate).
+	keyParts, parts int
+	period          uint64
+	seqOff          uint64
+	pktSize         int
+	start           time.Time     // capture time of slice 0
+	keep            time.Duration // how long the fast verifier remembers a chunk (keepSigned, longer across a partition)
 
 	// signed is every chunk encoding made in the last s.keep of slices,
 	// by the address of its first byte, with its length — the fast
@@ -97,6 +114,13 @@ func newStream(cfg *Config, key ed25519.PrivateKey, channel string, start time.T
 	if cfg.KeyframeFirst {
 		shift = m - 1
 	}
+	keyParts, parts := 1, 1
+	if cfg.SliceCap > 0 {
+		// The cap in packets: SliceCap × the mean slice, at least one.
+		capPkts := max(1, int(cfg.SliceCap*float64(keyPkts+int(m-1)*pkts)/float64(m)))
+		keyParts = (keyPkts + capPkts - 1) / capPkts
+		parts = (pkts + capPkts - 1) / capPkts
+	}
 	// The side of a partition cut off from the origin holds the chunks
 	// of the cut's start until the heal (its windows do not move), and
 	// passes them to new children meanwhile.
@@ -108,9 +132,72 @@ func newStream(cfg *Config, key ed25519.PrivateKey, channel string, start time.T
 		}
 		keep += max(end-cfg.PartitionAt, 0)
 	}
-	return &stream{channel: channel, key: key, k: cfg.Stripes, slice: cfg.Slice, keyEvery: m, keyShift: shift, keep: keep,
+	st := &stream{channel: channel, key: key, k: cfg.Stripes, slice: cfg.Slice, keyEvery: m, keyShift: shift, keep: keep,
 		keyPkts: keyPkts, pkts: pkts, pktSize: size, start: start,
+		keyParts: keyParts, parts: parts, period: uint64(keyParts) + (m-1)*uint64(parts),
 		signed: make(map[*byte]made)}
+	// Seq s sits at place s + seqOff of the sequence that starts with a
+	// keyframe's first part at place 0 (u = 0); seq 1 is the first part
+	// of nominal slice 1 (u = 1 + keyShift). Without parts seqOff is
+	// keyShift and seq = n.
+	st.seqOff = st.firstPlace(shift+1) - 1
+	return st
+}
+
+// firstPlace returns the place (see locate) of the first part of the
+// nominal slice at u = n + keyShift: keyframe intervals of period places,
+// the keyframe's parts first.
+func (s *stream) firstPlace(u uint64) uint64 {
+	q, r := u/s.keyEvery, u%s.keyEvery
+	at := q * s.period
+	if r > 0 {
+		at += uint64(s.keyParts) + (r-1)*uint64(s.parts)
+	}
+	return at
+}
+
+// part says where slice seq sits in the stream: in nominal slice n,
+// its part j of parts; key: n is a keyframe's nominal slice.
+type part struct {
+	n        uint64
+	j, parts int
+	key      bool
+}
+
+// locate returns where slice seq sits (see part).
+func (s *stream) locate(seq uint64) part {
+	x := seq + s.seqOff
+	q, r := x/s.period, x%s.period
+	if r < uint64(s.keyParts) {
+		return part{n: q*s.keyEvery - s.keyShift, j: int(r), parts: s.keyParts, key: true}
+	}
+	r -= uint64(s.keyParts)
+	u := q*s.keyEvery + 1 + r/uint64(s.parts)
+	return part{n: u - s.keyShift, j: int(r % uint64(s.parts)), parts: s.parts}
+}
+
+// span returns the packets of nominal slice p.n that part p holds:
+// [lo, hi) of total, the nominal slice's packets dealt evenly to its
+// parts.
+func (s *stream) span(p part) (lo, hi, total int) {
+	total = s.pkts
+	if p.key {
+		total = s.keyPkts
+	}
+	return p.j * total / p.parts, (p.j + 1) * total / p.parts, total
+}
+
+// publishAt returns when slice seq leaves the origin, after the stream's
+// start: when its nominal slice ends, or, for a part the size cap
+// closed, when the packet after its last one was captured.
+func (s *stream) publishAt(seq uint64) time.Duration {
+	p := s.locate(seq)
+	at := time.Duration(p.n) * s.slice
+	if p.j == p.parts-1 {
+		return at + s.slice
+	}
+	_, hi, total := s.span(p)
+	return at + time.Duration(int64(hi)*int64(s.slice)/int64(total))
 }
 
 // verify is the simulator's cheap stand-in for the Ed25519 check
@@ -163,55 +250,70 @@ func (s *stream) remember(raws [][]byte, chunks []*wire.Chunk) {
 	}
 }
 
-// keyframe reports whether slice seq starts at a keyframe: every
-// keyEvery-th slice, from slice keyEvery, or from the first (seq 1) with
-// Config.KeyframeFirst.
-func (s *stream) keyframe(seq uint64) bool { return (seq+s.keyShift)%s.keyEvery == 0 }
+// keyframe reports whether slice seq starts at a keyframe: the first
+// part of every keyEvery-th nominal slice, from nominal slice keyEvery,
+// or from the first (seq 1) with Config.KeyframeFirst.
+func (s *stream) keyframe(seq uint64) bool {
+	p := s.locate(seq)
+	return p.key && p.j == 0
+}
+
+// keyGroup reports whether slice seq is a part of a keyframe's nominal
+// slice (the keyframe's own slice or a part the size cap cut off it).
+func (s *stream) keyGroup(seq uint64) bool { return s.locate(seq).key }
 
 // packets returns how many packets slice seq holds.
 func (s *stream) packets(seq uint64) int {
-	if s.keyframe(seq) {
-		return s.keyPkts
-	}
-	return s.pkts
+	lo, hi, _ := s.span(s.locate(seq))
+	return hi - lo
 }
 
-// capture returns slice seq's capture time.
-func (s *stream) capture(seq uint64) time.Time { return s.start.Add(time.Duration(seq) * s.slice) }
+// capture returns slice seq's capture time: its nominal slice's.
+func (s *stream) capture(seq uint64) time.Time {
+	return s.start.Add(time.Duration(s.locate(seq).n) * s.slice)
+}
 
 // make builds slice seq's chunks and their signed encodings, by stripe.
 // Packet i's RTP payload starts with seq and i, so what a node plays can
 // be checked against what the origin made.
 func (s *stream) make(seq uint64) ([]*wire.Chunk, [][]byte, error) {
-	n := s.packets(seq)
+	at := s.locate(seq)
+	lo, hi, total := s.span(at)
+	n := hi - lo
+	keyframe := at.key && at.j == 0
+	dur := uint32(s.slice / time.Microsecond)
+	if at.j < at.parts-1 {
+		dur = 0 // the next slice continues this one, at its capture
+	}
 	buf := make([]byte, n*s.pktSize)
 	pk := make([]wire.Packet, n)
 	for i := range pk {
 		rtp := buf[i*s.pktSize : (i+1)*s.pktSize : (i+1)*s.pktSize]
 		rtp[0] = 0x80
 		rtp[1] = 96
-		if i == n-1 {
-			rtp[1] |= 0x80 // marker: the slice's last packet
+		if i == n-1 && at.j == at.parts-1 {
+			rtp[1] |= 0x80 // marker: the nominal slice's last packet
 		}
 		binary.BigEndian.PutUint16(rtp[2:], uint16(seq*1000+uint64(i)))
-		binary.BigEndian.PutUint32(rtp[4:], uint32(uint64(s.slice/time.Microsecond)*seq*90/1000))
+		binary.BigEndian.PutUint32(rtp[4:], uint32(uint64(s.slice/time.Microsecond)*at.n*90/1000))
 		binary.BigEndian.PutUint32(rtp[8:], 0x5eed5eed)
 		binary.BigEndian.PutUint64(rtp[rtpHeader:], seq)
 		binary.BigEndian.PutUint32(rtp[rtpHeader+8:], uint32(i))
-		pk[i] = wire.Packet{Media: 0, Offset: uint32(int64(i) * int64(s.slice/time.Microsecond) / int64(n)), RTP: rtp}
+		pk[i] = wire.Packet{Media: 0, Offset: uint32(int64(lo+i) * int64(s.slice/time.Microsecond) / int64(total)), RTP: rtp}
 	}
 	dealt := wire.Deal(pk, s.k)
 	chunks := make([]*wire.Chunk, s.k)
 	raws := make([][]byte, s.k)
+	capture := s.start.Add(time.Duration(at.n) * s.slice).UnixNano()
 	for st := range chunks {
 		c := &wire.Chunk{
 			Channel:  s.channel,
 			Seq:      seq,
 			Stripe:   uint8(st),
 			Stripes:  uint8(s.k),
-			Capture:  s.capture(seq).UnixNano(),
-			Duration: uint32(s.slice / time.Microsecond),
-			Keyframe: s.keyframe(seq),
+			Capture:  capture,
+			Duration: dur,
+			Keyframe: keyframe,
 			Packets:  dealt[st],
 		}
 		if c.Keyframe {

@@ -286,7 +286,8 @@ func (n *Node) scanFetches(now instant) instant {
 		if kf == nil {
 			break
 		}
-		for seq := kf.seq; seq <= n.newestSeq && seq-kf.seq < maxFetchScan; seq++ {
+		end := n.groupEnd(kf)
+		for seq := kf.seq; seq <= max(n.newestSeq, end) && seq-kf.seq < maxFetchScan; seq++ {
 			sl := n.slot(seq)
 			for s := 0; s < n.k; s++ {
 				if sl != nil && sl.chunks[s] != nil {
@@ -295,6 +296,9 @@ func (n *Node) scanFetches(now instant) instant {
 				at := kf.firstAt.Add(n.cfg.ParentTimeout)
 				if seq == kf.seq {
 					at = kf.firstAt.Add(n.cfg.StartFetch) // the start slice itself
+				}
+				if seq > kf.seq && seq <= end && n.passed(s, seq) {
+					at = now // the rest of the start's picture, which its parent went past
 				}
 				if n.stripes[s].parent == "" {
 					at = kf.firstAt

@@ -90,7 +90,7 @@ func (n *Node) startPlayout(sl *slot) {
 		p.skew = sl.firstAt.Sub(sl.capture)
 		// A start slice that took longer than the delay to complete
 		// still plays on time.
-		if late := sl.doneAt.Sub(sl.firstAt.Add(n.cfg.PlayoutDelay)); late > 0 {
+		if late := n.groupDone(sl).Sub(sl.firstAt.Add(n.cfg.PlayoutDelay)); late > 0 {
 			p.skew += late
 		}
 		return
@@ -107,18 +107,94 @@ func (n *Node) startPlayout(sl *slot) {
 // sl waits, so the rest of its group arriving meanwhile brings the start
 // forward.
 func (n *Node) startSkew(sl *slot, now instant) {
-	at := sl.doneAt.Add(n.cfg.StartMargin)
+	done := n.groupDone(sl)
+	at := done.Add(n.cfg.StartMargin)
 	held := n.newestCap
 	if n.cfg.StartHeldRun {
 		held = n.completeRun(sl)
 	}
 	if held.Sub(sl.capture) >= n.cfg.StartMargin {
 		at = now
-		if sl.doneAt.After(now) {
-			at = sl.doneAt
+		if done.After(now) {
+			at = done
 		}
 	}
 	n.play.skew = at.Sub(sl.capture) - n.cfg.PlayoutDelay
+}
+
+// The origin's size cap (origin.ChunkerConfig.SliceCap) cuts a big
+// slice — a keyframe's — into consecutive slices with one capture: each
+// but the last has duration 0, and the slice after it continues it. A
+// keyframe slice and its continuations are one start: the picture is
+// whole only with all of them, and all are due at once.
+
+// startCandidate returns the keyframe slot a start could begin at now
+// that the slot at index i (in n.idx and n.win) completed: its own slot
+// when it is a keyframe, else the keyframe slice it continues; nil when
+// there is none, or while the keyframe or a continuation is incomplete.
+func (n *Node) startCandidate(i int) *slot {
+	for !n.win[i].keyframe {
+		if i == 0 || n.idx[i-1].seq+1 != n.idx[i].seq || n.idx[i-1].dur != 0 {
+			return nil
+		}
+		i--
+	}
+	if _, ok := n.groupComplete(i); !ok {
+		return nil
+	}
+	return n.win[i]
+}
+
+// groupComplete reports whether the slice at index i of n.idx and the
+// slices that continue it are held complete, and when the last of them
+// completed.
+func (n *Node) groupComplete(i int) (done instant, ok bool) {
+	full := n.full()
+	for j := i; j < len(n.idx); j++ {
+		e := &n.idx[j]
+		if e.held != full || (j > i && e.seq != n.idx[j-1].seq+1) {
+			return 0, false
+		}
+		done = max(done, e.done)
+		if e.dur != 0 {
+			return done, true
+		}
+	}
+	return 0, false
+}
+
+// groupEnd returns the last seq of keyframe slice sl's group as far as
+// the node knows it: the slice after the last held one that lasts 0
+// (the start needs it, though nothing newer may be held yet).
+func (n *Node) groupEnd(sl *slot) uint64 {
+	i, ok := n.find(sl.seq)
+	if !ok {
+		return sl.seq
+	}
+	end := sl.seq
+	for j := i; j < len(n.idx) && n.idx[j].seq == end && n.idx[j].dur == 0; j++ {
+		end++
+	}
+	return end
+}
+
+// passed reports whether stripe s's parent pushed a chunk of the stripe
+// after seq: its chunks go out in order, so it will not send seq (it
+// dropped it from a full queue, or began the node's backlog after it).
+func (n *Node) passed(s int, seq uint64) bool {
+	st := &n.stripes[s]
+	return st.parent != "" && !st.pushAt.IsZero() && st.pushSeq > seq
+}
+
+// groupDone returns when keyframe slice sl and its continuations were
+// all complete (sl's own completion while they are not).
+func (n *Node) groupDone(sl *slot) instant {
+	if i, ok := n.find(sl.seq); ok {
+		if done, ok := n.groupComplete(i); ok {
+			return done
+		}
+	}
+	return sl.doneAt
 }
 
 // completeRun returns the capture of the last slice of the run of
@@ -254,10 +330,12 @@ func (n *Node) catchUp(sl *slot) {
 	if fast {
 		worst += max(p.extra, n.healthMargin())
 		if !sl.doneAt.After(sl.capture.Add(p.skew + n.cfg.PlayoutDelay)) { // on time
-			p.extra = max(0, p.extra-n.cfg.SliceDuration/extraDecay)
+			p.extra = max(0, p.extra-sl.duration/extraDecay)
 		}
 	}
-	step := time.Duration(float64(n.cfg.SliceDuration) * n.cfg.CatchUp)
+	// Per slice, by its own duration: a slice the size cap closed lasts
+	// 0 and moves nothing (it is due with the one it continues).
+	step := time.Duration(float64(sl.duration) * n.cfg.CatchUp)
 	switch {
 	case fast && p.skew < worst:
 		p.skew += min(worst-p.skew, step)
@@ -382,6 +460,9 @@ func (n *Node) resync() bool {
 	p.started, p.stalled, p.resyncing = false, false, true
 	for i := len(n.win) - 1; i >= 0 && n.win[i].seq > p.next; i-- {
 		if sl := n.win[i]; sl.keyframe && sl.have == n.k {
+			if _, ok := n.groupComplete(i); !ok {
+				continue
+			}
 			n.startPlayout(sl)
 			break
 		}

@@ -247,3 +247,63 @@ func TestHelloStart(t *testing.T) {
 		t.Fatal("negative StartAge accepted")
 	}
 }
+
+// A keyframe slice the origin's size cap closed (duration 0) is one
+// start with the slice that continues it: the node does not start while
+// the continuation is incomplete, even with newer slices held, and
+// starts at the keyframe once it completes. The continuation is due
+// with the keyframe, and the slice after it at its own capture.
+func TestStartWaitsForContinuation(t *testing.T) {
+	st := swarmtest.NewStream(testChannel, 4, epoch)
+	st.SplitKeyframes = true
+	n := directNode(t, st, func(c *Config) { c.StartMargin = ViewerStartMargin })
+	now := st.Capture(10)
+	feed(t, n, st, now, "P", 10)
+	feed(t, n, st, now, "P", 11, 0, 1, 2)
+	for seq := uint64(12); seq < 16; seq++ {
+		feed(t, n, st, now, "P", seq)
+	}
+	n.Tick(now)
+	if _, ok := n.Due(10); ok {
+		t.Fatal("started on a keyframe whose continuation is incomplete")
+	}
+	feed(t, n, st, now.Add(5*time.Millisecond), "P", 11, 3)
+	n.Tick(now.Add(5 * time.Millisecond))
+	due10, ok := n.Due(10)
+	if !ok {
+		t.Fatal("did not start once the keyframe's continuation completed")
+	}
+	if due11, _ := n.Due(11); !due11.Equal(due10) {
+		t.Fatalf("continuation due %v after its keyframe", due11.Sub(due10))
+	}
+	if due12, _ := n.Due(12); due12.Sub(due10) != st.Capture(12).Sub(st.Capture(10)) {
+		t.Fatalf("slice after the continuation due %v after the keyframe, want %v", due12.Sub(due10), st.Capture(12).Sub(st.Capture(10)))
+	}
+	if got := n.Ready().Play; len(got) == 0 || got[0].Seq != 10 || !got[0].Keyframe {
+		t.Fatalf("played %v, want the keyframe slice 10 first", seqsOf(got))
+	}
+}
+
+// A continuation not held yet is predicted at its keyframe's capture
+// (the keyframe lasts 0), not a slice later: it is asked for and due
+// with the keyframe.
+func TestPredictContinuation(t *testing.T) {
+	st := swarmtest.NewStream(testChannel, 4, epoch)
+	st.SplitKeyframes = true
+	n := directNode(t, st, nil)
+	for seq := uint64(7); seq <= 10; seq++ {
+		feed(t, n, st, st.Capture(seq), "P", seq)
+	}
+	c11, ok := n.captureOf(11)
+	if !ok || !c11.Time().Equal(st.Capture(10)) {
+		t.Fatalf("continuation 11 predicted at %v, want its keyframe's capture %v", c11.Time(), st.Capture(10))
+	}
+	if c12, _ := n.captureOf(12); !c12.Time().Equal(st.Capture(11).Add(st.SliceDuration)) {
+		t.Fatalf("slice 12 predicted at %v, want %v", c12.Time(), st.Capture(11).Add(st.SliceDuration))
+	}
+	// Held above: no prediction later than the held slice's capture.
+	feed(t, n, st, st.Capture(12), "P", 12)
+	if c11, _ := n.captureOf(11); c11.Time().After(st.Capture(12)) {
+		t.Fatalf("continuation predicted at %v, after slice 12's capture %v", c11.Time(), st.Capture(12))
+	}
+}

@@ -44,6 +44,7 @@ type entry struct {
 	capture int64   // the slot's capture, Unix ns (as in its chunks)
 	done    instant // the slot's doneAt (playout reads it here)
 	held    uint16  // stripes held
+	dur     uint32  // the slot's duration, µs (as in its chunks): the next slice's capture is capture + dur
 }
 
 // captureTime is the entry's capture time, equal to its slot's capture.
@@ -193,7 +194,7 @@ func (n *Node) accept(now instant, from NodeID, c *wire.Chunk, raw []byte, count
 		sl.firstAt = now
 		n.gen++
 		n.win, n.winBase = windowInsert(n.win, n.winBase, i, sl)
-		n.idx, n.idxBase = windowInsert(n.idx, n.idxBase, i, entry{seq: c.Seq, capture: c.Capture})
+		n.idx, n.idxBase = windowInsert(n.idx, n.idxBase, i, entry{seq: c.Seq, capture: c.Capture, dur: c.Duration})
 	}
 	sl.chunks[s] = c
 	sl.raws[s] = raw
@@ -249,8 +250,10 @@ func (n *Node) accept(now instant, from NodeID, c *wire.Chunk, raw []byte, count
 	for j := range n.children {
 		n.sendTo(&n.children[j], sl, s, from)
 	}
-	if sl.have == n.k && sl.keyframe && !n.cfg.Source && !n.play.started {
-		n.startPlayout(sl)
+	if sl.have == n.k && !n.cfg.Source && !n.play.started {
+		if kf := n.startCandidate(i); kf != nil {
+			n.startPlayout(kf)
+		}
 	}
 	n.evict()
 }
@@ -369,12 +372,21 @@ func (n *Node) captureOf(seq uint64) (t instant, ok bool) {
 // predictCapture predicts the capture time of seq, a slice the node does
 // not hold, from the nearest held slice below it (index below; -1: none)
 // or else the nearest above it (index above; len(n.idx): none), one
-// SliceDuration per slice between them (at most maxGap). It is false
-// when the node holds no slice at all.
+// SliceDuration per slice between them (at most maxGap). From below, the
+// first step is the held slice's own duration, which names the next
+// slice's capture: a slice the origin's size cap closed has duration 0,
+// its continuation the same capture (origin.ChunkerConfig.SliceCap).
+// No prediction is later than the capture of the held slice above. It is
+// false when the node holds no slice at all.
 func (n *Node) predictCapture(seq uint64, below, above int) (instant, bool) {
 	if below >= 0 {
 		b := &n.idx[below]
-		return b.captureTime().Add(time.Duration(min(seq-b.seq, maxGap)) * n.cfg.SliceDuration), true
+		t := b.captureTime().Add(time.Duration(b.dur)*time.Microsecond +
+			time.Duration(min(seq-b.seq, maxGap)-1)*n.cfg.SliceDuration)
+		if above < len(n.idx) {
+			t = min(t, n.idx[above].captureTime())
+		}
+		return t, true
 	}
 	if above < len(n.idx) {
 		a := &n.idx[above]

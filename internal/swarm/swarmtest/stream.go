@@ -37,6 +37,11 @@ type Stream struct {
 	PacketsPerSlice int
 	// Start is the capture time of slice 0.
 	Start time.Time
+	// SplitKeyframes makes every keyframe slice one the origin's size
+	// cap closed (origin.ChunkerConfig.SliceCap): it lasts 0, and the
+	// slice after it continues it at the same capture, lasting two
+	// slice durations.
+	SplitKeyframes bool
 }
 
 // NewStream returns a stream of channel ch with k stripes, 100 ms
@@ -59,7 +64,27 @@ func (s *Stream) Public() ed25519.PublicKey { return s.Key.Public().(ed25519.Pub
 
 // Capture returns the capture time of slice seq.
 func (s *Stream) Capture(seq uint64) time.Time {
+	if s.continues(seq) {
+		seq--
+	}
 	return s.Start.Add(time.Duration(seq) * s.SliceDuration)
+}
+
+// continues reports whether slice seq continues a split keyframe slice.
+func (s *Stream) continues(seq uint64) bool {
+	return s.SplitKeyframes && seq > 0 && s.Keyframe(seq-1)
+}
+
+// Duration returns slice seq's duration: the time to the next slice's
+// capture.
+func (s *Stream) Duration(seq uint64) time.Duration {
+	switch {
+	case s.SplitKeyframes && s.Keyframe(seq):
+		return 0
+	case s.continues(seq):
+		return 2 * s.SliceDuration
+	}
+	return s.SliceDuration
 }
 
 // Packets returns slice seq's packets in order. Packet i's RTP bytes are
@@ -98,7 +123,7 @@ func (s *Stream) Slice(seq uint64) ([]*wire.Chunk, [][]byte) {
 			Stripe:   uint8(st),
 			Stripes:  uint8(s.Stripes),
 			Capture:  s.Capture(seq).UnixNano(),
-			Duration: uint32(s.SliceDuration / time.Microsecond),
+			Duration: uint32(s.Duration(seq) / time.Microsecond),
 			Keyframe: s.Keyframe(seq),
 			Packets:  dealt[st],
 		}

@@ -1,0 +1,83 @@
+package sim
+
+import (
+	"crypto/ed25519"
+	"testing"
+	"time"
+
+	"github.com/swarmtv/swarmtv/origin"
+)
+
+// TestSliceCapMatchesOrigin: the simulator's default size cap is the
+// real origin's.
+func TestSliceCapMatchesOrigin(t *testing.T) {
+	if got := DefaultConfig().SliceCap; got != origin.DefaultSliceCap {
+		t.Fatalf("sim slice-cap default %v, origin's %v", got, origin.DefaultSliceCap)
+	}
+}
+
+// TestStreamParts: with a size cap the keyframe's nominal slice (three
+// times another) is cut into parts that keep its capture; the parts
+// before the last last 0, only the first is a keyframe; every seq is
+// made once, in capture and publish order, and each keyframe interval
+// holds the same packets as without a cap.
+func TestStreamParts(t *testing.T) {
+	_, key, _ := ed25519.GenerateKey(nil)
+	start := time.Unix(1_000, 0)
+	for _, tc := range []struct {
+		cap       float64
+		first     bool
+		keyParts  int
+		wantParts int // slices per 1 s keyframe interval
+	}{{0, false, 1, 10}, {1.5, false, 2, 11}, {1.5, true, 2, 11}, {1.0, false, 3, 12}, {0.5, true, 6, 24}} {
+		cfg := DefaultConfig()
+		cfg.SliceCap, cfg.KeyframeFirst = tc.cap, tc.first
+		s := newStream(&cfg, key, "sim", start)
+		if s.keyParts != tc.keyParts {
+			t.Fatalf("cap %v: keyframe in %d parts, want %d", tc.cap, s.keyParts, tc.keyParts)
+		}
+		var prevCap time.Time
+		var prevPub time.Duration
+		var prevDur uint32 = 1
+		keys, pkts, seqs := 0, 0, 0
+		for seq := uint64(1); seq <= 200; seq++ {
+			cs, _, err := s.make(seq)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := cs[0]
+			capt := time.Unix(0, c.Capture)
+			switch {
+			case capt.Before(prevCap):
+				t.Fatalf("cap %v: slice %d captured before slice %d", tc.cap, seq, seq-1)
+			case capt.Equal(prevCap) && prevDur != 0:
+				t.Fatalf("cap %v: slice %d has the capture of slice %d, which lasts %d µs", tc.cap, seq, seq-1, prevDur)
+			case !capt.Equal(prevCap) && seq > 1 && capt.Sub(prevCap) != time.Duration(prevDur)*time.Microsecond:
+				t.Fatalf("cap %v: slice %d captured %v after slice %d, which lasts %d µs", tc.cap, seq, capt.Sub(prevCap), seq-1, prevDur)
+			case !capt.Equal(s.capture(seq)) || c.Keyframe != s.keyframe(seq):
+				t.Fatalf("cap %v: slice %d: capture or keyframe differ from the stream's", tc.cap, seq)
+			case c.Keyframe && prevDur == 0:
+				t.Fatalf("cap %v: keyframe slice %d continues slice %d", tc.cap, seq, seq-1)
+			}
+			if pub := s.publishAt(seq); pub < prevPub || pub < capt.Sub(start) || pub > capt.Sub(start)+cfg.Slice {
+				t.Fatalf("cap %v: slice %d published at %v (before: %v), captured at %v", tc.cap, seq, pub, prevPub, capt.Sub(start))
+			} else {
+				prevPub = pub
+			}
+			prevCap, prevDur = capt, c.Duration
+			// Count whole keyframe intervals: nominal slices 10..19.
+			if n := capt.Sub(start) / cfg.Slice; n >= 10 && n < 20 {
+				seqs++
+				for _, ch := range cs {
+					pkts += len(ch.Packets)
+				}
+				if c.Keyframe {
+					keys++
+				}
+			}
+		}
+		if keys != 1 || seqs != tc.wantParts || pkts != s.keyPkts+9*s.pkts {
+			t.Fatalf("cap %v: one interval holds %d keyframes, %d slices, %d packets; want 1, %d, %d", tc.cap, keys, seqs, pkts, tc.wantParts, s.keyPkts+9*s.pkts)
+		}
+	}
+}
