@@ -152,16 +152,23 @@ func ParseBufferMapInto(p []byte, held []uint16) (BufferMap, error) {
 	}
 	if held != nil && cap(held) >= n {
 		m.Held = held[:n]
-		clear(m.Held)
 	} else {
 		m.Held = make([]uint16, n)
 	}
+	// The bits, least significant first, through a word: a byte is
+	// taken when the next slice's mask needs it (all of them are read:
+	// nbits fills them but for the padding checked above).
+	var acc uint32
+	have, b := 0, 0
+	mask := uint32(1)<<m.Stripes - 1
 	for i := range m.Held {
-		for s := range m.Stripes {
-			if k := i*m.Stripes + s; bits[k/8]&(1<<(k%8)) != 0 {
-				m.Held[i] |= 1 << s
-			}
+		for have < m.Stripes {
+			acc |= uint32(bits[b]) << have
+			b, have = b+1, have+8
 		}
+		m.Held[i] = uint16(acc & mask)
+		acc >>= m.Stripes
+		have -= m.Stripes
 	}
 	return m, nil
 }
