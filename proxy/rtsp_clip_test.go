@@ -241,6 +241,10 @@ type feedOptions struct {
 	// started) to when the slice is played, as the core's playout clock
 	// does while it catches up or slows down (nil: real time).
 	pace func(media time.Duration) time.Duration
+	// split writes every keyframe slice as two, as the origin's size cap
+	// cuts it: the first half of its packets lasting 0, the rest a
+	// continuation with the same capture and play time.
+	split bool
 }
 
 // feeder writes the clip, looped, to a server at real-time pace.
@@ -296,10 +300,21 @@ func (f *feeder) run(srv *RTSPServer, c *testClip, opt feedOptions) {
 			sl := c.slice(cs, loop, seq, start.Add(media), opt.noParams)
 			sl.PlayAt = due
 			sl.Discontinuity, skipped = skipped, false
-			if opt.onSlice != nil {
-				opt.onSlice(sl)
+			parts := []swarm.Slice{sl}
+			if opt.split && sl.Keyframe && len(sl.Packets) > 1 {
+				rest := sl
+				h := len(sl.Packets) / 2
+				sl.Packets, sl.Duration = sl.Packets[:h], 0
+				seq++
+				rest.Seq, rest.Keyframe, rest.Params, rest.Discontinuity, rest.Packets = seq, false, nil, false, rest.Packets[h:]
+				parts = []swarm.Slice{sl, rest}
 			}
-			srv.WriteSlice(sl)
+			for _, sl := range parts {
+				if opt.onSlice != nil {
+					opt.onSlice(sl)
+				}
+				srv.WriteSlice(sl)
+			}
 		}
 	}
 }

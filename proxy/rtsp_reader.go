@@ -26,6 +26,9 @@ type readerMedia struct {
 	shAt  time.Time
 	shSet bool
 	rate  float64
+	// shFrom is sh where the current slice, or the slice it continues,
+	// began.
+	shFrom time.Duration
 }
 
 // srState is a reader's sender-report state for one SSRC.
@@ -57,6 +60,11 @@ type reader struct {
 	shift    time.Duration
 	ref      time.Duration
 	refValid bool
+	// lastDur is the duration of the last slice written that lasted
+	// more than 0; cont: the last slice written lasted 0 (the next
+	// continues it).
+	lastDur time.Duration
+	cont    bool
 }
 
 func newReader(ss *gortsplib.ServerSession, st *streamState, now time.Time) *reader {
@@ -108,12 +116,25 @@ func (r *reader) writeSlice(o *outSlice, now time.Time, s *RTSPServer) bool {
 		r.waitKey = false
 	}
 	to := r.shiftFor(o)
+	// A slice lasting 0 (the origin's size cap closed it) goes on in the
+	// next slice, from the same capture: the two share one move, spread
+	// over the next one's duration from where the first began, and the
+	// first moves at the last rate meanwhile.
 	for m := range r.medias {
 		rm := &r.medias[m]
-		rm.rate = 0
-		if o.duration > 0 {
-			rm.rate = min(maxShiftRate, float64((to-rm.sh).Abs())/float64(o.duration))
+		if !r.cont {
+			rm.shFrom = rm.sh
 		}
+		switch {
+		case o.duration > 0:
+			rm.rate = min(maxShiftRate, float64((to-rm.shFrom).Abs())/float64(o.duration))
+		case r.lastDur == 0:
+			rm.rate = 0
+		}
+	}
+	r.cont = o.duration == 0
+	if o.duration > 0 {
+		r.lastDur = o.duration
 	}
 	for i := range o.packets {
 		p := &o.packets[i]
@@ -270,7 +291,11 @@ func (r *reader) shiftFor(o *outSlice) time.Duration {
 		r.ref, r.refValid = delay-r.shift, true
 	}
 	sh := delay - r.ref
-	if lo := r.shift - o.duration/2; sh < lo {
+	dur := o.duration
+	if dur == 0 {
+		dur = r.lastDur // a slice the size cap closed: bounded as the one before
+	}
+	if lo := r.shift - dur/2; sh < lo {
 		r.ref += sh - lo
 		sh = lo
 	}

@@ -36,14 +36,25 @@ func catchUpPace(m time.Duration) time.Duration {
 // instead of buffering it: ffprobe, reading through the catch-up, sees
 // every stream's timestamps rise, and video frames 25 ms apart (33 ms
 // in the stream) while the core catches up, 42 ms while it slows down;
-// ffmpeg decodes the same stretch without a complaint.
+// ffmpeg decodes the same stretch without a complaint. Also with every
+// keyframe slice cut in two by the origin's size cap (a first part that
+// lasts 0, then a continuation at the same capture): the move waits for
+// the continuation, and no frame's packets get two timestamps.
 func TestRTSPCatchUpTimestamps(t *testing.T) {
+	for _, split := range []bool{false, true} {
+		t.Run(map[bool]string{false: "whole", true: "split"}[split], func(t *testing.T) {
+			testCatchUpTimestamps(t, split)
+		})
+	}
+}
+
+func testCatchUpTimestamps(t *testing.T, split bool) {
 	c := loadClip(t)
 	s := newTestServer(t, nil)
 	if err := s.SetDescription(c.sdp); err != nil {
 		t.Fatal(err)
 	}
-	startFeeder(t, s, c, feedOptions{pace: catchUpPace})
+	startFeeder(t, s, c, feedOptions{pace: catchUpPace, split: split})
 	time.Sleep(300 * time.Millisecond)
 
 	var wg sync.WaitGroup
