@@ -38,7 +38,9 @@
 //	payload
 //
 // Types: Hello (first frame a subscriber sends), Chunk (payload is an
-// encoded chunk), Request and Missing (fallback fetch), Bye (the sender is
+// encoded chunk), Request (fallback fetch: seq u64, stripe u8, and when
+// the asker names a deadline, due u32 milliseconds) and Missing (the
+// asked seq and stripe: not held, or refused), Bye (the sender is
 // closing, with a reason), Partner, BufferMap and Alive (the partner mesh
 // and parent liveness; see mesh.go), and OverlayHello and Overlay (the
 // channel's structured overlay; see overlay.go for their payloads).

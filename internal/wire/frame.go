@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 )
 
 // FrameType says what a frame's payload holds.
@@ -181,6 +182,57 @@ func ParseID(p []byte) (ID, error) {
 		return ID{}, fmt.Errorf("%w: stripe %d", ErrMalformed, id.Stripe)
 	}
 	return id, nil
+}
+
+// Request asks the origin for one chunk (a fallback fetch).
+type Request struct {
+	ID
+	// Due, when positive, is how long after sending the request the
+	// asker needs the chunk: its slice's playout time, as the asker's
+	// playout clock predicts it. The origin serves the nearest deadlines
+	// first and refuses at once what it cannot send in time; 0 names no
+	// deadline (a start fetch, or an older build), and the origin keeps
+	// the request to its plain backlog bound. Encoded only when positive,
+	// as 4 trailing bytes of milliseconds (rounded up, at most
+	// MaxRequestDue): a request without it reads as a bare ID. Builds
+	// before the field refuse a request that carries it as malformed
+	// (the fetch stream is cut off), as they refuse a Hello's Start.
+	Due time.Duration
+}
+
+// MaxRequestDue bounds a Request's Due.
+const MaxRequestDue = time.Hour
+
+// Append appends r's encoding to b.
+func (r Request) Append(b []byte) []byte {
+	b = r.ID.Append(b)
+	if r.Due > 0 {
+		ms := (min(r.Due, MaxRequestDue) + time.Millisecond - 1) / time.Millisecond
+		b = binary.BigEndian.AppendUint32(b, uint32(ms))
+	}
+	return b
+}
+
+// ParseRequest decodes a Request payload: a bare ID, or an ID and a
+// positive Due.
+func ParseRequest(p []byte) (Request, error) {
+	switch len(p) {
+	case 9:
+		id, err := ParseID(p)
+		return Request{ID: id}, err
+	case 13:
+		id, err := ParseID(p[:9])
+		if err != nil {
+			return Request{}, err
+		}
+		ms := binary.BigEndian.Uint32(p[9:])
+		due := time.Duration(ms) * time.Millisecond
+		if ms == 0 || due > MaxRequestDue {
+			return Request{}, fmt.Errorf("%w: request due %d ms", ErrMalformed, ms)
+		}
+		return Request{ID: id, Due: due}, nil
+	}
+	return Request{}, fmt.Errorf("%w: request of %d bytes", ErrMalformed, len(p))
 }
 
 // ByeCode says why a node closes a stream.

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"testing"
+	"time"
 )
 
 func FuzzParseChunk(f *testing.F) {
@@ -31,6 +32,7 @@ func FuzzParseChunk(f *testing.F) {
 func FuzzReadFrame(f *testing.F) {
 	f.Add(AppendFrame(nil, FrameHello, Hello{Channel: "demo", Stripes: 1}.Append(nil)))
 	f.Add(AppendFrame(nil, FrameRequest, ID{Seq: 1}.Append(nil)))
+	f.Add(AppendFrame(nil, FrameRequest, Request{ID: ID{Seq: 2, Stripe: 3}, Due: 420 * time.Millisecond}.Append(nil)))
 	f.Add([]byte{2, 0x80, 0x80, 0x01})
 	f.Add(AppendFrame(nil, FramePartner, Partner{Channel: "demo"}.Append(nil)))
 	if mb, err := (BufferMap{First: 9, Stripes: 4, Held: []uint16{15, 7}}).Append(nil); err == nil {
@@ -49,7 +51,9 @@ func FuzzReadFrame(f *testing.F) {
 			switch fr.Type {
 			case FrameHello:
 				ParseHello(fr.Payload)
-			case FrameRequest, FrameMissing:
+			case FrameRequest:
+				ParseRequest(fr.Payload)
+			case FrameMissing:
 				ParseID(fr.Payload)
 			case FrameBye:
 				ParseBye(fr.Payload)
@@ -76,6 +80,24 @@ func FuzzParseHello(f *testing.F) {
 		}
 		if !bytes.Equal(h.Append(nil), b) {
 			t.Fatal("hello re-encoding differs")
+		}
+	})
+}
+
+func FuzzParseRequest(f *testing.F) {
+	f.Add(ID{Seq: 7, Stripe: 1}.Append(nil))
+	f.Add(Request{ID: ID{Seq: 7, Stripe: 1}, Due: 250 * time.Millisecond}.Append(nil))
+	f.Add(Request{ID: ID{Seq: 1 << 40, Stripe: 0}, Due: MaxRequestDue}.Append(nil))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, err := ParseRequest(b)
+		if err != nil {
+			return
+		}
+		if r.Due < 0 || r.Due > MaxRequestDue || r.Due%time.Millisecond != 0 {
+			t.Fatalf("due %v", r.Due)
+		}
+		if !bytes.Equal(r.Append(nil), b) {
+			t.Fatal("request re-encoding differs")
 		}
 	})
 }

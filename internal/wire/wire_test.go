@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"testing"
+	"time"
 )
 
 func testKey(t testing.TB) ed25519.PrivateKey {
@@ -263,5 +264,51 @@ func TestHelloStart(t *testing.T) {
 	}
 	if _, err := ParseID([]byte{0, 0, 0, 0, 0, 0, 0, 1, MaxStripes}); err == nil {
 		t.Error("request for stripe MaxStripes accepted")
+	}
+}
+
+// A request's Due travels as 4 trailing bytes of milliseconds only when
+// set: one without it is byte for byte the bare ID older builds send and
+// read, and an older request reads as one without a deadline.
+func TestRequestDue(t *testing.T) {
+	id := ID{Seq: 1234, Stripe: 3}
+	if b := (Request{ID: id}).Append(nil); !bytes.Equal(b, id.Append(nil)) {
+		t.Errorf("request without due: % x, want the bare id", b)
+	}
+	got, err := ParseRequest(id.Append(nil))
+	if err != nil || got != (Request{ID: id}) {
+		t.Errorf("bare id: %+v %v", got, err)
+	}
+	for _, c := range []struct{ due, want time.Duration }{
+		{250 * time.Millisecond, 250 * time.Millisecond},
+		{1, time.Millisecond}, // rounded up: never sent as "none"
+		{1500*time.Microsecond + 1, 2 * time.Millisecond},
+		{2 * MaxRequestDue, MaxRequestDue},
+	} {
+		b := Request{ID: id, Due: c.due}.Append(nil)
+		if len(b) != 13 {
+			t.Errorf("due %v: %d bytes", c.due, len(b))
+		}
+		got, err := ParseRequest(b)
+		if err != nil || got != (Request{ID: id, Due: c.want}) {
+			t.Errorf("due %v: %+v %v, want due %v", c.due, got, err, c.want)
+		}
+	}
+	withDue := Request{ID: id, Due: time.Second}.Append(nil)
+	for name, b := range map[string][]byte{
+		"due 0":       append(id.Append(nil), 0, 0, 0, 0),
+		"due too far": append(id.Append(nil), 0xff, 0xff, 0xff, 0xff),
+		"due short":   withDue[:len(withDue)-1],
+		"after due":   append(withDue, 0),
+		"bad stripe":  append([]byte{0, 0, 0, 0, 0, 0, 0, 1, MaxStripes}, 0, 0, 0, 1),
+	} {
+		if _, err := ParseRequest(b); !errors.Is(err, ErrMalformed) {
+			t.Errorf("request, %s: %v, want ErrMalformed", name, err)
+		}
+	}
+	// An older build reads the bare ID only: a request with a due is
+	// malformed to it.
+	if _, err := ParseID(withDue); err == nil {
+		t.Error("ParseID accepted a request with a due")
 	}
 }
