@@ -169,7 +169,7 @@ func (n *Node) scanFetches(now instant) instant {
 	}
 	var next instant
 	blocked := false
-	consider := func(id wire.ID, at instant) {
+	consider := func(id wire.ID, at, due instant) {
 		if i := n.fetchIndex(id); i >= 0 {
 			next = earliest(next, n.fetching[i].at.Add(n.cfg.FetchRetry))
 			return
@@ -184,6 +184,7 @@ func (n *Node) scanFetches(now instant) instant {
 		}
 		n.fetching = append(n.fetching, fetch{id, now})
 		n.ready.Fetches = append(n.ready.Fetches, id)
+		n.ready.FetchDue = append(n.ready.FetchDue, due.Time())
 		n.stats.Fetches++
 		next = earliest(next, now.Add(n.cfg.FetchRetry))
 	}
@@ -194,7 +195,7 @@ func (n *Node) scanFetches(now instant) instant {
 		at := n.startAt.Add(n.cfg.ParentConnectTimeout)
 		for s := range n.stripes {
 			if n.stripes[s].parent == "" {
-				consider(wire.ID{Seq: 0, Stripe: uint8(s)}, at)
+				consider(wire.ID{Seq: 0, Stripe: uint8(s)}, at, 0)
 			}
 		}
 	case n.play.started:
@@ -232,7 +233,8 @@ func (n *Node) scanFetches(now instant) instant {
 			if c.Before(cutoff) {
 				continue
 			}
-			margin := c.Add(n.play.skew + n.cfg.PlayoutDelay - n.cfg.FetchMargin)
+			due := c.Add(n.play.skew + n.cfg.PlayoutDelay)
+			margin := due.Add(-n.cfg.FetchMargin)
 			exists := c.Add(n.play.skew)
 			var have uint16
 			if held >= 0 {
@@ -278,7 +280,7 @@ func (n *Node) scanFetches(now instant) instant {
 						at = pa.Add(pullPatience)
 					}
 				}
-				consider(id, at)
+				consider(id, at, due)
 			}
 		}
 	default:
@@ -303,7 +305,7 @@ func (n *Node) scanFetches(now instant) instant {
 				if n.stripes[s].parent == "" {
 					at = kf.firstAt
 				}
-				consider(wire.ID{Seq: seq, Stripe: uint8(s)}, at)
+				consider(wire.ID{Seq: seq, Stripe: uint8(s)}, at, 0) // not playing: no deadline yet
 			}
 		}
 	}

@@ -704,6 +704,7 @@ func (n *Node) Recycle(r Ready) {
 	}
 	if n.ready.Fetches == nil {
 		n.ready.Fetches = recycled(r.Fetches)
+		n.ready.FetchDue = recycled(r.FetchDue)
 	}
 	if n.ready.Play == nil {
 		n.ready.Play = recycled(r.Play)

@@ -492,7 +492,16 @@ func TestParentUp(t *testing.T) {
 		if len(r.Lost) != 0 {
 			t.Fatalf("slice %d: lost %v while P sends", seq, r.Lost)
 		}
-		for _, f := range r.Fetches {
+		if len(r.FetchDue) != len(r.Fetches) {
+			t.Fatalf("%d fetches, %d dues", len(r.Fetches), len(r.FetchDue))
+		}
+		for i, f := range r.Fetches {
+			// Once playing, a fetch names its slice's playout time.
+			if d := r.FetchDue[i]; seq >= 30 || !d.IsZero() {
+				if due, ok := n.playAt(f.Seq); !ok || !d.Equal(due.Time()) {
+					t.Fatalf("slice %d: fetch %v due %v, want its playout time %v", seq, f, d, due.Time())
+				}
+			}
 			if f.Stripe == 3 { // the origin answers at once
 				feed(t, n, st, now, "origin", f.Seq, 3)
 			}

@@ -24,8 +24,12 @@ func TestStartFetch(t *testing.T) {
 		t.Fatalf("fetches before StartFetch: %v", f)
 	}
 	n.Tick(epoch.Add(wait))
-	if f := n.Ready().Fetches; !slices.Equal(f, []wire.ID{{Seq: 0, Stripe: 2}, {Seq: 0, Stripe: 3}}) {
+	r := n.Ready()
+	if f := r.Fetches; !slices.Equal(f, []wire.ID{{Seq: 0, Stripe: 2}, {Seq: 0, Stripe: 3}}) {
 		t.Fatalf("fetches at StartFetch %v, want the start slice's missing chunks only", f)
+	}
+	if !slices.Equal(r.FetchDue, []time.Time{{}, {}}) {
+		t.Fatalf("start fetches due %v, want none (not playing yet)", r.FetchDue)
 	}
 	n.Tick(epoch.Add(DefaultParentTimeout))
 	if f := n.Ready().Fetches; !slices.Contains(f, wire.ID{Seq: 1, Stripe: 2}) || !slices.Contains(f, wire.ID{Seq: 1, Stripe: 3}) {

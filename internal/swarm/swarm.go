@@ -355,9 +355,13 @@ type Lost struct {
 type Ready struct {
 	Sends   []Send
 	Fetches []wire.ID // ask the origin for these
-	Play    []Slice
-	CutOff  []NodeID // close these nodes' connections: they misbehaved
-	Lost    []Lost   // report to the tracker and find a new parent
+	// FetchDue[i] is when Fetches[i]'s slice is due to play, as the
+	// playout clock predicts it (zero: not known yet, a start fetch):
+	// the deadline a fetch names to the origin (wire.Request.Due).
+	FetchDue []time.Time
+	Play     []Slice
+	CutOff   []NodeID // close these nodes' connections: they misbehaved
+	Lost     []Lost   // report to the tracker and find a new parent
 	// The partner mesh and parent liveness (see SetPartners).
 	Pulls        []Pull      // ask these partners for these chunks
 	Maps         []MapSend   // send these buffer maps to watchers
