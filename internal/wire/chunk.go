@@ -172,6 +172,20 @@ func VerifyChunk(raw []byte, pub ed25519.PublicKey) error {
 	return nil
 }
 
+// PeekID reads an encoded chunk's slice and stripe from its header
+// without decoding the rest (a fetch answer names the request it answers
+// so). A chunk ParseChunk accepts has the same ID.
+func PeekID(raw []byte) (ID, error) {
+	r := reader{b: raw}
+	if v := r.u8(); r.err == nil && v != Version {
+		return ID{}, fmt.Errorf("%w: chunk version %d", ErrVersion, v)
+	}
+	r.u8()
+	r.bytes(MaxChannelLen)
+	id := ID{Seq: r.u64(), Stripe: r.u8()}
+	return id, r.err
+}
+
 // ParseChunk decodes an encoded chunk. It does not verify the signature;
 // call VerifyChunk on the same bytes for that. The result aliases raw.
 func ParseChunk(raw []byte) (*Chunk, error) {

@@ -18,6 +18,9 @@ func FuzzParseChunk(f *testing.F) {
 		if err != nil {
 			return
 		}
+		if id, err := PeekID(b); err != nil || id != c.ID() {
+			t.Fatalf("PeekID %v %v, chunk %v", id, err, c.ID())
+		}
 		// Whatever parses re-encodes to the same bytes.
 		again, err := c.Append(nil)
 		if err != nil {
