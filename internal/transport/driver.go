@@ -92,9 +92,10 @@ type DriverConfig struct {
 	// driver's connections (see Overlay); nil refuses them.
 	Overlay *Overlay
 	// FetchBPS, when positive, is the upload (bit/s) fetches are served
-	// with, all connections together (see fetchBudget): the origin keeps
-	// its pushes to its children apart from a flood of fallback fetches,
-	// as the simulator's origin does. 0: unlimited.
+	// with, all connections together (see fetchService): answers wait
+	// their turn nearest deadline first and leave paced at this rate, so
+	// the origin keeps its pushes to its children apart from a flood of
+	// fallback fetches, as the simulator's origin does. 0: unlimited.
 	FetchBPS int64
 }
 
@@ -170,7 +171,7 @@ type Driver struct {
 	pullsServed  atomic.Uint64 // pulls answered with a chunk
 	pullsRefused atomic.Uint64 // pulls answered Missing for lack of spare upload
 	queueDropped atomic.Uint64 // live chunks dropped after MaxQueueDelay in a child's queue
-	fetches      fetchBudget   // the FetchBPS budget
+	fetchSvc     *fetchService // the FetchBPS budget over every fetch stream
 	upload       uploadMeter   // forwarding rate while children are backlogged
 	// liveQueued counts the live chunks queued for children and not yet
 	// taken by their writers: backlog waits while it is positive
@@ -234,11 +235,11 @@ func NewDriver(cfg DriverConfig) (*Driver, error) {
 		partners:     make(map[swarm.NodeID]*partnerLink),
 		banned:       make(map[swarm.NodeID]time.Time),
 		runDone:      make(chan struct{}),
-		fetches:      fetchBudget{bps: cfg.FetchBPS},
 		parentCh:     make(chan struct{}, 1),
 		conns:        make(map[swarm.NodeID]map[*Conn]struct{}),
 		out:          make(map[swarm.NodeID]*outConn),
 	}
+	d.fetchSvc = newFetchService(d, cfg.FetchBPS)
 	if !cfg.Origin.IsZero() {
 		d.fetch = newFetcher(d, cfg.Origin)
 	}
@@ -268,6 +269,9 @@ func (d *Driver) Run(ctx context.Context) error {
 	defer d.shutdown()
 
 	d.wg.Go(d.acceptLoop)
+	if d.cfg.FetchBPS > 0 {
+		d.wg.Go(d.fetchSvc.run)
+	}
 	if d.fetch != nil {
 		d.wg.Go(d.fetch.run)
 	}
@@ -314,12 +318,12 @@ func (d *Driver) process() {
 		for _, s := range rd.Sends {
 			d.send(s)
 		}
-		for _, id := range rd.Fetches {
+		for i, id := range rd.Fetches {
 			if d.fetch == nil {
 				d.log.Debug("fetch without an origin", "seq", id.Seq, "stripe", id.Stripe)
 				continue
 			}
-			d.fetch.enqueue(id)
+			d.fetch.enqueue(id, rd.FetchDue[i])
 		}
 		for _, s := range rd.Play {
 			if d.cfg.OnPlay != nil {

@@ -6,38 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/quic-go/quic-go"
+
 	"github.com/swarmtv/swarmtv/internal/wire"
 )
-
-// The budget books each answer's upload time after the ones before and
-// refuses what would wait beyond FetchBacklog; time frees it again.
-func TestFetchBudgetBook(t *testing.T) {
-	t0 := time.Unix(1000, 0)
-	b := fetchBudget{bps: 8000} // 1,000 bytes/s: 100 bytes take 100 ms
-	var got []bool
-	for range 5 {
-		got = append(got, b.book(t0, 100))
-	}
-	// Starts at 0 and 100 ms are within 150 ms; 200 ms is not.
-	want := []bool{true, true, false, false, false}
-	for i := range want {
-		if got[i] != want[i] {
-			t.Fatalf("bookings at once: %v, want %v", got, want)
-		}
-	}
-	if !b.book(t0.Add(100*time.Millisecond), 100) {
-		t.Fatal("refused 100 ms later, when the queue starts 100 ms ahead")
-	}
-	if !b.book(t0.Add(time.Hour), 100_000) {
-		t.Fatal("an idle budget refused an answer (a big one waits for nothing)")
-	}
-	free := fetchBudget{}
-	for range 1000 {
-		if !free.book(t0, 1<<20) {
-			t.Fatal("an unlimited budget refused")
-		}
-	}
-}
 
 // An origin with a fetch budget answers a burst of fetches with the
 // chunks its budget allows and "missing" for the rest, at once.
@@ -99,5 +71,150 @@ func TestFetchBudgetRefusesBurst(t *testing.T) {
 	}
 	if b := origin.drv.FetchBytesServed(); b != uint64(served*len(raws[0])) {
 		t.Fatalf("FetchBytesServed %d, want %d", b, served*len(raws[0]))
+	}
+}
+
+// fetchClient is a raw fetch stream to an origin: requests go out as
+// written, answers are read on their own goroutine and timed.
+type fetchClient struct {
+	st      *quic.Stream
+	answers chan fetchAnswerAt
+}
+
+type fetchAnswerAt struct {
+	typ wire.FrameType
+	id  wire.ID
+	at  time.Time
+}
+
+func dialFetch(t *testing.T, origin *testNode) *fetchClient {
+	t.Helper()
+	ep := newEndpoint(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	t.Cleanup(cancel)
+	c, err := ep.Dial(ctx, origin.ep.Addr().String(), origin.ep.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.CloseWithError(CodeNormal, "") })
+	st, err := c.OpenStreamSync(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Write(hello(0)); err != nil {
+		t.Fatal(err)
+	}
+	fc := &fetchClient{st: st, answers: make(chan fetchAnswerAt, 16)}
+	st.SetReadDeadline(time.Now().Add(10 * time.Second))
+	done := make(chan struct{})
+	t.Cleanup(func() { st.CancelRead(0); <-done })
+	go func() {
+		defer close(done)
+		defer close(fc.answers)
+		br := bufio.NewReader(st)
+		for {
+			f, err := wire.ReadFrame(br, 0)
+			if err != nil {
+				return
+			}
+			a := fetchAnswerAt{typ: f.Type, at: time.Now()}
+			switch f.Type {
+			case wire.FrameChunk:
+				a.id, err = wire.PeekID(f.Payload)
+			case wire.FrameMissing:
+				a.id, err = wire.ParseID(f.Payload)
+			}
+			if err != nil {
+				return
+			}
+			fc.answers <- a
+		}
+	}()
+	return fc
+}
+
+func (fc *fetchClient) ask(t *testing.T, reqs ...wire.Request) {
+	t.Helper()
+	var b []byte
+	for _, r := range reqs {
+		b = wire.AppendFrame(b, wire.FrameRequest, r.Append(nil))
+	}
+	if _, err := fc.st.Write(b); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (fc *fetchClient) next(t *testing.T) fetchAnswerAt {
+	t.Helper()
+	a, ok := <-fc.answers
+	if !ok {
+		t.Fatal("fetch stream ended early")
+	}
+	return a
+}
+
+// Under a tight fetch budget the origin serves the nearer deadline
+// first: a child that asks later, for a chunk due sooner, gets it before
+// the chunks another child asked for earlier but needs later; a request
+// that cannot be sent before its deadline is refused at once, out of
+// order, and named by its ID (TestFetchBudgetRefusesBurst keeps the
+// older rule for requests without a deadline).
+func TestFetchNearestDeadlineFirst(t *testing.T) {
+	s := newStream(t, 1)
+	var raws [][]byte
+	origin := (*testNode)(nil)
+	now := time.Now()
+	for seq := uint64(1); seq <= 5; seq++ {
+		cs, r := s.chunks(t, seq, now, s.key)
+		if origin == nil {
+			// Each answer takes 300 ms of the budget.
+			origin = startNode(t, s, nodeOpts{source: true, fetchBPS: int64(len(r[0])) * 8 * 10 / 3})
+		}
+		origin.drv.Publish(cs[0], r[0])
+		raws = append(raws, r[0])
+	}
+	origin.drv.Stats() // a round trip: the chunks are held
+
+	far, near := dialFetch(t, origin), dialFetch(t, origin)
+	id := func(seq uint64) wire.ID { return wire.ID{Seq: seq, Stripe: 0} }
+	// The far child asks for three chunks due in 5 s: the first leaves at
+	// once and holds the budget for 300 ms.
+	far.ask(t, wire.Request{ID: id(1), Due: 5 * time.Second}, wire.Request{ID: id(2), Due: 5 * time.Second}, wire.Request{ID: id(3), Due: 5 * time.Second})
+	first := far.next(t)
+	if first.typ != wire.FrameChunk || first.id != id(1) {
+		t.Fatalf("first answer %v %v, want chunk 1", first.typ, first.id)
+	}
+	// Meanwhile the near child asks for one due in 2 s, and one due in
+	// 100 ms, which the budget cannot send in time.
+	asked := time.Now()
+	near.ask(t, wire.Request{ID: id(4), Due: 2 * time.Second}, wire.Request{ID: id(5), Due: 100 * time.Millisecond})
+	refused := near.next(t)
+	if refused.typ != wire.FrameMissing || refused.id != id(5) {
+		t.Fatalf("near child's first answer %v %v, want missing 5 (refused at once)", refused.typ, refused.id)
+	}
+	if took := refused.at.Sub(asked); took > 250*time.Millisecond {
+		t.Errorf("refusal took %v: not at once", took)
+	}
+	got := near.next(t)
+	if got.typ != wire.FrameChunk || got.id != id(4) {
+		t.Fatalf("near child's second answer %v %v, want chunk 4", got.typ, got.id)
+	}
+	second, third := far.next(t), far.next(t)
+	if second.typ != wire.FrameChunk || third.typ != wire.FrameChunk || second.id != id(2) || third.id != id(3) {
+		t.Fatalf("far child's answers %v %v, %v %v, want chunks 2 and 3", second.typ, second.id, third.typ, third.id)
+	}
+	// Nearest deadline first: chunk 4 left before chunk 2, though asked
+	// after it, and the budget paced them one after another.
+	if !got.at.Before(second.at) {
+		t.Fatalf("chunk 4 (due in 2 s) arrived %v after chunk 2 (due in 5 s)", got.at.Sub(second.at))
+	}
+	if gap := third.at.Sub(got.at); gap < 400*time.Millisecond {
+		t.Errorf("chunks 4, 2, 3 within %v: not paced at 300 ms each", gap)
+	}
+	if r := origin.drv.FetchesRefused(); r != 1 {
+		t.Errorf("FetchesRefused %d, want 1", r)
+	}
+	if b := origin.drv.FetchBytesServed(); b != uint64(4*len(raws[0])) {
+		t.Errorf("FetchBytesServed %d, want 4 answers' bytes", b)
 	}
 }
