@@ -158,27 +158,15 @@ type upConn struct {
 	free int64
 }
 
-// fetchBacklogLimit is how far ahead the origin's fetch budget may be
-// booked: a fetch that would wait longer is answered "missing" at once
-// (the peer retries or skips), so fetches never eat the seeds' upload.
+// fetchBacklogLimit is how long a fetch without a deadline may wait in
+// the origin's fetch budget (swarm.FetchBudget.Backlog): one that would
+// wait longer is answered "missing" at once (the peer retries or skips),
+// so fetches never eat the seeds' upload.
 // Longer backlogs serve chunks too late to play and collapse the swarm
 // in the scaled-down acceptance tests (1 s: steady continuity 0.977, 2 s:
 // 0.33; 250 ms: 0.992). The real origin's transport.FetchBacklog, which
 // says why 150 ms.
 const fetchBacklogLimit = int64(150 * time.Millisecond)
-
-// transmitFetch sends a fetched chunk from the origin within its fetch
-// budget (a share of its upload kept apart from the seeds' pushes),
-// returning the arrival time, or ok false when the budget is booked
-// beyond fetchBacklogLimit.
-func (s *Sim) transmitFetch(o, b *peer, size int) (arrive int64, ok bool) {
-	start := max(s.now, s.fetchFree)
-	if start-s.now > fetchBacklogLimit {
-		return 0, false
-	}
-	s.fetchFree = start + int64(float64(size)*s.fetchNs)
-	return s.deliver(o, b, size, s.fetchFree, false), true
-}
 
 // deliver carries size bytes that left a's uplink at done across the
 // network to b; it returns when they reach b's download link. The

@@ -10,7 +10,7 @@ const (
 	evTick                           // node's timer, generation aux
 	evChunk                          // chunk raw (aux seq, stripe) pushed by from arrives at node
 	evFetched                        // chunk raw fetched from the origin (from) arrives at node
-	evFetch                          // fetch of (aux, stripe) from node from arrives at the origin
+	evFetch                          // fetch of (aux, stripe) from node from arrives at the origin (aux: see fetchAux)
 	evMissing                        // the origin's "missing (aux, stripe)" arrives at node
 	evHello                          // child from's hello (aux: the slice it asks from) arrives at parent node
 	evLinkDown                       // node's connection to from is gone
@@ -34,6 +34,7 @@ const (
 	evJoinBatch                      // the tracker runs the joins gathered in a batch
 	evRound                          // the tracker's periodic placement round
 	evBulk                           // node's upload may send its next backlog chunk (aux: when it was armed)
+	evFetchServe                     // the origin's fetch budget may send its next answer (Sim.serveFetches)
 )
 
 // evDead marks a slab entry whose event was canceled (queue.cancel): it

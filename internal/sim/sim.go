@@ -72,9 +72,15 @@ type Sim struct {
 	// anyRelayed: a link was relayed (until then, sends skip the lookup).
 	anyRelayed bool
 
-	joinQ        []int32 // joins waiting for the tracker's batch
-	fetchNs      float64 // ns per byte of the origin's fetch budget
-	fetchFree    int64   // when the origin's fetch queue drains
+	joinQ   []int32 // joins waiting for the tracker's batch
+	fetchNs float64 // ns per byte of the origin's fetch budget
+	// fetchQ is the origin's fetch budget (the real origin's, see
+	// swarm.FetchBudget); fetchServeAt is when an evFetchServe is due
+	// for it (-1: none).
+	fetchQ       swarm.FetchBudget[fetchAsk]
+	fetchServeAt int64
+	fetchOut     []swarm.Served[fetchAsk]
+	fetchRef     []fetchAsk
 	miss         *misses // the account of missed slices (Config.Misses); nil: none
 	trace        tracer
 	m            metrics
@@ -261,6 +267,8 @@ func (s *Sim) addOrigin() error {
 	seed := min(up, float64(s.cfg.OriginCapacity)*s.cfg.Headroom*s.streamBps())
 	fetch := max(up-seed, 0.05*up)
 	s.fetchNs = 1e9 / fetch
+	s.fetchQ = swarm.FetchBudget[fetchAsk]{NsPerByte: s.fetchNs, Backlog: time.Duration(fetchBacklogLimit)}
+	s.fetchServeAt = -1
 	o := &peer{
 		idx: originIdx, id: s.originID, node: node,
 		rng:   rand.New(rand.NewPCG(s.cfg.Seed, originIdx)),
@@ -505,6 +513,11 @@ func (s *Sim) dispatch(e *event) {
 		s.chunkIn(e)
 	case evFetch:
 		s.fetch(e)
+	case evFetchServe:
+		if e.at == s.fetchServeAt {
+			s.fetchServeAt = -1
+			s.serveFetches()
+		}
 	case evMissing:
 		if p := s.peers[e.node]; p.alive {
 			delete(p.fetching, wire.ID{Seq: uint64(e.aux), Stripe: e.stripe})
@@ -662,7 +675,7 @@ func (s *Sim) process(p *peer) {
 		for i := range rd.Sends {
 			s.send(p, &rd.Sends[i])
 		}
-		for _, id := range rd.Fetches {
+		for i, id := range rd.Fetches {
 			if _, dup := p.fetching[id]; dup {
 				continue
 			}
@@ -676,7 +689,7 @@ func (s *Sim) process(p *peer) {
 				continue
 			}
 			s.m.control += s.ctl.request
-			s.push(event{at: s.now + s.owd(p, o, false), kind: evFetch, node: originIdx, from: p.idx, aux: int64(id.Seq), stripe: id.Stripe})
+			s.push(event{at: s.now + s.owd(p, o, false), kind: evFetch, node: originIdx, from: p.idx, aux: fetchAux(id.Seq, s.dueIn(rd.FetchDue[i])), stripe: id.Stripe})
 		}
 		for i := range rd.Play {
 			s.played(p, &rd.Play[i])
@@ -822,13 +835,43 @@ func (s *Sim) chunkIn(e *event) {
 	s.process(p)
 }
 
-// fetch serves a fetch at the origin.
+// fetchAux packs a fetch's slice seq (below 2^32: over a decade of
+// slices) and its Request.Due in milliseconds (0: none) into an evFetch's
+// aux, so the event stays as small as the others.
+func fetchAux(seq uint64, dueMs int64) int64 { return int64(seq&(1<<32-1)) | dueMs<<32 }
+
+// dueIn is the Request.Due a fetch asked now names for a slice due at
+// due (zero: none), in whole milliseconds rounded up, as on the wire.
+func (s *Sim) dueIn(due time.Time) int64 {
+	if due.IsZero() {
+		return 0
+	}
+	d := min(max(due.Sub(s.t(s.now)), time.Millisecond), wire.MaxRequestDue)
+	return int64((d + time.Millisecond - 1) / time.Millisecond)
+}
+
+// fetchAsk is a fetch waiting in the origin's fetch budget.
+type fetchAsk struct {
+	to  int32
+	id  wire.ID // as asked (seq 0: the newest keyframe)
+	seq uint64  // the slice sent
+	raw []byte
+}
+
+// fetch serves a fetch at the origin: an answer it holds waits in its
+// fetch budget (swarm.FetchBudget) for its turn, nearest deadline first,
+// or is refused at once when it cannot leave in time. The deadline is
+// the asker's Due after the request was sent, less the answer's way
+// back, as the real origin reckons it from the request's arrival and the
+// connection's round trip.
 func (s *Sim) fetch(e *event) {
 	o, p := s.peers[originIdx], s.peers[e.from]
 	if !p.alive {
 		return
 	}
-	id := wire.ID{Seq: uint64(e.aux), Stripe: e.stripe}
+	asked := wire.ID{Seq: uint64(e.aux) & (1<<32 - 1), Stripe: e.stripe}
+	dueMs := e.aux >> 32
+	id := asked
 	if id.Seq == 0 { // the newest keyframe slice, as the real driver serves it
 		if seq, ok := o.node.NewestKeyframe(); ok {
 			id.Seq = seq
@@ -837,18 +880,59 @@ func (s *Sim) fetch(e *event) {
 	raw, ok := o.node.Lookup(id)
 	if !ok {
 		s.m.control += s.ctl.request
-		s.push(event{at: s.now + s.owd(o, p, false), kind: evMissing, node: p.idx, from: originIdx, aux: e.aux, stripe: e.stripe})
+		s.push(event{at: s.now + s.owd(o, p, false), kind: evMissing, node: p.idx, from: originIdx, aux: int64(asked.Seq), stripe: e.stripe})
 		return
 	}
-	arrive, ok := s.transmitFetch(o, p, len(raw))
-	if !ok { // over the fetch budget: refused at once
-		s.m.fetchRefused++
-		s.m.control += s.ctl.request
-		s.push(event{at: s.now + s.owd(o, p, false), kind: evMissing, node: p.idx, from: originIdx, aux: e.aux, stripe: e.stripe})
+	var deadline time.Time
+	if dueMs > 0 {
+		deadline = s.t(s.now + dueMs*int64(time.Millisecond) - 2*s.owd(o, p, false))
+	}
+	s.fetchRef = s.fetchQ.Ask(s.t(s.now), fetchAsk{p.idx, asked, id.Seq, raw}, len(raw), deadline, s.fetchRef[:0])
+	for _, a := range s.fetchRef {
+		s.refuseFetch(a)
+	}
+	s.serveFetches()
+}
+
+// refuseFetch answers a fetch the budget refused: "missing" at once.
+func (s *Sim) refuseFetch(a fetchAsk) {
+	o, p := s.peers[originIdx], s.peers[a.to]
+	s.m.fetchRefused++
+	if !p.alive {
 		return
 	}
-	s.m.sent(o, p, id, len(raw))
-	s.push(event{at: arrive, kind: evFetched, node: p.idx, from: originIdx, raw: raw, aux: e.aux, stripe: e.stripe})
+	s.m.control += s.ctl.request
+	s.push(event{at: s.now + s.owd(o, p, false), kind: evMissing, node: p.idx, from: originIdx, aux: int64(a.id.Seq), stripe: a.id.Stripe})
+}
+
+// serveFetches sends the fetch answers whose turn has come and arms an
+// evFetchServe for the next.
+func (s *Sim) serveFetches() {
+	var next time.Time
+	s.fetchOut, next = s.fetchQ.Serve(s.t(s.now), s.fetchOut[:0])
+	o := s.peers[originIdx]
+	for i := range s.fetchOut {
+		a := &s.fetchOut[i]
+		if a.Dropped {
+			s.refuseFetch(a.Item)
+			continue
+		}
+		p := s.peers[a.Item.to]
+		if !p.alive {
+			continue
+		}
+		id := wire.ID{Seq: a.Item.seq, Stripe: a.Item.id.Stripe}
+		s.m.sent(o, p, id, len(a.Item.raw))
+		arrive := s.deliver(o, p, len(a.Item.raw), int64(a.Done.Sub(epoch)), false)
+		s.push(event{at: arrive, kind: evFetched, node: p.idx, from: originIdx, raw: a.Item.raw, aux: int64(a.Item.id.Seq), stripe: a.Item.id.Stripe})
+	}
+	clear(s.fetchOut)
+	if !next.IsZero() {
+		if at := int64(next.Sub(epoch)); s.fetchServeAt < 0 || at < s.fetchServeAt {
+			s.fetchServeAt = at
+			s.push(event{at: at, kind: evFetchServe, node: originIdx})
+		}
+	}
 }
 
 // cutOff closes p's connection to a node its core found misbehaving.
