@@ -40,7 +40,9 @@
 // Types: Hello (first frame a subscriber sends), Chunk (payload is an
 // encoded chunk), Request (fallback fetch: seq u64, stripe u8, and when
 // the asker names a deadline, due u32 milliseconds) and Missing (the
-// asked seq and stripe: not held, or refused), Bye (the sender is
+// asked seq and stripe: not held, refused or canceled), Cancel (the
+// asker no longer needs a chunk it requested with a due: the seq and
+// stripe), Bye (the sender is
 // closing, with a reason), Partner, BufferMap and Alive (the partner mesh
 // and parent liveness; see mesh.go), and OverlayHello and Overlay (the
 // channel's structured overlay; see overlay.go for their payloads).

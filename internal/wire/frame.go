@@ -19,6 +19,10 @@ const (
 	FrameRequest FrameType = 3 // Request: fetch one chunk (fallback)
 	FrameMissing FrameType = 4 // Request payload: the asked chunk is not held
 	FrameBye     FrameType = 5 // Bye: the sender closes the stream
+	// FrameCancel's payload is a chunk ID (as Missing): the asker no
+	// longer needs a chunk it requested with a Due. Sent only after such
+	// a request, so only to builds that read Request.Due.
+	FrameCancel FrameType = 9
 )
 
 func (t FrameType) String() string {
@@ -33,6 +37,8 @@ func (t FrameType) String() string {
 		return "missing"
 	case FrameBye:
 		return "bye"
+	case FrameCancel:
+		return "cancel"
 	case FramePartner:
 		return "partner"
 	case FrameBufferMap:
@@ -86,7 +92,7 @@ func ReadFrame(r *bufio.Reader, max int) (Frame, error) {
 	if err != nil {
 		return Frame{}, err
 	}
-	if (t < byte(FrameHello) || t > byte(FrameAlive)) && t != byte(FrameOverlayHello) && t != byte(FrameOverlay) && t != byte(FrameOverlayInfo) {
+	if (t < byte(FrameHello) || t > byte(FrameCancel)) && t != byte(FrameOverlayHello) && t != byte(FrameOverlay) && t != byte(FrameOverlayInfo) {
 		return Frame{}, fmt.Errorf("%w: unknown frame type %d", ErrMalformed, t)
 	}
 	n, err := binary.ReadUvarint(r)
@@ -166,13 +172,15 @@ func ParseHello(p []byte) (Hello, error) {
 	return h, r.err
 }
 
-// Append appends the ID's encoding (a Request or Missing payload) to b.
+// Append appends the ID's encoding (a Missing or Cancel payload, or a
+// Request without a Due) to b.
 func (id ID) Append(b []byte) []byte {
 	b = binary.BigEndian.AppendUint64(b, id.Seq)
 	return append(b, id.Stripe)
 }
 
-// ParseID decodes a Request or Missing payload.
+// ParseID decodes a Missing or Cancel payload (or a Request without a
+// Due; see ParseRequest).
 func ParseID(p []byte) (ID, error) {
 	if len(p) != 9 {
 		return ID{}, fmt.Errorf("%w: chunk id of %d bytes", ErrMalformed, len(p))

@@ -36,6 +36,7 @@ func FuzzReadFrame(f *testing.F) {
 	f.Add(AppendFrame(nil, FrameHello, Hello{Channel: "demo", Stripes: 1}.Append(nil)))
 	f.Add(AppendFrame(nil, FrameRequest, ID{Seq: 1}.Append(nil)))
 	f.Add(AppendFrame(nil, FrameRequest, Request{ID: ID{Seq: 2, Stripe: 3}, Due: 420 * time.Millisecond}.Append(nil)))
+	f.Add(AppendFrame(nil, FrameCancel, ID{Seq: 2, Stripe: 3}.Append(nil)))
 	f.Add([]byte{2, 0x80, 0x80, 0x01})
 	f.Add(AppendFrame(nil, FramePartner, Partner{Channel: "demo"}.Append(nil)))
 	if mb, err := (BufferMap{First: 9, Stripes: 4, Held: []uint16{15, 7}}).Append(nil); err == nil {
@@ -56,7 +57,7 @@ func FuzzReadFrame(f *testing.F) {
 				ParseHello(fr.Payload)
 			case FrameRequest:
 				ParseRequest(fr.Payload)
-			case FrameMissing:
+			case FrameMissing, FrameCancel:
 				ParseID(fr.Payload)
 			case FrameBye:
 				ParseBye(fr.Payload)

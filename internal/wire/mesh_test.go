@@ -114,8 +114,8 @@ func TestReadFrameMeshTypes(t *testing.T) {
 			t.Fatalf("read %v: %v, %v", want, f.Type, err)
 		}
 	}
-	if _, err := ReadFrame(bufio.NewReader(bytes.NewReader([]byte{9, 0})), 0); !errors.Is(err, ErrMalformed) {
-		t.Fatalf("frame type 9: %v", err)
+	if _, err := ReadFrame(bufio.NewReader(bytes.NewReader([]byte{10, 0})), 0); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("frame type 10: %v", err)
 	}
 }
 

@@ -217,7 +217,7 @@ func TestFrames(t *testing.T) {
 
 func TestReadFrameErrors(t *testing.T) {
 	for name, in := range map[string][]byte{
-		"unknown type": {9, 0},
+		"unknown type": {10, 0},
 		"bad varint":   {1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff},
 		"truncated":    {2, 10, 1, 2},
 		"no length":    {2},
@@ -305,6 +305,14 @@ func TestRequestDue(t *testing.T) {
 		if _, err := ParseRequest(b); !errors.Is(err, ErrMalformed) {
 			t.Errorf("request, %s: %v, want ErrMalformed", name, err)
 		}
+	}
+	// A Cancel frame carries the bare ID.
+	fr, err := ReadFrame(bufio.NewReader(bytes.NewReader(AppendFrame(nil, FrameCancel, id.Append(nil)))), 0)
+	if err != nil || fr.Type != FrameCancel || fr.Type.String() != "cancel" {
+		t.Fatalf("cancel frame: %+v %v", fr, err)
+	}
+	if got, err := ParseID(fr.Payload); err != nil || got != id {
+		t.Fatalf("cancel id %v %v", got, err)
 	}
 	// An older build reads the bare ID only: a request with a due is
 	// malformed to it.
