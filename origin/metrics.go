@@ -17,13 +17,15 @@ var (
 	descCapped = prometheus.NewDesc("swarmtv_origin_capped_slices_total",
 		"Slices the chunker closed early at its size cap (--slice-cap), each continued by the next at the same capture.", []string{"channel"}, nil)
 	descRefused = prometheus.NewDesc("swarmtv_origin_fetches_refused_total",
-		"Fallback fetches answered missing because the origin's fetch budget (--fetch-kbps) was booked.", []string{"channel"}, nil)
+		"Fallback fetches answered missing because the origin's fetch budget (--fetch-kbps) could not send them before their deadline.", []string{"channel"}, nil)
+	descCanceled = prometheus.NewDesc("swarmtv_origin_fetches_canceled_total",
+		"Fallback fetches their askers canceled while they waited in the origin's fetch budget (the chunk came from a peer first).", []string{"channel"}, nil)
 )
 
 // Describe implements [prometheus.Collector], so an Origin can be
 // registered for /metrics.
 func (o *Origin) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descChunks, descSent, descChildren, descDropped, descRefused, descCapped} {
+	for _, d := range []*prometheus.Desc{descChunks, descSent, descChildren, descDropped, descRefused, descCapped, descCanceled} {
 		ch <- d
 	}
 }
@@ -42,4 +44,5 @@ func (o *Origin) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descDropped, prometheus.CounterValue, float64(dropped), name)
 	ch <- prometheus.MustNewConstMetric(descRefused, prometheus.CounterValue, float64(st.FetchesRefused), name)
 	ch <- prometheus.MustNewConstMetric(descCapped, prometheus.CounterValue, float64(st.CappedSlices), name)
+	ch <- prometheus.MustNewConstMetric(descCanceled, prometheus.CounterValue, float64(st.FetchesCanceled), name)
 }

@@ -48,10 +48,13 @@ type Config struct {
 	// Window is how long chunks are kept for fallback (default 10s).
 	Window time.Duration
 	// FetchKbps, when positive, is the upload (kbit/s) fallback fetches
-	// are served with, kept apart from the pushes to the children: a
-	// fetch that would wait more than transport.FetchBacklog is answered
-	// "missing" at once (the simulator's origin does the same). 0:
-	// unlimited.
+	// are served with, kept apart from the pushes to the children: the
+	// answers wait their turn nearest deadline first (a fetch names when
+	// its slice is due), a fetch that cannot leave before its deadline is
+	// answered "missing" at once, one without a deadline when it would
+	// wait more than transport.FetchBacklog, and a fetch its asker
+	// cancels while it waits is dropped (the simulator's origin does the
+	// same). 0: unlimited.
 	FetchKbps int64
 	// Logger receives the origin's logs (default: discard).
 	Logger *slog.Logger
@@ -318,7 +321,10 @@ type Stats struct {
 	// FetchesRefused counts fetches answered "missing" because the
 	// fetch budget (Config.FetchKbps) was booked.
 	FetchesRefused uint64
-	Children       int
+	// FetchesCanceled counts fetches their askers canceled while they
+	// waited in the fetch budget (they got the chunk from a peer first).
+	FetchesCanceled uint64
+	Children        int
 	// CappedSlices counts the slices the chunker's size cap closed
 	// early (Config.SliceCap), each continued by the next.
 	CappedSlices uint64
@@ -331,13 +337,14 @@ func (o *Origin) Stats() Stats {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return Stats{
-		Chunks:         o.chunks,
-		PushBytes:      ds.BytesForwarded,
-		FetchBytes:     fetch,
-		EgressBytes:    ds.BytesForwarded + fetch,
-		FetchesRefused: o.driver.FetchesRefused(),
-		Children:       len(o.driver.Children()),
-		CappedSlices:   uint64(o.capped),
+		Chunks:          o.chunks,
+		PushBytes:       ds.BytesForwarded,
+		FetchBytes:      fetch,
+		EgressBytes:     ds.BytesForwarded + fetch,
+		FetchesRefused:  o.driver.FetchesRefused(),
+		FetchesCanceled: o.driver.FetchesCanceled(),
+		Children:        len(o.driver.Children()),
+		CappedSlices:    uint64(o.capped),
 	}
 }
 

@@ -41,7 +41,7 @@ origin without losing viewers.`, stderr)
 	slice := fs.Duration("slice", 100*time.Millisecond, "target slice duration")
 	sliceCap := fs.Float64("slice-cap", origin.DefaultSliceCap, "a slice that would grow over this many times the mean slice size (a keyframe's) closes early and the next continues it at the same capture, so big pictures cross each hop in smaller chunks (negative: never)")
 	capacity := fs.Int("capacity", 4, "peers the origin feeds directly")
-	fetchKbps := fs.Int64("fetch-kbps", 0, "upload `kbit/s` for peers' fallback fetches, kept apart from the pushes to its children; a fetch that would wait over 150 ms is refused at once (0: unlimited)")
+	fetchKbps := fs.Int64("fetch-kbps", 0, "upload `kbit/s` for peers' fallback fetches, kept apart from the pushes to its children; answers go nearest deadline first, a fetch that cannot leave before its deadline (one without a deadline: that would wait over 150 ms) is refused at once (0: unlimited)")
 	metricsAddr := fs.String("metrics", "", "serve Prometheus metrics at http://`ADDR`/metrics (off when empty)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := parseFlags(fs, args, stdout); err != nil {

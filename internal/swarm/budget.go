@@ -143,9 +143,17 @@ func (b *FetchBudget[T]) Serve(now time.Time, out []Served[T]) ([]Served[T], tim
 }
 
 // Remove drops the waiting asks for which gone reports true (their
-// asker left) and returns how many it dropped.
-func (b *FetchBudget[T]) Remove(gone func(T) bool) int {
-	n := len(b.q)
-	b.q = slices.DeleteFunc(b.q, func(a budgetAsk[T]) bool { return gone(a.item) })
-	return n - len(b.q)
+// asker left, or no longer needs them) and appends them to removed.
+func (b *FetchBudget[T]) Remove(gone func(T) bool, removed []T) []T {
+	keep := b.q[:0]
+	for _, a := range b.q {
+		if gone(a.item) {
+			removed = append(removed, a.item)
+			continue
+		}
+		keep = append(keep, a)
+	}
+	clear(b.q[len(keep):])
+	b.q = keep
+	return removed
 }

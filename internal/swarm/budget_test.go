@@ -187,8 +187,8 @@ func TestFetchBudgetUnlimitedAndRemove(t *testing.T) {
 	if len(refused) != 0 || len(out) != 1 || out[0].Item != "gone1" {
 		t.Fatalf("served %+v refused %v", out, refused)
 	}
-	if n := b.Remove(func(s string) bool { return s[:4] == "gone" }); n != 1 {
-		t.Fatalf("removed %d, want 1", n)
+	if got := b.Remove(func(s string) bool { return s[:4] == "gone" }, nil); !slices.Equal(got, []string{"gone2"}) {
+		t.Fatalf("removed %v, want [gone2] (gone1 has left)", got)
 	}
 	order, _ := serveAll(t, b, budgetAt(0))
 	if !slices.Equal(order, []string{"stay"}) {

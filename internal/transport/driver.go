@@ -166,13 +166,14 @@ type Driver struct {
 	out             map[swarm.NodeID]*outConn           // shared dialed connections (guarded by mu)
 	final           swarm.Stats                         // the node's stats when Run returned (guarded by mu)
 
-	fetchServed  atomic.Uint64 // chunk bytes sent in answer to fetches
-	fetchRefused atomic.Uint64 // fetches answered Missing because the fetch budget was booked
-	pullsServed  atomic.Uint64 // pulls answered with a chunk
-	pullsRefused atomic.Uint64 // pulls answered Missing for lack of spare upload
-	queueDropped atomic.Uint64 // live chunks dropped after MaxQueueDelay in a child's queue
-	fetchSvc     *fetchService // the FetchBPS budget over every fetch stream
-	upload       uploadMeter   // forwarding rate while children are backlogged
+	fetchServed   atomic.Uint64 // chunk bytes sent in answer to fetches
+	fetchRefused  atomic.Uint64 // fetches answered Missing because the fetch budget was booked
+	fetchCanceled atomic.Uint64 // fetches their askers canceled while they waited in the fetch budget
+	pullsServed   atomic.Uint64 // pulls answered with a chunk
+	pullsRefused  atomic.Uint64 // pulls answered Missing for lack of spare upload
+	queueDropped  atomic.Uint64 // live chunks dropped after MaxQueueDelay in a child's queue
+	fetchSvc      *fetchService // the FetchBPS budget over every fetch stream
+	upload        uploadMeter   // forwarding rate while children are backlogged
 	// liveQueued counts the live chunks queued for children and not yet
 	// taken by their writers: backlog waits while it is positive
 	// (child.go).
@@ -187,6 +188,11 @@ type Driver struct {
 // FetchesRefused is the number of fetches this node answered Missing
 // because its fetch budget (DriverConfig.FetchBPS) was booked.
 func (d *Driver) FetchesRefused() uint64 { return d.fetchRefused.Load() }
+
+// FetchesCanceled is the number of fetches this node answered Missing
+// because their askers canceled them (wire.FrameCancel) while they
+// waited in its fetch budget.
+func (d *Driver) FetchesCanceled() uint64 { return d.fetchCanceled.Load() }
 
 // QueueDropped is the number of live chunks this node's writers dropped
 // because they waited longer than DriverConfig.MaxQueueDelay in a
@@ -574,8 +580,21 @@ func (d *Driver) chunkIn(from swarm.NodeID, raw []byte) bool {
 	return d.do(func() {
 		if err := d.node.HandleChunk(d.now(), from, raw); err != nil {
 			d.rejected[from] = err // logged when the node cuts it off
+			return
 		}
+		d.gotElsewhere(from, raw)
 	})
+}
+
+// gotElsewhere cancels the node's fetch of a chunk that came from
+// another node than the origin (see fetcher.cancel). Run goroutine.
+func (d *Driver) gotElsewhere(from swarm.NodeID, raw []byte) {
+	if d.fetch == nil || from == d.fetch.origin.ID {
+		return
+	}
+	if id, err := wire.PeekID(raw); err == nil {
+		d.fetch.cancel(id)
+	}
 }
 
 // acceptLoop accepts connections until the driver stops.

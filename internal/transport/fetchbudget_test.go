@@ -157,14 +157,16 @@ func (fc *fetchClient) next(t *testing.T) fetchAnswerAt {
 // first: a child that asks later, for a chunk due sooner, gets it before
 // the chunks another child asked for earlier but needs later; a request
 // that cannot be sent before its deadline is refused at once, out of
-// order, and named by its ID (TestFetchBudgetRefusesBurst keeps the
-// older rule for requests without a deadline).
+// order, and named by its ID; a request canceled while it waits is
+// answered Missing and costs the budget nothing
+// (TestFetchBudgetRefusesBurst keeps the older rule for requests without
+// a deadline).
 func TestFetchNearestDeadlineFirst(t *testing.T) {
 	s := newStream(t, 1)
 	var raws [][]byte
 	origin := (*testNode)(nil)
 	now := time.Now()
-	for seq := uint64(1); seq <= 5; seq++ {
+	for seq := uint64(1); seq <= 6; seq++ {
 		cs, r := s.chunks(t, seq, now, s.key)
 		if origin == nil {
 			// Each answer takes 300 ms of the budget.
@@ -177,9 +179,10 @@ func TestFetchNearestDeadlineFirst(t *testing.T) {
 
 	far, near := dialFetch(t, origin), dialFetch(t, origin)
 	id := func(seq uint64) wire.ID { return wire.ID{Seq: seq, Stripe: 0} }
-	// The far child asks for three chunks due in 5 s: the first leaves at
+	// The far child asks for four chunks due in 5 s: the first leaves at
 	// once and holds the budget for 300 ms.
-	far.ask(t, wire.Request{ID: id(1), Due: 5 * time.Second}, wire.Request{ID: id(2), Due: 5 * time.Second}, wire.Request{ID: id(3), Due: 5 * time.Second})
+	far.ask(t, wire.Request{ID: id(1), Due: 5 * time.Second}, wire.Request{ID: id(2), Due: 5 * time.Second}, wire.Request{ID: id(3), Due: 5 * time.Second},
+		wire.Request{ID: id(6), Due: 5 * time.Second})
 	first := far.next(t)
 	if first.typ != wire.FrameChunk || first.id != id(1) {
 		t.Fatalf("first answer %v %v, want chunk 1", first.typ, first.id)
@@ -194,6 +197,14 @@ func TestFetchNearestDeadlineFirst(t *testing.T) {
 	}
 	if took := refused.at.Sub(asked); took > 250*time.Millisecond {
 		t.Errorf("refusal took %v: not at once", took)
+	}
+	// The far child got chunk 6 elsewhere meanwhile: it cancels it.
+	if _, err := far.st.Write(wire.AppendFrame(nil, wire.FrameCancel, id(6).Append(nil))); err != nil {
+		t.Fatal(err)
+	}
+	canceled := far.next(t)
+	if canceled.typ != wire.FrameMissing || canceled.id != id(6) {
+		t.Fatalf("far child's answer to its cancel %v %v, want missing 6 at once", canceled.typ, canceled.id)
 	}
 	got := near.next(t)
 	if got.typ != wire.FrameChunk || got.id != id(4) {
@@ -211,10 +222,40 @@ func TestFetchNearestDeadlineFirst(t *testing.T) {
 	if gap := third.at.Sub(got.at); gap < 400*time.Millisecond {
 		t.Errorf("chunks 4, 2, 3 within %v: not paced at 300 ms each", gap)
 	}
-	if r := origin.drv.FetchesRefused(); r != 1 {
-		t.Errorf("FetchesRefused %d, want 1", r)
+	if r, c := origin.drv.FetchesRefused(), origin.drv.FetchesCanceled(); r != 1 || c != 1 {
+		t.Errorf("FetchesRefused %d, FetchesCanceled %d, want 1 and 1", r, c)
 	}
 	if b := origin.drv.FetchBytesServed(); b != uint64(4*len(raws[0])) {
 		t.Errorf("FetchBytesServed %d, want 4 answers' bytes", b)
+	}
+}
+
+// The fetcher cancels a request that named a due time once the chunk
+// came another way, once, and never one without a due time (an origin
+// that does not read Request.Due would not read Cancel either); the
+// canceled request stays in flight until the origin's answer.
+func TestFetcherCancels(t *testing.T) {
+	f := newFetcher(&Driver{}, Peer{})
+	due := time.Unix(2000, 0)
+	f.enqueue(wire.ID{Seq: 1}, due)
+	f.enqueue(wire.ID{Seq: 2}, time.Time{})
+	for range 2 {
+		f.inflight = append(f.inflight, <-f.want)
+	}
+	f.cancel(wire.ID{Seq: 2})
+	f.cancel(wire.ID{Seq: 1})
+	f.cancel(wire.ID{Seq: 1})
+	f.cancel(wire.ID{Seq: 3})
+	if len(f.cancels) != 1 || <-f.cancels != (wire.ID{Seq: 1}) {
+		t.Fatal("want exactly one cancel, of the request with a due time")
+	}
+	if !f.inflight[0].canceled || f.inflight[1].canceled {
+		t.Fatalf("inflight %+v", f.inflight)
+	}
+	if !f.answered(wire.ID{Seq: 1}, false) || f.answered(wire.ID{Seq: 1}, false) {
+		t.Fatal("the canceled request's Missing answers it, once")
+	}
+	if _, ok := f.queued[wire.ID{Seq: 1}]; ok {
+		t.Fatal("answered request still queued")
 	}
 }

@@ -242,7 +242,9 @@ func (d *Driver) runPartner(ctx context.Context, l *partnerLink) error {
 			op = func() {
 				if err := d.node.HandlePulled(d.now(), from, raw); err != nil {
 					d.rejected[from] = err // logged when the node cuts it off
+					return
 				}
+				d.gotElsewhere(from, raw)
 			}
 		case wire.FrameMissing:
 			id, err := wire.ParseID(f.Payload)
