@@ -90,6 +90,7 @@ func (s *Sim) meshDispatch(e *event) {
 			s.fail("node %d rejected a pulled chunk (slice %d stripe %d) from honest node %d: %v", p.idx, e.aux, e.stripe, e.from, err)
 			return
 		}
+		s.cancelFetch(p, wire.ID{Seq: uint64(e.aux), Stripe: e.stripe})
 	case evPullMissing:
 		p.node.HandleMissing(s.t(s.now), s.idOf(e.from), wire.ID{Seq: uint64(e.aux), Stripe: e.stripe})
 	}

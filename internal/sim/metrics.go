@@ -48,6 +48,7 @@ type metrics struct {
 	pointless            int       // candidate parents passed over: the stripe starved and they held nothing newer (Sim.pointless)
 	backupSwitches       int       // stripes switched to a tracker backup by the peer's repair
 	fetchRefused         int64     // fetches the origin refused over its fetch budget
+	fetchCanceled        int64     // fetches canceled while they waited in the origin's fetch budget
 	isps                 []ispRing // by slot: ISPs a chunk reached
 	k                    int
 
@@ -493,6 +494,8 @@ func (s *Sim) report() *report.Report {
 	if s.cfg.Media {
 		s.notes = append(s.notes, fmt.Sprintf("slices: %d due, %d played on time, %d late (after a stall), %d lost; %d stalls, %d resyncs (playout restarted after a gap older than the window); %d pushes dropped by the queue limit",
 			m.played+m.late+m.lost, m.played, m.late, m.lost, m.stalls, m.resyncs, m.queueDrops))
+		s.notes = append(s.notes, fmt.Sprintf("origin fetch budget: %d refused (could not leave before their deadline, or waited over the backlog bound), %d canceled while waiting (the asker got the chunk another way)",
+			m.fetchRefused, m.fetchCanceled))
 	}
 	s.trackerWindows()
 	s.trackerNotes()

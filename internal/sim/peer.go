@@ -84,7 +84,7 @@ type peer struct {
 	collected bool
 	// fetching holds the fetches sent and not yet answered: like the real
 	// driver's fetcher, a chunk is not asked for twice at once.
-	fetching map[wire.ID]struct{}
+	fetching map[wire.ID]fetchState
 
 	// Playout accounting (checked against the core's counters).
 	played    uint64 // slices handed to the player

@@ -35,6 +35,7 @@ const (
 	evRound                          // the tracker's periodic placement round
 	evBulk                           // node's upload may send its next backlog chunk (aux: when it was armed)
 	evFetchServe                     // the origin's fetch budget may send its next answer (Sim.serveFetches)
+	evCancel                         // node from's cancel of its fetch (aux, stripe) arrives at the origin
 )
 
 // evDead marks a slab entry whose event was canceled (queue.cancel): it

@@ -513,6 +513,8 @@ func (s *Sim) dispatch(e *event) {
 		s.chunkIn(e)
 	case evFetch:
 		s.fetch(e)
+	case evCancel:
+		s.cancelAt(e)
 	case evFetchServe:
 		if e.at == s.fetchServeAt {
 			s.fetchServeAt = -1
@@ -680,16 +682,20 @@ func (s *Sim) process(p *peer) {
 				continue
 			}
 			if p.fetching == nil {
-				p.fetching = map[wire.ID]struct{}{}
+				p.fetching = map[wire.ID]fetchState{}
 			}
-			p.fetching[id] = struct{}{}
+			due := s.dueIn(rd.FetchDue[i])
+			p.fetching[id] = fetchPlain
+			if due > 0 {
+				p.fetching[id] = fetchDue
+			}
 			o := s.peers[originIdx]
 			if s.severed(p, o) { // the request fails after its timeout
 				s.push(event{at: s.now + requestTimout, kind: evMissing, node: p.idx, from: originIdx, aux: int64(id.Seq), stripe: id.Stripe})
 				continue
 			}
 			s.m.control += s.ctl.request
-			s.push(event{at: s.now + s.owd(p, o, false), kind: evFetch, node: originIdx, from: p.idx, aux: fetchAux(id.Seq, s.dueIn(rd.FetchDue[i])), stripe: id.Stripe})
+			s.push(event{at: s.now + s.owd(p, o, false), kind: evFetch, node: originIdx, from: p.idx, aux: fetchAux(id.Seq, due), stripe: id.Stripe})
 		}
 		for i := range rd.Play {
 			s.played(p, &rd.Play[i])
@@ -832,7 +838,49 @@ func (s *Sim) chunkIn(e *event) {
 		s.fail("node %d rejected a chunk (slice %d stripe %d) from honest node %d: %v", p.idx, e.aux, e.stripe, e.from, err)
 		return
 	}
+	if e.kind != evFetched {
+		s.cancelFetch(p, wire.ID{Seq: uint64(e.aux), Stripe: e.stripe})
+	}
 	s.process(p)
+}
+
+// fetchState is what p.fetching knows of a fetch in flight.
+type fetchState uint8
+
+const (
+	fetchPlain    fetchState = iota + 1 // asked without a due
+	fetchDue                            // asked with a due: cancelable
+	fetchCanceled                       // canceled, its answer not back yet
+)
+
+// cancelFetch cancels p's fetch of id, asked with a due, when the chunk
+// came another way (as the real fetcher does): the origin drops it if it
+// still waits in the fetch budget, and answers "missing".
+func (s *Sim) cancelFetch(p *peer, id wire.ID) {
+	if p.fetching[id] != fetchDue {
+		return
+	}
+	p.fetching[id] = fetchCanceled
+	o := s.peers[originIdx]
+	if s.severed(p, o) {
+		return
+	}
+	s.m.control += s.ctl.request
+	s.push(event{at: s.now + s.owd(p, o, false), kind: evCancel, node: originIdx, from: p.idx, aux: int64(id.Seq), stripe: id.Stripe})
+}
+
+// cancelAt drops a canceled fetch from the origin's fetch budget, if it
+// still waits there, and answers it "missing".
+func (s *Sim) cancelAt(e *event) {
+	id := wire.ID{Seq: uint64(e.aux), Stripe: e.stripe}
+	s.fetchRef = s.fetchQ.Remove(func(a fetchAsk) bool { return a.to == e.from && a.id == id }, s.fetchRef[:0])
+	for _, a := range s.fetchRef {
+		s.m.fetchCanceled++
+		if p := s.peers[a.to]; p.alive {
+			s.m.control += s.ctl.request
+			s.push(event{at: s.now + s.owd(s.peers[originIdx], p, false), kind: evMissing, node: p.idx, from: originIdx, aux: int64(a.id.Seq), stripe: a.id.Stripe})
+		}
+	}
 }
 
 // fetchAux packs a fetch's slice seq (below 2^32: over a decade of
