@@ -106,49 +106,90 @@ func (s *Sim) trackerOWD(p *peer) int64 {
 // packet is lost: the transport is reliable) and queues on b's download
 // link.
 func (s *Sim) transmit(a, b *peer, size int, relayed bool) int64 {
-	busy := 1
+	a.pruneConns(s.now)
+	i := a.connTo(b.idx)
+	busy := 1 + len(a.conns)
 	var free int64 // when the connection to b drains; 0: idle
-	found := false
-	keep := a.conns[:0]
-	for _, c := range a.conns {
-		if c.free <= s.now {
-			continue // drained: forget it
-		}
-		if c.to == b.idx {
-			free, found = c.free, true
-		} else {
-			busy++
-		}
-		keep = append(keep, c)
+	if i >= 0 {
+		free = a.conns[i].free
+		busy--
 	}
-	a.conns = keep
 	if a.bulkEnd > s.now {
 		busy++ // a backlog chunk on the wire (backlog.go)
 	}
 	start := max(s.now, free)
 	done := start + int64(float64(size)*a.upNs*float64(busy))
-	if found {
-		for i := range a.conns {
-			if a.conns[i].to == b.idx {
-				a.conns[i].free = done
-				break
-			}
-		}
+	if i >= 0 {
+		a.conns[i].free = done
 	} else {
+		if a.connAt != nil {
+			a.growConnAt(b.idx)
+			a.connAt[b.idx] = int32(len(a.conns)) + 1
+		}
 		a.conns = append(a.conns, upConn{b.idx, done})
 	}
+	a.connsDrain = min(a.connsDrain, done)
 	return s.deliver(a, b, size, done, relayed)
 }
 
 // queued returns how long a chunk p sends to q now waits behind the
 // chunks already queued on that connection (0: it goes out at once).
 func (p *peer) queued(q int32, now int64) int64 {
-	for _, c := range p.conns {
-		if c.to == q {
-			return max(c.free-now, 0)
-		}
+	p.pruneConns(now)
+	if i := p.connTo(q); i >= 0 {
+		return p.conns[i].free - now
 	}
 	return 0
+}
+
+// pruneConns forgets p's connections drained by now. Before the
+// earliest drain none has: the origin, whose connections are many,
+// scans them once a burst of sends has gone out, not at every send.
+// Their order is no output: every reader counts them or takes a max.
+func (p *peer) pruneConns(now int64) {
+	if now < p.connsDrain {
+		return
+	}
+	p.connsDrain = math.MaxInt64
+	keep := p.conns[:0]
+	for _, c := range p.conns {
+		if c.free <= now {
+			if p.connAt != nil {
+				p.connAt[c.to] = 0
+			}
+			continue
+		}
+		if p.connAt != nil {
+			p.connAt[c.to] = int32(len(keep)) + 1
+		}
+		keep = append(keep, c)
+		p.connsDrain = min(p.connsDrain, c.free)
+	}
+	p.conns = keep
+}
+
+// connTo returns the index in p.conns of p's connection to q, -1: none.
+func (p *peer) connTo(q int32) int {
+	if p.connAt != nil {
+		if int(q) < len(p.connAt) {
+			return int(p.connAt[q]) - 1
+		}
+		return -1
+	}
+	for i := range p.conns {
+		if p.conns[i].to == q {
+			return i
+		}
+	}
+	return -1
+}
+
+// growConnAt makes room in p.connAt for peer q (peers join as the run
+// goes).
+func (p *peer) growConnAt(q int32) {
+	if int(q) >= len(p.connAt) {
+		p.connAt = append(p.connAt, make([]int32, int(q)+1-len(p.connAt))...)
+	}
 }
 
 // upConn is a busy connection on a peer's upload: its destination and

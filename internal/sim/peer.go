@@ -60,8 +60,13 @@ type peer struct {
 
 	// Network.
 	nat      *nat
-	capacity int     // children (stripe feeds) it accepts
-	ratio    float64 // upload ÷ stream rate
+	capacity int // children (stripe feeds) it accepts
+	// connsDrain is when the first of conns drains (pruneConns); connAt,
+	// the origin's only, holds by destination peer 1 + its connection's
+	// index in conns (0: none): the origin feeds a hundred seeds and more.
+	connsDrain int64
+	connAt     []int32
+	ratio      float64 // upload ÷ stream rate
 
 	// Driver.
 	// timerSlot is the armed Tick's queue slot (queue.cancel); -1: none

@@ -275,6 +275,7 @@ func (s *Sim) addOrigin() error {
 		alive: true, isp: -1, region: 0, nat: newNAT(NATOpen, 0x0a000002),
 		access: originAccess, upNs: 1e9 / seed, downNs: 1e9 / up,
 		capacity: s.cfg.OriginCapacity * s.cfg.Stripes, timerAt: -1, timerSlot: -1, firstPlay: -1, bulkAt: -1,
+		connAt: make([]int32, 1),
 	}
 	s.peers = append(s.peers, o)
 	return nil
