@@ -317,26 +317,36 @@ func (n *Node) scanFetches(now instant) instant {
 	return next
 }
 
-// pushing reports whether stripe s's parent is evidently still pushing
-// the stripe towards chunk seq, and until when it counts as such: the
-// parent is up, pushed a chunk of the stripe within the last
-// pushedSlices slice durations, and none at or after seq. Its chunks go
-// out in order over one stream, so seq is then most likely queued at it
-// and comes moments later: the node asks the origin for it at
-// PushedMargin rather than FetchMargin while the stripe keeps flowing,
-// and at once when it stops. Measured in the simulator (2,000 peers
-// joining in 10 s, 60 s, seed 1): 89 % of the origin's fetch answers
-// were chunks the node held by then, 79 % of those while its parent
-// held them when the fetch went out, the other copy arriving a median
-// 51 ms after the fetch; the origin's fetch budget, booked with them,
-// refused three fetches for every one it answered.
-func (n *Node) pushing(now instant, s int, seq uint64) (until instant, ok bool) {
+// pushing reports, for stripe s, which chunks its parent is evidently
+// still pushing the stripe towards, and until when it counts as such:
+// the parent is up, pushed a chunk of the stripe within the last
+// pushedSlices slice durations, and the chunks are those after the
+// newest it pushed. Its chunks go out in order over one stream, so such
+// a chunk is then most likely queued at it and comes moments later: the
+// node asks the origin for it at PushedMargin rather than FetchMargin
+// while the stripe keeps flowing, and at once when it stops. Measured in
+// the simulator (2,000 peers joining in 10 s, 60 s, seed 1): 89 % of the
+// origin's fetch answers were chunks the node held by then, 79 % of
+// those while its parent held them when the fetch went out, the other
+// copy arriving a median 51 ms after the fetch; the origin's fetch
+// budget, booked with them, refused three fetches for every one it
+// answered. The answer holds for every seq at once, so a scan asks once
+// per stripe (scanPulls).
+func (n *Node) pushing(now instant, s int) pushState {
 	st := &n.stripes[s]
-	if st.parent == "" || !st.up || st.pushAt.IsZero() || st.pushSeq >= seq {
-		return 0, false
+	if st.parent == "" || !st.up || st.pushAt.IsZero() || st.pushSeq == ^uint64(0) {
+		return pushState{}
 	}
-	until = st.pushAt.Add(pushedSlices * n.cfg.SliceDuration)
-	return until, !now.After(until)
+	until := st.pushAt.Add(pushedSlices * n.cfg.SliceDuration)
+	return pushState{from: st.pushSeq + 1, until: until, ok: !now.After(until)}
+}
+
+// pushState is pushing's answer: with ok, the parent counts as pushing
+// the chunks from seq from on until until; without, none.
+type pushState struct {
+	from  uint64
+	until instant
+	ok    bool
 }
 
 // pushedLater returns t, the time chunk seq of stripe s is due to be
@@ -345,10 +355,15 @@ func (n *Node) pushing(now instant, s int, seq uint64) (until instant, ok bool) 
 // *next is brought forward to when the stripe stops counting as
 // flowing, so the chunk is asked for at once then.
 func (n *Node) pushedLater(now instant, s int, seq uint64, t instant, next *instant) instant {
-	if until, ok := n.pushing(now, s, seq); ok {
+	return n.pushing(now, s).later(n, now, seq, t, next)
+}
+
+// later is pushedLater with s's pushing state p.
+func (p pushState) later(n *Node, now instant, seq uint64, t instant, next *instant) instant {
+	if p.ok && seq >= p.from {
 		t = t.Add(n.cfg.FetchMargin - n.cfg.PushedMargin)
 		if t.After(now) {
-			*next = earliest(*next, until.Add(1))
+			*next = earliest(*next, p.until.Add(1))
 		}
 	}
 	return t

@@ -562,16 +562,55 @@ func (n *Node) scanPulls(now instant) instant {
 	hi := max(n.newestSeq, lo) + fetchAhead
 	full := n.full()
 	waiting := false
+	// When each stripe's chunks are pulled, read once per scan: at the
+	// chunk's capture + off, moved by push (pushedLater).
+	var plans [wire.MaxStripes]struct {
+		off   time.Duration
+		shown bool // pull only from a partner whose map shows it
+		push  pushState
+	}
+	for s := range n.k {
+		pl := &plans[s]
+		switch st := &n.stripes[s]; {
+		case st.parent == "":
+			pl.off = n.play.skew // the parent was lost: pull at once
+		case !st.up:
+			// A new parent still connecting: pull what is missing
+			// PullMargin before it is due.
+			pl.off = n.play.skew + n.cfg.PlayoutDelay - n.cfg.PullMargin
+		default:
+			// A parent that is up mostly has it on its way: pull it
+			// only when it is late for the origin's margin, just
+			// before (pullLead), and only from a partner whose map
+			// shows it — the origin waits for that pull (see
+			// scanFetches). Pulling every late chunk earlier, or on a
+			// guess, flooded partners with duplicates (300 peers,
+			// churn 20 %/min: 9,710 pulls of which 624 brought a new
+			// chunk, continuity 0.978 against 0.985); leaving them all
+			// to the origin had its fetch budget refuse most of them
+			// under churn (2,000 peers, churn 10 %/min: 92 % of the
+			// chunks missing at a stall had been refused by the origin,
+			// and a partner held 92 % of them).
+			// While the parent is still pushing the stripe (see
+			// pushing), at PushedMargin rather than FetchMargin, as
+			// the origin is asked.
+			pl.off = n.play.skew + n.cfg.PlayoutDelay - n.cfg.FetchMargin - pullLead
+			pl.shown = true
+			pl.push = n.pushing(now, s)
+		}
+	}
 	// Walk the held seqs alongside, as scanFetches does: captures of
 	// slices not held are predicted as captureOf does, without a lookup
 	// per seq.
 	j, _ := n.find(lo)
 	below := j - 1 // index of the nearest held slot below seq; -1: none
+walk:
 	for seq := lo; seq <= hi && seq-lo < maxFetchScan; seq++ {
 		var have uint16
 		var c instant
+		tail := j == len(n.idx) // nothing held from seq on
 		switch {
-		case j < len(n.idx) && n.idx[j].seq == seq:
+		case !tail && n.idx[j].seq == seq:
 			e := &n.idx[j]
 			below = j
 			j++
@@ -582,60 +621,45 @@ func (n *Node) scanPulls(now instant) instant {
 		default:
 			p, ok := n.predictCapture(seq, below, j)
 			if !ok {
+				if tail {
+					break walk // nor any later seq (below and j stay)
+				}
 				continue
 			}
 			c = p
 		}
-		exists := c.Add(n.play.skew)
+		// In the tail, a seq whose chunks are all ahead ends the walk:
+		// the later seqs' captures are predicted no earlier (from the
+		// same held slot), and from the first seq a stripe's pushing
+		// covers it covers them all, so their pull times are no
+		// earlier and add only what this seq added to next.
+		ahead := tail
 		for s := range n.k {
 			if have&(1<<s) != 0 {
 				continue
 			}
 			id := wire.ID{Seq: seq, Stripe: uint8(s)}
-			var t instant
-			shown := false // pull only from a partner whose map shows it
-			switch st := &n.stripes[s]; {
-			case st.parent == "":
-				t = exists // the parent was lost: pull at once
-			case !st.up:
-				// A new parent still connecting: pull what is missing
-				// PullMargin before it is due.
-				t = c.Add(n.play.skew + n.cfg.PlayoutDelay - n.cfg.PullMargin)
-			default:
-				// A parent that is up mostly has it on its way: pull it
-				// only when it is late for the origin's margin, just
-				// before (pullLead), and only from a partner whose map
-				// shows it — the origin waits for that pull (see
-				// scanFetches). Pulling every late chunk earlier, or on a
-				// guess, flooded partners with duplicates (300 peers,
-				// churn 20 %/min: 9,710 pulls of which 624 brought a new
-				// chunk, continuity 0.978 against 0.985); leaving them all
-				// to the origin had its fetch budget refuse most of them
-				// under churn (2,000 peers, churn 10 %/min: 92 % of the
-				// chunks missing at a stall had been refused by the origin,
-				// and a partner held 92 % of them).
-				// While the parent is still pushing the stripe (see
-				// pushing), at PushedMargin rather than FetchMargin, as
-				// the origin is asked.
-				t = c.Add(n.play.skew + n.cfg.PlayoutDelay - n.cfg.FetchMargin - pullLead)
-				shown = true
-				t = n.pushedLater(now, s, seq, t, &next)
+			pl := &plans[s]
+			if pl.push.ok && seq < pl.push.from {
+				ahead = false // pushing may cover a later seq
 			}
+			t := pl.push.later(n, now, seq, c.Add(pl.off), &next)
 			if t.After(now) {
 				next = earliest(next, t)
 				continue
 			}
+			ahead = false
 			if n.pulling(id) {
 				continue
 			}
 			if len(m.pulls) >= maxPulls {
 				return next // an answer or a timeout frees a slot (gen)
 			}
-			to, ok := n.pickPartner(now, id, shown)
+			to, ok := n.pickPartner(now, id, pl.shown)
 			if !ok {
 				// A new map (gen) may show it; else the partner's
 				// predicted progress may cover it a slice later.
-				waiting = waiting || !shown
+				waiting = waiting || !pl.shown
 				continue
 			}
 			m.pulls = append(m.pulls, pull{id: id, to: m.partners[to].id, at: now})
@@ -644,6 +668,9 @@ func (n *Node) scanPulls(now instant) instant {
 			n.stats.Pulls++
 			n.gen++ // the fetch scan waits for it (see scanFetches)
 			next = earliest(next, now.Add(n.cfg.PullTimeout))
+		}
+		if ahead {
+			break
 		}
 	}
 	if waiting {
