@@ -113,12 +113,17 @@ var (
 // mesh is a node's partner mesh and liveness state.
 type mesh struct {
 	partners []partner // as SetPartners named them
-	mapped   int       // partners with a map (mapAt set)
-	watchers []NodeID  // nodes the node sends maps to, sorted
-	pulls    []pull    // outstanding
-	mapNext  instant   // next map round (zero: at once)
-	gen      uint64    // bumped by maps, answers and partner changes
-	scanGen  uint64    // gen and n.gen the last pull scan saw
+	// tags holds idTag of each partner's ID, by index in partners, side
+	// by side: partnerIndex reads one line of the node for them, not a
+	// line of each partner (a map, an answer, a pull's timeout each look
+	// their partner up; at 10,000 peers the partners are not cached).
+	tags     [MaxPartners]uint64
+	mapped   int      // partners with a map (mapAt set)
+	watchers []NodeID // nodes the node sends maps to, sorted
+	pulls    []pull   // outstanding
+	mapNext  instant  // next map round (zero: at once)
+	gen      uint64   // bumped by maps, answers and partner changes
+	scanGen  uint64   // gen and n.gen the last pull scan saw
 	scanNGen uint64
 	scanNext instant // what the last pull scan returned
 	scanPlay uint64  // play.next the last pull scan saw
@@ -129,7 +134,6 @@ type mesh struct {
 // partner is a node the node pulls from.
 type partner struct {
 	id      NodeID
-	tag     uint64         // idTag(id): most lookups compare it alone
 	m       wire.BufferMap // its last map (Held owned here)
 	mapAt   instant        // when it came; zero: none yet
 	misses  int            // pulls in a row it did not answer
@@ -159,10 +163,11 @@ func (n *Node) SetPartners(nowT time.Time, ids []NodeID) {
 		if i := m.partnerIndex(id); i >= 0 {
 			next = append(next, m.partners[i])
 		} else {
-			next = append(next, partner{id: id, tag: idTag(id)})
+			next = append(next, partner{id: id})
 		}
 	}
 	m.partners = next
+	m.retag()
 	m.mapped = 0
 	for i := range next {
 		if !next[i].mapAt.IsZero() {
@@ -186,11 +191,18 @@ func (n *Node) Partners() []NodeID {
 func (m *mesh) partnerIndex(id NodeID) int {
 	t := idTag(id)
 	for i := range m.partners {
-		if p := &m.partners[i]; p.tag == t && p.id == id {
+		if m.tags[i] == t && m.partners[i].id == id {
 			return i
 		}
 	}
 	return -1
+}
+
+// retag sets tags from partners, after they changed.
+func (m *mesh) retag() {
+	for i := range m.partners {
+		m.tags[i] = idTag(m.partners[i].id)
+	}
 }
 
 // AddWatcher makes id a node the node sends its buffer map to every
@@ -238,6 +250,7 @@ func (n *Node) removePartner(id NodeID) {
 			m.mapped--
 		}
 		m.partners = slices.Delete(m.partners, i, i+1)
+		m.retag()
 		m.pulls = slices.DeleteFunc(m.pulls, func(p pull) bool { return sameID(p.to, id) })
 		m.gen++
 		n.gen++
