@@ -14,12 +14,14 @@
 //
 // Time is virtual: int64 nanoseconds since the start, handed to the cores
 // as a fixed epoch plus that offset. The event queue orders events by
-// (time, insertion sequence), so equal times break ties the same way
-// every run. Randomness comes from math/rand/v2 PCG streams derived from
+// (time, pushing part, that part's push sequence), so equal times break
+// ties the same way every run (parts.go: the origin, the tracker and
+// the run's own events are one part, the viewers two halves). Randomness comes from math/rand/v2 PCG streams derived from
 // Config.Seed: one per peer (index i uses stream i: jitter, loss, its
 // heartbeat phase) and a few for the population, churn and topology. Map
-// iteration never reaches an output. The trace hash (SHA-256 over every
-// event in the order it ran) proves two runs identical.
+// iteration never reaches an output. The trace hash (SHA-256 over the
+// per-part hashes, in part order, of every event each part ran, in
+// order) proves two runs identical.
 //
 // # Network model
 //

@@ -403,10 +403,21 @@ func (t *tracer) add(e *event) {
 	t.buf = b
 }
 
-func (t *tracer) sum() string {
+func (t *tracer) sum() []byte {
 	t.h.Write(t.buf)
 	t.buf = t.buf[:0]
-	return hex.EncodeToString(t.h.Sum(nil))
+	return t.h.Sum(nil)
+}
+
+// traceHash combines the parts' trace hashes in part order (parts.go):
+// a run gives one hash whatever the order its parts' events interleaved
+// in.
+func traceHash(parts []tracer) string {
+	h := sha256.New()
+	for i := range parts {
+		h.Write(parts[i].sum())
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // lagPercentiles returns nearest-rank percentiles over every lag sample
@@ -461,7 +472,7 @@ func (s *Sim) report() *report.Report {
 	nat := m.nat
 	r.NAT = &nat
 	r.ControlOverhead = report.Ratio(float64(m.control), float64(m.media))
-	h := s.trace.sum()
+	h := traceHash(s.trace[:])
 	r.TraceHash = &h
 	if !s.cfg.Media {
 		r.Savings, r.Continuity, r.RebufferRatio, r.StartupMs, r.LagMs, r.RepairMs = nil, nil, nil, nil, nil, nil

@@ -46,7 +46,7 @@ const evDead kind = 255
 // allocation); raw aliases a chunk encoding shared by every node.
 type event struct {
 	at     int64  // virtual nanoseconds since the start
-	seq    uint64 // insertion order: the tie-break for equal times
+	seq    uint64 // the tie-break for equal times: the part that pushed it, then its order there (queue.push)
 	raw    []byte
 	aux    int64
 	node   int32
@@ -56,15 +56,16 @@ type event struct {
 	booked bool // a transfer that booked its receiver's download link (Sim.book)
 }
 
-// key is an event's place in the queue: its time, its insertion order
-// (the tie-break for equal times) and where the event waits in the slab.
+// key is an event's place in the queue: its time, its seq (the
+// tie-break for equal times) and where the event waits in the slab.
 type key struct {
 	at   int64
 	seq  uint64
 	slot int32
 }
 
-// before orders keys by time, then by insertion.
+// before orders keys by time, then by seq: the part that pushed the
+// event, then the order in which that part pushed it.
 func (k *key) before(o *key) bool {
 	return k.at < o.at || (k.at == o.at && k.seq < o.seq)
 }
@@ -85,8 +86,12 @@ const (
 	ringBuckets = 1 << ringBits
 )
 
-// queue orders events by (at, seq). seq is unique, so the order is total
-// and a run is deterministic. Keys are small; the events wait in a slab
+// queue orders events by (at, seq). seq is the part that pushed the
+// event (src when it was pushed: see Sim's parts) in its top bits and
+// that part's count of pushes below, so it is unique, the order is total
+// and a run is deterministic; equal times are broken by part, then by
+// the order a part pushed them in, which does not depend on how the
+// parts' events interleave. Keys are small; the events wait in a slab
 // (freed slots are reused) until their bucket's turn, when they are
 // gathered, in order, into the run: the pops then read the run from
 // front to back (which the hardware prefetches), and the gathering reads
@@ -103,7 +108,8 @@ type queue struct {
 	far    farHeap // keys of buckets at or beyond cur + ringBuckets
 	ev     []event // the slab, indexed by key.slot
 	free   []int32 // free slab slots
-	seq    uint64
+	src    int     // the part pushing now (Sim.run sets it per event)
+	seqs   [numParts]uint64
 	dead   int // canceled events whose keys still wait in the ring or far
 
 	canceled uint64 // events canceled so far
@@ -117,8 +123,8 @@ func (q *queue) len() int { return len(q.run) - q.pos + q.inRing + len(q.far) - 
 // sorted run (it is due within the current bucket) and cannot be
 // canceled.
 func (q *queue) push(e event) int32 {
-	q.seq++
-	e.seq = q.seq
+	q.seqs[q.src]++
+	e.seq = uint64(q.src)<<partShift | q.seqs[q.src]
 	if q.ring == nil {
 		q.ring = make([][]key, ringBuckets)
 	}

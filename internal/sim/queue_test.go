@@ -6,9 +6,10 @@ import (
 	"testing"
 )
 
-// The queue hands events out by time, then by insertion order, whatever
-// the order of pushes, pops and cancels in between; a canceled event
-// never pops, and a cancel with a stale handle drops nothing.
+// The queue hands events out by time, then by the part that pushed
+// them, then by that part's push order, whatever the order of pushes,
+// pops and cancels in between; a canceled event never pops, and a cancel
+// with a stale handle drops nothing.
 func TestQueueOrder(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	var q queue
@@ -38,8 +39,9 @@ func TestQueueOrder(t *testing.T) {
 				d = 4e9 + rng.Int64N(30e9)
 			}
 			e := event{at: now + d, aux: int64(step), kind: evTick}
+			q.src = rng.IntN(numParts) // equal times order by part, then push order
 			slots[e.aux] = q.push(e)
-			e.seq = q.seq
+			e.seq = uint64(q.src)<<partShift | q.seqs[q.src]
 			i := len(want)
 			for i > 0 && (want[i-1].at > e.at || want[i-1].at == e.at && want[i-1].seq > e.seq) {
 				i--

@@ -81,8 +81,8 @@ type Sim struct {
 	fetchServeAt int64
 	fetchOut     []swarm.Served[fetchAsk]
 	fetchRef     []fetchAsk
-	miss         *misses // the account of missed slices (Config.Misses); nil: none
-	trace        tracer
+	miss         *misses          // the account of missed slices (Config.Misses); nil: none
+	trace        [numParts]tracer // per part (parts.go)
 	m            metrics
 	err          error
 	events       uint64
@@ -206,7 +206,9 @@ func New(cfg Config) (*Sim, error) {
 	}
 	s.originID = s.idOf(originIdx)
 	s.nextSeq = 1 // origins number slices from 1: slice 0 asks for the newest keyframe
-	s.trace.init()
+	for i := range s.trace {
+		s.trace[i].init()
+	}
 	s.m.init(&cfg)
 	s.ctl = measureControl()
 	if cfg.Misses {
@@ -408,6 +410,8 @@ func (s *Sim) Run() (*report.Report, error) {
 		if !s.cold {
 			s.warm()
 		}
+		part := partOf(&e)
+		s.q.src = part // what e's handler pushes, e's part pushes
 		if e.kind == evTick && s.staleTick(&e) {
 			continue // not part of the trace: canceled ones never pop
 		}
@@ -423,7 +427,7 @@ func (s *Sim) Run() (*report.Report, error) {
 			default:
 			}
 		}
-		s.trace.add(&e)
+		s.trace[part].add(&e)
 		if s.debug != nil {
 			d := e // a copy: handing the hook &e would move e to the heap, an allocation per event
 			s.debug(&d)
