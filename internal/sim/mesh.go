@@ -283,7 +283,7 @@ func (s *Sim) setPartners(p *peer) {
 		qp := s.peers[q]
 		delay := int64(0)
 		if p.link(q) == nil { // a new connection: punch and handshake
-			if !punch(s.now, p.nat, qp.nat) {
+			if !canPunch(p.nat, qp.nat) {
 				p.noPartner = append(p.noPartner, goneEntry{id: q, until: s.now + int64(goneMemory)})
 				continue
 			}

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -26,6 +27,33 @@ func TestPunchMatrix(t *testing.T) {
 				t.Errorf("punch %v ↔ %v = %v, want %v", a, b, got, want)
 			}
 		}
+	}
+}
+
+// A punch's outcome depends on the NAT types alone: NATs that punched,
+// sent and aged bindings before (to other peers, mapped and expired, the
+// port counter wrapped) give the answer fresh ones give (punchable, which
+// the simulator uses).
+func TestPunchTypeOnly(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	nats := make([]*nat, 40)
+	for i := range nats {
+		nats[i] = newNAT(NATType(i%int(numNATTypes)), 0x64000001+uint32(i))
+		nats[i].next = uint16(65535 - rng.IntN(50)) // wraps soon
+	}
+	now := int64(0)
+	for step := range 5000 {
+		a, b := nats[rng.IntN(len(nats))], nats[rng.IntN(len(nats))]
+		if a == b {
+			continue
+		}
+		if rng.IntN(3) == 0 { // unrelated traffic
+			a.outbound(now, uint16(4000+rng.IntN(3)), endpoint{addr: uint32(rng.IntN(8)), port: uint16(rng.IntN(3))})
+		}
+		if got, want := punch(now, a, b), punchable[a.typ][b.typ]; got != want {
+			t.Fatalf("step %d: punch %v -> %v = %v after history, fresh NATs %v", step, a.typ, b.typ, got, want)
+		}
+		now += rng.Int64N(int64(natTimeout) / 20) // some bindings expire
 	}
 }
 

@@ -1011,7 +1011,7 @@ func (s *Sim) idOrNone(q int32) swarm.NodeID {
 // (RFC 4787 behaviour, see nat.go), else a relay, else failure; then the
 // QUIC handshake and the hello.
 func (s *Sim) connect(p, q *peer) {
-	direct := punch(s.now, p.nat, q.nat)
+	direct := canPunch(p.nat, q.nat)
 	delay := int64(0)
 	if p.nat.typ != NATOpen || q.nat.typ != NATOpen {
 		delay += 2 * s.trackerOWD(p) // candidates swapped via the tracker
