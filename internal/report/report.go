@@ -101,6 +101,12 @@ type Latency struct {
 	StartupKeyframeMs   *Percentiles  `json:"startup_keyframe_ms"`
 	StartupPlayoutMs    *Percentiles  `json:"startup_playout_ms"`
 	StartupTail         *StartupParts `json:"startup_tail"`
+	// StartupMaxMs is the slowest start; LateStarts counts the viewers
+	// not playing 5 s after they joined: those that started later, and
+	// those that stayed 5 s or more and never started. Both tell whether
+	// every viewer of a flash crowd was playing within 5 s.
+	StartupMaxMs float64 `json:"startup_max_ms"`
+	LateStarts   int     `json:"late_starts"`
 	// Lag, per played slice: capture → slice complete at the viewer
 	// (arrival: the origin's slice, the hops down the stripe trees,
 	// repairs and fetches) and complete → played (the playout margin).

@@ -44,6 +44,11 @@ const (
 	winLagMax  = 60_000 / winLagStep
 )
 
+// LateStart is how long a viewer may take to start playing before the
+// report counts it late (report.Latency.LateStarts): the flash crowd's
+// bound, every viewer playing within 5 s of joining.
+const LateStart = 5 * time.Second
+
 // windowOf returns the index of the window of virtual time t (ns).
 func windowOf(t int64) int {
 	d := time.Duration(max(t, 0))
@@ -145,6 +150,12 @@ func (l *latency) report(startup []float64, lag *report.Percentiles) *report.Lat
 		ArrivalMs:           histPercentiles(l.arrival, l.n),
 		MarginMs:            histPercentiles(l.margin, l.n),
 		KeyframeArrivalMs:   histPercentiles(l.keyArrival, l.keyN),
+	}
+	for _, v := range startup {
+		r.StartupMaxMs = max(r.StartupMaxMs, v)
+		if v > float64(LateStart/time.Millisecond) {
+			r.LateStarts++
+		}
 	}
 	if sp := report.Of(startup); sp != nil && len(startup) == len(l.tracker) {
 		var t report.StartupParts

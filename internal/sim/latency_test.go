@@ -290,3 +290,30 @@ func TestSliceCapCutsLag(t *testing.T) {
 		t.Errorf("continuity %.4f, startup p95 %.0f ms with the cap; without %.4f, %.0f", *capped.Continuity, capped.StartupMs.P95, *whole.Continuity, whole.StartupMs.P95)
 	}
 }
+
+// Issue 4, the flash crowd's bound: the report counts the viewers not
+// playing 5 s after they joined, whether they started later or never.
+func TestLateStarts(t *testing.T) {
+	r, s := run(t, small(40, 15*time.Second, 1))
+	l := r.Latency
+	if l == nil || l.LateStarts != 0 || l.StartupMaxMs < r.StartupMs.P99 || l.StartupMaxMs > float64(LateStart/time.Millisecond) {
+		t.Fatalf("a healthy swarm: latency %+v, startup %+v", l, r.StartupMs)
+	}
+	// One origin slot and peers that can forward almost nothing: most
+	// viewers wait the whole run.
+	c := small(40, 15*time.Second, 1)
+	c.OriginCapacity = 1
+	c.UploadRatio = 0.05
+	r, s = run(t, c)
+	slow := 0
+	for _, v := range s.m.startup {
+		if v > 5000 {
+			slow++
+		}
+	}
+	t.Logf("starved: %d started after 5 s, %d never started, max %.0f ms", slow, s.m.neverPlayed, r.Latency.StartupMaxMs)
+	if s.m.neverPlayed == 0 || r.Latency.LateStarts != slow+s.m.neverPlayed {
+		t.Fatalf("a starved swarm: %d late starts, want %d started after 5 s + %d never started (all joined over 5 s before the end)",
+			r.Latency.LateStarts, slow, s.m.neverPlayed)
+	}
+}

@@ -34,6 +34,7 @@ type metrics struct {
 	stalls, badChunks    uint64
 	stallTime, watchTime int64
 	neverPlayed, viewers int
+	neverStarted5s       int       // neverPlayed that stayed LateStart or more
 	startup, repair      []float64 // ms, one sample per peer / repair
 	lag                  []uint64  // histogram, 1 ms buckets
 	lagN                 uint64
@@ -220,6 +221,9 @@ func (s *Sim) collect(p *peer) {
 		m.watchTime += s.now - p.firstPlay
 	} else {
 		m.neverPlayed++
+		if s.now-p.joinAt >= int64(LateStart) {
+			m.neverStarted5s++
+		}
 	}
 	for _, d := range st.RepairTimes {
 		m.repair = append(m.repair, float64(d)/1e6)
@@ -464,6 +468,7 @@ func (s *Sim) report() *report.Report {
 	r.LagMs = m.lagPercentiles()
 	r.RepairMs = report.Of(m.repair)
 	r.Latency = m.lat.report(m.startup, m.lagPercentiles())
+	r.Latency.LateStarts += m.neverStarted5s
 	if m.depthN > 0 {
 		r.TreeDepth = &report.Depth{Mean: m.depthSum / float64(m.depthN), Max: m.depthMax}
 	}

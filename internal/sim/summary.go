@@ -47,6 +47,7 @@ func WriteSummary(w io.Writer, r *report.Report, events uint64) {
 		}
 		fmt.Fprintf(tw, "startup parts ms\tp50/p95: tracker %s  first chunk %s  keyframe %s  playout %s\n",
 			p5(l.StartupTrackerMs), p5(l.StartupFirstChunkMs), p5(l.StartupKeyframeMs), p5(l.StartupPlayoutMs))
+		fmt.Fprintf(tw, "startup max ms\t%.0f  (%d viewers not playing %v after joining)\n", l.StartupMaxMs, l.LateStarts, LateStart)
 		if t := l.StartupTail; t != nil {
 			fmt.Fprintf(tw, "startup >= p95\tmean: tracker %.0f  first chunk %.0f  keyframe %.0f  playout %.0f\n",
 				t.Tracker, t.FirstChunk, t.Keyframe, t.Playout)
