@@ -57,6 +57,11 @@ type peer struct {
 	viaBackup    []bool
 	sinceBuf     [inlineStripes]uint64
 	viaBackupBuf [inlineStripes]bool
+	// dueFetches counts the fetches in fetching asked with a due (state
+	// fetchDue): an arriving chunk looks its fetch up to cancel it only
+	// while there are any (the map is a cache miss of its own at 10,000
+	// peers, and most peers have none).
+	dueFetches uint16
 
 	// Network.
 	nat      *nat

@@ -30,6 +30,7 @@ func TestPeerLayout(t *testing.T) {
 		"timerAt":      unsafe.Offsetof(p.timerAt) + unsafe.Sizeof(p.timerAt),
 		"rng":          unsafe.Offsetof(p.rng) + unsafe.Sizeof(p.rng),
 		"viaBackupBuf": unsafe.Offsetof(p.viaBackupBuf) + unsafe.Sizeof(p.viaBackupBuf),
+		"dueFetches":   unsafe.Offsetof(p.dueFetches) + unsafe.Sizeof(p.dueFetches),
 	} {
 		if end > 256 {
 			t.Errorf("peer.%s ends at byte %d, beyond the first 256", name, end)

@@ -514,7 +514,7 @@ func (s *Sim) dispatch(e *event) {
 	case evBulk:
 		s.bulk(e)
 	case evFetched:
-		delete(s.peers[e.node].fetching, wire.ID{Seq: uint64(e.aux), Stripe: e.stripe})
+		s.fetchDone(s.peers[e.node], wire.ID{Seq: uint64(e.aux), Stripe: e.stripe})
 		s.chunkIn(e)
 	case evFetch:
 		s.fetch(e)
@@ -527,7 +527,7 @@ func (s *Sim) dispatch(e *event) {
 		}
 	case evMissing:
 		if p := s.peers[e.node]; p.alive {
-			delete(p.fetching, wire.ID{Seq: uint64(e.aux), Stripe: e.stripe})
+			s.fetchDone(p, wire.ID{Seq: uint64(e.aux), Stripe: e.stripe})
 			p.node.HandleMissing(s.t(s.now), s.originID, wire.ID{Seq: uint64(e.aux), Stripe: e.stripe})
 			s.process(p)
 		}
@@ -693,6 +693,7 @@ func (s *Sim) process(p *peer) {
 			p.fetching[id] = fetchPlain
 			if due > 0 {
 				p.fetching[id] = fetchDue
+				p.dueFetches++
 			}
 			o := s.peers[originIdx]
 			if s.severed(p, o) { // the request fails after its timeout
@@ -862,16 +863,26 @@ const (
 // came another way (as the real fetcher does): the origin drops it if it
 // still waits in the fetch budget, and answers "missing".
 func (s *Sim) cancelFetch(p *peer, id wire.ID) {
-	if p.fetching[id] != fetchDue {
+	if p.dueFetches == 0 || p.fetching[id] != fetchDue {
 		return
 	}
 	p.fetching[id] = fetchCanceled
+	p.dueFetches--
 	o := s.peers[originIdx]
 	if s.severed(p, o) {
 		return
 	}
 	s.m.control += s.ctl.request
 	s.push(event{at: s.now + s.owd(p, o, false), kind: evCancel, node: originIdx, from: p.idx, aux: int64(id.Seq), stripe: id.Stripe})
+}
+
+// fetchDone forgets p's fetch of id: its answer (the chunk or
+// "missing") arrived.
+func (s *Sim) fetchDone(p *peer, id wire.ID) {
+	if p.fetching[id] == fetchDue {
+		p.dueFetches--
+	}
+	delete(p.fetching, id)
 }
 
 // cancelAt drops a canceled fetch from the origin's fetch budget, if it
