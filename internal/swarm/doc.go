@@ -113,7 +113,12 @@
 // PullMargin before it is due; of one whose parent is up but late, just
 // before FetchMargin, and only from a partner whose map shows it — and
 // fetched from the origin only when no pull can help: at FetchMargin, or
-// when a pull fails, or pullPatience after it. Partners that do not answer or send bad
+// when a pull fails, or pullPatience after it. Before playout starts,
+// the missing chunks of the start picture (the newest keyframe slice
+// held and its continuations) are pulled from a partner whose map shows
+// them, at once when no parent will push them, else StartPull after the
+// picture's first chunk; a start on a picture completed by asking waits
+// for the slices after it held complete (see startSkew). Partners that do not answer or send bad
 // data are dropped (Ready.DropPartners). Nodes that made this node their
 // partner (AddWatcher) get its map every MapInterval (Ready.Maps). A
 // parent sends an Alive to each child that had nothing pushed for

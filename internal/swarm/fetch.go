@@ -305,7 +305,11 @@ func (n *Node) scanFetches(now instant) instant {
 				if n.stripes[s].parent == "" {
 					at = kf.firstAt
 				}
-				consider(wire.ID{Seq: seq, Stripe: uint8(s)}, at, 0) // not playing: no deadline yet
+				id := wire.ID{Seq: seq, Stripe: uint8(s)}
+				if pa, ok := n.pulledAt(id); ok && pa.Add(pullPatience).After(at) {
+					at = pa.Add(pullPatience) // a partner was asked (scanStartPulls)
+				}
+				consider(id, at, 0) // not playing: no deadline yet
 			}
 		}
 	}

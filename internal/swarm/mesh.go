@@ -565,11 +565,11 @@ func (n *Node) scanPulls(now instant) instant {
 	}
 	// (Every stripe may pull now, parent up or not: a live parent's
 	// late chunks too, just before the origin's margin.)
-	if !n.play.started || len(m.partners) == 0 {
-		return next
-	}
-	if m.mapped == 0 {
+	if len(m.partners) == 0 || m.mapped == 0 {
 		return next // no partner's map yet
+	}
+	if !n.play.started {
+		return n.scanStartPulls(now, next)
 	}
 	lo := n.play.next
 	hi := max(n.newestSeq, lo) + fetchAhead
@@ -690,6 +690,74 @@ walk:
 		// A partner's map grows older: its prediction may cover the
 		// chunk a slice later.
 		next = earliest(next, now.Add(n.cfg.SliceDuration))
+	}
+	return next
+}
+
+// scanStartPulls is scanPulls before playout starts: it pulls the
+// missing chunks of the start picture — the newest keyframe slice held
+// and the slices that continue it (see groupEnd) — from a partner whose
+// map shows them: at once on a stripe without a parent or whose parent
+// went past the chunk (see passed), else Config.StartPull after the
+// keyframe slice's first chunk arrived, when the parent is evidently
+// slow; and the chunks of the slices StartMargin beyond the picture
+// that no parent will push. A new viewer starts only with the whole
+// picture, and its parents are often new themselves: a stripe's parent
+// moved by the tracker starts the stripe after the picture, and the
+// origin's fetch budget, busy with the playing viewers' deadlines,
+// refuses most start fetches in a flash crowd. The origin is asked
+// pullPatience after such a pull (see scanFetches). It returns next,
+// brought forward to when it next needs to look.
+func (n *Node) scanStartPulls(now, next instant) instant {
+	m := &n.mesh
+	kf := n.newestKeyframe()
+	if kf == nil || n.cfg.StartPull < 0 {
+		return next
+	}
+	end := n.groupEnd(kf)
+	for seq := kf.seq; seq <= n.newestSeq; seq++ {
+		if seq > end {
+			// The slices the start plays first (StartMargin beyond the
+			// picture): only those no parent will send.
+			c, ok := n.captureOf(seq)
+			if !ok || c.Sub(kf.capture) > n.cfg.StartMargin {
+				break
+			}
+		}
+		sl := n.slot(seq)
+		for s := range n.k {
+			if sl != nil && sl.chunks[s] != nil {
+				continue
+			}
+			id := wire.ID{Seq: seq, Stripe: uint8(s)}
+			st := &n.stripes[s]
+			at := kf.firstAt.Add(n.cfg.StartPull)
+			if st.parent == "" || n.passed(s, seq) {
+				at = now
+			} else if seq > end {
+				continue
+			}
+			if at.After(now) {
+				next = earliest(next, at)
+				continue
+			}
+			if n.pulling(id) {
+				continue
+			}
+			if len(m.pulls) >= maxPulls {
+				return next // an answer or a timeout frees a slot (gen)
+			}
+			to, ok := n.pickPartner(now, id, true)
+			if !ok {
+				continue // a new map (gen) may show it
+			}
+			m.pulls = append(m.pulls, pull{id: id, to: m.partners[to].id, at: now})
+			m.partners[to].out++
+			n.ready.Pulls = append(n.ready.Pulls, Pull{To: m.partners[to].id, ID: id})
+			n.stats.Pulls++
+			n.gen++ // the fetch scan waits for it (see scanFetches)
+			next = earliest(next, now.Add(n.cfg.PullTimeout))
+		}
 	}
 	return next
 }

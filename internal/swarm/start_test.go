@@ -311,3 +311,141 @@ func TestPredictContinuation(t *testing.T) {
 		t.Fatalf("continuation predicted at %v, after slice 12's capture %v", c11.Time(), st.Capture(12))
 	}
 }
+
+// startPullNode returns a node that holds the split start picture (slices
+// kf and kf+1) on stripes 0-2 from parent P, while stripe 3's parent Q
+// pushes (after) slice after; partner R's map shows the whole picture.
+func startPullNode(t *testing.T, after uint64, mutate ...func(*Config)) (n *Node, st *swarmtest.Stream, t0 time.Time) {
+	t.Helper()
+	st = swarmtest.NewStream(testChannel, 4, epoch)
+	st.SplitKeyframes = true
+	kf := st.KeyframeEvery
+	t0 = st.Capture(kf).Add(300 * time.Millisecond)
+	set := t0.Add(-50 * time.Millisecond)
+	cfg := testConfig(st)
+	for _, f := range mutate {
+		f(&cfg)
+	}
+	n = mustNew(t, cfg)
+	n.SetParent(set, -1, "P")
+	n.SetParent(set, 3, "Q")
+	n.ParentUp(set, "P")
+	n.ParentUp(set, "Q")
+	n.SetPartners(set, []NodeID{"R"})
+	held := make([]uint16, 4)
+	for i := range held {
+		held[i] = 0b1111
+	}
+	if err := n.HandleMap(t0, "R", wire.BufferMap{First: kf, Stripes: 4, Held: held}); err != nil {
+		t.Fatal(err)
+	}
+	for _, seq := range []uint64{kf, kf + 1} {
+		feed(t, n, st, t0, "P", seq, 0, 1, 2)
+	}
+	if after > 0 {
+		feed(t, n, st, t0, "Q", after, 3)
+	}
+	return n, st, t0
+}
+
+// Before playout starts, a chunk of the start picture its stripe's
+// parent went past (a parent the tracker moved the stripe to starts it
+// after the picture) is pulled at once from a partner whose map shows
+// it; the origin is asked for the picture's rest only pullPatience
+// later (for the keyframe slice itself, at StartFetch as before).
+func TestStartPullsPassedPicture(t *testing.T) {
+	n, st, t0 := startPullNode(t, swarmtest.NewStream(testChannel, 4, epoch).KeyframeEvery+2)
+	kf := st.KeyframeEvery
+	r := n.Ready()
+	want := []Pull{{To: "R", ID: wire.ID{Seq: kf, Stripe: 3}}, {To: "R", ID: wire.ID{Seq: kf + 1, Stripe: 3}}}
+	if !slices.Equal(r.Pulls, want) {
+		t.Fatalf("pulls %v, want %v", r.Pulls, want)
+	}
+	if len(r.Fetches) != 0 {
+		t.Fatalf("fetched %v while the partner was asked", r.Fetches)
+	}
+	n.Tick(t0.Add(pullPatience))
+	if f := n.Ready().Fetches; !slices.Contains(f, wire.ID{Seq: kf + 1, Stripe: 3}) {
+		t.Fatalf("fetches pullPatience after the pull: %v", f)
+	}
+}
+
+// A chunk of the start picture whose parent still pushes the stripe in
+// order is not pulled at once (it is most likely on its way), only
+// DefaultStartPull after the picture's first chunk arrived.
+func TestStartPullWaitsForPushingParent(t *testing.T) {
+	n, st, t0 := startPullNode(t, 0)
+	kf := st.KeyframeEvery
+	if p := n.Ready().Pulls; len(p) != 0 {
+		t.Fatalf("pulled %v at once from a parent that may still push it", p)
+	}
+	n.Tick(t0.Add(DefaultStartPull - time.Millisecond))
+	if p := n.Ready().Pulls; len(p) != 0 {
+		t.Fatalf("pulled %v before DefaultStartPull", p)
+	}
+	n.Tick(t0.Add(DefaultStartPull))
+	if p := n.Ready().Pulls; !slices.Contains(p, Pull{To: "R", ID: wire.ID{Seq: kf, Stripe: 3}}) {
+		t.Fatalf("pulls at DefaultStartPull %v, want the picture's missing chunks", p)
+	}
+}
+
+// A start on a picture completed by asking (a pull, as here, or a fetch)
+// waits for the slices after it held complete, as with StartHeldRun:
+// newer slices on the other stripes do not count, for the stripe's
+// parent went past the picture and the slices after it come by asking
+// too. Without that, most stalls at 2,000 viewers came right after such
+// starts.
+func TestStartOnAskedPictureWaitsForRun(t *testing.T) {
+	const margin = 250 * time.Millisecond
+	kf := swarmtest.NewStream(testChannel, 4, epoch).KeyframeEvery
+	n, st, t0 := startPullNode(t, kf+3, func(c *Config) { c.StartMargin, c.PlayoutDelay = margin, 500*time.Millisecond })
+	for _, seq := range []uint64{kf + 2, kf + 3} {
+		feed(t, n, st, t0, "P", seq, 0, 1, 2)
+	}
+	r := n.Ready()
+	for _, id := range []wire.ID{{Seq: kf, Stripe: 3}, {Seq: kf + 1, Stripe: 3}, {Seq: kf + 2, Stripe: 3}} {
+		if !slices.Contains(r.Pulls, Pull{To: "R", ID: id}) {
+			t.Fatalf("pulls %v, want %v (the picture, and the run no parent will push)", r.Pulls, id)
+		}
+	}
+	at := t0.Add(20 * time.Millisecond)
+	for _, seq := range []uint64{kf, kf + 1} {
+		_, raws := st.Slice(seq)
+		if err := n.HandlePulled(at, "R", raws[3]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if p := n.Ready().Play; len(p) != 0 {
+		t.Fatalf("played %d slices at once with slice %d incomplete", len(p), kf+2)
+	}
+	if dl := n.NextDeadline(); dl.IsZero() || dl.After(at.Add(margin)) {
+		t.Fatalf("next deadline %v after the picture completed, want within StartMargin", dl.Sub(at))
+	}
+	// The run completes: the start plays at once.
+	_, raws := st.Slice(kf + 2)
+	if err := n.HandlePulled(at.Add(10*time.Millisecond), "R", raws[3]); err != nil {
+		t.Fatal(err)
+	}
+	if p := n.Ready().Play; len(p) == 0 || p[0].Seq != kf {
+		t.Fatalf("played %v once the run completed, want the start picture", seqsOf(p))
+	}
+}
+
+// A start on a picture its parents pushed whole plays at once when newer
+// slices are held, complete or not (StartMargin without StartHeldRun).
+func TestStartOnPushedPictureAtOnce(t *testing.T) {
+	const margin = 250 * time.Millisecond
+	kf := swarmtest.NewStream(testChannel, 4, epoch).KeyframeEvery
+	n, st, t0 := startPullNode(t, 0, func(c *Config) { c.StartMargin, c.PlayoutDelay = margin, 500*time.Millisecond })
+	for _, seq := range []uint64{kf + 2, kf + 3} {
+		feed(t, n, st, t0, "P", seq, 0, 1, 2)
+	}
+	n.Ready()
+	at := t0.Add(20 * time.Millisecond)
+	for _, seq := range []uint64{kf, kf + 1} {
+		feed(t, n, st, at, "Q", seq, 3)
+	}
+	if p := n.Ready().Play; len(p) == 0 || p[0].Seq != kf {
+		t.Fatalf("played %v, want the start picture at once", seqsOf(p))
+	}
+}

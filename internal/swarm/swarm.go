@@ -94,6 +94,13 @@ type Config struct {
 	// 1,805 → 3,096 ms, continuity 0.994 → 0.989), so viewers keep the
 	// default.
 	StartFetch time.Duration
+	// StartPull: before playout starts, a chunk of the start picture (the
+	// newest keyframe slice held and its continuations) still missing
+	// this long after the picture's first chunk arrived is pulled from a
+	// partner whose map shows it; at once when its stripe has no parent
+	// or the parent went past it (default DefaultStartPull; negative:
+	// no pulls before playout starts). See scanStartPulls.
+	StartPull time.Duration
 	// FetchMargin: a chunk still missing this long before its slice is
 	// due is fetched from the origin (default 400ms).
 	FetchMargin time.Duration
@@ -215,6 +222,10 @@ const (
 	DefaultMaxFetches           = 64
 	DefaultCatchUp              = 0.25
 	DefaultMaxBacklog           = time.Second
+	// DefaultStartPull: a chunk of the start picture comes a slice or
+	// so after the picture's first (2,000 viewers joining in 10 s: the
+	// median 105 ms, p90 150 ms).
+	DefaultStartPull = 200 * time.Millisecond
 )
 
 // minSliceDuration keeps slice-count arithmetic (SliceDuration divided
@@ -242,6 +253,7 @@ func (c Config) withDefaults() Config {
 	setDur(&c.FetchRetry, DefaultFetchRetry)
 	setDur(&c.MaxBacklog, DefaultMaxBacklog)
 	setDur(&c.StartFetch, c.ParentTimeout)
+	setDur(&c.StartPull, DefaultStartPull)
 	setDur(&c.PullMargin, DefaultPullMargin)
 	setDur(&c.MapInterval, DefaultMapInterval)
 	setDur(&c.PullTimeout, DefaultPullTimeout)
