@@ -127,6 +127,7 @@ type Config struct {
 	CrowdStartAge time.Duration // tracker.Config.CrowdStartAge, told viewers joining during a flash crowd
 	StartMargin   time.Duration // swarm.Config.StartMargin (0: start PlayoutDelay after the first chunk)
 	StartFetch    time.Duration // swarm.Config.StartFetch (0: the core's default)
+	StartPull     time.Duration // swarm.Config.StartPull (0: the core's default; negative: no pulls before playout starts)
 	CatchUp       float64       // swarm.Config.CatchUp (negative: off)
 
 	// The partner mesh and parent liveness (internal/sim/mesh.go).
@@ -527,6 +528,7 @@ var Options = []Option{
 	durOpt("pushed-margin", "swarm core: the fetch margin for a chunk whose stripe's parent still pushes the stripe in order (0: the core's default; at or above the fetch margin: the fetch margin)", func(c *Config) *time.Duration { return &c.PushedMargin }),
 	durOpt("max-backlog", "swarm core: a child asking from a slice gets no backlog captured more than this before the newest (0: the core's default)", func(c *Config) *time.Duration { return &c.MaxBacklog }),
 	durOpt("start-margin", "swarm core: a viewer plays its start keyframe at once when it holds this much beyond it, then converges to the playout delay (0: it starts a playout delay after its first chunk)", func(c *Config) *time.Duration { return &c.StartMargin }),
+	durOpt("start-pull", "swarm core: before playout starts, a chunk of the start keyframe picture still missing this long after its first chunk is pulled from a partner whose map shows it, at once when no parent will push it (0: the core's default, 200ms; negative: never)", func(c *Config) *time.Duration { return &c.StartPull }),
 	durOpt("start-fetch", "swarm core: before playout starts, a chunk of the start keyframe slice still missing this long after its first chunk is fetched from the origin (0: the core's default, the parent timeout)", func(c *Config) *time.Duration { return &c.StartFetch }),
 	durOpt("start-age", "the tracker tells a viewer joining a settled swarm to ask every parent for the backlog from the first keyframe captured at most this before its first hello, so its stripes start at one keyframe (0: no start named, each parent chooses by keyframe-wait)", func(c *Config) *time.Duration { return &c.StartAge }),
 	durOpt("crowd-start-age", "the start age the tracker tells viewers joining during a flash crowd (more joins in 10 s than a tenth of the peers, and over 50)", func(c *Config) *time.Duration { return &c.CrowdStartAge }),

@@ -317,3 +317,41 @@ func TestLateStarts(t *testing.T) {
 			r.Latency.LateStarts, slow, s.m.neverPlayed)
 	}
 }
+
+// A new viewer pulls the missing chunks of its start picture from its
+// partners (swarm.Config.StartPull) rather than waiting for a parent
+// that went past it, or a slow one, and then for the origin, whose fetch
+// budget refuses most start fetches in a flash crowd: the tail of the
+// startups shortens, continuity holds. Measured (300 viewers joining in
+// 5 s, 30 s; with pulls/without): seeds 1-3 startup p95 1,454/1,438,
+// 1,839/2,310, 2,216/2,526 ms (before the queue's tie-break by part,
+// seeds 4-6: 1,605/1,865, 1,933/1,945, 1,943/2,189), continuity
+// 0.99950/0.99945, 0.99829/0.99865, 0.99843/0.99881, lag p95
+// 1,471/1,437, 2,136/1,937, 2,076/1,956 ms. The test runs seeds 2 and
+// 3 (seed 1 is a tie; the runs are slow under -race). At 2,000 and
+// 10,000 viewers see the commit that brought swarm.Config.StartPull.
+func TestStartPullsPicture(t *testing.T) {
+	var with, without float64
+	for seed := uint64(2); seed <= 3; seed++ {
+		c := DefaultConfig()
+		c.Scenario = "test"
+		c.Peers, c.Duration, c.Seed = 300, 30*time.Second, seed
+		c.UploadRatio, c.ISPs, c.OriginCapacity, c.FlashCrowd = 1.5, 4, 8, 5*time.Second
+		r, _ := run(t, c)
+		c.StartPull = -1
+		off, _ := run(t, c)
+		t.Logf("seed %d: startup p50/p95 %.0f/%.0f ms, lag p95 %.0f ms, continuity %.5f; without start pulls %.0f/%.0f, %.0f, %.5f",
+			seed, r.StartupMs.P50, r.StartupMs.P95, r.LagMs.P95, *r.Continuity, off.StartupMs.P50, off.StartupMs.P95, off.LagMs.P95, *off.Continuity)
+		if r.StartupMs.P95 > 1.03*off.StartupMs.P95 {
+			t.Errorf("seed %d: startup p95 %.0f ms with start pulls, %.0f without (want at most 3 %% more)", seed, r.StartupMs.P95, off.StartupMs.P95)
+		}
+		if *r.Continuity < *off.Continuity-0.001 || r.LagMs.P95 > 1.2*off.LagMs.P95 {
+			t.Errorf("seed %d: continuity %.5f, lag p95 %.0f ms with start pulls; without %.5f, %.0f", seed, *r.Continuity, r.LagMs.P95, *off.Continuity, off.LagMs.P95)
+		}
+		with += r.StartupMs.P95
+		without += off.StartupMs.P95
+	}
+	if with > 0.92*without {
+		t.Errorf("startup p95 summed over seeds 2 and 3: %.0f ms with start pulls, %.0f without (want 8 %% less)", with, without)
+	}
+}

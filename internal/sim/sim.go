@@ -244,6 +244,7 @@ func (s *Sim) nodeConfig(source bool, maxChildren int) swarm.Config {
 		StartMargin:   s.cfg.StartMargin,
 		StartHeldRun:  s.cfg.LiveFirst, // live before backlog: see swarm.Config.StartHeldRun
 		StartFetch:    s.cfg.StartFetch,
+		StartPull:     s.cfg.StartPull,
 		CatchUp:       s.cfg.CatchUp,
 		PullMargin:    s.cfg.PullMargin,
 		MapInterval:   s.cfg.MapInterval,
