@@ -675,12 +675,7 @@ walk:
 				waiting = waiting || !pl.shown
 				continue
 			}
-			m.pulls = append(m.pulls, pull{id: id, to: m.partners[to].id, at: now})
-			m.partners[to].out++
-			n.ready.Pulls = append(n.ready.Pulls, Pull{To: m.partners[to].id, ID: id})
-			n.stats.Pulls++
-			n.gen++ // the fetch scan waits for it (see scanFetches)
-			next = earliest(next, now.Add(n.cfg.PullTimeout))
+			next = earliest(next, n.askPull(now, to, id))
 		}
 		if ahead {
 			break
@@ -751,15 +746,21 @@ func (n *Node) scanStartPulls(now, next instant) instant {
 			if !ok {
 				continue // a new map (gen) may show it
 			}
-			m.pulls = append(m.pulls, pull{id: id, to: m.partners[to].id, at: now})
-			m.partners[to].out++
-			n.ready.Pulls = append(n.ready.Pulls, Pull{To: m.partners[to].id, ID: id})
-			n.stats.Pulls++
-			n.gen++ // the fetch scan waits for it (see scanFetches)
-			next = earliest(next, now.Add(n.cfg.PullTimeout))
+			next = earliest(next, n.askPull(now, to, id))
 		}
 	}
 	return next
+}
+
+// askPull asks partner to for id and returns when the pull times out.
+func (n *Node) askPull(now instant, to int, id wire.ID) instant {
+	m := &n.mesh
+	m.pulls = append(m.pulls, pull{id: id, to: m.partners[to].id, at: now})
+	m.partners[to].out++
+	n.ready.Pulls = append(n.ready.Pulls, Pull{To: m.partners[to].id, ID: id})
+	n.stats.Pulls++
+	n.gen++ // the fetch scan waits for it (see scanFetches)
+	return now.Add(n.cfg.PullTimeout)
 }
 
 // pickPartner returns the index of the partner to pull id from: one
