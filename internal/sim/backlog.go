@@ -78,14 +78,14 @@ func (s *Sim) bulk(e *event) {
 		c := s.peers[b.to]
 		// A child that left, or unsubscribed from the stripe, closed
 		// the stream its backlog was queued on.
-		if !c.alive || s.severed(p, c) || p.node.ChildStripes(c.id)&(1<<b.id.Stripe) == 0 {
+		if !s.up(c.idx) || s.severed(p, c) || p.node.ChildStripes(c.id)&(1<<b.id.Stripe) == 0 {
 			continue
 		}
 		done := s.now + int64(float64(len(b.raw))*p.upNs) // the upload is free
 		p.bulkEnd = done
-		arrive := s.deliver(p, c, len(b.raw), done, s.anyRelayed && c.relayedFrom(p.idx))
+		arrive := s.deliver(p, c, len(b.raw), done, p.relaysTo(c.idx))
 		s.m.sent(p, c, b.id, len(b.raw))
-		s.push(event{at: arrive, kind: evChunk, node: c.idx, from: p.idx, raw: b.raw, aux: int64(b.id.Seq), stripe: b.id.Stripe})
+		s.push(event{at: arrive, kind: evChunk, node: c.idx, from: p.idx, raw: b.raw, aux: int64(b.id.Seq), stripe: b.id.Stripe, cross: p.isp != c.isp})
 		if len(p.bulk) > 0 {
 			p.bulkAt = done
 			s.push(event{at: done, kind: evBulk, node: p.idx, aux: done})

@@ -54,7 +54,8 @@ func (s *Sim) join(e *event) {
 			s.err = err
 			return
 		}
-		p.node, p.alive = node, true
+		p.node = node
+		s.setAlive(p, true)
 		p.alivePos = len(s.alive)
 		s.alive = append(s.alive, p.idx)
 		if s.cfg.Overlay {
@@ -256,7 +257,7 @@ func (s *Sim) leave(p *peer, crash bool) {
 	if s.cfg.Overlay {
 		s.ovLeave(p, crash)
 	}
-	p.alive = false
+	s.setAlive(p, false)
 	p.leftAt = s.now
 	s.disarm(p) // its Tick would only be skipped
 	p.timerAt = -1
@@ -270,8 +271,8 @@ func (s *Sim) leave(p *peer, crash bool) {
 		}
 		return s.now + s.owd(p, q, false)
 	}
-	for _, l := range p.links {
-		s.push(event{at: after(s.peers[l.to]), kind: evLinkDown, node: l.to, from: p.idx})
+	for _, l := range p.links { // not before the link's hellos
+		s.push(event{at: max(after(s.peers[l.to]), l.helloAt), kind: evLinkDown, node: l.to, from: p.idx})
 	}
 	for _, c := range p.node.Children() {
 		if q := s.index(c); q != noPeer {
@@ -304,8 +305,8 @@ func (s *Sim) scheduleChurn(from int64) {
 
 // churnStep: one random viewer leaves, a new one joins.
 func (s *Sim) churnStep() {
-	if len(s.alive) > 0 {
-		p := s.peers[s.alive[s.churn.IntN(len(s.alive))]]
+	if alive := s.aliveAll(); len(alive) > 0 {
+		p := s.peers[alive[s.churn.IntN(len(alive))]]
 		crash := s.churn.Float64() < s.cfg.CrashShare
 		aux := int64(0)
 		if crash {
@@ -356,8 +357,11 @@ func (s *Sim) trackerWindows() {
 			continue
 		}
 		w.taken, w.at = true, s.now
-		w.played, w.due = s.m.played, s.m.played+s.m.late+s.m.lost
-		for _, i := range s.alive {
+		for _, h := range s.parts {
+			w.played += h.m.played
+			w.due += h.m.played + h.m.late + h.m.lost
+		}
+		for _, i := range s.aliveAll() {
 			if s.peers[i].collected {
 				continue
 			}

@@ -78,6 +78,40 @@ func (l *latency) window(t int64) *timeWindow {
 	return &l.win[i]
 }
 
+// merge adds o's samples and histograms (another part's) to l's; the
+// per-viewer samples stay parallel to metrics.startup, merged in the
+// same order.
+func (l *latency) merge(o *latency) {
+	l.tracker = append(l.tracker, o.tracker...)
+	l.first = append(l.first, o.first...)
+	l.key = append(l.key, o.key...)
+	l.playout = append(l.playout, o.playout...)
+	for i := range o.arrival {
+		l.arrival[i] += o.arrival[i]
+		l.margin[i] += o.margin[i]
+		l.keyArrival[i] += o.keyArrival[i]
+		l.arrivalSum[i] += o.arrivalSum[i]
+		l.marginSum[i] += o.marginSum[i]
+		l.count[i] += o.count[i]
+	}
+	l.keyN += o.keyN
+	l.n += o.n
+	for i := range o.win {
+		from, _ := windowBounds(i)
+		w, ow := l.window(int64(from)), &o.win[i]
+		w.startup = append(w.startup, ow.startup...)
+		if ow.lag != nil {
+			if w.lag == nil {
+				w.lag = make([]uint64, winLagMax)
+			}
+			for j, n := range ow.lag {
+				w.lag[j] += n
+			}
+		}
+		w.lagN += ow.lagN
+	}
+}
+
 func (l *latency) init() {
 	l.arrival = make([]uint64, lagBuckets)
 	l.margin = make([]uint64, lagBuckets)

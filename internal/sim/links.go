@@ -16,6 +16,9 @@ type plink struct {
 	to      int32
 	mask    uint16
 	relayed bool
+	// helloAt is when the last hello sent on the link reaches the
+	// parent: the bye does not overtake it.
+	helloAt int64
 }
 
 // goneMemory is how long a peer remembers a node whose connection it
@@ -45,6 +48,57 @@ func (p *peer) dropLink(q int32) {
 func (p *peer) relayedFrom(q int32) bool {
 	l := p.link(q)
 	return l != nil && l.relayed
+}
+
+// helloMemory is how long a parent remembers the number of a child's
+// last hello: far longer than a dial, far shorter than the time a
+// child's hello numbers take to wrap.
+const helloMemory = int64(10 * time.Second)
+
+// newHello reports whether hello number n from child c, arriving at
+// now, is newer than the last p took from it (within helloMemory: the
+// numbers wrap), and records it.
+func (p *peer) newHello(c int32, n uint8, now int64) bool {
+	for i := range p.hellos {
+		if h := &p.hellos[i]; h.child == c {
+			if now-h.at < helloMemory && int8(n-h.n) <= 0 {
+				return false
+			}
+			h.n, h.at = n, now
+			return true
+		}
+	}
+	p.hellos = append(p.hellos, helloMark{c, n, now})
+	return true
+}
+
+// forgetHellos forgets child c's hello number (its link is closed).
+func (p *peer) forgetHellos(c int32) {
+	p.hellos = slices.DeleteFunc(p.hellos, func(h helloMark) bool { return h.child == c })
+}
+
+// helloMark is the number of the last hello a parent took from child.
+type helloMark struct {
+	child int32
+	n     uint8
+	at    int64
+}
+
+// relaysTo reports whether p's link to child c runs through a relay, as
+// c's hellos told p (relayedKids).
+func (p *peer) relaysTo(c int32) bool {
+	return len(p.relayedKids) > 0 && slices.Contains(p.relayedKids, c)
+}
+
+// setRelayed records whether child c's link to p is relayed.
+func (p *peer) setRelayed(c int32, relayed bool) {
+	i := slices.Index(p.relayedKids, c)
+	switch {
+	case relayed && i < 0:
+		p.relayedKids = append(p.relayedKids, c)
+	case !relayed && i >= 0:
+		p.relayedKids = slices.Delete(p.relayedKids, i, i+1)
+	}
 }
 
 // forget records that p lost its connection to q.
@@ -92,7 +146,7 @@ func (s *Sim) setStripe(p *peer, st int, q int32) {
 		if l := p.link(old); l != nil {
 			l.mask &^= bit
 			if l.mask == 0 {
-				s.push(event{at: s.now + s.owd(p, s.peers[old], l.relayed), kind: evBye, node: old, from: p.idx})
+				s.push(event{at: max(s.now+s.owd(p, s.peers[old], l.relayed), l.helloAt), kind: evBye, node: old, from: p.idx})
 				p.dropLink(old)
 			} else {
 				s.subscribe(p, s.peers[old], 0)
@@ -114,18 +168,26 @@ func (s *Sim) setStripe(p *peer, st int, q int32) {
 // subscribe sends p's hello (its current stripes mask) to q after delay
 // plus the one-way delay. The slice it asks from (or, from none, the
 // start it names) is fixed now, as the real driver fixes it when it
-// starts the link (see helloFrom); the event's aux carries it (see
-// helloMask).
+// starts the link (see helloFrom); the event's aux carries it, its mask
+// the stripes, relay whether the link is relayed and stripe the hello's
+// number (see helloOf, Sim.hello): the parent reads none of p's state,
+// which may run on the other core. A hello sent once the link is up
+// overtakes the first, which waits for the dial; the parent ignores the
+// first then (newHello).
 func (s *Sim) subscribe(p, q *peer, delay int64) {
-	s.m.control += s.ctl.hello
-	var aux int64
-	if l := p.link(q.idx); l != nil {
-		aux = int64(helloFrom(p.node, l.mask, s.cfg.Stripes))
-		if aux == 0 {
-			aux = -p.node.HelloStart(s.t(s.now))
-		}
+	l := p.link(q.idx)
+	if l == nil {
+		return
 	}
-	s.push(event{at: s.now + delay + s.owd(p, q, p.relayedFrom(q.idx)), kind: evHello, node: q.idx, from: p.idx, aux: aux})
+	s.m.control += s.ctl.hello
+	aux := int64(helloFrom(p.node, l.mask, s.cfg.Stripes))
+	if aux == 0 {
+		aux = -p.node.HelloStart(s.t(s.now))
+	}
+	at := s.now + delay + s.owd(p, q, l.relayed)
+	l.helloAt = max(at, l.helloAt)
+	p.hellosSent++
+	s.push(event{at: at, kind: evHello, node: q.idx, from: p.idx, aux: aux, mask: l.mask, relay: l.relayed, stripe: p.hellosSent})
 }
 
 // helloFrom is the slice a hello for the stripes in mask asks from, as
@@ -156,7 +218,7 @@ func (s *Sim) apply(p *peer, as []tracker.StripeAssignment) {
 	for st := range min(len(as), len(p.parents)) {
 		a := &as[st]
 		q := s.index(nodeIDOf(a.Parent))
-		if q == noPeer || s.isGone(p, q) || q == p.idx || !s.peers[q].alive && q != originIdx {
+		if q == noPeer || s.isGone(p, q) || q == p.idx || !s.up(q) && q != originIdx {
 			q = p.parents[st] // keep what it has (its repair, or none)
 		}
 		p.backups[st] = p.backups[st][:0]
@@ -224,18 +286,15 @@ func (s *Sim) repair(p *peer, st int, lost int32) (tracker.StripeSwitch, bool) {
 	return tracker.StripeSwitch{Stripe: st, Parent: next}, true
 }
 
-// helloMask is the hello p sends q: the stripes it takes from q, from
-// slice aux on when positive, else from the keyframe its start -aux
-// names (wire.Hello.Start; 0: the parent's newest keyframe on).
-func helloMask(p *peer, q int32, aux int64) wire.Hello {
-	h := wire.Hello{Channel: channelName}
-	if aux > 0 {
-		h.From = uint64(aux)
+// helloOf is the hello e carries: the stripes in its mask, from slice
+// aux on when positive, else from the keyframe its start -aux names
+// (wire.Hello.Start; 0: the parent's newest keyframe on).
+func helloOf(e *event) wire.Hello {
+	h := wire.Hello{Channel: channelName, Stripes: e.mask}
+	if e.aux > 0 {
+		h.From = uint64(e.aux)
 	} else {
-		h.Start = -aux
-	}
-	if l := p.link(q); l != nil {
-		h.Stripes = l.mask
+		h.Start = -e.aux
 	}
 	return h
 }

@@ -118,7 +118,7 @@ func (s *Sim) meshOut(p *peer, rd *swarm.Ready) {
 	var encOf *uint16
 	for _, ms := range rd.Maps {
 		q := s.index(ms.To)
-		if q == noPeer || !s.peers[q].alive || s.severed(p, s.peers[q]) {
+		if q == noPeer || !s.up(q) || s.severed(p, s.peers[q]) {
 			continue
 		}
 		if len(ms.Map.Held) == 0 || &ms.Map.Held[0] != encOf {
@@ -138,7 +138,7 @@ func (s *Sim) meshOut(p *peer, rd *swarm.Ready) {
 	}
 	for _, a := range rd.Alives {
 		q := s.index(a.To)
-		if q == noPeer || !s.peers[q].alive || s.severed(p, s.peers[q]) {
+		if q == noPeer || !s.up(q) || s.severed(p, s.peers[q]) {
 			continue
 		}
 		b, err := a.Alive.Append(nil)
@@ -148,7 +148,7 @@ func (s *Sim) meshOut(p *peer, rd *swarm.Ready) {
 		}
 		s.m.control += frameHeader + int64(len(b))
 		s.m.aliveBytes += frameHeader + int64(len(b))
-		s.push(event{at: s.now + s.owd(p, s.peers[q], s.peers[q].relayedFrom(p.idx)), kind: evAlive, node: q, from: p.idx, raw: b})
+		s.push(event{at: s.now + s.owd(p, s.peers[q], p.relaysTo(q)), kind: evAlive, node: q, from: p.idx, raw: b})
 	}
 	for _, id := range rd.DropPartners {
 		q := s.index(id)
@@ -254,7 +254,7 @@ func (s *Sim) setPartners(p *peer) {
 			more = true
 			q := p.backups[st][r]
 			if len(want) >= s.cfg.Partners || q == p.idx || q == originIdx || q == p.parents[st] ||
-				slices.Contains(want, q) || !s.peers[q].alive || s.isGone(p, q) ||
+				slices.Contains(want, q) || !s.up(q) || s.isGone(p, q) ||
 				slices.ContainsFunc(p.noPartner, func(g goneEntry) bool { return g.id == q }) {
 				continue
 			}

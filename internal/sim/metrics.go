@@ -79,10 +79,10 @@ const (
 type causeBytes struct{ all, cross int64 }
 
 // causeOf says why a sent b the chunk id.
-func causeOf(a, b *peer, id wire.ID) int {
+func causeOf(a int32, b *peer, id wire.ID) int {
 	st := int(id.Stripe)
 	switch {
-	case st >= len(b.parents) || b.parents[st] != a.idx:
+	case st >= len(b.parents) || b.parents[st] != a:
 		return causeStale
 	case id.Seq < b.since[st]:
 		return causeCatchup
@@ -118,21 +118,15 @@ func (m *metrics) init(cfg *Config) {
 func (m *metrics) sent(a, b *peer, id wire.ID, size int) { m.sentAs(a, b, id, size, -1) }
 
 // sentAs counts size bytes of chunk id sent from a to b for cause (-1:
-// judged by causeOf).
+// judged by causeOf when the chunk reaches b: see arrived).
 func (m *metrics) sentAs(a, b *peer, id wire.ID, size int, cause int) {
 	m.media += int64(size)
 	if a.idx == originIdx {
 		m.originEgress += int64(size)
 	} else {
 		m.p2p += int64(size)
-		if cause < 0 {
-			cause = causeOf(a, b, id)
-		}
-		c := &m.cause[cause]
-		c.all += int64(size)
-		if a.isp != b.isp {
-			m.crossISP += int64(size)
-			c.cross += int64(size)
+		if cause >= 0 {
+			m.caused(cause, size, a.isp != b.isp)
 		}
 	}
 	r := &m.isps[id.Seq%uint64(len(m.isps))]
@@ -145,6 +139,114 @@ func (m *metrics) sentAs(a, b *peer, id wire.ID, size int, cause int) {
 	}
 	r.masks[id.Stripe] |= 1 << uint(b.isp)
 	r.sizes[id.Stripe] = int64(size)
+}
+
+// arrived counts a pushed chunk e (evChunk) from a viewer by its cause,
+// judged by its receiver b as it arrives: what causeOf reads is b's, and
+// b's own event reads it, not the sender's, which may run on another
+// core. Chunks still in flight at the end are not counted by cause (nor
+// as crossing an ISP border).
+func (m *metrics) arrived(b *peer, e *event) {
+	if e.from == originIdx {
+		return
+	}
+	m.caused(causeOf(e.from, b, wire.ID{Seq: uint64(e.aux), Stripe: e.stripe}), len(e.raw), e.cross)
+}
+
+// caused counts size P2P bytes sent for cause.
+func (m *metrics) caused(cause, size int, cross bool) {
+	c := &m.cause[cause]
+	c.all += int64(size)
+	if cross {
+		m.crossISP += int64(size)
+		c.cross += int64(size)
+	}
+}
+
+// foldISPs moves o's ISP rings into m's (at a window's end: the lower
+// bound counts the ISPs every part's chunks of a slice reached).
+func (m *metrics) foldISPs(o *metrics) {
+	for i := range o.isps {
+		r := &o.isps[i]
+		if !r.used {
+			continue
+		}
+		t := &m.isps[i]
+		if !t.used || t.seq != r.seq {
+			if t.used && t.seq > r.seq {
+				r.used = false // a straggler older than the ring: leave the bound low
+				clear(r.masks)
+				continue
+			}
+			m.flushISP(t)
+			t.used, t.seq = true, r.seq
+		}
+		for st, mask := range r.masks {
+			t.masks[st] |= mask
+			if mask != 0 {
+				t.sizes[st] = r.sizes[st]
+			}
+		}
+		clear(r.masks)
+		r.used = false
+	}
+}
+
+// merge adds o's figures (another part's) to m's, at the end of the
+// run: sums, histograms, and samples appended (percentiles sort them).
+func (m *metrics) merge(o *metrics) {
+	m.foldISPs(o)
+	m.media += o.media
+	m.originEgress += o.originEgress
+	m.p2p += o.p2p
+	m.crossISP += o.crossISP
+	m.lowerBound += o.lowerBound
+	m.control += o.control
+	m.playerBytes += o.playerBytes
+	m.played += o.played
+	m.late += o.late
+	m.lost += o.lost
+	m.resyncs += o.resyncs
+	m.queueDrops += o.queueDrops
+	m.stalls += o.stalls
+	m.badChunks += o.badChunks
+	m.stallTime += o.stallTime
+	m.watchTime += o.watchTime
+	m.neverPlayed += o.neverPlayed
+	m.neverStarted5s += o.neverStarted5s
+	m.viewers += o.viewers
+	m.startup = append(m.startup, o.startup...)
+	m.repair = append(m.repair, o.repair...)
+	for i, n := range o.lag {
+		m.lag[i] += n
+	}
+	m.lagN += o.lagN
+	m.lat.merge(&o.lat)
+	m.depthSum += o.depthSum
+	m.depthN += o.depthN
+	m.depthMax = max(m.depthMax, o.depthMax)
+	m.nat.Direct += o.nat.Direct
+	m.nat.Relayed += o.nat.Relayed
+	m.nat.Failed += o.nat.Failed
+	m.transientCycles += o.transientCycles
+	m.ringRepairs += o.ringRepairs
+	m.shed += o.shed
+	m.pointless += o.pointless
+	m.backupSwitches += o.backupSwitches
+	m.fetchRefused += o.fetchRefused
+	m.fetchCanceled += o.fetchCanceled
+	for i := range o.cause {
+		m.cause[i].all += o.cause[i].all
+		m.cause[i].cross += o.cause[i].cross
+	}
+	m.pulls += o.pulls
+	m.mapBytes += o.mapBytes
+	m.aliveBytes += o.aliveBytes
+	m.pulled += o.pulled
+	m.pullMisses += o.pullMisses
+	m.partnersDropped += o.partnersDropped
+	m.edges += o.edges
+	m.crossEdges += o.crossEdges
 }
 
 // flushISP adds a slot's share of the lower bound (one feed per ISP per
@@ -265,6 +367,7 @@ func (s *Sim) check() {
 	}
 	s.lastCheck = s.now
 	s.trackerWindows()
+	alive := s.aliveAll()
 	depth := make([]int32, len(s.peers))
 	var stack []int32
 	for st := range s.cfg.Stripes {
@@ -272,7 +375,7 @@ func (s *Sim) check() {
 			depth[i] = -2 // unvisited
 		}
 		depth[originIdx] = 0
-		for _, i := range s.alive {
+		for _, i := range alive {
 			// Walk up to a node of known depth, then unwind.
 			stack = stack[:0]
 			j := i
@@ -330,7 +433,7 @@ func (s *Sim) check() {
 		s.fail("the origin has %d children, capacity %d", n, o.capacity)
 		return
 	}
-	for _, i := range s.alive {
+	for _, i := range alive {
 		p := s.peers[i]
 		if n := len(p.node.Children()); n > acceptLimit(p.capacity) {
 			s.fail("node %d has %d children, capacity %d (accepting up to %d)", i, n, p.capacity, acceptLimit(p.capacity))
@@ -339,9 +442,14 @@ func (s *Sim) check() {
 	}
 	if s.Progress != nil && s.now >= s.nextProgress {
 		s.nextProgress += s.end / 10
+		var events uint64
+		var origin, p2p int64
+		for _, h := range s.parts {
+			events, origin, p2p = events+h.events, origin+h.m.originEgress, p2p+h.m.p2p
+		}
 		fmt.Fprintf(s.Progress, "sim: t=%v/%v viewers=%d events=%d origin=%s p2p=%s\n",
-			time.Duration(s.now).Truncate(time.Second), s.cfg.Duration, len(s.alive), s.events,
-			human(s.m.originEgress), human(s.m.p2p))
+			time.Duration(s.now).Truncate(time.Second), s.cfg.Duration, len(alive), events,
+			human(origin), human(p2p))
 	}
 }
 
@@ -512,6 +620,10 @@ func (s *Sim) report() *report.Report {
 			m.played+m.late+m.lost, m.played, m.late, m.lost, m.stalls, m.resyncs, m.queueDrops))
 		s.notes = append(s.notes, fmt.Sprintf("origin fetch budget: %d refused (could not leave before their deadline, or waited over the backlog bound), %d canceled while waiting (the asker got the chunk another way)",
 			m.fetchRefused, m.fetchCanceled))
+	}
+	if s.windows > 0 {
+		s.notes = append(s.notes, fmt.Sprintf("parts: %d windows of %v (%.0f events each), %d events part 0 pushed into a window gone by moved to its end",
+			s.windows, time.Duration(s.lookahead()), float64(s.events)/float64(s.windows), s.clamped))
 	}
 	s.trackerWindows()
 	s.trackerNotes()

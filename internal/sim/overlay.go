@@ -569,7 +569,7 @@ func (s *Sim) ovCheck() {
 // ovCutLinks: at a partition, parent links across the cut die (their
 // children find out by the silence; the parents after the idle timeout).
 func (s *Sim) ovCutLinks() {
-	for _, i := range s.alive {
+	for _, i := range s.aliveAll() {
 		p := s.peers[i]
 		for _, l := range p.links {
 			if s.severed(p, s.peers[l.to]) {
@@ -660,7 +660,7 @@ func (s *Sim) ovMergeSent() uint64 {
 // the partition (over their whole watch).
 func (s *Sim) sideContinuity() [2]*float64 {
 	var played, due [2]uint64
-	for _, i := range s.alive {
+	for _, i := range s.aliveAll() {
 		p := s.peers[i]
 		st := p.node.Stats()
 		played[s.side(p)] += st.PlayedSlices

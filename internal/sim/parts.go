@@ -1,20 +1,60 @@
 package sim
 
+import (
+	"math"
+	"sync"
+)
+
 // Parts. The run's events fall into numParts parts: part 0 holds the
 // origin, the tracker and the events of the whole run (the placement
 // rounds, the checks, churn, tracker kill and restart, the partition),
 // and the viewers are split into two fixed halves by index, parts 1 and
-// 2. Each part numbers the events it pushes (queue.push), and the queue
-// breaks ties of equal times by (pushing part, that part's number): an
-// order that does not depend on how the parts' events interleave. The
-// trace hash is one hash per part (of the events the part ran, in
-// order), combined in part order. This is the groundwork for running the
-// two halves on two cores in windows of the network's shortest one-way
-// delay (docs/ROADMAP.md, #3, "Both cores").
+// 2. Each part numbers the events it pushes (queue.push), and a queue
+// breaks ties of equal times by (pushing part, that part's number).
+//
+// The run goes in windows as long as the lookahead, the shortest delay
+// of an event one viewer pushes to another (the shortest one-way
+// delay). In a window [t, t+lookahead) each half runs its own events,
+// on its own Sim (a copy of the shared one with its own partState) and,
+// with two workers, its own goroutine; what it pushes to another part
+// waits in an outbox. Then the outboxes are merged into the parts'
+// queues, part 0 runs the same window, and its outbox is merged: an
+// event it pushed into the halves' past (a churn step's leave) moves to
+// the window's end. Part 0 runs while the halves wait, so it may read
+// and write any peer (the tracker reads a heartbeat's stats from its
+// core, writes the answer); a half reads and writes only its own
+// peers, part 0's state (left as the last window left it) and the
+// alive flags as they were at the window's start (up). The order of
+// every part's events is then the same with one worker or two, and so
+// are the trace (one hash per part, combined in part order) and the
+// report (metrics per part, merged at the end).
 const (
 	numParts  = 3
 	partShift = 62 // seq: the pushing part in the top bits
 )
+
+// partState is the state each part keeps for itself.
+type partState struct {
+	part   int
+	q      queue
+	now    int64 // virtual ns
+	m      metrics
+	trace  [numParts]tracer // a part adds to trace[part] only
+	events uint64
+	err    error
+	held   []uint16 // the array buffer maps are parsed into (see evMap)
+	// alive is this part's alive viewers (order: swap-remove); upDirty
+	// the peers whose alive flag its events changed.
+	alive   []int32
+	upDirty []int32
+	out     [numParts][]event // pushed to other parts, waiting for the merge
+	// warmed keeps what warm read (see there).
+	warmed uint64
+	// view is the stream as this part's cores verify and parse chunks
+	// with it: the shared one, with this part's own one-entry cache of
+	// the last lookup (stream.lookup writes it).
+	view *stream
+}
 
 // partOf returns the part that runs e: 0 for the origin's, the
 // tracker's and the run's own events, else the half of e's node.
@@ -27,4 +67,186 @@ func partOf(e *event) int {
 		return 0 // at the tracker, about node
 	}
 	return 1 + int(e.node&1)
+}
+
+// lookahead is the shortest delay of an event pushed from one half to
+// the other: two last miles (at least 2 ms each) and the core inside an
+// ISP, scaled (jitter, loss, relays and the queues only add). The
+// origin and the tracker are further (their data centre is in region 0,
+// and no ISP's), so their messages take longer.
+func (s *Sim) lookahead() int64 {
+	d := int64(2*2e6 + sameISPCore)
+	if s.cfg.DelayScale != 1 {
+		d = max(1, int64(float64(d)*s.cfg.DelayScale))
+	}
+	return d
+}
+
+// up reports whether peer q is alive as another peer's event may read
+// it: as it was at the window's start.
+func (s *Sim) up(q int32) bool { return s.upSnap[q] }
+
+// setAlive sets p's alive flag; the others see it from the next window
+// (up).
+func (s *Sim) setAlive(p *peer, alive bool) {
+	p.alive = alive
+	s.upDirty = append(s.upDirty, p.idx)
+}
+
+// initParts makes the halves' Sims: copies of s with their own
+// partState.
+func (s *Sim) initParts() {
+	s.parts[0] = s
+	for i := 1; i < numParts; i++ {
+		h := new(Sim)
+		*h = *s
+		v := *s.stream
+		h.partState = partState{part: i, view: &v}
+		h.q.src = i
+		h.m.init(&s.cfg)
+		h.trace[i].init()
+		s.parts[i] = h
+	}
+}
+
+// sync gives half h the shared state as s holds it now.
+func (h *Sim) sync(s *Sim) {
+	own := h.partState
+	*h = *s
+	h.partState = own
+}
+
+// aliveAll returns the alive viewers of every part, in part order.
+func (s *Sim) aliveAll() []int32 {
+	var all []int32
+	for _, h := range s.parts {
+		all = append(all, h.alive...)
+	}
+	return all
+}
+
+// canceled returns how many events the parts' queues canceled.
+func (s *Sim) canceled() uint64 {
+	var n uint64
+	for _, h := range s.parts {
+		n += h.q.canceled
+	}
+	return n
+}
+
+// runParts runs the windows to the end.
+func (s *Sim) runParts() {
+	la := s.lookahead()
+	s.merge(0, 0)
+	for s.err == nil {
+		t := int64(math.MaxInt64)
+		for _, h := range s.parts {
+			if h.q.len() > 0 {
+				t = min(t, h.q.peekAt())
+			}
+		}
+		if t > s.end {
+			break
+		}
+		b := min(t+la, s.end+1)
+		for _, h := range s.parts[1:] {
+			h.sync(s)
+		}
+		if s.workers > 1 {
+			var wg sync.WaitGroup
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				s.parts[2].runUntil(b)
+			}()
+			s.parts[1].runUntil(b)
+			wg.Wait()
+		} else {
+			s.parts[1].runUntil(b)
+			s.parts[2].runUntil(b)
+		}
+		for _, h := range s.parts[1:] {
+			if h.err != nil && s.err == nil {
+				s.err = h.err
+			}
+		}
+		s.merge(1, b)
+		s.merge(2, b)
+		s.runUntil(b)
+		s.merge(0, b)
+		for _, h := range s.parts {
+			for _, i := range h.upDirty {
+				s.upSnap[i] = s.peers[i].alive
+			}
+			h.upDirty = h.upDirty[:0]
+		}
+		for _, h := range s.parts[1:] {
+			s.m.foldISPs(&h.m)
+		}
+		s.windows++
+	}
+}
+
+// merge moves part src's outbox into the other parts' queues; an event
+// due before b (a half's past) moves to b.
+func (s *Sim) merge(src int, b int64) {
+	h := s.parts[src]
+	for dst := range h.out {
+		q := &s.parts[dst].q
+		for _, e := range h.out[dst] {
+			if dst != 0 && e.at < b {
+				e.at = b
+				s.clamped++
+			}
+			q.insert(e)
+		}
+		clear(h.out[dst])
+		h.out[dst] = h.out[dst][:0]
+	}
+}
+
+// runUntil runs this part's events before b.
+func (s *Sim) runUntil(b int64) {
+	for s.q.len() > 0 && s.err == nil {
+		if s.q.peekAt() >= b {
+			break
+		}
+		e := s.q.pop()
+		if !s.cold {
+			s.warm()
+		}
+		if e.kind == evTick && s.staleTick(&e) {
+			continue // not part of the trace: canceled ones never pop
+		}
+		if (e.kind == evChunk || e.kind == evFetched || e.kind == evPulled) && s.book(&e) {
+			continue // it waits for the download link
+		}
+		s.now = e.at
+		s.events++
+		if s.events&0xffff == 0 && s.Cancel != nil {
+			select {
+			case <-s.Cancel:
+				s.err = ErrCanceled
+				return
+			default:
+			}
+		}
+		s.trace[s.part].add(&e)
+		if s.debug != nil {
+			d := e // a copy: handing the hook &e would move e to the heap, an allocation per event
+			s.debug(&d)
+		}
+		s.dispatch(&e)
+	}
+}
+
+// gather merges the halves' metrics, counts and traces into s's at the
+// end of the run.
+func (s *Sim) gather() {
+	for _, h := range s.parts[1:] {
+		s.m.merge(&h.m)
+		s.events += h.events
+		s.warmed += h.warmed
+		s.trace[h.part] = h.trace[h.part]
+	}
 }

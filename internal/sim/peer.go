@@ -79,8 +79,13 @@ type peer struct {
 	timerSlot int32
 	backups   [][]int32 // per stripe: ranked backups from the tracker
 	links     []plink   // connections to its parents
-	gone      []goneEntry
-	idsBuf    []string
+	// relayedKids are the children whose links run through a relay, as
+	// their hellos said.
+	relayedKids []int32
+	hellos      []helloMark // the last hello number taken from each child
+	hellosSent  uint8       // hellos it sent (their numbers)
+	gone        []goneEntry
+	idsBuf      []string
 	// answer is the tracker's latest assignment for it, applied when the
 	// answer arrives; lost queues the parent-lost reports in flight.
 	answer    []tracker.StripeAssignment

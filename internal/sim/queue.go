@@ -12,7 +12,7 @@ const (
 	evFetched                        // chunk raw fetched from the origin (from) arrives at node
 	evFetch                          // fetch of (aux, stripe) from node from arrives at the origin (aux: see fetchAux)
 	evMissing                        // the origin's "missing (aux, stripe)" arrives at node
-	evHello                          // child from's hello (aux: the slice it asks from) arrives at parent node
+	evHello                          // child from's hello (aux: the slice it asks from; mask, relay) arrives at parent node
 	evLinkDown                       // node's connection to from is gone
 	evBye                            // child from unsubscribes from node
 	evJoin                           // node (re)joins: join request leaves
@@ -53,7 +53,10 @@ type event struct {
 	from   int32
 	kind   kind
 	stripe uint8
-	booked bool // a transfer that booked its receiver's download link (Sim.book)
+	booked bool   // a transfer that booked its receiver's download link (Sim.book)
+	relay  bool   // evHello: the link runs through a relay
+	cross  bool   // evChunk: sent across an ISP border
+	mask   uint16 // evHello: the stripes the child takes from node
 }
 
 // key is an event's place in the queue: its time, its seq (the
@@ -123,8 +126,20 @@ func (q *queue) len() int { return len(q.run) - q.pos + q.inRing + len(q.far) - 
 // sorted run (it is due within the current bucket) and cannot be
 // canceled.
 func (q *queue) push(e event) int32 {
+	q.stamp(&e)
+	return q.insert(e)
+}
+
+// stamp gives e its seq: the part pushing it now (src) and that part's
+// count of pushes.
+func (q *queue) stamp(e *event) {
 	q.seqs[q.src]++
 	e.seq = uint64(q.src)<<partShift | q.seqs[q.src]
+}
+
+// insert adds e, stamped already (by this queue or another part's: see
+// Sim.merge), as push does.
+func (q *queue) insert(e event) int32 {
 	if q.ring == nil {
 		q.ring = make([][]key, ringBuckets)
 	}

@@ -59,7 +59,7 @@ func treeMismatch(t *testing.T, s *Sim, v tracker.TreeView) int {
 		byID[n.ID] = n
 	}
 	bad := 0
-	for _, i := range s.alive {
+	for _, i := range s.aliveAll() {
 		p := s.peers[i]
 		n, ok := byID[string(p.id)]
 		if !ok {

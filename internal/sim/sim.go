@@ -46,31 +46,30 @@ type Sim struct {
 	// Cancel, when closed, stops Run early with ErrCanceled.
 	Cancel <-chan struct{}
 
-	q     queue
-	held  []uint16 // the array buffer maps are parsed into (see evMap)
-	now   int64    // virtual ns
-	end   int64
-	net   *network
-	peers []*peer    // index 0: the origin
-	alive []int32    // alive viewer indexes (order: swap-remove)
-	trWin [3]winMark // continuity marks around a tracker outage (control.go)
-	pop   *rand.Rand
-	churn *rand.Rand
+	// partState is what each part runs on its own (parts.go): the
+	// queue, the clock, the metrics, the trace. parts[0] is s itself.
+	partState
+	parts   [numParts]*Sim
+	workers int    // goroutines running the halves' windows (1 or 2)
+	upSnap  []bool // by peer: alive at the window's start (up)
+	windows uint64 // windows run
+	clamped uint64 // events pushed into a part's past, moved to the window's end
+	end     int64
+	net     *network
+	peers   []*peer    // index 0: the origin
+	trWin   [3]winMark // continuity marks around a tracker outage (control.go)
+	pop     *rand.Rand
+	churn   *rand.Rand
 
 	stream  *stream
 	key     ed25519.PrivateKey
 	tr      *tracker.Tracker
 	trUp    bool
 	nextSeq uint64 // next slice the origin publishes
-	// verify is the cores' chunk check (swarm.Config.Verify); nil:
-	// Ed25519.
-	verify func(raw []byte) error
 	// originID is the origin's node ID, one string shared by the cores.
 	originID swarm.NodeID
 	// idBlocks hold the peers' node IDs side by side (idOf).
 	idBlocks []string
-	// anyRelayed: a link was relayed (until then, sends skip the lookup).
-	anyRelayed bool
 
 	joinQ   []int32 // joins waiting for the tracker's batch
 	fetchNs float64 // ns per byte of the origin's fetch budget
@@ -81,11 +80,7 @@ type Sim struct {
 	fetchServeAt int64
 	fetchOut     []swarm.Served[fetchAsk]
 	fetchRef     []fetchAsk
-	miss         *misses          // the account of missed slices (Config.Misses); nil: none
-	trace        [numParts]tracer // per part (parts.go)
-	m            metrics
-	err          error
-	events       uint64
+	miss         *misses // the account of missed slices (Config.Misses); nil: none
 	ctl          controlSizes
 	nextProgress int64
 	notes        []string
@@ -93,10 +88,8 @@ type Sim struct {
 	cycles       map[cycleKey]cycleSeen // cycles in parent pointers, by the checks that saw them
 	ov           *ovSim                 // the overlay and the partition (overlay.go)
 	lastCheck    int64
-	// warmed keeps what warm read (see there); cold turns warm off (a
-	// test compares the runs).
-	warmed uint64
-	cold   bool
+	// cold turns warm off (a test compares the runs).
+	cold bool
 	// keepStale leaves the Ticks arm replaces in the queue (they pop and
 	// are skipped) instead of canceling them: a test compares the runs.
 	keepStale bool
@@ -201,13 +194,15 @@ func New(cfg Config) (*Sim, error) {
 	}
 	s.key = ed25519.NewKeyFromSeed(seed)
 	s.stream = newStream(&cfg, s.key, channelName, epoch.Add(-cfg.Warmup))
-	if cfg.Verify == VerifyFast {
-		s.verify = s.stream.verify
-	}
+	s.view = s.stream
 	s.originID = s.idOf(originIdx)
 	s.nextSeq = 1 // origins number slices from 1: slice 0 asks for the newest keyframe
 	for i := range s.trace {
 		s.trace[i].init()
+	}
+	s.workers = cfg.Workers
+	if cfg.Overlay || cfg.Misses || cfg.JoinSequential {
+		s.workers = 1 // their handlers read other peers' state
 	}
 	s.m.init(&cfg)
 	s.ctl = measureControl()
@@ -219,6 +214,15 @@ func New(cfg Config) (*Sim, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// verifyOf is the cores' chunk check (swarm.Config.Verify) in this
+// part; nil: Ed25519.
+func (s *Sim) verifyOf() func(raw []byte) error {
+	if s.cfg.Verify != VerifyFast {
+		return nil
+	}
+	return s.view.verify
 }
 
 // Notes are the caveats of this run (features accepted but not modelled).
@@ -249,8 +253,8 @@ func (s *Sim) nodeConfig(source bool, maxChildren int) swarm.Config {
 		PullMargin:    s.cfg.PullMargin,
 		MapInterval:   s.cfg.MapInterval,
 		AliveInterval: aliveInterval(s.cfg.AliveInterval),
-		Verify:        s.verify,
-		Parse:         s.stream.parse,
+		Verify:        s.verifyOf(),
+		Parse:         s.view.parse,
 	}
 }
 
@@ -281,6 +285,7 @@ func (s *Sim) addOrigin() error {
 		connAt: make([]int32, 1),
 	}
 	s.peers = append(s.peers, o)
+	s.upSnap = append(s.upSnap, true)
 	return nil
 }
 
@@ -327,6 +332,7 @@ func (s *Sim) addPeer(at int64) *peer {
 		p.capacity = s.cfg.PeerFeeds
 	}
 	s.peers = append(s.peers, p)
+	s.upSnap = append(s.upSnap, false)
 	if at >= 0 { // else joinNext schedules it
 		s.push(event{at: at, kind: evJoin, node: idx, aux: 1})
 	}
@@ -350,9 +356,16 @@ func (s *Sim) joinNext(p *peer) {
 	s.push(event{at: q.joinAt, kind: evJoin, node: q.idx, aux: 1})
 }
 
+// push schedules e; an event another part runs waits in the outbox
+// until the window's end (parts.go), and cannot be canceled.
 func (s *Sim) push(e event) int32 {
 	if e.at < s.now {
 		e.at = s.now
+	}
+	if dst := partOf(&e); dst != s.part {
+		s.q.stamp(&e)
+		s.out[dst] = append(s.out[dst], e)
+		return -1
 	}
 	return s.q.push(e)
 }
@@ -369,6 +382,10 @@ func (s *Sim) Run() (*report.Report, error) {
 	if err := s.newTracker(); err != nil {
 		return nil, err
 	}
+	if s.debug != nil {
+		s.workers = 1 // a test's hook is not safe for concurrent use
+	}
+	s.initParts()
 	if s.cfg.Media {
 		s.push(event{at: 0, kind: evRegister, node: originIdx})
 		// A slice is published when it ends (see publishAt); those of the
@@ -403,41 +420,11 @@ func (s *Sim) Run() (*report.Report, error) {
 	s.push(event{at: int64(roundInterval), kind: evRound})
 	s.nextProgress = s.end / 10
 
-	for s.q.len() > 0 && s.err == nil {
-		if s.q.peekAt() > s.end {
-			break
-		}
-		e := s.q.pop()
-		if !s.cold {
-			s.warm()
-		}
-		part := partOf(&e)
-		s.q.src = part // what e's handler pushes, e's part pushes
-		if e.kind == evTick && s.staleTick(&e) {
-			continue // not part of the trace: canceled ones never pop
-		}
-		if (e.kind == evChunk || e.kind == evFetched || e.kind == evPulled) && s.book(&e) {
-			continue // it waits for the download link
-		}
-		s.now = e.at
-		s.events++
-		if s.events&0xffff == 0 && s.Cancel != nil {
-			select {
-			case <-s.Cancel:
-				return nil, ErrCanceled
-			default:
-			}
-		}
-		s.trace[part].add(&e)
-		if s.debug != nil {
-			d := e // a copy: handing the hook &e would move e to the heap, an allocation per event
-			s.debug(&d)
-		}
-		s.dispatch(&e)
-	}
+	s.runParts()
 	if s.err != nil {
 		return nil, s.err
 	}
+	s.gather()
 	s.now = s.end
 	for _, p := range s.peers[1:] {
 		if p.alive {
@@ -511,6 +498,7 @@ func (s *Sim) dispatch(e *event) {
 		p.node.Tick(s.t(s.now))
 		s.process(p)
 	case evChunk:
+		s.m.arrived(s.peers[e.node], e)
 		s.chunkIn(e)
 	case evBulk:
 		s.bulk(e)
@@ -544,6 +532,8 @@ func (s *Sim) dispatch(e *event) {
 	case evBye:
 		if p := s.peers[e.node]; p.alive {
 			p.node.RemoveChild(s.peers[e.from].id)
+			p.setRelayed(e.from, false)
+			p.forgetHellos(e.from)
 		}
 	case evJoin:
 		s.join(e)
@@ -746,7 +736,7 @@ func (s *Sim) lostParents(p *peer, lost []swarm.Lost) {
 			}
 		}
 		if l := p.link(q); l != nil { // lost on its stripes: close the link
-			s.push(event{at: s.now + s.owd(p, s.peers[q], l.relayed), kind: evBye, node: q, from: p.idx})
+			s.push(event{at: max(s.now+s.owd(p, s.peers[q], l.relayed), l.helloAt), kind: evBye, node: q, from: p.idx})
 			p.dropLink(q)
 		}
 		s.setPartners(p) // a new parent is no partner for its stripe
@@ -766,6 +756,8 @@ func (s *Sim) linkDown(p *peer, q int32) {
 		p.dropLink(q)
 	}
 	p.node.NodeGone(s.t(s.now), s.peers[q].id)
+	p.setRelayed(q, false)
+	p.forgetHellos(q)
 	if slices.Contains(p.partners, q) { // the core forgot it as a partner
 		s.dropPartner(p, q)
 		s.setPartners(p)
@@ -805,7 +797,7 @@ func (s *Sim) disarm(p *peer) {
 // send carries one pushed chunk to a child.
 func (s *Sim) send(p *peer, snd *swarm.Send) {
 	q := s.index(snd.To)
-	if q == noPeer || !s.peers[q].alive {
+	if q == noPeer || !s.up(q) {
 		return // the connection is gone; the core hears of it separately
 	}
 	c := s.peers[q]
@@ -827,10 +819,9 @@ func (s *Sim) send(p *peer, snd *swarm.Send) {
 		s.m.queueDrops++
 		return
 	}
-	// Until a link was relayed, none is: no need to look it up.
-	arrive := s.transmit(p, c, len(snd.Chunk), s.anyRelayed && c.relayedFrom(p.idx))
+	arrive := s.transmit(p, c, len(snd.Chunk), p.relaysTo(c.idx))
 	s.m.sent(p, c, snd.ID, len(snd.Chunk))
-	s.push(event{at: arrive, kind: evChunk, node: q, from: p.idx, raw: snd.Chunk, aux: int64(snd.ID.Seq), stripe: snd.ID.Stripe})
+	s.push(event{at: arrive, kind: evChunk, node: q, from: p.idx, raw: snd.Chunk, aux: int64(snd.ID.Seq), stripe: snd.ID.Stripe, cross: p.isp != c.isp})
 }
 
 // chunkIn hands an arrived chunk to its node.
@@ -1035,7 +1026,6 @@ func (s *Sim) connect(p, q *peer) {
 		s.m.nat.Relayed++
 		if l := p.link(q.idx); l != nil {
 			l.relayed = true
-			s.anyRelayed = true
 		}
 	default:
 		s.m.nat.Failed++
@@ -1047,19 +1037,21 @@ func (s *Sim) connect(p, q *peer) {
 }
 
 // hello subscribes child e.from at parent e.node to the stripes the
-// child takes from it.
+// child takes from it. The hello carries all the parent reads of the
+// child (a child that moved on since says bye after it, on the same
+// stream).
 func (s *Sim) hello(e *event) {
 	q, p := s.peers[e.node], s.peers[e.from]
-	l := p.link(q.idx)
-	if !p.alive || l == nil {
-		return // the child moved on or left meanwhile
-	}
-	back := s.now + s.owd(q, p, l.relayed)
+	back := s.now + s.owd(q, p, e.relay)
 	if !q.alive || s.severed(p, q) {
 		s.push(event{at: back, kind: evLinkDown, node: p.idx, from: q.idx})
 		return
 	}
-	if err := q.node.AddChild(s.t(s.now), p.id, helloMask(p, q.idx, e.aux)); err != nil {
+	if !q.newHello(p.idx, e.stripe, s.now) {
+		return // overtaken by a later hello on the link
+	}
+	q.setRelayed(p.idx, e.relay)
+	if err := q.node.AddChild(s.t(s.now), p.id, helloOf(e)); err != nil {
 		// The parent says bye: it is full.
 		s.push(event{at: back, kind: evLinkDown, node: p.idx, from: q.idx})
 		return

@@ -261,8 +261,8 @@ func TestFastVerifyRejectsTampered(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if (s.verify != nil) != (mode == VerifyFast) {
-				t.Fatalf("verify hook set %v in mode %s", s.verify != nil, mode)
+			if (s.verifyOf() != nil) != (mode == VerifyFast) {
+				t.Fatalf("verify hook set %v in mode %s", s.verifyOf() != nil, mode)
 			}
 			node, err := swarm.New(s.nodeConfig(false, 0))
 			if err != nil {
@@ -338,7 +338,7 @@ func TestCanceledTicksSameRun(t *testing.T) {
 	c := small(40, 10*time.Second, 5)
 	c.Churn = 0.2
 	fast, fs := run(t, c)
-	if fs.q.canceled == 0 {
+	if fs.canceled() == 0 {
 		t.Fatal("no Tick was canceled")
 	}
 	s, err := New(c)
@@ -350,8 +350,8 @@ func TestCanceledTicksSameRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.q.canceled != 0 {
-		t.Fatalf("a run keeping stale Ticks canceled %d", s.q.canceled)
+	if n := s.canceled(); n != 0 {
+		t.Fatalf("a run keeping stale Ticks canceled %d", n)
 	}
 	if ja, jb := reportJSON(t, fast), reportJSON(t, slow); ja != jb {
 		t.Fatalf("runs with and without canceled Ticks differ:\n%s\n%s", ja, jb)
