@@ -148,7 +148,9 @@ func (s *Sim) runParts() {
 		if t > s.end {
 			break
 		}
-		b := min(t+la, s.end+1)
+		// Windows on a fixed grid, so that their bounds do not depend
+		// on what waits in the queues (a stale Tick kept: keepStale).
+		b := min(t-t%la+la, s.end+1)
 		for _, h := range s.parts[1:] {
 			h.sync(s)
 		}
