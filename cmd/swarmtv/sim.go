@@ -46,7 +46,14 @@ stderr, a summary table to stdout, the swarmtv.report/v1 JSON to --report.
 If an invariant breaks (a cycle in a stripe tree, a parent above its
 capacity, a played slice the origin did not make, a due slice not
 accounted for) the run stops and prints the seed and the command that
-replays it.`, stderr)
+replays it.
+
+With two cores or more the run uses two: the viewers, split in two
+halves, run each stretch of simulated time as long as the shortest
+one-way delay (5 ms at --delay-scale 1) side by side, then the origin,
+the tracker and the run's own events run it. One worker or two give the
+same run, trace and report; --workers 1 keeps to one core. The overlay,
+--misses and --join-sequential always run on one.`, stderr)
 	var set [][2]string
 	defaults := sim.DefaultConfig()
 	for _, o := range sim.Options {

@@ -144,8 +144,9 @@ type Config struct {
 	// time: a diagnostic for runs of a few thousand peers.
 	Misses bool
 	// Workers is how many goroutines run the viewers' two halves
-	// (parts.go): 1 or 2, the same run either way. The overlay, Misses
-	// and JoinSequential run with one (their handlers read other peers).
+	// (parts.go): 1 or 2, the same run either way; 0 (the default): 2
+	// when GOMAXPROCS allows two, else 1. The overlay, Misses and
+	// JoinSequential run with one (their handlers read other peers).
 	Workers       int
 	MapInterval   time.Duration
 	AliveInterval time.Duration
@@ -226,7 +227,6 @@ func DefaultConfig() Config {
 		FlashCrowd:      10 * time.Second,
 		Heartbeat:       time.Second,
 		CheckEvery:      time.Second,
-		Workers:         1,
 		LinkUpReset:     true,
 		Verify:          VerifyFast,
 		Placer:          tracker.PlacerChandelier,
@@ -308,8 +308,8 @@ func (c *Config) Validate() error {
 		return bad("catch-up must be at most 1 (negative: off), got %v", c.CatchUp)
 	case c.Verify != VerifyFast && c.Verify != VerifyEd25519:
 		return bad("verify must be %q or %q, got %q", VerifyFast, VerifyEd25519, c.Verify)
-	case c.Workers < 1 || c.Workers > 2:
-		return bad("workers must be 1 or 2, got %d", c.Workers)
+	case c.Workers < 0 || c.Workers > 2:
+		return bad("workers must be 1 or 2 (0: 2 on two cores or more), got %d", c.Workers)
 	case c.Partners < 0 || c.Partners > swarm.MaxPartners:
 		return bad("partners must be 0..%d, got %d", swarm.MaxPartners, c.Partners)
 	case c.LagSlices < 0 || c.LagSlices > 1000:
@@ -496,7 +496,7 @@ var Options = []Option{
 	durOpt("heal-at", "the partition heals at this time (0: never)", func(c *Config) *time.Duration { return &c.HealAt }),
 	durOpt("churn-stop-at", "churn ends at this time (0: never)", func(c *Config) *time.Duration { return &c.ChurnStopAt }),
 	boolOpt("rejoin-afresh", "rejoining peers report no current parents, as older peers do (the restarted tracker places every stripe anew; for comparison)", func(c *Config) *bool { return &c.RejoinAfresh }),
-	intOpt("workers", "goroutines running the viewers' two halves (1 or 2: the same run either way; the overlay, --misses and sequential joins use 1)", func(c *Config) *int { return &c.Workers }),
+	intOpt("workers", "goroutines running the viewers' two halves, in windows of the shortest one-way delay (1 or 2: the same run either way; 0: 2 when GOMAXPROCS is 2 or more; the overlay, --misses and sequential joins always use 1)", func(c *Config) *int { return &c.Workers }),
 	boolOpt("misses", "account for every chunk a stalled viewer lacked (its parent, partners, origin fetch, arrival) in the notes: a diagnostic", func(c *Config) *bool { return &c.Misses }),
 	boolOpt("overlay", "run the structured overlay on every viewer (ring, lookups, merge after a partition)", func(c *Config) *bool { return &c.Overlay }),
 	intOpt("merge-fanout", "overlay merge fanout F, the merge's cost parameter (0: default 2, -1: no spreading)", func(c *Config) *int { return &c.MergeFanout }),

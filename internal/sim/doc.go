@@ -89,9 +89,10 @@
 //
 // The run goes in windows of the lookahead, the shortest one-way delay
 // between two viewers (5 ms at DelayScale 1): the viewers' two halves
-// run a window each, on two goroutines with Config.Workers 2, then the
-// origin, the tracker and the run's own events (part 0) run the same
-// window while the halves wait (parts.go). A half's events read and
+// run a window each, on two goroutines (Config.Workers; by default
+// when GOMAXPROCS is 2 or more), then the origin, the tracker and the
+// run's own events (part 0) run the same window while the halves wait
+// (parts.go). A half's events read and
 // write only its own peers; another peer's alive flag is read as it
 // was at the window's start, and a hello carries what the parent reads
 // of its child. One worker or two give the same trace and report.

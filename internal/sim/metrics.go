@@ -622,8 +622,8 @@ func (s *Sim) report() *report.Report {
 			m.fetchRefused, m.fetchCanceled))
 	}
 	if s.windows > 0 {
-		s.notes = append(s.notes, fmt.Sprintf("parts: %d windows of %v (%.0f events each), %d events part 0 pushed into a window gone by moved to its end",
-			s.windows, time.Duration(s.lookahead()), float64(s.events)/float64(s.windows), s.clamped))
+		s.notes = append(s.notes, fmt.Sprintf("parts: %d windows of %v (%.0f events each, workers: %d), %d events part 0 pushed into a window gone by moved to its end",
+			s.windows, time.Duration(s.lookahead()), float64(s.events)/float64(s.windows), s.workers, s.clamped))
 	}
 	s.trackerWindows()
 	s.trackerNotes()

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"math"
+	"runtime"
 	"sync"
 )
 
@@ -54,6 +55,20 @@ type partState struct {
 	// with it: the shared one, with this part's own one-entry cache of
 	// the last lookup (stream.lookup writes it).
 	view *stream
+}
+
+// workers returns how many goroutines run c's halves: c.Workers, or
+// with 0 two when the Go scheduler runs two at once; one when a
+// handler reads other peers' state (the overlay's, the account of
+// misses, a sequential join's wait for the viewer before).
+func workers(c *Config) int {
+	switch {
+	case c.Overlay || c.Misses || c.JoinSequential:
+		return 1
+	case c.Workers == 0:
+		return min(2, runtime.GOMAXPROCS(0))
+	}
+	return c.Workers
 }
 
 // partOf returns the part that runs e: 0 for the origin's, the

@@ -2,18 +2,21 @@ package sim
 
 import (
 	"reflect"
+	"runtime"
 	"testing"
 	"time"
 	"unsafe"
 )
 
 // A run gives the same trace and report with one worker or two (the
-// halves' windows on two goroutines: parts.go), steady, with churn
+// halves' windows on two goroutines: parts.go; two by default where
+// GOMAXPROCS is 2 or more, as it is set here), steady, with churn
 // (crashes too), a tracker killed and restarted, symmetric NATs behind
 // relays, shorter delays (a shorter lookahead, more windows) and the
 // overlay with a partition (its handlers read other peers: it runs on
-// one worker, and says so).
+// one worker).
 func TestWorkersSameRun(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(max(2, runtime.GOMAXPROCS(0))))
 	steady := small(60, 8*time.Second, 3)
 	churn := small(60, 8*time.Second, 4)
 	churn.Churn, churn.CrashShare = 0.4, 0.5
@@ -28,14 +31,14 @@ func TestWorkersSameRun(t *testing.T) {
 	for _, x := range []struct {
 		name    string
 		c       Config
-		workers int // that run with Workers 2
+		workers int // that run by default
 	}{{"steady", steady, 2}, {"churn", churn, 2}, {"tracker outage", outage, 2}, {"relays", relays, 2}, {"short delays", near, 2}, {"overlay partition", split, 1}} {
 		t.Run(x.name, func(t *testing.T) {
-			one, s1 := run(t, x.c)
-			x.c.Workers = 2
 			two, s2 := run(t, x.c)
-			if s2.workers != x.workers {
-				t.Errorf("ran on %d workers, want %d", s2.workers, x.workers)
+			x.c.Workers = 1
+			one, s1 := run(t, x.c)
+			if s2.workers != x.workers || s1.workers != 1 {
+				t.Errorf("ran on %d workers by default, want %d; on %d with Workers 1", s2.workers, x.workers, s1.workers)
 			}
 			if s1.windows == 0 || s1.windows != s2.windows || s2.events != s1.events {
 				t.Errorf("windows %d / %d, events %d / %d", s1.windows, s2.windows, s1.events, s2.events)

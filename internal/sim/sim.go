@@ -200,10 +200,7 @@ func New(cfg Config) (*Sim, error) {
 	for i := range s.trace {
 		s.trace[i].init()
 	}
-	s.workers = cfg.Workers
-	if cfg.Overlay || cfg.Misses || cfg.JoinSequential {
-		s.workers = 1 // their handlers read other peers' state
-	}
+	s.workers = workers(&cfg)
 	s.m.init(&cfg)
 	s.ctl = measureControl()
 	if cfg.Misses {

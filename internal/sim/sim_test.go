@@ -234,6 +234,8 @@ func TestScenarioErrors(t *testing.T) {
 		{"- 1\n- 2", "a mapping of option: value"},
 		{"peers: [1, 2]", "single value"},
 		{"peers: 0", "peers must be"},
+		{"workers: 3", "workers must be 1 or 2"},
+		{"workers: -1", "workers must be 1 or 2"},
 		{"restart-tracker-at: 10s", "needs an earlier kill-tracker-at"},
 		{"peers: 10\n\tbad", "yaml"},
 	} {
