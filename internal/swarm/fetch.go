@@ -157,8 +157,9 @@ func (n *Node) keptAlive(now instant, parent NodeID) {
 // up but quiet (see keepaliveDue). Before playout starts
 // (no skew yet), the missing chunks of the slices from the newest
 // keyframe held on are fetched once ParentTimeout (StartFetch for the
-// keyframe slice itself) has passed since that slice's first chunk
-// arrived — a push that late is not coming, and
+// start picture: the keyframe slice and its continuations) has passed
+// since that slice's first chunk arrived — a push that late is not
+// coming, and
 // without them a node with a lossy or missing parent would never start —
 // and at once on a stripe without a parent. Each chunk is asked at most
 // once per FetchRetry, at most MaxFetches at once.
@@ -296,8 +297,8 @@ func (n *Node) scanFetches(now instant) instant {
 					continue
 				}
 				at := kf.firstAt.Add(n.cfg.ParentTimeout)
-				if seq == kf.seq {
-					at = kf.firstAt.Add(n.cfg.StartFetch) // the start slice itself
+				if seq <= end {
+					at = kf.firstAt.Add(n.cfg.StartFetch) // the start picture itself
 				}
 				if seq > kf.seq && seq <= end && n.passed(s, seq) {
 					at = now // the rest of the start's picture, which its parent went past

@@ -9,31 +9,45 @@ import (
 	"github.com/swarmtv/swarmtv/internal/wire"
 )
 
-// A node that holds its start keyframe slice on some stripes only fetches
-// that slice's missing chunks StartFetch after its first chunk arrived,
-// not a whole ParentTimeout later; the rest of the start group still
-// waits ParentTimeout for the parents' pushes.
+// A node that holds its start picture on some stripes only fetches the
+// picture's missing chunks StartFetch after its first chunk arrived,
+// not a whole ParentTimeout later — the keyframe slice's, and those of
+// the slice that continues it when the origin's size cap cut the
+// picture in two; the rest of the start group still waits ParentTimeout
+// for the parents' pushes.
 func TestStartFetch(t *testing.T) {
-	st := swarmtest.NewStream(testChannel, 4, epoch)
-	const wait = 150 * time.Millisecond
-	n := directNode(t, st, func(c *Config) { c.StartFetch = wait })
-	feed(t, n, st, epoch, "P", 0, 0, 1)
-	feed(t, n, st, epoch.Add(10*time.Millisecond), "P", 1, 0, 1)
-	n.Tick(epoch.Add(wait - time.Millisecond))
-	if f := n.Ready().Fetches; len(f) != 0 {
-		t.Fatalf("fetches before StartFetch: %v", f)
-	}
-	n.Tick(epoch.Add(wait))
-	r := n.Ready()
-	if f := r.Fetches; !slices.Equal(f, []wire.ID{{Seq: 0, Stripe: 2}, {Seq: 0, Stripe: 3}}) {
-		t.Fatalf("fetches at StartFetch %v, want the start slice's missing chunks only", f)
-	}
-	if !slices.Equal(r.FetchDue, []time.Time{{}, {}}) {
-		t.Fatalf("start fetches due %v, want none (not playing yet)", r.FetchDue)
-	}
-	n.Tick(epoch.Add(DefaultParentTimeout))
-	if f := n.Ready().Fetches; !slices.Contains(f, wire.ID{Seq: 1, Stripe: 2}) || !slices.Contains(f, wire.ID{Seq: 1, Stripe: 3}) {
-		t.Fatalf("fetches at ParentTimeout %v, want the next slice's", f)
+	for _, split := range []bool{false, true} {
+		st := swarmtest.NewStream(testChannel, 4, epoch)
+		st.SplitKeyframes = split
+		last := uint64(0) // the picture's last slice
+		if split {
+			last = 1
+		}
+		const wait = 150 * time.Millisecond
+		n := directNode(t, st, func(c *Config) { c.StartFetch = wait })
+		var picture []wire.ID
+		for seq := uint64(0); seq <= last+1; seq++ {
+			feed(t, n, st, epoch.Add(time.Duration(seq)*10*time.Millisecond), "P", seq, 0, 1)
+			if seq <= last {
+				picture = append(picture, wire.ID{Seq: seq, Stripe: 2}, wire.ID{Seq: seq, Stripe: 3})
+			}
+		}
+		n.Tick(epoch.Add(wait - time.Millisecond))
+		if f := n.Ready().Fetches; len(f) != 0 {
+			t.Fatalf("split %v: fetches before StartFetch: %v", split, f)
+		}
+		n.Tick(epoch.Add(wait))
+		r := n.Ready()
+		if f := r.Fetches; !slices.Equal(f, picture) {
+			t.Fatalf("split %v: fetches at StartFetch %v, want the start picture's missing chunks %v", split, f, picture)
+		}
+		if !slices.Equal(r.FetchDue, make([]time.Time, len(picture))) {
+			t.Fatalf("split %v: start fetches due %v, want none (not playing yet)", split, r.FetchDue)
+		}
+		n.Tick(epoch.Add(DefaultParentTimeout))
+		if f := n.Ready().Fetches; !slices.Contains(f, wire.ID{Seq: last + 1, Stripe: 2}) || !slices.Contains(f, wire.ID{Seq: last + 1, Stripe: 3}) {
+			t.Fatalf("split %v: fetches at ParentTimeout %v, want the slice after the picture's", split, f)
+		}
 	}
 }
 

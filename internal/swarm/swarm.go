@@ -82,17 +82,22 @@ type Config struct {
 	// stalls (506 -> 93), so the real peer, without live first, leaves it
 	// off; the simulator sets it with --live-first.
 	StartHeldRun bool
-	// StartFetch: before playout starts, a chunk of the start keyframe
-	// slice (the newest keyframe slice held) still missing this long
-	// after that slice's first chunk arrived is fetched from the origin
-	// (default ParentTimeout); the rest of its group of pictures waits
-	// ParentTimeout for the parents. A new node's parents are often new
-	// themselves: a short StartFetch does not wait for a slow parent's
-	// copy of the start slice. Measured in the simulator (1,000 peers
-	// joining in 10 s, 20 s, seed 1): 200 ms cut startup p95 2,020 →
-	// 1,822 ms, but the rest of the older group then came late (lag p95
-	// 1,805 → 3,096 ms, continuity 0.994 → 0.989), so viewers keep the
-	// default.
+	// StartFetch: before playout starts, a chunk of the start picture
+	// (the newest keyframe slice held and the slices that continue it)
+	// still missing this long after the keyframe slice's first chunk
+	// arrived is fetched from the origin (default ParentTimeout); the
+	// rest of its group of pictures waits ParentTimeout for the
+	// parents. A new node's parents are often new themselves: a short
+	// StartFetch does not wait for a slow parent's copy of the picture.
+	// Measured in the simulator (1,000 peers joining in 10 s, 20 s, seed
+	// 1): 200 ms cut startup p95 2,020 → 1,822 ms, but the rest of the
+	// older group then came late (lag p95 1,805 → 3,096 ms, continuity
+	// 0.994 → 0.989). With today's starts (chandelier-steady-10k.yaml,
+	// 60 s), 300 ms gave 2,000 viewers startup p95 1,292/1,249 →
+	// 1,278/1,222 ms (seeds 1/2; lag and continuity unchanged), but
+	// 10,000 viewers (seed 1) only 1,565 → 1,549 ms for stalls 2,731 →
+	// 2,982 (continuity 0.9995 → 0.9994; the flash crowd's origin
+	// refuses most start fetches), so viewers keep the default.
 	StartFetch time.Duration
 	// StartPull: before playout starts, a chunk of the start picture (the
 	// newest keyframe slice held and its continuations) still missing
