@@ -2,6 +2,7 @@ package tracker
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -40,6 +41,19 @@ func TestBackupsCarryReportedLag(t *testing.T) {
 	}
 	if seen == 0 {
 		t.Fatal("no backups to check")
+	}
+	// The stripes' backups share one array in the Go API: appending to
+	// one stripe's must leave the next stripe's as they were.
+	direct, err := e.tr.Heartbeat("live", HeartbeatRequest{ID: nid(8)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for s := 0; s+1 < len(direct.Stripes); s++ {
+		next := slices.Clone(direct.Stripes[s+1].Backups)
+		_ = append(direct.Stripes[s].Backups, NodeInfo{ID: "appended"})
+		if !slices.Equal(direct.Stripes[s+1].Backups, next) {
+			t.Fatalf("appending to stripe %d's backups changed stripe %d's: %v", s, s+1, direct.Stripes[s+1].Backups)
+		}
 	}
 	ps, err := e.tr.Placement("live")
 	if err != nil || ps.Placer != PlacerChandelier || ps.Rounds == 0 {
