@@ -72,8 +72,10 @@ func (p *peer) newHello(c int32, n uint8, now int64) bool {
 	return true
 }
 
-// forgetHellos forgets child c's hello number (its link is closed).
-func (p *peer) forgetHellos(c int32) {
+// forgetChild forgets what child c's hellos told p: their number and
+// whether its link is relayed (the link is closed).
+func (p *peer) forgetChild(c int32) {
+	p.setRelayed(c, false)
 	p.hellos = slices.DeleteFunc(p.hellos, func(h helloMark) bool { return h.child == c })
 }
 

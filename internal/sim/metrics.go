@@ -129,16 +129,25 @@ func (m *metrics) sentAs(a, b *peer, id wire.ID, size int, cause int) {
 			m.caused(cause, size, a.isp != b.isp)
 		}
 	}
-	r := &m.isps[id.Seq%uint64(len(m.isps))]
-	if !r.used || r.seq != id.Seq {
-		if r.used && r.seq > id.Seq {
-			return // a straggler older than the ring: leave the bound low
+	if r := m.ispSlot(id.Seq); r != nil {
+		r.masks[id.Stripe] |= 1 << uint(b.isp)
+		r.sizes[id.Stripe] = int64(size)
+	}
+}
+
+// ispSlot returns the ring slot of slice seq, flushing the older slice
+// it held first; nil for a straggler older than the ring (left out: the
+// bound stays low).
+func (m *metrics) ispSlot(seq uint64) *ispRing {
+	r := &m.isps[seq%uint64(len(m.isps))]
+	if !r.used || r.seq != seq {
+		if r.used && r.seq > seq {
+			return nil
 		}
 		m.flushISP(r)
-		r.used, r.seq = true, id.Seq
+		r.used, r.seq = true, seq
 	}
-	r.masks[id.Stripe] |= 1 << uint(b.isp)
-	r.sizes[id.Stripe] = int64(size)
+	return r
 }
 
 // arrived counts a pushed chunk e (evChunk) from a viewer by its cause,
@@ -171,20 +180,12 @@ func (m *metrics) foldISPs(o *metrics) {
 		if !r.used {
 			continue
 		}
-		t := &m.isps[i]
-		if !t.used || t.seq != r.seq {
-			if t.used && t.seq > r.seq {
-				r.used = false // a straggler older than the ring: leave the bound low
-				clear(r.masks)
-				continue
-			}
-			m.flushISP(t)
-			t.used, t.seq = true, r.seq
-		}
-		for st, mask := range r.masks {
-			t.masks[st] |= mask
-			if mask != 0 {
-				t.sizes[st] = r.sizes[st]
+		if t := m.ispSlot(r.seq); t != nil {
+			for st, mask := range r.masks {
+				t.masks[st] |= mask
+				if mask != 0 {
+					t.sizes[st] = r.sizes[st]
+				}
 			}
 		}
 		clear(r.masks)

@@ -529,8 +529,7 @@ func (s *Sim) dispatch(e *event) {
 	case evBye:
 		if p := s.peers[e.node]; p.alive {
 			p.node.RemoveChild(s.peers[e.from].id)
-			p.setRelayed(e.from, false)
-			p.forgetHellos(e.from)
+			p.forgetChild(e.from)
 		}
 	case evJoin:
 		s.join(e)
@@ -753,8 +752,7 @@ func (s *Sim) linkDown(p *peer, q int32) {
 		p.dropLink(q)
 	}
 	p.node.NodeGone(s.t(s.now), s.peers[q].id)
-	p.setRelayed(q, false)
-	p.forgetHellos(q)
+	p.forgetChild(q)
 	if slices.Contains(p.partners, q) { // the core forgot it as a partner
 		s.dropPartner(p, q)
 		s.setPartners(p)
