@@ -170,6 +170,33 @@ type Mesh struct {
 	AliveBytes int64 `json:"alive_bytes"`
 }
 
+// Phase holds the viewers' figures over one phase of a run, as the
+// report's top-level fields of the same names hold them over the whole
+// run (the simulator fills the steady phase: Report.Steady).
+type Phase struct {
+	// FromS: the phase runs from this time (s) to the run's end.
+	FromS float64 `json:"from_s"`
+	// Joins: viewers that joined in the phase and played; StartupMs,
+	// StartupMaxMs and LateStarts are theirs (LateStarts as
+	// Latency.LateStarts counts them).
+	Joins        int          `json:"joins"`
+	StartupMs    *Percentiles `json:"startup_ms"`
+	StartupMaxMs float64      `json:"startup_max_ms"`
+	LateStarts   int          `json:"late_starts"`
+	// The slices played, the stalls and the watch time in the phase, of
+	// every viewer; the lag of the slices played in it.
+	Continuity    *float64     `json:"continuity"`
+	Stalls        int64        `json:"stalls"`
+	RebufferRatio *float64     `json:"rebuffer_ratio"`
+	LagMs         *Percentiles `json:"lag_ms"`
+	// Repairs completed in the phase.
+	RepairMs *Percentiles `json:"repair_ms"`
+	// Bytes the viewers played and the origin sent in the phase.
+	PlayerBytes       int64    `json:"player_bytes"`
+	OriginEgressBytes int64    `json:"origin_egress_bytes"`
+	Savings           *float64 `json:"savings"`
+}
+
 // Hops summarises lookup path lengths.
 type Hops struct {
 	Mean float64 `json:"mean"`
@@ -206,7 +233,11 @@ type Report struct {
 	Placement               *Placement   `json:"placement"`
 	Latency                 *Latency     `json:"latency"`
 	Mesh                    *Mesh        `json:"mesh"`
-	WallS                   float64      `json:"wall_s"`
+	// Steady holds the figures after a warm-up (the simulator's
+	// --measure-from; null without one): the whole-run fields above
+	// include the warm-up.
+	Steady *Phase  `json:"steady"`
+	WallS  float64 `json:"wall_s"`
 }
 
 // New returns a report of the given kind with the schema set.

@@ -24,7 +24,7 @@ func TestEveryFieldPresent(t *testing.T) {
 	for _, f := range []string{"schema", "kind", "scenario", "seed", "peers", "duration_s", "stream_kbps",
 		"player_bytes", "origin_egress_bytes", "p2p_bytes", "savings", "continuity", "stalls",
 		"rebuffer_ratio", "startup_ms", "lag_ms", "repair_ms", "tree_depth", "cross_isp_bytes",
-		"cross_isp_lower_bound_bytes", "nat", "control_overhead", "trace_hash", "overlay", "placement", "latency", "wall_s"} {
+		"cross_isp_lower_bound_bytes", "nat", "control_overhead", "trace_hash", "overlay", "placement", "latency", "mesh", "steady", "wall_s"} {
 		if _, ok := m[f]; !ok {
 			t.Errorf("field %s missing", f)
 		}

@@ -73,6 +73,10 @@ type Config struct {
 
 	CheckEvery time.Duration // invariant checks and samples
 
+	// MeasureFrom is when the report's steady phase begins (its steady
+	// block: report.Phase), after the warm-up (0: no steady block).
+	MeasureFrom time.Duration
+
 	// LinkUpReset tells a child's core its parent is up
 	// (swarm.Node.ParentUp) when the parent accepted the hello, as the
 	// real driver (internal/transport) does once the hello is written;
@@ -300,6 +304,8 @@ func (c *Config) Validate() error {
 		return bad("flash-crowd must not be negative, got %v", c.FlashCrowd)
 	case c.Warmup < 0 || c.Warmup > keepSigned:
 		return bad("warmup must be 0..%v, got %v", keepSigned, c.Warmup)
+	case c.MeasureFrom < 0 || c.MeasureFrom >= c.Duration:
+		return bad("measure-from must be 0 (no steady block) or less than the duration (%v), got %v", c.Duration, c.MeasureFrom)
 	case c.Heartbeat < 10*time.Millisecond || c.Heartbeat > time.Minute:
 		return bad("heartbeat must be 10ms..1m, got %v", c.Heartbeat)
 	case c.CheckEvery < 10*time.Millisecond:
@@ -553,6 +559,7 @@ var Options = []Option{
 			return nil
 		}},
 	durOpt("check-every", "interval of invariant checks and tree samples", func(c *Config) *time.Duration { return &c.CheckEvery }),
+	durOpt("measure-from", "the report's steady block holds the figures from this time on, after the warm-up: startups of viewers joining from it, slices played, repairs and bytes sent from it (0: no steady block; the whole-run figures are kept)", func(c *Config) *time.Duration { return &c.MeasureFrom }),
 	intOpt("peer-feeds", "stripe feeds every viewer accepts, like a real peer's capacity (0: its drawn upload ÷ headroom)", func(c *Config) *int { return &c.PeerFeeds }),
 	floatOpt("delay-scale", "multiplies every network delay (1: the model's internet; 0.01: loopback-like)", func(c *Config) *float64 { return &c.DelayScale }),
 	floatOpt("download-ratio", "every viewer's download ÷ stream rate (0: drawn)", func(c *Config) *float64 { return &c.DownloadRatio }),

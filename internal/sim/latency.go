@@ -172,9 +172,9 @@ func (l *latency) slice(now, lag int64, sl *swarm.Slice, key bool) {
 	l.n++
 }
 
-// report returns the report's latency section: startup holds the
-// viewers' startups (ms, parallel to the parts), lag the lag
-// percentiles.
+// report returns the report's latency section but for StartupMaxMs and
+// LateStarts (the caller's: qoe.phase): startup holds the viewers'
+// startups (ms, parallel to the parts), lag the lag percentiles.
 func (l *latency) report(startup []float64, lag *report.Percentiles) *report.Latency {
 	r := &report.Latency{
 		StartupTrackerMs:    report.Of(l.tracker),
@@ -184,12 +184,6 @@ func (l *latency) report(startup []float64, lag *report.Percentiles) *report.Lat
 		ArrivalMs:           histPercentiles(l.arrival, l.n),
 		MarginMs:            histPercentiles(l.margin, l.n),
 		KeyframeArrivalMs:   histPercentiles(l.keyArrival, l.keyN),
-	}
-	for _, v := range startup {
-		r.StartupMaxMs = max(r.StartupMaxMs, v)
-		if v > float64(LateStart/time.Millisecond) {
-			r.LateStarts++
-		}
 	}
 	if sp := report.Of(startup); sp != nil && len(startup) == len(l.tracker) {
 		var t report.StartupParts

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"hash"
+	"math"
 	"math/bits"
 	"time"
 
@@ -24,20 +25,24 @@ const lagBuckets = 600_000
 type metrics struct {
 	started bool
 
-	media, originEgress, p2p, crossISP, lowerBound, control int64
+	// qoe holds the viewers' figures over the whole run; steady those
+	// of the steady phase (Config.MeasureFrom, from steadyFrom ns; 0:
+	// none), kept from this part's first event at or after it: until
+	// then steadyAt is when that is (math.MaxInt64: never), then
+	// steadyOn is set.
+	qoe
+	steady     qoe
+	steadyFrom int64
+	steadyAt   int64
+	steadyOn   bool
+
+	media, p2p, crossISP, lowerBound, control int64
 
 	// Totals of the cores' counters, taken when a peer leaves or at the end.
-	playerBytes          int64
-	played, late, lost   uint64
 	resyncs              uint64
 	queueDrops           uint64 // pushes dropped by Config.QueueLimit
-	stalls, badChunks    uint64
-	stallTime, watchTime int64
+	badChunks            uint64
 	neverPlayed, viewers int
-	neverStarted5s       int       // neverPlayed that stayed LateStart or more
-	startup, repair      []float64 // ms, one sample per peer / repair
-	lag                  []uint64  // histogram, 1 ms buckets
-	lagN                 uint64
 	lat                  latency // startup and lag broken into parts
 	depthSum             float64
 	depthN               int64
@@ -63,6 +68,98 @@ type metrics struct {
 	pulled, pullMisses, partnersDropped uint64
 	edges, crossEdges                   int64
 	placementBefore                     tracker.PlacementStats
+}
+
+// qoe holds the viewers' figures over one phase of a run
+// (report.Phase): the whole run, or its steady phase.
+type qoe struct {
+	originEgress, playerBytes int64
+	// The cores' counters over the phase, taken when a peer leaves or
+	// at the end.
+	played, late, lost, stalls uint64
+	stallTime, watchTime       int64
+	neverStarted5s             int       // viewers that joined in the phase, never played and stayed LateStart or more
+	startup, repair            []float64 // ms, one sample per viewer that joined in the phase / repair
+	lag                        []uint64  // histogram, 1 ms buckets
+	lagN                       uint64
+}
+
+// lagged counts a slice played with lag ms.
+func (q *qoe) lagged(ms int64) {
+	q.lag[min(max(ms, 0), lagBuckets-1)]++
+	q.lagN++
+}
+
+// viewer adds a viewer's core counters st, less base (what they were
+// when the phase began; nil: zero), and watch ns of playing in the
+// phase; neverStarted: it joined in the phase and waited LateStart or
+// more without playing.
+func (q *qoe) viewer(st, base *swarm.Stats, watch int64, neverStarted bool) {
+	var b swarm.Stats
+	if base != nil {
+		b = *base
+	}
+	q.playerBytes += int64(st.PlayerBytes - b.PlayerBytes)
+	q.played += st.PlayedSlices - b.PlayedSlices
+	q.late += st.LateSlices - b.LateSlices
+	q.lost += st.LostSlices - b.LostSlices
+	q.stalls += st.Stalls - b.Stalls
+	q.stallTime += int64(st.StallTime - b.StallTime)
+	q.watchTime += watch
+	if neverStarted {
+		q.neverStarted5s++
+	}
+	// The newest repairs are the phase's (RepairTimes keeps the newest).
+	rt := st.RepairTimes
+	for _, d := range rt[len(rt)-min(int(st.Repairs-b.Repairs), len(rt)):] {
+		q.repair = append(q.repair, float64(d)/1e6)
+	}
+}
+
+// add adds o's figures (another part's) to q's.
+func (q *qoe) add(o *qoe) {
+	q.originEgress += o.originEgress
+	q.playerBytes += o.playerBytes
+	q.played += o.played
+	q.late += o.late
+	q.lost += o.lost
+	q.stalls += o.stalls
+	q.stallTime += o.stallTime
+	q.watchTime += o.watchTime
+	q.neverStarted5s += o.neverStarted5s
+	q.startup = append(q.startup, o.startup...)
+	q.repair = append(q.repair, o.repair...)
+	if q.lag == nil && o.lag != nil {
+		q.lag = make([]uint64, lagBuckets)
+	}
+	for i, n := range o.lag {
+		q.lag[i] += n
+	}
+	q.lagN += o.lagN
+}
+
+// phase returns q's figures; FromS is the caller's.
+func (q *qoe) phase() report.Phase {
+	ph := report.Phase{
+		Joins:             len(q.startup),
+		StartupMs:         report.Of(q.startup),
+		LateStarts:        q.neverStarted5s,
+		Continuity:        report.Ratio(float64(q.played), float64(q.played+q.late+q.lost)),
+		Stalls:            int64(q.stalls),
+		RebufferRatio:     report.Ratio(float64(q.stallTime), float64(q.watchTime)),
+		LagMs:             histPercentiles(q.lag, q.lagN),
+		RepairMs:          report.Of(q.repair),
+		PlayerBytes:       q.playerBytes,
+		OriginEgressBytes: q.originEgress,
+		Savings:           report.Savings(q.originEgress, q.playerBytes),
+	}
+	for _, v := range q.startup {
+		ph.StartupMaxMs = max(ph.StartupMaxMs, v)
+		if v > float64(LateStart/time.Millisecond) {
+			ph.LateStarts++
+		}
+	}
+	return ph
 }
 
 // Why a P2P chunk was sent.
@@ -103,6 +200,12 @@ type ispRing struct {
 
 func (m *metrics) init(cfg *Config) {
 	m.lag = make([]uint64, lagBuckets)
+	m.steadyAt = math.MaxInt64
+	if cfg.MeasureFrom > 0 {
+		m.steadyFrom = int64(cfg.MeasureFrom)
+		m.steadyAt = m.steadyFrom
+		m.steady.lag = make([]uint64, lagBuckets)
+	}
 	m.lat.init()
 	m.k = cfg.Stripes
 	// Enough slots for the chunks still in flight: a window and a half.
@@ -123,6 +226,9 @@ func (m *metrics) sentAs(a, b *peer, id wire.ID, size int, cause int) {
 	m.media += int64(size)
 	if a.idx == originIdx {
 		m.originEgress += int64(size)
+		if m.steadyOn {
+			m.steady.originEgress += int64(size)
+		}
 	} else {
 		m.p2p += int64(size)
 		if cause >= 0 {
@@ -197,31 +303,18 @@ func (m *metrics) foldISPs(o *metrics) {
 // run: sums, histograms, and samples appended (percentiles sort them).
 func (m *metrics) merge(o *metrics) {
 	m.foldISPs(o)
+	m.qoe.add(&o.qoe)
+	m.steady.add(&o.steady)
 	m.media += o.media
-	m.originEgress += o.originEgress
 	m.p2p += o.p2p
 	m.crossISP += o.crossISP
 	m.lowerBound += o.lowerBound
 	m.control += o.control
-	m.playerBytes += o.playerBytes
-	m.played += o.played
-	m.late += o.late
-	m.lost += o.lost
 	m.resyncs += o.resyncs
 	m.queueDrops += o.queueDrops
-	m.stalls += o.stalls
 	m.badChunks += o.badChunks
-	m.stallTime += o.stallTime
-	m.watchTime += o.watchTime
 	m.neverPlayed += o.neverPlayed
-	m.neverStarted5s += o.neverStarted5s
 	m.viewers += o.viewers
-	m.startup = append(m.startup, o.startup...)
-	m.repair = append(m.repair, o.repair...)
-	for i, n := range o.lag {
-		m.lag[i] += n
-	}
-	m.lagN += o.lagN
 	m.lat.merge(&o.lat)
 	m.depthSum += o.depthSum
 	m.depthN += o.depthN
@@ -280,7 +373,11 @@ func (s *Sim) played(p *peer, sl *swarm.Slice) {
 		p.gapLost += sl.Seq - p.lastSeq - 1
 	} else {
 		p.firstPlay = s.now
-		s.m.startup = append(s.m.startup, float64(s.now-p.joinAt)/1e6)
+		ms := float64(s.now-p.joinAt) / 1e6
+		s.m.startup = append(s.m.startup, ms)
+		if s.m.steadyOn && p.joinAt >= s.m.steadyFrom {
+			s.m.steady.startup = append(s.m.steady.startup, ms)
+		}
 		s.m.lat.start(p, s.now, p.node.Stats().StartupDelay, s.t(0), sl)
 		s.joinNext(p)
 	}
@@ -288,8 +385,10 @@ func (s *Sim) played(p *peer, sl *swarm.Slice) {
 	p.lastSeq = sl.Seq
 	lag := (s.now - int64(sl.Capture.Sub(epoch))) / 1e6
 	p.lagMS = max(lag, 0)
-	s.m.lag[min(max(lag, 0), lagBuckets-1)]++
-	s.m.lagN++
+	s.m.lagged(lag)
+	if s.m.steadyOn {
+		s.m.steady.lagged(lag)
+	}
 	s.m.lat.slice(s.now, lag, sl, s.stream.keyGroup(sl.Seq))
 }
 
@@ -312,28 +411,47 @@ func (s *Sim) collect(p *peer) {
 	}
 	m := &s.m
 	m.viewers++
-	m.playerBytes += int64(st.PlayerBytes)
-	m.played += st.PlayedSlices
-	m.late += st.LateSlices
-	m.lost += st.LostSlices
 	m.resyncs += st.Resyncs
-	m.stalls += st.Stalls
 	m.badChunks += st.BadChunks
-	m.stallTime += int64(st.StallTime)
-	if p.firstPlay >= 0 {
-		m.watchTime += s.now - p.firstPlay
-	} else {
+	if p.firstPlay < 0 {
 		m.neverPlayed++
-		if s.now-p.joinAt >= int64(LateStart) {
-			m.neverStarted5s++
-		}
 	}
-	for _, d := range st.RepairTimes {
-		m.repair = append(m.repair, float64(d)/1e6)
+	m.qoe.viewer(&st, nil, s.watched(p, 0), s.neverStarted(p, 0))
+	if m.steadyOn {
+		m.steady.viewer(&st, p.steadyBase, s.watched(p, m.steadyFrom), s.neverStarted(p, m.steadyFrom))
 	}
 	m.pulled += st.Pulled
 	m.pullMisses += st.PullMisses
 	m.partnersDropped += st.PartnersDropped
+}
+
+// watched returns how long p has played since from (ns).
+func (s *Sim) watched(p *peer, from int64) int64 {
+	if p.firstPlay < 0 {
+		return 0
+	}
+	return max(s.now-max(p.firstPlay, from), 0)
+}
+
+// neverStarted reports whether p joined at or after from and has waited
+// LateStart or more without playing.
+func (s *Sim) neverStarted(p *peer, from int64) bool {
+	return p.firstPlay < 0 && p.joinAt >= from && s.now-p.joinAt >= int64(LateStart)
+}
+
+// beginSteady begins this part's steady phase (Config.MeasureFrom) at
+// its first event at or after it: every event before it has run, none
+// after, so what the cores count from here on is the phase's. It keeps
+// the counters of this part's viewers (a half's; part 0 has none) to
+// take from theirs when they are collected; viewers that join later
+// start from zero.
+func (s *Sim) beginSteady() {
+	s.m.steadyAt, s.m.steadyOn = math.MaxInt64, true
+	for _, i := range s.alive {
+		p := s.peers[i]
+		st := p.node.Stats()
+		p.steadyBase = &st
+	}
 }
 
 // InvariantError is an invariant the simulation found broken. Replay is
@@ -533,27 +651,6 @@ func traceHash(parts []tracer) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// lagPercentiles returns nearest-rank percentiles over every lag sample
-// (at the histogram's 1 ms resolution).
-func (m *metrics) lagPercentiles() *report.Percentiles {
-	if m.lagN == 0 {
-		return nil
-	}
-	rank := func(p float64) float64 {
-		want := uint64(p*float64(m.lagN) + 0.999999999)
-		want = max(want, 1)
-		var acc uint64
-		for i, c := range m.lag {
-			acc += c
-			if acc >= want {
-				return float64(i)
-			}
-		}
-		return float64(len(m.lag) - 1)
-	}
-	return &report.Percentiles{P50: rank(0.50), P95: rank(0.95), P99: rank(0.99)}
-}
-
 // report builds the run's swarmtv.report/v1.
 func (s *Sim) report() *report.Report {
 	m := &s.m
@@ -566,18 +663,24 @@ func (s *Sim) report() *report.Report {
 	r.Peers = s.cfg.Peers
 	r.DurationS = s.cfg.Duration.Seconds()
 	r.StreamKbps = s.cfg.StreamKbps
-	r.PlayerBytes = m.playerBytes
-	r.OriginEgressBytes = m.originEgress
+	all := m.qoe.phase()
+	r.PlayerBytes = all.PlayerBytes
+	r.OriginEgressBytes = all.OriginEgressBytes
 	r.P2PBytes = m.p2p
-	r.Savings = report.Savings(m.originEgress, m.playerBytes)
-	r.Continuity = report.Ratio(float64(m.played), float64(m.played+m.late+m.lost))
-	r.Stalls = int64(m.stalls)
-	r.RebufferRatio = report.Ratio(float64(m.stallTime), float64(m.watchTime))
-	r.StartupMs = report.Of(m.startup)
-	r.LagMs = m.lagPercentiles()
-	r.RepairMs = report.Of(m.repair)
-	r.Latency = m.lat.report(m.startup, m.lagPercentiles())
-	r.Latency.LateStarts += m.neverStarted5s
+	r.Savings = all.Savings
+	r.Continuity = all.Continuity
+	r.Stalls = all.Stalls
+	r.RebufferRatio = all.RebufferRatio
+	r.StartupMs = all.StartupMs
+	r.LagMs = all.LagMs
+	r.RepairMs = all.RepairMs
+	r.Latency = m.lat.report(m.startup, all.LagMs)
+	r.Latency.StartupMaxMs, r.Latency.LateStarts = all.StartupMaxMs, all.LateStarts
+	if m.steadyFrom > 0 {
+		st := m.steady.phase()
+		st.FromS = time.Duration(m.steadyFrom).Seconds()
+		r.Steady = &st
+	}
 	if m.depthN > 0 {
 		r.TreeDepth = &report.Depth{Mean: m.depthSum / float64(m.depthN), Max: m.depthMax}
 	}
@@ -591,6 +694,7 @@ func (s *Sim) report() *report.Report {
 	if !s.cfg.Media {
 		r.Savings, r.Continuity, r.RebufferRatio, r.StartupMs, r.LagMs, r.RepairMs = nil, nil, nil, nil, nil, nil
 		r.TreeDepth, r.CrossISPBytes, r.CrossISPLowerBoundBytes, r.NAT, r.ControlOverhead = nil, nil, nil, nil, nil
+		r.Steady = nil
 	}
 	if s.cfg.Media {
 		r.Placement = s.placementReport()

@@ -239,6 +239,9 @@ func (s *Sim) runUntil(b int64) {
 			continue // it waits for the download link
 		}
 		s.now = e.at
+		if s.now >= s.m.steadyAt {
+			s.beginSteady()
+		}
 		s.events++
 		if s.events&0xffff == 0 && s.Cancel != nil {
 			select {

@@ -13,15 +13,18 @@ import (
 // GOMAXPROCS is 2 or more, as it is set here), steady, with churn
 // (crashes too), a tracker killed and restarted, symmetric NATs behind
 // relays, shorter delays (a shorter lookahead, more windows) and the
-// overlay with a partition (its handlers read other peers: it runs on
+// overlay with a partition; the churn and outage runs with a steady
+// block (its handlers read other peers: it runs on
 // one worker).
 func TestWorkersSameRun(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(max(2, runtime.GOMAXPROCS(0))))
 	steady := small(60, 8*time.Second, 3)
 	churn := small(60, 8*time.Second, 4)
 	churn.Churn, churn.CrashShare = 0.4, 0.5
+	churn.MeasureFrom = 4 * time.Second // a steady block, taken in each half
 	outage := small(60, 10*time.Second, 5)
 	outage.KillTrackerAt, outage.RestartTrackerAt = 4*time.Second, 6*time.Second
+	outage.MeasureFrom = 5 * time.Second
 	relays := small(60, 8*time.Second, 6)
 	relays.NATMix = NATMix{0.1, 0, 0, 0.3, 0.6}
 	near := small(60, 8*time.Second, 7)
@@ -62,7 +65,9 @@ func TestMetricsMergeEveryField(t *testing.T) {
 	m.init(&c)
 	o.init(&c)
 	ov := reflect.ValueOf(&o).Elem()
-	skip := map[string]bool{"started": true, "k": true, "isps": true, "placementBefore": true, "lag": true, "lat": true}
+	// steady*: each part's own clock, not summed.
+	skip := map[string]bool{"started": true, "k": true, "isps": true, "placementBefore": true, "lag": true, "lat": true,
+		"steadyFrom": true, "steadyAt": true, "steadyOn": true}
 	for i := range ov.NumField() {
 		f := ov.Field(i)
 		name := ov.Type().Field(i).Name
@@ -75,15 +80,25 @@ func TestMetricsMergeEveryField(t *testing.T) {
 		}
 	}
 	m.merge(&o)
-	mv := reflect.ValueOf(&m).Elem()
-	for i := range mv.NumField() {
-		name := mv.Type().Field(i).Name
-		if skip[name] {
+	unmerged(t, "metrics", reflect.ValueOf(&m).Elem(), skip)
+}
+
+// unmerged fails for every field of v left zero, looking into the
+// phases' figures (qoe) field by field.
+func unmerged(t *testing.T, name string, v reflect.Value, skip map[string]bool) {
+	t.Helper()
+	for i := range v.NumField() {
+		fn := v.Type().Field(i).Name
+		if skip[fn] {
 			continue
 		}
-		f := mv.Field(i)
+		f := v.Field(i)
+		if f.Type() == reflect.TypeFor[qoe]() {
+			unmerged(t, name+"."+fn, f, nil)
+			continue
+		}
 		if f.IsZero() {
-			t.Errorf("metrics.%s is not merged", name)
+			t.Errorf("%s.%s is not merged", name, fn)
 		}
 	}
 }

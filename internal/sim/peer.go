@@ -106,6 +106,10 @@ type peer struct {
 	gapLost   uint64 // slices skipped between two played ones
 	lastSeq   uint64
 	firstPlay int64 // -1 until the first slice plays
+	// steadyBase is its core's counters when the steady phase began
+	// (Sim.beginSteady); nil: it joined later, or the phase has not
+	// begun.
+	steadyBase *swarm.Stats
 
 	// Placement accounting (with since and viaBackup above). backupLag is, per stripe, each backup's lag as the tracker
 	// reported it with the assignment (parallel to backups).

@@ -423,6 +423,11 @@ func (s *Sim) Run() (*report.Report, error) {
 	}
 	s.gather()
 	s.now = s.end
+	for _, h := range s.parts {
+		if h.m.steadyAt <= s.end { // no event of the part came after it
+			h.beginSteady()
+		}
+	}
 	for _, p := range s.peers[1:] {
 		if p.alive {
 			s.collect(p)

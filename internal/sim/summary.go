@@ -29,15 +29,35 @@ func WriteSummary(w io.Writer, r *report.Report, events uint64) {
 	}
 	fmt.Fprintf(tw, "scenario\t%s (seed %d)\n", r.Scenario, seed)
 	fmt.Fprintf(tw, "peers\t%d, %.0f s of a %.0f kbit/s stream\n", r.Peers, r.DurationS, r.StreamKbps)
-	fmt.Fprintf(tw, "savings\t%s\n", f(r.Savings, "%.4f"))
-	fmt.Fprintf(tw, "continuity\t%s\n", f(r.Continuity, "%.4f"))
-	fmt.Fprintf(tw, "stalls\t%d (rebuffer ratio %s)\n", r.Stalls, f(r.RebufferRatio, "%.4f"))
-	fmt.Fprintf(tw, "player bytes\t%s\n", human(r.PlayerBytes))
-	fmt.Fprintf(tw, "origin egress\t%s\n", human(r.OriginEgressBytes))
-	fmt.Fprintf(tw, "p2p bytes\t%s\n", human(r.P2PBytes))
-	fmt.Fprintf(tw, "startup ms\t%s\n", pc(r.StartupMs))
-	fmt.Fprintf(tw, "lag ms\t%s\n", pc(r.LagMs))
-	fmt.Fprintf(tw, "repair ms\t%s\n", pc(r.RepairMs))
+	// With a steady phase, its figures in a column beside the whole
+	// run's.
+	st := r.Steady
+	row := func(name, whole string, steady func(st *report.Phase) string) {
+		if st == nil {
+			fmt.Fprintf(tw, "%s\t%s\n", name, whole)
+			return
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", name, whole, steady(st))
+	}
+	if st != nil {
+		fmt.Fprintf(tw, "\twhole run\tsteady, from %.0f s (%d joins)\n", st.FromS, st.Joins)
+	}
+	row("savings", f(r.Savings, "%.4f"), func(st *report.Phase) string { return f(st.Savings, "%.4f") })
+	row("continuity", f(r.Continuity, "%.4f"), func(st *report.Phase) string { return f(st.Continuity, "%.4f") })
+	row("stalls", fmt.Sprintf("%d (rebuffer ratio %s)", r.Stalls, f(r.RebufferRatio, "%.4f")),
+		func(st *report.Phase) string {
+			return fmt.Sprintf("%d (rebuffer ratio %s)", st.Stalls, f(st.RebufferRatio, "%.4f"))
+		})
+	row("player bytes", human(r.PlayerBytes), func(st *report.Phase) string { return human(st.PlayerBytes) })
+	row("origin egress", human(r.OriginEgressBytes), func(st *report.Phase) string { return human(st.OriginEgressBytes) })
+	row("p2p bytes", human(r.P2PBytes), func(*report.Phase) string { return "" })
+	row("startup ms", pc(r.StartupMs), func(st *report.Phase) string { return pc(st.StartupMs) })
+	if l := r.Latency; l != nil {
+		late := func(max float64, n int) string { return fmt.Sprintf("%.0f  (%d later than %v)", max, n, LateStart) }
+		row("startup max ms", late(l.StartupMaxMs, l.LateStarts), func(st *report.Phase) string { return late(st.StartupMaxMs, st.LateStarts) })
+	}
+	row("lag ms", pc(r.LagMs), func(st *report.Phase) string { return pc(st.LagMs) })
+	row("repair ms", pc(r.RepairMs), func(st *report.Phase) string { return pc(st.RepairMs) })
 	if l := r.Latency; l != nil {
 		p5 := func(p *report.Percentiles) string {
 			if p == nil {
@@ -47,7 +67,6 @@ func WriteSummary(w io.Writer, r *report.Report, events uint64) {
 		}
 		fmt.Fprintf(tw, "startup parts ms\tp50/p95: tracker %s  first chunk %s  keyframe %s  playout %s\n",
 			p5(l.StartupTrackerMs), p5(l.StartupFirstChunkMs), p5(l.StartupKeyframeMs), p5(l.StartupPlayoutMs))
-		fmt.Fprintf(tw, "startup max ms\t%.0f  (%d viewers not playing %v after joining)\n", l.StartupMaxMs, l.LateStarts, LateStart)
 		if t := l.StartupTail; t != nil {
 			fmt.Fprintf(tw, "startup >= p95\tmean: tracker %.0f  first chunk %.0f  keyframe %.0f  playout %.0f\n",
 				t.Tracker, t.FirstChunk, t.Keyframe, t.Playout)
