@@ -22,6 +22,7 @@ type latency struct {
 	arrivalSum, marginSum []float64 // by lag bucket, ms
 	count                 []uint64  // slices recorded, by lag bucket
 	n                     uint64
+	hi                    int // one past the highest bucket of these holding a count (merge adds below it)
 	// win splits startup and lag by time (see windowOf): startups by the
 	// viewer's join time, lags by the slice's play time.
 	win []timeWindow
@@ -86,7 +87,7 @@ func (l *latency) merge(o *latency) {
 	l.first = append(l.first, o.first...)
 	l.key = append(l.key, o.key...)
 	l.playout = append(l.playout, o.playout...)
-	for i := range o.arrival {
+	for i := range o.hi {
 		l.arrival[i] += o.arrival[i]
 		l.margin[i] += o.margin[i]
 		l.keyArrival[i] += o.keyArrival[i]
@@ -96,6 +97,7 @@ func (l *latency) merge(o *latency) {
 	}
 	l.keyN += o.keyN
 	l.n += o.n
+	l.hi = max(l.hi, o.hi)
 	for i := range o.win {
 		from, _ := windowBounds(i)
 		w, ow := l.window(int64(from)), &o.win[i]
@@ -160,12 +162,14 @@ func (l *latency) slice(now, lag int64, sl *swarm.Slice, key bool) {
 	arr := sl.Done.Sub(sl.Capture).Milliseconds()
 	mar := lag - arr
 	b := min(max(lag, 0), lagBuckets-1)
-	l.arrival[min(max(arr, 0), lagBuckets-1)]++
+	a, m := min(max(arr, 0), lagBuckets-1), min(max(mar, 0), lagBuckets-1)
+	l.hi = max(l.hi, int(max(a, b, m))+1)
+	l.arrival[a]++
 	if key {
-		l.keyArrival[min(max(arr, 0), lagBuckets-1)]++
+		l.keyArrival[a]++
 		l.keyN++
 	}
-	l.margin[min(max(mar, 0), lagBuckets-1)]++
+	l.margin[m]++
 	l.arrivalSum[b] += float64(arr)
 	l.marginSum[b] += float64(mar)
 	l.count[b]++

@@ -82,12 +82,15 @@ type qoe struct {
 	startup, repair            []float64 // ms, one sample per viewer that joined in the phase / repair
 	lag                        []uint64  // histogram, 1 ms buckets
 	lagN                       uint64
+	lagHi                      int // one past the highest bucket of lag holding a count (add adds below it)
 }
 
 // lagged counts a slice played with lag ms.
 func (q *qoe) lagged(ms int64) {
-	q.lag[min(max(ms, 0), lagBuckets-1)]++
+	b := min(max(ms, 0), lagBuckets-1)
+	q.lag[b]++
 	q.lagN++
+	q.lagHi = max(q.lagHi, int(b)+1)
 }
 
 // viewer adds a viewer's core counters st, less base (what they were
@@ -132,10 +135,11 @@ func (q *qoe) add(o *qoe) {
 	if q.lag == nil && o.lag != nil {
 		q.lag = make([]uint64, lagBuckets)
 	}
-	for i, n := range o.lag {
+	for i, n := range o.lag[:o.lagHi] {
 		q.lag[i] += n
 	}
 	q.lagN += o.lagN
+	q.lagHi = max(q.lagHi, o.lagHi)
 }
 
 // phase returns q's figures; FromS is the caller's.
