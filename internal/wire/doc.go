@@ -43,8 +43,8 @@
 // asked seq and stripe: not held, refused or canceled), Cancel (the
 // asker no longer needs a chunk it requested with a due: the seq and
 // stripe), Bye (the sender is
-// closing, with a reason), Partner, BufferMap and Alive (the partner mesh
-// and parent liveness; see mesh.go), and OverlayHello and Overlay (the
+// closing, with a reason), Partner, BufferMap, MapRequest and Alive (the
+// partner mesh and parent liveness; see mesh.go), and OverlayHello and Overlay (the
 // channel's structured overlay; see overlay.go for their payloads).
 //
 // Every decoder in this package takes untrusted input: it never panics and

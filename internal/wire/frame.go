@@ -45,6 +45,8 @@ func (t FrameType) String() string {
 		return "buffer-map"
 	case FrameAlive:
 		return "alive"
+	case FrameMapRequest:
+		return "map-request"
 	case FrameOverlayHello:
 		return "overlay-hello"
 	case FrameOverlay:
@@ -92,7 +94,7 @@ func ReadFrame(r *bufio.Reader, max int) (Frame, error) {
 	if err != nil {
 		return Frame{}, err
 	}
-	if (t < byte(FrameHello) || t > byte(FrameCancel)) && t != byte(FrameOverlayHello) && t != byte(FrameOverlay) && t != byte(FrameOverlayInfo) {
+	if (t < byte(FrameHello) || t > byte(FrameMapRequest)) && t != byte(FrameOverlayHello) && t != byte(FrameOverlay) && t != byte(FrameOverlayInfo) {
 		return Frame{}, fmt.Errorf("%w: unknown frame type %d", ErrMalformed, t)
 	}
 	n, err := binary.ReadUvarint(r)

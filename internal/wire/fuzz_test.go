@@ -45,6 +45,7 @@ func FuzzReadFrame(f *testing.F) {
 	if ab, err := (Alive{Newest: []uint64{9, 8, 9, 9}}).Append(nil); err == nil {
 		f.Add(AppendFrame(nil, FrameAlive, ab))
 	}
+	f.Add(AppendFrame(nil, FrameMapRequest, MapRequest{}.Append(nil)))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r := bufio.NewReader(bytes.NewReader(b))
 		for i := 0; i < 16; i++ {
@@ -69,6 +70,8 @@ func FuzzReadFrame(f *testing.F) {
 				ParseBufferMap(fr.Payload)
 			case FrameAlive:
 				ParseAlive(fr.Payload)
+			case FrameMapRequest:
+				ParseMapRequest(fr.Payload)
 			}
 		}
 	})

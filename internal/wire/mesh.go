@@ -9,9 +9,9 @@ import (
 //
 // A node pulls chunks its stripe parents did not deliver in time from a
 // few partners. It opens a partner stream to each with a Partner frame;
-// the partner then sends its BufferMap on the stream now and then and
-// answers the Request frames the node sends on it with a Chunk or a
-// Missing frame, in order.
+// the partner then sends its BufferMap on the stream at once and in
+// answer to each MapRequest frame the node sends on it, and answers the
+// Request frames with a Chunk or a Missing frame, in order.
 //
 // A parent sends an Alive frame on a child's subscription stream when it
 // had nothing to push to the child for a while, so that the child can
@@ -21,6 +21,8 @@ const (
 	FramePartner   FrameType = 6 // Partner: opens a partner stream
 	FrameBufferMap FrameType = 7 // BufferMap: what the sender holds
 	FrameAlive     FrameType = 8 // Alive: a parent is alive, and what it holds
+	// FrameMapRequest (MapRequest) asks a partner for its BufferMap.
+	FrameMapRequest FrameType = 10
 )
 
 // MaxMapSlices bounds the slices one BufferMap describes.
@@ -171,6 +173,24 @@ func ParseBufferMapInto(p []byte, held []uint16) (BufferMap, error) {
 		have -= m.Stripes
 	}
 	return m, nil
+}
+
+// MapRequest asks a partner for its buffer map now.
+//
+//	version  u8 = 1
+type MapRequest struct{}
+
+// Append appends r's encoding to b.
+func (MapRequest) Append(b []byte) []byte { return append(b, Version) }
+
+// ParseMapRequest decodes a MapRequest payload.
+func ParseMapRequest(p []byte) (MapRequest, error) {
+	r := reader{b: p}
+	if v := r.u8(); r.err == nil && v != Version {
+		return MapRequest{}, fmt.Errorf("%w: map request version %d", ErrVersion, v)
+	}
+	r.end("map request")
+	return MapRequest{}, r.err
 }
 
 // Alive tells a child its parent is alive, and how far the parent got.

@@ -107,15 +107,16 @@ func TestReadFrameMeshTypes(t *testing.T) {
 	buf = AppendFrame(buf, FramePartner, Partner{Channel: "c"}.Append(nil))
 	buf = AppendFrame(buf, FrameBufferMap, mb)
 	buf = AppendFrame(buf, FrameAlive, ab)
+	buf = AppendFrame(buf, FrameMapRequest, MapRequest{}.Append(nil))
 	r := bufio.NewReader(bytes.NewReader(buf))
-	for _, want := range []FrameType{FramePartner, FrameBufferMap, FrameAlive} {
+	for _, want := range []FrameType{FramePartner, FrameBufferMap, FrameAlive, FrameMapRequest} {
 		f, err := ReadFrame(r, 0)
 		if err != nil || f.Type != want {
 			t.Fatalf("read %v: %v, %v", want, f.Type, err)
 		}
 	}
-	if _, err := ReadFrame(bufio.NewReader(bytes.NewReader([]byte{10, 0})), 0); !errors.Is(err, ErrMalformed) {
-		t.Fatalf("frame type 10: %v", err)
+	if _, err := ReadFrame(bufio.NewReader(bytes.NewReader([]byte{11, 0})), 0); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("frame type 11: %v", err)
 	}
 }
 
@@ -192,6 +193,35 @@ func FuzzParseAlive(f *testing.F) {
 		again, err := a.Append(nil)
 		if err != nil || !bytes.Equal(again, b) {
 			t.Fatalf("alive re-encoding differs: %v", err)
+		}
+	})
+}
+
+func TestMapRequest(t *testing.T) {
+	b := MapRequest{}.Append(nil)
+	if len(b) != 1 {
+		t.Fatalf("map request: %d bytes, want 1", len(b))
+	}
+	if _, err := ParseMapRequest(b); err != nil {
+		t.Fatalf("map request round trip: %v", err)
+	}
+	for name, b := range map[string][]byte{"empty": nil, "version": {2}, "trailing": {1, 0}} {
+		if _, err := ParseMapRequest(b); !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrVersion) {
+			t.Errorf("map request %s: err = %v, want malformed", name, err)
+		}
+	}
+}
+
+func FuzzParseMapRequest(f *testing.F) {
+	f.Add(MapRequest{}.Append(nil))
+	f.Add([]byte{1, 0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, err := ParseMapRequest(b)
+		if err != nil {
+			return
+		}
+		if !bytes.Equal(r.Append(nil), b) {
+			t.Fatal("map request re-encoding differs")
 		}
 	})
 }

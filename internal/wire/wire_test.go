@@ -217,7 +217,7 @@ func TestFrames(t *testing.T) {
 
 func TestReadFrameErrors(t *testing.T) {
 	for name, in := range map[string][]byte{
-		"unknown type": {10, 0},
+		"unknown type": {11, 0},
 		"bad varint":   {1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff},
 		"truncated":    {2, 10, 1, 2},
 		"no length":    {2},
