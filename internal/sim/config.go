@@ -535,7 +535,7 @@ var Options = []Option{
 	durOpt("queue-limit", "a push that would wait longer than this in its parent's queue to the child is dropped, as the real driver does (0: queues unbounded)", func(c *Config) *time.Duration { return &c.QueueLimit }),
 	intOpt("partners", "partner mesh: partners each viewer pulls missing chunks from, taken from its tracker backups (0: none, the origin covers every gap)", func(c *Config) *int { return &c.Partners }),
 	durOpt("pull-margin", "partner mesh: a chunk missing this long before it is due is pulled from a partner (0: the core's default)", func(c *Config) *time.Duration { return &c.PullMargin }),
-	durOpt("map-interval", "partner mesh: how often a node sends its buffer map to each node pulling from it (0: the core's default)", func(c *Config) *time.Duration { return &c.MapInterval }),
+	durOpt("map-interval", "partner mesh: a node asks its partners for their buffer maps at most this often, when it has a chunk to pull that their maps do not show (0: the core's default)", func(c *Config) *time.Duration { return &c.MapInterval }),
 	durOpt("alive-interval", "a parent that pushed a child nothing this long sends it an Alive (0: never; then keep parent-timeout near 2s)", func(c *Config) *time.Duration { return &c.AliveInterval }),
 	durOpt("playout-delay", "swarm core: playout runs this far behind a start slice's arrival (0: the core's default)", func(c *Config) *time.Duration { return &c.PlayoutDelay }),
 	durOpt("fetch-margin", "swarm core: a chunk missing this long before it is due is fetched from the origin (0: the core's default)", func(c *Config) *time.Duration { return &c.FetchMargin }),

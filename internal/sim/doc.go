@@ -54,7 +54,8 @@
 // Partners (Config.Partners, mesh.go): each viewer pulls from the first
 // few of its tracker backups, rank by rank and stripe by stripe, over a
 // partner connection punched like a parent link; a partner sends its
-// buffer map every swarm.Config.MapInterval and answers pulls from its
+// buffer map at once and whenever the viewer asks for it (when it has a
+// chunk to pull that no partner's map shows) and answers pulls from its
 // own upload, only when the chunk would leave within 100 ms (else
 // Missing). Parents send Alives to quiet children
 // (Config.AliveInterval). The report's mesh section counts pulls, pulled

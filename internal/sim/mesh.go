@@ -27,6 +27,7 @@ const (
 	evPull                             // pull (aux seq, stripe) from node from arrives at partner node
 	evPulled                           // chunk raw from partner from, answering a pull, arrives at node
 	evPullMissing                      // partner from's "missing (aux, stripe)" arrives at node
+	evMapRequest                       // watcher from's request for node's buffer map arrives at node
 )
 
 // aliveInterval maps the simulator's AliveInterval (0: none) to the
@@ -56,6 +57,8 @@ func (s *Sim) meshDispatch(e *event) {
 		s.setPartners(p)
 	case evUnwatch:
 		p.node.RemoveWatcher(from.id)
+	case evMapRequest:
+		_ = p.node.HandleMapRequest(s.idOf(e.from)) // one from a watcher gone is ignored
 	case evMap:
 		// HandleMap copies the map's Held: parse into one array.
 		bm, err := wire.ParseBufferMapInto(e.raw, s.held[:0])
@@ -97,10 +100,11 @@ func (s *Sim) meshDispatch(e *event) {
 	s.process(p)
 }
 
-// meshOut carries what p's core has ready for the mesh: pulls to
-// partners, maps to watchers, Alives to children, and partners given up.
+// meshOut carries what p's core has ready for the mesh: pulls and map
+// requests to partners, maps to watchers, Alives to children, and
+// partners given up.
 func (s *Sim) meshOut(p *peer, rd *swarm.Ready) {
-	if !s.cold && len(rd.Maps)+len(rd.Alives)+len(rd.Pulls) > 1 {
+	if !s.cold && len(rd.Maps)+len(rd.Alives)+len(rd.Pulls)+len(rd.MapRequests) > 1 {
 		s.warmMesh(rd)
 	}
 	for _, pl := range rd.Pulls {
@@ -114,27 +118,30 @@ func (s *Sim) meshOut(p *peer, rd *swarm.Ready) {
 		// times it out.
 		s.push(event{at: s.now + s.owd(p, s.peers[q], false), kind: evPull, node: q, from: p.idx, aux: int64(pl.ID.Seq), stripe: pl.ID.Stripe})
 	}
-	var enc []byte // maps of one round share their Held
-	var encOf *uint16
+	for _, id := range rd.MapRequests {
+		q := s.index(id)
+		if q == noPeer {
+			continue
+		}
+		s.m.control += mapRequestSize
+		s.m.mapBytes += mapRequestSize
+		// One to a partner that is gone goes unanswered: the core asks
+		// again when it next needs a map.
+		s.push(event{at: s.now + s.owd(p, s.peers[q], false), kind: evMapRequest, node: q, from: p.idx})
+	}
 	for _, ms := range rd.Maps {
 		q := s.index(ms.To)
 		if q == noPeer || !s.up(q) || s.severed(p, s.peers[q]) {
 			continue
 		}
-		if len(ms.Map.Held) == 0 || &ms.Map.Held[0] != encOf {
-			b, err := ms.Map.Append(nil)
-			if err != nil {
-				s.fail("node %d: buffer map does not encode: %v", p.idx, err)
-				return
-			}
-			enc = b
-			if len(ms.Map.Held) > 0 {
-				encOf = &ms.Map.Held[0]
-			}
+		b, err := ms.Map.Append(nil)
+		if err != nil {
+			s.fail("node %d: buffer map does not encode: %v", p.idx, err)
+			return
 		}
-		s.m.control += frameHeader + int64(len(enc))
-		s.m.mapBytes += frameHeader + int64(len(enc))
-		s.push(event{at: s.now + s.owd(p, s.peers[q], false), kind: evMap, node: q, from: p.idx, raw: enc})
+		s.m.control += frameHeader + int64(len(b))
+		s.m.mapBytes += frameHeader + int64(len(b))
+		s.push(event{at: s.now + s.owd(p, s.peers[q], false), kind: evMap, node: q, from: p.idx, raw: b})
 	}
 	for _, a := range rd.Alives {
 		q := s.index(a.To)
@@ -164,9 +171,10 @@ func (s *Sim) meshOut(p *peer, rd *swarm.Ready) {
 	}
 }
 
-// warmMesh prefetches the first line of each peer rd's maps, Alives and
-// pulls go to (what sending reads of it: whether it is alive, its place
-// in the network), so that their misses overlap (see warmSends).
+// warmMesh prefetches the first line of each peer rd's maps, Alives,
+// pulls and map requests go to (what sending reads of it: whether it is
+// alive, its place in the network), so that their misses overlap (see
+// warmSends).
 func (s *Sim) warmMesh(rd *swarm.Ready) {
 	for i := range rd.Maps {
 		s.warmPeer(rd.Maps[i].To)
@@ -176,6 +184,9 @@ func (s *Sim) warmMesh(rd *swarm.Ready) {
 	}
 	for i := range rd.Pulls {
 		s.warmPeer(rd.Pulls[i].To)
+	}
+	for _, id := range rd.MapRequests {
+		s.warmPeer(id)
 	}
 }
 
@@ -227,6 +238,10 @@ const refusedMemory = 15 * time.Second
 
 // frameHeader is a small frame's type and length bytes.
 const frameHeader = 2
+
+// mapRequestSize is a map request's frame (wire.MapRequest: a version
+// byte).
+const mapRequestSize = frameHeader + 1
 
 // dropPartner forgets q as p's partner (the core has dropped it, or will
 // when told by SetPartners).

@@ -98,3 +98,44 @@ func TestRefusingPartnerAskedLater(t *testing.T) {
 	}
 	t.Logf("%d refusals", refusals)
 }
+
+// A partner sends its buffer map when a viewer takes it as a partner and
+// when the viewer asks for it, never on its own: every map that arrives
+// answers a partner request or a map request, and a steady swarm asks
+// rarely (maps every 250 ms to each watcher were 16 a viewer a second
+// with four partners).
+func TestMapsOnRequest(t *testing.T) {
+	c := small(200, 30*time.Second, 1)
+	c.Partners = 4
+	s, err := New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var maps, requests, partners int
+	s.debug = func(e *event) {
+		switch e.kind {
+		case evMap:
+			maps++
+		case evMapRequest:
+			requests++
+		case evPartner:
+			partners++
+		}
+	}
+	r, err := s.Run()
+	if err != nil {
+		t.Fatal(err)
+	}
+	perViewer := float64(maps) / float64(c.Peers) / c.Duration.Seconds()
+	t.Logf("maps %d (%.2f a viewer a second), map requests %d, partner requests %d; pulls %d, pulled %d",
+		maps, perViewer, requests, partners, r.Mesh.Pulls, r.Mesh.Pulled)
+	if requests == 0 || r.Mesh.Pulled == 0 {
+		t.Fatalf("no map asked for (%d) or no chunk pulled (%d): the test checks nothing", requests, r.Mesh.Pulled)
+	}
+	if maps > requests+partners {
+		t.Fatalf("%d maps arrived, more than the %d map and %d partner requests", maps, requests, partners)
+	}
+	if perViewer > 2 {
+		t.Fatalf("%.2f maps a viewer a second", perViewer)
+	}
+}

@@ -584,7 +584,7 @@ func (s *Sim) dispatch(e *event) {
 		s.register()
 	case evOvMsg, evOvTick, evOvFailed, evOvLookup, evOvCheck, evPartition, evHeal:
 		s.ovDispatch(e)
-	case evPartner, evPartnerRefused, evUnwatch, evMap, evAlive, evPull, evPulled, evPullMissing:
+	case evPartner, evPartnerRefused, evUnwatch, evMap, evAlive, evPull, evPulled, evPullMissing, evMapRequest:
 		s.meshDispatch(e)
 	case evLinkUp:
 		// The parent accepted: its liveness timer starts now, so the

@@ -106,7 +106,9 @@
 // # Partner mesh and Alive
 //
 // Push, then pull, then origin (mesh.go): the driver names a few
-// partners (SetPartners), which send their buffer maps (HandleMap); a
+// partners (SetPartners), which send their buffer maps (HandleMap) at
+// once and when the node asks (Ready.MapRequests: when it has a chunk to
+// pull that their maps do not show, at most once per MapInterval); a
 // chunk of a stripe whose parent was lost is pulled at once (Ready.Pulls;
 // answers through HandlePulled and HandleMissing) from a partner whose
 // map shows it — of one whose new parent is still connecting,
@@ -120,7 +122,8 @@
 // picture's first chunk; a start on a picture completed by asking waits
 // for the slices after it held complete (see startSkew). Partners that do not answer or send bad
 // data are dropped (Ready.DropPartners). Nodes that made this node their
-// partner (AddWatcher) get its map every MapInterval (Ready.Maps). A
+// partner (AddWatcher) get its map at once and on request
+// (HandleMapRequest; Ready.Maps). A
 // parent sends an Alive to each child that had nothing pushed for
 // AliveInterval (Ready.Alives; HandleAlive): an Alive proves the parent
 // alive like a chunk, so a short ParentTimeout tells a dead parent from

@@ -11,9 +11,10 @@ import (
 
 // meshMsg is the mesh part of a msg: at most one of its fields is set.
 type meshMsg struct {
-	pulled bool // raw answers a pull
-	bm     *wire.BufferMap
-	alive  *wire.Alive
+	pulled     bool // raw answers a pull
+	bm         *wire.BufferMap
+	alive      *wire.Alive
+	mapRequest bool
 }
 
 // meshIn delivers a mesh message; it reports false for a plain chunk.
@@ -25,6 +26,8 @@ func (tn *testNet) meshIn(to *Node, m msg) bool {
 		_ = to.HandleMap(tn.now, m.from, *m.mesh.bm)
 	case m.mesh.alive != nil:
 		to.HandleAlive(tn.now, m.from, *m.mesh.alive)
+	case m.mesh.mapRequest:
+		_ = to.HandleMapRequest(m.from)
 	default:
 		return false
 	}
@@ -32,7 +35,7 @@ func (tn *testNet) meshIn(to *Node, m msg) bool {
 }
 
 // meshOut carries a node's pulls (answered by the partner from its
-// window), maps and Alives.
+// window), map requests, maps and Alives.
 func (tn *testNet) meshOut(id NodeID, r Ready) {
 	link := func(from, to NodeID) (time.Duration, bool) {
 		if tn.meshLink == nil {
@@ -53,6 +56,11 @@ func (tn *testNet) meshOut(id NodeID, r Ready) {
 			}
 		}
 		tn.send(msg{at: tn.now.Add(d), from: p.To, to: id, raw: raw, missing: !held, id: p.ID, mesh: meshMsg{pulled: held}})
+	}
+	for _, q := range r.MapRequests {
+		if d, ok := link(id, q); ok {
+			tn.send(msg{at: tn.now.Add(d), from: id, to: q, mesh: meshMsg{mapRequest: true}})
+		}
 	}
 	for _, ms := range r.Maps {
 		if d, ok := link(id, ms.To); ok {
@@ -130,17 +138,21 @@ func TestPullFromPartner(t *testing.T) {
 
 	tn := meshNet(t, true)
 	tn.run(2*time.Second, 10*time.Millisecond)
+	c := tn.nodes["C"]
+	// While its parent delivers, C has nothing to pull and asks no map.
+	if asked := c.Stats().MapRequests; asked != 0 {
+		t.Fatalf("C asked for %d maps with a healthy parent", asked)
+	}
 	tn.crash("P")
 	tn.run(4*time.Second, 10*time.Millisecond)
-	c := tn.nodes["C"]
 	st := c.Stats()
 	checkPlayed(t, tn.st, tn.played["C"])
 	if len(tn.played["C"]) < 40 || st.LostSlices != 0 || !slices.ContainsFunc(tn.lost["C"], func(l Lost) bool { return l.Parent == "P" }) {
 		t.Fatalf("C played %d slices, lost %d", len(tn.played["C"]), st.LostSlices)
 	}
 	got := stripeFetches(tn.fetches["C"], 1)
-	t.Logf("stripe 1 from the origin: %d without a partner, %d with; pulls %d, pulled %d, misses %d, maps sent by Q %d",
-		base, got, st.Pulls, st.Pulled, st.PullMisses, tn.nodes["Q"].Stats().MapsSent)
+	t.Logf("stripe 1 from the origin: %d without a partner, %d with; pulls %d, pulled %d, misses %d, maps asked by C %d, sent by Q %d",
+		base, got, st.Pulls, st.Pulled, st.PullMisses, st.MapRequests, tn.nodes["Q"].Stats().MapsSent)
 	if base < 40 {
 		t.Fatalf("without a partner C fetched only %d chunks of stripe 1 after its parent died", base)
 	}
@@ -150,9 +162,12 @@ func TestPullFromPartner(t *testing.T) {
 	if st.PartnersDropped != 0 || len(tn.dropped["C"]) != 0 {
 		t.Fatalf("an honest partner was dropped: %v", tn.dropped["C"])
 	}
-	// Maps at MapInterval: about 4 a second (24 in 6 s), never many more.
-	if ms := tn.nodes["Q"].Stats().MapsSent; ms < 18 || ms > 30 {
-		t.Fatalf("Q sent %d maps in 6 s at a 250 ms interval", ms)
+	// Q sent its map when C took it as a partner, then once per request
+	// (C asks when a chunk to pull is not on its partners' maps; once Q's
+	// map shows the stripes flowing, C predicts the rest from it): a few
+	// maps, where one every 250 ms came to 24 in these 6 s.
+	if ms := tn.nodes["Q"].Stats().MapsSent; ms != 1+st.MapRequests || ms > 6 {
+		t.Fatalf("Q sent %d maps, C asked for %d", ms, st.MapRequests)
 	}
 }
 
@@ -239,6 +254,20 @@ func TestBufferMapAndWatchers(t *testing.T) {
 	q.RemoveWatcher("w1")
 	if !slices.Equal(q.Watchers(), []NodeID{"w2"}) {
 		t.Fatalf("watchers %v", q.Watchers())
+	}
+	// Later maps go out on request only, to a watcher.
+	tn.run(time.Second, 10*time.Millisecond)
+	if r := q.Ready(); len(r.Maps) != 0 {
+		t.Fatalf("%d maps unasked", len(r.Maps))
+	}
+	if err := q.HandleMapRequest("w1"); !errors.Is(err, ErrNotWatcher) {
+		t.Fatalf("map request from a removed watcher: %v", err)
+	}
+	if err := q.HandleMapRequest("w2"); err != nil {
+		t.Fatal(err)
+	}
+	if r := q.Ready(); len(r.Maps) != 1 || r.Maps[0].To != "w2" || r.Maps[0].Map.First != q.bufferMap().First {
+		t.Fatalf("map request answered with %+v", r.Maps)
 	}
 	// A map that does not fit the channel drops its partner.
 	c := tn.viewer("C", "origin", testConfig(tn.st))
@@ -488,4 +517,26 @@ func TestMappedPartnersCounted(t *testing.T) {
 		t.Fatalf("map of 3 stripes: %v", err)
 	}
 	check(0)
+}
+
+// Maps come when asked for, so a partner's first map lost on the way (a
+// partition) is asked for again once firstMapWait has passed: a node
+// with no partner's map would never pull, nor ask.
+func TestFirstMapLostAskedAgain(t *testing.T) {
+	tn := meshNet(t, false)
+	cut := true // Q's frames to C are lost
+	tn.meshLink = func(from, to NodeID) (time.Duration, bool) {
+		return 5 * time.Millisecond, !cut || from != "Q"
+	}
+	tn.partner("C", "Q")
+	tn.run(500*time.Millisecond, 10*time.Millisecond)
+	c := tn.nodes["C"]
+	if c.mesh.mapped != 0 || c.Stats().MapRequests != 0 {
+		t.Fatalf("with Q's first map lost: %d partners mapped, %d maps asked within 500 ms", c.mesh.mapped, c.Stats().MapRequests)
+	}
+	cut = false
+	tn.run(time.Second, 10*time.Millisecond)
+	if c.mesh.mapped != 1 || c.Stats().MapRequests == 0 {
+		t.Fatalf("Q's map never asked for again: %d partners mapped, %d maps asked", c.mesh.mapped, c.Stats().MapRequests)
+	}
 }

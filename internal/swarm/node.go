@@ -721,6 +721,9 @@ func (n *Node) Recycle(r Ready) {
 	if n.ready.Maps == nil {
 		n.ready.Maps = recycled(r.Maps)
 	}
+	if n.ready.MapRequests == nil {
+		n.ready.MapRequests = recycled(r.MapRequests)
+	}
 	if n.ready.Alives == nil {
 		n.ready.Alives = recycled(r.Alives)
 	}
@@ -740,7 +743,7 @@ func recycled[T any](s []T) []T {
 func (n *Node) HasReady() bool {
 	r := &n.ready
 	return len(r.Sends) > 0 || len(r.Fetches) > 0 || len(r.Play) > 0 || len(r.CutOff) > 0 || len(r.Lost) > 0 ||
-		len(r.Pulls) > 0 || len(r.Maps) > 0 || len(r.Alives) > 0 || len(r.DropPartners) > 0
+		len(r.Pulls) > 0 || len(r.Maps) > 0 || len(r.MapRequests) > 0 || len(r.Alives) > 0 || len(r.DropPartners) > 0
 }
 
 // NextDeadline is when the node next needs a Tick; zero when nothing is

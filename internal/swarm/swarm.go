@@ -197,8 +197,9 @@ type Config struct {
 	// partner and is asked elsewhere, or of the origin (default
 	// DefaultPullTimeout); maxPartnerMisses in a row drop the partner.
 	PullTimeout time.Duration
-	// MapInterval: how often the node sends its buffer map to the nodes
-	// that made it their partner (default DefaultMapInterval).
+	// MapInterval: the node asks its partners for their buffer maps at
+	// most once per MapInterval, when it has a chunk to pull that their
+	// maps do not show (default DefaultMapInterval; see mesh.go).
 	MapInterval time.Duration
 	// MaxWatchers bounds the nodes that may make this node their partner
 	// (default DefaultMaxWatchers).
@@ -382,6 +383,7 @@ type Ready struct {
 	// The partner mesh and parent liveness (see SetPartners).
 	Pulls        []Pull      // ask these partners for these chunks
 	Maps         []MapSend   // send these buffer maps to watchers
+	MapRequests  []NodeID    // ask these partners for their buffer maps
 	Alives       []AliveSend // send these Alives to children
 	DropPartners []NodeID    // partners given up on: close their streams, name others
 }
@@ -411,6 +413,7 @@ type Stats struct {
 	PullMisses      uint64 // pulls answered Missing or not in time
 	PartnersDropped uint64 // partners given up on (silent, or bad maps or chunks)
 	MapsSent        uint64
+	MapRequests     uint64 // buffer maps asked of partners
 	AlivesSent      uint64
 	AlivesIn        uint64 // Alives from parents
 	// StartupDelay is first-chunk-received to first-slice-played (0 before).

@@ -52,8 +52,10 @@
 // SetPartners names the nodes a node pulls missing chunks from (the proxy
 // takes its tracker backups). The node opens one partner stream to each
 // with a Partner frame; the partner registers it as a watcher, writes its
-// buffer map on the stream every swarm.Config.MapInterval and answers
-// the node's Request frames in order with Chunk or Missing — Missing
+// buffer map on the stream at once and in answer to each MapRequest frame
+// (the node asks when it has a chunk to pull that no partner's map
+// shows), and answers the node's Request frames in order with Chunk or
+// Missing — Missing
 // also when its children's send queues are backed up: pulls are served
 // from spare upload only. A partner the node gives up on (silent, bad
 // data) is closed and not taken again for a while. A parent writes an

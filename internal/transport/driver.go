@@ -342,6 +342,9 @@ func (d *Driver) process() {
 		for _, m := range rd.Maps {
 			d.sendMap(m)
 		}
+		for _, id := range rd.MapRequests {
+			d.askMap(id)
+		}
 		for _, a := range rd.Alives {
 			d.sendAlive(a)
 		}

@@ -18,8 +18,9 @@ import (
 //
 // A node pulls from each partner over one partner stream, opened on the
 // connection it holds to the partner (dialed if it has none) with a
-// Partner frame: the partner then writes its buffer maps and the answers
-// to the node's Request frames (a Chunk or a Missing, in order) on it.
+// Partner frame: the partner then writes on it its buffer map (at once,
+// and in answer to each MapRequest frame of the node's) and the answers
+// to the node's Request frames (a Chunk or a Missing, in order).
 // The partner side (a watcher) serves pulls from spare upload only: a
 // pull arriving while a child's send queue holds more than
 // watcherBusyQueue chunks, or while this watcher's own queue is that
@@ -49,7 +50,8 @@ type watcher struct {
 // partnerLink is the partner stream to one partner.
 type partnerLink struct {
 	peer   Peer
-	reqs   chan wire.ID // pulls for the writer
+	reqs   chan wire.ID  // pulls for the writer
+	maps   chan struct{} // a map request for the writer (one waiting covers the next)
 	cancel context.CancelFunc
 }
 
@@ -144,7 +146,7 @@ func (d *Driver) applyPartners() {
 // startPartner opens the partner stream to p. Run goroutine only.
 func (d *Driver) startPartner(p Peer) {
 	ctx, cancel := context.WithCancel(d.ctx)
-	l := &partnerLink{peer: p, reqs: make(chan wire.ID, partnerRequests), cancel: cancel}
+	l := &partnerLink{peer: p, reqs: make(chan wire.ID, partnerRequests), maps: make(chan struct{}, 1), cancel: cancel}
 	d.partners[p.ID] = l
 	d.log.Debug("partner link", "partner", p.ID, "addr", p.Addr)
 	d.wg.Go(func() {
@@ -188,8 +190,22 @@ func (d *Driver) pull(p swarm.Pull) {
 	}
 }
 
-// runPartner runs one partner stream: it writes the Partner frame and
-// the pulls, and hands the maps and answers to the node.
+// askMap queues a map request for its partner's link. Run goroutine
+// only.
+func (d *Driver) askMap(id swarm.NodeID) {
+	l := d.partners[id]
+	if l == nil {
+		return // gone: the core asks again when it needs a map
+	}
+	select {
+	case l.maps <- struct{}{}:
+	default: // one is waiting: its answer will do
+	}
+}
+
+// runPartner runs one partner stream: it writes the Partner frame, the
+// pulls and the map requests, and hands the maps and answers to the
+// node.
 func (d *Driver) runPartner(ctx context.Context, l *partnerLink) error {
 	c, err := d.acquire(ctx, l.peer)
 	if err != nil {
@@ -212,9 +228,11 @@ func (d *Driver) runPartner(ctx context.Context, l *partnerLink) error {
 				return
 			case id := <-l.reqs:
 				buf = wire.AppendFrame(buf[:0], wire.FrameRequest, id.Append(nil))
-				if _, err := s.Write(buf); err != nil {
-					return
-				}
+			case <-l.maps:
+				buf = wire.AppendFrame(buf[:0], wire.FrameMapRequest, wire.MapRequest{}.Append(nil))
+			}
+			if _, err := s.Write(buf); err != nil {
+				return
 			}
 		}
 	})
@@ -271,8 +289,8 @@ func (d *Driver) runPartner(ctx context.Context, l *partnerLink) error {
 	}
 }
 
-// serveWatcher serves a partner stream a node opened to this one: the
-// node's buffer maps go out on it, and its pulls are answered in order.
+// serveWatcher serves a partner stream a node opened to this one: its
+// map requests and pulls are answered on it, in order.
 func (d *Driver) serveWatcher(c *Conn, s *quic.Stream, br *bufio.Reader, p wire.Partner) {
 	w := &watcher{id: c.Remote(), stream: s, out: make(chan []byte, watcherQueue), quit: make(chan struct{})}
 	ok, err := d.call(func() error { return d.addWatcher(w, p) })
@@ -299,6 +317,16 @@ func (d *Driver) serveWatcher(c *Conn, s *quic.Stream, br *bufio.Reader, p wire.
 		}
 		if f.Type == wire.FrameBye {
 			break
+		}
+		if f.Type == wire.FrameMapRequest {
+			if _, err := wire.ParseMapRequest(f.Payload); err != nil {
+				d.protocolError(c, err)
+				break
+			}
+			if !d.do(func() { _ = d.node.HandleMapRequest(w.id) }) {
+				return
+			}
+			continue
 		}
 		if f.Type != wire.FrameRequest {
 			d.protocolError(c, fmt.Errorf("%v frame on a partner stream", f.Type))

@@ -58,8 +58,8 @@ func TestPartnerFillsKilledParent(t *testing.T) {
 
 	st := c.drv.Stats()
 	served := b.drv.PullsServed()
-	t.Logf("c: pulls %d, pulled %d, misses %d, fetches %d (origin bytes %d); b served %d pulls, refused %d; alives in %d",
-		st.Pulls, st.Pulled, st.PullMisses, st.Fetches, st.OriginBytesIn, served, b.drv.PullsRefused(), st.AlivesIn)
+	t.Logf("c: pulls %d, pulled %d, misses %d, fetches %d (origin bytes %d), maps asked %d; b served %d pulls, refused %d, sent %d maps; alives in %d",
+		st.Pulls, st.Pulled, st.PullMisses, st.Fetches, st.OriginBytesIn, st.MapRequests, served, b.drv.PullsRefused(), b.drv.Stats().MapsSent, st.AlivesIn)
 	if st.LostSlices != 0 {
 		t.Fatalf("c skipped %d slices", st.LostSlices)
 	}
@@ -70,6 +70,11 @@ func TestPartnerFillsKilledParent(t *testing.T) {
 	}
 	if st.PartnersDropped != 0 {
 		t.Fatalf("c dropped %d honest partners", st.PartnersDropped)
+	}
+	// b's first map came before the stream: c chose its pulls from maps
+	// it asked b for, and b sent no map unasked.
+	if maps := b.drv.Stats().MapsSent; st.MapRequests == 0 || maps > 1+st.MapRequests {
+		t.Fatalf("c asked for %d maps, b sent %d", st.MapRequests, maps)
 	}
 }
 
