@@ -114,8 +114,10 @@ same run, trace and report; --workers 1 keeps to one core. The overlay,
 		defer pprof.StopCPUProfile()
 	}
 	tuneGC(cfg.Peers)
+	stopAdvice := adviseHugePagesEvery(hugeAdviceInterval)
 	start := time.Now()
 	r, err := s.Run()
+	stopAdvice()
 	if err != nil {
 		return err
 	}
@@ -162,6 +164,37 @@ func tuneGC(peers int) {
 	}
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(max(simMemoryLimit, int64(peers)*simPeerMemory))
+	}
+}
+
+// hugeAdviceInterval is how often a run advises its new heap mappings
+// to use huge pages: the heap grows fastest as the peers join, each new
+// arena's pages touched before the next advice stay small.
+const hugeAdviceInterval = 50 * time.Millisecond
+
+// adviseHugePagesEvery advises huge pages (hugeAdvisor) now and then every d until
+// the returned stop is called.
+func adviseHugePagesEvery(d time.Duration) (stop func()) {
+	done := make(chan struct{})
+	exited := make(chan struct{})
+	var h hugeAdvisor
+	h.advise()
+	go func() {
+		defer close(exited)
+		t := time.NewTicker(d)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				h.advise()
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-exited
 	}
 }
 
