@@ -23,15 +23,15 @@ const hugeMin = 2 << 20
 //
 // The heap grows by new mappings, which have no advice until the next
 // call, and the pages touched meanwhile are small: each call advises the
-// mappings that are new or changed since the last one and collapses
-// their small pages into huge ones (MADV_COLLAPSE, Linux 6.1). Errors
+// mappings that are new since the last one, or the part a mapping grew
+// by, and collapses their small pages into huge ones (MADV_COLLAPSE, Linux 6.1). Errors
 // are ignored: the advice is an optimization only.
 type hugeAdvisor struct {
 	seen map[uint64]uint64 // mapping start → end, as last advised
 }
 
-// advise advises the mappings new or changed since the last call and
-// returns how many bytes it advised.
+// advise advises the mappings new since the last call, or the parts
+// they grew by, and returns how many bytes it advised.
 func (h *hugeAdvisor) advise() int64 {
 	f, err := os.Open("/proc/self/maps")
 	if err != nil {
@@ -56,14 +56,23 @@ func (h *hugeAdvisor) advise() int64 {
 		}
 		start, err1 := strconv.ParseUint(string(lo), 16, 64)
 		end, err2 := strconv.ParseUint(string(hi), 16, 64)
-		if err1 != nil || err2 != nil || end-start < hugeMin || h.seen[start] == end {
+		if err1 != nil || err2 != nil || end-start < hugeMin {
 			continue
 		}
+		// A mapping that grew at its end (the heap's next arena merged
+		// into it) needs advice for its new part only.
+		from := start
+		if was, ok := h.seen[start]; ok {
+			if was >= end {
+				continue
+			}
+			from = was
+		}
 		h.seen[start] = end
-		_, _, errno := unix.Syscall(unix.SYS_MADVISE, uintptr(start), uintptr(end-start), unix.MADV_HUGEPAGE)
+		_, _, errno := unix.Syscall(unix.SYS_MADVISE, uintptr(from), uintptr(end-from), unix.MADV_HUGEPAGE)
 		if errno == 0 {
-			advised += int64(end - start)
-			unix.Syscall(unix.SYS_MADVISE, uintptr(start), uintptr(end-start), unix.MADV_COLLAPSE)
+			advised += int64(end - from)
+			unix.Syscall(unix.SYS_MADVISE, uintptr(from), uintptr(end-from), unix.MADV_COLLAPSE)
 		}
 	}
 	return advised

@@ -172,8 +172,8 @@ func tuneGC(peers int) {
 // arena's pages touched before the next advice stay small.
 const hugeAdviceInterval = 50 * time.Millisecond
 
-// adviseHugePagesEvery advises huge pages (hugeAdvisor) now and then every d until
-// the returned stop is called.
+// adviseHugePagesEvery advises huge pages (hugeAdvisor) now and then
+// every d until the returned stop is called.
 func adviseHugePagesEvery(d time.Duration) (stop func()) {
 	done := make(chan struct{})
 	exited := make(chan struct{})
