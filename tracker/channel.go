@@ -11,6 +11,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/swarmtv/swarmtv/chandelier"
@@ -66,8 +67,11 @@ type channel struct {
 	peers map[string]*member
 	// joins holds the times of the joins of the last crowdWindow, oldest
 	// first (see crowded).
-	joins   []time.Time
-	kids    map[string]map[string]uint16 // parent ID (chandelier.Origin for the origin) → child → stripes mask
+	joins []time.Time
+	// kids indexes the edges by parent ID (chandelier.Origin for the
+	// origin): its children sorted by ID, as a heartbeat's answer lists
+	// them. Only members are children (remove unlinks a member's edges).
+	kids    map[string][]kid
 	pending chandelier.Changes
 	expiry  expiryHeap
 	// batch is closed when the round of the joins waiting in the
@@ -130,7 +134,7 @@ func newChannel(req RegisterRequest, key []byte, kind string, seed uint64, relay
 	ch := &channel{
 		info: req.Channel, key: key, kind: kind, seed: seed, relay: relay,
 		peers: map[string]*member{},
-		kids:  map[string]map[string]uint16{},
+		kids:  map[string][]kid{},
 	}
 	if err := ch.reset(req.Capacity, nil); err != nil {
 		return nil, err
@@ -390,30 +394,53 @@ func (ch *channel) remove(m *member) {
 	ch.pending.Leave = append(ch.pending.Leave, m.id)
 }
 
-func (ch *channel) linkKid(parent, child string, s int) {
+// kid is one child in the children index: its ID and address, and the
+// stripes it takes from the parent (a mask).
+type kid struct {
+	id, addr string
+	stripes  uint16
+}
+
+// findKid returns where child is, or would be, in a parent's children.
+func findKid(kids []kid, child string) (int, bool) {
+	return slices.BinarySearchFunc(kids, child, func(k kid, id string) int { return strings.Compare(k.id, id) })
+}
+
+// stripesFrom returns the stripes child takes from parent (0: none).
+func (ch *channel) stripesFrom(parent, child string) uint16 {
+	k := ch.kids[parent]
+	if i, ok := findKid(k, child); ok {
+		return k[i].stripes
+	}
+	return 0
+}
+
+func (ch *channel) linkKid(parent string, child *member, s int) {
 	if parent == "" {
 		return
 	}
 	k := ch.kids[parent]
-	if k == nil {
-		k = map[string]uint16{}
+	i, ok := findKid(k, child.id)
+	if !ok {
+		k = slices.Insert(k, i, kid{id: child.id, addr: child.addr})
 		ch.kids[parent] = k
 	}
-	k[child] |= 1 << s
+	k[i].stripes |= 1 << s
 }
 
 func (ch *channel) unlinkKid(parent, child string, s int) {
 	k := ch.kids[parent]
-	if k == nil {
+	i, ok := findKid(k, child)
+	if !ok {
 		return
 	}
-	if v := k[child] &^ (1 << s); v != 0 {
-		k[child] = v
+	if k[i].stripes &^= 1 << s; k[i].stripes != 0 {
+		return
+	}
+	if k = slices.Delete(k, i, i+1); len(k) > 0 {
+		ch.kids[parent] = k
 	} else {
-		delete(k, child)
-		if len(k) == 0 {
-			delete(ch.kids, parent)
-		}
+		delete(ch.kids, parent)
 	}
 }
 
@@ -426,7 +453,7 @@ func (ch *channel) setAssignment(a chandelier.Assignment) {
 	old := m.stripes[a.Stripe]
 	if old.Parent != a.Parent {
 		ch.unlinkKid(old.Parent, a.Peer, a.Stripe)
-		ch.linkKid(a.Parent, a.Peer, a.Stripe)
+		ch.linkKid(a.Parent, m, a.Stripe)
 	}
 	m.stripes[a.Stripe] = a
 }
@@ -549,17 +576,12 @@ func (ch *channel) assignments(m *member) []StripeAssignment {
 	return out
 }
 
-// children returns the peers m feeds on any stripe, sorted by ID.
+// children returns the peers id feeds on any stripe, sorted by ID.
 func (ch *channel) children(id string) []NodeInfo {
 	k := ch.kids[id]
-	ids := make([]string, 0, len(k))
-	for c := range k {
-		ids = append(ids, c)
-	}
-	slices.Sort(ids)
-	out := make([]NodeInfo, 0, len(ids))
-	for _, c := range ids {
-		out = append(out, ch.nodeInfo(c))
+	out := make([]NodeInfo, len(k))
+	for i, c := range k {
+		out[i] = NodeInfo{ID: c.id, Addr: c.addr}
 	}
 	return out
 }
@@ -627,9 +649,9 @@ func (ch *channel) view() []TreeNode {
 	out := make([]TreeNode, 0, len(ch.peers))
 	for _, id := range ch.sortedIDs() {
 		m := ch.peers[id]
-		kids := make([]string, 0, len(ch.kids[id]))
-		for _, c := range ch.children(id) {
-			kids = append(kids, c.ID)
+		kids := make([]string, len(ch.kids[id]))
+		for i, c := range ch.kids[id] {
+			kids[i] = c.id
 		}
 		st := make([]TreeStripe, len(m.stripes))
 		for s, a := range m.stripes {

@@ -64,18 +64,25 @@ func checkChannel(t *testing.T, tr *Tracker, name string) chandelier.Figures {
 		}
 	}
 	// The children index holds exactly the edges (edges to peers that
-	// left wait for the next round on both sides).
+	// left wait for the next round on both sides), each parent's
+	// children sorted by ID with their addresses.
 	for p, k := range kids {
 		for c, mask := range k {
-			if ch.kids[p][c] != mask {
-				t.Fatalf("children index: %s→%s mask %b, edges say %b", p, c, ch.kids[p][c], mask)
+			if got := ch.stripesFrom(p, c); got != mask {
+				t.Fatalf("children index: %s→%s mask %b, edges say %b", p, c, got, mask)
 			}
 		}
 	}
 	for p, k := range ch.kids {
-		for c := range k {
-			if kids[p][c] == 0 {
-				t.Fatalf("children index holds %s→%s, no edge", p, c)
+		for i, c := range k {
+			if kids[p][c.id] == 0 {
+				t.Fatalf("children index holds %s→%s, no edge", p, c.id)
+			}
+			if i > 0 && k[i-1].id >= c.id {
+				t.Fatalf("children of %s not sorted: %s before %s", p, k[i-1].id, c.id)
+			}
+			if c.addr != ch.peers[c.id].addr {
+				t.Fatalf("children index: %s→%s at %s, the member is at %s", p, c.id, c.addr, ch.peers[c.id].addr)
 			}
 		}
 	}

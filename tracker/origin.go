@@ -117,12 +117,11 @@ func (t *Tracker) OriginHeartbeat(name string, req OriginHeartbeatRequest) (Orig
 		}
 	}
 	resp := OriginHeartbeatResponse{Gone: []string{}, Moved: []string{}, StreamBPS: ch.streamRate()}
-	fed := ch.kids[chandelier.Origin]
 	for _, id := range req.Children {
 		switch _, member := ch.peers[id]; {
 		case !member:
 			resp.Gone = append(resp.Gone, id)
-		case fed[id] == 0:
+		case ch.stripesFrom(chandelier.Origin, id) == 0:
 			resp.Moved = append(resp.Moved, id)
 		}
 	}
