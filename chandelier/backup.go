@@ -29,11 +29,8 @@ func (o *Optimizer) backupStripe(s int) (deficit int) {
 	}
 	freeISP, allISP := o.lists[0], o.lists[1]
 	freeAll, all := o.lists[2][:1], o.lists[3][:1]
-	for _, i := range o.queue { // by depth
+	for _, i := range o.queue { // the forwarders, by depth
 		x := &o.nodes[i]
-		if int(x.interior) != s {
-			continue
-		}
 		allISP[x.isp] = append(allISP[x.isp], i)
 		all[0] = append(all[0], i)
 		if len(x.kids) < int(x.feeds) {
@@ -69,11 +66,13 @@ func (o *Optimizer) backupStripe(s int) (deficit int) {
 		// border until a round moves it home), free slots first within
 		// it (a switch to a full forwarder is not kept).
 		n := len(kept)
-		for _, l := range [][]int32{freeISP[x.isp], allISP[x.isp], freeAll[0], all[0]} {
-			if len(kept) >= B {
-				break
+		if len(kept) < B {
+			for _, l := range [...][]int32{freeISP[x.isp], allISP[x.isp], freeAll[0], all[0]} {
+				if len(kept) >= B {
+					break
+				}
+				kept = o.draw(kept, l, i, p, s, limit)
 			}
-			kept = o.draw(kept, l, i, p, s, limit)
 		}
 		// New backups are ranked behind the kept ones (a stable list
 		// changes nothing at the peer).
@@ -92,9 +91,9 @@ func (o *Optimizer) validBackup(b ref, x, p int32, s int, limit int32) bool {
 	if b.i <= 0 || int(b.i) >= len(o.nodes) || b.i == x || b.i == p {
 		return false
 	}
-	n := &o.nodes[b.i]
+	n := &o.heads[b.i]
 	return n.alive && n.gen == b.g && int(n.interior) == s && o.depth[s][b.i] > 0 && o.depth[s][b.i] <= limit &&
-		o.compat[n.nat][o.nodes[x].nat]
+		o.compat[n.nat][o.heads[x].nat]
 }
 
 // draw appends backups for x from list (sorted by depth) to kept.

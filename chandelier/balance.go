@@ -99,6 +99,7 @@ func (o *Optimizer) setInterior(i int32, s int) {
 	o.unlink(i, s)
 	o.stale[s] = true // its slots are new to the stripe
 	x.interior = int16(s)
+	o.setHead(i)
 	st := &o.isps[x.isp]
 	st.supply[s] += int(x.feeds)
 	o.total[s] += int(x.feeds)

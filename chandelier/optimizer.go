@@ -17,30 +17,40 @@ type ref struct {
 var noRef = ref{i: -1}
 
 // node is one peer (index 0 is the origin, which uses only its index).
+// The fields a round's walks over every node read come first, so that
+// they share the node's first cache lines.
 type node struct {
-	peer     Peer
-	gen      uint32 // bumped when the slot is freed
-	alive    bool
-	isp      int32 // interned ISP
-	nat      NAT   // class
-	feeds    int32
-	interior int16   // the stripe this peer forwards, or -1
-	score    float64 // rank this round: feeds × maturity
-	parent   []int32 // per stripe: parent index (0 = origin) or -1
-	kids     []int32 // children in the interior stripe
-	relayed  []bool  // per stripe: the parent reaches it only through a relay
-	// unfedSince is, per stripe, since when it has had no parent (zero:
-	// it has one); a relayed parent is a last resort after RelayAfter.
-	unfedSince []time.Time
-	backups    [][]ref // per stripe, ranked
-	sentPar    []ref   // per stripe: the parent last reported in a Plan
-	sentBack   [][]ref // per stripe: the backups last reported
+	head
+	feeds int32
 	// dirty: its parent or backups may differ from those last reported
 	// (it is in Optimizer.dirty).
 	dirty bool
 	// young: its rank still grows with its session age, or its feeds or
 	// NAT changed (it is in Optimizer.young, ranked again next round).
-	young bool
+	young   bool
+	score   float64 // rank this round: feeds × maturity
+	parent  []int32 // per stripe: parent index (0 = origin) or -1
+	backups [][]ref // per stripe, ranked
+	kids    []int32 // children in the interior stripe
+	relayed []bool  // per stripe: the parent reaches it only through a relay
+	peer    Peer
+	// unfedSince is, per stripe, since when it has had no parent (zero:
+	// it has one); a relayed parent is a last resort after RelayAfter.
+	unfedSince []time.Time
+	sentPar    []ref   // per stripe: the parent last reported in a Plan
+	sentBack   [][]ref // per stripe: the backups last reported
+}
+
+// head is what a round reads of nodes other than the one it visits (a
+// backup's validity, a child's stripe): Optimizer.heads holds a copy of
+// every node's, side by side, so that reading it costs no cache miss on
+// the node (set with setHead after every change).
+type head struct {
+	gen      uint32 // bumped when the slot is freed
+	isp      int32  // interned ISP
+	alive    bool
+	nat      NAT   // class
+	interior int16 // the stripe this peer forwards, or -1
 }
 
 // ispState is the book-keeping of one ISP.
@@ -56,6 +66,7 @@ type ispState struct {
 type Optimizer struct {
 	cfg   Config
 	nodes []node // index 0 is the origin
+	heads []head // per node: its head (a copy)
 	byID  map[string]int32
 	free  []int32   // slots to reuse
 	okids [][]int32 // the origin's children, per stripe
@@ -97,6 +108,20 @@ type Optimizer struct {
 	// deficit from its last refresh.
 	stale   []bool
 	deficit []int
+	// Storage of the lists a round builds, kept for the next: the
+	// detached roots to place (placeStripe), the leaves by ISP and depth
+	// (buildLeaves) and those a child of each NAT class can swap with
+	// (swapLeaves).
+	keyed     []placeKey
+	items     []int32
+	leafFound []leafFound
+	leafStart []int
+	leafBuf   []leafEntry
+	leafLists [][]leafEntry
+	leafNext  []int
+	swapBuf   [numNAT][]leafEntry
+	swapLists [numNAT][][]leafEntry
+	swapNext  [numNAT][]int
 }
 
 // New returns an Optimizer with no peers.
@@ -108,6 +133,7 @@ func New(cfg Config) (*Optimizer, error) {
 	o := &Optimizer{
 		cfg:     cfg,
 		nodes:   make([]node, 1),
+		heads:   make([]head, 1),
 		byID:    map[string]int32{},
 		okids:   make([][]int32, cfg.Stripes),
 		depth:   make([][]int32, cfg.Stripes),
@@ -302,6 +328,7 @@ func (o *Optimizer) add(p Peer) int32 {
 	} else {
 		i = int32(len(o.nodes))
 		o.nodes = append(o.nodes, node{})
+		o.heads = append(o.heads, head{})
 		for s := range o.depth {
 			o.depth[s] = append(o.depth[s], -1)
 		}
@@ -313,16 +340,17 @@ func (o *Optimizer) add(p Peer) int32 {
 	x := &o.nodes[i]
 	gen := x.gen
 	*x = node{
-		peer: p, gen: gen, alive: true, interior: -1,
-		isp: o.internISP(p.ISP), nat: p.NAT.class(),
+		head:       head{gen: gen, isp: o.internISP(p.ISP), alive: true, interior: -1, nat: p.NAT.class()},
+		peer:       p,
 		feeds:      int32(o.cfg.Feeds(p.Upload)),
 		parent:     fill(make([]int32, K), -1),
 		relayed:    make([]bool, K),
 		unfedSince: make([]time.Time, K),
-		backups:    make([][]ref, K),
+		backups:    backupLists(K, o.cfg.Backups),
 		sentPar:    fill(make([]ref, K), noRef),
 		sentBack:   make([][]ref, K),
 	}
+	o.setHead(i)
 	o.byID[p.ID] = i
 	o.isps[x.isp].peers++
 	o.touch(i)
@@ -330,6 +358,21 @@ func (o *Optimizer) add(p Peer) int32 {
 	o.staleAll()
 	return i
 }
+
+// backupLists returns k empty lists of backups, with room for b each in
+// one array: a round reads a node's lists side by side, and they never
+// grow past b.
+func backupLists(k, b int) [][]ref {
+	lists := make([][]ref, k)
+	all := make([]ref, k*b)
+	for s := range lists {
+		lists[s] = all[s*b : s*b : (s+1)*b]
+	}
+	return lists
+}
+
+// setHead copies node i's head to Optimizer.heads.
+func (o *Optimizer) setHead(i int32) { o.heads[i] = o.nodes[i].head }
 
 // markYoung has i ranked again in the next validate.
 func (o *Optimizer) markYoung(i int32) {
@@ -407,6 +450,7 @@ func (o *Optimizer) dropInterior(i int32) {
 	o.total[s] -= int(x.feeds)
 	st.interior[s]--
 	x.interior = -1
+	o.setHead(i)
 }
 
 func (o *Optimizer) remove(i int32) {
@@ -420,6 +464,7 @@ func (o *Optimizer) remove(i int32) {
 	o.staleAll() // its backup entries turn invalid
 	x.alive = false
 	x.gen++
+	o.setHead(i)
 	x.kids = nil
 }
 
@@ -446,6 +491,7 @@ func (o *Optimizer) update(i int32, p Peer) {
 	}
 	x.peer = p
 	x.nat = p.NAT.class()
+	o.setHead(i)
 	if s := int(x.interior); s >= 0 {
 		if excess := len(x.kids) - int(feeds); excess > 0 {
 			// Keep the children that carry the most (their rank from

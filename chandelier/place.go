@@ -6,29 +6,35 @@ import (
 )
 
 // depths sets depth[s] of every attached node by a breadth-first walk
-// from the origin (the walk order is returned in o.queue: by depth) and
-// cuts any cycle among the detached nodes (a cycle can only come from a
-// bug or a corrupted switch; cutting keeps the round safe).
+// from the origin (the forwarders of s in the walk's order are returned
+// in o.queue: by depth) and cuts any cycle among the detached nodes (a
+// cycle can only come from a bug or a corrupted switch; cutting keeps the
+// round safe).
 func (o *Optimizer) depths(s int) {
 	dep := o.depth[s]
 	fill(dep, -1)
 	q := o.queue[:0]
+	attached := len(o.okids[s])
 	for _, k := range o.okids[s] {
 		dep[k] = 1
-		q = append(q, k)
-	}
-	for h := 0; h < len(q); h++ {
-		x := &o.nodes[q[h]]
-		if int(x.interior) != s {
-			continue
-		}
-		for _, k := range x.kids {
-			dep[k] = dep[q[h]] + 1
+		if int(o.heads[k].interior) == s {
 			q = append(q, k)
 		}
 	}
+	// Only forwarders have children in s: leaves are set, not walked.
+	for h := 0; h < len(q); h++ {
+		d := dep[q[h]] + 1
+		kids := o.nodes[q[h]].kids
+		attached += len(kids)
+		for _, k := range kids {
+			dep[k] = d
+			if int(o.heads[k].interior) == s {
+				q = append(q, k)
+			}
+		}
+	}
 	o.queue = q
-	if len(q) == len(o.byID) {
+	if attached == len(o.byID) {
 		return
 	}
 	if cap(o.color) < len(o.nodes) {
@@ -104,9 +110,20 @@ type stripeState struct {
 	leaves     [][]leafEntry // per ISP: attached leaves by depth, for displacement; built lazily
 	leafNext   []int         // per ISP: entries before it are used or stale
 	leavesOK   bool
-	swap       [][][]leafEntry // per child NAT class, per ISP: see swapLeaves; built lazily
-	swapNext   [][]int
+	swap       [numNAT][][]leafEntry // per child NAT class, per ISP: see swapLeaves; built lazily
+	swapNext   [numNAT][]int
+	swapOK     [numNAT]bool
 	home       bool // leaves take only their ISP's slots or the origin's
+}
+
+// placeKey is a detached root's sort key in placeStripe, read once per
+// peer, not per comparison.
+type placeKey struct {
+	rank  float64
+	restr int
+	sec   int64 // Joined, as Unix seconds and nanoseconds
+	nsec  int32
+	i     int32
 }
 
 // placeStripe attaches the detached roots of stripe s (new peers and
@@ -132,11 +149,9 @@ func (o *Optimizer) placeStripe(s int) (again bool) {
 	clear(o.rooted)
 	for _, i := range o.queue {
 		x := &o.nodes[i]
-		if int(x.interior) == s {
-			o.rooted[x.isp] = true
-			if len(x.kids) < int(x.feeds) {
-				o.pushSlot(i, s)
-			}
+		o.rooted[x.isp] = true
+		if len(x.kids) < int(x.feeds) {
+			o.pushSlot(i, s)
 		}
 	}
 	st := stripeState{s: s, originFree: o.cfg.originSlots(s) - len(o.okids[s])}
@@ -145,27 +160,21 @@ func (o *Optimizer) placeStripe(s int) (again bool) {
 			st.reserved++
 		}
 	}
-	// The sort keys are read once per peer, not per comparison.
-	type item struct {
-		rank  float64
-		restr int
-		sec   int64 // Joined, as Unix seconds and nanoseconds
-		nsec  int32
-		i     int32
-	}
-	var keyed []item
+	keyed := o.keyed[:0]
 	for i := 1; i < len(o.nodes); i++ {
 		if x := &o.nodes[i]; x.alive && x.parent[s] < 0 {
-			keyed = append(keyed, item{o.rank(x, s), restrictiveness(x.nat), x.peer.Joined.Unix(), int32(x.peer.Joined.Nanosecond()), int32(i)})
+			keyed = append(keyed, placeKey{o.rank(x, s), restrictiveness(x.nat), x.peer.Joined.Unix(), int32(x.peer.Joined.Nanosecond()), int32(i)})
 		}
 	}
-	slices.SortFunc(keyed, func(a, b item) int {
+	o.keyed = keyed
+	slices.SortFunc(keyed, func(a, b placeKey) int {
 		if c := cmp.Or(cmp.Compare(b.rank, a.rank), cmp.Compare(b.restr, a.restr), cmp.Compare(a.sec, b.sec), cmp.Compare(a.nsec, b.nsec)); c != 0 {
 			return c
 		}
 		return cmp.Compare(o.nodes[a.i].peer.ID, o.nodes[b.i].peer.ID)
 	})
-	items := make([]int32, len(keyed))
+	items := slices.Grow(o.items[:0], len(keyed))[:len(keyed)]
+	o.items = items
 	for k, it := range keyed {
 		items[k] = it.i
 	}
@@ -283,8 +292,9 @@ func (o *Optimizer) improve(st *stripeState) bool {
 			continue
 		}
 		p := x.parent[s]
-		cross := p > 0 && o.nodes[p].isp != x.isp
-		if cross || x.relayed[s] || int(x.interior) == s && len(x.kids) > 0 && d > 2 && shallowest[x.isp]+1 < d {
+		cross := p > 0 && o.heads[p].isp != x.isp
+		// (Edges are relayed only with Config.Relay.)
+		if cross || o.cfg.Relay && x.relayed[s] || int(x.interior) == s && len(x.kids) > 0 && d > 2 && shallowest[x.isp]+1 < d {
 			cands = append(cands, int32(i))
 		}
 	}
@@ -533,6 +543,12 @@ type leafEntry struct {
 	depth int32
 }
 
+// leafFound is a leaf and its ISP, as buildLeaves finds them.
+type leafFound struct {
+	leafEntry
+	isp int32
+}
+
 // displace puts forwarder i (a detached root with a free slot) in the
 // place of an attached leaf of its ISP no deeper than maxDepth, which
 // becomes i's child (isp is the leaves' ISP, normally i's own): the
@@ -552,22 +568,52 @@ func (o *Optimizer) displace(i int32, st *stripeState, maxDepth int32, isp int32
 	return o.displaceIn(i, st, maxDepth, isp, false)
 }
 
-// buildLeaves lists the stripe's attached leaves per ISP, by depth, once
-// per round and stripe.
+// buildLeaves lists the stripe's attached leaves per ISP, by depth then
+// index, once per round and stripe, in storage the Optimizer keeps (a
+// counting sort: depths are small).
 func (o *Optimizer) buildLeaves(st *stripeState) {
+	if st.leavesOK {
+		return
+	}
+	st.leavesOK = true
 	s := st.s
-	if !st.leavesOK {
-		st.leavesOK = true
-		st.leaves = make([][]leafEntry, len(o.isps))
-		st.leafNext = make([]int, len(o.isps))
-		for j := 1; j < len(o.nodes); j++ {
-			if l := &o.nodes[j]; l.alive && int(l.interior) != s && o.depth[s][j] > 0 {
-				st.leaves[l.isp] = append(st.leaves[l.isp], leafEntry{int32(j), o.depth[s][j]})
-			}
+	found := o.leafFound[:0]
+	maxD := int32(0)
+	for j := 1; j < len(o.nodes); j++ {
+		if l := &o.heads[j]; l.alive && int(l.interior) != s && o.depth[s][j] > 0 {
+			found = append(found, leafFound{leafEntry{int32(j), o.depth[s][j]}, l.isp})
+			maxD = max(maxD, o.depth[s][j])
 		}
-		for k := range st.leaves {
-			st.leaves[k] = sortByDepth(st.leaves[k])
-		}
+	}
+	o.leafFound = found
+	// Sort by (ISP, depth), stable: within each, by index.
+	key := func(f leafFound) int { return int(f.isp)*int(maxD+1) + int(f.depth) }
+	start := slices.Grow(o.leafStart[:0], len(o.isps)*int(maxD+1)+1)[:len(o.isps)*int(maxD+1)+1]
+	clear(start)
+	for _, f := range found {
+		start[key(f)+1]++
+	}
+	for k := 1; k < len(start); k++ {
+		start[k] += start[k-1]
+	}
+	o.leafStart = start
+	buf := slices.Grow(o.leafBuf[:0], len(found))[:len(found)]
+	o.leafBuf = buf
+	for _, f := range found {
+		buf[start[key(f)]] = f.leafEntry
+		start[key(f)]++
+	}
+	// start[k] is now the end of key k: ISP k's list ends at the end of
+	// its deepest key.
+	st.leaves = slices.Grow(o.leafLists[:0], len(o.isps))[:len(o.isps)]
+	st.leafNext = slices.Grow(o.leafNext[:0], len(o.isps))[:len(o.isps)]
+	o.leafLists, o.leafNext = st.leaves, st.leafNext
+	from := 0
+	for k := range st.leaves {
+		end := start[(k+1)*int(maxD+1)-1]
+		st.leaves[k] = buf[from:end:end]
+		st.leafNext[k] = 0
+		from = end
 	}
 }
 
@@ -691,14 +737,14 @@ func (o *Optimizer) topOutside(h *slotHeap, s int, i int32) (slot, bool) {
 // levels, where parents behind hard NATs are common.
 func (o *Optimizer) swapLeaves(st *stripeState, c NAT, isp int32) ([]leafEntry, *int) {
 	o.buildLeaves(st)
-	if st.swap == nil {
-		st.swap = make([][][]leafEntry, numNAT)
-		st.swapNext = make([][]int, numNAT)
-	}
-	if st.swap[c] == nil {
+	if !st.swapOK[c] {
+		st.swapOK[c] = true
 		s := st.s
-		lists := make([][]leafEntry, len(o.isps))
+		// One list per ISP, side by side in buf (in ISP order).
+		buf := o.swapBuf[c][:0]
+		lists := slices.Grow(o.swapLists[c][:0], len(o.isps))[:len(o.isps)]
 		for k := range lists {
+			from := len(buf)
 			for _, e := range st.leaves[k][st.leafNext[k]:] {
 				l := &o.nodes[e.i]
 				pp := l.parent[s]
@@ -706,11 +752,14 @@ func (o *Optimizer) swapLeaves(st *stripeState, c NAT, isp int32) ([]leafEntry, 
 					pp > 0 && o.nodes[pp].isp != int32(k) || !o.compat[o.natOf(pp)][c] {
 					continue
 				}
-				lists[k] = append(lists[k], e)
+				buf = append(buf, e)
 			}
+			lists[k] = buf[from:len(buf):len(buf)]
 		}
+		o.swapBuf[c], o.swapLists[c] = buf, lists
 		st.swap[c] = lists
-		st.swapNext[c] = make([]int, len(o.isps))
+		st.swapNext[c] = fill(slices.Grow(o.swapNext[c][:0], len(o.isps))[:len(o.isps)], 0)
+		o.swapNext[c] = st.swapNext[c]
 	}
 	return st.swap[c][isp], &st.swapNext[c][isp]
 }
@@ -746,26 +795,4 @@ func (o *Optimizer) relayPlace(i int32, st *stripeState) bool {
 	}
 	o.settle(i, st)
 	return true
-}
-
-// sortByDepth orders leaf entries listed by index by depth, then index
-// (a counting sort: depths are small).
-func sortByDepth(list []leafEntry) []leafEntry {
-	maxD := int32(0)
-	for _, e := range list {
-		maxD = max(maxD, e.depth)
-	}
-	start := make([]int, maxD+2)
-	for _, e := range list {
-		start[e.depth+1]++
-	}
-	for d := 1; d < len(start); d++ {
-		start[d] += start[d-1]
-	}
-	out := make([]leafEntry, len(list))
-	for _, e := range list {
-		out[start[e.depth]] = e
-		start[e.depth]++
-	}
-	return out
 }
