@@ -39,45 +39,60 @@ func (o *Optimizer) backupStripe(s int) (deficit int) {
 		}
 	}
 	B := o.cfg.Backups
+	dep := o.depth[s]
 	for i := int32(1); int(i) < len(o.nodes); i++ {
-		x := &o.nodes[i]
-		if !x.alive {
+		if !o.heads[i].alive {
 			continue
 		}
-		if o.depth[s][i] < 0 {
+		if dep[i] < 0 {
 			deficit++
 		}
-		p := x.parent[s]
+		p := o.parentOf(i, s)
 		limit := int32(1 << 30)
 		switch {
 		case p == 0:
 			limit = 1
-		case p > 0 && o.depth[s][p] > 0:
-			limit = o.depth[s][p]
+		case p > 0 && dep[p] > 0:
+			limit = dep[p]
 		}
-		had := len(x.backups[s])
-		kept := x.backups[s][:0]
-		for _, b := range x.backups[s] {
+		// The list as the node has it (backups[s]), read from its
+		// room in the slab: the node is visited only when it changes.
+		room := o.backupRoom(i, s)
+		had := slices.Index(room, noRef)
+		if had < 0 {
+			had = B
+		}
+		kept := room[:0]
+		for _, b := range room[:had] {
 			if o.validBackup(b, i, p, s, limit) && !slices.Contains(kept, b) && len(kept) < B {
 				kept = append(kept, b)
 			}
 		}
-		// x's ISP first (a switch elsewhere sends the stripe across a
+		// Its ISP first (a switch elsewhere sends the stripe across a
 		// border until a round moves it home), free slots first within
 		// it (a switch to a full forwarder is not kept).
 		n := len(kept)
 		if len(kept) < B {
-			for _, l := range [...][]int32{freeISP[x.isp], allISP[x.isp], freeAll[0], all[0]} {
+			isp := o.heads[i].isp
+			for _, l := range [...][]int32{freeISP[isp], allISP[isp], freeAll[0], all[0]} {
 				if len(kept) >= B {
 					break
 				}
 				kept = o.draw(kept, l, i, p, s, limit)
 			}
 		}
-		// New backups are ranked behind the kept ones (a stable list
-		// changes nothing at the peer).
-		slices.SortStableFunc(kept[n:], func(a, b ref) int { return o.rankBackup(x, s, a, b) })
-		x.backups[s] = kept
+		if len(kept)-n > 1 {
+			// New backups are ranked behind the kept ones (a stable
+			// list changes nothing at the peer).
+			x := &o.nodes[i]
+			slices.SortStableFunc(kept[n:], func(a, b ref) int { return o.rankBackup(x, s, a, b) })
+		}
+		if len(kept) != had {
+			if len(kept) < had {
+				fill(room[len(kept):had], noRef)
+			}
+			o.nodes[i].backups[s] = kept
+		}
 		// Kept in full and nothing drawn: the list is as it was, and as
 		// last reported unless i is touched already.
 		if len(kept) != had || len(kept) != n {

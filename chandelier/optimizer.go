@@ -67,6 +67,7 @@ type Optimizer struct {
 	cfg   Config
 	nodes []node // index 0 is the origin
 	heads []head // per node: its head (a copy)
+	slabs []slab // per slabSize nodes: their parents and backups
 	byID  map[string]int32
 	free  []int32   // slots to reuse
 	okids [][]int32 // the origin's children, per stripe
@@ -343,10 +344,10 @@ func (o *Optimizer) add(p Peer) int32 {
 		head:       head{gen: gen, isp: o.internISP(p.ISP), alive: true, interior: -1, nat: p.NAT.class()},
 		peer:       p,
 		feeds:      int32(o.cfg.Feeds(p.Upload)),
-		parent:     fill(make([]int32, K), -1),
+		parent:     o.slabParents(i),
 		relayed:    make([]bool, K),
 		unfedSince: make([]time.Time, K),
-		backups:    backupLists(K, o.cfg.Backups),
+		backups:    o.slabBackups(i),
 		sentPar:    fill(make([]ref, K), noRef),
 		sentBack:   make([][]ref, K),
 	}
@@ -359,16 +360,52 @@ func (o *Optimizer) add(p Peer) int32 {
 	return i
 }
 
-// backupLists returns k empty lists of backups, with room for b each in
-// one array: a round reads a node's lists side by side, and they never
-// grow past b.
-func backupLists(k, b int) [][]ref {
-	lists := make([][]ref, k)
-	all := make([]ref, k*b)
+// slab holds, for slabSize consecutive node slots, their parents and
+// backup lists side by side (node.parent and node.backups point into
+// it): a round's walks over every node read them without a cache miss
+// per node.
+type slab struct {
+	parent  []int32 // [j*K+s] for slot j of the slab
+	backups []ref   // [(s*slabSize+j)*B+k]; past the end of a list, noRef
+}
+
+const slabSize = 256
+
+// slabParents returns node slot i's parents (one per stripe, all -1),
+// in its slab; the first slot of a slab allocates it.
+func (o *Optimizer) slabParents(i int32) []int32 {
+	K, B := o.cfg.Stripes, o.cfg.Backups
+	for int(i/slabSize) >= len(o.slabs) {
+		o.slabs = append(o.slabs, slab{
+			parent:  make([]int32, slabSize*K),
+			backups: make([]ref, slabSize*K*B),
+		})
+	}
+	j := int(i % slabSize)
+	return fill(o.slabs[i/slabSize].parent[j*K:(j+1)*K:(j+1)*K], -1)
+}
+
+// slabBackups returns node slot i's backup lists (empty, room for
+// Config.Backups each), in its slab (allocated by slabParents).
+func (o *Optimizer) slabBackups(i int32) [][]ref {
+	lists := make([][]ref, o.cfg.Stripes)
 	for s := range lists {
-		lists[s] = all[s*b : s*b : (s+1)*b]
+		lists[s] = fill(o.backupRoom(i, s), noRef)[:0]
 	}
 	return lists
+}
+
+// parentOf is o.nodes[i].parent[s], read from the slab.
+func (o *Optimizer) parentOf(i int32, s int) int32 {
+	return o.slabs[i/slabSize].parent[int(i%slabSize)*o.cfg.Stripes+s]
+}
+
+// backupRoom returns the room of node i's backup list in stripe s:
+// o.nodes[i].backups[s] and past its end noRef, up to Config.Backups.
+func (o *Optimizer) backupRoom(i int32, s int) []ref {
+	B := o.cfg.Backups
+	k := (s*slabSize + int(i%slabSize)) * B
+	return o.slabs[i/slabSize].backups[k : k+B : k+B]
 }
 
 // setHead copies node i's head to Optimizer.heads.

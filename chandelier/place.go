@@ -162,7 +162,8 @@ func (o *Optimizer) placeStripe(s int) (again bool) {
 	}
 	keyed := o.keyed[:0]
 	for i := 1; i < len(o.nodes); i++ {
-		if x := &o.nodes[i]; x.alive && x.parent[s] < 0 {
+		if o.heads[i].alive && o.parentOf(int32(i), s) < 0 {
+			x := &o.nodes[i]
 			keyed = append(keyed, placeKey{o.rank(x, s), restrictiveness(x.nat), x.peer.Joined.Unix(), int32(x.peer.Joined.Nanosecond()), int32(i)})
 		}
 	}
@@ -285,17 +286,18 @@ func (o *Optimizer) improve(st *stripeState) bool {
 	}
 	o.shallowest = shallowest
 	var cands []int32
-	for i := 1; i < len(o.nodes); i++ {
-		x := &o.nodes[i]
+	for i := int32(1); int(i) < len(o.nodes); i++ {
+		h := &o.heads[i]
 		d := o.depth[s][i]
-		if !x.alive || d <= 1 {
+		if !h.alive || d <= 1 {
 			continue
 		}
-		p := x.parent[s]
-		cross := p > 0 && o.heads[p].isp != x.isp
+		p := o.parentOf(i, s)
+		cross := p > 0 && o.heads[p].isp != h.isp
 		// (Edges are relayed only with Config.Relay.)
-		if cross || o.cfg.Relay && x.relayed[s] || int(x.interior) == s && len(x.kids) > 0 && d > 2 && shallowest[x.isp]+1 < d {
-			cands = append(cands, int32(i))
+		if cross || o.cfg.Relay && o.nodes[i].relayed[s] ||
+			int(h.interior) == s && d > 2 && shallowest[h.isp]+1 < d && len(o.nodes[i].kids) > 0 {
+			cands = append(cands, i)
 		}
 	}
 	rel := func(x *node) int {
