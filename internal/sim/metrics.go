@@ -491,13 +491,46 @@ func (s *Sim) check() {
 	s.lastCheck = s.now
 	s.trackerWindows()
 	alive := s.aliveAll()
-	depth := make([]int32, len(s.peers))
+	// What the walks and the capacity check read of the alive peers,
+	// read in one visit per peer (not one per stripe: at 10,000 peers
+	// and more each visit is a cache miss): their cores' parents and
+	// numbers of children, the parents the simulator set, alive flags
+	// and ISPs.
+	n, K := len(s.peers), s.cfg.Stripes
+	core := make([]int32, K*n) // [st*n+j]: the core's parent
+	set := make([]int32, K*n)  // [st*n+j]: the parent set (peer.parents)
+	info := make([]checkPeer, n)
+	kids := make([][2]int, len(alive)) // children, capacity
+	for k, i := range alive {
+		p := s.peers[i]
+		for st := range K {
+			core[st*n+int(i)] = s.index(p.node.Parent(st))
+			set[st*n+int(i)] = p.parents[st]
+		}
+		info[i] = checkPeer{read: true, alive: p.alive, isp: int32(p.isp)}
+		kids[k] = [2]int{p.node.NumChildren(), p.capacity}
+	}
+	// A peer in no part's list (none should be) is read where met.
+	up := func(j int32) bool {
+		if info[j].read {
+			return info[j].alive
+		}
+		return s.peers[j].alive
+	}
+	isp := func(j int32) int32 {
+		if info[j].read {
+			return info[j].isp
+		}
+		return int32(s.peers[j].isp)
+	}
+	depth := make([]int32, n)
 	var stack []int32
-	for st := range s.cfg.Stripes {
+	for st := range K {
 		for i := range depth {
 			depth[i] = -2 // unvisited
 		}
 		depth[originIdx] = 0
+		par := core[st*n : (st+1)*n]
 		for _, i := range alive {
 			// Walk up to a node of known depth, then unwind.
 			stack = stack[:0]
@@ -505,8 +538,11 @@ func (s *Sim) check() {
 			for depth[j] == -2 {
 				depth[j] = -3 // on the path
 				stack = append(stack, j)
-				q := s.index(s.peers[j].node.Parent(st))
-				if q == noPeer || !s.peers[q].alive {
+				q := par[j]
+				if !info[j].read {
+					q = s.index(s.peers[j].node.Parent(st))
+				}
+				if q == noPeer || !up(q) {
 					depth[j] = -1 // detached
 					stack = stack[:len(stack)-1]
 					break
@@ -538,9 +574,9 @@ func (s *Sim) check() {
 				}
 				depth[stack[k]] = d
 			}
-			if q := s.peers[i].parents[st]; q > originIdx && s.peers[q].alive {
+			if q := set[st*n+int(i)]; q > originIdx && up(q) {
 				s.m.edges++
-				if s.peers[q].isp != s.peers[i].isp {
+				if isp(q) != isp(i) {
 					s.m.crossEdges++
 				}
 			}
@@ -552,14 +588,13 @@ func (s *Sim) check() {
 		}
 	}
 	o := s.peers[originIdx]
-	if n := len(o.node.Children()); n > o.capacity {
+	if n := o.node.NumChildren(); n > o.capacity {
 		s.fail("the origin has %d children, capacity %d", n, o.capacity)
 		return
 	}
-	for _, i := range alive {
-		p := s.peers[i]
-		if n := len(p.node.Children()); n > acceptLimit(p.capacity) {
-			s.fail("node %d has %d children, capacity %d (accepting up to %d)", i, n, p.capacity, acceptLimit(p.capacity))
+	for k, i := range alive {
+		if n, c := kids[k][0], kids[k][1]; n > acceptLimit(c) {
+			s.fail("node %d has %d children, capacity %d (accepting up to %d)", i, n, c, acceptLimit(c))
 			return
 		}
 	}
@@ -574,6 +609,13 @@ func (s *Sim) check() {
 			time.Duration(s.now).Truncate(time.Second), s.cfg.Duration, len(alive), events,
 			human(origin), human(p2p))
 	}
+}
+
+// checkPeer is what check read of an alive peer.
+type checkPeer struct {
+	read  bool // the peer is in a part's alive list: the rest is set
+	alive bool
+	isp   int32
 }
 
 // cycleSeen is when a cycle was first and last seen.

@@ -676,6 +676,10 @@ func (n *Node) Children() []NodeID {
 	return out
 }
 
+// NumChildren returns how many children the node has: len(Children())
+// without the copy.
+func (n *Node) NumChildren() int { return len(n.children) }
+
 // Tick advances the node's clock: parent timeouts, playout, fetches.
 func (n *Node) Tick(now time.Time) { n.step(at(now)) }
 
