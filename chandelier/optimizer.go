@@ -207,24 +207,22 @@ func (o *Optimizer) Round(now time.Time, ch Changes) Plan {
 	o.now = now
 	o.rebalance()
 	o.validate(now)
-	again := make([]bool, o.cfg.Stripes)
+	// A stripe's backups are refreshed right after it is placed, while
+	// its trees are still in the cache (placing a stripe reads and
+	// changes none of the others' trees, and no backups).
 	for s := range o.cfg.Stripes {
 		if o.stale[s] {
-			again[s] = o.placeStripe(s)
-		}
-	}
-	for s := range o.cfg.Stripes {
-		if o.stale[s] {
+			again := o.placeStripe(s)
 			o.deficit[s] = o.backupStripe(s)
-			o.stale[s] = again[s]
+			o.stale[s] = again
 		}
 		plan.Deficit += o.deficit[s]
 	}
 	plan.Relayed, o.relayedNow = o.relayedNow, 0
-	for i := 1; o.cfg.Relay && i < len(o.nodes); i++ { // relayed edges exist only with Relay
-		if x := &o.nodes[i]; x.alive {
-			for _, r := range x.relayed {
-				if r {
+	for i := int32(1); o.cfg.Relay && int(i) < len(o.nodes); i++ { // relayed edges exist only with Relay
+		if o.heads[i].alive {
+			for s := range o.cfg.Stripes {
+				if o.relayedOf(i, s) {
 					plan.RelayedEdges++
 				}
 			}
@@ -340,12 +338,13 @@ func (o *Optimizer) add(p Peer) int32 {
 	K := o.cfg.Stripes
 	x := &o.nodes[i]
 	gen := x.gen
+	sl, j := o.slabOf(i)
 	*x = node{
 		head:       head{gen: gen, isp: o.internISP(p.ISP), alive: true, interior: -1, nat: p.NAT.class()},
 		peer:       p,
 		feeds:      int32(o.cfg.Feeds(p.Upload)),
-		parent:     o.slabParents(i),
-		relayed:    make([]bool, K),
+		parent:     fill(sl.parent[j*K:(j+1)*K:(j+1)*K], -1),
+		relayed:    fill(sl.relayed[j*K:(j+1)*K:(j+1)*K], false),
 		unfedSince: make([]time.Time, K),
 		backups:    o.slabBackups(i),
 		sentPar:    fill(make([]ref, K), noRef),
@@ -360,33 +359,34 @@ func (o *Optimizer) add(p Peer) int32 {
 	return i
 }
 
-// slab holds, for slabSize consecutive node slots, their parents and
-// backup lists side by side (node.parent and node.backups point into
-// it): a round's walks over every node read them without a cache miss
-// per node.
+// slab holds, for slabSize consecutive node slots, their parents,
+// relayed marks and backup lists side by side (node.parent,
+// node.relayed and node.backups point into it): a round's walks over
+// every node in one stripe read them without a cache miss per node.
 type slab struct {
 	parent  []int32 // [j*K+s] for slot j of the slab
+	relayed []bool  // [j*K+s]
 	backups []ref   // [(s*slabSize+j)*B+k]; past the end of a list, noRef
 }
 
 const slabSize = 256
 
-// slabParents returns node slot i's parents (one per stripe, all -1),
-// in its slab; the first slot of a slab allocates it.
-func (o *Optimizer) slabParents(i int32) []int32 {
+// slabOf returns node slot i's slab and its place in it; the first
+// slot of a slab allocates it.
+func (o *Optimizer) slabOf(i int32) (*slab, int) {
 	K, B := o.cfg.Stripes, o.cfg.Backups
 	for int(i/slabSize) >= len(o.slabs) {
 		o.slabs = append(o.slabs, slab{
 			parent:  make([]int32, slabSize*K),
+			relayed: make([]bool, slabSize*K),
 			backups: make([]ref, slabSize*K*B),
 		})
 	}
-	j := int(i % slabSize)
-	return fill(o.slabs[i/slabSize].parent[j*K:(j+1)*K:(j+1)*K], -1)
+	return &o.slabs[i/slabSize], int(i % slabSize)
 }
 
 // slabBackups returns node slot i's backup lists (empty, room for
-// Config.Backups each), in its slab (allocated by slabParents).
+// Config.Backups each), in its slab.
 func (o *Optimizer) slabBackups(i int32) [][]ref {
 	lists := make([][]ref, o.cfg.Stripes)
 	for s := range lists {
@@ -398,6 +398,11 @@ func (o *Optimizer) slabBackups(i int32) [][]ref {
 // parentOf is o.nodes[i].parent[s], read from the slab.
 func (o *Optimizer) parentOf(i int32, s int) int32 {
 	return o.slabs[i/slabSize].parent[int(i%slabSize)*o.cfg.Stripes+s]
+}
+
+// relayedOf is o.nodes[i].relayed[s], read from the slab.
+func (o *Optimizer) relayedOf(i int32, s int) bool {
+	return o.slabs[i/slabSize].relayed[int(i%slabSize)*o.cfg.Stripes+s]
 }
 
 // backupRoom returns the room of node i's backup list in stripe s:

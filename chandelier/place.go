@@ -295,7 +295,7 @@ func (o *Optimizer) improve(st *stripeState) bool {
 		p := o.parentOf(i, s)
 		cross := p > 0 && o.heads[p].isp != h.isp
 		// (Edges are relayed only with Config.Relay.)
-		if cross || o.cfg.Relay && o.nodes[i].relayed[s] ||
+		if cross || o.cfg.Relay && o.relayedOf(i, s) ||
 			int(h.interior) == s && d > 2 && shallowest[h.isp]+1 < d && len(o.nodes[i].kids) > 0 {
 			cands = append(cands, i)
 		}
