@@ -113,6 +113,7 @@ type Optimizer struct {
 	// detached roots to place (placeStripe), the leaves by ISP and depth
 	// (buildLeaves) and those a child of each NAT class can swap with
 	// (swapLeaves).
+	kidLists  [][]int32 // depths: one level's lists of children
 	keyed     []placeKey
 	items     []int32
 	leafFound []leafFound

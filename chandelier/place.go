@@ -22,14 +22,24 @@ func (o *Optimizer) depths(s int) {
 		}
 	}
 	// Only forwarders have children in s: leaves are set, not walked.
-	for h := 0; h < len(q); h++ {
-		d := dep[q[h]] + 1
-		kids := o.nodes[q[h]].kids
-		attached += len(kids)
-		for _, k := range kids {
-			dep[k] = d
-			if int(o.heads[k].interior) == s {
-				q = append(q, k)
+	// One level at a time, the forwarders' lists of children are read
+	// first, then walked: the reads of nodes spread over memory go out
+	// side by side instead of one after another.
+	for from, d := 0, int32(2); from < len(q); d++ {
+		level := q[from:]
+		from = len(q)
+		lists := o.kidLists[:0]
+		for _, i := range level {
+			lists = append(lists, o.nodes[i].kids)
+		}
+		o.kidLists = lists
+		for _, kids := range lists {
+			attached += len(kids)
+			for _, k := range kids {
+				dep[k] = d
+				if int(o.heads[k].interior) == s {
+					q = append(q, k)
+				}
 			}
 		}
 	}
