@@ -52,19 +52,19 @@ func (o *Optimizer) depths(s int) {
 	}
 	color := o.color[:len(o.nodes)]
 	clear(color)
-	for i := 1; i < len(o.nodes); i++ {
-		if !o.nodes[i].alive || o.depth[s][i] >= 0 || color[i] != 0 {
+	for i := int32(1); int(i) < len(o.nodes); i++ {
+		if !o.heads[i].alive || dep[i] >= 0 || color[i] != 0 {
 			continue
 		}
-		j := int32(i)
-		for j > 0 && o.depth[s][j] < 0 && color[j] == 0 && o.nodes[j].parent[s] >= 0 {
+		j := i
+		for j > 0 && dep[j] < 0 && color[j] == 0 && o.parentOf(j, s) >= 0 {
 			color[j] = 1
-			j = o.nodes[j].parent[s]
+			j = o.parentOf(j, s)
 		}
 		if j > 0 && color[j] == 1 {
 			o.unlink(j, s) // j closes a cycle
 		}
-		for k := int32(i); k > 0 && color[k] == 1; k = o.nodes[k].parent[s] {
+		for k := i; k > 0 && color[k] == 1; k = o.parentOf(k, s) {
 			color[k] = 2
 		}
 	}
