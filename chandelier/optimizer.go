@@ -67,7 +67,7 @@ type Optimizer struct {
 	cfg   Config
 	nodes []node // index 0 is the origin
 	heads []head // per node: its head (a copy)
-	slabs []slab // per slabSize nodes: their parents and backups
+	slabs []slab // per slabSize nodes: parents, relayed marks, backups
 	byID  map[string]int32
 	free  []int32   // slots to reuse
 	okids [][]int32 // the origin's children, per stripe
@@ -364,6 +364,9 @@ func (o *Optimizer) add(p Peer) int32 {
 // relayed marks and backup lists side by side (node.parent,
 // node.relayed and node.backups point into it): a round's walks over
 // every node in one stripe read them without a cache miss per node.
+// Only backupStripe changes a backup list, in place: it never grows past
+// Config.Backups (it would move out of the slab), and it keeps noRef
+// after the list's end, so the list's length can be read from the slab.
 type slab struct {
 	parent  []int32 // [j*K+s] for slot j of the slab
 	relayed []bool  // [j*K+s]
