@@ -171,7 +171,7 @@ func (s *Sim) joined(e *event) {
 	}
 	if !p.beating {
 		p.beating = true
-		phase := int64(p.rng.Float64() * float64(s.cfg.Heartbeat))
+		phase := int64(p.draw() * float64(s.cfg.Heartbeat))
 		s.push(event{at: s.now + phase, kind: evHeartbeat, node: p.idx})
 	}
 	s.apply(p, p.answer)

@@ -165,6 +165,9 @@ func (p *peer) pruneConns(now int64) {
 		keep = append(keep, c)
 		p.connsDrain = min(p.connsDrain, c.free)
 	}
+	if len(keep) == 0 {
+		keep = p.connsBuf[:0] // back to the inline storage once all drained
+	}
 	p.conns = keep
 }
 
@@ -215,10 +218,10 @@ const fetchBacklogLimit = int64(150 * time.Millisecond)
 // state is written in b's own events only.
 func (s *Sim) deliver(a, b *peer, size int, done int64, relayed bool) int64 {
 	d := s.owd(a, b, relayed)
-	lat := d + int64(a.rng.Float64()*jitterShare*float64(d))
+	lat := d + int64(a.draw()*jitterShare*float64(d))
 	if s.cfg.Loss > 0 {
 		pkts := (size + packetSize - 1) / packetSize
-		if a.rng.Float64() < 1-math.Pow(1-s.cfg.Loss, float64(pkts)) {
+		if a.draw() < 1-math.Pow(1-s.cfg.Loss, float64(pkts)) {
 			lat += 2*d + 10e6 // detection and one retransmission
 		}
 	}

@@ -160,7 +160,7 @@ func (s *Sim) ovStart() {
 }
 
 // side is the half of a partition a peer is in.
-func (s *Sim) side(p *peer) int { return p.region % 2 }
+func (s *Sim) side(p *peer) int { return int(p.region % 2) }
 
 // severed reports whether the partition cuts a from b now.
 func (s *Sim) severed(a, b *peer) bool {

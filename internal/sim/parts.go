@@ -4,6 +4,9 @@ import (
 	"math"
 	"runtime"
 	"sync"
+
+	"github.com/swarmtv/swarmtv/internal/swarm"
+	"github.com/swarmtv/swarmtv/internal/wire"
 )
 
 // Parts. The run's events fall into numParts parts: part 0 holds the
@@ -53,8 +56,22 @@ type partState struct {
 	warmed uint64
 	// view is the stream as this part's cores verify and parse chunks
 	// with it: the shared one, with this part's own one-entry cache of
-	// the last lookup (stream.lookup writes it).
-	view *stream
+	// the last lookup (stream.lookup writes it). parse and verify are its
+	// methods as the cores' hooks (setView), bound once for every core
+	// of the part: a method value made per core is a closure of its own,
+	// one more cache miss per chunk at 10,000 cores.
+	view   *stream
+	parse  func(raw []byte) (*wire.Chunk, error)
+	verify func(raw []byte) error
+	// pool is the output storage this part's cores pass on (Sim.lend),
+	// lentTo the peer whose core holds it now (nil: pool does).
+	pool   swarm.Ready
+	lentTo *peer
+}
+
+// setView makes v the stream this part's cores read (partState.view).
+func (ps *partState) setView(v *stream) {
+	ps.view, ps.parse, ps.verify = v, v.parse, v.verify
 }
 
 // workers returns how many goroutines run c's halves: c.Workers, or
@@ -116,7 +133,8 @@ func (s *Sim) initParts() {
 		h := new(Sim)
 		*h = *s
 		v := *s.stream
-		h.partState = partState{part: i, view: &v}
+		h.partState = partState{part: i}
+		h.setView(&v)
 		h.q.src = i
 		h.m.init(&s.cfg)
 		h.trace[i].init()
@@ -256,6 +274,7 @@ func (s *Sim) runUntil(b int64) {
 			d := e // a copy: handing the hook &e would move e to the heap, an allocation per event
 			s.debug(&d)
 		}
+		s.lend(&e)
 		s.dispatch(&e)
 	}
 }

@@ -23,6 +23,10 @@ const originIdx = 0
 // noPeer is an absent peer index.
 const noPeer = -1
 
+// draw returns a number in [0,1) from p's own stream, as
+// rand.Rand.Float64 draws it.
+func (p *peer) draw() float64 { return float64(p.rng.Uint64()<<11>>11) / (1 << 53) }
+
 // peer is one simulated node: its swarm core, its place in the network
 // and the driver state around the core. Index 0 is the origin.
 type peer struct {
@@ -32,9 +36,9 @@ type peer struct {
 	// every chunk event touches a peer that is not in the cache, and
 	// neighbouring lines come in together.
 	idx      int32
+	isp      int32 // -1 for the origin's hosting network
+	region   int32
 	alive    bool
-	isp      int // -1 for the origin's hosting network
-	region   int
 	access   int64   // last-mile one-way delay, ns
 	downNs   float64 // ns per byte of download
 	downFree int64   // when the download link is next idle
@@ -42,9 +46,9 @@ type peer struct {
 	timerAt  int64 // armed Tick time; -1 none
 	timerGen int64
 	id       swarm.NodeID
-	conns    []upConn   // upload: the busy connections (pruned when drained)
-	upNs     float64    // ns per byte of upload
-	rng      *rand.Rand // this peer's own stream: jitter, loss
+	conns    []upConn // upload: the busy connections (pruned when drained)
+	upNs     float64  // ns per byte of upload
+	rng      rand.PCG // this peer's own stream: jitter, loss (draw); inline, not a pointer to chase
 	// The per-stripe state causeOf reads and its storage
 	// for up to inlineStripes stripes. since is, per stripe, the first
 	// slice the origin had not yet published when the stripe's parent was
@@ -63,15 +67,21 @@ type peer struct {
 	// peers, and most peers have none).
 	dueFetches uint16
 
+	// What a chunk the peer sends reads of its upload, in the next 64
+	// bytes (TestPeerLayout): connsDrain is when the first of conns
+	// drains (pruneConns); connsBuf holds conns while it fits (a viewer's
+	// busy connections are one to three at a time).
+	connsDrain int64
+	connsBuf   [3]upConn
+
 	// Network.
 	nat      *nat
 	capacity int // children (stripe feeds) it accepts
-	// connsDrain is when the first of conns drains (pruneConns); connAt,
-	// the origin's only, holds by destination peer 1 + its connection's
-	// index in conns (0: none): the origin feeds a hundred seeds and more.
-	connsDrain int64
-	connAt     []int32
-	ratio      float64 // upload ÷ stream rate
+	// connAt, the origin's only, holds by destination peer 1 + its
+	// connection's index in conns (0: none): the origin feeds a hundred
+	// seeds and more.
+	connAt []int32
+	ratio  float64 // upload ÷ stream rate
 
 	// Driver.
 	// timerSlot is the armed Tick's queue slot (queue.cancel); -1: none

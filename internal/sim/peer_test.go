@@ -23,7 +23,8 @@ func TestIDOf(t *testing.T) {
 	}
 }
 
-// The fields a chunk event reads sit in a peer's first 256 bytes.
+// The fields a chunk event reads sit in a peer's first 256 bytes, and
+// what its sends read of its upload in the next 64 (peerHot in all).
 func TestPeerLayout(t *testing.T) {
 	var p peer
 	for name, end := range map[string]uintptr{
@@ -35,5 +36,8 @@ func TestPeerLayout(t *testing.T) {
 		if end > 256 {
 			t.Errorf("peer.%s ends at byte %d, beyond the first 256", name, end)
 		}
+	}
+	if off := unsafe.Offsetof(p.connsDrain); off < 256 || off+8+unsafe.Sizeof(p.connsBuf) > peerHot {
+		t.Errorf("peer.connsDrain at byte %d and connsBuf after it: not in bytes 256-%d", off, peerHot)
 	}
 }

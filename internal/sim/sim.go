@@ -103,6 +103,10 @@ const (
 	warmRest   = 3
 )
 
+// peerHot is how much of a peer warm prefetches: what its events read
+// and what its sends read of its upload (TestPeerLayout).
+const peerHot = 320
+
 // nodeSize is the size of a core's state (its arrays aside).
 const nodeSize = unsafe.Sizeof(swarm.Node{})
 
@@ -112,15 +116,16 @@ const nodeSize = unsafe.Sizeof(swarm.Node{})
 // state overlap where one event's reads would follow each other. It
 // prefetches a peer's struct warmPeer events ahead, its core's struct
 // warmNode events ahead (when the peer, holding the pointer, is cached)
-// and reads the core's arrays (swarm.Node.Warm) warmRest events ahead.
-// In between it prefetches the starts of the core's arrays
-// (swarm.Node.WarmRefs, read from the core's struct, by then cached), so
-// that Warm's reads find them. It changes nothing the run computes.
+// and the slots its event reads first (swarm.Node.WarmSlots: a chunk's
+// slot, the slot played next) warmRest events ahead. In between it
+// prefetches the starts of the core's arrays (swarm.Node.WarmRefs, read
+// from the core's struct, by then cached), so that WarmSlots' reads find
+// them. It changes nothing the run computes.
 func (s *Sim) warm() {
 	q := &s.q
 	if i := q.pos + warmPeer; i < len(q.run) {
 		if e := &q.run[i]; e.node >= 0 && int(e.node) < len(s.peers) {
-			prefetch(unsafe.Pointer(s.peers[e.node]), 256)
+			prefetch(unsafe.Pointer(s.peers[e.node]), peerHot)
 		}
 	}
 	if i := q.pos + warmNode; i < len(q.run) {
@@ -156,10 +161,33 @@ func (s *Sim) warm() {
 	if i := q.pos + warmRest; i < len(q.run) {
 		if e := &q.run[i]; e.node >= 0 && int(e.node) < len(s.peers) {
 			if n := s.peers[e.node].node; n != nil {
-				s.warmed += n.Warm()
+				var seq uint64
+				switch e.kind {
+				case evChunk, evFetched, evPulled:
+					seq = uint64(e.aux)
+				}
+				own, next := n.WarmSlots(seq)
+				if own != nil {
+					s.prefetchSlot(unsafe.Pointer(own), unsafe.Sizeof(*own))
+				}
+				if next != nil && next != own {
+					s.prefetchSlot(unsafe.Pointer(next), unsafe.Sizeof(*next))
+				}
 			}
 		}
 	}
+}
+
+// prefetchSlot prefetches a core's slot of size bytes at p and its
+// stripes' arrays, which a slot of up to four stripes holds right after
+// it (the chunks, their encodings and a few children's sent masks). The
+// 63 bytes more reach the line of the last byte when p is not at a
+// line's start.
+func (s *Sim) prefetchSlot(p unsafe.Pointer, size uintptr) {
+	k := uintptr(s.cfg.Stripes)
+	size += k*(unsafe.Sizeof((*wire.Chunk)(nil))+unsafe.Sizeof([]byte(nil))) + 16
+	prefetch(p, size+63)
+	s.warmed++
 }
 
 // warmSends prefetches what sending a chunk reads of each receiver (its
@@ -194,7 +222,7 @@ func New(cfg Config) (*Sim, error) {
 	}
 	s.key = ed25519.NewKeyFromSeed(seed)
 	s.stream = newStream(&cfg, s.key, channelName, epoch.Add(-cfg.Warmup))
-	s.view = s.stream
+	s.setView(s.stream)
 	s.originID = s.idOf(originIdx)
 	s.nextSeq = 1 // origins number slices from 1: slice 0 asks for the newest keyframe
 	for i := range s.trace {
@@ -219,7 +247,7 @@ func (s *Sim) verifyOf() func(raw []byte) error {
 	if s.cfg.Verify != VerifyFast {
 		return nil
 	}
-	return s.view.verify
+	return s.verify
 }
 
 // Notes are the caveats of this run (features accepted but not modelled).
@@ -251,7 +279,7 @@ func (s *Sim) nodeConfig(source bool, maxChildren int) swarm.Config {
 		MapInterval:   s.cfg.MapInterval,
 		AliveInterval: aliveInterval(s.cfg.AliveInterval),
 		Verify:        s.verifyOf(),
-		Parse:         s.view.parse,
+		Parse:         s.parse,
 	}
 }
 
@@ -275,12 +303,13 @@ func (s *Sim) addOrigin() error {
 	s.fetchServeAt = -1
 	o := &peer{
 		idx: originIdx, id: s.originID, node: node,
-		rng:   rand.New(rand.NewPCG(s.cfg.Seed, originIdx)),
+		rng:   *rand.NewPCG(s.cfg.Seed, originIdx),
 		alive: true, isp: -1, region: 0, nat: newNAT(NATOpen, 0x0a000002),
 		access: originAccess, upNs: 1e9 / seed, downNs: 1e9 / up,
 		capacity: s.cfg.OriginCapacity * s.cfg.Stripes, timerAt: -1, timerSlot: -1, firstPlay: -1, bulkAt: -1,
 		connAt: make([]int32, 1),
 	}
+	o.conns = o.connsBuf[:0]
 	s.peers = append(s.peers, o)
 	s.upSnap = append(s.upSnap, true)
 	return nil
@@ -302,9 +331,9 @@ func (s *Sim) addPeer(at int64) *peer {
 	isp := s.net.drawISP(r.Float64())
 	p := &peer{
 		idx: idx, id: s.idOf(idx),
-		rng:     rand.New(rand.NewPCG(s.cfg.Seed, uint64(idx))),
-		isp:     isp,
-		region:  isp % s.cfg.Regions,
+		rng:     *rand.NewPCG(s.cfg.Seed, uint64(idx)),
+		isp:     int32(isp),
+		region:  int32(isp % s.cfg.Regions),
 		nat:     newNAT(s.cfg.NATMix.draw(r.Float64()), 0x64000000+uint32(idx)),
 		access:  int64(2e6 + r.Float64()*13e6),
 		upNs:    1e9 / (ratio * s.streamBps()),
@@ -321,6 +350,7 @@ func (s *Sim) addPeer(at int64) *peer {
 	for st := range p.parents {
 		p.parents[st] = noPeer
 	}
+	p.conns = p.connsBuf[:0]
 	p.backupLag = make([][]time.Duration, s.cfg.Stripes)
 	// Stripe feeds: the upload kept per feed is a stripe's rate times
 	// the headroom.
@@ -658,6 +688,29 @@ func (s *Sim) publishAt(seq uint64) int64 {
 	return int64(s.stream.publishAt(seq)) - int64(s.cfg.Warmup)
 }
 
+// lend gives the core of e's peer the part's output storage (pool)
+// before e runs, when e is an input to a core of this part: the core's
+// outputs then go to memory that the part's last core used, in the
+// cache, not to its own, which at 10,000 peers is not
+// (swarm.Node.Recycle). process takes it back; if e's handler did not
+// process the core, the next lend does.
+func (s *Sim) lend(e *event) {
+	if q := s.lentTo; q != nil {
+		s.lentTo = nil
+		if !q.node.HasReady() { // else its outputs wait for its next process, with the storage
+			s.pool = q.node.Ready()
+		}
+	}
+	if e.node < 0 || int(e.node) >= len(s.peers) || partOf(e) != s.part || (s.part == 0) != (e.node == originIdx) {
+		return // not a core's input, or not a core of this part
+	}
+	p := s.peers[e.node]
+	if p.node != nil && !p.node.HasReady() {
+		p.node.Recycle(s.pool)
+		s.pool, s.lentTo = swarm.Ready{}, p
+	}
+}
+
 // process acts on what p's core has ready, then arms its timer.
 func (s *Sim) process(p *peer) {
 	for p.node.HasReady() {
@@ -703,6 +756,9 @@ func (s *Sim) process(p *peer) {
 		}
 		s.meshOut(p, &rd)
 		p.node.Recycle(rd)
+	}
+	if p == s.lentTo { // nothing is ready: the storage lent, for the next core
+		s.pool, s.lentTo = p.node.Ready(), nil
 	}
 	if s.miss != nil {
 		s.miss.check(s, p)

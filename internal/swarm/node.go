@@ -34,17 +34,17 @@ type Node struct {
 	newestSeq uint64  // highest seq accepted
 	newestCap instant // latest capture accepted
 
-	stripes  []stripe            // by stripe index
-	children []child             // sorted by id (values: one array to read per chunk)
-	fetching []fetch             // outstanding fetches, with when they were asked
-	late     map[NodeID]lagCount // parent → slices in a row it sent after they were fetched (LagSlices)
-	mesh     mesh                // partners, watchers, pulls, Alives (mesh.go)
-	heardAny instant             // when a chunk, or an Alive showing progress, last came from any node (see silenceLimit)
-	play     playout             // playout clock (not in source mode)
-	ready    Ready               // outputs not yet drained
-	stats    Stats               // counters
-	deadline instant             // earliest scheduled work; zero = none
-	est      Estimates           // the swarm's global figures (SetEstimates)
+	stripes  []stripe   // by stripe index
+	children []child    // sorted by id (values: one array to read per chunk)
+	fetching []fetch    // outstanding fetches, with when they were asked
+	late     []lagCount // parents that sent slices in a row after they were fetched (LagSlices); a few at most
+	mesh     mesh       // partners, watchers, pulls, Alives (mesh.go)
+	heardAny instant    // when a chunk, or an Alive showing progress, last came from any node (see silenceLimit)
+	play     playout    // playout clock (not in source mode)
+	ready    Ready      // outputs not yet drained
+	stats    Stats      // counters
+	deadline instant    // earliest scheduled work; zero = none
+	est      Estimates  // the swarm's global figures (SetEstimates)
 
 	// The fetch scan is skipped while its inputs are unchanged and its
 	// next time has not come (see step).
@@ -57,9 +57,6 @@ type Node struct {
 	playKey   playKey
 	playNext  instant // what the last advancePlayout returned
 	completed uint64  // bumped when a slot gets its last chunk
-	// sparePackets is a played slice's packets array handed back by Recycle,
-	// reused by the next slice played (emit).
-	sparePackets []wire.Packet
 	// uncached runs playout at every step (a test compares it with the
 	// cached steps).
 	uncached bool
@@ -618,7 +615,7 @@ func (n *Node) loseParent(now instant, parent NodeID) {
 	if parent == "" {
 		return
 	}
-	delete(n.late, parent)
+	n.forgetLate(parent)
 	for s := range n.stripes {
 		st := &n.stripes[s]
 		if st.parent != parent {
@@ -695,12 +692,19 @@ func (n *Node) Ready() Ready {
 // reuses its slices' storage for later outputs instead of allocating new
 // ones (the simulator, which drains millions, does). Neither r nor
 // anything its slices hold (a Slice's Packets) may be used afterwards.
-// Recycling is optional.
+// Recycling is optional. r may come from another node: a driver that
+// runs many nodes one input at a time can pass one Ready's storage from
+// node to node (taking it back with Ready when the node has nothing
+// ready), so that the outputs go to memory in the cache rather than to
+// each node's own.
 func (n *Node) Recycle(r Ready) {
+	if cap(r.packets) > cap(n.ready.packets) {
+		n.ready.packets = r.packets[:0] // cleared when it was handed out
+	}
 	for i := range r.Play {
-		if pk := r.Play[i].Packets; cap(pk) > cap(n.sparePackets) {
+		if pk := r.Play[i].Packets; cap(pk) > cap(n.ready.packets) {
 			clear(pk)
-			n.sparePackets = pk[:0]
+			n.ready.packets = pk[:0]
 		}
 	}
 	if n.ready.Sends == nil {

@@ -514,8 +514,8 @@ func (n *Node) emit(now instant, sl *slot, playAt instant) bool {
 	p.next = sl.seq + 1
 	p.stalled = false
 	p.pending = false
-	packets, err := wire.AppendMerge(n.sparePackets, sl.chunks)
-	n.sparePackets = nil
+	packets, err := wire.AppendMerge(n.ready.packets, sl.chunks)
+	n.ready.packets = nil
 	if err != nil {
 		n.stats.LostSlices++
 		p.disc = true

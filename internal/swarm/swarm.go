@@ -386,6 +386,11 @@ type Ready struct {
 	MapRequests  []NodeID    // ask these partners for their buffer maps
 	Alives       []AliveSend // send these Alives to children
 	DropPartners []NodeID    // partners given up on: close their streams, name others
+
+	// packets is storage for the next played slice's packets (a Slice's
+	// Packets handed back by Recycle), empty and cleared. It travels
+	// with the Ready so that Recycle can pass it on (see there).
+	packets []wire.Packet
 }
 
 // Stats are a node's counters since it started.

@@ -109,11 +109,17 @@ func (n *Node) slot(seq uint64) *slot {
 	return nil
 }
 
-// newSlot returns an empty slot, reusing an evicted one when it can.
+// newSlot returns an empty slot, reusing an evicted one when it can. A
+// reused slot is cleared here, not when it was evicted (release): the
+// evicted slot is long out of the cache, and clearing it then cost a
+// miss of its own besides the one its reuse takes.
 func (n *Node) newSlot() *slot {
 	if k := len(n.spare); k > 0 {
 		sl := n.spare[k-1]
 		n.spare = n.spare[:k-1]
+		clear(sl.chunks)
+		clear(sl.raws)
+		*sl = slot{chunks: sl.chunks, raws: sl.raws, sent: sl.sent[:0]}
 		return sl
 	}
 	if n.k <= smallK {
@@ -140,15 +146,12 @@ type smallSlot struct {
 // smallSent is how many children's sent masks a smallSlot holds inline.
 const smallSent = 8
 
-// release keeps an evicted slot for reuse, cleared.
+// release keeps an evicted slot for reuse (newSlot clears it) without
+// reading it. Its chunks stay referenced until then: a few slots' worth.
 func (n *Node) release(sl *slot) {
-	if len(n.spare) >= maxSpare {
-		return
+	if len(n.spare) < maxSpare {
+		n.spare = append(n.spare, sl)
 	}
-	clear(sl.chunks)
-	clear(sl.raws)
-	*sl = slot{chunks: sl.chunks, raws: sl.raws, sent: sl.sent[:0]}
-	n.spare = append(n.spare, sl)
 }
 
 // maxSlots bounds the slots held even when captures do not advance.
@@ -397,8 +400,26 @@ func (n *Node) predictCapture(seq uint64, below, above int) (instant, bool) {
 
 // lagCount is a parent's run of late slices.
 type lagCount struct {
+	parent  NodeID
 	slices  int    // slices in a row it delivered late
 	lastSeq uint64 // the last of them
+}
+
+// lateOf returns the index of parent's count in n.late, -1: none.
+func (n *Node) lateOf(parent NodeID) int {
+	for i := range n.late {
+		if sameID(n.late[i].parent, parent) {
+			return i
+		}
+	}
+	return -1
+}
+
+// forgetLate drops parent's count of late slices.
+func (n *Node) forgetLate(parent NodeID) {
+	if i := n.lateOf(parent); i >= 0 {
+		n.late = slices.Delete(n.late, i, i+1)
+	}
 }
 
 // judgeLag counts the slices whose chunk of stripe s from, the stripe's
@@ -410,23 +431,24 @@ func (n *Node) judgeLag(now instant, from NodeID, sl *slot, s int) {
 		return
 	}
 	if sl.chunks[s] == nil || sl.fetched&(1<<s) == 0 {
-		if len(n.late) > 0 {
-			delete(n.late, from) // in time (or a copy that was not fetched)
+		if len(n.late) > 0 { // n.late's length is in the Node: no miss per chunk
+			n.forgetLate(from) // in time (or a copy that was not fetched)
 		}
 		return
 	}
-	if n.late == nil {
-		n.late = make(map[NodeID]lagCount)
+	i := n.lateOf(from)
+	if i < 0 {
+		i = len(n.late)
+		n.late = append(n.late, lagCount{parent: from})
 	}
-	lc := n.late[from]
+	lc := &n.late[i]
 	if lc.slices > 0 && lc.lastSeq == sl.seq {
 		return // this slice is counted
 	}
 	lc.slices++
 	lc.lastSeq = sl.seq
-	n.late[from] = lc
 	if lc.slices >= n.cfg.LagSlices {
-		delete(n.late, from)
+		n.forgetLate(from)
 		n.stats.LaggingParents++
 		n.loseParent(now, from)
 	}
@@ -462,30 +484,25 @@ func (n *Node) WarmRefs() (first, newest, next *entry, win **slot, stripes *stri
 	return
 }
 
-// Warm reads a word of each array of the node's state that an input
-// reads first — the window's index and its newest slot, the stripes, the
-// children — and returns a value made of them that the caller should
-// keep (so that the reads happen). A driver that knows which node gets
-// an input a few inputs ahead can call it (after prefetching the Node
-// itself): the arrays then come into the cache in parallel while the
-// driver still works, instead of one after another while the input
-// runs. The simulator does: at 10,000 peers and more, almost every input
-// touches a node that is not in the cache. Warm changes nothing.
-func (n *Node) Warm() uint64 {
-	var v uint64
-	if k := len(n.idx); k > 0 {
-		v += n.idx[0].seq + n.idx[k-1].seq
-		sl := n.win[k-1]
-		v += sl.seq + uint64(len(sl.sent))
-		if len(sl.raws) > 0 {
-			v += uint64(len(sl.raws[0]))
+// WarmSlots returns the slots an input about slice seq reads first —
+// seq's own, and the one playout plays next — without reading them (nil
+// where the window holds none; seq 0: none of its own). It reads the
+// window's index and slot array near their newest entries, whose lines
+// a driver prefetched before (WarmRefs). A driver that knows which node
+// gets an input a few inputs ahead prefetches the slots then: at 10,000
+// peers and more, almost every input touches slots that are not in the
+// cache, and a chunk's slot, or the slot played next, is read at once.
+// WarmSlots changes nothing.
+func (n *Node) WarmSlots(seq uint64) (own, next *slot) {
+	if seq != 0 {
+		if i, ok := n.find(seq); ok {
+			own = n.win[i]
 		}
 	}
-	for s := range n.stripes {
-		v += n.stripes[s].newest
+	if n.play.started {
+		if i, ok := n.find(n.play.next); ok {
+			next = n.win[i]
+		}
 	}
-	if len(n.children) > 0 {
-		v += uint64(n.children[0].mask)
-	}
-	return v
+	return own, next
 }
