@@ -24,7 +24,10 @@ type Node struct {
 	// windows of (see windowInsert).
 	winBase []*slot
 	idxBase []entry
-	spare   []*slot
+	// spare holds evicted slots kept for reuse (spare[:nSpare]), in the
+	// Node itself: the slot a new slice takes is found without a miss.
+	spare  [maxSpare]*slot
+	nSpare int
 
 	clock     bool    // an input with a time arrived
 	startAt   instant // the time of the first input

@@ -114,9 +114,10 @@ func (n *Node) slot(seq uint64) *slot {
 // evicted slot is long out of the cache, and clearing it then cost a
 // miss of its own besides the one its reuse takes.
 func (n *Node) newSlot() *slot {
-	if k := len(n.spare); k > 0 {
-		sl := n.spare[k-1]
-		n.spare = n.spare[:k-1]
+	if n.nSpare > 0 {
+		n.nSpare--
+		sl := n.spare[n.nSpare]
+		n.spare[n.nSpare] = nil
 		clear(sl.chunks)
 		clear(sl.raws)
 		*sl = slot{chunks: sl.chunks, raws: sl.raws, sent: sl.sent[:0]}
@@ -149,8 +150,9 @@ const smallSent = 8
 // release keeps an evicted slot for reuse (newSlot clears it) without
 // reading it. Its chunks stay referenced until then: a few slots' worth.
 func (n *Node) release(sl *slot) {
-	if len(n.spare) < maxSpare {
-		n.spare = append(n.spare, sl)
+	if n.nSpare < maxSpare {
+		n.spare[n.nSpare] = sl
+		n.nSpare++
 	}
 }
 
@@ -485,8 +487,9 @@ func (n *Node) WarmRefs() (first, newest, next *entry, win **slot, stripes *stri
 }
 
 // WarmSlots returns the slots an input about slice seq reads first —
-// seq's own, and the one playout plays next — without reading them (nil
-// where the window holds none; seq 0: none of its own). It reads the
+// seq's own (the spare slot a new slice would take, when the window
+// holds none for seq), and the one playout plays next — without reading
+// them (nil where there is none; seq 0: none of its own). It reads the
 // window's index and slot array near their newest entries, whose lines
 // a driver prefetched before (WarmRefs). A driver that knows which node
 // gets an input a few inputs ahead prefetches the slots then: at 10,000
@@ -497,6 +500,8 @@ func (n *Node) WarmSlots(seq uint64) (own, next *slot) {
 	if seq != 0 {
 		if i, ok := n.find(seq); ok {
 			own = n.win[i]
+		} else if n.nSpare > 0 {
+			own = n.spare[n.nSpare-1]
 		}
 	}
 	if n.play.started {
