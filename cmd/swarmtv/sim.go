@@ -172,8 +172,15 @@ func tuneGC(peers int) {
 // arena's pages touched before the next advice stay small.
 const hugeAdviceInterval = 50 * time.Millisecond
 
+// hugeAdviceIdle is the longest a run waits between advices while its
+// heap does not grow: reading the process's mappings 20 times a second
+// cost CPU for nothing once the heap had stopped growing.
+const hugeAdviceIdle = time.Second
+
 // adviseHugePagesEvery advises huge pages (hugeAdvisor) now and then
-// every d until the returned stop is called.
+// every d until the returned stop is called. While a call finds nothing
+// new to advise, the next waits twice as long, up to hugeAdviceIdle;
+// once the heap grows again, d.
 func adviseHugePagesEvery(d time.Duration) (stop func()) {
 	done := make(chan struct{})
 	exited := make(chan struct{})
@@ -181,14 +188,20 @@ func adviseHugePagesEvery(d time.Duration) (stop func()) {
 	h.advise()
 	go func() {
 		defer close(exited)
-		t := time.NewTicker(d)
+		wait := d
+		t := time.NewTimer(wait)
 		defer t.Stop()
 		for {
 			select {
 			case <-done:
 				return
 			case <-t.C:
-				h.advise()
+				if h.advise() > 0 {
+					wait = d
+				} else {
+					wait = min(2*wait, max(d, hugeAdviceIdle))
+				}
+				t.Reset(wait)
 			}
 		}
 	}()
