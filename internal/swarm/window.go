@@ -464,9 +464,10 @@ func (n *Node) judgeLag(now instant, from NodeID, sl *slot, s int) {
 // from the Node's own fields without reading the arrays (nil for an
 // empty one). A driver
 // that knows which node gets an input a few inputs ahead prefetches
-// them (after the Node itself), and calls Warm closer to the input:
-// Warm's reads then find the arrays in the cache instead of stalling on
-// each. Nothing may be written through them; WarmRefs changes nothing.
+// them (after the Node itself), and calls WarmSlots closer to the input:
+// WarmSlots' reads then find the arrays in the cache instead of stalling
+// on each. Nothing may be written through them; WarmRefs changes
+// nothing.
 func (n *Node) WarmRefs() (first, newest, next *entry, win **slot, stripes *stripe, children *child) {
 	if k := len(n.idx); k > 0 {
 		first, newest = &n.idx[0], &n.idx[k-1]
