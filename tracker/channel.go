@@ -487,7 +487,8 @@ func (ch *channel) setAssignment(a chandelier.Assignment) {
 	m.stripes[a.Stripe] = a
 	r := &m.refs[a.Stripe]
 	r.parent = nil
-	r.backups = append(r.backups[:0], make([]*member, len(a.Backups))...)
+	r.backups = slices.Grow(r.backups[:0], len(a.Backups))[:len(a.Backups)]
+	clear(r.backups)
 }
 
 // round runs one placer round over the pending changes and applies its

@@ -507,7 +507,7 @@ func (s *Sim) check() {
 			core[st*n+int(i)] = s.index(p.node.Parent(st))
 			set[st*n+int(i)] = p.parents[st]
 		}
-		info[i] = checkPeer{read: true, alive: p.alive, isp: int32(p.isp)}
+		info[i] = checkPeer{read: true, alive: p.alive, isp: p.isp}
 		kids[k] = [2]int{p.node.NumChildren(), p.capacity}
 	}
 	// A peer in no part's list (none should be) is read where met.
@@ -521,7 +521,7 @@ func (s *Sim) check() {
 		if info[j].read {
 			return info[j].isp
 		}
-		return int32(s.peers[j].isp)
+		return s.peers[j].isp
 	}
 	depth := make([]int32, n)
 	var stack []int32
