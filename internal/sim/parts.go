@@ -3,7 +3,6 @@ package sim
 import (
 	"math"
 	"runtime"
-	"sync"
 
 	"github.com/swarmtv/swarmtv/internal/swarm"
 	"github.com/swarmtv/swarmtv/internal/wire"
@@ -20,7 +19,8 @@ import (
 // of an event one viewer pushes to another (the shortest one-way
 // delay). In a window [t, t+lookahead) each half runs its own events,
 // on its own Sim (a copy of the shared one with its own partState) and,
-// with two workers, its own goroutine; what it pushes to another part
+// with two workers, its own goroutine (the second half the crew's, on
+// a thread and CPU of its own: crew.go); what it pushes to another part
 // waits in an outbox. Then the outboxes are merged into the parts'
 // queues, part 0 runs the same window, and its outbox is merged: an
 // event it pushed into the halves' past (a churn step's leave) moves to
@@ -170,6 +170,11 @@ func (s *Sim) canceled() uint64 {
 // runParts runs the windows to the end.
 func (s *Sim) runParts() {
 	la := s.lookahead()
+	var c *crew
+	if s.workers > 1 {
+		c = s.startCrew()
+		defer c.stop()
+	}
 	s.merge(0, 0)
 	for s.err == nil {
 		t := int64(math.MaxInt64)
@@ -187,15 +192,8 @@ func (s *Sim) runParts() {
 		for _, h := range s.parts[1:] {
 			h.sync(s)
 		}
-		if s.workers > 1 {
-			var wg sync.WaitGroup
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				s.parts[2].runUntil(b)
-			}()
-			s.parts[1].runUntil(b)
-			wg.Wait()
+		if c != nil {
+			c.run(s, b)
 		} else {
 			s.parts[1].runUntil(b)
 			s.parts[2].runUntil(b)
