@@ -10,7 +10,7 @@ func allowedCPUs() []int {
 		return nil
 	}
 	var cpus []int
-	for i := 0; i < len(set)*64 && len(cpus) < set.Count(); i++ {
+	for i, n := 0, set.Count(); len(cpus) < n; i++ {
 		if set.IsSet(i) {
 			cpus = append(cpus, i)
 		}
