@@ -147,7 +147,7 @@ type Config struct {
 	// misses.go) and adds the account to the notes. It costs memory and
 	// time: a diagnostic for runs of a few thousand peers.
 	Misses bool
-	// Workers is how many goroutines run the viewers' two halves
+	// Workers is how many goroutines run the viewers' parts
 	// (parts.go): 1 or 2, the same run either way; 0 (the default): 2
 	// when GOMAXPROCS allows two, else 1. The overlay, Misses and
 	// JoinSequential run with one (their handlers read other peers).
@@ -502,7 +502,7 @@ var Options = []Option{
 	durOpt("heal-at", "the partition heals at this time (0: never)", func(c *Config) *time.Duration { return &c.HealAt }),
 	durOpt("churn-stop-at", "churn ends at this time (0: never)", func(c *Config) *time.Duration { return &c.ChurnStopAt }),
 	boolOpt("rejoin-afresh", "rejoining peers report no current parents, as older peers do (the restarted tracker places every stripe anew; for comparison)", func(c *Config) *bool { return &c.RejoinAfresh }),
-	intOpt("workers", "goroutines running the viewers' two halves, in windows of the shortest one-way delay (1 or 2: the same run either way; 0: 2 when GOMAXPROCS is 2 or more; the overlay, --misses and sequential joins always use 1)", func(c *Config) *int { return &c.Workers }),
+	intOpt("workers", "goroutines running the viewers' 16 parts, in windows of the shortest one-way delay (1 or 2: the same run either way; 0: 2 when GOMAXPROCS is 2 or more; the overlay, --misses and sequential joins always use 1)", func(c *Config) *int { return &c.Workers }),
 	boolOpt("misses", "account for every chunk a stalled viewer lacked (its parent, partners, origin fetch, arrival) in the notes: a diagnostic", func(c *Config) *bool { return &c.Misses }),
 	boolOpt("overlay", "run the structured overlay on every viewer (ring, lookups, merge after a partition)", func(c *Config) *bool { return &c.Overlay }),
 	intOpt("merge-fanout", "overlay merge fanout F, the merge's cost parameter (0: default 2, -1: no spreading)", func(c *Config) *int { return &c.MergeFanout }),

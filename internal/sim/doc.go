@@ -16,7 +16,8 @@
 // as a fixed epoch plus that offset. The event queue orders events by
 // (time, pushing part, that part's push sequence), so equal times break
 // ties the same way every run (parts.go: the origin, the tracker and
-// the run's own events are one part, the viewers two halves). Randomness comes from math/rand/v2 PCG streams derived from
+// the run's own events are one part, the viewers 16 more). Randomness
+// comes from math/rand/v2 PCG streams derived from
 // Config.Seed: one per peer (index i uses stream i: jitter, loss, its
 // heartbeat phase) and a few for the population, churn and topology. Map
 // iteration never reaches an output. The trace hash (SHA-256 over the
@@ -89,12 +90,12 @@
 // # Two cores
 //
 // The run goes in windows of the lookahead, the shortest one-way delay
-// between two viewers (5 ms at DelayScale 1): the viewers' two halves
-// run a window each, on two goroutines (Config.Workers; by default
-// when GOMAXPROCS is 2 or more), then the origin, the tracker and the
-// run's own events (part 0) run the same window while the halves wait
-// (parts.go). A half's events read and
-// write only its own peers; another peer's alive flag is read as it
+// between two viewers (5 ms at DelayScale 1): the viewers, dealt into
+// 16 parts by index, run a window each, taken one at a time by two
+// goroutines (Config.Workers; by default when GOMAXPROCS is 2 or more),
+// then the origin, the tracker and the run's own events (part 0) run
+// the same window while the viewer parts wait (parts.go, crew.go). A
+// viewer part's events read and write only its own peers; another peer's alive flag is read as it
 // was at the window's start, and a hello carries what the parent reads
 // of its child. One worker or two give the same trace and report.
 //

@@ -87,6 +87,7 @@ func (l *latency) merge(o *latency) {
 	l.first = append(l.first, o.first...)
 	l.key = append(l.key, o.key...)
 	l.playout = append(l.playout, o.playout...)
+	l.grow(o.hi)
 	for i := range o.hi {
 		l.arrival[i] += o.arrival[i]
 		l.margin[i] += o.margin[i]
@@ -115,12 +116,22 @@ func (l *latency) merge(o *latency) {
 }
 
 func (l *latency) init() {
-	l.arrival = make([]uint64, lagBuckets)
-	l.margin = make([]uint64, lagBuckets)
-	l.keyArrival = make([]uint64, lagBuckets)
-	l.arrivalSum = make([]float64, lagBuckets)
-	l.marginSum = make([]float64, lagBuckets)
-	l.count = make([]uint64, lagBuckets)
+	l.grow(1024)
+}
+
+// grow makes the histograms hold at least n buckets. They start short
+// and grow with the lags they count: a run keeps a set per part.
+func (l *latency) grow(n int) {
+	if n <= len(l.count) {
+		return
+	}
+	n = growTo(len(l.count), n)
+	l.arrival = growHist(l.arrival, n)
+	l.margin = growHist(l.margin, n)
+	l.keyArrival = growHist(l.keyArrival, n)
+	l.arrivalSum = growHist(l.arrivalSum, n)
+	l.marginSum = growHist(l.marginSum, n)
+	l.count = growHist(l.count, n)
 }
 
 // start records p's startup parts when its first slice (sl) plays at
@@ -164,6 +175,7 @@ func (l *latency) slice(now, lag int64, sl *swarm.Slice, key bool) {
 	b := min(max(lag, 0), lagBuckets-1)
 	a, m := min(max(arr, 0), lagBuckets-1), min(max(mar, 0), lagBuckets-1)
 	l.hi = max(l.hi, int(max(a, b, m))+1)
+	l.grow(l.hi)
 	l.arrival[a]++
 	if key {
 		l.keyArrival[a]++
@@ -222,7 +234,7 @@ func (l *latency) report(startup []float64, lag *report.Percentiles) *report.Lat
 	if lag != nil && l.n > 0 {
 		var t report.LagParts
 		var n uint64
-		for b := int(lag.P95); b < lagBuckets; b++ {
+		for b := int(lag.P95); b < len(l.count); b++ {
 			t.Arrival += l.arrivalSum[b]
 			t.Margin += l.marginSum[b]
 			n += l.count[b]

@@ -85,9 +85,23 @@ type qoe struct {
 	lagHi                      int // one past the highest bucket of lag holding a count (add adds below it)
 }
 
+// growHist returns h with n buckets, the new ones zero.
+func growHist[T uint64 | float64](h []T, n int) []T {
+	return append(h, make([]T, n-len(h))...)
+}
+
+// growTo is the length a histogram of n buckets grows to when it must
+// hold need: at least twice as long, at most lagBuckets.
+func growTo(n, need int) int {
+	return max(need, min(2*n, lagBuckets), 1024)
+}
+
 // lagged counts a slice played with lag ms.
 func (q *qoe) lagged(ms int64) {
 	b := min(max(ms, 0), lagBuckets-1)
+	if int(b) >= len(q.lag) {
+		q.lag = growHist(q.lag, growTo(len(q.lag), int(b)+1))
+	}
 	q.lag[b]++
 	q.lagN++
 	q.lagHi = max(q.lagHi, int(b)+1)
@@ -132,8 +146,8 @@ func (q *qoe) add(o *qoe) {
 	q.neverStarted5s += o.neverStarted5s
 	q.startup = append(q.startup, o.startup...)
 	q.repair = append(q.repair, o.repair...)
-	if q.lag == nil && o.lag != nil {
-		q.lag = make([]uint64, lagBuckets)
+	if o.lagHi > len(q.lag) {
+		q.lag = growHist(q.lag, o.lagHi)
 	}
 	for i, n := range o.lag[:o.lagHi] {
 		q.lag[i] += n
@@ -203,12 +217,10 @@ type ispRing struct {
 }
 
 func (m *metrics) init(cfg *Config) {
-	m.lag = make([]uint64, lagBuckets)
 	m.steadyAt = math.MaxInt64
 	if cfg.MeasureFrom > 0 {
 		m.steadyFrom = int64(cfg.MeasureFrom)
 		m.steadyAt = m.steadyFrom
-		m.steady.lag = make([]uint64, lagBuckets)
 	}
 	m.lat.init()
 	m.k = cfg.Stripes
@@ -446,7 +458,7 @@ func (s *Sim) neverStarted(p *peer, from int64) bool {
 // beginSteady begins this part's steady phase (Config.MeasureFrom) at
 // its first event at or after it: every event before it has run, none
 // after, so what the cores count from here on is the phase's. It keeps
-// the counters of this part's viewers (a half's; part 0 has none) to
+// the counters of this part's viewers (a viewer part's; part 0 has none) to
 // take from theirs when they are collected; viewers that join later
 // start from zero.
 func (s *Sim) beginSteady() {

@@ -11,30 +11,39 @@ import (
 // Parts. The run's events fall into numParts parts: part 0 holds the
 // origin, the tracker and the events of the whole run (the placement
 // rounds, the checks, churn, tracker kill and restart, the partition),
-// and the viewers are split into two fixed halves by index, parts 1 and
-// 2. Each part numbers the events it pushes (queue.push), and a queue
-// breaks ties of equal times by (pushing part, that part's number).
+// and the viewers are dealt into viewerParts groups by index (node mod
+// viewerParts), parts 1 to viewerParts. Each part numbers the events it
+// pushes (queue.push), and a queue breaks ties of equal times by
+// (pushing part, that part's number).
 //
 // The run goes in windows as long as the lookahead, the shortest delay
 // of an event one viewer pushes to another (the shortest one-way
-// delay). In a window [t, t+lookahead) each half runs its own events,
-// on its own Sim (a copy of the shared one with its own partState) and,
-// with two workers, its own goroutine (the second half the crew's, on
-// a thread and CPU of its own: crew.go); what it pushes to another part
-// waits in an outbox. Then the outboxes are merged into the parts'
-// queues, part 0 runs the same window, and its outbox is merged: an
-// event it pushed into the halves' past (a churn step's leave) moves to
-// the window's end. Part 0 runs while the halves wait, so it may read
-// and write any peer (the tracker reads a heartbeat's stats from its
-// core, writes the answer); a half reads and writes only its own
-// peers, part 0's state (left as the last window left it) and the
-// alive flags as they were at the window's start (up). The order of
-// every part's events is then the same with one worker or two, and so
-// are the trace (one hash per part, combined in part order) and the
-// report (metrics per part, merged at the end).
+// delay). In a window [t, t+lookahead) each viewer part runs its own
+// events, on its own Sim (a copy of the shared one with its own
+// partState); what it pushes to another part waits in an outbox. With
+// two workers the run's goroutine and the crew's (crew.go) take the
+// viewer parts one by one, from either end of the list, until none is
+// left: a part is run whole by whichever takes it, so the two share the
+// window's work however their CPUs' speeds differ. Then the outboxes are
+// merged into the parts' queues, part 0 runs the same window, and its
+// outbox is merged: an event it pushed into the viewer parts' past (a
+// churn step's leave) moves to the window's end. Part 0 runs while the
+// viewer parts wait, so it may read and write any peer (the tracker
+// reads a heartbeat's stats from its core, writes the answer); a viewer
+// part reads and writes only its own peers, part 0's state (left as the
+// last window left it) and the alive flags as they were at the window's
+// start (up). The order of every part's events is then the same with
+// one worker or two, and so are the trace (one hash per part, combined
+// in part order) and the report (metrics per part, merged at the end).
 const (
-	numParts  = 3
-	partShift = 62 // seq: the pushing part in the top bits
+	// viewerParts is how many parts the viewers are dealt into: enough
+	// that the last part taken in a window is a small share of it
+	// (about 180 events at 10,000 peers), few enough that a part's own
+	// state (its queue's ring, its metrics) stays small beside the
+	// peers'.
+	viewerParts = 16
+	numParts    = 1 + viewerParts
+	partShift   = 56 // seq: the pushing part in the top bits
 )
 
 // partState is the state each part keeps for itself.
@@ -74,7 +83,7 @@ func (ps *partState) setView(v *stream) {
 	ps.view, ps.parse, ps.verify = v, v.parse, v.verify
 }
 
-// workers returns how many goroutines run c's halves: c.Workers, or
+// workers returns how many goroutines run c's viewer parts: c.Workers, or
 // with 0 two when the Go scheduler runs two at once; one when a
 // handler reads other peers' state (the overlay's, the account of
 // misses, a sequential join's wait for the viewer before).
@@ -89,7 +98,7 @@ func workers(c *Config) int {
 }
 
 // partOf returns the part that runs e: 0 for the origin's, the
-// tracker's and the run's own events, else the half of e's node.
+// tracker's and the run's own events, else the viewer part of e's node.
 func partOf(e *event) int {
 	if e.node <= originIdx {
 		return 0
@@ -98,11 +107,11 @@ func partOf(e *event) int {
 	case evTrackerJoin, evTrackerBeat, evTrackerLost, evTrackerLeave:
 		return 0 // at the tracker, about node
 	}
-	return 1 + int(e.node&1)
+	return 1 + int(e.node%viewerParts)
 }
 
-// lookahead is the shortest delay of an event pushed from one half to
-// the other: two last miles (at least 2 ms each) and the core inside an
+// lookahead is the shortest delay of an event pushed from one viewer to
+// another: two last miles (at least 2 ms each) and the core inside an
 // ISP, scaled (jitter, loss, relays and the queues only add). The
 // origin and the tracker are further (their data centre is in region 0,
 // and no ISP's), so their messages take longer.
@@ -125,7 +134,7 @@ func (s *Sim) setAlive(p *peer, alive bool) {
 	s.upDirty = append(s.upDirty, p.idx)
 }
 
-// initParts makes the halves' Sims: copies of s with their own
+// initParts makes the viewer parts' Sims: copies of s with their own
 // partState.
 func (s *Sim) initParts() {
 	s.parts[0] = s
@@ -142,7 +151,7 @@ func (s *Sim) initParts() {
 	}
 }
 
-// sync gives half h the shared state as s holds it now.
+// sync gives viewer part h the shared state as s holds it now.
 func (h *Sim) sync(s *Sim) {
 	own := h.partState
 	*h = *s
@@ -189,23 +198,32 @@ func (s *Sim) runParts() {
 		// Windows on a fixed grid, so that their bounds do not depend
 		// on what waits in the queues (a stale Tick kept: keepStale).
 		b := min(t-t%la+la, s.end+1)
-		for _, h := range s.parts[1:] {
-			h.sync(s)
-		}
 		if c != nil {
 			c.run(s, b)
 		} else {
-			s.parts[1].runUntil(b)
-			s.parts[2].runUntil(b)
+			for _, h := range s.parts[1:] {
+				h.sync(s)
+				h.runUntil(b)
+			}
 		}
 		for _, h := range s.parts[1:] {
 			if h.err != nil && s.err == nil {
 				s.err = h.err
 			}
 		}
-		s.merge(1, b)
-		s.merge(2, b)
-		s.runUntil(b)
+		if c != nil {
+			// The crew merges the viewer parts' inboxes while part 0
+			// runs: part 0 pushes into its own outbox only.
+			c.merge(b)
+			s.clamped += s.mergeTo(0, b)
+			s.runUntil(b)
+			s.clamped += c.wait()
+		} else {
+			for dst := range numParts {
+				s.clamped += s.mergeTo(dst, b)
+			}
+			s.runUntil(b)
+		}
 		s.merge(0, b)
 		for _, h := range s.parts {
 			for _, i := range h.upDirty {
@@ -221,21 +239,38 @@ func (s *Sim) runParts() {
 }
 
 // merge moves part src's outbox into the other parts' queues; an event
-// due before b (a half's past) moves to b.
+// due before b (a viewer part's past) moves to b.
 func (s *Sim) merge(src int, b int64) {
-	h := s.parts[src]
-	for dst := range h.out {
-		q := &s.parts[dst].q
-		for _, e := range h.out[dst] {
-			if dst != 0 && e.at < b {
-				e.at = b
-				s.clamped++
-			}
-			q.insert(e)
-		}
-		clear(h.out[dst])
-		h.out[dst] = h.out[dst][:0]
+	for dst := range numParts {
+		s.clamped += s.move(src, dst, b)
 	}
+}
+
+// mergeTo moves what the viewer parts' outboxes hold for part dst into
+// its queue, as merge does, and returns how many events it moved to b.
+// It reads and writes only those outboxes and dst's queue.
+func (s *Sim) mergeTo(dst int, b int64) (clamped uint64) {
+	for src := 1; src < numParts; src++ {
+		clamped += s.move(src, dst, b)
+	}
+	return clamped
+}
+
+// move moves part src's outbox for part dst into dst's queue and
+// returns how many events it moved to b.
+func (s *Sim) move(src, dst int, b int64) (clamped uint64) {
+	out := &s.parts[src].out[dst]
+	q := &s.parts[dst].q
+	for _, e := range *out {
+		if dst != 0 && e.at < b {
+			e.at = b
+			clamped++
+		}
+		q.insert(e)
+	}
+	clear(*out)
+	*out = (*out)[:0]
+	return clamped
 }
 
 // runUntil runs this part's events before b.
@@ -277,7 +312,7 @@ func (s *Sim) runUntil(b int64) {
 	}
 }
 
-// gather merges the halves' metrics, counts and traces into s's at the
+// gather merges the viewer parts' metrics, counts and traces into s's at the
 // end of the run.
 func (s *Sim) gather() {
 	for _, h := range s.parts[1:] {

@@ -80,12 +80,17 @@ func (k *key) before(o *key) bool {
 // event is due within a few seconds, so a push is an append and a pop
 // reads the next key of a sorted run, instead of sifting a heap of every
 // waiting event. Wide buckets keep the ring's headers (4,096 of them) in
-// the cache, and a bucket's appends near each other; at 10,000 peers a
-// bucket of 1 ms holds about 400 events (131 µs buckets: 8 % more CPU
-// in a 10,000-peer run, 524 µs: 3 %).
+// the cache, and a bucket's appends near each other. Each part has a
+// queue of its own; at 10,000 peers a viewer part's bucket of 2 ms holds
+// about 50 events. Sim.warm prefetches from a bucket's sorted run only,
+// up to 12 events ahead, so a short run leaves more events unwarmed:
+// with two parts of viewers, 1 ms buckets were best (131 µs: 8 % more
+// CPU in a 10,000-peer run, 524 µs: 3 %); with 16, 2 ms buckets took
+// about a tenth less CPU than 1 ms in two paired runs on a noisy
+// machine.
 const (
-	bucketShift = 20 // a bucket is 2^20 ns (1 ms) of virtual time
-	ringBits    = 12 // 2^12 buckets: the ring spans about 4.3 s
+	bucketShift = 21 // a bucket is 2^21 ns (2 ms) of virtual time
+	ringBits    = 12 // 2^12 buckets: the ring spans about 8.6 s
 	ringBuckets = 1 << ringBits
 )
 

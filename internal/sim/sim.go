@@ -50,7 +50,7 @@ type Sim struct {
 	// queue, the clock, the metrics, the trace. parts[0] is s itself.
 	partState
 	parts   [numParts]*Sim
-	workers int    // goroutines running the halves' windows (1 or 2)
+	workers int    // goroutines running the viewer parts' windows (1 or 2)
 	upSnap  []bool // by peer: alive at the window's start (up)
 	windows uint64 // windows run
 	clamped uint64 // events pushed into a part's past, moved to the window's end
