@@ -9,7 +9,7 @@ import (
 )
 
 // A run gives the same trace and report with one worker or two (the
-// halves' windows on two goroutines: parts.go; two by default where
+// viewer parts' windows taken by two goroutines: parts.go, crew.go; two by default where
 // GOMAXPROCS is 2 or more, as it is set here), steady, with churn
 // (crashes too), a tracker killed and restarted, symmetric NATs behind
 // relays, shorter delays (a shorter lookahead, more windows) and the
@@ -21,7 +21,7 @@ func TestWorkersSameRun(t *testing.T) {
 	steady := small(60, 8*time.Second, 3)
 	churn := small(60, 8*time.Second, 4)
 	churn.Churn, churn.CrashShare = 0.4, 0.5
-	churn.MeasureFrom = 4 * time.Second // a steady block, taken in each half
+	churn.MeasureFrom = 4 * time.Second // a steady block, taken in each viewer part
 	outage := small(60, 10*time.Second, 5)
 	outage.KillTrackerAt, outage.RestartTrackerAt = 4*time.Second, 6*time.Second
 	outage.MeasureFrom = 5 * time.Second
@@ -57,7 +57,7 @@ func TestWorkersSameRun(t *testing.T) {
 }
 
 // merge adds every figure of another part's metrics: a field added to
-// metrics and forgotten in merge would leave the halves' share out of
+// metrics and forgotten in merge would leave the viewer parts' share out of
 // the report.
 func TestMetricsMergeEveryField(t *testing.T) {
 	c := DefaultConfig()
