@@ -82,7 +82,7 @@ func (k *key) before(o *key) bool {
 // waiting event. Wide buckets keep the ring's headers (4,096 of them) in
 // the cache, and a bucket's appends near each other. Each part has a
 // queue of its own; at 10,000 peers a viewer part's bucket of 2 ms holds
-// about 50 events. Sim.warm prefetches from a bucket's sorted run only,
+// about 70 events. Sim.warm prefetches from a bucket's sorted run only,
 // up to 12 events ahead, so a short run leaves more events unwarmed:
 // with two parts of viewers, 1 ms buckets were best (131 µs: 8 % more
 // CPU in a 10,000-peer run, 524 µs: 3 %); with 16, 2 ms buckets took
