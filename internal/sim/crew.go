@@ -30,7 +30,7 @@ type crew struct {
 	start signal
 	done  signal
 	n     uint64 // jobs handed out
-	// merging: the job is merging the viewer parts' inboxes (mergeTo),
+	// merging: the job is merging the viewer parts' inboxes (mergeViewers),
 	// not running them; clamped is what that merge returned.
 	merging bool
 	clamped uint64
@@ -66,10 +66,7 @@ func (s *Sim) startCrew() *crew {
 			case b < 0:
 				return
 			case c.merging:
-				c.clamped = 0
-				for dst := 1; dst < numParts; dst++ {
-					c.clamped += s.mergeTo(dst, b)
-				}
+				c.clamped = s.mergeViewers(b)
 			default:
 				c.runParts(s, b, false)
 			}
@@ -89,7 +86,7 @@ func (c *crew) run(s *Sim, b int64) {
 }
 
 // merge has the crew merge the viewer parts' outboxes for the viewer
-// parts into their queues (Sim.mergeTo); wait waits for it and returns
+// parts into their queues (Sim.mergeViewers); wait waits for it and returns
 // how many events it moved to b.
 func (c *crew) merge(b int64) { c.hand(b, true) }
 

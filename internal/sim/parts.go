@@ -219,9 +219,7 @@ func (s *Sim) runParts() {
 			s.runUntil(b)
 			s.clamped += c.wait()
 		} else {
-			for dst := range numParts {
-				s.clamped += s.mergeTo(dst, b)
-			}
+			s.clamped += s.mergeTo(0, b) + s.mergeViewers(b)
 			s.runUntil(b)
 		}
 		s.merge(0, b)
@@ -252,6 +250,14 @@ func (s *Sim) merge(src int, b int64) {
 func (s *Sim) mergeTo(dst int, b int64) (clamped uint64) {
 	for src := 1; src < numParts; src++ {
 		clamped += s.move(src, dst, b)
+	}
+	return clamped
+}
+
+// mergeViewers does mergeTo for every viewer part.
+func (s *Sim) mergeViewers(b int64) (clamped uint64) {
+	for dst := 1; dst < numParts; dst++ {
+		clamped += s.mergeTo(dst, b)
 	}
 	return clamped
 }
