@@ -221,11 +221,21 @@ func (s *Sim) deliver(a, b *peer, size int, done int64, relayed bool) int64 {
 	lat := d + int64(a.draw()*jitterShare*float64(d))
 	if s.cfg.Loss > 0 {
 		pkts := (size + packetSize - 1) / packetSize
-		if a.draw() < 1-math.Pow(1-s.cfg.Loss, float64(pkts)) {
+		if a.draw() < s.lossOf(pkts) {
 			lat += 2*d + 10e6 // detection and one retransmission
 		}
 	}
 	return done + lat
+}
+
+// lossOf returns the chance that a transfer of pkts packets loses at
+// least one, from this part's table (filled as transfers need it: a
+// power per transfer was about 1 % of a run).
+func (s *Sim) lossOf(pkts int) float64 {
+	for len(s.lossP) <= pkts {
+		s.lossP = append(s.lossP, 1-math.Pow(1-s.cfg.Loss, float64(len(s.lossP))))
+	}
+	return s.lossP[pkts]
 }
 
 // download books a transfer that takes d on b's download link and

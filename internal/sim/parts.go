@@ -61,6 +61,8 @@ type partState struct {
 	alive   []int32
 	upDirty []int32
 	out     [numParts][]event // pushed to other parts, waiting for the merge
+	// lossP[k] is the chance a transfer of k packets loses one (lossOf).
+	lossP []float64
 	// warmed keeps what warm read (see there).
 	warmed uint64
 	// view is the stream as this part's cores verify and parse chunks

@@ -3,6 +3,8 @@ package sim
 import (
 	"testing"
 	"unsafe"
+
+	"github.com/swarmtv/swarmtv/internal/swarm"
 )
 
 // The IDs idOf hands out side by side are the peers' node IDs, and index
@@ -20,6 +22,28 @@ func TestIDOf(t *testing.T) {
 	}
 	if n := len(s.idBlocks); n != 4 {
 		t.Fatalf("%d blocks for peers up to %d, want 4", n, 3*idBlock)
+	}
+}
+
+// index takes IDs in either case and refuses anything that is not the ID
+// of a peer of the run.
+func TestIndexRefuses(t *testing.T) {
+	s := &Sim{peers: make([]*peer, 300)}
+	for id, want := range map[swarm.NodeID]int32{
+		"0000000000000000000000000000012b": 299,
+		"0000000000000000000000000000012B": 299,
+		"0000000000000000000000000000012c": noPeer, // beyond the peers
+		"1000000000000000000000000000000a": noPeer,
+		"0000000000000000000000010000000a": noPeer, // index over 32 bits
+		"0000000000000000000000000000000g": noPeer,
+		"000000000000000000000000000000 a": noPeer,
+		"000000000000000000000000000000a":  noPeer, // 31 digits
+		"":                                 noPeer,
+		"origin":                           noPeer,
+	} {
+		if got := s.index(id); got != want {
+			t.Errorf("index(%q) = %d, want %d", id, got, want)
+		}
 	}
 }
 

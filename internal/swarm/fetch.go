@@ -24,6 +24,11 @@ const maxFetchScan = 256
 // repaired by fetching. It returns the next time a parent may fail.
 func (n *Node) checkParents(now instant) instant {
 	var next instant
+	// The newest seq of each parent group, gathered in one pass when a
+	// stripe first needs it (it runs at every step).
+	var newest [wire.MaxStripes]uint64
+	var got [wire.MaxStripes]bool
+	gathered := false
 	for s := range n.stripes {
 		st := &n.stripes[s]
 		if st.group != uint8(s) {
@@ -43,14 +48,17 @@ func (n *Node) checkParents(now instant) instant {
 			if sl := n.silenceLimit(); sl > 0 && n.heardAny.Sub(st.heardAt) >= sl/2 {
 				t = earliest(t, st.heardAt.Add(sl))
 			}
-			newest, ok := n.parentNewest(st.group)
-			if ok && newest >= n.newestSeq {
+			if !gathered {
+				newest, got = n.groupsNewest()
+				gathered = true
+			}
+			if g := st.group; got[g] && newest[g] >= n.newestSeq {
 				// No newer slice elsewhere: wait until the next slice
 				// is predicted to have arrived.
 				if !n.play.started {
 					continue
 				}
-				c, ok := n.captureOf(newest + 1)
+				c, ok := n.captureOf(newest[g] + 1)
 				if !ok {
 					continue
 				}
@@ -94,16 +102,16 @@ func (n *Node) silenceLimit() time.Duration {
 // silenceAlives is silenceLimit in Alive intervals.
 const silenceAlives = 4
 
-// parentNewest returns the highest seq received on the stripes of
-// parent group g (one parent feeds them); ok is false when none received
-// anything.
-func (n *Node) parentNewest(g uint8) (newest uint64, ok bool) {
+// groupsNewest returns, by parent group (the first stripe one parent
+// feeds), the highest seq received on the group's stripes; got[g] is
+// false when none of them received anything.
+func (n *Node) groupsNewest() (newest [wire.MaxStripes]uint64, got [wire.MaxStripes]bool) {
 	for s := range n.stripes {
-		if st := &n.stripes[s]; st.seen && st.group == g {
-			newest, ok = max(newest, st.newest), true
+		if st := &n.stripes[s]; st.seen && st.group != noGroup {
+			newest[st.group], got[st.group] = max(newest[st.group], st.newest), true
 		}
 	}
-	return newest, ok
+	return newest, got
 }
 
 // keepaliveDue reports whether stripe s's parent is up, silent for half
@@ -206,6 +214,11 @@ func (n *Node) scanFetches(now instant) instant {
 			keep[s], at = n.keepaliveDue(now, s)
 			next = earliest(next, at)
 		}
+		// Each stripe's pushing state, read once per scan (see later).
+		var push [wire.MaxStripes]pushState
+		for s := range n.k {
+			push[s] = n.pushing(now, s)
+		}
 		lo := n.play.next
 		hi := max(n.newestSeq, lo) + fetchAhead
 		// Walk the held seqs alongside: captures of slices not held are
@@ -276,7 +289,7 @@ func (n *Node) scanFetches(now instant) instant {
 					// partner was asked for it just before (see
 					// scanPulls): then when it answers Missing, or
 					// pullPatience after the pull.
-					at = n.pushedLater(now, s, seq, at, &next)
+					at = push[s].later(n, now, seq, at, &next)
 					if pa, ok := n.pulledAt(id); ok && pa.Add(pullPatience).After(at) {
 						at = pa.Add(pullPatience)
 					}
@@ -354,16 +367,11 @@ type pushState struct {
 	ok    bool
 }
 
-// pushedLater returns t, the time chunk seq of stripe s is due to be
-// asked for at FetchMargin, moved to PushedMargin while the stripe's
-// parent is still pushing it (see pushing); while that time is ahead,
-// *next is brought forward to when the stripe stops counting as
-// flowing, so the chunk is asked for at once then.
-func (n *Node) pushedLater(now instant, s int, seq uint64, t instant, next *instant) instant {
-	return n.pushing(now, s).later(n, now, seq, t, next)
-}
-
-// later is pushedLater with s's pushing state p.
+// later returns t, the time chunk seq of a stripe whose pushing state
+// is p is due to be asked for at FetchMargin, moved to PushedMargin
+// while the stripe's parent is still pushing it (see pushing); while
+// that time is ahead, *next is brought forward to when the stripe stops
+// counting as flowing, so the chunk is asked for at once then.
 func (p pushState) later(n *Node, now instant, seq uint64, t instant, next *instant) instant {
 	if p.ok && seq >= p.from {
 		t = t.Add(n.cfg.FetchMargin - n.cfg.PushedMargin)

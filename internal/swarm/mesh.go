@@ -629,7 +629,7 @@ func (n *Node) scanPulls(now instant) instant {
 	full := n.full()
 	waiting := false
 	// When each stripe's chunks are pulled, read once per scan: at the
-	// chunk's capture + off, moved by push (pushedLater).
+	// chunk's capture + off, moved by push (pushState.later).
 	var plans [wire.MaxStripes]struct {
 		off   time.Duration
 		shown bool // pull only from a partner whose map shows it

@@ -1565,8 +1565,17 @@ func TestParentGroups(t *testing.T) {
 	if g := groups(); !slices.Equal(g, []uint8{0, 1, 0, 1}) {
 		t.Fatalf("groups %v, want [0 1 0 1]", g)
 	}
-	if nw, ok := n.parentNewest(1); ok || nw != 0 {
-		t.Fatalf("parentNewest of a group that received nothing: %d %v", nw, ok)
+	if nw, got := n.groupsNewest(); got != [wire.MaxStripes]bool{} || nw != [wire.MaxStripes]uint64{} {
+		t.Fatalf("groupsNewest before anything arrived: %v %v", nw, got)
+	}
+	n.stripes[1].seen, n.stripes[1].newest = true, 7
+	n.stripes[3].seen, n.stripes[3].newest = true, 9
+	n.stripes[2].seen, n.stripes[2].newest = true, 4
+	if nw, got := n.groupsNewest(); !got[0] || nw[0] != 4 || !got[1] || nw[1] != 9 || got[2] || got[3] {
+		t.Fatalf("groupsNewest %v %v, want group 0 at 4, group 1 at 9, no others", nw[:4], got[:4])
+	}
+	for s := 1; s < 4; s++ {
+		n.stripes[s].seen, n.stripes[s].newest = false, 0
 	}
 	n.loseParent(at(epoch), "a")
 	if g := groups(); !slices.Equal(g, []uint8{noGroup, 1, noGroup, 1}) {

@@ -264,15 +264,21 @@ func AppendMerge(dst []Packet, chunks []*Chunk) ([]Packet, error) {
 		}
 		total += len(c.Packets)
 	}
-	k := len(chunks)
+	// Packet i of the slice is packet i/k of stripe i%k: row j holds
+	// packets jk to jk+k-1 (rows and stripes walked without a division
+	// per packet: a player's every slice comes through here).
 	out := slices.Grow(dst, total)
-	for i := 0; i < total; i++ {
-		c := chunks[i%k]
-		j := i / k
-		if j >= len(c.Packets) {
-			return dst, fmt.Errorf("%w: stripe %d holds too few packets", ErrMalformed, i%k)
+	for j, n := 0, 0; n < total; j++ {
+		for s, c := range chunks {
+			if n == total {
+				break
+			}
+			if j >= len(c.Packets) {
+				return dst, fmt.Errorf("%w: stripe %d holds too few packets", ErrMalformed, s)
+			}
+			out = append(out, c.Packets[j])
+			n++
 		}
-		out = append(out, c.Packets[j])
 	}
 	return out, nil
 }
