@@ -172,10 +172,10 @@ func (s *Sim) idOf(i int32) swarm.NodeID {
 	return swarm.NodeID(s.idBlocks[b][j*32 : (j+1)*32])
 }
 
-// index returns the peer index of a node ID, or noPeer. It runs for
-// every send (twice: warmSends, send), so it reads the ID in words: the
-// first 24 hex digits of a peer's ID are zeros (an index fits in the
-// last eight).
+// index returns the peer index of a node ID, or noPeer. Every send
+// runs it (in send, and in warmSends before a node's sends), so it reads
+// the ID in words and its digits from a table: the first 24 hex digits
+// of a peer's ID are zeros (an index fits in the last eight).
 func (s *Sim) index(id swarm.NodeID) int32 {
 	if len(id) != 32 {
 		return noPeer
