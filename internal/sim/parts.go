@@ -74,9 +74,11 @@ type partState struct {
 	view   *stream
 	parse  func(raw []byte) (*wire.Chunk, error)
 	verify func(raw []byte) error
-	// pool is the output storage this part's cores pass on (Sim.lend),
-	// lentTo the peer whose core holds it now (nil: pool does).
-	pool   swarm.Ready
+	// pool is the output storage this part's cores pass on (Sim.lend);
+	// while lentTo's core holds it, pool is nil and own is the storage
+	// that core lent back, to be returned to it.
+	pool   *swarm.Ready
+	own    *swarm.Ready
 	lentTo *peer
 }
 
@@ -140,11 +142,12 @@ func (s *Sim) setAlive(p *peer, alive bool) {
 // partState.
 func (s *Sim) initParts() {
 	s.parts[0] = s
+	s.pool = new(swarm.Ready)
 	for i := 1; i < numParts; i++ {
 		h := new(Sim)
 		*h = *s
 		v := *s.stream
-		h.partState = partState{part: i}
+		h.partState = partState{part: i, pool: new(swarm.Ready)}
 		h.setView(&v)
 		h.q.src = i
 		h.m.init(&s.cfg)

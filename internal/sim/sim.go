@@ -692,23 +692,37 @@ func (s *Sim) publishAt(seq uint64) int64 {
 // before e runs, when e is an input to a core of this part: the core's
 // outputs then go to memory that the part's last core used, in the
 // cache, not to its own, which at 10,000 peers is not
-// (swarm.Node.Recycle). process takes it back; if e's handler did not
+// (swarm.Node.Lend). process takes it back; if e's handler did not
 // process the core, the next lend does.
 func (s *Sim) lend(e *event) {
-	if q := s.lentTo; q != nil {
-		s.lentTo = nil
-		if !q.node.HasReady() { // else its outputs wait for its next process, with the storage
-			s.pool = q.node.Ready()
-		}
-	}
+	s.takeBack()
 	if e.node < 0 || int(e.node) >= len(s.peers) || partOf(e) != s.part || (s.part == 0) != (e.node == originIdx) {
 		return // not a core's input, or not a core of this part
 	}
 	p := s.peers[e.node]
-	if p.node != nil && !p.node.HasReady() {
-		p.node.Recycle(s.pool)
-		s.pool, s.lentTo = swarm.Ready{}, p
+	if p.node == nil {
+		return
 	}
+	if own := p.node.Lend(s.pool); own != nil {
+		s.own, s.pool, s.lentTo = own, nil, p
+	}
+}
+
+// takeBack takes the part's output storage back from the core it is
+// lent to, which gets its own back. A core with outputs still ready
+// keeps it (they wait for its next process) and its own becomes the
+// part's.
+func (s *Sim) takeBack() {
+	q := s.lentTo
+	if q == nil {
+		return
+	}
+	if back := q.node.Lend(s.own); back != nil {
+		s.pool = back
+	} else {
+		s.pool = s.own
+	}
+	s.own, s.lentTo = nil, nil
 }
 
 // process acts on what p's core has ready, then arms its timer.
@@ -758,7 +772,7 @@ func (s *Sim) process(p *peer) {
 		p.node.Recycle(rd)
 	}
 	if p == s.lentTo { // nothing is ready: the storage lent, for the next core
-		s.pool, s.lentTo = p.node.Ready(), nil
+		s.takeBack()
 	}
 	if s.miss != nil {
 		s.miss.check(s, p)

@@ -12,8 +12,13 @@ import (
 // Node is one node's protocol state for one channel. Create it with New;
 // feed it inputs; drain Ready after each; call Tick at NextDeadline.
 type Node struct {
-	cfg Config
-	k   int // cfg.Stripes
+	// ready holds the outputs not yet drained. It is storage of its own
+	// unless a driver lent it other storage (Lend), and out of line: a
+	// driver that passes one storage from node to node (the simulator)
+	// writes each node's outputs to memory in the cache.
+	ready *Ready
+	cfg   Config
+	k     int // cfg.Stripes
 
 	// The window: the held slots in ascending seq order (see find),
 	// their index entries alongside (idx[i] describes win[i]), and a few
@@ -44,7 +49,6 @@ type Node struct {
 	mesh     mesh       // partners, watchers, pulls, Alives (mesh.go)
 	heardAny instant    // when a chunk, or an Alive showing progress, last came from any node (see silenceLimit)
 	play     playout    // playout clock (not in source mode)
-	ready    Ready      // outputs not yet drained
 	stats    Stats      // counters
 	deadline instant    // earliest scheduled work; zero = none
 	est      Estimates  // the swarm's global figures (SetEstimates)
@@ -173,6 +177,7 @@ func New(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{
+		ready:   new(Ready),
 		cfg:     cfg,
 		k:       cfg.Stripes,
 		stripes: make([]stripe, cfg.Stripes),
@@ -686,8 +691,8 @@ func (n *Node) Tick(now time.Time) { n.step(at(now)) }
 // Ready returns the outputs accumulated since the last call and clears
 // them.
 func (n *Node) Ready() Ready {
-	r := n.ready
-	n.ready = Ready{}
+	r := *n.ready
+	*n.ready = Ready{}
 	return r
 }
 
@@ -701,43 +706,61 @@ func (n *Node) Ready() Ready {
 // ready), so that the outputs go to memory in the cache rather than to
 // each node's own.
 func (n *Node) Recycle(r Ready) {
-	if cap(r.packets) > cap(n.ready.packets) {
-		n.ready.packets = r.packets[:0] // cleared when it was handed out
+	d := n.ready
+	if cap(r.packets) > cap(d.packets) {
+		d.packets = r.packets[:0] // cleared when it was handed out
 	}
 	for i := range r.Play {
-		if pk := r.Play[i].Packets; cap(pk) > cap(n.ready.packets) {
+		if pk := r.Play[i].Packets; cap(pk) > cap(d.packets) {
 			clear(pk)
-			n.ready.packets = pk[:0]
+			d.packets = pk[:0]
 		}
 	}
-	if n.ready.Sends == nil {
-		n.ready.Sends = recycled(r.Sends)
+	if d.Sends == nil {
+		d.Sends = recycled(r.Sends)
 	}
-	if n.ready.Fetches == nil {
-		n.ready.Fetches = recycled(r.Fetches)
-		n.ready.FetchDue = recycled(r.FetchDue)
+	if d.Fetches == nil {
+		d.Fetches = recycled(r.Fetches)
+		d.FetchDue = recycled(r.FetchDue)
 	}
-	if n.ready.Play == nil {
-		n.ready.Play = recycled(r.Play)
+	if d.Play == nil {
+		d.Play = recycled(r.Play)
 	}
-	if n.ready.CutOff == nil {
-		n.ready.CutOff = recycled(r.CutOff)
+	if d.CutOff == nil {
+		d.CutOff = recycled(r.CutOff)
 	}
-	if n.ready.Lost == nil {
-		n.ready.Lost = recycled(r.Lost)
+	if d.Lost == nil {
+		d.Lost = recycled(r.Lost)
 	}
-	if n.ready.Pulls == nil {
-		n.ready.Pulls = recycled(r.Pulls)
+	if d.Pulls == nil {
+		d.Pulls = recycled(r.Pulls)
 	}
-	if n.ready.Maps == nil {
-		n.ready.Maps = recycled(r.Maps)
+	if d.Maps == nil {
+		d.Maps = recycled(r.Maps)
 	}
-	if n.ready.MapRequests == nil {
-		n.ready.MapRequests = recycled(r.MapRequests)
+	if d.MapRequests == nil {
+		d.MapRequests = recycled(r.MapRequests)
 	}
-	if n.ready.Alives == nil {
-		n.ready.Alives = recycled(r.Alives)
+	if d.Alives == nil {
+		d.Alives = recycled(r.Alives)
 	}
+}
+
+// Lend makes r the node's output storage and returns the storage it
+// used, so that a driver running many nodes one input at a time can pass
+// one storage from node to node (and give each node its own back
+// later): the node's outputs then go to memory the last node used, in
+// the cache, rather than to its own. It changes nothing and returns nil
+// when the node has outputs ready, or r is nil or holds outputs. Lend
+// is optional; the storage returned must not be used otherwise until it
+// is lent again.
+func (n *Node) Lend(r *Ready) *Ready {
+	if r == nil || r.any() || n.ready.any() {
+		return nil
+	}
+	own := n.ready
+	n.ready = r
+	return own
 }
 
 // recycled returns s emptied and cleared (no references kept), or nil
@@ -751,8 +774,10 @@ func recycled[T any](s []T) []T {
 }
 
 // HasReady reports whether Ready has anything to hand out.
-func (n *Node) HasReady() bool {
-	r := &n.ready
+func (n *Node) HasReady() bool { return n.ready.any() }
+
+// any reports whether r holds outputs.
+func (r *Ready) any() bool {
 	return len(r.Sends) > 0 || len(r.Fetches) > 0 || len(r.Play) > 0 || len(r.CutOff) > 0 || len(r.Lost) > 0 ||
 		len(r.Pulls) > 0 || len(r.Maps) > 0 || len(r.MapRequests) > 0 || len(r.Alives) > 0 || len(r.DropPartners) > 0
 }

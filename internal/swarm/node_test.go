@@ -1183,6 +1183,57 @@ func TestRecycleSameOutputs(t *testing.T) {
 	}
 }
 
+// A node writing its outputs to storage lent to it (Lend), as the
+// simulator passes one storage from node to node, hands out the same
+// outputs as one that keeps its own and gives the storage back when it
+// has nothing ready; it refuses storage while outputs wait, and storage
+// that is nil or holds outputs.
+func TestLendSameOutputs(t *testing.T) {
+	st := swarmtest.NewStream(testChannel, 4, epoch)
+	a, b := directNode(t, st, nil), directNode(t, st, nil)
+	for _, n := range []*Node{a, b} {
+		if err := n.AddChild(epoch, "C", wire.Hello{Channel: testChannel, Stripes: 0xf}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pool := new(Ready)
+	refused := 0
+	for seq := uint64(0); seq < 40; seq++ {
+		own := a.Lend(pool)
+		if own == nil {
+			t.Fatalf("slice %d: an idle node refused the storage", seq)
+		}
+		now := st.Capture(seq).Add(30 * time.Millisecond)
+		for _, n := range []*Node{a, b} {
+			n.Tick(now)
+			feed(t, n, st, now, "P", seq)
+		}
+		if a.HasReady() {
+			if a.Lend(new(Ready)) != nil {
+				t.Fatalf("slice %d: Lend swapped the storage of a node with outputs ready", seq)
+			}
+			refused++
+		}
+		if own.any() || pool.any() != a.HasReady() {
+			t.Fatalf("slice %d: the outputs are not in the lent storage", seq)
+		}
+		ra, rb := a.Ready(), b.Ready()
+		if fmt.Sprint(ra.Sends, ra.Fetches, seqsOf(ra.Play), ra.Lost) != fmt.Sprint(rb.Sends, rb.Fetches, seqsOf(rb.Play), rb.Lost) {
+			t.Fatalf("slice %d: node with lent storage gave %+v, other %+v", seq, ra, rb)
+		}
+		a.Recycle(ra)
+		if back := a.Lend(own); back != pool {
+			t.Fatalf("slice %d: Lend gave back %p, want the lent storage %p", seq, back, pool)
+		}
+	}
+	if refused == 0 {
+		t.Fatal("no step had outputs ready: nothing compared")
+	}
+	if a.Lend(nil) != nil || a.Lend(&Ready{CutOff: []NodeID{"X"}}) != nil {
+		t.Fatal("Lend took nil storage, or storage holding outputs")
+	}
+}
+
 // Before playout starts, a new parent is asked from the first slice of
 // the newest keyframe's group that the node lacks on the stripe: it needs
 // them all to start.
