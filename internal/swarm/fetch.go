@@ -29,6 +29,11 @@ func (n *Node) checkParents(now instant) instant {
 	var newest [wire.MaxStripes]uint64
 	var got [wire.MaxStripes]bool
 	gathered := false
+	// The groups mostly share their newest seq: the capture after it is
+	// looked up once for them all.
+	var capSeq uint64
+	var capAt instant
+	capOK, capped := false, false
 	for s := range n.stripes {
 		st := &n.stripes[s]
 		if st.group != uint8(s) {
@@ -58,11 +63,14 @@ func (n *Node) checkParents(now instant) instant {
 				if !n.play.started {
 					continue
 				}
-				c, ok := n.captureOf(newest[g] + 1)
-				if !ok {
+				if !capped || capSeq != newest[g]+1 {
+					capSeq, capped = newest[g]+1, true
+					capAt, capOK = n.captureOf(capSeq)
+				}
+				if !capOK {
 					continue
 				}
-				if arrive := c.Add(n.play.skew); arrive.After(t) {
+				if arrive := capAt.Add(n.play.skew); arrive.After(t) {
 					t = arrive
 				}
 			}
@@ -221,13 +229,32 @@ func (n *Node) scanFetches(now instant) instant {
 		}
 		lo := n.play.next
 		hi := max(n.newestSeq, lo) + fetchAhead
+		// The slices past the newest are predicted, held by nobody yet:
+		// every chunk of one is asked for, and names a time, no earlier
+		// than the slice's bound below (when it exists, or its margin),
+		// except for the retries of fetches in flight and a pushing
+		// stripe's end. Predicted captures grow with the seq, so once a
+		// slice's bound is past now and past next, and neither of those
+		// could come before next, the slices after it change nothing:
+		// the walk stops there.
+		var fetchedTo uint64 // the highest seq fetched, plus one; 0: none
+		for i := range n.fetching {
+			fetchedTo = max(fetchedTo, n.fetching[i].id.Seq+1)
+		}
+		var ends instant // the earliest pushing stripe's end (see later)
+		for s := range n.k {
+			if push[s].ok {
+				ends = earliest(ends, push[s].until.Add(1))
+			}
+		}
+		pushedShift := min(0, n.cfg.FetchMargin-n.cfg.PushedMargin)
 		// Walk the held seqs alongside: captures of slices not held are
 		// predicted as captureOf does, from the nearest held slice below
 		// (else above), without a lookup per seq.
-		j, _ := n.find(lo)
-		below := j - 1 // index of the nearest held slot below seq; -1: none
+		start, j := n.skipDone(lo) // complete slices: nothing to fetch
+		below := j - 1             // index of the nearest held slot below seq; -1: none
 		full := n.full()
-		for seq := lo; seq <= hi && seq-lo < maxFetchScan; seq++ {
+		for seq := start; seq <= hi && seq-lo < maxFetchScan; seq++ {
 			held := -1 // index of seq's slot; -1: not held
 			if j < len(n.idx) && n.idx[j].seq == seq {
 				held, below = j, j
@@ -250,6 +277,11 @@ func (n *Node) scanFetches(now instant) instant {
 			due := c.Add(n.play.skew + n.cfg.PlayoutDelay)
 			margin := due.Add(-n.cfg.FetchMargin)
 			exists := c.Add(n.play.skew)
+			if !n.uncached && held < 0 && seq > n.newestSeq && seq >= fetchedTo && !next.IsZero() && (ends.IsZero() || !ends.Before(next)) {
+				if bound := min(exists, margin, margin.Add(pushedShift)); bound.After(now) && !bound.Before(next) {
+					break
+				}
+			}
 			var have uint16
 			if held >= 0 {
 				have = n.idx[held].held

@@ -58,10 +58,11 @@ type testNet struct {
 	order []NodeID // sorted
 	queue []msg
 	nmsg  uint64
-	// uncached nodes run playout at every step.
+	// uncached nodes run playout at every step and the fetch scan over
+	// every slice.
 	uncached bool
 	// outputs, when not nil, gets a line per Ready drained: when, which
-	// node, what it held.
+	// node, what it held, its deadline and its fetch scan's.
 	outputs *[]string
 	next    uint64 // next slice the origin publishes
 	stopAt  uint64 // the origin publishes slices below this (0 = no limit)
@@ -183,7 +184,7 @@ func (tn *testNet) pump() {
 			busy = true
 			r := n.Ready()
 			if tn.outputs != nil {
-				line := fmt.Sprintf("%v %s fetches %v play %v lost %v cutoff %v deadline %v sends", tn.now.Sub(epoch), id, r.Fetches, seqsOf(r.Play), r.Lost, r.CutOff, n.NextDeadline().Sub(epoch))
+				line := fmt.Sprintf("%v %s fetches %v play %v lost %v cutoff %v deadline %v scan %v sends", tn.now.Sub(epoch), id, r.Fetches, seqsOf(r.Play), r.Lost, r.CutOff, n.NextDeadline().Sub(epoch), n.scanNext.Time().Sub(epoch))
 				for _, s := range r.Sends {
 					line += fmt.Sprintf(" %s:%v", s.To, s.ID)
 				}

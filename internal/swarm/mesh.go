@@ -668,10 +668,10 @@ func (n *Node) scanPulls(now instant) instant {
 	// Walk the held seqs alongside, as scanFetches does: captures of
 	// slices not held are predicted as captureOf does, without a lookup
 	// per seq.
-	j, _ := n.find(lo)
-	below := j - 1 // index of the nearest held slot below seq; -1: none
+	start, j := n.skipDone(lo) // complete slices: nothing to pull
+	below := j - 1             // index of the nearest held slot below seq; -1: none
 walk:
-	for seq := lo; seq <= hi && seq-lo < maxFetchScan; seq++ {
+	for seq := start; seq <= hi && seq-lo < maxFetchScan; seq++ {
 		var have uint16
 		var c instant
 		tail := j == len(n.idx) // nothing held from seq on

@@ -64,8 +64,11 @@ type Node struct {
 	playKey   playKey
 	playNext  instant // what the last advancePlayout returned
 	completed uint64  // bumped when a slot gets its last chunk
-	// uncached runs playout at every step (a test compares it with the
-	// cached steps).
+	// The scans' run of complete slices from doneFrom to doneTo (see
+	// skipDone).
+	doneFrom, doneTo uint64
+	// uncached runs playout at every step and the fetch scan over every
+	// slice it may fetch (a test compares it with the shortcuts).
 	uncached bool
 }
 

@@ -101,6 +101,28 @@ func (n *Node) find(seq uint64) (int, bool) {
 	return lo, lo < len(w) && w[lo].seq == seq
 }
 
+// skipDone returns the first seq from lo on that the node does not hold
+// complete, and its index in n.idx (where it would be, if not held): the
+// fetch and pull scans start there, as their walks pass complete slices
+// by. It keeps the run of complete slices it found (doneFrom to doneTo)
+// for the next scans, which start at the same slice or a later one: a
+// held chunk stays held and only the oldest slices leave the window
+// (evict), so the run holds for every start from doneFrom on, and from
+// the oldest slice held on.
+func (n *Node) skipDone(lo uint64) (uint64, int) {
+	seq := lo
+	if !n.uncached && n.doneFrom <= lo && lo <= n.doneTo && len(n.idx) > 0 && n.idx[0].seq <= lo {
+		seq = n.doneTo
+	}
+	j, _ := n.find(seq)
+	full := n.full()
+	for j < len(n.idx) && n.idx[j].seq == seq && n.idx[j].held == full {
+		seq, j = seq+1, j+1
+	}
+	n.doneFrom, n.doneTo = lo, seq
+	return seq, j
+}
+
 // slot returns the held slot of slice seq, or nil.
 func (n *Node) slot(seq uint64) *slot {
 	if i, ok := n.find(seq); ok {
