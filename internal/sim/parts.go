@@ -74,11 +74,9 @@ type partState struct {
 	view   *stream
 	parse  func(raw []byte) (*wire.Chunk, error)
 	verify func(raw []byte) error
-	// pool is the output storage this part's cores pass on (Sim.lend);
-	// while lentTo's core holds it, pool is nil and own is the storage
-	// that core lent back, to be returned to it.
+	// pool is the output storage this part's cores pass on (Sim.lend),
+	// lentTo the peer whose core holds it now (nil: none does).
 	pool   *swarm.Ready
-	own    *swarm.Ready
 	lentTo *peer
 }
 

@@ -699,30 +699,17 @@ func (s *Sim) lend(e *event) {
 	if e.node < 0 || int(e.node) >= len(s.peers) || partOf(e) != s.part || (s.part == 0) != (e.node == originIdx) {
 		return // not a core's input, or not a core of this part
 	}
-	p := s.peers[e.node]
-	if p.node == nil {
-		return
-	}
-	if own := p.node.Lend(s.pool); own != nil {
-		s.own, s.pool, s.lentTo = own, nil, p
+	if p := s.peers[e.node]; p.node != nil && p.node.Lend(s.pool) {
+		s.lentTo = p
 	}
 }
 
-// takeBack takes the part's output storage back from the core it is
-// lent to, which gets its own back. A core with outputs still ready
-// keeps it (they wait for its next process) and its own becomes the
-// part's.
+// takeBack ends the lend to a core, if any: the part's storage comes
+// back, or the core's own when outputs wait in it (swarm.Node.Return).
 func (s *Sim) takeBack() {
-	q := s.lentTo
-	if q == nil {
-		return
+	if q := s.lentTo; q != nil {
+		s.pool, s.lentTo = q.node.Return(), nil
 	}
-	if back := q.node.Lend(s.own); back != nil {
-		s.pool = back
-	} else {
-		s.pool = s.own
-	}
-	s.own, s.lentTo = nil, nil
 }
 
 // process acts on what p's core has ready, then arms its timer.

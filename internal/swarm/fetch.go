@@ -200,8 +200,9 @@ func (n *Node) scanFetches(now instant) instant {
 			return
 		}
 		n.fetching = append(n.fetching, fetch{id, now})
-		n.ready.Fetches = append(n.ready.Fetches, id)
-		n.ready.FetchDue = append(n.ready.FetchDue, due.Time())
+		r := n.out()
+		r.Fetches = append(r.Fetches, id)
+		r.FetchDue = append(r.FetchDue, due.Time())
 		n.stats.Fetches++
 		next = earliest(next, now.Add(n.cfg.FetchRetry))
 	}

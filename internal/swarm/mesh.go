@@ -306,7 +306,8 @@ func (n *Node) dropPartner(id NodeID) {
 	}
 	n.removePartner(id)
 	n.stats.PartnersDropped++
-	n.ready.DropPartners = append(n.ready.DropPartners, id)
+	r := n.out()
+	r.DropPartners = append(r.DropPartners, id)
 }
 
 // HandleMap takes a partner's buffer map. A map from a node that is not
@@ -472,7 +473,8 @@ func (n *Node) stepMesh(now instant) instant {
 
 // sendMap queues the node's buffer map for watcher to.
 func (n *Node) sendMap(to NodeID) {
-	n.ready.Maps = append(n.ready.Maps, MapSend{To: to, Map: n.bufferMap()})
+	r := n.out()
+	r.Maps = append(r.Maps, MapSend{To: to, Map: n.bufferMap()})
 	n.stats.MapsSent++
 }
 
@@ -487,7 +489,8 @@ func (n *Node) askMaps(now instant) instant {
 		}
 	}
 	for i := range m.partners {
-		n.ready.MapRequests = append(n.ready.MapRequests, m.partners[i].id)
+		r := n.out()
+		r.MapRequests = append(r.MapRequests, m.partners[i].id)
 	}
 	n.stats.MapRequests += uint64(len(m.partners))
 	m.mapsAsked = now
@@ -560,7 +563,8 @@ func (n *Node) sendAlives(now instant) instant {
 				newest[s] = n.stripes[s].newest
 			}
 		}
-		n.ready.Alives = append(n.ready.Alives, AliveSend{To: ch.id, Alive: wire.Alive{Newest: newest}})
+		r := n.out()
+		r.Alives = append(r.Alives, AliveSend{To: ch.id, Alive: wire.Alive{Newest: newest}})
 		n.stats.AlivesSent++
 	}
 	for s := range n.k {
@@ -814,7 +818,8 @@ func (n *Node) askPull(now instant, to int, id wire.ID) instant {
 	m := &n.mesh
 	m.pulls = append(m.pulls, pull{id: id, to: m.partners[to].id, at: now})
 	m.partners[to].out++
-	n.ready.Pulls = append(n.ready.Pulls, Pull{To: m.partners[to].id, ID: id})
+	r := n.out()
+	r.Pulls = append(r.Pulls, Pull{To: m.partners[to].id, ID: id})
 	n.stats.Pulls++
 	n.gen++ // the fetch scan waits for it (see scanFetches)
 	return now.Add(n.cfg.PullTimeout)

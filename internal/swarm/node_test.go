@@ -1185,9 +1185,10 @@ func TestRecycleSameOutputs(t *testing.T) {
 
 // A node writing its outputs to storage lent to it (Lend), as the
 // simulator passes one storage from node to node, hands out the same
-// outputs as one that keeps its own and gives the storage back when it
-// has nothing ready; it refuses storage while outputs wait, and storage
-// that is nil or holds outputs.
+// outputs as one that keeps its own. Return hands the lent storage back
+// when the node has nothing ready, and else the node's own, empty. Lend
+// refuses while outputs wait or storage is lent, and storage that is nil
+// or holds outputs.
 func TestLendSameOutputs(t *testing.T) {
 	st := swarmtest.NewStream(testChannel, 4, epoch)
 	a, b := directNode(t, st, nil), directNode(t, st, nil)
@@ -1196,41 +1197,60 @@ func TestLendSameOutputs(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	pool := new(Ready)
-	refused := 0
+	if a.Return() != nil {
+		t.Fatal("Return handed storage back with none lent")
+	}
+	pool, own := new(Ready), a.ready
+	kept := 0
 	for seq := uint64(0); seq < 40; seq++ {
-		own := a.Lend(pool)
-		if own == nil {
+		if !a.Lend(pool) {
 			t.Fatalf("slice %d: an idle node refused the storage", seq)
+		}
+		if a.Lend(new(Ready)) {
+			t.Fatalf("slice %d: Lend lent twice", seq)
 		}
 		now := st.Capture(seq).Add(30 * time.Millisecond)
 		for _, n := range []*Node{a, b} {
 			n.Tick(now)
 			feed(t, n, st, now, "P", seq)
 		}
-		if a.HasReady() {
-			if a.Lend(new(Ready)) != nil {
-				t.Fatalf("slice %d: Lend swapped the storage of a node with outputs ready", seq)
-			}
-			refused++
-		}
 		if own.any() || pool.any() != a.HasReady() {
 			t.Fatalf("slice %d: the outputs are not in the lent storage", seq)
+		}
+		if seq%5 == 4 && a.HasReady() {
+			// The outputs wait in the lent storage, which the node
+			// keeps: its own comes back, empty.
+			back := a.Return()
+			if back != own || back.any() || a.ready != pool {
+				t.Fatalf("slice %d: Return with outputs ready gave %p (own %p), node holds %p (lent %p)", seq, back, own, a.ready, pool)
+			}
+			pool, own = back, pool
+			kept++
+			if !a.HasReady() {
+				t.Fatalf("slice %d: the outputs were lost", seq)
+			}
 		}
 		ra, rb := a.Ready(), b.Ready()
 		if fmt.Sprint(ra.Sends, ra.Fetches, seqsOf(ra.Play), ra.Lost) != fmt.Sprint(rb.Sends, rb.Fetches, seqsOf(rb.Play), rb.Lost) {
 			t.Fatalf("slice %d: node with lent storage gave %+v, other %+v", seq, ra, rb)
 		}
 		a.Recycle(ra)
-		if back := a.Lend(own); back != pool {
-			t.Fatalf("slice %d: Lend gave back %p, want the lent storage %p", seq, back, pool)
+		if seq%5 == 4 {
+			continue // nothing lent now
+		}
+		if back := a.Return(); back != pool || a.ready != own {
+			t.Fatalf("slice %d: Return gave back %p, want the lent storage %p", seq, back, pool)
 		}
 	}
-	if refused == 0 {
+	if kept == 0 {
 		t.Fatal("no step had outputs ready: nothing compared")
 	}
-	if a.Lend(nil) != nil || a.Lend(&Ready{CutOff: []NodeID{"X"}}) != nil {
+	if a.Lend(nil) || a.Lend(&Ready{CutOff: []NodeID{"X"}}) {
 		t.Fatal("Lend took nil storage, or storage holding outputs")
+	}
+	feed(t, a, st, st.Capture(40), "P", 40)
+	if !a.HasReady() || a.Lend(new(Ready)) {
+		t.Fatal("Lend took storage while outputs were ready")
 	}
 }
 

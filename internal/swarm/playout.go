@@ -531,7 +531,8 @@ func (n *Node) emit(now instant, sl *slot, playAt instant) bool {
 	for _, pk := range packets {
 		n.stats.PlayerBytes += uint64(len(pk.RTP))
 	}
-	n.ready.Play = append(n.ready.Play, Slice{
+	r := n.out()
+	r.Play = append(r.Play, Slice{
 		Seq:           sl.seq,
 		Capture:       sl.capture.Time(),
 		Duration:      sl.duration,

@@ -337,7 +337,8 @@ func (n *Node) sendTo(ch *child, sl *slot, s int, from NodeID) {
 		return
 	}
 	raw := sl.raws[s]
-	n.ready.Sends = append(n.ready.Sends, Send{To: ch.id, ID: wire.ID{Seq: sl.seq, Stripe: uint8(s)}, Chunk: raw})
+	r := n.out()
+	r.Sends = append(r.Sends, Send{To: ch.id, ID: wire.ID{Seq: sl.seq, Stripe: uint8(s)}, Chunk: raw})
 	n.stats.BytesForwarded += uint64(len(raw))
 }
 
