@@ -377,7 +377,7 @@ func (m *metrics) flushISP(r *ispRing) {
 
 // played accounts for a slice p's core handed to the player.
 func (s *Sim) played(p *peer, sl *swarm.Slice) {
-	if msg := s.stream.check(sl.Seq, sl.Packets); msg != "" {
+	if msg := s.stream.check(sl.Seq, sl.Chunks); msg != "" {
 		s.fail("node %d played a slice the origin did not make: %s", p.idx, msg)
 		return
 	}

@@ -280,6 +280,7 @@ func (s *Sim) nodeConfig(source bool, maxChildren int) swarm.Config {
 		AliveInterval: aliveInterval(s.cfg.AliveInterval),
 		Verify:        s.verifyOf(),
 		Parse:         s.parse,
+		NoMerge:       true, // played slices are checked by their chunks (stream.check)
 	}
 }
 

@@ -56,13 +56,20 @@ type stream struct {
 	// by the address of its first byte, with its length — the fast
 	// verifier's set (see verify) — and the chunk it was made from, so
 	// nodes share one parse (swarm.Config.Parse). bySeq lists them per
-	// slice, oldest first, for eviction.
+	// slice, oldest first, for eviction, with the slice's chunks (check).
 	signed map[*byte]made
-	bySeq  [][]*byte
+	bySeq  []sliceMade
 	// last is the entry of signed looked up last (lastAt its key; nil:
 	// none): a node parses a chunk and then verifies it, one lookup.
 	lastAt *byte
 	last   made
+}
+
+// sliceMade is one slice's encodings and chunks, by stripe.
+type sliceMade struct {
+	seq    uint64
+	ptrs   []*byte
+	chunks []*wire.Chunk
 }
 
 // made is a chunk encoding the origin made: its length and its chunk.
@@ -231,23 +238,40 @@ func (s *stream) parse(raw []byte) (*wire.Chunk, error) {
 
 // remember adds slice seq's encodings to the fast verifier's set and
 // forgets those older than s.keep.
-func (s *stream) remember(raws [][]byte, chunks []*wire.Chunk) {
+func (s *stream) remember(seq uint64, raws [][]byte, chunks []*wire.Chunk) {
 	ptrs := make([]*byte, 0, len(raws))
 	for i, raw := range raws {
 		s.signed[&raw[0]] = made{len(raw), chunks[i]}
 		ptrs = append(ptrs, &raw[0])
 	}
-	s.bySeq = append(s.bySeq, ptrs)
+	s.bySeq = append(s.bySeq, sliceMade{seq: seq, ptrs: ptrs, chunks: chunks})
 	if keep := int(s.keep/s.slice) + 1; len(s.bySeq) > keep {
-		for _, p := range s.bySeq[0] {
+		for _, p := range s.bySeq[0].ptrs {
 			delete(s.signed, p)
 			if p == s.lastAt {
 				s.lastAt = nil
 			}
 		}
-		s.bySeq[0] = nil
+		s.bySeq[0] = sliceMade{}
 		s.bySeq = s.bySeq[1:]
 	}
+}
+
+// chunksOf returns the chunks the origin made for slice seq, by stripe,
+// or nil when the verifier's set no longer (or never) held them.
+func (s *stream) chunksOf(seq uint64) []*wire.Chunk {
+	if len(s.bySeq) == 0 || seq < s.bySeq[0].seq {
+		return nil
+	}
+	if i := seq - s.bySeq[0].seq; i < uint64(len(s.bySeq)) && s.bySeq[i].seq == seq {
+		return s.bySeq[i].chunks // slices are made in seq order, one each
+	}
+	for i := range s.bySeq {
+		if s.bySeq[i].seq == seq {
+			return s.bySeq[i].chunks
+		}
+	}
+	return nil
 }
 
 // keyframe reports whether slice seq starts at a keyframe: the first
@@ -326,22 +350,42 @@ func (s *stream) make(seq uint64) ([]*wire.Chunk, [][]byte, error) {
 		chunks[st] = c
 		raws[st] = raw
 	}
-	s.remember(raws, chunks)
+	s.remember(seq, raws, chunks)
 	return chunks, raws, nil
 }
 
-// check reports what is wrong with a played slice's packets, compared
-// with what the origin made for slice seq ("" if nothing).
-func (s *stream) check(seq uint64, packets []wire.Packet) string {
-	if n := s.packets(seq); len(packets) != n {
-		return fmt.Sprintf("slice %d played with %d packets, the origin made %d", seq, len(packets), n)
+// check reports what is wrong with a played slice's chunks, by stripe,
+// compared with what the origin made for slice seq ("" if nothing). A
+// chunk that is the very one the origin made passes at once (nodes
+// never modify a chunk); any other (a parse of another buffer, or one
+// older than the verifier's set) must hold the origin's packets: packet
+// j of stripe st is the slice's packet j×K+st, whose payload starts with
+// seq and that index.
+func (s *stream) check(seq uint64, chunks []*wire.Chunk) string {
+	if len(chunks) != s.k {
+		return fmt.Sprintf("slice %d played with %d chunks, the stream has %d stripes", seq, len(chunks), s.k)
 	}
-	for i, p := range packets {
-		if len(p.RTP) != s.pktSize ||
-			binary.BigEndian.Uint64(p.RTP[rtpHeader:]) != seq ||
-			binary.BigEndian.Uint32(p.RTP[rtpHeader+8:]) != uint32(i) {
-			return fmt.Sprintf("slice %d packet %d is not the one the origin made", seq, i)
+	made := s.chunksOf(seq)
+	total := 0
+	for st, c := range chunks {
+		if c == nil {
+			return fmt.Sprintf("slice %d played without its chunk of stripe %d", seq, st)
 		}
+		total += len(c.Packets)
+		if made != nil && c == made[st] {
+			continue
+		}
+		for j := range c.Packets {
+			p := c.Packets[j].RTP
+			if len(p) != s.pktSize ||
+				binary.BigEndian.Uint64(p[rtpHeader:]) != seq ||
+				binary.BigEndian.Uint32(p[rtpHeader+8:]) != uint32(j*s.k+st) {
+				return fmt.Sprintf("slice %d packet %d (stripe %d) is not the one the origin made", seq, j*s.k+st, st)
+			}
+		}
+	}
+	if n := s.packets(seq); total != n {
+		return fmt.Sprintf("slice %d played with %d packets, the origin made %d", seq, total, n)
 	}
 	return ""
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/swarmtv/swarmtv/internal/wire"
 	"github.com/swarmtv/swarmtv/origin"
 )
 
@@ -78,6 +79,64 @@ func TestStreamParts(t *testing.T) {
 		}
 		if keys != 1 || seqs != tc.wantParts || pkts != s.keyPkts+9*s.pkts {
 			t.Fatalf("cap %v: one interval holds %d keyframes, %d slices, %d packets; want 1, %d, %d", tc.cap, keys, seqs, pkts, tc.wantParts, s.keyPkts+9*s.pkts)
+		}
+	}
+}
+
+// TestStreamCheck: a played slice passes when its chunks are the ones
+// the origin made, or parses of their encodings (checked packet by
+// packet), and fails with a chunk of another slice, a packet changed, a
+// stripe missing or a packet short.
+func TestStreamCheck(t *testing.T) {
+	_, key, _ := ed25519.GenerateKey(nil)
+	cfg := DefaultConfig()
+	s := newStream(&cfg, key, "sim", time.Unix(1_000, 0))
+	var made [][]*wire.Chunk
+	var raws [][][]byte
+	for seq := uint64(1); seq <= 12; seq++ {
+		cs, rs, err := s.make(seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		made, raws = append(made, cs), append(raws, rs)
+	}
+	seq := uint64(10) // a keyframe's slice: more packets than the others
+	own := made[seq-1]
+	if msg := s.check(seq, own); msg != "" {
+		t.Fatalf("the origin's own chunks: %s", msg)
+	}
+	parsed := make([]*wire.Chunk, len(own))
+	for st, raw := range raws[seq-1] {
+		c, err := wire.ParseChunk(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		parsed[st] = c
+	}
+	if msg := s.check(seq, parsed); msg != "" {
+		t.Fatalf("parses of the origin's encodings: %s", msg)
+	}
+	with := func(st int, c *wire.Chunk) []*wire.Chunk {
+		out := append([]*wire.Chunk(nil), parsed...)
+		out[st] = c
+		return out
+	}
+	changed := *parsed[1]
+	changed.Packets = append([]wire.Packet(nil), changed.Packets...)
+	rtp := append([]byte(nil), changed.Packets[2].RTP...)
+	rtp[rtpHeader+11]++ // the packet's index
+	changed.Packets[2].RTP = rtp
+	short := *parsed[0]
+	short.Packets = short.Packets[:len(short.Packets)-1]
+	for name, chunks := range map[string][]*wire.Chunk{
+		"another slice's chunk": with(2, made[seq-2][2]),
+		"a packet changed":      with(1, &changed),
+		"a packet short":        with(0, &short),
+		"a stripe missing":      with(3, nil),
+		"too few stripes":       parsed[:3],
+	} {
+		if msg := s.check(seq, chunks); msg == "" {
+			t.Errorf("%s: check passed", name)
 		}
 	}
 }

@@ -276,12 +276,22 @@ func checkPlayed(t testing.TB, st *swarmtest.Stream, played []Slice) {
 			}
 		}
 		want := st.Packets(sl.Seq)
-		if len(sl.Packets) != len(want) {
-			t.Fatalf("slice %d: %d packets, want %d", sl.Seq, len(sl.Packets), len(want))
+		merged, err := wire.AppendMerge(nil, sl.Chunks)
+		if err != nil {
+			t.Fatalf("slice %d: its chunks do not merge: %v", sl.Seq, err)
 		}
-		for j := range want {
-			if !bytes.Equal(sl.Packets[j].RTP, want[j].RTP) || sl.Packets[j].Offset != want[j].Offset {
-				t.Fatalf("slice %d packet %d: got %x, want %x", sl.Seq, j, sl.Packets[j].RTP, want[j].RTP)
+		got := [][]wire.Packet{merged}
+		if sl.Packets != nil { // nil with Config.NoMerge
+			got = append(got, sl.Packets)
+		}
+		for _, pk := range got {
+			if len(pk) != len(want) {
+				t.Fatalf("slice %d: %d packets, want %d", sl.Seq, len(pk), len(want))
+			}
+			for j := range want {
+				if !bytes.Equal(pk[j].RTP, want[j].RTP) || pk[j].Offset != want[j].Offset {
+					t.Fatalf("slice %d packet %d: got %x, want %x", sl.Seq, j, pk[j].RTP, want[j].RTP)
+				}
 			}
 		}
 		if sl.Keyframe != st.Keyframe(sl.Seq) || sl.Keyframe != (len(sl.Params) == len(swarmtest.Params)) {

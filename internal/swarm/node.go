@@ -726,6 +726,10 @@ func (n *Node) Recycle(r Ready) {
 			d.packets = pk[:0]
 		}
 	}
+	if cap(r.chunks) > cap(d.chunks) {
+		clear(r.chunks)
+		d.chunks = r.chunks[:0]
+	}
 	if d.Sends == nil {
 		d.Sends = recycled(r.Sends)
 	}

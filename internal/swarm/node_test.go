@@ -85,6 +85,61 @@ func TestNewConfig(t *testing.T) {
 
 // TestChain: origin → A → B with link delays; B plays every slice from
 // the first keyframe on, in order, complete, on time.
+// TestNoMergeSameRun: nodes that hand out played slices as chunks only
+// (Config.NoMerge) make the same decisions and count the same as nodes
+// that merge packets, over a lossy chain that fetches; their
+// slices carry no packets, and their chunks merge into the stream's
+// (checkPlayed).
+func TestNoMergeSameRun(t *testing.T) {
+	run := func(noMerge bool) (*testNet, []string) {
+		tn := newTestNet(t, 4)
+		tn.fetchDelay = 30 * time.Millisecond
+		tn.link = func(from, to NodeID, id wire.ID) []time.Duration {
+			if (id.Seq*7+uint64(id.Stripe))%11 == 0 {
+				return nil // dropped: fetched at the margin, or late
+			}
+			return []time.Duration{time.Duration(10+id.Seq%40) * time.Millisecond}
+		}
+		var lines []string
+		tn.outputs = &lines
+		cfg := testConfig(tn.st)
+		cfg.NoMerge = noMerge
+		tn.viewer("A", "origin", cfg)
+		tn.viewer("B", "A", cfg)
+		tn.run(6*time.Second, 10*time.Millisecond)
+		return tn, lines
+	}
+	merged, mLines := run(false)
+	chunksOnly, cLines := run(true)
+	if !slices.Equal(mLines, cLines) {
+		for i := range min(len(mLines), len(cLines)) {
+			if mLines[i] != cLines[i] {
+				t.Fatalf("output %d differs:\nmerging:     %s\nchunks only: %s", i, mLines[i], cLines[i])
+			}
+		}
+		t.Fatalf("%d outputs merging, %d with chunks only", len(mLines), len(cLines))
+	}
+	for _, id := range []NodeID{"A", "B"} {
+		m, c := merged.played[id], chunksOnly.played[id]
+		checkPlayed(t, merged.st, m)
+		checkPlayed(t, chunksOnly.st, c)
+		if len(c) < 30 || !slices.Equal(seqsOf(m), seqsOf(c)) {
+			t.Fatalf("%s played %v merging, %v with chunks only", id, seqsOf(m), seqsOf(c))
+		}
+		for _, sl := range c {
+			if sl.Packets != nil {
+				t.Fatalf("%s: slice %d carries packets with NoMerge", id, sl.Seq)
+			}
+		}
+		if sm, sc := merged.nodes[id].Stats(), chunksOnly.nodes[id].Stats(); !reflect.DeepEqual(sm, sc) {
+			t.Fatalf("%s stats merging %+v, with chunks only %+v", id, sm, sc)
+		}
+	}
+	if s := merged.nodes["B"].Stats(); s.Fetches == 0 || s.PlayerBytes == 0 {
+		t.Fatalf("B fetched %d chunks and played %d bytes: the run shows nothing", s.Fetches, s.PlayerBytes)
+	}
+}
+
 func TestChain(t *testing.T) {
 	tn := newTestNet(t, 4)
 	tn.link = func(from, to NodeID, id wire.ID) []time.Duration { return []time.Duration{20 * time.Millisecond} }

@@ -514,12 +514,15 @@ func (n *Node) emit(now instant, sl *slot, playAt instant) bool {
 	p.next = sl.seq + 1
 	p.stalled = false
 	p.pending = false
-	packets, err := wire.AppendMerge(n.ready.packets, sl.chunks)
-	n.ready.packets = nil
-	if err != nil {
+	if err := wire.CheckMerge(sl.chunks); err != nil {
 		n.stats.LostSlices++
 		p.disc = true
 		return false
+	}
+	var packets []wire.Packet
+	if !n.cfg.NoMerge {
+		packets, _ = wire.AppendMerge(n.ready.packets, sl.chunks)
+		n.ready.packets = nil
 	}
 	var params []wire.Param
 	for _, c := range sl.chunks {
@@ -528,10 +531,14 @@ func (n *Node) emit(now instant, sl *slot, playAt instant) bool {
 			break
 		}
 	}
-	for _, pk := range packets {
-		n.stats.PlayerBytes += uint64(len(pk.RTP))
+	for _, c := range sl.chunks {
+		for i := range c.Packets {
+			n.stats.PlayerBytes += uint64(len(c.Packets[i].RTP))
+		}
 	}
 	r := n.out()
+	from := len(r.chunks)
+	r.chunks = append(r.chunks, sl.chunks...)
 	r.Play = append(r.Play, Slice{
 		Seq:           sl.seq,
 		Capture:       sl.capture.Time(),
@@ -539,6 +546,7 @@ func (n *Node) emit(now instant, sl *slot, playAt instant) bool {
 		Keyframe:      sl.keyframe,
 		Params:        params,
 		Packets:       packets,
+		Chunks:        r.chunks[from:len(r.chunks):len(r.chunks)],
 		PlayAt:        playAt.Time(),
 		Done:          sl.doneAt.Time(),
 		Discontinuity: p.disc,

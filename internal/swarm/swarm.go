@@ -38,7 +38,14 @@ type Config struct {
 	// the chunk and never modifies it, so one parse may be shared by
 	// every node. The simulator hands its nodes the chunks its origin
 	// made instead of a parse per node; a real node leaves it nil.
-	Parse   func(raw []byte) (*wire.Chunk, error)
+	Parse func(raw []byte) (*wire.Chunk, error)
+	// NoMerge hands played slices to the driver as their chunks only
+	// (Slice.Chunks), leaving Slice.Packets nil: for a driver that does
+	// not feed a player. The node checks that the chunks merge either
+	// way (a slice that does not is lost), so its decisions do not
+	// change. The simulator, which checks what its nodes play against
+	// the chunks its origin made, sets it; a real node leaves it false.
+	NoMerge bool
 	Stripes int // K, 1..wire.MaxStripes
 	// Origin is the origin's node ID; chunks from it count as origin bytes.
 	Origin NodeID
@@ -348,7 +355,11 @@ type Slice struct {
 	Duration time.Duration
 	Keyframe bool
 	Params   []wire.Param
-	Packets  []wire.Packet // merged from all stripes, in original order
+	Packets  []wire.Packet // merged from all stripes, in original order (nil with Config.NoMerge)
+	// Chunks are the slice's chunks by stripe (wire.AppendMerge merges
+	// them into Packets). Like Packets, they may not be used after the
+	// Ready that holds them is recycled.
+	Chunks []*wire.Chunk
 	// PlayAt is when the slice was due — for a slice that completed
 	// during a stall, when it completed — on the node's playout clock
 	// (capture + skew + PlayoutDelay). The driver plays it now; PlayAt
@@ -391,6 +402,8 @@ type Ready struct {
 	// Packets handed back by Recycle), empty and cleared. It travels
 	// with the Ready so that Recycle can pass it on (see there).
 	packets []wire.Packet
+	// chunks is storage for played slices' Chunks, likewise.
+	chunks []*wire.Chunk
 }
 
 // Stats are a node's counters since it started.

@@ -254,14 +254,38 @@ func Deal(packets []Packet, k int) [][]Packet {
 // (chunks[s].Stripe == s, all of one slice), undoing Deal.
 func Merge(chunks []*Chunk) ([]Packet, error) { return AppendMerge(nil, chunks) }
 
-// AppendMerge is Merge appending the packets to dst, so a caller can
-// reuse one array for many slices. On error dst is returned unchanged.
-func AppendMerge(dst []Packet, chunks []*Chunk) ([]Packet, error) {
+// CheckMerge reports whether chunks merge (Merge): the chunks of one
+// slice in stripe order, each holding its share of the slice's packets
+// as Deal dealt them (stripe s holds packets s, s+k, s+2k, ...). It
+// returns the error Merge would return, without building the packets.
+func CheckMerge(chunks []*Chunk) error {
 	total := 0
 	for s, c := range chunks {
 		if c == nil || int(c.Stripe) != s || c.Seq != chunks[0].Seq {
-			return dst, fmt.Errorf("%w: merge needs the %d chunks of one slice in stripe order", ErrMalformed, len(chunks))
+			return fmt.Errorf("%w: merge needs the %d chunks of one slice in stripe order", ErrMalformed, len(chunks))
 		}
+		total += len(c.Packets)
+	}
+	// Deal gives stripe s the packets i < total with i%k == s: their
+	// count is ceil((total-s)/k). Counts that sum to total but differ
+	// leave some stripe short.
+	k := len(chunks)
+	for s, c := range chunks {
+		if len(c.Packets) != (total-s+k-1)/k {
+			return fmt.Errorf("%w: stripe %d holds %d packets of %d, not its share", ErrMalformed, s, len(c.Packets), total)
+		}
+	}
+	return nil
+}
+
+// AppendMerge is Merge appending the packets to dst, so a caller can
+// reuse one array for many slices. On error dst is returned unchanged.
+func AppendMerge(dst []Packet, chunks []*Chunk) ([]Packet, error) {
+	if err := CheckMerge(chunks); err != nil {
+		return dst, err
+	}
+	total := 0
+	for _, c := range chunks {
 		total += len(c.Packets)
 	}
 	// Packet i of the slice is packet i/k of stripe i%k: row j holds
@@ -269,12 +293,9 @@ func AppendMerge(dst []Packet, chunks []*Chunk) ([]Packet, error) {
 	// per packet: a player's every slice comes through here).
 	out := slices.Grow(dst, total)
 	for j, n := 0, 0; n < total; j++ {
-		for s, c := range chunks {
+		for _, c := range chunks {
 			if n == total {
 				break
-			}
-			if j >= len(c.Packets) {
-				return dst, fmt.Errorf("%w: stripe %d holds too few packets", ErrMalformed, s)
 			}
 			out = append(out, c.Packets[j])
 			n++

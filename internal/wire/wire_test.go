@@ -181,6 +181,68 @@ func TestDealMerge(t *testing.T) {
 	}
 }
 
+// TestCheckMerge compares CheckMerge with a walk that merges packet by
+// packet and fails where a stripe runs short, over random packet counts
+// per stripe: they accept the same chunks.
+func TestCheckMerge(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	walk := func(chunks []*Chunk) bool {
+		total := 0
+		for _, c := range chunks {
+			total += len(c.Packets)
+		}
+		for j, n := 0, 0; n < total; j++ {
+			for _, c := range chunks {
+				if n == total {
+					break
+				}
+				if j >= len(c.Packets) {
+					return false
+				}
+				n++
+			}
+		}
+		return true
+	}
+	accepted := 0
+	for range 20000 {
+		k := 1 + r.IntN(6)
+		base := r.IntN(4)
+		chunks := make([]*Chunk, k)
+		for s := range chunks {
+			n := base
+			if r.IntN(3) == 0 {
+				n = max(0, base+r.IntN(3)-1)
+			}
+			chunks[s] = &Chunk{Seq: 3, Stripe: uint8(s), Packets: make([]Packet, n)}
+		}
+		want := walk(chunks)
+		if err := CheckMerge(chunks); (err == nil) != want {
+			counts := make([]int, k)
+			for s, c := range chunks {
+				counts[s] = len(c.Packets)
+			}
+			t.Fatalf("counts %v: CheckMerge says %v, the walk %v", counts, err, want)
+		}
+		if want {
+			accepted++
+		}
+	}
+	if accepted == 0 || accepted == 20000 {
+		t.Fatalf("%d of 20000 accepted: the cases do not cover both answers", accepted)
+	}
+	// A chunk of another slice, a misplaced stripe and a nil chunk fail.
+	for name, chunks := range map[string][]*Chunk{
+		"other slice": {{Seq: 1, Stripe: 0}, {Seq: 2, Stripe: 1}},
+		"misplaced":   {{Stripe: 1}},
+		"nil":         {{Stripe: 0}, nil},
+	} {
+		if err := CheckMerge(chunks); !errors.Is(err, ErrMalformed) {
+			t.Errorf("%s: err = %v, want ErrMalformed", name, err)
+		}
+	}
+}
+
 func TestFrames(t *testing.T) {
 	var buf bytes.Buffer
 	h := Hello{Channel: "demo", Stripes: 0b1011, From: 99}
