@@ -675,7 +675,9 @@ type tracer struct {
 
 func (t *tracer) init() {
 	t.h = sha256.New()
-	t.buf = make([]byte, 0, 64<<10)
+	// Small enough to stay in the cache between hashes: every part has
+	// one, and the parts' events interleave.
+	t.buf = make([]byte, 0, 4<<10)
 }
 
 func (t *tracer) add(e *event) {

@@ -174,8 +174,9 @@ func (s *Sim) idOf(i int32) swarm.NodeID {
 
 // index returns the peer index of a node ID, or noPeer. Every send
 // runs it (in send, and in warmSends before a node's sends), so it reads
-// the ID in words and its digits from a table: the first 24 hex digits
-// of a peer's ID are zeros (an index fits in the last eight).
+// the ID in words: the first 24 hex digits of a peer's ID are zeros (an
+// index fits in the last eight), and the last eight are read at once
+// (hex8).
 func (s *Sim) index(id swarm.NodeID) int32 {
 	if len(id) != 32 {
 		return noPeer
@@ -184,18 +185,36 @@ func (s *Sim) index(id swarm.NodeID) int32 {
 	if word(id, 0) != zeros || word(id, 8) != zeros || word(id, 16) != zeros {
 		return noPeer
 	}
-	var n uint32
-	for i := 24; i < 32; i++ {
-		d := hexDigit[id[i]]
-		if d > 15 {
-			return noPeer
-		}
-		n = n<<4 | uint32(d)
-	}
-	if uint64(n) >= uint64(len(s.peers)) {
+	n, ok := hex8(word(id, 24))
+	if !ok || uint64(n) >= uint64(len(s.peers)) {
 		return noPeer
 	}
 	return int32(n)
+}
+
+// hex8 returns the value of the 8 hex digits (either case) in w, the
+// first, most significant, in its low byte (word's order); ok is false
+// when a byte is not a hex digit. It works on all eight bytes at once:
+// for a byte x below 0x80, x + (0x80-a) has its top bit set when x >= a,
+// and x + (0x7f-b) when x > b, with no carry into the next byte.
+func hex8(w uint64) (uint32, bool) {
+	const ones, tops = 0x0101010101010101, 0x8080808080808080
+	if w&tops != 0 {
+		return 0, false
+	}
+	digit := (w + ones*(0x80-'0')) &^ (w + ones*(0x7f-'9')) & tops
+	l := w | ones*0x20 // lower case
+	letter := (l + ones*(0x80-'a')) &^ (l + ones*(0x7f-'f')) & tops
+	if digit|letter != tops {
+		return 0, false
+	}
+	v := w&(ones*0x0f) + letter>>7*9 // each byte its digit's value
+	// Pack the nibbles, the first byte's most significant: pairs into
+	// bytes, bytes into 16-bit halves, halves into the result.
+	v = (v&0x000f000f000f000f)<<4 | (v>>8)&0x000f000f000f000f
+	v = (v&0x000000ff000000ff)<<8 | (v>>16)&0x000000ff000000ff
+	v = (v&0xffff)<<16 | (v>>32)&0xffff
+	return uint32(v), true
 }
 
 // word returns the 8 bytes of id from i on as a little-endian word.
@@ -204,21 +223,3 @@ func word(id swarm.NodeID, i int) uint64 {
 	return uint64(id[i]) | uint64(id[i+1])<<8 | uint64(id[i+2])<<16 | uint64(id[i+3])<<24 |
 		uint64(id[i+4])<<32 | uint64(id[i+5])<<40 | uint64(id[i+6])<<48 | uint64(id[i+7])<<56
 }
-
-// hexDigit maps a hex digit (either case) to its value, any other byte
-// to 0xff.
-var hexDigit = func() (t [256]uint8) {
-	for c := range t {
-		switch {
-		case '0' <= c && c <= '9':
-			t[c] = uint8(c - '0')
-		case 'a' <= c && c <= 'f':
-			t[c] = uint8(c - 'a' + 10)
-		case 'A' <= c && c <= 'F':
-			t[c] = uint8(c - 'A' + 10)
-		default:
-			t[c] = 0xff
-		}
-	}
-	return t
-}()

@@ -1,6 +1,8 @@
 package sim
 
 import (
+	"math/rand/v2"
+	"strconv"
 	"testing"
 	"unsafe"
 
@@ -44,6 +46,36 @@ func TestIndexRefuses(t *testing.T) {
 		if got := s.index(id); got != want {
 			t.Errorf("index(%q) = %d, want %d", id, got, want)
 		}
+	}
+}
+
+// TestHex8: hex8 agrees with strconv on 8-byte strings drawn from hex
+// digits of both cases and the bytes around their ranges.
+func TestHex8(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	alphabet := []byte("0123456789abcdefABCDEF/:@G`g \x00\x7f\x80\xb0\xe6")
+	valid := 0
+	for range 200000 {
+		var b [8]byte
+		for i := range b {
+			if r.IntN(4) == 0 {
+				b[i] = alphabet[r.IntN(len(alphabet))]
+			} else {
+				b[i] = alphabet[r.IntN(22)]
+			}
+		}
+		id := swarm.NodeID(b[:])
+		got, ok := hex8(word(id, 0))
+		want, err := strconv.ParseUint(string(b[:]), 16, 32)
+		if ok != (err == nil) || (ok && uint64(got) != want) {
+			t.Fatalf("hex8(%q) = %d, %v; strconv: %d, %v", b, got, ok, want, err)
+		}
+		if ok {
+			valid++
+		}
+	}
+	if valid == 0 {
+		t.Fatal("no valid string drawn")
 	}
 }
 

@@ -1,6 +1,9 @@
 package sim
 
-import "slices"
+import (
+	"math/bits"
+	"slices"
+)
 
 // kind says what an event does when it fires.
 type kind uint8
@@ -225,12 +228,7 @@ func (q *queue) fill() bool {
 		keys := *r
 		*r = q.keys[:0]
 		q.inRing -= len(keys)
-		slices.SortFunc(keys, func(a, b key) int {
-			if a.before(&b) {
-				return -1
-			}
-			return 1
-		})
+		sortKeys(keys)
 		clear(q.run) // the popped events' raw references
 		q.run, q.pos = slices.Grow(q.run[:0], len(keys)), 0
 		for _, k := range keys {
@@ -307,4 +305,75 @@ func (h *farHeap) pop() key {
 	}
 	a[i] = last
 	return top
+}
+
+// sortKeys sorts keys by before: a quicksort on the middle of three
+// with insertion sorts below 16 keys, falling back to slices.SortFunc
+// when it recurses too deep (a bad pivot sequence). Keys are distinct
+// (seq is unique), so any correct sort gives the same order; this one
+// compares inline, where slices.SortFunc called a comparison function
+// per comparison (a bucket's sort was ~4 % of a run's instructions).
+func sortKeys(ks []key) { sortKeysDepth(ks, 2*bits.Len(uint(len(ks)))) }
+
+// sortKeysDepth is sortKeys recursing at most depth levels before the
+// fallback.
+func sortKeysDepth(ks []key, depth int) {
+	for len(ks) > 16 {
+		if depth == 0 {
+			slices.SortFunc(ks, func(a, b key) int {
+				if a.before(&b) {
+					return -1
+				}
+				return 1
+			})
+			return
+		}
+		depth--
+		// The middle of the first, middle and last keys to ks[0].
+		m, l := len(ks)/2, len(ks)-1
+		if ks[m].before(&ks[0]) {
+			ks[m], ks[0] = ks[0], ks[m]
+		}
+		if ks[l].before(&ks[m]) {
+			ks[l], ks[m] = ks[m], ks[l]
+			if ks[m].before(&ks[0]) {
+				ks[m], ks[0] = ks[0], ks[m]
+			}
+		}
+		ks[0], ks[m] = ks[m], ks[0]
+		p := ks[0]
+		// Hoare partition around p: ks[1:i] before p, ks[j+1:] after.
+		i, j := 1, l
+		for {
+			for i <= j && ks[i].before(&p) {
+				i++
+			}
+			for i <= j && p.before(&ks[j]) {
+				j--
+			}
+			if i >= j {
+				break
+			}
+			ks[i], ks[j] = ks[j], ks[i]
+			i++
+			j--
+		}
+		ks[0], ks[j] = ks[j], ks[0]
+		// Recurse into the smaller side, loop on the larger.
+		if j < len(ks)-1-j {
+			sortKeysDepth(ks[:j], depth)
+			ks = ks[j+1:]
+		} else {
+			sortKeysDepth(ks[j+1:], depth)
+			ks = ks[:j]
+		}
+	}
+	for i := 1; i < len(ks); i++ {
+		k := ks[i]
+		j := i
+		for ; j > 0 && k.before(&ks[j-1]); j-- {
+			ks[j] = ks[j-1]
+		}
+		ks[j] = k
+	}
 }

@@ -104,3 +104,42 @@ func BenchmarkQueue(b *testing.B) {
 		q.push(event{at: e.at + rng.Int64N(2e9)})
 	}
 }
+
+// TestSortKeys: sortKeys orders keys as before does, on random keys,
+// runs already sorted or reversed, and many equal times, at every
+// length up to past the insertion sort's and across the fallback.
+func TestSortKeys(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for n := range 300 {
+		for pattern := range 4 {
+			ks := make([]key, n)
+			for i := range ks {
+				var at int64
+				switch pattern {
+				case 0:
+					at = r.Int64N(1 << 21)
+				case 1:
+					at = int64(i)
+				case 2:
+					at = int64(n - i)
+				case 3:
+					at = r.Int64N(3) // ties broken by seq
+				}
+				ks[i] = key{at: at, seq: uint64(r.IntN(4))<<partShift | uint64(i), slot: int32(i)}
+			}
+			shallow := slices.Clone(ks) // sorted with the fallback soon
+			want := slices.Clone(ks)
+			slices.SortFunc(want, func(a, b key) int {
+				if a.before(&b) {
+					return -1
+				}
+				return 1
+			})
+			sortKeys(ks)
+			sortKeysDepth(shallow, 1)
+			if !slices.Equal(ks, want) || !slices.Equal(shallow, want) {
+				t.Fatalf("n=%d pattern %d: sortKeys differs from a sort by before", n, pattern)
+			}
+		}
+	}
+}
