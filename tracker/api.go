@@ -226,6 +226,10 @@ type HeartbeatRequest struct {
 	UploadBPS  int64    `json:"upload_bps,omitempty"`
 	NAT        string   `json:"nat,omitempty"`
 	Candidates []string `json:"candidates,omitempty"`
+	// OmitChildren leaves Children out of the answer, for a peer that
+	// does not read them: the simulator, whose thousands of beats a
+	// second would each copy a list it drops.
+	OmitChildren bool `json:"omit_children,omitempty"`
 }
 
 // HeartbeatResponse is the peer's current place in the stripe trees.
@@ -234,7 +238,7 @@ type HeartbeatResponse struct {
 	// Parent is Stripes[0].Parent (see JoinResponse.Parent).
 	Parent   NodeInfo           `json:"parent"`
 	Stripes  []StripeAssignment `json:"stripes"`
-	Children []NodeInfo         `json:"children"` // sorted by ID, never null
+	Children []NodeInfo         `json:"children"` // sorted by ID, never null unless the request omitted them
 }
 
 // LeaveRequest removes a peer from a channel.

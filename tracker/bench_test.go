@@ -124,37 +124,50 @@ func BenchmarkHeartbeat10k(b *testing.B) {
 		ids[k] = nid(1 + i)
 	}
 	for _, cold := range []bool{false, true} {
-		name := "warm"
-		var evict []byte
-		if cold {
-			name, evict = "cold", make([]byte, 64<<20) // beyond the caches of a core
-		}
-		b.Run(name, func(b *testing.B) {
-			var backups, children, beats int
-			b.ReportAllocs()
-			for b.Loop() {
-				if cold && beats%50 == 0 {
-					b.StopTimer()
-					for k := 0; k < len(evict); k += 64 {
-						evict[k]++
-					}
-					b.StartTimer()
-				}
-				req := HeartbeatRequest{ID: ids[beats%n], Stats: PeerStats{PlayedSlices: int64(beats), LagMS: int64(1000 + beats%700)}}
-				resp, err := tr.Heartbeat("live", req)
-				if err != nil {
-					b.Fatal(err)
-				}
-				for _, a := range resp.Stripes {
-					backups += len(a.Backups)
-				}
-				children += len(resp.Children)
-				beats++
+		for _, omit := range []bool{false, true} {
+			name := "warm"
+			var evict []byte
+			if cold {
+				name, evict = "cold", make([]byte, 64<<20) // beyond the caches of a core
 			}
-			b.ReportMetric(float64(backups)/float64(beats), "backups/beat")
-			b.ReportMetric(float64(children)/float64(beats), "children/beat")
-		})
+			if omit {
+				name += "/omit-children" // as the simulator beats
+			}
+			benchBeats(b, name, tr, ids, evict, omit)
+		}
 	}
+}
+
+// benchBeats runs BenchmarkHeartbeat10k's beats, evicting the caches
+// every 50 beats when evict is not nil.
+func benchBeats(b *testing.B, name string, tr *Tracker, ids []string, evict []byte, omit bool) {
+	n := len(ids)
+	cold := evict != nil
+	b.Run(name, func(b *testing.B) {
+		var backups, children, beats int
+		b.ReportAllocs()
+		for b.Loop() {
+			if cold && beats%50 == 0 {
+				b.StopTimer()
+				for k := 0; k < len(evict); k += 64 {
+					evict[k]++
+				}
+				b.StartTimer()
+			}
+			req := HeartbeatRequest{ID: ids[beats%n], Stats: PeerStats{PlayedSlices: int64(beats), LagMS: int64(1000 + beats%700)}, OmitChildren: omit}
+			resp, err := tr.Heartbeat("live", req)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for _, a := range resp.Stripes {
+				backups += len(a.Backups)
+			}
+			children += len(resp.Children)
+			beats++
+		}
+		b.ReportMetric(float64(backups)/float64(beats), "backups/beat")
+		b.ReportMetric(float64(children)/float64(beats), "children/beat")
+	})
 }
 
 // Benchmarks of a restarted tracker rebuilding a channel of n peers from

@@ -528,7 +528,11 @@ func (t *Tracker) Heartbeat(name string, req HeartbeatRequest) (HeartbeatRespons
 		ch.pending.Update = append(ch.pending.Update, ch.peerOf(m))
 	}
 	as := ch.assignments(m)
-	return HeartbeatResponse{Parent: as[0].Parent, Stripes: as, Children: ch.children(m.id)}, nil
+	resp := HeartbeatResponse{Parent: as[0].Parent, Stripes: as}
+	if !req.OmitChildren {
+		resp.Children = ch.children(m.id)
+	}
+	return resp, nil
 }
 
 // Leave removes a peer from a channel; leaving twice is not an error.

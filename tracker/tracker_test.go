@@ -175,6 +175,15 @@ func TestRegisterJoinHeartbeatTree(t *testing.T) {
 	if hb := e.heartbeat(t, 6); hb.Children == nil || len(hb.Children) != 0 {
 		t.Fatalf("F's heartbeat = %+v (children must be [] not null)", hb)
 	}
+	// A beat that omits the children (over the wire, as the field
+	// travels) gets the same place without them.
+	lean, err := e.cl.Heartbeat(ctx, "live", HeartbeatRequest{ID: nid(2), Stats: stats, OmitChildren: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lean.Children) != 0 || len(kids) == 0 || !jsonEqual(lean.Stripes, hb.Stripes) || lean.Parent != hb.Parent {
+		t.Fatalf("B's beat without children = %+v, want %+v without its %d children", lean, hb.Stripes, len(kids))
+	}
 
 	view, err := e.cl.Tree(ctx, "live")
 	if err != nil {

@@ -200,7 +200,7 @@ func (s *Sim) trackerBeat(e *event) {
 	st := p.node.Stats()
 	ps := peerStats(&st)
 	ps.LagMS = p.lagMS
-	resp, err := s.tr.Heartbeat(channelName, tracker.HeartbeatRequest{ID: string(p.id), Stats: ps})
+	resp, err := s.tr.Heartbeat(channelName, tracker.HeartbeatRequest{ID: string(p.id), Stats: ps, OmitChildren: true})
 	if errors.Is(err, tracker.ErrUnknownPeer) || errors.Is(err, tracker.ErrUnknownChannel) {
 		s.push(event{at: s.now + s.trackerOWD(p), kind: evJoin, node: p.idx})
 		return
